@@ -1,0 +1,2 @@
+export * from "./spillway-error.js";
+export * from "./redact-secrets.js";

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { redactSecrets } from "./redact-secrets.js";
+
+describe("redactSecrets", () => {
+  const key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+  it("masks the account key of a Kusto connection string", () => {
+    const out = redactSecrets(`failed for http://127.0.0.1:10000/devstoreaccount1/lake;${key} today`);
+    expect(out).toBe("failed for http://127.0.0.1:10000/devstoreaccount1/lake;******* today");
+  });
+  it("masks SAS signatures and account keys in Azure connection strings", () => {
+    expect(redactSecrets("https://a.blob.core.windows.net/c?sv=2020&sig=abc%2Fdef&se=1")).toBe(
+      "https://a.blob.core.windows.net/c?sv=2020&sig=*******&se=1",
+    );
+    expect(redactSecrets(`AccountName=x;AccountKey=${key};BlobEndpoint=y`)).toBe(
+      "AccountName=x;AccountKey=*******;BlobEndpoint=y",
+    );
+  });
+  it("leaves managed identity references alone", () => {
+    const text = "https://a.blob.core.windows.net/c;managed_identity=system";
+    expect(redactSecrets(text)).toBe(text);
+  });
+});

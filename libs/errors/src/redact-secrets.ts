@@ -1,0 +1,18 @@
+// Secrets reach error messages through connection strings and SDK errors that echo
+// request URLs. Every message that leaves a process goes through redactSecrets.
+
+const patterns: Array<[RegExp, string]> = [
+  // Kusto-style connection string: URL;<account key>
+  [/(https?:\/\/[^\s;"']+);(?!managed_identity=)[A-Za-z0-9+/=]{16,}/gi, "$1;*******"],
+  // SAS tokens: the signature and the whole query string after the URL path.
+  [/([?&]sig=)[^&\s"']+/gi, "$1*******"],
+  [/(AccountKey=)[^;\s"']+/gi, "$1*******"],
+  [/(SharedAccessSignature=)[^;\s"']+/gi, "$1*******"],
+  [/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1*******"],
+];
+
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const [re, replacement] of patterns) out = out.replace(re, replacement);
+  return out;
+}

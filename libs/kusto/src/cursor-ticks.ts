@@ -1,0 +1,25 @@
+// The database cursor is a commit time in 100-ns ticks since 0001-01-01 UTC (SPEC §2),
+// the same number .NET's DateTime.Ticks gives, so cursors read as ingestion times.
+
+const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
+const TICKS_PER_MS = 10_000n;
+
+export function ticksFromEpochMs(ms: number): bigint {
+  return UNIX_EPOCH_TICKS + BigInt(Math.floor(ms)) * TICKS_PER_MS;
+}
+
+export function epochMsFromTicks(ticks: bigint): number {
+  return Number((ticks - UNIX_EPOCH_TICKS) / TICKS_PER_MS);
+}
+
+/** The cursor as the ingestion time it stands for; the empty cursor is the beginning of time. */
+export function dateFromCursor(cursor: string): Date | undefined {
+  if (!cursor) return undefined;
+  return new Date(epochMsFromTicks(BigInt(cursor)));
+}
+
+export function parseCursor(cursor: string, what: string): bigint {
+  if (cursor === "") return 0n;
+  if (!/^\d{1,19}$/.test(cursor)) throw new Error(`${what}: '${cursor}' is not a cursor`);
+  return BigInt(cursor);
+}

@@ -1,0 +1,82 @@
+import { invalidArgument, unimplemented } from "@spillway/errors";
+
+export type StorageLocation =
+  | { kind: "folder"; path: string }
+  | {
+      kind: "blob";
+      /** Service URL, e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 */
+      serviceUrl: string;
+      accountName: string;
+      container: string;
+      /** Folder inside the container, no leading or trailing slash; may be empty. */
+      prefix: string;
+      auth: { kind: "key"; key: string } | { kind: "sas"; token: string } | { kind: "identity"; id: string };
+    };
+
+const MASK = "*******";
+
+/**
+ * Parses a storage connection string in Kusto's form: the container (and folder) URL
+ * followed by `;<account key>`, `?<SAS token>` or `;managed_identity=system|<id>`;
+ * or a local folder as `file:///absolute/path`.
+ */
+export function parseConnectionString(text: string): StorageLocation {
+  const s = text.trim();
+  if (s.startsWith("file://")) {
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(s).pathname);
+    } catch {
+      throw invalidArgument(`connection string '${maskConnectionString(s)}' is not a valid file:// URI`);
+    }
+    if (!path.startsWith("/")) throw invalidArgument(`connection string '${s}': a file:// URI needs an absolute path`);
+    return { kind: "folder", path: path.replace(/\/+$/, "") || "/" };
+  }
+  const m = /^(https?:\/\/[^;?]+)(?:([;?])(.*))?$/i.exec(s);
+  if (!m) {
+    throw invalidArgument(
+      `connection string '${maskConnectionString(s)}' is neither a blob container URL (https://account.blob.core.windows.net/container;key) nor a file:/// folder`,
+    );
+  }
+  const [, urlText, sep, secret = ""] = m;
+  let url: URL;
+  try {
+    url = new URL(urlText!);
+  } catch {
+    throw invalidArgument(`connection string '${maskConnectionString(s)}' has an invalid URL`);
+  }
+  const segments = url.pathname.split("/").filter(Boolean);
+  // Azurite and other emulators use path-style URLs: /<account>/<container>/...
+  const pathStyle = /^(\d+\.\d+\.\d+\.\d+|localhost|\[.*\])$/i.test(url.hostname);
+  const accountName = pathStyle ? segments.shift() : url.hostname.split(".")[0];
+  const container = segments.shift();
+  if (!accountName || !container) {
+    throw invalidArgument(`connection string '${maskConnectionString(s)}' names no container; add /<container> to the URL`);
+  }
+  const serviceUrl = `${url.protocol}//${url.host}${pathStyle ? `/${accountName}` : ""}`;
+  let auth: Extract<StorageLocation, { kind: "blob" }>["auth"];
+  if (sep === "?") {
+    auth = { kind: "sas", token: secret };
+  } else if (sep === ";" && /^managed_identity=/i.test(secret)) {
+    auth = { kind: "identity", id: secret.slice("managed_identity=".length) };
+  } else if (sep === ";" && secret) {
+    auth = { kind: "key", key: secret };
+  } else {
+    throw invalidArgument(
+      `connection string '${maskConnectionString(s)}' has no credentials; append ;<account key>, ?<SAS token> or ;managed_identity=system`,
+    );
+  }
+  if (auth.kind === "identity") {
+    throw unimplemented("managed identities are not available in this deployment; use an account key or a SAS token");
+  }
+  return { kind: "blob", serviceUrl, accountName, container, prefix: segments.join("/"), auth };
+}
+
+/** The connection string as it may be shown: everything but the secret. */
+export function maskConnectionString(text: string): string {
+  const s = text.trim();
+  const m = /^(https?:\/\/[^;?]+)([;?])(.*)$/i.exec(s);
+  if (!m) return s;
+  if (m[2] === ";" && /^managed_identity=/i.test(m[3]!)) return s;
+  return `${m[1]}${m[2]}${MASK}`;
+}

@@ -1,0 +1,2 @@
+export * from "./connection-string.js";
+export * from "./storage-target.js";
