@@ -49,3 +49,12 @@ export function formatDurationMs(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+/** A google.protobuf.Duration (or its absence) in milliseconds. */
+export function durationMs(d: { seconds: bigint; nanos: number } | undefined): number {
+  return d ? Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6) : 0;
+}
+
+export function durationFromMs(ms: number): { seconds: bigint; nanos: number } {
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}

@@ -1,3 +1,4 @@
+import { ErrorCode, SpillwayError } from "@spillway/errors";
 import type { DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
@@ -31,3 +32,10 @@ export type ServiceClient<S> = S extends GenService<infer T extends GenServiceMe
   : never;
 
 export type AnyService = DescService;
+
+/** Refuses a call to an internal RPC from anything but another Spillway service. */
+export function requireInternal(ctx: CallContext, rpc: string): void {
+  if (!ctx.internal) {
+    throw new SpillwayError(ErrorCode.permissionDenied, `${rpc} is internal to Spillway and cannot be called by clients`);
+  }
+}

@@ -1,0 +1,37 @@
+import { ConfigError, loadConfig } from "@spillway/config";
+import { startTelemetry } from "@spillway/telemetry";
+import { startSpillway } from "./spillway-app.js";
+
+/** `spillway [--target=all|catalog|query|cursor|writer] [--listen=...] [--data-dir=...] ...` */
+export async function main(argv: string[], defaultTarget?: string): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(defaultTarget && !argv.some((a) => a.startsWith("--target")) ? [`--target=${defaultTarget}`, ...argv] : argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`spillway: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const telemetry = startTelemetry(`spillway-${config.target}`);
+  const app = await startSpillway(config);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`spillway: ${signal}, stopping`);
+    await app.stop();
+    await telemetry.shutdown();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`spillway: failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}

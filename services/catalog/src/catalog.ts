@@ -1,0 +1,308 @@
+import { randomUUID } from "node:crypto";
+import { create, fromJsonString, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "@spillway/errors";
+import { databaseName, dateFromCursor, normalizeColumns, validateName } from "@spillway/kusto";
+import {
+  ContinuousExportSchema,
+  ExportSpecSchema,
+  ExternalTableSchema,
+  TableSchema,
+  type ContinuousExport,
+  type CreateExternalTableRequest,
+  type CreateOrAlterContinuousExportRequest,
+  type CreateTableRequest,
+  type ExportSpec,
+  type ExternalTable,
+  type Table,
+} from "@spillway/proto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
+import { checkOutputSchema, factAndDimensionTables, normalizeExportProperties, type ExportLimits } from "./export-definition.js";
+import { externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
+import type { CatalogPeers } from "./peer-clients.js";
+
+const encode = <S extends DescMessage>(schema: S, m: MessageShape<S>) => toJsonString(schema, m);
+const decode = <S extends DescMessage>(schema: S, body: string) => fromJsonString(schema, body);
+
+/** The schema registry and the admin side of continuous exports; knows nothing of gRPC. */
+export class Catalog {
+  constructor(
+    private readonly store: CatalogStore,
+    private readonly peers: CatalogPeers,
+    private readonly limits: ExportLimits,
+  ) {}
+
+  // ---- tables -------------------------------------------------------------
+
+  async createTable(req: CreateTableRequest): Promise<Table> {
+    const database = databaseName(req.database);
+    const name = validateName("table", req.name);
+    const table = create(TableSchema, {
+      database,
+      name,
+      columns: normalizeColumns(req.columns, `table '${name}'`),
+      ingestionTimePolicy: req.ingestionTimePolicy ?? true,
+      createdTime: timestampNow(),
+      docString: req.docString,
+    });
+    await this.store.write(async (tx) => {
+      await this.assertNameFree(tx, database, name);
+      await tx.put("table", database, name, encode(TableSchema, table));
+    });
+    return table;
+  }
+
+  async getTable(databaseArg: string, nameArg: string): Promise<Table> {
+    const database = databaseName(databaseArg);
+    const name = validateName("table", nameArg);
+    const body = await this.store.get("table", database, name);
+    if (!body) throw notFound(`table '${name}' does not exist in database '${database}'`);
+    return decode(TableSchema, body);
+  }
+
+  async listTables(databaseArg: string): Promise<Table[]> {
+    return (await this.store.list("table", databaseName(databaseArg))).map((b) => decode(TableSchema, b));
+  }
+
+  async dropTable(databaseArg: string, nameArg: string): Promise<void> {
+    const database = databaseName(databaseArg);
+    const name = validateName("table", nameArg);
+    await this.store.write(async (tx) => {
+      if (!(await tx.delete("table", database, name))) throw notFound(`table '${name}' does not exist in database '${database}'`);
+      await this.peers.cursor.dropTableExtents({ database, table: name });
+    });
+  }
+
+  async setIngestionTimePolicy(databaseArg: string, nameArg: string, enabled: boolean): Promise<Table> {
+    const database = databaseName(databaseArg);
+    return this.store.write(async (tx) => {
+      const body = await tx.get("table", database, validateName("table", nameArg));
+      if (!body) throw notFound(`table '${nameArg}' does not exist in database '${database}'`);
+      const table = { ...decode(TableSchema, body), ingestionTimePolicy: enabled };
+      await tx.put("table", database, table.name, encode(TableSchema, table));
+      return table;
+    });
+  }
+
+  // ---- external tables ----------------------------------------------------
+
+  async createExternalTable(req: Omit<CreateExternalTableRequest, "$typeName">, orAlter: boolean): Promise<ExternalTable> {
+    const database = databaseName(req.database);
+    const table = externalTableFromRequest(database, req);
+    table.createdTime = timestampNow();
+    await this.store.write(async (tx) => {
+      const existing = await tx.get("external_table", database, table.name);
+      if (existing && !orAlter) throw alreadyExists(`external table '${table.name}' already exists in database '${database}'`);
+      if (!existing) await this.assertNameFree(tx, database, table.name);
+      await tx.put("external_table", database, table.name, encode(ExternalTableSchema, table));
+    });
+    return maskedExternalTable(table);
+  }
+
+  async getExternalTable(databaseArg: string, nameArg: string): Promise<ExternalTable> {
+    return maskedExternalTable(await this.externalTableWithSecrets(databaseName(databaseArg), validateName("external table", nameArg)));
+  }
+
+  async listExternalTables(databaseArg: string): Promise<ExternalTable[]> {
+    return (await this.store.list("external_table", databaseName(databaseArg))).map((b) =>
+      maskedExternalTable(decode(ExternalTableSchema, b)),
+    );
+  }
+
+  async dropExternalTable(databaseArg: string, nameArg: string): Promise<void> {
+    const database = databaseName(databaseArg);
+    const name = validateName("external table", nameArg);
+    await this.store.write(async (tx) => {
+      if (!(await tx.delete("external_table", database, name))) {
+        throw notFound(`external table '${name}' does not exist in database '${database}'`);
+      }
+    });
+  }
+
+  private async externalTableWithSecrets(database: string, name: string): Promise<ExternalTable> {
+    const body = await this.store.get("external_table", database, name);
+    if (!body) throw notFound(`external table '${name}' does not exist in database '${database}'`);
+    return decode(ExternalTableSchema, body);
+  }
+
+  /** Names are unique per kind; a table and an external table may not share one (case-insensitively, as SQL sees them). */
+  private async assertNameFree(tx: CatalogTransaction, database: string, name: string): Promise<void> {
+    const all = [
+      ...(await tx.list("table", database)).map((b) => ["table", decode(TableSchema, b).name]),
+      ...(await tx.list("external_table", database)).map((b) => ["external table", decode(ExternalTableSchema, b).name]),
+    ];
+    const clash = all.find(([, n]) => n!.toLowerCase() === name.toLowerCase());
+    if (clash) throw alreadyExists(`a ${clash[0]} named '${clash[1]}' already exists in database '${database}'`);
+  }
+
+  // ---- continuous exports -------------------------------------------------
+
+  async createOrAlterContinuousExport(req: CreateOrAlterContinuousExportRequest): Promise<ContinuousExport> {
+    const database = databaseName(req.database);
+    const name = validateName("continuous export", req.name);
+    const where = `continuous export '${name}'`;
+    if (!req.externalTable) throw invalidArgument(`${where}: externalTable is required`);
+    const target = await this.externalTableWithSecrets(database, validateName("external table", req.externalTable));
+    const language = (req.queryLanguage || "sql").toLowerCase();
+    if (language !== "sql") throw invalidArgument(`${where}: queryLanguage '${req.queryLanguage}' is not supported; use sql`);
+    if (!req.query.trim()) throw invalidArgument(`${where}: query is required`);
+    const properties = normalizeExportProperties(req, this.limits);
+
+    const tables = await this.listTables(database);
+    const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+    const described = await this.peers.query.describeQuery({
+      query: req.query,
+      tables: tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: [] })),
+    });
+    const { facts, dimensions } = factAndDimensionTables(name, described.referencedTables, req.over, byName);
+    checkOutputSchema(name, described.columns, target);
+
+    const definition = await this.store.write(async (tx) => {
+      const existingBody = await tx.get("continuous_export", database, name);
+      const existing = existingBody ? decode(ContinuousExportSchema, existingBody) : undefined;
+      const def = create(ContinuousExportSchema, {
+        database,
+        name,
+        id: existing?.id ?? randomUUID(),
+        externalTableName: target.name,
+        query: req.query,
+        queryLanguage: language,
+        cursorScopedTables: facts,
+        exportProperties: { ...properties, isDisabled: properties.isDisabled },
+        forcedLatency: properties.forcedLatency,
+        intervalBetweenRuns: properties.intervalBetweenRuns,
+        isDisabled: properties.isDisabled,
+      });
+      // Dimension tables are kept with the definition so runs need not re-parse the query.
+      const stored = { definition: encode(ContinuousExportSchema, def), dimensions };
+      await tx.put("continuous_export", database, name, JSON.stringify(stored));
+      // Inside the transaction: if the state cannot be created, the definition is not either.
+      if (!existing) await this.peers.cursor.initExportState({ exportId: def.id, database, name });
+      return def;
+    });
+    return this.withState(definition);
+  }
+
+  async showContinuousExport(databaseArg: string, nameArg: string): Promise<ContinuousExport> {
+    return this.withState((await this.storedExport(databaseName(databaseArg), nameArg)).definition);
+  }
+
+  async listContinuousExports(databaseArg: string): Promise<ContinuousExport[]> {
+    const defs = (await this.store.list("continuous_export", databaseName(databaseArg))).map((b) => parseStoredExport(b).definition);
+    return this.withStates(defs);
+  }
+
+  async setExportDisabled(databaseArg: string, nameArg: string, disabled: boolean): Promise<ContinuousExport> {
+    const database = databaseName(databaseArg);
+    const def = await this.store.write(async (tx) => {
+      const name = validateName("continuous export", nameArg);
+      const body = await tx.get("continuous_export", database, name);
+      if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
+      const stored = parseStoredExport(body);
+      const updated = {
+        ...stored.definition,
+        isDisabled: disabled,
+        exportProperties: stored.definition.exportProperties && { ...stored.definition.exportProperties, isDisabled: disabled },
+      };
+      await tx.put("continuous_export", database, name, JSON.stringify({ definition: encode(ContinuousExportSchema, updated), dimensions: stored.dimensions }));
+      return updated;
+    });
+    return this.withState(def);
+  }
+
+  async dropContinuousExport(databaseArg: string, nameArg: string): Promise<void> {
+    const database = databaseName(databaseArg);
+    const name = validateName("continuous export", nameArg);
+    await this.store.write(async (tx) => {
+      const body = await tx.get("continuous_export", database, name);
+      if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
+      await tx.delete("continuous_export", database, name);
+      await this.peers.cursor.dropExportState({ exportId: parseStoredExport(body).definition.id });
+    });
+  }
+
+  async listArtifacts(databaseArg: string, nameArg: string) {
+    const { definition } = await this.storedExport(databaseName(databaseArg), nameArg);
+    return this.peers.cursor.listArtifacts({ exportId: definition.id });
+  }
+
+  async listFailures(databaseArg: string, nameArg: string) {
+    const { definition } = await this.storedExport(databaseName(databaseArg), nameArg);
+    return this.peers.cursor.listFailures({ exportId: definition.id });
+  }
+
+  async runNow(databaseArg: string, nameArg: string) {
+    const database = databaseName(databaseArg);
+    const { definition } = await this.storedExport(database, nameArg);
+    if (definition.isDisabled) throw failedPrecondition(`continuous export '${definition.name}' is disabled; enable it first`);
+    return this.peers.cursor.runExportNow({ database, name: definition.name });
+  }
+
+  /** What the scheduler needs to run exports, resolved now (secrets included: internal only). */
+  async exportSpecs(databaseArg: string, nameArg: string): Promise<ExportSpec[]> {
+    const database = databaseArg ? databaseName(databaseArg) : undefined;
+    const bodies = nameArg && database
+      ? [await this.store.get("continuous_export", database, validateName("continuous export", nameArg))].filter((b): b is string => !!b)
+      : await this.store.list("continuous_export", database);
+    const specs: ExportSpec[] = [];
+    for (const body of bodies) {
+      const { definition: d, dimensions } = parseStoredExport(body);
+      const tables = new Map((await this.listTables(d.database)).map((t) => [t.name, t]));
+      const external = await this.store.get("external_table", d.database, d.externalTableName);
+      specs.push(
+        create(ExportSpecSchema, {
+          id: d.id,
+          database: d.database,
+          name: d.name,
+          query: d.query,
+          factTables: d.cursorScopedTables,
+          dimensionTables: dimensions,
+          tables: [...d.cursorScopedTables, ...dimensions].flatMap((t) => (tables.has(t) ? [tables.get(t)!] : [])),
+          externalTable: external ? decode(ExternalTableSchema, external) : undefined,
+          intervalBetweenRuns: d.intervalBetweenRuns,
+          forcedLatency: d.forcedLatency,
+          properties: d.exportProperties,
+          isDisabled: d.isDisabled,
+        }),
+      );
+    }
+    return specs;
+  }
+
+  private async storedExport(database: string, nameArg: string) {
+    const name = validateName("continuous export", nameArg);
+    const body = await this.store.get("continuous_export", database, name);
+    if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
+    return parseStoredExport(body);
+  }
+
+  private async withState(def: ContinuousExport): Promise<ContinuousExport> {
+    return (await this.withStates([def]))[0]!;
+  }
+
+  private async withStates(defs: ContinuousExport[]): Promise<ContinuousExport[]> {
+    if (defs.length === 0) return [];
+    const { states } = await this.peers.cursor.getExportStates({ exportIds: defs.map((d) => d.id) });
+    const byId = new Map(states.map((s) => [s.exportId, s]));
+    return defs.map((d) => {
+      const s = byId.get(d.id);
+      if (!s) return d;
+      const exportedTo = dateFromCursor(s.checkpointCursor);
+      return {
+        ...d,
+        startCursor: s.startCursor,
+        checkpointCursor: s.checkpointCursor,
+        exportedTo: exportedTo && timestampFromDate(exportedTo),
+        isRunning: s.isRunning,
+        lastRunResult: s.lastRunResult,
+        lastRunTime: s.lastRunTime,
+      };
+    });
+  }
+}
+
+function parseStoredExport(body: string): { definition: ContinuousExport; dimensions: string[] } {
+  const parsed = JSON.parse(body) as { definition: string; dimensions: string[] };
+  return { definition: decode(ContinuousExportSchema, parsed.definition), dimensions: parsed.dimensions };
+}

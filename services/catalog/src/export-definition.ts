@@ -1,0 +1,103 @@
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { invalidArgument, failedPrecondition, notFound } from "@spillway/errors";
+import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
+import type { CreateOrAlterContinuousExportRequest, ExternalTable, QueryColumn, Table } from "@spillway/proto";
+
+export interface ExportLimits {
+  minIntervalMs: number;
+  minSizeLimit: number;
+}
+
+const MAX_SIZE_LIMIT = 1024 * 1024 * 1024;
+const DEFAULT_SIZE_LIMIT = 100 * 1024 * 1024;
+
+/** Checks the properties of a continuous export and fills in defaults. */
+export function normalizeExportProperties(req: CreateOrAlterContinuousExportRequest, limits: ExportLimits) {
+  const where = `continuous export '${req.name}'`;
+  const p = req.properties;
+  if (!p?.intervalBetweenRuns) throw invalidArgument(`${where}: properties.intervalBetweenRuns is required, e.g. "60s"`);
+  const interval = durationMs(p.intervalBetweenRuns);
+  if (interval < limits.minIntervalMs) {
+    throw invalidArgument(
+      `${where}: intervalBetweenRuns ${formatDurationMs(interval)} is below the minimum of ${formatDurationMs(limits.minIntervalMs)}`,
+    );
+  }
+  const latency = durationMs(p.forcedLatency);
+  if (latency < 0) throw invalidArgument(`${where}: forcedLatency may not be negative`);
+  const sizeLimit = p.sizeLimit === 0n ? BigInt(Math.max(DEFAULT_SIZE_LIMIT, limits.minSizeLimit)) : p.sizeLimit;
+  if (sizeLimit < BigInt(limits.minSizeLimit) || sizeLimit > BigInt(MAX_SIZE_LIMIT)) {
+    throw invalidArgument(`${where}: sizeLimit ${sizeLimit} is outside ${limits.minSizeLimit}–${MAX_SIZE_LIMIT} bytes`);
+  }
+  if (p.parquetRowGroupSize < 0) throw invalidArgument(`${where}: parquetRowGroupSize must be positive`);
+  return {
+    ...p,
+    sizeLimit,
+    distributed: p.distributed ?? true,
+    parquetRowGroupSize: p.parquetRowGroupSize || 100_000,
+    useNativeParquetWriter: p.useNativeParquetWriter ?? true,
+    forcedLatency: p.forcedLatency ?? create(DurationSchema, {}),
+  };
+}
+
+/** Splits the tables a query names into fact and dimension tables (SPEC §3, `over`). */
+export function factAndDimensionTables(
+  exportName: string,
+  referenced: readonly string[],
+  over: readonly string[],
+  tables: ReadonlyMap<string, Table>,
+): { facts: string[]; dimensions: string[] } {
+  const where = `continuous export '${exportName}'`;
+  const canonical = (name: string) => tables.get(name.toLowerCase())?.name;
+  const named = referenced.map((r) => canonical(r) ?? r);
+  if (named.length === 0) throw invalidArgument(`${where}: the query reads no table; it must read at least one fact table`);
+  let facts: string[];
+  if (over.length) {
+    facts = over.map((o) => {
+      validateName("table", o);
+      const c = canonical(o);
+      if (!c) throw notFound(`${where}: over names table '${o}', which does not exist`);
+      if (!named.includes(c)) throw invalidArgument(`${where}: over names table '${o}', which the query does not read`);
+      return c;
+    });
+  } else {
+    facts = [...named];
+  }
+  for (const f of facts) {
+    if (!tables.get(f.toLowerCase())!.ingestionTimePolicy) {
+      throw failedPrecondition(
+        `${where}: fact table '${f}' has its IngestionTime policy off, so its records have no cursor; enable the policy or list only other tables in over`,
+      );
+    }
+  }
+  return { facts: [...new Set(facts)], dimensions: [...new Set(named.filter((n) => !facts.includes(n)))] };
+}
+
+/** The query's output must have the external table's columns: names, order, compatible types. */
+export function checkOutputSchema(exportName: string, output: readonly QueryColumn[], target: ExternalTable): void {
+  const where = `continuous export '${exportName}'`;
+  const expected = target.columns;
+  const show = (cols: ReadonlyArray<{ name: string; type: string }>) => cols.map((c) => `${c.name}:${c.type}`).join(", ");
+  const mismatch = (why: string) =>
+    invalidArgument(
+      `${where}: the query's output (${show(output)}) does not match external table '${target.name}' (${show(expected)}): ${why}`,
+    );
+  if (output.length !== expected.length) throw mismatch(`${output.length} columns instead of ${expected.length}`);
+  expected.forEach((col, i) => {
+    const out = output[i]!;
+    if (out.name !== col.name) throw mismatch(`column ${i + 1} is '${out.name}', expected '${col.name}'`);
+    const outType = parseKustoTypeOrUndefined(out.type) ?? kustoTypeOfDuckDb(out.type);
+    const colType = parseKustoType(col.type, where);
+    if (!outType || !isCompatibleType(outType, colType)) {
+      throw mismatch(`column '${col.name}' is ${out.type}, which cannot be written as ${col.type}`);
+    }
+  });
+}
+
+function parseKustoTypeOrUndefined(type: string) {
+  try {
+    return parseKustoType(type, "");
+  } catch {
+    return undefined;
+  }
+}

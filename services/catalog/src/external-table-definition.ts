@@ -1,0 +1,72 @@
+import { create } from "@bufbuild/protobuf";
+import { invalidArgument, unimplemented } from "@spillway/errors";
+import { normalizeColumns, validateName } from "@spillway/kusto";
+import { ExternalTablePropertiesSchema, ExternalTableSchema, type CreateExternalTableRequest, type ExternalTable } from "@spillway/proto";
+import { maskConnectionString, parseConnectionString } from "@spillway/storage";
+
+export const DATA_FORMATS = ["csv", "tsv", "json", "parquet"] as const;
+const INCLUDE_HEADERS = ["none", "all"];
+const ENCODINGS = ["UTF8NoBOM"];
+const PARQUET_COMPRESSIONS = ["snappy", "gzip", "zstd", "lz4_raw", "brotli"];
+
+function oneOf(value: string, allowed: readonly string[], what: string, caseInsensitive = true): string {
+  const found = allowed.find((a) => (caseInsensitive ? a.toLowerCase() === value.toLowerCase() : a === value));
+  if (found === undefined) throw invalidArgument(`${what} '${value}' is not supported; use one of ${allowed.join(", ")}`);
+  return found;
+}
+
+/** Checks a create request and returns the external table as it is stored (secrets included). */
+export function externalTableFromRequest(database: string, req: Omit<CreateExternalTableRequest, "$typeName">): ExternalTable {
+  const name = validateName("external table", req.name);
+  const where = `external table '${name}'`;
+  const kind = oneOf(req.kind || "blob", ["blob", "delta"], `${where}: kind`);
+  if (kind === "delta") throw unimplemented(`${where}: kind 'delta' is not available yet; use kind 'blob'`);
+  if (!req.dataFormat) throw invalidArgument(`${where}: dataFormat is required (${DATA_FORMATS.join(", ")})`);
+  const dataFormat = oneOf(req.dataFormat, DATA_FORMATS, `${where}: dataFormat`);
+  const columns = normalizeColumns(req.columns, where);
+  if (req.partitions.length || req.pathFormat) {
+    throw unimplemented(`${where}: partitions and pathFormat are not available yet; define the table without them`);
+  }
+  if (req.connectionStrings.length === 0) {
+    throw invalidArgument(`${where}: at least one connection string is required (a blob container URL with a key or SAS, or file:///path)`);
+  }
+  req.connectionStrings.forEach((cs) => parseConnectionString(cs));
+
+  const p = req.properties;
+  const textFormat = dataFormat !== "parquet";
+  if (p?.includeHeaders && !textFormat) throw invalidArgument(`${where}: includeHeaders applies to csv and tsv only, not ${dataFormat}`);
+  if (p?.compressionType && textFormat) throw invalidArgument(`${where}: compressionType applies to parquet only; use compressed for ${dataFormat}`);
+  if (p?.includeHeaders && dataFormat === "json") throw invalidArgument(`${where}: includeHeaders applies to csv and tsv only, not json`);
+  if (p?.fileExtension && !/^\.?[A-Za-z0-9_.-]{1,32}$/.test(p.fileExtension)) {
+    throw invalidArgument(`${where}: fileExtension '${p.fileExtension}' may only hold letters, digits, '_', '-' and '.'`);
+  }
+  if (p?.namePrefix && !/^[A-Za-z0-9_.-]{1,128}$/.test(p.namePrefix)) {
+    throw invalidArgument(`${where}: namePrefix '${p.namePrefix}' may only hold letters, digits, '_', '-' and '.'`);
+  }
+  const properties = create(ExternalTablePropertiesSchema, {
+    includeHeaders: textFormat && dataFormat !== "json" ? oneOf(p?.includeHeaders || "none", INCLUDE_HEADERS, `${where}: includeHeaders`) : "",
+    compressed: p?.compressed ?? false,
+    namePrefix: p?.namePrefix ?? "",
+    fileExtension: p?.fileExtension ?? "",
+    encoding: oneOf(p?.encoding || "UTF8NoBOM", ENCODINGS, `${where}: encoding`),
+    compressionType: textFormat ? "" : oneOf(p?.compressionType || "snappy", PARQUET_COMPRESSIONS, `${where}: compressionType`),
+    folder: p?.folder ?? "",
+    docString: p?.docString ?? "",
+  });
+  return create(ExternalTableSchema, {
+    database,
+    name,
+    kind,
+    dataFormat,
+    columns,
+    partitions: [],
+    pathFormat: "",
+    connectionStrings: req.connectionStrings.map((s) => s.trim()),
+    properties,
+  });
+}
+
+/** The external table as it may be shown: connection-string secrets masked. */
+export function maskedExternalTable(table: ExternalTable): ExternalTable {
+  return { ...table, connectionStrings: table.connectionStrings.map(maskConnectionString) };
+}

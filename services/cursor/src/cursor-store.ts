@@ -1,0 +1,307 @@
+import { join } from "node:path";
+import { DuckDBTimestampValue } from "@duckdb/node-api";
+import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import { ticksFromEpochMs } from "@spillway/kusto";
+
+export interface ExtentRecord {
+  database: string;
+  table: string;
+  extentId: string;
+  path: string;
+  rowCount: bigint;
+  sizeBytes: bigint;
+  cursor: bigint;
+}
+
+export interface ExportStateRecord {
+  exportId: string;
+  database: string;
+  name: string;
+  startCursor: bigint;
+  checkpointCursor: bigint;
+  runCount: bigint;
+  lastRunResult: string;
+  lastRunTime?: Date;
+  lastRunStart?: Date;
+  lastSuccessTime?: Date;
+}
+
+export interface ArtifactRecord {
+  timestamp: Date;
+  externalTable: string;
+  path: string;
+  numRecords: bigint;
+  sizeBytes: bigint;
+}
+
+export interface FailureRecord {
+  timestamp: Date;
+  operationId: string;
+  name: string;
+  lastSuccessRun?: Date;
+  failureKind: "Failure" | "PartialFailure";
+  details: string;
+  isPermanent: boolean;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS clock (last_cursor BIGINT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS extents (
+     database VARCHAR NOT NULL, table_name VARCHAR NOT NULL, extent_id VARCHAR NOT NULL,
+     path VARCHAR NOT NULL, row_count BIGINT NOT NULL, size_bytes BIGINT NOT NULL,
+     cursor BIGINT NOT NULL, committed_at TIMESTAMP NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS export_state (
+     export_id VARCHAR NOT NULL, database VARCHAR NOT NULL, name VARCHAR NOT NULL,
+     start_cursor BIGINT NOT NULL, checkpoint_cursor BIGINT NOT NULL, run_count BIGINT NOT NULL,
+     last_run_result VARCHAR NOT NULL, last_run_time TIMESTAMP, last_run_start TIMESTAMP,
+     last_success_time TIMESTAMP)`,
+  `CREATE TABLE IF NOT EXISTS runs (
+     run_id VARCHAR NOT NULL, export_id VARCHAR NOT NULL, run_number BIGINT NOT NULL,
+     from_cursor BIGINT NOT NULL, to_cursor BIGINT NOT NULL, started_at TIMESTAMP NOT NULL,
+     finished_at TIMESTAMP, result VARCHAR NOT NULL, details VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS artifacts (
+     export_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, external_table VARCHAR NOT NULL,
+     path VARCHAR NOT NULL, num_records BIGINT NOT NULL, size_bytes BIGINT NOT NULL,
+     committed_at TIMESTAMP NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS failures (
+     export_id VARCHAR NOT NULL, operation_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+     failed_at TIMESTAMP NOT NULL, last_success_run TIMESTAMP, failure_kind VARCHAR NOT NULL,
+     details VARCHAR NOT NULL, is_permanent BOOLEAN NOT NULL)`,
+];
+
+const ts = (d: Date) => new DuckDBTimestampValue(BigInt(d.getTime()) * 1000n);
+const dateOf = (v: unknown): Date | undefined => (v === null || v === undefined ? undefined : new Date(Number((v as DuckDBTimestampValue).micros / 1000n)));
+const ARTIFACT_RETENTION_MS = 14 * 86_400_000;
+
+/**
+ * The commit log and export state, in one DuckDB file. Every method is one serialized
+ * task, so "read the last cursor, assign the next, make the extent visible" is atomic
+ * and cursor order is visibility order by construction (SPEC §2).
+ */
+export class CursorStore {
+  private constructor(
+    private readonly db: SerialConnection,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(dataDir: string, now: () => number = Date.now): Promise<CursorStore> {
+    const db = await SerialConnection.open(join(dataDir, "cursor.duckdb"));
+    await db.transaction(async (q) => {
+      for (const ddl of SCHEMA) await q.run(ddl);
+      const row = await q.one("SELECT count(*) AS n FROM clock");
+      if (row!.n === 0n) await q.run("INSERT INTO clock VALUES (0)");
+    });
+    return new CursorStore(db, now);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  async currentCursor(): Promise<bigint> {
+    return this.db.exclusive((q) => lastCursor(q));
+  }
+
+  async commitExtent(extent: Omit<ExtentRecord, "cursor">): Promise<bigint> {
+    return this.db.transaction(async (q) => {
+      const last = await lastCursor(q);
+      const nowTicks = ticksFromEpochMs(this.now());
+      const cursor = nowTicks > last ? nowTicks : last + 1n;
+      await q.run("UPDATE clock SET last_cursor = $1", [cursor]);
+      await q.run("INSERT INTO extents VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+        extent.database,
+        extent.table,
+        extent.extentId,
+        extent.path,
+        extent.rowCount,
+        extent.sizeBytes,
+        cursor,
+        ts(new Date(this.now())),
+      ]);
+      return cursor;
+    });
+  }
+
+  /** Extents of `tables` with after < cursor ≤ upTo, and the cursor the listing is consistent with. */
+  async listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: ExtentRecord[]; cursor: bigint }> {
+    return this.db.exclusive(async (q) => {
+      const current = await lastCursor(q);
+      const limit = upTo === undefined || upTo > current ? current : upTo;
+      const rows = await q.all(
+        `SELECT * FROM extents WHERE database = $1 AND table_name IN (${inList(tables)})
+         AND cursor > $2 AND cursor <= $3 ORDER BY cursor`,
+        [database, after, limit],
+      );
+      return { extents: rows.map(extentOf), cursor: limit };
+    });
+  }
+
+  /** Forgets a dropped table's extents; returns their paths so the files can be removed. */
+  async dropTableExtents(database: string, table: string): Promise<string[]> {
+    return this.db.transaction(async (q) => {
+      const rows = await q.all("SELECT path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+      await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+      return rows.map((r) => String(r.path));
+    });
+  }
+
+  /** Creates an export's state at the current cursor: it exports what is ingested from now on. */
+  async initExportState(exportId: string, database: string, name: string): Promise<ExportStateRecord> {
+    return this.db.transaction(async (q) => {
+      const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
+      if (existing) return stateOf(existing);
+      const start = await lastCursor(q);
+      await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, NULL, NULL)`, [exportId, database, name, start]);
+      return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
+    });
+  }
+
+  async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
+    return this.db.exclusive(async (q) => {
+      const rows = await q.all(`SELECT * FROM export_state WHERE export_id IN (${inList(exportIds)})`);
+      return rows.map(stateOf);
+    });
+  }
+
+  async dropExportState(exportId: string): Promise<void> {
+    await this.db.transaction(async (q) => {
+      for (const table of ["export_state", "runs", "artifacts", "failures"]) {
+        await q.run(`DELETE FROM ${table} WHERE export_id = $1`, [exportId]);
+      }
+    });
+  }
+
+  /** Opens a run: a new run number, recorded as Running. */
+  async beginRun(exportId: string, runId: string, from: bigint, to: bigint): Promise<bigint> {
+    return this.db.transaction(async (q) => {
+      const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) throw new Error(`export ${exportId} has no state`);
+      const runNumber = (state.run_count as bigint) + 1n;
+      const now = ts(new Date(this.now()));
+      await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, now]);
+      await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, now]);
+      return runNumber;
+    });
+  }
+
+  /**
+   * Commits a run: its artifacts and the new checkpoint in one transaction, only if
+   * the checkpoint is still where the run started from (no other run got there first).
+   */
+  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[]): Promise<ArtifactRecord[]> {
+    return this.db.transaction(async (q) => {
+      const state = await q.one("SELECT checkpoint_cursor FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) throw new Error("the export was dropped during the run");
+      if (state.checkpoint_cursor !== from) {
+        throw new Error(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
+      }
+      const now = new Date(this.now());
+      await q.run(
+        `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3 WHERE export_id = $1`,
+        [exportId, to, ts(now)],
+      );
+      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2 WHERE run_id = $1", [runId, ts(now)]);
+      for (const a of artifacts) {
+        await q.run("INSERT INTO artifacts VALUES ($1, $2, $3, $4, $5, $6, $7)", [exportId, runId, externalTable, a.path, a.numRecords, a.sizeBytes, ts(now)]);
+      }
+      return artifacts.map((a) => ({ ...a, externalTable, timestamp: now }));
+    });
+  }
+
+  async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const now = ts(new Date(this.now()));
+      const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) return;
+      await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
+      await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3 WHERE run_id = $1", [runId, now, failure.details]);
+      await q.run("INSERT INTO failures VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+        exportId,
+        failure.operationId,
+        failure.name,
+        now,
+        state.last_success_time ?? null,
+        failure.failureKind,
+        failure.details,
+        failure.isPermanent,
+      ]);
+    });
+  }
+
+  /** Runs left `Running` by a process that died: failed, so they show as such and are retried. */
+  async abandonedRuns(): Promise<Array<{ exportId: string; runId: string; name: string }>> {
+    return this.db.exclusive(async (q) => {
+      const rows = await q.all(
+        "SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id) WHERE r.result = 'Running'",
+      );
+      return rows.map((r) => ({ exportId: String(r.export_id), runId: String(r.run_id), name: String(r.name) }));
+    });
+  }
+
+  async listArtifacts(exportId: string): Promise<ArtifactRecord[]> {
+    return this.db.exclusive(async (q) => {
+      const since = ts(new Date(this.now() - ARTIFACT_RETENTION_MS));
+      const rows = await q.all(
+        "SELECT * FROM artifacts WHERE export_id = $1 AND committed_at >= $2 ORDER BY committed_at, path",
+        [exportId, since],
+      );
+      return rows.map((r) => ({
+        timestamp: dateOf(r.committed_at)!,
+        externalTable: String(r.external_table),
+        path: String(r.path),
+        numRecords: r.num_records as bigint,
+        sizeBytes: r.size_bytes as bigint,
+      }));
+    });
+  }
+
+  async listFailures(exportId: string): Promise<FailureRecord[]> {
+    return this.db.exclusive(async (q) => {
+      const rows = await q.all("SELECT * FROM failures WHERE export_id = $1 ORDER BY failed_at", [exportId]);
+      return rows.map((r) => ({
+        timestamp: dateOf(r.failed_at)!,
+        operationId: String(r.operation_id),
+        name: String(r.name),
+        lastSuccessRun: dateOf(r.last_success_run),
+        failureKind: r.failure_kind as FailureRecord["failureKind"],
+        details: String(r.details),
+        isPermanent: Boolean(r.is_permanent),
+      }));
+    });
+  }
+}
+
+async function lastCursor(q: Queryable): Promise<bigint> {
+  return (await q.one("SELECT last_cursor FROM clock"))!.last_cursor as bigint;
+}
+
+function inList(items: string[]): string {
+  return items.length ? items.map(quoteLiteral).join(", ") : "NULL";
+}
+
+function extentOf(r: Row): ExtentRecord {
+  return {
+    database: String(r.database),
+    table: String(r.table_name),
+    extentId: String(r.extent_id),
+    path: String(r.path),
+    rowCount: r.row_count as bigint,
+    sizeBytes: r.size_bytes as bigint,
+    cursor: r.cursor as bigint,
+  };
+}
+
+function stateOf(r: Row): ExportStateRecord {
+  return {
+    exportId: String(r.export_id),
+    database: String(r.database),
+    name: String(r.name),
+    startCursor: r.start_cursor as bigint,
+    checkpointCursor: r.checkpoint_cursor as bigint,
+    runCount: r.run_count as bigint,
+    lastRunResult: String(r.last_run_result),
+    lastRunTime: dateOf(r.last_run_time),
+    lastRunStart: dateOf(r.last_run_start),
+    lastSuccessTime: dateOf(r.last_success_time),
+  };
+}

@@ -1,0 +1,1 @@
+export { createCursorModule } from "./cursor-module.js";

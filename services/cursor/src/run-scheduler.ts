@@ -1,0 +1,71 @@
+import { durationMs } from "@spillway/kusto";
+import type { ExportSpec } from "@spillway/proto";
+import type { CursorStore } from "./cursor-store.js";
+import type { ExportRunner } from "./export-runner.js";
+import type { CursorPeers } from "./peer-clients.js";
+
+export interface SchedulerOptions {
+  tickMs: number;
+  maxConcurrentRuns: number;
+  now?: () => number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Starts due exports: every tick, each enabled export whose last run started at least
+ * intervalBetweenRuns ago, the most lagging first, within the capacity limit.
+ */
+export class RunScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: CursorStore,
+    private readonly runner: ExportRunner,
+    private readonly peers: CursorPeers,
+    private readonly options: SchedulerOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.options.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const { specs } = await this.peers.catalog.listExportSpecs({});
+      const enabled = specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id));
+      const states = new Map((await this.store.getExportStates(enabled.map((s) => s.id))).map((s) => [s.exportId, s]));
+      const due = enabled
+        .filter((s) => {
+          const last = states.get(s.id)?.lastRunStart;
+          return !last || this.now() - last.getTime() >= durationMs(s.intervalBetweenRuns);
+        })
+        // When exports lag, the one furthest behind runs first (SPEC §3).
+        .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
+      const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount);
+      for (const spec of due.slice(0, room)) this.launch(spec);
+    } catch (err) {
+      this.options.log?.(`scheduler: ${(err as Error).message}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private launch(spec: ExportSpec): void {
+    this.runner.run(spec).catch((err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`));
+  }
+}
+
+function compareBigint(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

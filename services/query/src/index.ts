@@ -1,0 +1,1 @@
+export { createQueryModule } from "./query-module.js";

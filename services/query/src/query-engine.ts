@@ -1,0 +1,187 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { lockDownInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import { invalidArgument } from "@spillway/errors";
+import { KUSTO_TO_DUCKDB, kustoTypeOfDuckDb, parseKustoType } from "@spillway/kusto";
+import { checkQuery, type CheckedQuery } from "./sql-guard.js";
+import { bindTableSql } from "./table-binding.js";
+import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
+
+export interface TableBinding {
+  name: string;
+  columns: Array<{ name: string; type: string }>;
+  extentPaths: string[];
+}
+
+export interface ResultColumn {
+  name: string;
+  type: string;
+}
+
+/**
+ * The DuckDB compute of Spillway. One in-memory instance confined to the data
+ * directory's extent, spool and scratch folders; each query gets its own connection
+ * with its own temporary views, so concurrent runs see their own cursor ranges.
+ */
+export class QueryEngine {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly dataDir: string,
+  ) {}
+
+  static async create(dataDir: string): Promise<QueryEngine> {
+    const dirs = ["extents", "spool", "tmp/query"].map((d) => join(dataDir, d));
+    await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
+    const instance = await DuckDBInstance.create(":memory:");
+    const setup = await instance.connect();
+    await setup.run("SET TimeZone = 'UTC'");
+    await lockDownInstance(setup, dirs, join(dataDir, "tmp/query"));
+    setup.closeSync();
+    return new QueryEngine(instance, dataDir);
+  }
+
+  close(): void {
+    this.instance.closeSync();
+  }
+
+  private async withConnection<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const connection = await this.instance.connect();
+    try {
+      return await task(connection);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Parses and checks user SQL (single read-only SELECT, no file access). */
+  async check(query: string): Promise<CheckedQuery> {
+    return this.withConnection(async (c) => {
+      const reader = await c.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
+      return checkQuery(query, String(reader.getRowObjects()[0]!.tree));
+    });
+  }
+
+  /** Checks the query and opens a connection that sees `tables` only, bound as the query names them. */
+  private async openBound(query: string, tables: TableBinding[]): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
+    const checked = await this.check(query);
+    const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+    const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
+    if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
+    const connection = await this.instance.connect();
+    try {
+      for (const name of checked.tables) await connection.run(bindTableSql(known.get(name.toLowerCase())!, this.dataDir));
+    } catch (err) {
+      connection.closeSync();
+      throw err;
+    }
+    // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
+    const sql = query.trim().replace(/;+\s*$/, "");
+    return { connection, sql, tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name) };
+  }
+
+  private async withBoundQuery<T>(query: string, tables: TableBinding[], task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
+    const { connection, sql, tables: named } = await this.openBound(query, tables);
+    try {
+      return await task(connection, sql, { tables: named });
+    } catch (err) {
+      throw asQueryError(err);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async describe(query: string, tables: TableBinding[]): Promise<{ columns: ResultColumn[]; tables: string[] }> {
+    return this.withBoundQuery(query, tables, async (c, sql, checked) => {
+      const reader = await c.runAndReadAll(`DESCRIBE (${sql}\n)`);
+      const columns = reader.getRowObjects().map((r) => resultColumn(String(r.column_name), String(r.column_type)));
+      return { columns, tables: checked.tables };
+    });
+  }
+
+  /** Runs an export query and writes its result, cast to the target's types, to a Parquet spool file. */
+  async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, spoolName: string): Promise<{ path: string; rows: bigint }> {
+    const path = join(this.dataDir, spoolName);
+    if (relative(join(this.dataDir, "spool"), path).startsWith("..")) throw invalidArgument(`spool name '${spoolName}' is outside the spool folder`);
+    return this.withBoundQuery(query, tables, async (c, sql) => {
+      const select = output
+        .map((col) => `CAST(q.${quoteIdent(col.name)} AS ${KUSTO_TO_DUCKDB[parseKustoType(col.type, `column '${col.name}'`)]}) AS ${quoteIdent(col.name)}`)
+        .join(", ");
+      const reader = await c.runAndReadAll(
+        `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(path)} (FORMAT parquet, COMPRESSION lz4_raw)`,
+      );
+      return { path: spoolName, rows: BigInt(String(reader.getRows()[0]![0])) };
+    });
+  }
+
+  /** Runs an ad-hoc query, yielding the columns first, then batches of JSON-ready rows. */
+  async *query(query: string, tables: TableBinding[]): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
+    const { connection, sql } = await this.openBound(query, tables);
+    try {
+      const result = await connection.stream(sql);
+      yield { columns: result.columnNames().map((n, i) => resultColumn(n, result.columnType(i).toString())) };
+      for await (const rows of result.yieldRowsJson()) yield { rows: rows as unknown[][] };
+    } catch (err) {
+      throw asQueryError(err);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Turns a payload into an extent file; returns its path (relative to the data dir) and row count. */
+  async ingest(format: IngestFormat, payload: Uint8Array, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
+    const scratch = join(this.dataDir, "tmp/query", `${randomUUID()}.${format}`);
+    const out = join(this.dataDir, extentName);
+    await mkdir(join(out, ".."), { recursive: true });
+    await writeFile(scratch, payload);
+    try {
+      return await this.withConnection(async (c) => {
+        try {
+          const reader = await c.runAndReadAll(
+            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION zstd)`,
+          );
+          const rows = BigInt(String(reader.getRows()[0]![0]));
+          return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
+        } catch (err) {
+          await rm(out, { force: true });
+          throw invalidArgument(await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord));
+        }
+      });
+    } finally {
+      await rm(scratch, { force: true });
+    }
+  }
+
+  private async explainPayloadError(c: DuckDBConnection, err: unknown, format: IngestFormat, file: string, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean): Promise<string> {
+    const message = (err as Error).message;
+    if (!/CSV Error on Line/.test(message)) {
+      const diagnose = firstBadValueSql(format, file, columns, ignoreFirstRecord);
+      if (diagnose) {
+        try {
+          const row = (await c.runAndReadAll(diagnose)).getRowObjects()[0];
+          if (row && row.column_name) {
+            const column = String(row.column_name);
+            const type = columns.find((col) => col.name === column)!.type;
+            return `payload refused: line ${row.line}, column '${column}': '${String(row[column])}' is not a valid ${type}; nothing was ingested`;
+          }
+        } catch {
+          // The structural error below says enough.
+        }
+      }
+    }
+    return describePayloadError(message, format);
+  }
+}
+
+function resultColumn(name: string, duckType: string): ResultColumn {
+  return { name, type: kustoTypeOfDuckDb(duckType) ?? duckType.toLowerCase() };
+}
+
+/** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
+function asQueryError(err: unknown): unknown {
+  if (!(err instanceof Error) || "code" in err) return err;
+  const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
+  if (!m) return err;
+  return invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`);
+}

@@ -1,0 +1,14 @@
+import type { SpillwayConfig } from "@spillway/config";
+import { QueryService } from "@spillway/proto";
+import type { QueryPeers } from "./peer-clients.js";
+import { QueryEngine } from "./query-engine.js";
+import { queryHandlers } from "./service.js";
+
+export async function createQueryModule(config: SpillwayConfig, peers: QueryPeers) {
+  const engine = await QueryEngine.create(config.dataDir);
+  return {
+    service: QueryService,
+    handlers: queryHandlers(engine, peers),
+    stop: async () => engine.close(),
+  };
+}

@@ -1,0 +1,20 @@
+import { isAbsolute, join } from "node:path";
+import { quoteIdent, quoteList } from "@spillway/duck";
+import { parseKustoType, KUSTO_TO_DUCKDB } from "@spillway/kusto";
+
+/**
+ * The SQL that makes `table` visible to one query: a temporary view over exactly the
+ * extents given (a fact table's cursor range, or a dimension table whole), with the
+ * table's columns and types whether or not it has any extent.
+ */
+export function bindTableSql(table: { name: string; columns: Array<{ name: string; type: string }>; extentPaths: string[] }, dataDir: string): string {
+  const typed = table.columns.map((c) => ({ name: c.name, duck: KUSTO_TO_DUCKDB[parseKustoType(c.type, `table '${table.name}'`)] }));
+  let body: string;
+  if (table.extentPaths.length === 0) {
+    body = `SELECT ${typed.map((c) => `CAST(NULL AS ${c.duck}) AS ${quoteIdent(c.name)}`).join(", ")} WHERE false`;
+  } else {
+    const files = table.extentPaths.map((p) => (isAbsolute(p) ? p : join(dataDir, p)));
+    body = `SELECT ${typed.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.duck}) AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${quoteList(files)})`;
+  }
+  return `CREATE OR REPLACE TEMP VIEW ${quoteIdent(table.name)} AS ${body}`;
+}

@@ -1,0 +1,1 @@
+export { createWriterModule } from "./writer-module.js";

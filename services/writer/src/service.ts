@@ -1,0 +1,32 @@
+import type { WriterService } from "@spillway/proto";
+import { requireInternal, type ServiceImpl } from "@spillway/rpc";
+import type { ArtifactWriter } from "./artifact-writer.js";
+
+/** gRPC handlers of WriterService: translation between wire and the artifact writer. */
+export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof WriterService> {
+  return {
+    async writeArtifacts(req, ctx) {
+      requireInternal(ctx, "WriteArtifacts");
+      const artifacts = await writer.write({
+        externalTable: req.externalTable!,
+        spoolPath: req.spoolPath,
+        nameStem: req.nameStem,
+        rowGroupSize: req.parquetRowGroupSize,
+        spreadKey: spreadKeyOf(req.nameStem),
+      });
+      return { artifacts };
+    },
+    async deleteArtifacts(req, ctx) {
+      requireInternal(ctx, "DeleteArtifacts");
+      await writer.delete(req.externalTable!, req.paths);
+      return {};
+    },
+  };
+}
+
+/** A stable small number from the artifact stem, so runs spread over connection strings evenly. */
+function spreadKeyOf(stem: string): number {
+  let h = 0;
+  for (const ch of stem) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h;
+}

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
+import { createGrpcClient } from "@spillway/rpc";
+import { freePort, waitFor } from "./free-port.js";
+
+export type Mode = "all" | "split";
+const SERVICES = ["catalog", "query", "cursor", "writer"] as const;
+
+export interface SpillwayUnderTest {
+  dataDir: string;
+  /** Where clients connect (the one process, or the catalog/query processes in split mode). */
+  catalogAddress: string;
+  queryAddress: string;
+  catalog: ReturnType<typeof createGrpcClient<typeof CatalogService>>;
+  query: ReturnType<typeof createGrpcClient<typeof QueryService>>;
+  cursor: ReturnType<typeof createGrpcClient<typeof CursorService>>;
+  output(): string;
+  /** kill -9 of every process. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spillway as real processes: one (`all`) or one per service (`split`), on free
+ * ports, sharing a data directory that outlives restarts.
+ */
+export async function startSpillwayProcesses(mode: Mode, extraEnv: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), "spillway-"))): Promise<SpillwayUnderTest> {
+  const ports = mode === "all" ? { all: await freePort() } : Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()])));
+  const addr = (service: string) => `127.0.0.1:${mode === "all" ? ports.all : ports[service]}`;
+  let children: ChildProcess[] = [];
+  let log = "";
+  const env = {
+    ...process.env,
+    SPILLWAY_DATA_DIR: dataDir,
+    SPILLWAY_MIN_INTERVAL: "1s",
+    SPILLWAY_MIN_SIZE_LIMIT: "1KB",
+    SPILLWAY_CATALOG_ADDR: addr("catalog"),
+    SPILLWAY_QUERY_ADDR: addr("query"),
+    SPILLWAY_CURSOR_ADDR: addr("cursor"),
+    SPILLWAY_WRITER_ADDR: addr("writer"),
+    ...extraEnv,
+  };
+  const entry = join(process.cwd(), "services/app/src/main.ts");
+  const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
+
+  const spawnOne = (target: string) => {
+    const child = spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${addr(target === "all" ? "catalog" : target)}`], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (d) => (log += d));
+    child.stderr!.on("data", (d) => (log += d));
+    return child;
+  };
+
+  const health = (address: string) => createGrpcClient(Health, address);
+  const sut: SpillwayUnderTest = {
+    dataDir,
+    catalogAddress: addr("catalog"),
+    queryAddress: addr("query"),
+    catalog: createGrpcClient(CatalogService, addr("catalog")),
+    query: createGrpcClient(QueryService, addr("query")),
+    cursor: createGrpcClient(CursorService, addr("cursor")),
+    output: () => log,
+    async start() {
+      children = mode === "all" ? [spawnOne("all")] : SERVICES.map(spawnOne);
+      const targets = mode === "all" ? ["all"] : [...SERVICES];
+      for (const target of targets) {
+        const client = health(addr(target === "all" ? "catalog" : target));
+        await waitFor(`spillway ${target} health (output so far:\n${log})`, async () => {
+          const r = await client.check({ service: "" });
+          return r.status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
+        });
+        client.close();
+      }
+    },
+    async kill() {
+      await Promise.all(
+        children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once("exit", r), c.kill("SIGKILL"))))),
+      );
+      children = [];
+    },
+    async stop() {
+      await Promise.all(
+        children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => (c.once("exit", r), c.kill("SIGTERM"))))),
+      );
+      children = [];
+      sut.catalog.close();
+      sut.query.close();
+      sut.cursor.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  await sut.start();
+  return sut;
+}
