@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // .ci/run reads the counts from the JSON report.
+    reporters: ["default", ["json", { outputFile: "test-results.json" }]],
     // Cross-service suites start real processes; two cores run two at a time well.
     maxWorkers: 2,
   },

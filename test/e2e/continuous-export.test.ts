@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useAzurite, type Azurite } from "../support/azurite.js";
+import { readArtifacts } from "../support/artifact-reader.js";
+import { artifactPaths, blobNames, csv, newContainer, sortBy } from "../support/fixtures.js";
+import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
+
+const HOUR = { seconds: 3600n };
+
+describe.each<Mode>(["all", "split"])("continuous export end to end (%s)", (mode) => {
+  let azurite: Azurite;
+  let sw: SpillwayUnderTest;
+  beforeAll(async () => {
+    azurite = await useAzurite();
+    sw = await startSpillwayProcesses(mode);
+  });
+  afterAll(async () => {
+    await sw?.stop();
+    await azurite?.stop();
+  });
+
+  it("exports every record exactly once across runs, a restart and a dimension join", async () => {
+    const container = await newContainer(azurite, "once");
+    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }, { name: "Value", type: "real" }] });
+    await sw.catalog.createTable({ name: "Clicks", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+    await sw.catalog.createTable({ name: "Keys", columns: [{ name: "Key", type: "string" }, { name: "Label", type: "string" }] });
+    await sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["a", "Alpha"], ["b", "Beta"], ["c", "Gamma"]]) });
+
+    await sw.catalog.createExternalTable({
+      name: "Labelled",
+      kind: "blob",
+      dataFormat: "parquet",
+      columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }, { name: "Label", type: "string" }, { name: "Value", type: "real" }],
+      connectionStrings: [azurite.connectionString(`${container}/labelled`)],
+    });
+    await sw.catalog.createExternalTable({
+      name: "AllIds",
+      kind: "blob",
+      dataFormat: "csv",
+      columns: [{ name: "Source", type: "string" }, { name: "Id", type: "long" }],
+      connectionStrings: [azurite.connectionString(`${container}/ids`)],
+    });
+    const created = await sw.catalog.createOrAlterContinuousExport({
+      name: "LabelledEvents",
+      externalTable: "Labelled",
+      query: "SELECT e.Id, e.Key, k.Label, e.Value FROM Events e JOIN Keys k ON e.Key = k.Key",
+      over: ["Events"],
+      properties: { intervalBetweenRuns: HOUR },
+    });
+    expect(created.export!.cursorScopedTables).toEqual(["Events"]);
+    await sw.catalog.createOrAlterContinuousExport({
+      name: "EveryId",
+      externalTable: "AllIds",
+      query: "SELECT 'click' AS Source, Id FROM Clicks UNION ALL SELECT 'event' AS Source, Id FROM Events",
+      properties: { intervalBetweenRuns: HOUR },
+    });
+
+    const expectedLabelled: Array<Record<string, unknown>> = [];
+    const expectedIds: Array<Record<string, unknown>> = [];
+    const labels: Record<string, string> = { a: "Alpha", b: "Beta", c: "Gamma", d: "Delta" };
+    let id = 0;
+    for (let round = 0; round < 4; round++) {
+      if (round === 2) {
+        // kill -9 between runs: the next run continues from the checkpoint.
+        await sw.kill();
+        await sw.start();
+      }
+      if (round === 1) await sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["d", "Delta"]]) });
+      for (let batch = 0; batch < 2; batch++) {
+        const rows = Array.from({ length: 5 }, () => {
+          id++;
+          return [id, "abcd"[id % 4]!, id / 2] as [number, string, number];
+        });
+        await sw.query.ingest({ table: "Events", format: "csv", payload: csv(rows) });
+        await sw.query.ingest({ table: "Clicks", format: "csv", payload: csv(rows.map(([i, k]) => [i + 1000, k])) });
+        for (const [i, k, v] of rows) {
+          // Key d joins only once the dimension has it (from round 1 on).
+          if (k !== "d" || round >= 1) expectedLabelled.push({ Id: String(i), Key: k, Label: labels[k], Value: v });
+          expectedIds.push({ Source: "event", Id: String(i) }, { Source: "click", Id: String(i + 1000) });
+        }
+      }
+      const a = await sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
+      const b = await sw.catalog.runContinuousExportNow({ name: "EveryId" });
+      expect(a.result, a.details).toBe("Completed");
+      expect(b.result, b.details).toBe("Completed");
+      expect(a.artifacts.length).toBe(1);
+    }
+
+    // A run with nothing new writes nothing and still completes.
+    const before = await blobNames(azurite, container);
+    const idle = await sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
+    expect(idle.result).toBe("Completed");
+    expect(idle.artifacts).toEqual([]);
+    expect(await blobNames(azurite, container)).toEqual(before);
+
+    const labelled = await readArtifacts(azurite.client, await artifactPaths(sw, "LabelledEvents"), "parquet");
+    expect(sortBy(labelled, "Id")).toEqual(sortBy(expectedLabelled, "Id"));
+    const ids = await readArtifacts(azurite.client, await artifactPaths(sw, "EveryId"), "csv", { Source: "VARCHAR", Id: "BIGINT" });
+    expect(sortBy(ids, "Source", "Id")).toEqual(sortBy(expectedIds, "Source", "Id"));
+    // Storage holds exactly the committed artifacts.
+    expect(before.length).toBe((await artifactPaths(sw, "LabelledEvents")).length + (await artifactPaths(sw, "EveryId")).length);
+
+    const shown = (await sw.catalog.showContinuousExport({ name: "LabelledEvents" })).export!;
+    expect(shown).toMatchObject({ name: "LabelledEvents", externalTableName: "Labelled", lastRunResult: "Completed", isRunning: false, isDisabled: false });
+    expect(shown.startCursor).toMatch(/^\d+$/);
+    expect(shown.exportedTo).toBeDefined();
+  });
+
+  it("holds back records younger than forcedLatency", async () => {
+    const container = await newContainer(azurite, "latency");
+    await sw.catalog.createTable({ name: "Late", columns: [{ name: "Id", type: "long" }] });
+    await sw.catalog.createExternalTable({
+      name: "LateLake",
+      kind: "blob",
+      dataFormat: "parquet",
+      columns: [{ name: "Id", type: "long" }],
+      connectionStrings: [azurite.connectionString(container)],
+    });
+    await sw.catalog.createOrAlterContinuousExport({
+      name: "LateExport",
+      externalTable: "LateLake",
+      query: "SELECT Id FROM Late",
+      properties: { intervalBetweenRuns: HOUR, forcedLatency: { seconds: 3n } },
+    });
+    await sw.query.ingest({ table: "Late", format: "csv", payload: csv([[1], [2]]) });
+    const early = await sw.catalog.runContinuousExportNow({ name: "LateExport" });
+    expect(early.result).toBe("Completed");
+    expect(early.artifacts).toEqual([]);
+    await new Promise((r) => setTimeout(r, 3500));
+    const late = await sw.catalog.runContinuousExportNow({ name: "LateExport" });
+    expect(late.artifacts.map((a) => a.numRecords)).toEqual([2n]);
+  });
+
+  it("runs due exports on its own schedule", async () => {
+    const container = await newContainer(azurite, "sched");
+    await sw.catalog.createTable({ name: "Ticks", columns: [{ name: "N", type: "long" }] });
+    await sw.catalog.createExternalTable({
+      name: "TickLake",
+      kind: "blob",
+      dataFormat: "json",
+      columns: [{ name: "N", type: "long" }],
+      connectionStrings: [azurite.connectionString(container)],
+    });
+    await sw.catalog.createOrAlterContinuousExport({
+      name: "TickExport",
+      externalTable: "TickLake",
+      query: "SELECT N FROM Ticks",
+      properties: { intervalBetweenRuns: { seconds: 1n } },
+    });
+    await sw.query.ingest({ table: "Ticks", format: "csv", payload: csv([[7], [8]]) });
+    const deadline = Date.now() + 20_000;
+    let paths: string[] = [];
+    while (Date.now() < deadline && paths.length === 0) {
+      await new Promise((r) => setTimeout(r, 250));
+      paths = await artifactPaths(sw, "TickExport");
+    }
+    expect(paths.length).toBe(1);
+    expect(sortBy(await readArtifacts(azurite.client, paths, "json"), "N")).toEqual([{ N: "7" }, { N: "8" }]);
+    const [blob] = await blobNames(azurite, container);
+    const raw = (await azurite.client.getContainerClient(container).getBlobClient(blob!).downloadToBuffer()).toString();
+    expect(raw.trim().split("\n").sort()).toEqual(['{"N":7}', '{"N":8}']);
+  });
+});
