@@ -96,3 +96,23 @@ export function normalizeColumns(columns: readonly ColumnSpec[], where: string):
     return { name: c.name, type: parseKustoType(c.type, `${where}, column '${c.name}'`) };
   });
 }
+
+/**
+ * How a Kusto type is kept in extent and spool Parquet files. Timespans are INT64
+ * ticks (100 ns), as Kusto itself writes them: Parquet's INTERVAL holds neither
+ * negative spans nor sub-millisecond precision.
+ */
+export function storageDuckDbType(type: KustoType): string {
+  return type === "timespan" ? "BIGINT" : KUSTO_TO_DUCKDB[type];
+}
+
+/** SQL turning a stored value (see storageDuckDbType) into the DuckDB value queries see. */
+export function fromStorageSql(expr: string, type: KustoType): string {
+  // DuckDB intervals hold microseconds: the 100-ns digit is dropped for queries.
+  return type === "timespan" ? `to_microseconds(CAST(${expr} AS BIGINT) // 10)` : `CAST(${expr} AS ${KUSTO_TO_DUCKDB[type]})`;
+}
+
+/** SQL turning a DuckDB value of the type into its stored form. */
+export function toStorageSql(expr: string, type: KustoType): string {
+  return type === "timespan" ? `(epoch_us(CAST(${expr} AS INTERVAL)) * 10)` : `CAST(${expr} AS ${KUSTO_TO_DUCKDB[type]})`;
+}

@@ -95,7 +95,7 @@ export class RpcServer {
         } catch (err) {
           const serviceError = toServiceError(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: serviceError.details });
-          call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+          call.emit("error", serviceError);
         } finally {
           span.end();
         }

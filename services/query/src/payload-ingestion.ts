@@ -1,6 +1,6 @@
 import { invalidArgument } from "@spillway/errors";
 import { quoteIdent, quoteLiteral } from "@spillway/duck";
-import { KUSTO_TO_DUCKDB, parseKustoType, type KustoType } from "@spillway/kusto";
+import { KUSTO_TO_DUCKDB, parseKustoType, toStorageSql, type KustoType } from "@spillway/kusto";
 
 export const INGEST_FORMATS = ["csv", "tsv", "json", "multijson", "parquet"] as const;
 export type IngestFormat = (typeof INGEST_FORMATS)[number];
@@ -23,7 +23,13 @@ interface Column {
  * Kusto maps them), JSON lines and Parquet by column name, every value cast to the
  * column's type so a bad value fails the whole payload.
  */
-export function payloadSelectSql(format: IngestFormat, file: string, columns: Column[], ignoreFirstRecord: boolean): string {
+export function payloadSelectSql(
+  format: IngestFormat,
+  file: string,
+  columns: Column[],
+  ignoreFirstRecord: boolean,
+  parquetTypes: ReadonlyMap<string, string> = new Map(),
+): string {
   const typed = columns.map((c) => ({ name: c.name, kusto: parseKustoType(c.type, `column '${c.name}'`) }));
   switch (format) {
     case "csv":
@@ -32,7 +38,8 @@ export function payloadSelectSql(format: IngestFormat, file: string, columns: Co
     case "multijson":
       return `SELECT ${typed.map((c) => castText(c.name, c.kusto)).join(", ")} FROM ${payloadSourceSql(format, file, typed, ignoreFirstRecord)}`;
     case "parquet":
-      return `SELECT ${typed.map((c) => `CAST(${quoteIdent(c.name)} AS ${KUSTO_TO_DUCKDB[c.kusto]}) AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${quoteLiteral(file)})`;
+      // Qualified with the source alias, so a missing column is reported as missing.
+      return `SELECT ${typed.map((c) => `${parquetValue(`p.${quoteIdent(c.name)}`, c.kusto, parquetTypes.get(c.name))} AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${quoteLiteral(file)}) AS p`;
   }
 }
 
@@ -66,8 +73,24 @@ export function textToKusto(expr: string, type: KustoType, lenient = false): str
   }
 }
 
+/** A text value in the form extents store it (see storageDuckDbType). */
+function storedFromText(expr: string, type: KustoType): string {
+  const value = textToKusto(expr, type);
+  return type === "timespan" ? toStorageSql(value, type) : value;
+}
+
 function castText(name: string, type: KustoType): string {
-  return `${textToKusto(quoteIdent(name), type)} AS ${quoteIdent(name)}`;
+  return `${storedFromText(quoteIdent(name), type)} AS ${quoteIdent(name)}`;
+}
+
+/** A Parquet payload value in its stored form, by the type the payload file gives it. */
+function parquetValue(expr: string, type: KustoType, sourceType: string | undefined): string {
+  const source = (sourceType ?? "").toUpperCase();
+  if (source === "VARCHAR" && type !== "string" && type !== "dynamic") return storedFromText(expr, type);
+  // Kusto writes timespans to Parquet as INT64 ticks.
+  if (type === "timespan" && /^U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?$/.test(source)) return `CAST(${expr} AS BIGINT)`;
+  if (type === "datetime" && source.startsWith("TIMESTAMP WITH TIME ZONE")) return `CAST(${expr} AS TIMESTAMP)`;
+  return toStorageSql(expr, type);
 }
 
 /**
@@ -107,9 +130,8 @@ export function describePayloadError(message: string, format: IngestFormat): str
   if (conversion) {
     return `payload refused: ${line ? `line ${line}, ` : ""}${column ? `column '${column}': ` : ""}cannot read '${conversion[1]}' as ${conversion[2]!.trim()}; nothing was ingested`;
   }
-  if (/Referenced column "([^"]+)" not found/.test(message)) {
-    return `payload refused: the ${format} payload has no column '${/Referenced column "([^"]+)"/.exec(message)![1]}'; nothing was ingested`;
-  }
+  const missing = /does not have a column named "([^"]+)"/.exec(message) ?? /Referenced column "([^"]+)" not found/.exec(message);
+  if (missing) return `payload refused: the ${format} payload has no column '${missing[1]}'; nothing was ingested`;
   const firstLine = message.split("\n")[0]!.replace(/^[A-Za-z ]+Error: /, "");
   return `payload refused${line ? ` at line ${line}` : ""}${column ? `, column '${column}'` : ""}: ${firstLine}; nothing was ingested`;
 }

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { lockDownInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { invalidArgument } from "@spillway/errors";
-import { KUSTO_TO_DUCKDB, kustoTypeOfDuckDb, parseKustoType } from "@spillway/kusto";
+import { kustoTypeOfDuckDb, parseKustoType, toStorageSql } from "@spillway/kusto";
 import { checkQuery, type CheckedQuery } from "./sql-guard.js";
 import { bindTableSql } from "./table-binding.js";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
@@ -106,7 +106,7 @@ export class QueryEngine {
     if (relative(join(this.dataDir, "spool"), path).startsWith("..")) throw invalidArgument(`spool name '${spoolName}' is outside the spool folder`);
     return this.withBoundQuery(query, tables, async (c, sql) => {
       const select = output
-        .map((col) => `CAST(q.${quoteIdent(col.name)} AS ${KUSTO_TO_DUCKDB[parseKustoType(col.type, `column '${col.name}'`)]}) AS ${quoteIdent(col.name)}`)
+        .map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`)
         .join(", ");
       const reader = await c.runAndReadAll(
         `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(path)} (FORMAT parquet, COMPRESSION lz4_raw)`,
@@ -120,7 +120,8 @@ export class QueryEngine {
     const { connection, sql } = await this.openBound(query, tables);
     try {
       const result = await connection.stream(sql);
-      yield { columns: result.columnNames().map((n, i) => resultColumn(n, result.columnType(i).toString())) };
+      // JSON is an alias of VARCHAR: the alias is what tells a dynamic column apart.
+      yield { columns: result.columnNames().map((n, i) => resultColumn(n, result.columnType(i).alias ?? result.columnType(i).toString())) };
       for await (const rows of result.yieldRowsJson()) yield { rows: rows as unknown[][] };
     } catch (err) {
       throw asQueryError(err);
@@ -138,14 +139,17 @@ export class QueryEngine {
     try {
       return await this.withConnection(async (c) => {
         try {
+          const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;
           const reader = await c.runAndReadAll(
-            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION zstd)`,
+            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION zstd)`,
           );
           const rows = BigInt(String(reader.getRows()[0]![0]));
           return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
         } catch (err) {
           await rm(out, { force: true });
-          throw invalidArgument(await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord));
+          // The scratch file's path is ours, not the caller's business.
+          const explained = await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord);
+          throw invalidArgument(explained.replaceAll(scratch, "the payload"));
         }
       });
     } finally {
@@ -171,6 +175,16 @@ export class QueryEngine {
       }
     }
     return describePayloadError(message, format);
+  }
+}
+
+async function sourceTypes(c: DuckDBConnection, file: string): Promise<Map<string, string>> {
+  try {
+    const reader = await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(file)})`);
+    return new Map(reader.getRowObjects().map((r) => [String(r.column_name), String(r.column_type)]));
+  } catch {
+    // Not Parquet at all: the COPY that follows says so.
+    return new Map();
   }
 }
 

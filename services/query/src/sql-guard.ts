@@ -29,11 +29,8 @@ export function checkQuery(query: string, serialized: string): CheckedQuery {
   if (!parsed.statements || parsed.statements.length !== 1) {
     throw invalidArgument(`query refused: exactly one SELECT statement is allowed, found ${parsed.statements?.length ?? 0}`);
   }
-  const ctes = new Set<string>();
   const tables: string[] = [];
-  walk(parsed.statements[0], (node) => {
-    const cteMap = (node.cte_map as { map?: Array<{ key: string }> } | undefined)?.map;
-    cteMap?.forEach((entry) => ctes.add(entry.key.toLowerCase()));
+  walk(parsed.statements[0], new Set(), (node, ctesInScope) => {
     if (node.type === "TABLE_FUNCTION") {
       const fn = (node.function as { function_name?: string } | undefined)?.function_name ?? "a table function";
       throw invalidArgument(`query refused: table function '${fn}' is not allowed; read tables by name only`);
@@ -44,28 +41,36 @@ export function checkQuery(query: string, serialized: string): CheckedQuery {
         throw invalidArgument(`query refused: '${[node.catalog_name, node.schema_name, name].filter(Boolean).join(".")}' is qualified; name tables of this database only`);
       }
       if (node.at_clause) throw invalidArgument(`query refused: AT (time travel) clauses are not supported`);
-      tables.push(name);
+      if (!ctesInScope.has(name.toLowerCase())) tables.push(name);
     }
     if (node.class === "FUNCTION" && REFUSED_FUNCTIONS.has(String(node.function_name).toLowerCase())) {
       throw invalidArgument(`query refused: function '${node.function_name}' is not allowed`);
     }
   });
   const seen = new Set<string>();
-  const referenced = tables.filter((t) => {
-    const key = t.toLowerCase();
-    if (ctes.has(key) || seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  return { tables: referenced };
+  return {
+    tables: tables.filter((t) => {
+      const key = t.toLowerCase();
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    }),
+  };
 }
 
-function walk(value: unknown, visit: (node: Record<string, unknown>) => void): void {
+/**
+ * Visits every node; a node's CTE names are in scope for its own subtree only, so a
+ * CTE inside a subquery cannot hide a table (or a file path) read outside it.
+ */
+function walk(value: unknown, ctesInScope: ReadonlySet<string>, visit: (node: Record<string, unknown>, ctes: ReadonlySet<string>) => void): void {
   if (Array.isArray(value)) {
-    value.forEach((v) => walk(v, visit));
+    value.forEach((v) => walk(v, ctesInScope, visit));
   } else if (value && typeof value === "object") {
-    visit(value as Record<string, unknown>);
-    Object.values(value).forEach((v) => walk(v, visit));
+    const node = value as Record<string, unknown>;
+    const defined = (node.cte_map as { map?: Array<{ key: string }> } | undefined)?.map ?? [];
+    const scope = defined.length ? new Set([...ctesInScope, ...defined.map((e) => e.key.toLowerCase())]) : ctesInScope;
+    visit(node, scope);
+    Object.values(node).forEach((v) => walk(v, scope, visit));
   }
 }
 

@@ -2,14 +2,14 @@ import { quoteIdent, quoteLiteral } from "@spillway/duck";
 import { parseKustoType, type KustoType } from "@spillway/kusto";
 import type { ExternalTable } from "@spillway/proto";
 
-// Kusto renders a timespan as [-][d.]hh:mm:ss[.fffffff].
-function timespanText(col: string): string {
-  const us = `abs(epoch_us(${col}))`;
-  const fraction = `CASE WHEN ${us} % 1000000 = 0 THEN '' ELSE printf('.%07d', (${us} % 1000000) * 10) END`;
-  return `CASE WHEN ${col} IS NULL THEN NULL ELSE
-    (CASE WHEN epoch_us(${col}) < 0 THEN '-' ELSE '' END) ||
-    (CASE WHEN ${us} >= 86400000000 THEN CAST(${us} // 86400000000 AS VARCHAR) || '.' ELSE '' END) ||
-    printf('%02d:%02d:%02d', (${us} // 3600000000) % 24, (${us} // 60000000) % 60, (${us} // 1000000) % 60) || ${fraction} END`;
+// Kusto renders a timespan as [-][d.]hh:mm:ss[.fffffff]; spools hold it as INT64 ticks.
+function timespanText(ticks: string): string {
+  const t = `abs(${ticks})`;
+  const fraction = `CASE WHEN ${t} % 10000000 = 0 THEN '' ELSE printf('.%07d', ${t} % 10000000) END`;
+  return `CASE WHEN ${ticks} IS NULL THEN NULL ELSE
+    (CASE WHEN ${ticks} < 0 THEN '-' ELSE '' END) ||
+    (CASE WHEN ${t} >= 864000000000 THEN CAST(${t} // 864000000000 AS VARCHAR) || '.' ELSE '' END) ||
+    printf('%02d:%02d:%02d', (${t} // 36000000000) % 24, (${t} // 600000000) % 60, (${t} // 10000000) % 60) || ${fraction} END`;
 }
 
 /** How one column is written, per format: the expression over the spooled column. */
@@ -21,8 +21,8 @@ function columnExpression(name: string, type: KustoType, format: string): string
       // ISO 8601 in UTC with Kusto's seven fractional digits.
       return text ? `strftime(${col}, '%Y-%m-%dT%H:%M:%S.%f') || '0Z'` : col;
     case "timespan":
-      // Parquet: INT64 ticks (100 ns), as Kusto writes timespans.
-      return text ? timespanText(col) : `epoch_us(${col}) * 10`;
+      // Parquet: the INT64 ticks (100 ns) as spooled, as Kusto writes timespans.
+      return text ? timespanText(col) : col;
     case "guid":
       return `CAST(${col} AS VARCHAR)`;
     case "dynamic":
