@@ -1,0 +1,121 @@
+// A grpcurl stand-in for machines without grpcurl: the same arguments for the common case,
+//   tsx tools/grpcurl.ts -plaintext [-d '<json>'] <host:port> <package.Service>/<Method>
+//   tsx tools/grpcurl.ts -plaintext <host:port> list
+// It learns every type from the server's reflection service; it reads no proto files.
+import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type DescService, type JsonValue, type Registry } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { ServerReflectionRequestSchema, ServerReflectionResponseSchema, type ServerReflectionResponse } from "@spillway/proto";
+
+async function reflect(client: Client, request: Parameters<typeof create<typeof ServerReflectionRequestSchema>>[1]): Promise<ServerReflectionResponse> {
+  const stream = client.makeBidiStreamRequest(
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    (m: ReturnType<typeof create<typeof ServerReflectionRequestSchema>>) => Buffer.from(toBinary(ServerReflectionRequestSchema, m)),
+    (b: Buffer) => fromBinary(ServerReflectionResponseSchema, b),
+    new Metadata(),
+  );
+  stream.write(create(ServerReflectionRequestSchema, request));
+  stream.end();
+  for await (const response of stream) {
+    const r = response as ServerReflectionResponse;
+    if (r.messageResponse.case === "errorResponse") throw new Error(r.messageResponse.value.errorMessage);
+    return r;
+  }
+  throw new Error("the server sent no reflection response");
+}
+
+export async function listServices(address: string): Promise<string[]> {
+  const client = new Client(address, credentials.createInsecure());
+  try {
+    const r = await reflect(client, { messageRequest: { case: "listServices", value: "" } });
+    return r.messageResponse.case === "listServicesResponse" ? r.messageResponse.value.service.map((s) => s.name) : [];
+  } finally {
+    client.close();
+  }
+}
+
+/** The descriptors of the file defining `symbol` and of every file it imports, as grpcurl gathers them. */
+async function registryFor(client: Client, symbol: string): Promise<Registry> {
+  const files = new Map<string, ReturnType<typeof fromBinary<typeof FileDescriptorProtoSchema>>>();
+  const add = (r: ServerReflectionResponse) => {
+    if (r.messageResponse.case !== "fileDescriptorResponse") throw new Error(`no descriptor for ${symbol}`);
+    for (const bytes of r.messageResponse.value.fileDescriptorProto) {
+      const file = fromBinary(FileDescriptorProtoSchema, bytes);
+      files.set(file.name, file);
+    }
+  };
+  add(await reflect(client, { messageRequest: { case: "fileContainingSymbol", value: symbol } }));
+  for (let missing = missingImports(files); missing.length; missing = missingImports(files)) {
+    for (const name of missing) add(await reflect(client, { messageRequest: { case: "fileByFilename", value: name } }));
+  }
+  // Imports before importers: the registry resolves each file against those before it.
+  const ordered: Array<ReturnType<typeof fromBinary<typeof FileDescriptorProtoSchema>>> = [];
+  const visit = (name: string) => {
+    const file = files.get(name);
+    if (!file || ordered.includes(file)) return;
+    file.dependency.forEach(visit);
+    ordered.push(file);
+  };
+  [...files.keys()].forEach(visit);
+  return createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+}
+
+function missingImports(files: Map<string, { dependency: string[] }>): string[] {
+  return [...new Set([...files.values()].flatMap((f) => f.dependency))].filter((d) => !files.has(d));
+}
+
+/** One call, as grpcurl makes it: JSON in, one JSON object per response message out. */
+export async function grpcurl(address: string, fullMethod: string, json: string): Promise<JsonValue[]> {
+  const [serviceName, methodName] = fullMethod.replace(/^\//, "").split("/") as [string, string];
+  const client = new Client(address, credentials.createInsecure());
+  try {
+    const registry = await registryFor(client, serviceName);
+    const service = registry.getService(serviceName) as DescService | undefined;
+    const method = service?.methods.find((m) => m.name === methodName);
+    if (!method) throw new Error(`${serviceName}/${methodName} is not served at ${address}`);
+    const request = fromJson(method.input, JSON.parse(json || "{}") as JsonValue, { registry });
+    const serialize = (m: typeof request) => Buffer.from(toBinary(method.input, m));
+    const deserialize = (b: Buffer) => toJson(method.output, fromBinary(method.output, b), { registry });
+    const path = `/${serviceName}/${methodName}`;
+    if (method.methodKind === "server_streaming") {
+      const out: JsonValue[] = [];
+      for await (const m of client.makeServerStreamRequest(path, serialize, deserialize, request)) out.push(m as JsonValue);
+      return out;
+    }
+    return [
+      await new Promise<JsonValue>((resolve, reject) =>
+        client.makeUnaryRequest(path, serialize, deserialize, request, (err, value) => (err ? reject(err) : resolve(value as JsonValue))),
+      ),
+    ];
+  } finally {
+    client.close();
+  }
+}
+
+async function cli(args: string[]): Promise<void> {
+  let data = "";
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "-d") data = args[++i] ?? "";
+    else if (a === "-plaintext") continue;
+    else positional.push(a);
+  }
+  const [address, target] = positional;
+  if (!address || !target) {
+    console.error("usage: grpcurl.ts -plaintext [-d '<json>'] <host:port> <package.Service>/<Method> | list");
+    process.exit(2);
+  }
+  if (target === "list") {
+    (await listServices(address)).forEach((s) => console.log(s));
+    return;
+  }
+  for (const message of await grpcurl(address, target, data)) console.log(JSON.stringify(message, null, 2));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  cli(process.argv.slice(2)).catch((err: { code?: number; details?: string; message: string }) => {
+    console.error(err.code !== undefined ? `ERROR:\n  Code: ${err.code}\n  Message: ${err.details ?? err.message}` : err.message);
+    process.exit(1);
+  });
+}
