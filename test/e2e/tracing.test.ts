@@ -65,7 +65,12 @@ describe("tracing across four processes", () => {
     const run = await sw.catalog.runContinuousExportNow({ name: "E" });
     expect(run.result).toBe("Completed");
 
-    const runSpan = await waitFor("the run span", async () => collector.spans.find((s) => s.name === "continuous_export.run"));
+    const runNow = await waitFor("the RunContinuousExportNow span", async () =>
+      collector.spans.find((s) => s.name === "spillway.catalog.v1.CatalogService/RunContinuousExportNow"),
+    );
+    const runSpan = await waitFor("the run span", async () =>
+      collector.spans.find((s) => s.name === "continuous_export.run" && s.traceId === runNow.traceId),
+    );
     const services = await waitFor("spans of every service in the run's trace", async () => {
       const inTrace = new Set(collector.spans.filter((s) => s.traceId === runSpan.traceId).map((s) => s.service));
       return inTrace.size >= 4 ? inTrace : undefined;

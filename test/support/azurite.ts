@@ -31,7 +31,7 @@ export async function useAzurite(): Promise<Azurite> {
     location = mkdtempSync(join(tmpdir(), "azurite-"));
     child = spawn(
       join(process.cwd(), "node_modules/.bin/azurite-blob"),
-      ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose"],
+      ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
       { stdio: "ignore" },
     );
     serviceUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;

@@ -160,7 +160,7 @@ export class Catalog {
 
     const definition = await this.store.write(async (tx) => {
       const existingBody = await tx.get("continuous_export", database, name);
-      const existing = existingBody ? decode(ContinuousExportSchema, existingBody) : undefined;
+      const existing = existingBody ? parseStoredExport(existingBody).definition : undefined;
       const def = create(ContinuousExportSchema, {
         database,
         name,

@@ -127,7 +127,8 @@ describe("export runs", () => {
       runCount: 0n,
       lastRunResult: "",
       lastRunTime: undefined,
-      lastRunStart: undefined,
+      // Creation counts as the start of the schedule: the first run is one interval later.
+      lastRunStart: new Date(clock),
       lastSuccessTime: undefined,
     });
     to = await store.commitExtent(extent("T", "after"));

@@ -151,7 +151,8 @@ export class CursorStore {
       const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
       if (existing) return stateOf(existing);
       const start = await lastCursor(q);
-      await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, NULL, NULL)`, [exportId, database, name, start]);
+      // The first scheduled run comes one interval after creation: nothing is new before that.
+      await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL)`, [exportId, database, name, start, ts(new Date(this.now()))]);
       return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
     });
   }
