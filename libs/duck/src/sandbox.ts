@@ -1,4 +1,5 @@
-import type { DuckDBConnection } from "@duckdb/node-api";
+import { mkdir } from "node:fs/promises";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { quoteList, quoteLiteral } from "./sql-text.js";
 
 /**
@@ -14,4 +15,21 @@ export async function lockDownInstance(connection: DuckDBConnection, allowedDire
   await connection.run("SET autoload_known_extensions = false");
   await connection.run("SET enable_external_access = false");
   await connection.run("SET lock_configuration = true");
+}
+
+/**
+ * An in-memory DuckDB instance that may only touch `allowedDirectories` (created if
+ * missing) and computes in UTC, so text without an offset is read as UTC.
+ */
+export async function openSandboxedInstance(allowedDirectories: string[], tempDirectory: string): Promise<DuckDBInstance> {
+  await Promise.all([...allowedDirectories, tempDirectory].map((d) => mkdir(d, { recursive: true })));
+  const instance = await DuckDBInstance.create(":memory:");
+  const setup = await instance.connect();
+  try {
+    await setup.run("SET TimeZone = 'UTC'");
+    await lockDownInstance(setup, allowedDirectories, tempDirectory);
+  } finally {
+    setup.closeSync();
+  }
+  return instance;
 }

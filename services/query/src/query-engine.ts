@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { lockDownInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb, parseKustoType, toStorageSql } from "@spillway/kusto";
 import { checkQuery, type CheckedQuery } from "./sql-guard.js";
@@ -33,13 +33,7 @@ export class QueryEngine {
 
   static async create(dataDir: string): Promise<QueryEngine> {
     const dirs = ["extents", "spool", "tmp/query"].map((d) => join(dataDir, d));
-    await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
-    const instance = await DuckDBInstance.create(":memory:");
-    const setup = await instance.connect();
-    await setup.run("SET TimeZone = 'UTC'");
-    await lockDownInstance(setup, dirs, join(dataDir, "tmp/query"));
-    setup.closeSync();
-    return new QueryEngine(instance, dataDir);
+    return new QueryEngine(await openSandboxedInstance(dirs, join(dataDir, "tmp/query")), dataDir);
   }
 
   close(): void {

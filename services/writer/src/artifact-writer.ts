@@ -1,7 +1,7 @@
-import { mkdir, rm, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
-import { lockDownInstance } from "@spillway/duck";
+import type { DuckDBInstance } from "@duckdb/node-api";
+import { openSandboxedInstance } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { openStorageTarget, parseConnectionString, type StorageTarget } from "@spillway/storage";
@@ -34,13 +34,7 @@ export class ArtifactWriter {
 
   static async create(dataDir: string): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
-    await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
-    const instance = await DuckDBInstance.create(":memory:");
-    const setup = await instance.connect();
-    await setup.run("SET TimeZone = 'UTC'");
-    await lockDownInstance(setup, dirs, join(dataDir, "tmp/writer"));
-    setup.closeSync();
-    return new ArtifactWriter(instance, dataDir);
+    return new ArtifactWriter(await openSandboxedInstance(dirs, join(dataDir, "tmp/writer")), dataDir);
   }
 
   close(): void {

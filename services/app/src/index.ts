@@ -1,0 +1,2 @@
+export { main } from "./main.js";
+export { startSpillway, type RunningSpillway } from "./spillway-app.js";
