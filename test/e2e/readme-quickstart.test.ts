@@ -2,6 +2,8 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonValue } from "@bufbuild/protobuf";
+import { credentials } from "@grpc/grpc-js";
+import { GrpcReflection } from "grpc-js-reflection-client";
 import { grpcurl, listServices } from "../../tools/grpcurl.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
@@ -47,6 +49,9 @@ describe("the README quick start, through reflection with no proto files", () =>
     expect(await listServices(sw.catalogAddress)).toEqual(
       expect.arrayContaining(["spillway.catalog.v1.CatalogService", "spillway.query.v1.QueryService", "grpc.health.v1.Health"]),
     );
+    // Older clients speak reflection v1alpha; it is served too.
+    const v1alpha = await new GrpcReflection(sw.catalogAddress, credentials.createInsecure(), {}, "v1alpha").listServices();
+    expect(v1alpha).toEqual(expect.arrayContaining(["spillway.catalog.v1.CatalogService", "grpc.health.v1.Health"]));
     const results: Record<string, JsonValue[]> = {};
     for (const c of commands) {
       expect(c.address).toBe("127.0.0.1:50051");

@@ -82,7 +82,8 @@ describe("tracing across four processes", () => {
         "spillway-catalog spillway.catalog.v1.CatalogService/RunContinuousExportNow",
         "spillway-cursor spillway.cursor.v1.CursorService/RunExportNow",
         "spillway-query spillway.query.v1.QueryService/ExecuteToSpool",
-        "spillway-writer spillway.writer.v1.WriterService/WriteArtifacts",
+        "spillway-writer spillway.writer.v1.WriterService/StageArtifacts",
+        "spillway-writer spillway.writer.v1.WriterService/UploadArtifacts",
       ]),
     );
     // The ingestion before it was a trace of its own.

@@ -5,3 +5,4 @@ export * from "./grpc-client.js";
 export * from "./local-client.js";
 export * from "./status-mapping.js";
 export * from "./trace-context.js";
+export * from "./retry.js";

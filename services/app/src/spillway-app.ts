@@ -38,7 +38,14 @@ export interface RunningSpillway {
  * another only through its client interface, satisfied in-process when both are
  * hosted here (the `all` target) and over gRPC otherwise.
  */
-export async function startSpillway(config: SpillwayConfig, log: (line: string) => void = console.log): Promise<RunningSpillway> {
+export interface StartOptions {
+  log?: (line: string) => void;
+  /** In-process only: the clock the cursor service uses (tests of 7-day rules). */
+  now?: () => number;
+}
+
+export async function startSpillway(config: SpillwayConfig, options: StartOptions = {}): Promise<RunningSpillway> {
+  const log = options.log ?? console.log;
   await mkdir(config.dataDir, { recursive: true });
   const internalKey = await loadInternalKey(config.dataDir);
   const hostedNames: ServiceName[] = config.target === "all" ? ["catalog", "query", "cursor", "writer"] : [config.target];
@@ -65,7 +72,7 @@ export async function startSpillway(config: SpillwayConfig, log: (line: string) 
   const factories = {
     catalog: () => createCatalogModule(config, peers),
     query: () => createQueryModule(config, peers),
-    cursor: () => createCursorModule(config, peers, log),
+    cursor: () => createCursorModule(config, peers, log, { now: options.now }),
     writer: () => createWriterModule(config),
   } satisfies Record<ServiceName, () => Promise<ServiceModule>>;
 

@@ -6,12 +6,18 @@ import type { CursorPeers } from "./peer-clients.js";
 import { RunScheduler } from "./run-scheduler.js";
 import { cursorHandlers } from "./service.js";
 
-export async function createCursorModule(config: SpillwayConfig, peers: CursorPeers, log: (line: string) => void) {
-  const store = await CursorStore.open(config.dataDir);
-  const runner = new ExportRunner(store, peers, config.dataDir);
+export interface CursorModuleOptions {
+  /** The clock of cursors, leases and failure ages; injectable so tests need not wait days. */
+  now?: () => number;
+}
+
+export async function createCursorModule(config: SpillwayConfig, peers: CursorPeers, log: (line: string) => void, options: CursorModuleOptions = {}) {
+  const store = await CursorStore.open(config.dataDir, options.now);
+  const runner = new ExportRunner(store, peers, config.dataDir, { now: options.now });
   const scheduler = new RunScheduler(store, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
+    now: options.now,
     log,
   });
   return {

@@ -111,6 +111,8 @@ describe("listExtents", () => {
   });
 });
 
+const OWNER = "scheduler-a";
+
 describe("export runs", () => {
   let start: bigint;
   let to: bigint;
@@ -133,6 +135,7 @@ describe("export runs", () => {
     });
     to = await store.commitExtent(extent("T", "after"));
     clock += 1000;
+    expect(await store.acquireLease("x1", OWNER, 60_000)).toBe(true);
   });
 
   const state = async () => (await store.getExportStates(["x1"]))[0]!;
@@ -148,7 +151,7 @@ describe("export runs", () => {
       { path: "https://acct/c/a.csv", numRecords: 5n, sizeBytes: 50n },
       { path: "https://acct/c/b.csv", numRecords: 7n, sizeBytes: 70n },
     ];
-    const committed = await store.commitRun("x1", "run-1", "Ext", start, to, artifacts);
+    const committed = await store.commitRun("x1", "run-1", "Ext", start, to, artifacts, OWNER);
     const at = new Date(clock);
     expect(committed).toEqual(artifacts.map((a) => ({ ...a, externalTable: "Ext", timestamp: at })));
     expect(await state()).toMatchObject({ checkpointCursor: to, runCount: 1n, lastRunResult: "Completed", lastRunTime: at, lastSuccessTime: at, lastRunStart: at });
@@ -159,8 +162,8 @@ describe("export runs", () => {
   it("commitRun refuses when the checkpoint moved, and changes nothing", async () => {
     await store.beginRun("x1", "run-1", start, to);
     await store.beginRun("x1", "run-2", start, to);
-    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }]);
-    await expect(store.commitRun("x1", "run-2", "Ext", start, to, [{ path: "b", numRecords: 1n, sizeBytes: 1n }])).rejects.toThrow(
+    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
+    await expect(store.commitRun("x1", "run-2", "Ext", start, to, [{ path: "b", numRecords: 1n, sizeBytes: 1n }], OWNER)).rejects.toThrow(
       `checkpoint moved from ${start} to ${to} during the run`,
     );
     expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["a"]);
@@ -170,7 +173,7 @@ describe("export runs", () => {
   it("commitRun refuses when the export was dropped", async () => {
     await store.beginRun("x1", "run-1", start, to);
     await store.dropExportState("x1");
-    await expect(store.commitRun("x1", "run-1", "Ext", start, to, [])).rejects.toThrow("the export was dropped during the run");
+    await expect(store.commitRun("x1", "run-1", "Ext", start, to, [], OWNER)).rejects.toThrow("the export was dropped during the run");
     expect(await store.getExportStates(["x1"])).toEqual([]);
   });
 
@@ -183,7 +186,7 @@ describe("export runs", () => {
 
     clock += 1000;
     await store.beginRun("x1", "run-2", start, to);
-    await store.commitRun("x1", "run-2", "Ext", start, to, []);
+    await store.commitRun("x1", "run-2", "Ext", start, to, [], OWNER);
     const succeededAt = new Date(clock);
     clock += 1000;
     await store.beginRun("x1", "run-3", to, to);
@@ -217,11 +220,11 @@ describe("export runs", () => {
 
   it("lists artifacts for 14 days", async () => {
     await store.beginRun("x1", "run-1", start, to);
-    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "old", numRecords: 1n, sizeBytes: 1n }]);
+    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "old", numRecords: 1n, sizeBytes: 1n }], OWNER);
     const committedAt = clock;
     clock += 1000;
     await store.beginRun("x1", "run-2", to, to);
-    await store.commitRun("x1", "run-2", "Ext", to, to, [{ path: "new", numRecords: 1n, sizeBytes: 1n }]);
+    await store.commitRun("x1", "run-2", "Ext", to, to, [{ path: "new", numRecords: 1n, sizeBytes: 1n }], OWNER);
 
     clock = committedAt + 14 * DAY;
     expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["old", "new"]);
@@ -231,7 +234,7 @@ describe("export runs", () => {
 
   it("dropExportState removes state, runs, artifacts and failures", async () => {
     await store.beginRun("x1", "run-1", start, to);
-    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }]);
+    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
     await store.beginRun("x1", "run-2", to, to);
     await store.failRun("x1", "run-2", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
     await store.beginRun("x1", "run-3", to, to);
@@ -244,7 +247,7 @@ describe("export runs", () => {
 
   it("survives close and reopen", async () => {
     await store.beginRun("x1", "run-1", start, to);
-    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 3n, sizeBytes: 30n }]);
+    await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 3n, sizeBytes: 30n }], OWNER);
     await store.beginRun("x1", "run-2", to, to);
     const before = { state: await state(), artifacts: await store.listArtifacts("x1") };
 
@@ -257,5 +260,68 @@ describe("export runs", () => {
     // The clock survives too: a commit with the clock turned back still gets a later cursor.
     clock = T0 - DAY;
     expect(await store.commitExtent(extent("T", "later"))).toBe(to + 1n);
+  });
+});
+
+describe("leases and the pending-artifact journal", () => {
+  beforeEach(async () => {
+    await store.initExportState("x2", "db", "Export2");
+  });
+
+  it("gives an export's lease to one owner at a time, until it expires", async () => {
+    expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+    expect(await store.acquireLease("x2", "b", 10_000)).toBe(false);
+    expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+    clock += 9_000;
+    expect(await store.renewLease("x2", "a", 10_000)).toBe(true);
+    clock += 9_000;
+    expect(await store.acquireLease("x2", "b", 10_000)).toBe(false);
+    clock += 2_000;
+    // a stopped renewing (paused, crashed): the lease expired and b may take it.
+    expect(await store.acquireLease("x2", "b", 10_000)).toBe(true);
+    expect(await store.renewLease("x2", "a", 10_000)).toBe(false);
+    await store.releaseLease("x2", "a");
+    expect(await store.acquireLease("x2", "a", 10_000)).toBe(false);
+    await store.releaseLease("x2", "b");
+    expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+  });
+
+  it("refuses a commit from an owner whose lease was lost mid-run, and changes nothing", async () => {
+    const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+    const to = await store.commitExtent(extent("T", "x2-data"));
+    expect(await store.acquireLease("x2", "a", 1_000)).toBe(true);
+    await store.beginRun("x2", "run-a", from, to);
+    clock += 5_000;
+    expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
+    await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "p", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
+    expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(from);
+    expect(await store.listArtifacts("x2")).toEqual([]);
+  });
+
+  it("keeps journaled artifacts of a crashed attempt until they are cleared, and drops them at commit", async () => {
+    const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+    const to = await store.commitExtent(extent("T", "x2-more"));
+    expect(await store.acquireLease("x2", "a", 60_000)).toBe(true);
+    // Attempt 1: journaled, uploaded, then the process died before the commit.
+    await store.beginRun("x2", "run-1", from, to);
+    await store.journalPending("x2", "run-1", ["blob/1.parquet", "blob/2.parquet"]);
+    expect(await store.pendingArtifacts("x2")).toEqual([
+      { runId: "run-1", path: "blob/1.parquet" },
+      { runId: "run-1", path: "blob/2.parquet" },
+    ]);
+    // Attempt 2 deletes those first, then writes and commits its own.
+    await store.clearPending("x2", ["blob/1.parquet", "blob/2.parquet"]);
+    await store.beginRun("x2", "run-2", from, to);
+    await store.journalPending("x2", "run-2", ["blob/3.parquet"]);
+    await store.commitRun("x2", "run-2", "Ext", from, to, [{ path: "blob/3.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
+    expect(await store.pendingArtifacts("x2")).toEqual([]);
+    expect((await store.listArtifacts("x2")).map((a) => a.path)).toEqual(["blob/3.parquet"]);
+  });
+
+  it("counts failures since the last success", async () => {
+    await store.addFailure("x2", { operationId: "op1", name: "Export2", failureKind: "Failure", details: "gone", isPermanent: true });
+    clock += 1000;
+    await store.addFailure("x2", { operationId: "op2", name: "Export2", failureKind: "Failure", details: "still gone", isPermanent: true });
+    expect((await store.failuresSinceLastSuccess("x2")).map((f) => f.operationId)).toEqual(["op1", "op2"]);
   });
 });

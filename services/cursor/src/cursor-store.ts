@@ -63,6 +63,12 @@ const SCHEMA = [
      export_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, external_table VARCHAR NOT NULL,
      path VARCHAR NOT NULL, num_records BIGINT NOT NULL, size_bytes BIGINT NOT NULL,
      committed_at TIMESTAMP NOT NULL)`,
+  // Artifacts a run is about to upload: recorded before the upload, removed by the
+  // run's commit. What is left belongs to a failed attempt and is deleted before the next.
+  `CREATE TABLE IF NOT EXISTS pending_artifacts (
+     export_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, path VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL)`,
+  // One owner per export run: a scheduler holds the lease while it runs the export.
+  `CREATE TABLE IF NOT EXISTS leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS failures (
      export_id VARCHAR NOT NULL, operation_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
      failed_at TIMESTAMP NOT NULL, last_success_run TIMESTAMP, failure_kind VARCHAR NOT NULL,
@@ -166,10 +172,58 @@ export class CursorStore {
 
   async dropExportState(exportId: string): Promise<void> {
     await this.db.transaction(async (q) => {
-      for (const table of ["export_state", "runs", "artifacts", "failures"]) {
+      for (const table of ["export_state", "runs", "artifacts", "failures", "leases"]) {
         await q.run(`DELETE FROM ${table} WHERE export_id = $1`, [exportId]);
       }
     });
+  }
+
+  /** Takes the export's lease for `ttlMs` if it is free, expired or already ours. */
+  async acquireLease(exportId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.db.transaction(async (q) => {
+      const now = this.now();
+      const held = await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]);
+      if (held && held.owner !== owner && dateOf(held.expires_at)!.getTime() > now) return false;
+      await q.run("DELETE FROM leases WHERE export_id = $1", [exportId]);
+      await q.run("INSERT INTO leases VALUES ($1, $2, $3)", [exportId, owner, ts(new Date(now + ttlMs))]);
+      return true;
+    });
+  }
+
+  /** Extends our lease; false when it was lost (expired and taken, or released). */
+  async renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.db.transaction(async (q) => {
+      if (!(await holdsLease(q, exportId, owner, this.now()))) return false;
+      await q.run("UPDATE leases SET expires_at = $3 WHERE export_id = $1 AND owner = $2", [exportId, owner, ts(new Date(this.now() + ttlMs))]);
+      return true;
+    });
+  }
+
+  async releaseLease(exportId: string, owner: string): Promise<void> {
+    await this.db.exclusive((q) => q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]));
+  }
+
+  /** Records, before they are uploaded, the artifacts a run is about to write. */
+  async journalPending(exportId: string, runId: string, paths: string[]): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const now = ts(new Date(this.now()));
+      for (const path of paths) await q.run("INSERT INTO pending_artifacts VALUES ($1, $2, $3, $4)", [exportId, runId, path, now]);
+    });
+  }
+
+  /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
+  async pendingArtifacts(exportId: string): Promise<Array<{ runId: string; path: string }>> {
+    return this.db.exclusive(async (q) =>
+      (await q.all("SELECT DISTINCT run_id, path FROM pending_artifacts WHERE export_id = $1 ORDER BY path", [exportId])).map((r) => ({
+        runId: String(r.run_id),
+        path: String(r.path),
+      })),
+    );
+  }
+
+  async clearPending(exportId: string, paths: string[]): Promise<void> {
+    if (paths.length === 0) return;
+    await this.db.exclusive((q) => q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
   }
 
   /** Opens a run: a new run number, recorded as Running. */
@@ -189,10 +243,12 @@ export class CursorStore {
    * Commits a run: its artifacts and the new checkpoint in one transaction, only if
    * the checkpoint is still where the run started from (no other run got there first).
    */
-  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[]): Promise<ArtifactRecord[]> {
+  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string): Promise<ArtifactRecord[]> {
     return this.db.transaction(async (q) => {
       const state = await q.one("SELECT checkpoint_cursor FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) throw new Error("the export was dropped during the run");
+      // A scheduler that lost its lease (paused past expiry, say) must not commit: another may own the export now.
+      if (!(await holdsLease(q, exportId, owner, this.now()))) throw new LeaseLostError(`the lease on export ${exportId} was lost during the run`);
       if (state.checkpoint_cursor !== from) {
         throw new Error(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
       }
@@ -202,6 +258,7 @@ export class CursorStore {
         [exportId, to, ts(now)],
       );
       await q.run("UPDATE runs SET result = 'Completed', finished_at = $2 WHERE run_id = $1", [runId, ts(now)]);
+      await q.run("DELETE FROM pending_artifacts WHERE run_id = $1", [runId]);
       for (const a of artifacts) {
         await q.run("INSERT INTO artifacts VALUES ($1, $2, $3, $4, $5, $6, $7)", [exportId, runId, externalTable, a.path, a.numRecords, a.sizeBytes, ts(now)]);
       }
@@ -216,17 +273,24 @@ export class CursorStore {
       if (!state) return;
       await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
       await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3 WHERE run_id = $1", [runId, now, failure.details]);
-      await q.run("INSERT INTO failures VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
-        exportId,
-        failure.operationId,
-        failure.name,
-        now,
-        state.last_success_time ?? null,
-        failure.failureKind,
-        failure.details,
-        failure.isPermanent,
-      ]);
+      await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
     });
+  }
+
+  /** A failure that belongs to no run (e.g. the export was disabled automatically). */
+  async addFailure(exportId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
+      if (state) await insertFailure(q, exportId, ts(new Date(this.now())), state.last_success_time ?? null, failure);
+    });
+  }
+
+  /** The failures recorded since the export last completed a run, oldest first. */
+  async failuresSinceLastSuccess(exportId: string): Promise<FailureRecord[]> {
+    const state = (await this.getExportStates([exportId]))[0];
+    const since = state?.lastSuccessTime?.getTime() ?? 0;
+    // ">=": a failure in the same millisecond as the last success came after it.
+    return (await this.listFailures(exportId)).filter((f) => f.timestamp.getTime() >= since);
   }
 
   /** Runs left `Running` by a process that died: failed, so they show as such and are retried. */
@@ -270,6 +334,27 @@ export class CursorStore {
       }));
     });
   }
+}
+
+/** The lease on an export was lost: the holder must not commit. */
+export class LeaseLostError extends Error {}
+
+async function holdsLease(q: Queryable, exportId: string, owner: string, now: number): Promise<boolean> {
+  const held = await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]);
+  return !!held && held.owner === owner && dateOf(held.expires_at)!.getTime() > now;
+}
+
+async function insertFailure(q: Queryable, exportId: string, at: DuckDBTimestampValue, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+  await q.run("INSERT INTO failures VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+    exportId,
+    failure.operationId,
+    failure.name,
+    at,
+    (lastSuccess ?? null) as DuckDBTimestampValue | null,
+    failure.failureKind,
+    failure.details,
+    failure.isPermanent,
+  ]);
 }
 
 async function lastCursor(q: Queryable): Promise<bigint> {

@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { durationMs } from "@spillway/kusto";
 import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway/errors";
+import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
-import { ticksFromEpochMs } from "@spillway/kusto";
-import type { ArtifactRecord, CursorStore } from "./cursor-store.js";
+import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
+import { LeaseLostError, type ArtifactRecord, type CursorStore } from "./cursor-store.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 export interface RunOutcome {
@@ -21,22 +21,52 @@ export interface RunOutcome {
 /** A failure that will not go away by retrying: the definition or the storage must change. */
 export class PermanentRunError extends Error {}
 
+/** Another scheduler holds the export's lease: this one must not run it now. */
+export class LeaseHeldError extends SpillwayError {
+  constructor(name: string) {
+    super(ErrorCode.aborted, `export '${name}' is being run by another scheduler; try again shortly`);
+  }
+}
+
+export interface RunnerOptions {
+  now?: () => number;
+  /** Identifies this scheduler as the lease owner. */
+  ownerId?: string;
+  leaseTtlMs?: number;
+  retry?: RetryOptions;
+  /** Only permanent failures for this long disable the export (SPEC §3: 7 days). */
+  autoDisableAfterMs?: number;
+}
+
+const SEVEN_DAYS_MS = 7 * 86_400_000;
 const tracer = trace.getTracer("spillway-cursor");
 
 /**
- * Runs one continuous export: takes the cursor range, has the query service bind and
- * execute, the writer write, then commits artifacts and checkpoint atomically. One run
- * per export at a time; a failure leaves the checkpoint where it was.
+ * Runs one continuous export: under the export's lease, takes the cursor range, has the
+ * query service bind and execute, the writer stage the artifacts, journals their names,
+ * uploads them, then commits artifacts and checkpoint atomically. A failure leaves the
+ * checkpoint where it was, and the next attempt first deletes what the failed one wrote.
  */
 export class ExportRunner {
   private readonly inFlight = new Map<string, Promise<RunOutcome>>();
+  private readonly now: () => number;
+  readonly ownerId: string;
+  private readonly leaseTtlMs: number;
+  private readonly retry: RetryOptions;
+  private readonly autoDisableAfterMs: number;
 
   constructor(
     private readonly store: CursorStore,
     private readonly peers: CursorPeers,
     private readonly dataDir: string,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: RunnerOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.ownerId = options.ownerId ?? randomUUID();
+    this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.autoDisableAfterMs = options.autoDisableAfterMs ?? SEVEN_DAYS_MS;
+  }
 
   isRunning(exportId: string): boolean {
     return this.inFlight.has(exportId);
@@ -46,7 +76,7 @@ export class ExportRunner {
     return this.inFlight.size;
   }
 
-  /** Runs the export, after any run of it already in flight. */
+  /** Runs the export, after any run of it already in flight in this process. */
   async run(spec: ExportSpec): Promise<RunOutcome> {
     const previous = this.inFlight.get(spec.id);
     const next = (async () => {
@@ -70,18 +100,27 @@ export class ExportRunner {
     return tracer.startActiveSpan("continuous_export.run", async (span) => {
       span.setAttributes({ "spillway.database": spec.database, "spillway.export": spec.name, "spillway.export_id": spec.id });
       try {
-        const outcome = await this.execute(spec);
-        span.setAttributes({
-          "spillway.run_id": outcome.runId,
-          "spillway.result": outcome.result,
-          "spillway.artifacts": outcome.artifacts.length,
-        });
+        const outcome = await this.underLease(spec);
+        span.setAttributes({ "spillway.run_id": outcome.runId, "spillway.result": outcome.result, "spillway.artifacts": outcome.artifacts.length });
         if (outcome.result === "Failed") span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.details });
         return outcome;
       } finally {
         span.end();
       }
     });
+  }
+
+  private async underLease(spec: ExportSpec): Promise<RunOutcome> {
+    if (!(await this.store.acquireLease(spec.id, this.ownerId, this.leaseTtlMs))) throw new LeaseHeldError(spec.name);
+    const heartbeat = setInterval(() => {
+      void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).catch(() => undefined);
+    }, Math.max(100, this.leaseTtlMs / 3));
+    try {
+      return await this.execute(spec);
+    } finally {
+      clearInterval(heartbeat);
+      await this.store.releaseLease(spec.id, this.ownerId).catch(() => undefined);
+    }
   }
 
   private async execute(spec: ExportSpec): Promise<RunOutcome> {
@@ -97,91 +136,137 @@ export class ExportRunner {
     const runId = randomUUID();
     const runNumber = await this.store.beginRun(spec.id, runId, from, to);
     const spoolName = join("spool", `${runId}.parquet`);
-    let written: ArtifactRecord[] = [];
-    let externalTableName = spec.externalTable?.name ?? "";
+    let uploadStarted = false;
     try {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
-      externalTableName = externalTable.name;
-      const known = new Map(spec.tables.map((t) => [t.name, t]));
-      for (const name of [...spec.factTables, ...spec.dimensionTables]) {
-        if (!known.has(name)) throw new PermanentRunError(`table '${name}' used by export '${spec.name}' no longer exists`);
-      }
-      for (const name of spec.factTables) {
-        if (!known.get(name)!.ingestionTimePolicy) {
-          throw new PermanentRunError(`fact table '${name}' has its IngestionTime policy off; a fact table needs it`);
-        }
-      }
+      this.checkTables(spec);
+      await this.removeFailedAttempts(spec);
 
       const facts = await this.store.listExtents(spec.database, spec.factTables, from, to);
-      if (facts.extents.length === 0) return await this.commit(spec, runId, externalTableName, from, to, []);
-      const dims = spec.dimensionTables.length
-        ? (await this.store.listExtents(spec.database, spec.dimensionTables, 0n)).extents
-        : [];
-      const pathsOf = (table: string) =>
-        [...facts.extents, ...dims].filter((e) => e.table === table).map((e) => e.path);
+      if (facts.extents.length === 0) return await this.commit(spec, runId, from, to, []);
+      const dims = spec.dimensionTables.length ? (await this.store.listExtents(spec.database, spec.dimensionTables, 0n)).extents : [];
+      const pathsOf = (table: string) => [...facts.extents, ...dims].filter((e) => e.table === table).map((e) => e.path);
       const tables = spec.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: pathsOf(t.name) }));
 
-      const spool = await this.peers.query.executeToSpool({
-        query: spec.query,
-        tables,
-        outputColumns: externalTable.columns,
-        spoolName,
-      });
-      if (spool.rowCount === 0n) return await this.commit(spec, runId, externalTableName, from, to, []);
+      const spool = await withRetry(
+        () => this.peers.query.executeToSpool({ query: spec.query, tables, outputColumns: externalTable.columns, spoolName }),
+        this.retry,
+      );
+      if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
 
-      const result = await this.peers.writer.writeArtifacts({
-        externalTable,
-        spoolPath: spool.spoolPath,
-        nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}`,
-        sizeLimit: spec.properties?.sizeLimit ?? 0n,
-        parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
-        distributed: spec.properties?.distributed ?? true,
-      });
-      written = result.artifacts.map((a) => ({
-        timestamp: new Date(this.now()),
-        externalTable: externalTableName,
-        path: a.path,
-        numRecords: a.numRecords,
-        sizeBytes: a.sizeInBytes,
-      }));
-      return await this.commit(spec, runId, externalTableName, from, to, written);
+      const staged = await withRetry(
+        () =>
+          this.peers.writer.stageArtifacts({
+            stageId: runId,
+            externalTable,
+            spoolPath: spool.spoolPath,
+            nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}`,
+            sizeLimit: spec.properties?.sizeLimit ?? 0n,
+            parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
+            distributed: spec.properties?.distributed ?? true,
+          }),
+        this.retry,
+      );
+      // Journal first: whatever happens from here, the next attempt knows what to delete.
+      await this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path));
+      await this.assertStillWanted(spec);
+      uploadStarted = true;
+      const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
+      await this.assertStillWanted(spec);
+      return await this.commit(
+        spec,
+        runId,
+        from,
+        to,
+        uploaded.artifacts.map((a) => ({ timestamp: new Date(this.now()), externalTable: externalTable.name, path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+      );
     } catch (err) {
-      return await this.fail(spec, runId, from, to, err, written);
+      return await this.fail(spec, runId, from, to, err, uploadStarted);
     } finally {
+      await this.peers.writer.discardStage({ stageId: runId }).catch(() => undefined);
       await rm(join(this.dataDir, spoolName), { force: true });
     }
   }
 
-  private async commit(spec: ExportSpec, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: ArtifactRecord[]): Promise<RunOutcome> {
-    const committed = await this.store.commitRun(spec.id, runId, externalTable, from, to, artifacts);
+  private checkTables(spec: ExportSpec): void {
+    const known = new Map(spec.tables.map((t) => [t.name, t]));
+    for (const name of [...spec.factTables, ...spec.dimensionTables]) {
+      if (!known.has(name)) throw new PermanentRunError(`table '${name}' used by export '${spec.name}' no longer exists`);
+    }
+    for (const name of spec.factTables) {
+      if (!known.get(name)!.ingestionTimePolicy) {
+        throw new PermanentRunError(`fact table '${name}' has its IngestionTime policy off; a fact table needs it`);
+      }
+    }
+  }
+
+  /** Deletes from storage what failed attempts journaled and never committed. */
+  private async removeFailedAttempts(spec: ExportSpec): Promise<void> {
+    const pending = await this.store.pendingArtifacts(spec.id);
+    if (pending.length === 0 || !spec.externalTable) return;
+    const paths = [...new Set(pending.map((p) => p.path))];
+    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable!, paths }), this.retry);
+    await this.store.clearPending(spec.id, paths);
+  }
+
+  /** A run of an export that was dropped, disabled or redefined meanwhile must not commit. */
+  private async assertStillWanted(spec: ExportSpec): Promise<void> {
+    const { specs } = await withRetry(() => this.peers.catalog.listExportSpecs({ database: spec.database, name: spec.name }), this.retry);
+    const current = specs[0];
+    if (!current || current.id !== spec.id) throw new Error(`export '${spec.name}' was dropped during the run; nothing was committed`);
+    if (current.isDisabled) throw new Error(`export '${spec.name}' was disabled during the run; nothing was committed`);
+    if (current.query !== spec.query) throw new Error(`export '${spec.name}' was altered during the run; nothing was committed`);
+  }
+
+  private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[]): Promise<RunOutcome> {
+    const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId);
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
 
-  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, written: ArtifactRecord[]): Promise<RunOutcome> {
-    let partial = false;
-    if (written.length && spec.externalTable) {
+  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, uploadStarted: boolean): Promise<RunOutcome> {
+    let cleanup = "";
+    if (uploadStarted) {
       // The commit did not happen: files of this attempt must not stay behind looking like data.
       try {
-        await this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable, paths: written.map((a) => a.path) });
-      } catch {
-        partial = true;
+        await this.removeFailedAttempts(spec);
+        cleanup = "; the files it had written were removed";
+      } catch (cleanupErr) {
+        cleanup = `; the files it had written will be removed before the next run (${errorMessage(cleanupErr)})`;
       }
     }
-    const details = redactSecrets(errorMessage(err));
+    const details = redactSecrets(errorMessage(err) + cleanup);
+    const permanent = isPermanent(err);
     await this.store.failRun(spec.id, runId, {
       operationId: runId,
       name: spec.name,
-      failureKind: partial ? "PartialFailure" : "Failure",
+      failureKind: uploadStarted ? "PartialFailure" : "Failure",
       details,
-      isPermanent: isPermanent(err),
+      isPermanent: permanent,
     });
+    if (permanent) await this.disableIfFailingTooLong(spec);
     return { runId, result: "Failed", from, to, artifacts: [], details };
+  }
+
+  /** SPEC §3: an export that has only failed permanently for 7 days is disabled. */
+  private async disableIfFailingTooLong(spec: ExportSpec): Promise<void> {
+    const failures = await this.store.failuresSinceLastSuccess(spec.id);
+    if (failures.length === 0 || !failures.every((f) => f.isPermanent)) return;
+    if (this.now() - failures[0]!.timestamp.getTime() < this.autoDisableAfterMs) return;
+    await this.peers.catalog.disableContinuousExport({ database: spec.database, name: spec.name });
+    await this.store.addFailure(spec.id, {
+      operationId: randomUUID(),
+      name: spec.name,
+      failureKind: "Failure",
+      details: `disabled automatically: only permanent failures since ${failures[0]!.timestamp.toISOString()} (last: ${failures.at(-1)!.details}); fix the cause and enable the export to resume from its checkpoint`,
+      isPermanent: true,
+    });
   }
 }
 
 function isPermanent(err: unknown): boolean {
   if (err instanceof PermanentRunError) return true;
+  if (err instanceof LeaseLostError) return false;
   if (err instanceof SpillwayError) {
     return err.code === ErrorCode.failedPrecondition || err.code === ErrorCode.notFound || err.code === ErrorCode.permissionDenied || err.code === ErrorCode.invalidArgument;
   }

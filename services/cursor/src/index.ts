@@ -1,1 +1,1 @@
-export { createCursorModule } from "./cursor-module.js";
+export { createCursorModule, type CursorModuleOptions } from "./cursor-module.js";

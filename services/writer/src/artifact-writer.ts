@@ -1,8 +1,8 @@
-import { rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBInstance } from "@duckdb/node-api";
 import { openSandboxedInstance } from "@spillway/duck";
-import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+import { ErrorCode, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { openStorageTarget, parseConnectionString, type StorageTarget } from "@spillway/storage";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
@@ -13,7 +13,8 @@ export interface WrittenArtifact {
   sizeInBytes: bigint;
 }
 
-export interface WriteRequest {
+export interface StageRequest {
+  stageId: string;
   externalTable: ExternalTable;
   spoolPath: string;
   nameStem: string;
@@ -22,11 +23,20 @@ export interface WriteRequest {
   spreadKey: number;
 }
 
+interface StagedArtifact extends WrittenArtifact {
+  localFile: string;
+  name: string;
+  target: StorageTarget;
+}
+
 /**
  * Encodes spooled query results in the external table's format with DuckDB (no rows
- * pass through JavaScript) and uploads them to the table's storage.
+ * pass through JavaScript), stages them locally, and uploads them to the table's
+ * storage when told to: in between, the caller journals where they will land.
  */
 export class ArtifactWriter {
+  private readonly stages = new Map<string, StagedArtifact[]>();
+
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly dataDir: string,
@@ -41,24 +51,44 @@ export class ArtifactWriter {
     this.instance.closeSync();
   }
 
-  async write(req: WriteRequest): Promise<WrittenArtifact[]> {
+  async stage(req: StageRequest): Promise<WrittenArtifact[]> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
-    const spool = join(this.dataDir, req.spoolPath);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.stageId)) throw invalidArgument(`stage id '${req.stageId}' is not a plain name`);
+    await this.discard(req.stageId);
+    const dir = join(this.dataDir, "tmp/writer", req.stageId);
+    await mkdir(dir, { recursive: true });
     const name = artifactFileName(table, req.nameStem);
-    const staged = join(this.dataDir, "tmp/writer", name);
+    const localFile = join(dir, name);
     const connection = await this.instance.connect();
     try {
-      const reader = await connection.runAndReadAll(encodeArtifactSql(table, spool, staged, req.rowGroupSize));
+      const reader = await connection.runAndReadAll(encodeArtifactSql(table, join(this.dataDir, req.spoolPath), localFile, req.rowGroupSize));
       const rows = BigInt(String(reader.getRows()[0]![0]));
-      const { size } = await stat(staged);
+      const { size } = await stat(localFile);
       const target = targetFor(table, req.spreadKey);
-      const path = await uploadWithClassification(target, name, staged);
-      return [{ path, numRecords: rows, sizeInBytes: BigInt(size) }];
+      const staged: StagedArtifact[] = [{ localFile, name, target, path: target.pathOf(name), numRecords: rows, sizeInBytes: BigInt(size) }];
+      this.stages.set(req.stageId, staged);
+      return staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     } finally {
       connection.closeSync();
-      await rm(staged, { force: true });
     }
+  }
+
+  /** Uploads what `stage` staged; safe to repeat (the same names are overwritten). */
+  async upload(stageId: string): Promise<WrittenArtifact[]> {
+    const staged = this.stages.get(stageId);
+    if (!staged) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
+    for (const a of staged) await uploadWithClassification(a.target, a.name, a.localFile);
+    await this.discard(stageId);
+    return staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+  }
+
+  async discard(stageId: string): Promise<void> {
+    this.stages.delete(stageId);
+    await rm(join(this.dataDir, "tmp/writer", stageId), { recursive: true, force: true });
   }
 
   /** Removes artifacts (full paths as returned by write) from the table's storage. */

@@ -5,9 +5,10 @@ import type { ArtifactWriter } from "./artifact-writer.js";
 /** gRPC handlers of WriterService: translation between wire and the artifact writer. */
 export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof WriterService> {
   return {
-    async writeArtifacts(req, ctx) {
-      requireInternal(ctx, "WriteArtifacts");
-      const artifacts = await writer.write({
+    async stageArtifacts(req, ctx) {
+      requireInternal(ctx, "StageArtifacts");
+      const artifacts = await writer.stage({
+        stageId: req.stageId,
         externalTable: req.externalTable!,
         spoolPath: req.spoolPath,
         nameStem: req.nameStem,
@@ -15,6 +16,15 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
         spreadKey: spreadKeyOf(req.nameStem),
       });
       return { artifacts };
+    },
+    async uploadArtifacts(req, ctx) {
+      requireInternal(ctx, "UploadArtifacts");
+      return { artifacts: await writer.upload(req.stageId) };
+    },
+    async discardStage(req, ctx) {
+      requireInternal(ctx, "DiscardStage");
+      await writer.discard(req.stageId);
+      return {};
     },
     async deleteArtifacts(req, ctx) {
       requireInternal(ctx, "DeleteArtifacts");
@@ -24,7 +34,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
   };
 }
 
-/** A stable small number from the artifact stem, so runs spread over connection strings evenly. */
+/** A stable small number from the artifact stem, so runs spread over connection strings. */
 function spreadKeyOf(stem: string): number {
   let h = 0;
   for (const ch of stem) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

@@ -12,12 +12,19 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/writer/v1/writer_service.proto.
  */
 export const file_spillway_writer_v1_writer_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSLDAQoVV3JpdGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhIKCnNwb29sX3BhdGgYAiABKAkSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCCJLCg9Xcml0dGVuQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIlAKFldyaXRlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdCJjChZEZWxldGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEg0KBXBhdGhzGAIgAygJIhkKF0RlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlMuQBCg1Xcml0ZXJTZXJ2aWNlEmcKDldyaXRlQXJ0aWZhY3RzEikuc3BpbGx3YXkud3JpdGVyLnYxLldyaXRlQXJ0aWZhY3RzUmVxdWVzdBoqLnNwaWxsd2F5LndyaXRlci52MS5Xcml0ZUFydGlmYWN0c1Jlc3BvbnNlEmoKD0RlbGV0ZUFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5EZWxldGVBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLkRlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlYgZwcm90bzM", [file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSLVAQoVU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAcgASgJEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhIKCnNwb29sX3BhdGgYAiABKAkSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCCJLCg9Xcml0dGVuQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIlAKFlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdCIqChZVcGxvYWRBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAEgASgJIlEKF1VwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEjYKCWFydGlmYWN0cxgBIAMoCzIjLnNwaWxsd2F5LndyaXRlci52MS5Xcml0dGVuQXJ0aWZhY3QiJwoTRGlzY2FyZFN0YWdlUmVxdWVzdBIQCghzdGFnZV9pZBgBIAEoCSIWChREaXNjYXJkU3RhZ2VSZXNwb25zZSJjChZEZWxldGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEg0KBXBhdGhzGAIgAygJIhkKF0RlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlMrMDCg1Xcml0ZXJTZXJ2aWNlEmcKDlN0YWdlQXJ0aWZhY3RzEikuc3BpbGx3YXkud3JpdGVyLnYxLlN0YWdlQXJ0aWZhY3RzUmVxdWVzdBoqLnNwaWxsd2F5LndyaXRlci52MS5TdGFnZUFydGlmYWN0c1Jlc3BvbnNlEmoKD1VwbG9hZEFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5VcGxvYWRBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLlVwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEmEKDERpc2NhcmRTdGFnZRInLnNwaWxsd2F5LndyaXRlci52MS5EaXNjYXJkU3RhZ2VSZXF1ZXN0Giguc3BpbGx3YXkud3JpdGVyLnYxLkRpc2NhcmRTdGFnZVJlc3BvbnNlEmoKD0RlbGV0ZUFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5EZWxldGVBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLkRlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlYgZwcm90bzM", [file_spillway_catalog_v1_catalog_types]);
 
 /**
- * @generated from message spillway.writer.v1.WriteArtifactsRequest
+ * @generated from message spillway.writer.v1.StageArtifactsRequest
  */
-export type WriteArtifactsRequest = Message<"spillway.writer.v1.WriteArtifactsRequest"> & {
+export type StageArtifactsRequest = Message<"spillway.writer.v1.StageArtifactsRequest"> & {
+  /**
+   * Names the staged files for UploadArtifacts and DiscardStage (e.g. the run id).
+   *
+   * @generated from field: string stage_id = 7;
+   */
+  stageId: string;
+
   /**
    * Unmasked: the writer needs the storage secrets.
    *
@@ -54,10 +61,10 @@ export type WriteArtifactsRequest = Message<"spillway.writer.v1.WriteArtifactsRe
 };
 
 /**
- * Describes the message spillway.writer.v1.WriteArtifactsRequest.
- * Use `create(WriteArtifactsRequestSchema)` to create a new message.
+ * Describes the message spillway.writer.v1.StageArtifactsRequest.
+ * Use `create(StageArtifactsRequestSchema)` to create a new message.
  */
-export const WriteArtifactsRequestSchema: GenMessage<WriteArtifactsRequest> = /*@__PURE__*/
+export const StageArtifactsRequestSchema: GenMessage<StageArtifactsRequest> = /*@__PURE__*/
   messageDesc(file_spillway_writer_v1_writer_service, 0);
 
 /**
@@ -88,9 +95,45 @@ export const WrittenArtifactSchema: GenMessage<WrittenArtifact> = /*@__PURE__*/
   messageDesc(file_spillway_writer_v1_writer_service, 1);
 
 /**
- * @generated from message spillway.writer.v1.WriteArtifactsResponse
+ * @generated from message spillway.writer.v1.StageArtifactsResponse
  */
-export type WriteArtifactsResponse = Message<"spillway.writer.v1.WriteArtifactsResponse"> & {
+export type StageArtifactsResponse = Message<"spillway.writer.v1.StageArtifactsResponse"> & {
+  /**
+   * Where each artifact will be written, with its records and size.
+   *
+   * @generated from field: repeated spillway.writer.v1.WrittenArtifact artifacts = 1;
+   */
+  artifacts: WrittenArtifact[];
+};
+
+/**
+ * Describes the message spillway.writer.v1.StageArtifactsResponse.
+ * Use `create(StageArtifactsResponseSchema)` to create a new message.
+ */
+export const StageArtifactsResponseSchema: GenMessage<StageArtifactsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 2);
+
+/**
+ * @generated from message spillway.writer.v1.UploadArtifactsRequest
+ */
+export type UploadArtifactsRequest = Message<"spillway.writer.v1.UploadArtifactsRequest"> & {
+  /**
+   * @generated from field: string stage_id = 1;
+   */
+  stageId: string;
+};
+
+/**
+ * Describes the message spillway.writer.v1.UploadArtifactsRequest.
+ * Use `create(UploadArtifactsRequestSchema)` to create a new message.
+ */
+export const UploadArtifactsRequestSchema: GenMessage<UploadArtifactsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 3);
+
+/**
+ * @generated from message spillway.writer.v1.UploadArtifactsResponse
+ */
+export type UploadArtifactsResponse = Message<"spillway.writer.v1.UploadArtifactsResponse"> & {
   /**
    * @generated from field: repeated spillway.writer.v1.WrittenArtifact artifacts = 1;
    */
@@ -98,11 +141,41 @@ export type WriteArtifactsResponse = Message<"spillway.writer.v1.WriteArtifactsR
 };
 
 /**
- * Describes the message spillway.writer.v1.WriteArtifactsResponse.
- * Use `create(WriteArtifactsResponseSchema)` to create a new message.
+ * Describes the message spillway.writer.v1.UploadArtifactsResponse.
+ * Use `create(UploadArtifactsResponseSchema)` to create a new message.
  */
-export const WriteArtifactsResponseSchema: GenMessage<WriteArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_writer_v1_writer_service, 2);
+export const UploadArtifactsResponseSchema: GenMessage<UploadArtifactsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 4);
+
+/**
+ * @generated from message spillway.writer.v1.DiscardStageRequest
+ */
+export type DiscardStageRequest = Message<"spillway.writer.v1.DiscardStageRequest"> & {
+  /**
+   * @generated from field: string stage_id = 1;
+   */
+  stageId: string;
+};
+
+/**
+ * Describes the message spillway.writer.v1.DiscardStageRequest.
+ * Use `create(DiscardStageRequestSchema)` to create a new message.
+ */
+export const DiscardStageRequestSchema: GenMessage<DiscardStageRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 5);
+
+/**
+ * @generated from message spillway.writer.v1.DiscardStageResponse
+ */
+export type DiscardStageResponse = Message<"spillway.writer.v1.DiscardStageResponse"> & {
+};
+
+/**
+ * Describes the message spillway.writer.v1.DiscardStageResponse.
+ * Use `create(DiscardStageResponseSchema)` to create a new message.
+ */
+export const DiscardStageResponseSchema: GenMessage<DiscardStageResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 6);
 
 /**
  * @generated from message spillway.writer.v1.DeleteArtifactsRequest
@@ -124,7 +197,7 @@ export type DeleteArtifactsRequest = Message<"spillway.writer.v1.DeleteArtifacts
  * Use `create(DeleteArtifactsRequestSchema)` to create a new message.
  */
 export const DeleteArtifactsRequestSchema: GenMessage<DeleteArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_writer_v1_writer_service, 3);
+  messageDesc(file_spillway_writer_v1_writer_service, 7);
 
 /**
  * @generated from message spillway.writer.v1.DeleteArtifactsResponse
@@ -137,22 +210,41 @@ export type DeleteArtifactsResponse = Message<"spillway.writer.v1.DeleteArtifact
  * Use `create(DeleteArtifactsResponseSchema)` to create a new message.
  */
 export const DeleteArtifactsResponseSchema: GenMessage<DeleteArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_writer_v1_writer_service, 4);
+  messageDesc(file_spillway_writer_v1_writer_service, 8);
 
 /**
  * The storage side: encodes spooled results into the external table's format,
  * names and uploads artifacts, and removes artifacts of failed attempts.
+ * Writing is two steps so the caller can journal the names before anything is
+ * uploaded: StageArtifacts encodes locally and says what will be written,
+ * UploadArtifacts writes it.
  *
  * @generated from service spillway.writer.v1.WriterService
  */
 export const WriterService: GenService<{
   /**
-   * @generated from rpc spillway.writer.v1.WriterService.WriteArtifacts
+   * @generated from rpc spillway.writer.v1.WriterService.StageArtifacts
    */
-  writeArtifacts: {
+  stageArtifacts: {
     methodKind: "unary";
-    input: typeof WriteArtifactsRequestSchema;
-    output: typeof WriteArtifactsResponseSchema;
+    input: typeof StageArtifactsRequestSchema;
+    output: typeof StageArtifactsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.writer.v1.WriterService.UploadArtifacts
+   */
+  uploadArtifacts: {
+    methodKind: "unary";
+    input: typeof UploadArtifactsRequestSchema;
+    output: typeof UploadArtifactsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.writer.v1.WriterService.DiscardStage
+   */
+  discardStage: {
+    methodKind: "unary";
+    input: typeof DiscardStageRequestSchema;
+    output: typeof DiscardStageResponseSchema;
   },
   /**
    * @generated from rpc spillway.writer.v1.WriterService.DeleteArtifacts

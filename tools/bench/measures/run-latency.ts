@@ -1,0 +1,73 @@
+import type { BenchContext } from "../context.js";
+import { EXPORT_QUERY } from "../datagen.js";
+import { fmtMs, limitFigure, median, percentile, type Figure } from "../report.js";
+import { scaled } from "../settings.js";
+import { createBlobExternalTable, createExport, createTable, DATABASE, exportedRows, runNow } from "../spillway-ops.js";
+import { formatPhases, runPhases, spanStats } from "../trace-collector.js";
+
+const WARMUP_RUNS = 5;
+
+/**
+ * #3: ingest 1,000 rows, then RunContinuousExportNow; the latency is from the trigger
+ * to the response, which Spillway sends once the run has committed (artifacts and
+ * checkpoint). Parquet to Azurite. A few warm-up runs first are not counted.
+ */
+export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
+  const { settings, azurite } = ctx;
+  const rows = scaled(settings, 1000);
+  const runs = settings.latencyRuns;
+  const measure = `run latency, ingest ${rows.toLocaleString("en-US")} rows then trigger, over ${runs} runs`;
+
+  ctx.log(`latency: generating ${runs + WARMUP_RUNS} payloads of ${rows} rows`);
+  const payloads: Buffer[] = [];
+  for (let i = 0; i < runs + WARMUP_RUNS; i++) payloads.push(await ctx.data.smallPayload(i, rows));
+
+  const sw = await ctx.spillway("latency");
+  try {
+    await createTable(sw, "Latency");
+    await createBlobExternalTable(sw, azurite, "LatencyLake", "latency", "parquet");
+    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"));
+
+    const latencies: number[] = [];
+    const ingestMs: number[] = [];
+    let measuredFrom = 0;
+    ctx.log(`latency: ${WARMUP_RUNS} warm-up + ${runs} runs`);
+    for (let i = 0; i < payloads.length; i++) {
+      if (i === WARMUP_RUNS) measuredFrom = Date.now();
+      const i0 = performance.now();
+      const ingested = await sw.query.ingest({ database: DATABASE, table: "Latency", format: "csv", payload: payloads[i]! });
+      const t0 = performance.now();
+      if (Number(ingested.rowCount) !== rows) throw new Error(`ingested ${ingested.rowCount} rows, expected ${rows}`);
+      const r = await runNow(sw, "LatencyToLake");
+      const ms = performance.now() - t0;
+      if (exportedRows(r) !== rows) throw new Error(`run exported ${exportedRows(r)} rows, expected ${rows}`);
+      if (i >= WARMUP_RUNS) {
+        latencies.push(ms);
+        ingestMs.push(t0 - i0);
+      }
+    }
+    const measuredTo = Date.now();
+
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const notes = [
+      `min ${fmtMs(Math.min(...latencies))}, mean ${fmtMs(latencies.reduce((a, b) => a + b, 0) / latencies.length)}, max ${fmtMs(Math.max(...latencies))}; ${WARMUP_RUNS} warm-up runs not counted`,
+      `each run wrote one Parquet artifact of ${rows} rows to Azurite; the Ingest call before it took median ${fmtMs(median(ingestMs))}`,
+    ];
+    const spans = await ctx.spans(measuredFrom, measuredTo);
+    if (spans) {
+      notes.push(...formatPhases(runPhases(spans)).map((p) => `phase ${p}`));
+      const server = spanStats(spans, "spillway.catalog.v1.CatalogService/RunContinuousExportNow");
+      if (server) notes.push(`RunContinuousExportNow server span: median ${fmtMs(server.median)} (the rest of the client-side figure is gRPC and client)`);
+    } else {
+      notes.push("phases not measured (BENCH_TRACE=0)");
+    }
+    return [
+      limitFigure("3", `${measure}: p50`, p50, "ms", 50, "p50 ≤ 50 ms", notes),
+      limitFigure("3", `${measure}: p99`, p99, "ms", 200, "p99 ≤ 200 ms"),
+    ];
+  } finally {
+    await ctx.stopSpillway(sw);
+    await azurite.deleteContainer("latency");
+  }
+}

@@ -1,0 +1,196 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
+import { CatalogService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
+import { createGrpcClient } from "@spillway/rpc";
+import { REPO_ROOT } from "./settings.js";
+
+/** Azurite's well-known development account (public, documented by Microsoft). */
+export const AZURITE_ACCOUNT = "devstoreaccount1";
+export const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+export interface Azurite {
+  pid: number;
+  serviceUrl: string;
+  client: BlobServiceClient;
+  /** A Kusto-style connection string (container URL and account key) for a container. */
+  connectionString(container: string): string;
+  createContainer(name: string): Promise<void>;
+  deleteContainer(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Azurite's blob service from node_modules, on a free port, storing under `location`. */
+export async function startAzurite(location: string): Promise<Azurite> {
+  mkdirSync(location, { recursive: true });
+  const port = await freePort();
+  const child = spawn(
+    join(REPO_ROOT, "node_modules/.bin/azurite-blob"),
+    ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+    { stdio: "ignore", cwd: location },
+  );
+  const serviceUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const client = new BlobServiceClient(serviceUrl, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+  await waitFor("azurite", async () => {
+    if (child.exitCode !== null) throw new Error(`azurite exited with ${child.exitCode}`);
+    await client.getProperties();
+    return true;
+  });
+  return {
+    pid: child.pid!,
+    serviceUrl,
+    client,
+    connectionString: (container) => `${serviceUrl}/${container};${AZURITE_KEY}`,
+    async createContainer(name) {
+      await client.getContainerClient(name).createIfNotExists();
+    },
+    async deleteContainer(name) {
+      await client.getContainerClient(name).deleteIfExists();
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+export type CatalogClient = ReturnType<typeof createGrpcClient<typeof CatalogService>>;
+export type QueryClient = ReturnType<typeof createGrpcClient<typeof QueryService>>;
+
+export interface Spillway {
+  name: string;
+  pid: number;
+  address: string;
+  dataDir: string;
+  catalog: CatalogClient;
+  query: QueryClient;
+  /** Everything the process printed so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface SpillwayOptions {
+  /** Label of this instance (used for its data dir and log). */
+  name: string;
+  workDir: string;
+  /** OTLP/HTTP endpoint to send spans to (JSON). */
+  otlpUrl?: string;
+  /** Directory for `node --cpu-prof` profiles. */
+  cpuProfDir?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * Spillway as a user starts it: `node --import tsx services/app/src/main.ts` on a free
+ * port of 127.0.0.1, a fresh data directory, short minimum interval and size limit.
+ */
+export async function startSpillway(options: SpillwayOptions): Promise<Spillway> {
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const dataDir = join(options.workDir, `spillway-${options.name}`);
+  mkdirSync(dataDir, { recursive: true });
+  const logPath = join(options.workDir, `spillway-${options.name}.log`);
+  const log = createWriteStream(logPath);
+
+  // The caller's own Spillway and OTEL settings must not leak into the instance under test.
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SPILLWAY_") && !k.startsWith("OTEL_")) env[k] = v;
+  Object.assign(env, {
+    SPILLWAY_MIN_INTERVAL: "1s",
+    SPILLWAY_MIN_SIZE_LIMIT: "1MB",
+    ...(options.otlpUrl
+      ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.otlpUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "500", OTEL_BSP_MAX_QUEUE_SIZE: "65536", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "2048" }
+      : { OTEL_SDK_DISABLED: "true" }),
+    ...options.env,
+  });
+  const nodeArgs = ["--import", "tsx"];
+  if (options.cpuProfDir) {
+    mkdirSync(options.cpuProfDir, { recursive: true });
+    nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=spillway-${options.name}.cpuprofile`);
+  }
+  const child = spawn(process.execPath, [...nodeArgs, "services/app/src/main.ts", `--listen=${address}`, `--data-dir=${dataDir}`], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  const output = () => {
+    try {
+      return readFileSync(logPath, "utf8");
+    } catch {
+      return "";
+    }
+  };
+
+  const health = createGrpcClient(Health, address);
+  try {
+    await waitFor(`spillway ${options.name} to serve`, async () => {
+      if (child.exitCode !== null) throw new Error(`spillway exited with ${child.exitCode}:\n${output()}`);
+      const r = await health.check({ service: "" });
+      return r.status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
+    });
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  } finally {
+    health.close();
+  }
+  const catalog = createGrpcClient(CatalogService, address);
+  const query = createGrpcClient(QueryService, address);
+  return {
+    name: options.name,
+    pid: child.pid!,
+    address,
+    dataDir,
+    catalog,
+    query,
+    output,
+    async stop() {
+      catalog.close();
+      query.close();
+      await stopChild(child);
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { readFile } from "node:fs/promises";
+import type { RunContinuousExportNowResponse } from "@spillway/proto";
+import { COLUMNS, EXPORT_QUERY, type PayloadFile } from "./datagen.js";
+import type { Azurite, Spillway } from "./processes.js";
+import type { ExportFormat } from "./baselines.js";
+
+export const DATABASE = "default";
+const HOUR = { seconds: 3600n };
+
+export async function createTable(sw: Spillway, name: string): Promise<void> {
+  await sw.catalog.createTable({ database: DATABASE, name, columns: COLUMNS });
+}
+
+/** An external table in its own Azurite container (created here). */
+export async function createBlobExternalTable(sw: Spillway, azurite: Azurite, name: string, container: string, format: ExportFormat): Promise<void> {
+  await azurite.createContainer(container);
+  await sw.catalog.createExternalTable({
+    database: DATABASE,
+    name,
+    kind: "blob",
+    dataFormat: format === "parquet" ? "parquet" : "csv",
+    columns: COLUMNS,
+    connectionStrings: [azurite.connectionString(container)],
+    properties: format === "csv-gzip" ? { compressed: true } : {},
+  });
+}
+
+/** A continuous export; an hour between runs unless said otherwise, so only RunContinuousExportNow runs it. */
+export async function createExport(sw: Spillway, name: string, externalTable: string, query: string, intervalSeconds = HOUR.seconds): Promise<void> {
+  await sw.catalog.createOrAlterContinuousExport({
+    database: DATABASE,
+    name,
+    externalTable,
+    query,
+    queryLanguage: "sql",
+    properties: { intervalBetweenRuns: { seconds: intervalSeconds } },
+  });
+}
+
+export { EXPORT_QUERY };
+
+/** Runs an export now; throws unless the run completed. */
+export async function runNow(sw: Spillway, name: string): Promise<RunContinuousExportNowResponse> {
+  const r = await sw.catalog.runContinuousExportNow({ database: DATABASE, name });
+  if (r.result !== "Completed") throw new Error(`run of ${name} ${r.result || "returned no result"}: ${r.details}`);
+  return r;
+}
+
+export function exportedRows(r: RunContinuousExportNowResponse): number {
+  return r.artifacts.reduce((sum, a) => sum + Number(a.numRecords), 0);
+}
+
+export function exportedBytes(r: RunContinuousExportNowResponse): number {
+  return r.artifacts.reduce((sum, a) => sum + Number(a.sizeInBytes), 0);
+}
+
+/**
+ * Ingests the payload files through QueryService.Ingest, `concurrency` calls in
+ * flight; each file is read from disk just before its call. Returns elapsed ms and rows.
+ */
+export async function ingestFiles(
+  sw: Spillway,
+  table: string,
+  files: PayloadFile[],
+  concurrency: number,
+  progress?: (done: number, total: number) => void,
+): Promise<{ ms: number; rows: number; calls: number; callMs: number[] }> {
+  let next = 0;
+  let rows = 0;
+  let done = 0;
+  const callMs: number[] = [];
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      const payload = await readFile(file.path);
+      const c0 = performance.now();
+      const r = await sw.query.ingest({ database: DATABASE, table, format: "csv", payload });
+      callMs.push(performance.now() - c0);
+      if (Number(r.rowCount) !== file.rows) throw new Error(`ingest of ${file.path} took ${r.rowCount} rows, expected ${file.rows}`);
+      rows += Number(r.rowCount);
+      progress?.(++done, files.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  return { ms: performance.now() - t0, rows, calls: files.length, callMs };
+}
+
+/** A progress line on stderr at most every few seconds. */
+export function progressPrinter(label: string): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done === total || now - last > 5000) {
+      last = now;
+      process.stderr.write(`  ${label}: ${done}/${total}\n`);
+    }
+  };
+}
