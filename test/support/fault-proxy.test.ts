@@ -38,6 +38,11 @@ describe("fault proxy in front of Azurite", () => {
     expect(await azurite.client.getContainerClient(container).getBlobClient("a/b.txt").exists()).toBe(false);
     expect(p.connectionString(`${container}/x`)).toBe(`http://127.0.0.1:${p.port}/${AZURITE_ACCOUNT}/${container}/x;${AZURITE_KEY}`);
     expect(p.stats()).toMatchObject({ totalFaults: 0, upstreamErrors: 0 });
+    expect(p.inFlight()).toBe(0);
+    expect(await p.waitForActivity(50)).toBe(false);
+    const woke = p.waitForActivity(5000);
+    await via.exists();
+    expect(await woke).toBe(true);
     expect(p.stats().requests).toBe(p.stats().forwarded);
   });
 
@@ -110,6 +115,7 @@ describe("fault proxy in front of Azurite", () => {
     const p = await startFaultProxy({ target: azurite.serviceUrl, rate: 1, kinds: ["timeout"], holdMs: 60_000 });
     const pending = clientVia(p).getContainerClient("whatever").exists().then(() => "answered", () => "failed");
     await new Promise((r) => setTimeout(r, 200));
+    expect(p.inFlight()).toBe(1);
     const t = Date.now();
     await p.stop();
     expect(await pending).toBe("failed");

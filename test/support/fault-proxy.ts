@@ -72,6 +72,10 @@ export interface FaultProxy {
   pause(): void;
   resume(): void;
   stats(): FaultProxyStats;
+  /** Requests being handled right now (forwarding, on hold, or being answered). */
+  inFlight(): number;
+  /** Resolves true as soon as a request is in flight (at once if one is), false after `timeoutMs`. */
+  waitForActivity(timeoutMs: number): Promise<boolean>;
   /** The most recent faults (up to 1000), for evidence. */
   recent(): FaultRecord[];
   /** Closes the listener, ends held requests and open connections. */
@@ -134,6 +138,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const timers = new Set<NodeJS.Timeout>();
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let requestCounter = 0;
+  let inFlight = 0;
+  const activityWaiters = new Set<() => void>();
 
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
@@ -235,6 +241,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     stats.requests++;
+    inFlight++;
+    let done = false;
+    const finished = () => {
+      if (!done) (done = true), inFlight--;
+    };
+    res.once("close", finished);
+    req.socket.once("close", finished);
+    for (const wake of [...activityWaiters]) wake();
     const fault = stopping ? undefined : decide();
     if (fault?.phase === "before" && fault.kind === "reset") {
       record(fault.kind, fault.phase, req);
@@ -331,10 +345,27 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     stats: () => ({ ...stats, faults: { ...stats.faults }, phases: { ...stats.phases } }),
     recent: () => [...recent],
+    inFlight: () => inFlight,
+    waitForActivity(timeoutMs) {
+      if (inFlight > 0) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          activityWaiters.delete(wake);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          activityWaiters.delete(wake);
+          resolve(false);
+        }, timeoutMs);
+        activityWaiters.add(wake);
+      });
+    },
     async stop() {
       stopping = true;
       rate = 0;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const wake of [...activityWaiters]) wake();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const s of sockets) s.destroy();

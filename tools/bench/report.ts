@@ -50,7 +50,8 @@ export function formatNotes(figures: Figure[]): string {
   for (const f of figures) {
     if (!f.notes.length) continue;
     out.push(`#${f.id} ${f.measure}:`);
-    for (const n of f.notes) out.push(`  - ${n}`);
+    // Notes indented by the measure (e.g. phase lines) continue the note above them.
+    for (const n of f.notes) out.push(n.startsWith("  ") ? `    ${n}` : `  - ${n}`);
   }
   return out.join("\n");
 }

@@ -71,18 +71,33 @@ export class TraceCollector {
 /** Where the time of export runs goes, from the spans of each run's trace. */
 export interface RunPhases {
   runs: number;
-  /** Per phase: median and max in ms over the runs. */
-  phases: Record<string, { median: number; max: number; total: number }>;
+  /** Per phase: median and max in ms over the runs (a phase seen several times in a run is summed). */
+  phases: Record<string, { median: number; max: number; perRun: number }>;
 }
 
-const SHORT: Record<string, string> = {
-  "continuous_export.run": "run (total, in cursor service)",
-  "spillway.query.v1.QueryService/ExecuteToSpool": "query → spool (DuckDB COPY to Parquet lz4)",
-  "spillway.writer.v1.WriterService/WriteArtifacts": "encode + upload (DuckDB COPY, blob upload)",
-  "spillway.catalog.v1.CatalogService/ListExportSpecs": "catalog: list export specs",
-  "spillway.catalog.v1.CatalogService/RunContinuousExportNow": "RunContinuousExportNow (server side)",
+const RUN_SPAN = "continuous_export.run";
+const TRIGGER_SPAN = "spillway.catalog.v1.CatalogService/RunContinuousExportNow";
+
+/** What a span name stands for, where it helps to say so. */
+const DESCRIBE: Record<string, string> = {
+  ExecuteToSpool: "DuckDB: export query → spool Parquet",
+  WriteArtifacts: "DuckDB encode + upload",
+  StageArtifacts: "DuckDB: spool → artifact file",
+  UploadArtifacts: "upload to storage",
 };
 
+function label(name: string): string {
+  if (name === RUN_SPAN) return "run span (total)";
+  if (name === TRIGGER_SPAN) return "RunContinuousExportNow server span";
+  const method = name.includes("/") ? name.slice(name.lastIndexOf("/") + 1) : name;
+  return DESCRIBE[method] ? `${method} (${DESCRIBE[method]})` : method;
+}
+
+/**
+ * Breaks runs into the spans directly under each `continuous_export.run` span (whatever
+ * the runner calls: its children are found, not assumed), plus the time of the run not
+ * covered by any child (the runner's own work: cursor store reads and writes).
+ */
 export function runPhases(spans: Span[]): RunPhases {
   const byTrace = new Map<string, Span[]>();
   for (const s of spans) {
@@ -91,25 +106,36 @@ export function runPhases(spans: Span[]): RunPhases {
     byTrace.set(s.traceId, list);
   }
   const values: Record<string, number[]> = {};
+  const order: string[] = [];
   let runs = 0;
-  const add = (k: string, v: number) => (values[k] ??= []).push(v);
-  for (const trace of byTrace.values()) {
-    const run = trace.find((s) => s.name === "continuous_export.run");
-    if (!run) continue;
-    runs++;
-    let accounted = 0;
-    for (const s of trace) {
-      const label = SHORT[s.name];
-      if (!label || s.name === "spillway.catalog.v1.CatalogService/ListExportSpecs") continue;
-      add(label, s.durationMs);
-      if (s.name.endsWith("/ExecuteToSpool") || s.name.endsWith("/WriteArtifacts")) accounted += s.durationMs;
+  const add = (k: string, v: number) => {
+    if (!values[k]) {
+      values[k] = [];
+      order.push(k);
     }
-    add("rest of run (cursor store: begin, list extents, commit)", Math.max(0, run.durationMs - accounted));
+    values[k]!.push(v);
+  };
+  for (const trace of byTrace.values()) {
+    for (const run of trace.filter((s) => s.name === RUN_SPAN)) {
+      runs++;
+      const trigger = trace.find((s) => s.name === TRIGGER_SPAN);
+      if (trigger) add(label(TRIGGER_SPAN), trigger.durationMs);
+      add(label(RUN_SPAN), run.durationMs);
+      const perName = new Map<string, number>();
+      let covered = 0;
+      for (const child of trace.filter((s) => s.parentSpanId === run.spanId).sort((a, b) => a.startMs - b.startMs)) {
+        perName.set(child.name, (perName.get(child.name) ?? 0) + child.durationMs);
+        covered += child.durationMs;
+      }
+      for (const [name, ms] of perName) add(`  ${label(name)}`, ms);
+      add("  (rest of the run: cursor store, between calls)", Math.max(0, run.durationMs - covered));
+    }
   }
   const phases: RunPhases["phases"] = {};
-  for (const [k, v] of Object.entries(values)) {
+  for (const k of order) {
+    const v = values[k]!;
     const sorted = [...v].sort((a, b) => a - b);
-    phases[k] = { median: sorted[Math.floor((sorted.length - 1) / 2)]!, max: sorted[sorted.length - 1]!, total: v.reduce((a, b) => a + b, 0) };
+    phases[k] = { median: sorted[Math.floor((sorted.length - 1) / 2)]!, max: sorted[sorted.length - 1]!, perRun: v.reduce((a, b) => a + b, 0) / runs };
   }
   return { runs, phases };
 }
@@ -123,5 +149,9 @@ export function spanStats(spans: Span[], name: string): { count: number; median:
 
 export function formatPhases(p: RunPhases): string[] {
   if (!p.runs) return ["(no run spans received)"];
-  return Object.entries(p.phases).map(([k, v]) => `${k}: median ${v.median.toFixed(1)} ms, max ${v.max.toFixed(1)} ms`);
+  const runs = p.runs === 1 ? "1 run" : `${p.runs} runs; median, max`;
+  return [
+    `phases from Spillway's spans (${runs}):`,
+    ...Object.entries(p.phases).map(([k, v]) => `  ${k}: ${v.median.toFixed(1)} ms${p.runs === 1 ? "" : `, ${v.max.toFixed(1)} ms`}`),
+  ];
 }

@@ -76,7 +76,8 @@ export function factAndDimensionTables(
 /** The query's output must have the external table's columns: names, order, compatible types. */
 export function checkOutputSchema(exportName: string, output: readonly QueryColumn[], target: ExternalTable): void {
   const where = `continuous export '${exportName}'`;
-  const expected = target.columns;
+  // Virtual partition columns are not stored in the files: the query gives them after the table's columns.
+  const expected = [...target.columns, ...target.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];
   const show = (cols: ReadonlyArray<{ name: string; type: string }>) => cols.map((c) => `${c.name}:${c.type}`).join(", ");
   const mismatch = (why: string) =>
     invalidArgument(

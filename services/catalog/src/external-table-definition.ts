@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { invalidArgument, unimplemented } from "@spillway/errors";
-import { normalizeColumns, validateName } from "@spillway/kusto";
+import { durationMs, normalizeColumns, pathTokens, validateName, validatePartitions } from "@spillway/kusto";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type CreateExternalTableRequest, type ExternalTable } from "@spillway/proto";
 import { maskConnectionString, parseConnectionString } from "@spillway/storage";
 
 export const DATA_FORMATS = ["csv", "tsv", "json", "parquet"] as const;
-const INCLUDE_HEADERS = ["none", "all"];
-const ENCODINGS = ["UTF8NoBOM"];
+const INCLUDE_HEADERS = ["none", "all", "firstFile"];
+const ENCODINGS = ["UTF8NoBOM", "UTF8BOM"];
 const PARQUET_COMPRESSIONS = ["snappy", "gzip", "zstd", "lz4_raw", "brotli"];
 
 function oneOf(value: string, allowed: readonly string[], what: string, caseInsensitive = true): string {
@@ -24,9 +24,12 @@ export function externalTableFromRequest(database: string, req: Omit<CreateExter
   if (!req.dataFormat) throw invalidArgument(`${where}: dataFormat is required (${DATA_FORMATS.join(", ")})`);
   const dataFormat = oneOf(req.dataFormat, DATA_FORMATS, `${where}: dataFormat`);
   const columns = normalizeColumns(req.columns, where);
-  if (req.partitions.length || req.pathFormat) {
-    throw unimplemented(`${where}: partitions and pathFormat are not available yet; define the table without them`);
-  }
+  const partitions = validatePartitions(
+    req.partitions.map((p) => ({ ...p, binSizeMs: durationMs(p.binSize) })),
+    columns,
+    where,
+  );
+  pathTokens(req.pathFormat, partitions, where);
   if (req.connectionStrings.length === 0) {
     throw invalidArgument(`${where}: at least one connection string is required (a blob container URL with a key or SAS, or file:///path)`);
   }
@@ -59,8 +62,15 @@ export function externalTableFromRequest(database: string, req: Omit<CreateExter
     kind,
     dataFormat,
     columns,
-    partitions: [],
-    pathFormat: "",
+    partitions: req.partitions.map((p, i) => ({
+      name: partitions[i]!.name,
+      type: partitions[i]!.type,
+      function: partitions[i]!.function,
+      column: partitions[i]!.column,
+      modulo: partitions[i]!.modulo,
+      binSize: p.function.toLowerCase() === "bin" ? p.binSize : undefined,
+    })),
+    pathFormat: req.pathFormat.trim(),
     connectionStrings: req.connectionStrings.map((s) => s.trim()),
     properties,
   });

@@ -150,7 +150,7 @@ export class ExportRunner {
       const tables = spec.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: pathsOf(t.name) }));
 
       const spool = await withRetry(
-        () => this.peers.query.executeToSpool({ query: spec.query, tables, outputColumns: externalTable.columns, spoolName }),
+        () => this.peers.query.executeToSpool({ query: spec.query, tables, outputColumns: exportedColumns(externalTable), spoolName }),
         this.retry,
       );
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
@@ -271,6 +271,11 @@ function isPermanent(err: unknown): boolean {
     return err.code === ErrorCode.failedPrecondition || err.code === ErrorCode.notFound || err.code === ErrorCode.permissionDenied || err.code === ErrorCode.invalidArgument;
   }
   return false;
+}
+
+/** What a run's query yields: the external table's columns, then its virtual partition columns. */
+function exportedColumns(table: NonNullable<ExportSpec["externalTable"]>) {
+  return [...table.columns, ...table.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];
 }
 
 function minBigint(a: bigint, b: bigint): bigint {

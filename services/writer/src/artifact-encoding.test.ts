@@ -8,6 +8,7 @@ import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { quoteLiteral } from "@spillway/duck";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type ExternalTable } from "@spillway/proto";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
+import { finishTextFile } from "./text-finishing.js";
 
 type Properties = MessageInitShape<typeof ExternalTablePropertiesSchema>;
 
@@ -66,7 +67,7 @@ function table(dataFormat: string, properties: Properties = {}, columns = COLUMN
 /** Runs the COPY, checks the row count it reports, and returns the output file. */
 async function encode(t: ExternalTable, from = spool, rowGroupSize = 0): Promise<string> {
   const out = join(dir, `out-${++outputs}.${t.dataFormat}`);
-  const reader = await connection.runAndReadAll(encodeArtifactSql(t, from, out, rowGroupSize));
+  const reader = await connection.runAndReadAll(encodeArtifactSql(t, `read_parquet(${quoteLiteral(from)}) AS s`, out, { rowGroupSize, sizeLimit: 0 }));
   const expectedRows = (await connection.runAndReadAll(`SELECT count(*) FROM read_parquet(${quoteLiteral(from)})`)).getRows()[0]![0];
   expect(reader.getRows()).toEqual([[expectedRows]]);
   return out;
@@ -118,11 +119,20 @@ describe("text formats", () => {
     ]);
   });
 
-  it("gzips text when compressed", async () => {
-    const plain = await text(await encode(table("csv")));
-    const gz = await readFile(await encode(table("csv", { compressed: true })));
+  it("gzips text when compressed, with a BOM or without the header line when asked", async () => {
+    const raw = await encode(table("csv", { includeHeaders: "all" }));
+    const plain = await text(raw);
+    const gzFile = join(dir, `out-${++outputs}.csv.gz`);
+    await finishTextFile(raw, gzFile, { gzip: true, bom: false, dropHeader: false });
+    const gz = await readFile(gzFile);
     expect([...gz.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
     expect(gunzipSync(gz).toString("utf8")).toBe(plain);
+
+    const bomFile = join(dir, `out-${++outputs}.csv`);
+    await finishTextFile(raw, bomFile, { gzip: false, bom: true, dropHeader: true });
+    const bytes = await readFile(bomFile);
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(bytes.subarray(3).toString("utf8")).toBe(plain.slice(plain.indexOf("\n") + 1));
   });
 });
 
@@ -219,7 +229,7 @@ describe("parquet", () => {
   });
 
   it("refuses an unknown data format", () => {
-    expect(() => encodeArtifactSql(table("avro"), spool, join(dir, "x.avro"), 0)).toThrow("unsupported data format 'avro'");
+    expect(() => encodeArtifactSql(table("avro"), "s", join(dir, "x.avro"), { rowGroupSize: 0, sizeLimit: 0 })).toThrow("unsupported data format 'avro'");
   });
 });
 

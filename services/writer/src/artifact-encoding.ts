@@ -13,8 +13,7 @@ function timespanText(ticks: string): string {
 }
 
 /** How one column is written, per format: the expression over the spooled column. */
-function columnExpression(name: string, type: KustoType, format: string): string {
-  const col = quoteIdent(name);
+function columnExpression(col: string, type: KustoType, format: string): string {
   const text = format !== "parquet";
   switch (type) {
     case "datetime":
@@ -33,30 +32,43 @@ function columnExpression(name: string, type: KustoType, format: string): string
   }
 }
 
-/** The COPY statement that encodes the spooled rows as one artifact file of the external table's format. */
-export function encodeArtifactSql(table: ExternalTable, spoolFile: string, outFile: string, rowGroupSize: number): string {
-  const format = table.dataFormat;
-  const select = table.columns
-    .map((c) => `${columnExpression(c.name, parseKustoType(c.type, `column '${c.name}'`), format)} AS ${quoteIdent(c.name)}`)
+/** The file's columns, as written, over the spool aliased `s` (virtual partition columns are left out). */
+export function fileColumnsSql(table: ExternalTable): string {
+  return table.columns
+    .map((c) => `${columnExpression(`s.${quoteIdent(c.name)}`, parseKustoType(c.type, `column '${c.name}'`), table.dataFormat)} AS ${quoteIdent(c.name)}`)
     .join(", ");
+}
+
+export interface EncodeOptions {
+  rowGroupSize: number;
+  /** Bytes per file before compression; 0 for one file. */
+  sizeLimit: number;
+}
+
+/**
+ * COPY options for the table's format. Text is written uncompressed with its header
+ * line (if any): gzip, byte-order marks and first-file-only headers are applied
+ * afterwards (see text-finishing.ts), so sizeLimit counts bytes before compression.
+ */
+export function copyOptionsSql(table: ExternalTable, options: EncodeOptions): string {
   const p = table.properties;
-  const gzip = p?.compressed ? "gzip" : "none";
-  let options: string;
-  switch (format) {
+  const split = options.sizeLimit > 0 ? `, FILE_SIZE_BYTES ${options.sizeLimit}` : "";
+  switch (table.dataFormat) {
     case "csv":
     case "tsv":
-      options = `FORMAT csv, DELIMITER ${quoteLiteral(format === "tsv" ? "\t" : ",")}, HEADER ${p?.includeHeaders === "all"}, COMPRESSION ${gzip}`;
-      break;
+      return `FORMAT csv, DELIMITER ${quoteLiteral(table.dataFormat === "tsv" ? "\t" : ",")}, HEADER ${p?.includeHeaders === "all" || p?.includeHeaders === "firstFile"}${split}`;
     case "json":
-      options = `FORMAT json, COMPRESSION ${gzip}`;
-      break;
+      return `FORMAT json${split}`;
     case "parquet":
-      options = `FORMAT parquet, COMPRESSION ${p?.compressionType || "snappy"}, ROW_GROUP_SIZE ${rowGroupSize || 100000}`;
-      break;
+      return `FORMAT parquet, COMPRESSION ${p?.compressionType || "snappy"}, ROW_GROUP_SIZE ${options.rowGroupSize || 100000}${split}`;
     default:
-      throw new Error(`unsupported data format '${format}'`);
+      throw new Error(`unsupported data format '${table.dataFormat}'`);
   }
-  return `COPY (SELECT ${select} FROM read_parquet(${quoteLiteral(spoolFile)})) TO ${quoteLiteral(outFile)} (${options})`;
+}
+
+/** The COPY statement that encodes rows of the spool (`source`, aliased `s`) in the table's format. */
+export function encodeArtifactSql(table: ExternalTable, source: string, out: string, options: EncodeOptions): string {
+  return `COPY (SELECT ${fileColumnsSql(table)} FROM ${source}) TO ${quoteLiteral(out)} (${copyOptionsSql(table, options)}${options.sizeLimit > 0 ? ", RETURN_FILES true" : ""})`;
 }
 
 /** The artifact's file name: prefix, the run's stem, the format's extension (and .gz). */

@@ -1,11 +1,14 @@
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { DuckDBInstance } from "@duckdb/node-api";
-import { openSandboxedInstance } from "@spillway/duck";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import xxhash from "xxhash-wasm";
+import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { openStorageTarget, parseConnectionString, type StorageTarget } from "@spillway/storage";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
+import { hashJoinsSql, hashTableName, partitionSpecs, pathSql } from "./partition-sql.js";
+import { finishTextFile } from "./text-finishing.js";
 
 export interface WrittenArtifact {
   path: string;
@@ -19,6 +22,8 @@ export interface StageRequest {
   spoolPath: string;
   nameStem: string;
   rowGroupSize: number;
+  /** Bytes per artifact before compression. */
+  sizeLimit: bigint;
   /** Run number or similar, to spread artifacts over the connection strings. */
   spreadKey: number;
 }
@@ -57,22 +62,35 @@ export class ArtifactWriter {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.stageId)) throw invalidArgument(`stage id '${req.stageId}' is not a plain name`);
     await this.discard(req.stageId);
     const dir = join(this.dataDir, "tmp/writer", req.stageId);
-    await mkdir(dir, { recursive: true });
-    const name = artifactFileName(table, req.nameStem);
-    const localFile = join(dir, name);
+    await mkdir(join(dir, "raw"), { recursive: true });
     const connection = await this.instance.connect();
+    const tableId = req.stageId.replaceAll("-", "_");
     try {
-      const reader = await connection.runAndReadAll(encodeArtifactSql(table, join(this.dataDir, req.spoolPath), localFile, req.rowGroupSize));
-      const rows = BigInt(String(reader.getRows()[0]![0]));
-      const { size } = await stat(localFile);
-      const target = targetFor(table, req.spreadKey);
-      const staged: StagedArtifact[] = [{ localFile, name, target, path: target.pathOf(name), numRecords: rows, sizeInBytes: BigInt(size) }];
+      const groups = await encodeGroups(connection, { ...req, spoolPath: join(this.dataDir, req.spoolPath) }, join(dir, "raw"), tableId);
+      const targets = table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+      const staged: StagedArtifact[] = [];
+      for (const group of groups) {
+        for (const [j, file] of group.files.entries()) {
+          const k = staged.length;
+          const name = artifactFileName(table, `${req.nameStem}_${k}`);
+          const localFile = join(dir, `${k}-${name}`);
+          await finishFile(table, file, localFile, j > 0);
+          const relative = group.folder ? `${group.folder}/${name}` : name;
+          // Artifacts spread evenly over the connection strings (SPEC §5).
+          const target = targets[(k + req.spreadKey) % targets.length]!;
+          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
+          staged.push({ localFile, name: relative, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: BigInt((await stat(localFile)).size) });
+        }
+      }
       this.stages.set(req.stageId, staged);
       return staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
     } finally {
+      await rm(join(dir, "raw"), { recursive: true, force: true });
+      await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(`__rows_${tableId}`)}`).catch(() => undefined);
+      for (const [i] of table.partitions.entries()) await connection.run(`DROP TABLE IF EXISTS ${hashTableName(tableId, i)}`).catch(() => undefined);
       connection.closeSync();
     }
   }
@@ -101,11 +119,6 @@ export class ArtifactWriter {
   }
 }
 
-function targetFor(table: ExternalTable, spreadKey: number): StorageTarget {
-  const strings = table.connectionStrings;
-  return openStorageTarget(parseConnectionString(strings[spreadKey % strings.length]!));
-}
-
 /** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
 async function uploadWithClassification(target: StorageTarget, name: string, file: string): Promise<string> {
   try {
@@ -116,4 +129,89 @@ async function uploadWithClassification(target: StorageTarget, name: string, fil
     if (e.statusCode === 403 || e.statusCode === 401) throw new SpillwayError(ErrorCode.permissionDenied, `storage access denied: ${e.code ?? e.message}`);
     throw new SpillwayError(ErrorCode.unavailable, `storage write failed: ${e.message ?? String(err)}`);
   }
+}
+
+interface EncodedGroup {
+  /** The partition folder, relative to the connection string's folder ("" when unpartitioned). */
+  folder: string;
+  files: string[];
+  rows: bigint;
+}
+
+const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+
+/** Encodes the spool with DuckDB into files of at most sizeLimit bytes, one group per partition folder. */
+async function encodeGroups(connection: DuckDBConnection, req: StageRequest, rawDir: string, tableId: string): Promise<EncodedGroup[]> {
+  const table = req.externalTable;
+  const options = { rowGroupSize: req.rowGroupSize, sizeLimit: Number(req.sizeLimit) || MAX_FILE_BYTES };
+  const spool = `read_parquet(${quoteLiteral(req.spoolPath)}) AS s`;
+  const copy = async (source: string, out: string) => {
+    const row = (await connection.runAndReadAll(encodeArtifactSql(table, source, out, options))).getRowObjects()[0]!;
+    const files = (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber);
+    return { files, rows: BigInt(String(row.Count)) };
+  };
+  if (table.partitions.length === 0) return [{ folder: "", ...(await copy(spool, join(rawDir, "p0"))) }];
+
+  await loadHashTables(connection, table, spool, tableId);
+  const rowsTable = quoteIdent(`__rows_${tableId}`);
+  // One pass computes every row's folder; each folder is then encoded on its own.
+  await connection.run(`CREATE TABLE ${rowsTable} AS SELECT s.*, ${pathSql(table, tableId)} AS __path FROM ${spool}${hashJoinsSql(table, tableId)}`);
+  const folders = (await connection.runAndReadAll(`SELECT DISTINCT __path FROM ${rowsTable} ORDER BY 1`)).getRows().map((r) => String(r[0]));
+  const groups: EncodedGroup[] = [];
+  for (const [i, folder] of folders.entries()) {
+    groups.push({ folder, ...(await copy(`${rowsTable} AS s WHERE s.__path = ${quoteLiteral(folder)}`, join(rawDir, `p${i}`))) });
+  }
+  return groups;
+}
+
+/**
+ * hash(Column, N) is Kusto's: xxhash64 of the value's UTF-8 bytes, seed 0, modulo N. DuckDB
+ * has no xxhash64, so it is computed once per distinct value, not per row.
+ */
+async function loadHashTables(connection: DuckDBConnection, table: ExternalTable, spool: string, tableId: string): Promise<void> {
+  const hasher = await xxhash();
+  for (const [i, p] of partitionSpecs(table).entries()) {
+    if (p.function !== "hash") continue;
+    const name = hashTableName(tableId, i);
+    await connection.run(`CREATE TABLE ${name} (k VARCHAR, h BIGINT)`);
+    const keys = await connection.runAndReadAll(`SELECT DISTINCT CAST(s.${quoteIdent(p.column)} AS VARCHAR) AS k FROM ${spool} WHERE k IS NOT NULL`);
+    const appender = await connection.createAppender(name.slice(1, -1));
+    for (const [key] of keys.getRows()) {
+      appender.appendVarchar(String(key));
+      appender.appendBigInt(BigInt.asIntN(64, hasher.h64(String(key)) % p.modulo));
+      appender.endRow();
+    }
+    appender.closeSync();
+  }
+}
+
+async function finishFile(table: ExternalTable, raw: string, out: string, laterFile: boolean): Promise<void> {
+  if (table.dataFormat === "parquet") {
+    await rename(raw, out);
+    return;
+  }
+  const p = table.properties;
+  await finishTextFile(raw, out, {
+    bom: p?.encoding === "UTF8BOM",
+    dropHeader: p?.includeHeaders === "firstFile" && laterFile,
+    gzip: p?.compressed ?? false,
+  });
+}
+
+/** Records in one encoded file: Parquet from its footer, text by reading it back with DuckDB. */
+async function countRows(connection: DuckDBConnection, table: ExternalTable, file: string): Promise<bigint> {
+  const f = quoteLiteral(file);
+  const header = table.properties?.includeHeaders === "all" || table.properties?.includeHeaders === "firstFile";
+  const sql =
+    table.dataFormat === "parquet"
+      ? `SELECT sum(num_rows) FROM parquet_file_metadata(${f})`
+      : table.dataFormat === "json"
+        ? `SELECT count(*) FROM read_json(${f}, format = 'newline_delimited', columns = {'x': 'JSON'})`
+        : `SELECT count(*) FROM read_csv(${f}, header = ${header}, auto_detect = false, all_varchar = true, delim = ${quoteLiteral(table.dataFormat === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = {${table.columns.map((c, i) => `'c${i}': 'VARCHAR'`).join(", ")}})`;
+  return BigInt(String((await connection.runAndReadAll(sql)).getRows()[0]![0]));
+}
+
+function byFileNumber(a: string, b: string): number {
+  const n = (s: string) => Number(/(\d+)\.[^./]+$/.exec(s)?.[1] ?? 0);
+  return n(a) - n(b);
 }

@@ -13,6 +13,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
         spoolPath: req.spoolPath,
         nameStem: req.nameStem,
         rowGroupSize: req.parquetRowGroupSize,
+        sizeLimit: req.sizeLimit,
         spreadKey: spreadKeyOf(req.nameStem),
       });
       return { artifacts };

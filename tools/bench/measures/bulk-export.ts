@@ -71,7 +71,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
       if (run.rows !== rows) throw new Error(`${spec.exportName} exported ${run.rows} rows, expected ${rows}`);
       notes.push(`Spillway: ${run.artifacts} artifact(s), ${(run.bytes / MiB).toFixed(1)} MiB, ${run.rows.toLocaleString("en-US")} rows, run ${fmtMs(run.ms)}`);
       const spans = await ctx.spans(run.startedAt, run.startedAt + run.ms);
-      if (spans) notes.push(...formatPhases(runPhases(spans)).map((p) => `phase ${p}`));
+      if (spans) notes.push(...formatPhases(runPhases(spans)));
       else notes.push("phases not measured (BENCH_TRACE=0)");
 
       if (f === "parquet" && want.has(1)) {

@@ -1,6 +1,5 @@
 import type { BenchContext } from "../context.js";
 import { EXPORT_QUERY } from "../datagen.js";
-import type { Spillway } from "../processes.js";
 import { fmtMs, fmtRate, median, ratioFigure, type Figure } from "../report.js";
 import { PAYLOAD_ROWS, scaled } from "../settings.js";
 import { createBlobExternalTable, createExport, createTable, DATABASE, exportedRows, ingestFiles, progressPrinter, runNow } from "../spillway-ops.js";
@@ -67,7 +66,7 @@ export async function costGrowth(ctx: BenchContext): Promise<Figure[]> {
     ];
     return [ratioFigure("4", measure, median(full.ms), median(empty.ms), "ms", 1.2, notes)];
   } finally {
-    await ctx.stopSpillway(sw as Spillway);
+    await ctx.stopSpillway(sw);
     await azurite.deleteContainer("growth");
   }
 }
@@ -75,5 +74,6 @@ export async function costGrowth(ctx: BenchContext): Promise<Figure[]> {
 async function phaseNotes(ctx: BenchContext, label: string, window: { from: number; to: number }): Promise<string[]> {
   const spans = await ctx.spans(window.from, window.to);
   if (!spans) return [];
-  return formatPhases(runPhases(spans)).map((p) => `${label}: phase ${p}`);
+  const [header, ...lines] = formatPhases(runPhases(spans));
+  return [`${label}: ${header}`, ...lines];
 }

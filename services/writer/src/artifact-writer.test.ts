@@ -1,0 +1,178 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { ExternalTableSchema } from "@spillway/proto";
+import { ArtifactWriter } from "./artifact-writer.js";
+
+// Stage and upload through real DuckDB into real folders: partition folders written
+// by hand from Kusto's rules (SPEC §5), size limits, several connection strings.
+
+let dataDir: string;
+let lake: string;
+let writer: ArtifactWriter;
+let stages = 0;
+
+// 2024-03-05 is a Tuesday: its week (Sunday start) began 2024-03-03.
+const ROWS = `SELECT * FROM (VALUES
+  (TIMESTAMP '2024-03-05 07:08:09', 'World', 1::BIGINT, 'eu'),
+  (TIMESTAMP '2024-03-05 07:59:59', 'a/b', 2::BIGINT, 'us'),
+  (TIMESTAMP '2023-12-31 23:59:59', '', 3::BIGINT, ''),
+  (TIMESTAMP '2024-01-01 00:00:00', '..', 4::BIGINT, NULL),
+  (NULL, NULL, 5::BIGINT, 'eu')
+) AS v(Ts, Key, N, Region)`;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "writer-"));
+  lake = join(dataDir, "lake");
+  writer = await ArtifactWriter.create(dataDir);
+  const instance = await DuckDBInstance.create(":memory:");
+  const c = await instance.connect();
+  await c.run(`COPY (${ROWS}) TO '${join(dataDir, "spool/rows.parquet")}' (FORMAT parquet)`);
+  await c.run(`COPY (SELECT range AS N, repeat('x', 100) AS Key FROM range(20000)) TO '${join(dataDir, "spool/many.parquet")}' (FORMAT parquet)`);
+  c.closeSync();
+  instance.closeSync();
+});
+
+afterAll(async () => {
+  writer.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+type TableInit = MessageInitShape<typeof ExternalTableSchema>;
+
+async function write(table: TableInit, spool = "spool/rows.parquet", sizeLimit = 0n) {
+  const stageId = `s${++stages}`;
+  const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", connectionStrings: [`file://${lake}/${stageId}`], ...table });
+  const staged = await writer.stage({ stageId, externalTable: t, spoolPath: spool, nameStem: "run", rowGroupSize: 0, sizeLimit, spreadKey: 0 });
+  const uploaded = await writer.upload(stageId);
+  expect(uploaded).toEqual(staged);
+  const folderOf = (path: string) => path.slice(`file://${lake}/${stageId}/`.length).replace(/\/?[^/]*$/, "");
+  return { artifacts: uploaded, folders: uploaded.map((a) => folderOf(a.path)).sort(), stageId };
+}
+
+const cols = [
+  { name: "Ts", type: "datetime" },
+  { name: "Key", type: "string" },
+  { name: "N", type: "long" },
+];
+
+describe("partition folders follow Kusto's rules", () => {
+  it("startofday and hash(Key, 100) joined by '/' without a path format; nulls to the default partition", async () => {
+    const { folders } = await write({
+      columns: cols,
+      partitions: [
+        { name: "Day", type: "datetime", function: "startofday", column: "Ts" },
+        { name: "Shard", type: "long", function: "hash", column: "Key", modulo: 100n },
+      ],
+    });
+    // hash("World", 100) = 51 (Kusto's own example); the others computed with xxhash64 seed 0.
+    expect(folders).toEqual(
+      [
+        "2024/03/05/51",
+        `2024/03/05/${hashMod("a/b", 100n)}`,
+        `2023/12/31/${hashMod("", 100n)}`,
+        `2024/01/01/${hashMod("..", 100n)}`,
+        "__DEFAULT_PARTITION__/__DEFAULT_PARTITION__",
+      ].sort(),
+    );
+  });
+
+  it("startofweek (Sunday), 1h and 1m bins with datetime_pattern and default renderings", async () => {
+    const { folders } = await write({
+      columns: cols,
+      partitions: [
+        { name: "Week", type: "datetime", function: "startofweek", column: "Ts" },
+        { name: "Hour", type: "datetime", function: "bin", column: "Ts", binSize: { seconds: 3600n } },
+        { name: "Min", type: "datetime", function: "bin", column: "Ts", binSize: { seconds: 60n } },
+      ],
+      pathFormat: `"week=" datetime_pattern("yyyyMMdd", Week) "/h=" Hour "/m=" Min`,
+    });
+    expect(folders).toEqual(
+      [
+        "week=20240303/h=2024/03/05/07/m=2024/03/05/07/08",
+        "week=20240303/h=2024/03/05/07/m=2024/03/05/07/59",
+        "week=20231231/h=2023/12/31/23/m=2023/12/31/23/59",
+        "week=20231231/h=2024/01/01/00/m=2024/01/01/00/00",
+        "week=__DEFAULT_PARTITION__/h=__DEFAULT_PARTITION__/m=__DEFAULT_PARTITION__",
+      ].sort(),
+    );
+  });
+
+  it("string values and virtual columns, invalid directory names to the default partition; braces in datetime_pattern", async () => {
+    const { folders, artifacts } = await write({
+      columns: cols,
+      partitions: [
+        { name: "Month", type: "datetime", function: "startofmonth", column: "Ts" },
+        { name: "Cust", type: "string", column: "Key" },
+        { name: "Region", type: "string" },
+      ],
+      pathFormat: `datetime_pattern("year={yyyy}/month={MM}", Month) "/cust=" Cust "/region=" Region`,
+    });
+    expect(folders).toEqual(
+      [
+        "year=2024/month=03/cust=World/region=eu",
+        "year=2024/month=03/cust=__DEFAULT_PARTITION__/region=us",
+        "year=2023/month=12/cust=__DEFAULT_PARTITION__/region=__DEFAULT_PARTITION__",
+        "year=2024/month=01/cust=__DEFAULT_PARTITION__/region=__DEFAULT_PARTITION__",
+        // A datetime_pattern renders one directory value: all of it gives way to the default partition.
+        "__DEFAULT_PARTITION__/cust=__DEFAULT_PARTITION__/region=eu",
+      ].sort(),
+    );
+    // The virtual column is in the path, not in the file.
+    const first = artifacts.find((a) => a.path.includes("cust=World"))!;
+    expect(await readFile(fileURLToPath(first.path), "utf8")).toBe("2024-03-05T07:08:09.0000000Z,World,1\n");
+  });
+
+  it("startofyear and a 1d bin render as yyyy and yyyy/MM/dd", async () => {
+    const { folders } = await write({
+      columns: cols,
+      partitions: [
+        { name: "Year", type: "datetime", function: "startofyear", column: "Ts" },
+        { name: "Day", type: "datetime", function: "bin", column: "Ts", binSize: { seconds: 86400n } },
+      ],
+    });
+    expect(folders).toEqual(["2024/2024/03/05", "2023/2023/12/31", "2024/2024/01/01", "__DEFAULT_PARTITION__/__DEFAULT_PARTITION__"].sort());
+  });
+});
+
+describe("size and spread of artifacts", () => {
+  it("starts a new artifact when sizeLimit is reached, and counts each one's records", async () => {
+    const { artifacts } = await write({ columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }] }, "spool/many.parquet", 200_000n);
+    // DuckDB starts a new file once the limit is passed, checking every 2,048-row chunk:
+    // here each chunk (~216 KB) passes 200 KB, so 20,000 rows make 10 artifacts.
+    expect(artifacts.length).toBe(10);
+    for (const a of artifacts.slice(0, -1)) expect(Number(a.sizeInBytes)).toBeGreaterThanOrEqual(200_000);
+    expect(artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(20000n);
+    for (const a of artifacts) {
+      const lines = (await readFile(fileURLToPath(a.path), "utf8")).trimEnd().split("\n");
+      expect(BigInt(lines.length)).toBe(a.numRecords);
+      expect(Number(a.sizeInBytes)).toBeLessThan(200_000 + 112 * 2048);
+    }
+  });
+
+  it("spreads artifacts evenly over several connection strings", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, {
+      name: "Ext",
+      dataFormat: "csv",
+      columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }],
+      connectionStrings: [`file://${lake}/${stageId}/a`, `file://${lake}/${stageId}/b`],
+    });
+    await writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+    const uploaded = await writer.upload(stageId);
+    const inA = uploaded.filter((a) => a.path.includes(`${stageId}/a/`)).length;
+    const inB = uploaded.filter((a) => a.path.includes(`${stageId}/b/`)).length;
+    expect(inA + inB).toBe(uploaded.length);
+    expect(Math.abs(inA - inB)).toBeLessThanOrEqual(1);
+  });
+});
+
+import xxhash from "xxhash-wasm";
+const hasher = await xxhash();
+function hashMod(value: string, n: bigint): string {
+  return String(hasher.h64(value) % n);
+}
