@@ -1,9 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import type { BlobServiceClient } from "@azure/storage-blob";
+
+/** The bytes of one artifact, a blob URL or a file:// path. */
+export async function downloadArtifact(client: BlobServiceClient, path: string): Promise<Buffer> {
+  if (path.startsWith("file://")) return readFileSync(fileURLToPath(path));
+  const url = new URL(path);
+  const [, , container, ...rest] = url.pathname.split("/");
+  return client.getContainerClient(container!).getBlobClient(decodeURIComponent(rest.join("/"))).downloadToBuffer();
+}
 
 /** Downloads artifacts (blob URLs or file:// paths) and reads them back with DuckDB, rows as JSON-ready objects. */
 export async function readArtifacts(client: BlobServiceClient, paths: string[], format: "parquet" | "csv" | "json", columns?: Record<string, string>): Promise<Array<Record<string, unknown>>> {
@@ -16,9 +24,7 @@ export async function readArtifacts(client: BlobServiceClient, paths: string[], 
         files.push(fileURLToPath(path));
         continue;
       }
-      const url = new URL(path);
-      const [, , container, ...rest] = url.pathname.split("/");
-      const body = await client.getContainerClient(container!).getBlobClient(decodeURIComponent(rest.join("/"))).downloadToBuffer();
+      const body = await downloadArtifact(client, path);
       const file = join(dir, `${i}.${format}`);
       writeFileSync(file, body);
       files.push(file);

@@ -143,6 +143,12 @@ export async function manyExports(ctx: BenchContext): Promise<Figure[]> {
         notes.push(
           `runs started in the window: ${runs.count} (${(runs.count / ((windowStop - windowStart) / 1000)).toFixed(1)}/s; ${needed}/s needed to run each export every ${INTERVAL_S} s); run median ${fmtMs(runs.median)}, p99 ${fmtMs(percentile(runDurations, 99))}, max ${fmtMs(runs.max)}`,
         );
+        const perSecond = new Map<number, number>();
+        for (const s of spans) if (s.name === "continuous_export.run") perSecond.set(Math.floor(s.startMs / 1000), (perSecond.get(Math.floor(s.startMs / 1000)) ?? 0) + 1);
+        const busy = runDurations.reduce((a, b) => a + b, 0) / (windowStop - windowStart);
+        notes.push(
+          `at most ${Math.max(...perSecond.values())} runs started in any one second; runs were in flight ${(100 * busy / 4).toFixed(0)}% of the time of 4 slots (Spillway runs with its defaults: --max-concurrent-runs 4, --scheduler-tick 1s)`,
+        );
       } else {
         notes.push("no run spans received in the window");
       }
