@@ -209,8 +209,8 @@ describe("parquet", () => {
     ]);
     const rows = (await connection.runAndReadAll(`SELECT CAST(dt AS VARCHAR), ts, g, dyn FROM read_parquet(${quoteLiteral(out)})`)).getRowsJson();
     expect(rows).toEqual([
-      ["2024-01-01 00:00:00", "937845000000", "0f8fad5b-d9cb-469f-a165-70867728950e", '{"a":[1,"x"]}'],
-      ["2024-06-30 12:34:56.789", "0", "00000000-0000-0000-0000-000000000000", '"s"'],
+      ["2024-01-01 00:00:00+00", "937845000000", "0f8fad5b-d9cb-469f-a165-70867728950e", '{"a":[1,"x"]}'],
+      ["2024-06-30 12:34:56.789+00", "0", "00000000-0000-0000-0000-000000000000", '"s"'],
       [null, null, null, null],
     ]);
   });

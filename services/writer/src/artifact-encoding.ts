@@ -18,7 +18,8 @@ function columnExpression(col: string, type: KustoType, format: string): string 
   switch (type) {
     case "datetime":
       // ISO 8601 in UTC with Kusto's seven fractional digits.
-      return text ? `strftime(${col}, '%Y-%m-%dT%H:%M:%S.%f') || '0Z'` : col;
+      // Parquet: an instant (isAdjustedToUTC), as Kusto's datetimes are UTC.
+      return text ? `strftime(${col}, '%Y-%m-%dT%H:%M:%S.%f') || '0Z'` : `CAST(${col} AS TIMESTAMPTZ)`;
     case "timespan":
       // Parquet: the INT64 ticks (100 ns) as spooled, as Kusto writes timespans.
       return text ? timespanText(col) : col;

@@ -154,6 +154,19 @@ describe("size and spread of artifacts", () => {
     }
   });
 
+  it("writes the header only in the first file of a folder with includeHeaders firstFile", async () => {
+    const { artifacts } = await write(
+      { columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], properties: { includeHeaders: "firstFile", compressed: true } },
+      "spool/many.parquet",
+      200_000n,
+    );
+    expect(artifacts.length).toBe(10);
+    const { gunzipSync } = await import("node:zlib");
+    const texts = await Promise.all(artifacts.map(async (a) => gunzipSync(await readFile(fileURLToPath(a.path))).toString("utf8")));
+    expect(texts.map((t) => t.startsWith("N,Key\n"))).toEqual([true, ...Array(9).fill(false)]);
+    expect(texts.map((t, i) => BigInt(t.trimEnd().split("\n").length - (i === 0 ? 1 : 0)))).toEqual(artifacts.map((a) => a.numRecords));
+  });
+
   it("spreads artifacts evenly over several connection strings", async () => {
     const stageId = `s${++stages}`;
     const t = create(ExternalTableSchema, {
