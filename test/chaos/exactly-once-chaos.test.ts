@@ -332,12 +332,21 @@ describe.each<Mode>(["split", "all"])("exactly once under crashes and storage fa
         }
         const runsDuringChaos = runCounts.completed;
         log(`chaos phase over after ${chaosSeconds.toFixed(1)}s; ${runsDuringChaos} runs completed; settling`);
+        if (fatal) {
+          // Nothing can be verified without Spillway: fail with what is known.
+          stopMonitor = true;
+          await monitorLoop;
+          throw new Error(
+            `[chaos ${mode}] ${fatal}\nkills ${JSON.stringify(kills)}, restart errors ${JSON.stringify(killErrors)}, ` +
+              `unexpected exits ${JSON.stringify(sw.unexpectedExits())}\nlast output:\n${sw.output(6000)}`,
+          );
+        }
 
         let target = maxAckedCursor;
         const caughtUp = new Map<string, { checkpoint: bigint; exportedTo?: string }>();
         const settleDeadline = Date.now() + SETTLE_SECONDS * 1000;
-        if (!fatal) {
-          const current = BigInt((await cursor.getCurrentCursor({})).cursor || "0");
+        {
+          const current = BigInt((await withDeadline("GetCurrentCursor", cursor.getCurrentCursor({}), 10_000)).cursor || "0");
           if (current > target) target = current;
           while (Date.now() < settleDeadline && caughtUp.size < exportIds.size) {
             for (const name of exportIds.keys()) {
@@ -468,7 +477,7 @@ describe.each<Mode>(["split", "all"])("exactly once under crashes and storage fa
         const faultsAll = proxy.stats();
         const totalKills = Object.values(kills).reduce((a, b) => a + b, 0);
         const runsLine = capHit
-          ? `runs=${runCounts.completed} completed (TIME CAP ${CAP_SECONDS}s HIT before ${MIN_RUNS}; ${runsDuringChaos} during chaos)`
+          ? `runs=${runCounts.completed} completed (TIME CAP ${CAP_SECONDS}s HIT with only ${runsDuringChaos} < ${MIN_RUNS} during chaos; the rest while settling)`
           : `runs=${runCounts.completed} completed (${runsDuringChaos} during chaos)`;
         const summary =
           `[chaos ${mode}] ${chaosSeconds.toFixed(0)}s chaos, ${runsLine}, begun ${runCounts.begun}, failures recorded ${runCounts.failures}; ` +
@@ -521,8 +530,8 @@ describe.each<Mode>(["split", "all"])("exactly once under crashes and storage fa
         // ---- assertions (soft: every one is reported) -------------------------------------
         expect.soft(fatal, "every process came back after every kill -9").toBeUndefined();
         expect.soft(sw.unexpectedExits(), "no process exited on its own").toEqual([]);
-        if (!capHit) expect.soft(runCounts.completed, `at least ${MIN_RUNS} runs completed`).toBeGreaterThanOrEqual(MIN_RUNS);
-        else console.log(`[chaos ${mode}] NOTE: the ${CAP_SECONDS}s cap was hit with ${runCounts.completed} runs completed (< ${MIN_RUNS})`);
+        if (!capHit) expect.soft(runsDuringChaos, `at least ${MIN_RUNS} runs completed during the chaos`).toBeGreaterThanOrEqual(MIN_RUNS);
+        else console.log(`[chaos ${mode}] NOTE: the ${CAP_SECONDS}s cap was hit with ${runsDuringChaos} runs completed during the chaos (< ${MIN_RUNS}); ${runCounts.completed} including the settle phase`);
         expect.soft(totalKills, "processes were killed").toBeGreaterThan(0);
         expect.soft(faultStats.totalFaults, "storage faults were injected").toBeGreaterThan(0);
         expect.soft(acked.length, "records were acknowledged").toBeGreaterThan(0);

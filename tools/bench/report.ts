@@ -33,6 +33,7 @@ export function notMeasured(id: string, measure: string, target: string, reason:
 
 function fmt(v: number | null, unit: string): string {
   if (v === null) return "—";
+  if (!unit && Number.isInteger(v)) return String(v);
   const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
   return `${v.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
 }
@@ -75,3 +76,8 @@ export function percentile(values: number[], p: number): number {
 export const MiB = 1024 * 1024;
 export const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms >= 100 ? 0 : 1)} ms`);
 export const fmtRate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString("en-US")} rows/s`;
+
+/** The first line of an error (DuckDB's errors go on with the SQL and a caret). */
+export function firstLine(err: unknown): string {
+  return ((err as Error).message ?? String(err)).split("\n")[0]!.trim();
+}

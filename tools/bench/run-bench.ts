@@ -16,7 +16,7 @@ import { ingestion } from "./measures/ingestion.js";
 import { manyExports } from "./measures/many-exports.js";
 import { runLatency } from "./measures/run-latency.js";
 import { startAzurite, type Azurite } from "./processes.js";
-import { formatNotes, formatTable, MiB, notMeasured, writeJson, type Figure } from "./report.js";
+import { firstLine, formatNotes, formatTable, MiB, notMeasured, writeJson, type Figure } from "./report.js";
 import { loadSettings, REPO_ROOT, scaled, type MeasureId } from "./settings.js";
 import { TraceCollector } from "./trace-collector.js";
 
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       try {
         figures.push(...(await group.run(ctx)));
       } catch (err) {
-        const message = (err as Error).message.split("\n").slice(0, 6).join(" / ");
+        const message = firstLine(err);
         ctx.log(`measures ${group.ids.join(",")} failed: ${(err as Error).stack ?? message}`);
         await ctx.stopAll();
         for (const [id, measure, target] of group.placeholders) {

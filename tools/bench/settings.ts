@@ -32,6 +32,8 @@ export interface BenchSettings {
   out: string;
   /** Runs of the latency measure (#3) (BENCH_LATENCY_RUNS, default 200). */
   latencyRuns: number;
+  /** sizeLimit of every export the bench creates, in bytes (BENCH_SIZE_LIMIT, e.g. 1GB); default Spillway's. */
+  sizeLimit?: bigint;
 }
 
 function positiveNumber(name: string, fallback: number): number {
@@ -40,6 +42,12 @@ function positiveNumber(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}='${raw}' must be a positive number`);
   return n;
+}
+
+function parseBytes(text: string): bigint {
+  const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(text.trim());
+  if (!m) throw new Error(`BENCH_SIZE_LIMIT='${text}' is not a size; write e.g. 1GB, 500MB, 1048576`);
+  return BigInt(m[1]!) * { b: 1n, kb: 1024n, mb: 1024n ** 2n, gb: 1024n ** 3n }[(m[2] ?? "b").toLowerCase() as "b"];
 }
 
 export function loadSettings(): BenchSettings {
@@ -65,6 +73,7 @@ export function loadSettings(): BenchSettings {
     workDir: process.env.BENCH_WORK_DIR || undefined,
     out: resolve(process.env.BENCH_OUT || join(REPO_ROOT, "tools/bench/bench-results.json")),
     latencyRuns: Math.floor(positiveNumber("BENCH_LATENCY_RUNS", 200)),
+    sizeLimit: process.env.BENCH_SIZE_LIMIT ? parseBytes(process.env.BENCH_SIZE_LIMIT) : undefined,
   };
 }
 

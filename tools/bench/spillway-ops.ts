@@ -25,15 +25,18 @@ export async function createBlobExternalTable(sw: Spillway, azurite: Azurite, na
   });
 }
 
-/** A continuous export; an hour between runs unless said otherwise, so only RunContinuousExportNow runs it. */
-export async function createExport(sw: Spillway, name: string, externalTable: string, query: string, intervalSeconds = HOUR.seconds): Promise<void> {
+/**
+ * A continuous export; an hour between runs unless said otherwise, so only
+ * RunContinuousExportNow runs it. sizeLimit: Spillway's default unless BENCH_SIZE_LIMIT.
+ */
+export async function createExport(sw: Spillway, name: string, externalTable: string, query: string, intervalSeconds = HOUR.seconds, sizeLimit?: bigint): Promise<void> {
   await sw.catalog.createOrAlterContinuousExport({
     database: DATABASE,
     name,
     externalTable,
     query,
     queryLanguage: "sql",
-    properties: { intervalBetweenRuns: { seconds: intervalSeconds } },
+    properties: { intervalBetweenRuns: { seconds: intervalSeconds }, ...(sizeLimit ? { sizeLimit } : {}) },
   });
 }
 

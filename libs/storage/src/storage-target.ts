@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import type { StorageLocation } from "./connection-string.js";
@@ -8,8 +9,14 @@ export interface StorageTarget {
   /** Uploads a local file as `name` (relative to the target); returns the artifact's full path. */
   put(name: string, localFile: string): Promise<string>;
   delete(name: string): Promise<void>;
-  /** Names of the files under the target (relative), for checks and clean-up. */
-  list(): Promise<string[]>;
+  /** Names of the files under the target (relative), optionally only those under `prefix`. */
+  list(prefix?: string): Promise<string[]>;
+  /** Creates `name` with `body` only if nothing is there yet; false when something was. */
+  putIfAbsent(name: string, body: Uint8Array): Promise<boolean>;
+  /** Writes `name` whole, replacing what is there. */
+  putOverwrite(name: string, body: Uint8Array): Promise<void>;
+  /** The bytes of `name`, or undefined when it does not exist. */
+  read(name: string): Promise<Buffer | undefined>;
   /** The full path an artifact named `name` has. */
   pathOf(name: string): string;
   /** Creates the container or folder if it is missing. */
@@ -35,7 +42,7 @@ class FolderTarget implements StorageTarget {
     const target = join(this.root, name);
     await mkdir(dirname(target), { recursive: true });
     // Copy under a hidden name, then rename: readers never see a partial file.
-    const partial = join(dirname(target), `.${process.pid}.${Date.now()}.partial`);
+    const partial = partialName(target);
     await copyFile(localFile, partial);
     await rename(partial, target);
     return this.pathOf(name);
@@ -45,7 +52,45 @@ class FolderTarget implements StorageTarget {
     await rm(join(this.root, name), { force: true });
   }
 
-  async list(): Promise<string[]> {
+  async putIfAbsent(name: string, body: Uint8Array): Promise<boolean> {
+    const target = join(this.root, name);
+    await mkdir(dirname(target), { recursive: true });
+    // Write aside, then link: link fails if the name exists, and readers never see a partial file.
+    const partial = partialName(target);
+    await writeFile(partial, body);
+    try {
+      await link(partial, target);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+
+  async putOverwrite(name: string, body: Uint8Array): Promise<void> {
+    const target = join(this.root, name);
+    await mkdir(dirname(target), { recursive: true });
+    const partial = partialName(target);
+    await writeFile(partial, body);
+    await rename(partial, target);
+  }
+
+  async read(name: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.root, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async list(prefix = ""): Promise<string[]> {
+    return (await this.listAll()).filter((n) => n.startsWith(prefix));
+  }
+
+  private async listAll(): Promise<string[]> {
     const out: string[] = [];
     const walk = async (dir: string, rel: string) => {
       let entries;
@@ -57,7 +102,7 @@ class FolderTarget implements StorageTarget {
       for (const e of entries) {
         const r = rel ? `${rel}/${e.name}` : e.name;
         if (e.isDirectory()) await walk(join(dir, e.name), r);
-        else out.push(r);
+        else if (!e.name.endsWith(".partial")) out.push(r);
       }
     };
     await walk(this.root, "");
@@ -103,9 +148,39 @@ class BlobTarget implements StorageTarget {
     await this.container.getBlockBlobClient(this.prefix + name).deleteIfExists();
   }
 
-  async list(): Promise<string[]> {
+  async list(prefix = ""): Promise<string[]> {
     const out: string[] = [];
-    for await (const blob of this.container.listBlobsFlat({ prefix: this.prefix })) out.push(blob.name.slice(this.prefix.length));
+    for await (const blob of this.container.listBlobsFlat({ prefix: this.prefix + prefix })) out.push(blob.name.slice(this.prefix.length));
     return out.sort();
   }
+
+  async putIfAbsent(name: string, body: Uint8Array): Promise<boolean> {
+    try {
+      // If-None-Match: * makes the create atomic: of two writers, one wins.
+      await this.container.getBlockBlobClient(this.prefix + name).upload(body, body.byteLength, { conditions: { ifNoneMatch: "*" } });
+      return true;
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 409 || status === 412) return false;
+      throw err;
+    }
+  }
+
+  async putOverwrite(name: string, body: Uint8Array): Promise<void> {
+    await this.container.getBlockBlobClient(this.prefix + name).upload(body, body.byteLength);
+  }
+
+  async read(name: string): Promise<Buffer | undefined> {
+    try {
+      return await this.container.getBlockBlobClient(this.prefix + name).downloadToBuffer();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** A hidden, unique name beside `target` to write to before the file becomes visible. */
+function partialName(target: string): string {
+  return join(dirname(target), `.${randomUUID()}.partial`);
 }

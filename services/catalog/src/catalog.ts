@@ -89,7 +89,7 @@ export class Catalog {
 
   async createExternalTable(req: Omit<CreateExternalTableRequest, "$typeName">, orAlter: boolean): Promise<ExternalTable> {
     const database = databaseName(req.database);
-    const table = externalTableFromRequest(database, req);
+    const table = externalTableFromRequest(database, await this.withInferredDeltaSchema(req));
     table.createdTime = timestampNow();
     await this.store.write(async (tx) => {
       const existing = await tx.get("external_table", database, table.name);
@@ -98,6 +98,19 @@ export class Catalog {
       await tx.put("external_table", database, table.name, encode(ExternalTableSchema, table));
     });
     return maskedExternalTable(table);
+  }
+
+  /** A delta table created without columns takes them from the table's log (SPEC §5). */
+  private async withInferredDeltaSchema<R extends Omit<CreateExternalTableRequest, "$typeName">>(req: R): Promise<R> {
+    if ((req.kind || "").toLowerCase() !== "delta" || req.columns.length > 0 || req.connectionStrings.length !== 1) return req;
+    const found = await this.peers.writer.readDeltaSchema({ connectionStrings: req.connectionStrings });
+    if (found.minWriterVersion > 2) {
+      throw failedPrecondition(`external table '${req.name}': the Delta table needs writer version ${found.minWriterVersion}; Spillway writes version 2 or lower`);
+    }
+    if (found.partitionColumns.length) {
+      throw invalidArgument(`external table '${req.name}': the Delta table is partitioned by ${found.partitionColumns.join(", ")}; give its columns and partitions`);
+    }
+    return { ...req, columns: found.columns };
   }
 
   async getExternalTable(databaseArg: string, nameArg: string): Promise<ExternalTable> {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { invalidArgument, unimplemented } from "@spillway/errors";
+import { invalidArgument } from "@spillway/errors";
 import { durationMs, normalizeColumns, pathTokens, validateName, validatePartitions } from "@spillway/kusto";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type CreateExternalTableRequest, type ExternalTable } from "@spillway/proto";
 import { maskConnectionString, parseConnectionString } from "@spillway/storage";
@@ -19,10 +19,10 @@ function oneOf(value: string, allowed: readonly string[], what: string, caseInse
 export function externalTableFromRequest(database: string, req: Omit<CreateExternalTableRequest, "$typeName">): ExternalTable {
   const name = validateName("external table", req.name);
   const where = `external table '${name}'`;
-  const kind = oneOf(req.kind || "blob", ["blob", "delta"], `${where}: kind`);
-  if (kind === "delta") throw unimplemented(`${where}: kind 'delta' is not available yet; use kind 'blob'`);
-  if (!req.dataFormat) throw invalidArgument(`${where}: dataFormat is required (${DATA_FORMATS.join(", ")})`);
-  const dataFormat = oneOf(req.dataFormat, DATA_FORMATS, `${where}: dataFormat`);
+  const kind = oneOf(req.kind || "blob", ["blob", "delta", "storage"], `${where}: kind`).replace("storage", "blob");
+  if (kind === "delta") checkDeltaRequest(req, where);
+  if (!req.dataFormat && kind !== "delta") throw invalidArgument(`${where}: dataFormat is required (${DATA_FORMATS.join(", ")})`);
+  const dataFormat = kind === "delta" ? "parquet" : oneOf(req.dataFormat, DATA_FORMATS, `${where}: dataFormat`);
   const columns = normalizeColumns(req.columns, where);
   const partitions = validatePartitions(
     req.partitions.map((p) => ({ ...p, binSizeMs: durationMs(p.binSize) })),
@@ -74,6 +74,24 @@ export function externalTableFromRequest(database: string, req: Omit<CreateExter
     connectionStrings: req.connectionStrings.map((s) => s.trim()),
     properties,
   });
+}
+
+/** Delta tables (SPEC §5): Parquet data files, one location, Hive-style string/datetime partitions. */
+function checkDeltaRequest(req: Omit<CreateExternalTableRequest, "$typeName">, where: string): void {
+  if (req.dataFormat && req.dataFormat.toLowerCase() !== "parquet" && req.dataFormat.toLowerCase() !== "delta") {
+    throw invalidArgument(`${where}: a delta table stores parquet; dataFormat '${req.dataFormat}' does not apply`);
+  }
+  if (req.connectionStrings.length !== 1) throw invalidArgument(`${where}: a delta table has exactly one connection string (its folder)`);
+  if (req.pathFormat) throw invalidArgument(`${where}: a delta table's folders are Hive-style (Name=value); pathFormat does not apply`);
+  for (const p of req.partitions) {
+    if (p.function.toLowerCase() === "hash" || p.type.toLowerCase() === "long") {
+      throw invalidArgument(`${where}: partition '${p.name}': delta tables are partitioned by string or datetime values, not hash`);
+    }
+  }
+  const props = req.properties;
+  if (props?.includeHeaders || props?.compressed || props?.namePrefix || props?.fileExtension || (props?.encoding && props.encoding !== "UTF8NoBOM")) {
+    throw invalidArgument(`${where}: includeHeaders, compressed, namePrefix, fileExtension and encoding do not apply to delta tables`);
+  }
 }
 
 /** The external table as it may be shown: connection-string secrets masked. */

@@ -226,6 +226,11 @@ export class CursorStore {
     await this.db.exclusive((q) => q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
   }
 
+  /** Runs that committed: the next successful run is number count + 1 (retries share it). */
+  async completedRunCount(exportId: string): Promise<bigint> {
+    return this.db.exclusive(async (q) => (await q.one("SELECT count(*) AS n FROM runs WHERE export_id = $1 AND result = 'Completed'", [exportId]))!.n as bigint);
+  }
+
   /** Opens a run: a new run number, recorded as Running. */
   async beginRun(exportId: string, runId: string, from: bigint, to: bigint): Promise<bigint> {
     return this.db.transaction(async (q) => {

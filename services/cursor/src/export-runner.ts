@@ -155,6 +155,9 @@ export class ExportRunner {
       );
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
 
+      // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
+      // has the same number, so a commit that landed before a crash is not made twice.
+      const txnVersion = (await this.store.completedRunCount(spec.id)) + 1n;
       const staged = await withRetry(
         () =>
           this.peers.writer.stageArtifacts({
@@ -165,28 +168,35 @@ export class ExportRunner {
             sizeLimit: spec.properties?.sizeLimit ?? 0n,
             parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
             distributed: spec.properties?.distributed ?? true,
+            deltaAppId: spec.id,
+            deltaTxnVersion: txnVersion,
+            fromCursor: from.toString(),
+            toCursor: to.toString(),
           }),
         this.retry,
       );
+      if (staged.alreadyCommitted) {
+        // The Delta log has this run already: record it with the range that commit covered.
+        const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
+        return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
+      }
       // Journal first: whatever happens from here, the next attempt knows what to delete.
       await this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path));
       await this.assertStillWanted(spec);
       uploadStarted = true;
       const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
       await this.assertStillWanted(spec);
-      return await this.commit(
-        spec,
-        runId,
-        from,
-        to,
-        uploaded.artifacts.map((a) => ({ timestamp: new Date(this.now()), externalTable: externalTable.name, path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
-      );
+      return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, uploadStarted);
     } finally {
       await this.peers.writer.discardStage({ stageId: runId }).catch(() => undefined);
       await rm(join(this.dataDir, spoolName), { force: true });
     }
+  }
+
+  private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint }): ArtifactRecord {
+    return { timestamp: new Date(this.now()), externalTable, path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes };
   }
 
   private checkTables(spec: ExportSpec): void {

@@ -1,13 +1,17 @@
+import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import xxhash from "xxhash-wasm";
 import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
-import { ErrorCode, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
+import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { openStorageTarget, parseConnectionString, type StorageTarget } from "@spillway/storage";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
-import { hashJoinsSql, hashTableName, partitionSpecs, pathSql } from "./partition-sql.js";
+import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
+import { DeltaLog, type AddAction } from "./delta-log.js";
+import { columnsFromDeltaSchema } from "./delta-schema.js";
+import { addActionFor, checkWritable, commitDelta, committedRun, deltaTarget, type DeltaPlan } from "./delta-table-writer.js";
 import { finishTextFile } from "./text-finishing.js";
 
 export interface WrittenArtifact {
@@ -26,6 +30,11 @@ export interface StageRequest {
   sizeLimit: bigint;
   /** Run number or similar, to spread artifacts over the connection strings. */
   spreadKey: number;
+  /** Delta tables: the txn of this run and the cursor range it covers. */
+  deltaAppId?: string;
+  deltaTxnVersion?: bigint;
+  fromCursor?: string;
+  toCursor?: string;
 }
 
 interface StagedArtifact extends WrittenArtifact {
@@ -40,7 +49,7 @@ interface StagedArtifact extends WrittenArtifact {
  * storage when told to: in between, the caller journals where they will land.
  */
 export class ArtifactWriter {
-  private readonly stages = new Map<string, StagedArtifact[]>();
+  private readonly stages = new Map<string, { artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan }>();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -56,7 +65,7 @@ export class ArtifactWriter {
     this.instance.closeSync();
   }
 
-  async stage(req: StageRequest): Promise<WrittenArtifact[]> {
+  async stage(req: StageRequest): Promise<StageResult> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.stageId)) throw invalidArgument(`stage id '${req.stageId}' is not a plain name`);
@@ -66,13 +75,35 @@ export class ArtifactWriter {
     const connection = await this.instance.connect();
     const tableId = req.stageId.replaceAll("-", "_");
     try {
-      const groups = await encodeGroups(connection, { ...req, spoolPath: join(this.dataDir, req.spoolPath) }, join(dir, "raw"), tableId);
       const targets = table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+      const isDelta = table.kind === "delta";
+      let snapshotLog: DeltaLog | undefined;
+      if (isDelta) {
+        const target = deltaTarget(targets, table);
+        await mkdir(join(dir, "scratch"), { recursive: true });
+        snapshotLog = new DeltaLog(target, connection, join(dir, "scratch"));
+        const snap = await storageCall(() => snapshotLog!.snapshot());
+        checkWritable(snap, table);
+        // A retry whose earlier attempt committed: report that commit, write nothing.
+        const done = req.deltaAppId ? committedRun(snap, req.deltaAppId, Number(req.deltaTxnVersion)) : undefined;
+        if (done) {
+          this.stages.set(req.stageId, { artifacts: [], table });
+          return {
+            artifacts: done.adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) })),
+            alreadyCommitted: true,
+            committedToCursor: done.toCursor,
+          };
+        }
+      }
+      const groups = await encodeGroups(connection, { ...req, spoolPath: join(this.dataDir, req.spoolPath) }, join(dir, "raw"), tableId);
       const staged: StagedArtifact[] = [];
+      const adds: AddAction[] = [];
       for (const group of groups) {
         for (const [j, file] of group.files.entries()) {
           const k = staged.length;
-          const name = artifactFileName(table, `${req.nameStem}_${k}`);
+          const name = isDelta
+            ? `part-${String(k).padStart(5, "0")}-${req.stageId}.c000.${table.properties?.compressionType || "snappy"}.parquet`
+            : artifactFileName(table, `${req.nameStem}_${k}`);
           const localFile = join(dir, `${k}-${name}`);
           await finishFile(table, file, localFile, j > 0);
           const relative = group.folder ? `${group.folder}/${name}` : name;
@@ -80,10 +111,14 @@ export class ArtifactWriter {
           const target = targets[(k + req.spreadKey) % targets.length]!;
           const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
           staged.push({ localFile, name: relative, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: BigInt((await stat(localFile)).size) });
+          if (isDelta) adds.push(await addActionFor(connection, table, localFile, relative, group.folder));
         }
       }
-      this.stages.set(req.stageId, staged);
-      return staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+      const delta = isDelta
+        ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
+        : undefined;
+      this.stages.set(req.stageId, { artifacts: staged, table, delta });
+      return { artifacts: staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes })), alreadyCommitted: false, committedToCursor: "" };
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -97,11 +132,56 @@ export class ArtifactWriter {
 
   /** Uploads what `stage` staged; safe to repeat (the same names are overwritten). */
   async upload(stageId: string): Promise<WrittenArtifact[]> {
-    const staged = this.stages.get(stageId);
-    if (!staged) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
-    for (const a of staged) await uploadWithClassification(a.target, a.name, a.localFile);
+    const stage = this.stages.get(stageId);
+    if (!stage) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
+    for (const a of stage.artifacts) await uploadWithClassification(a.target, a.name, a.localFile);
+    if (stage.delta) {
+      // Data files first, then the log entry that makes them part of the table.
+      const connection = await this.instance.connect();
+      const scratch = join(this.dataDir, "tmp/writer", stageId, "scratch");
+      await mkdir(scratch, { recursive: true });
+      try {
+        const log = new DeltaLog(stage.artifacts[0]?.target ?? deltaTarget(targetsOf(stage.table), stage.table), connection, scratch);
+        await storageCall(() => commitDelta(log, stage.table, stage.delta!, Date.now));
+      } finally {
+        connection.closeSync();
+      }
+    }
     await this.discard(stageId);
-    return staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+    return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+  }
+
+  /** A failed attempt's Delta files that a commit made part of the table must stay. */
+  private async withoutCommittedDeltaFiles(table: ExternalTable, paths: string[]): Promise<string[]> {
+    const target = deltaTarget(targetsOf(table), table);
+    const connection = await this.instance.connect();
+    const scratch = join(this.dataDir, "tmp/writer", `delete-${randomUUID()}`);
+    await mkdir(scratch, { recursive: true });
+    try {
+      const snap = await storageCall(() => new DeltaLog(target, connection, scratch).snapshot());
+      const active = new Set([...snap.files.keys()].map((p) => target.pathOf(decodeURIComponent(p))));
+      return paths.filter((p) => !active.has(p));
+    } finally {
+      connection.closeSync();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** The columns of the Delta table at `connectionStrings`, from its log. */
+  async readDeltaSchema(connectionStrings: string[]): Promise<{ columns: Array<{ name: string; type: string }>; partitionColumns: string[]; minWriterVersion: number }> {
+    const table = { name: "(new)", connectionStrings } as ExternalTable;
+    const target = deltaTarget(targetsOf(table), table);
+    const connection = await this.instance.connect();
+    const scratch = join(this.dataDir, "tmp/writer", `schema-${randomUUID()}`);
+    await mkdir(scratch, { recursive: true });
+    try {
+      const snap = await storageCall(() => new DeltaLog(target, connection, scratch).snapshot());
+      if (!snap.metaData) throw failedPrecondition("there is no Delta table at that location to infer a schema from; give the columns");
+      return { columns: columnsFromDeltaSchema(snap.metaData.schemaString), partitionColumns: snap.metaData.partitionColumns, minWriterVersion: snap.protocol?.minWriterVersion ?? 0 };
+    } finally {
+      connection.closeSync();
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
 
   async discard(stageId: string): Promise<void> {
@@ -109,9 +189,10 @@ export class ArtifactWriter {
     await rm(join(this.dataDir, "tmp/writer", stageId), { recursive: true, force: true });
   }
 
-  /** Removes artifacts (full paths as returned by write) from the table's storage. */
+  /** Removes artifacts (full paths as returned by write) from the table's storage; never a committed Delta file. */
   async delete(table: ExternalTable, paths: string[]): Promise<void> {
-    const targets = table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+    const targets = targetsOf(table);
+    if (table.kind === "delta") paths = await this.withoutCommittedDeltaFiles(table, paths);
     for (const path of paths) {
       const target = targets.find((t) => path.startsWith(t.pathOf("")));
       if (target) await target.delete(path.slice(target.pathOf("").length));
@@ -119,11 +200,26 @@ export class ArtifactWriter {
   }
 }
 
+function targetsOf(table: ExternalTable): StorageTarget[] {
+  return table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+}
+
+export interface StageResult {
+  artifacts: WrittenArtifact[];
+  alreadyCommitted: boolean;
+  committedToCursor: string;
+}
+
 /** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
 async function uploadWithClassification(target: StorageTarget, name: string, file: string): Promise<string> {
+  return storageCall(() => target.put(name, file));
+}
+
+async function storageCall<T>(call: () => Promise<T>): Promise<T> {
   try {
-    return await target.put(name, file);
+    return await call();
   } catch (err) {
+    if (err instanceof SpillwayError) throw err;
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode === 404) throw new SpillwayError(ErrorCode.failedPrecondition, `storage container not found: ${e.code ?? e.message}`);
     if (e.statusCode === 403 || e.statusCode === 401) throw new SpillwayError(ErrorCode.permissionDenied, `storage access denied: ${e.code ?? e.message}`);
@@ -155,7 +251,8 @@ async function encodeGroups(connection: DuckDBConnection, req: StageRequest, raw
   await loadHashTables(connection, table, spool, tableId);
   const rowsTable = quoteIdent(`__rows_${tableId}`);
   // One pass computes every row's folder; each folder is then encoded on its own.
-  await connection.run(`CREATE TABLE ${rowsTable} AS SELECT s.*, ${pathSql(table, tableId)} AS __path FROM ${spool}${hashJoinsSql(table, tableId)}`);
+  const folder = table.kind === "delta" ? deltaFolderSql(table, tableId) : pathSql(table, tableId);
+  await connection.run(`CREATE TABLE ${rowsTable} AS SELECT s.*, ${folder} AS __path FROM ${spool}${hashJoinsSql(table, tableId)}`);
   const folders = (await connection.runAndReadAll(`SELECT DISTINCT __path FROM ${rowsTable} ORDER BY 1`)).getRows().map((r) => String(r[0]));
   const groups: EncodedGroup[] = [];
   for (const [i, folder] of folders.entries()) {

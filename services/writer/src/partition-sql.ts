@@ -79,3 +79,32 @@ export function hashJoinsSql(table: ExternalTable, stageId: string): string {
     )
     .join("");
 }
+
+export const HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__";
+
+/**
+ * The Hive-style folder of a row in a partitioned Delta table: `Name=value/...`, values
+ * URL-encoded as Delta paths are; the values themselves go to partitionValues.
+ */
+export function deltaFolderSql(table: ExternalTable, stageId: string): string {
+  return partitionSpecs(table)
+    .map((p, i) => {
+      const v = partitionValueSql(p, i, stageId);
+      // Delta's partition value text: timestamps as "yyyy-MM-dd HH:mm:ss[.ffffff]".
+      const text = p.type === "datetime" ? `strftime(${v}, '%Y-%m-%d %H:%M:%S.%f')` : `NULLIF(CAST(${v} AS VARCHAR), '')`;
+      return `${quoteLiteral(`${p.name}=`)} || coalesce(url_encode(${text}), ${quoteLiteral(HIVE_DEFAULT_PARTITION)})`;
+    })
+    .join(" || '/' || ");
+}
+
+/** The partitionValues of a Delta folder written by deltaFolderSql. */
+export function deltaPartitionValues(folder: string): Record<string, string | null> {
+  if (!folder) return {};
+  return Object.fromEntries(
+    folder.split("/").map((segment) => {
+      const eq = segment.indexOf("=");
+      const value = decodeURIComponent(segment.slice(eq + 1));
+      return [segment.slice(0, eq), value === HIVE_DEFAULT_PARTITION ? null : value];
+    }),
+  );
+}

@@ -7,7 +7,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
   return {
     async stageArtifacts(req, ctx) {
       requireInternal(ctx, "StageArtifacts");
-      const artifacts = await writer.stage({
+      return writer.stage({
         stageId: req.stageId,
         externalTable: req.externalTable!,
         spoolPath: req.spoolPath,
@@ -15,8 +15,11 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
         rowGroupSize: req.parquetRowGroupSize,
         sizeLimit: req.sizeLimit,
         spreadKey: spreadKeyOf(req.nameStem),
+        deltaAppId: req.deltaAppId,
+        deltaTxnVersion: req.deltaTxnVersion,
+        fromCursor: req.fromCursor,
+        toCursor: req.toCursor,
       });
-      return { artifacts };
     },
     async uploadArtifacts(req, ctx) {
       requireInternal(ctx, "UploadArtifacts");
@@ -26,6 +29,10 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       requireInternal(ctx, "DiscardStage");
       await writer.discard(req.stageId);
       return {};
+    },
+    async readDeltaSchema(req, ctx) {
+      requireInternal(ctx, "ReadDeltaSchema");
+      return writer.readDeltaSchema(req.connectionStrings);
     },
     async deleteArtifacts(req, ctx) {
       requireInternal(ctx, "DeleteArtifacts");

@@ -3,7 +3,7 @@ import type { BenchContext } from "../context.js";
 import { EXPORT_QUERY } from "../datagen.js";
 import { resetPeakRss, sampleRss, statusBytes } from "../memory.js";
 import type { Spillway } from "../processes.js";
-import { fmtMs, fmtRate, limitFigure, MiB, notMeasured, ratioFigure, type Figure } from "../report.js";
+import { firstLine, fmtMs, fmtRate, limitFigure, MiB, notMeasured, ratioFigure, type Figure } from "../report.js";
 import { scaled } from "../settings.js";
 import { createBlobExternalTable, createExport, createTable, exportedBytes, exportedRows, ingestFiles, progressPrinter, runNow } from "../spillway-ops.js";
 import { formatPhases, runPhases } from "../trace-collector.js";
@@ -39,7 +39,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
     await createTable(sw, "Bulk");
     for (const f of formats) {
       await createBlobExternalTable(sw, azurite, FORMATS[f].lake, FORMATS[f].container, f);
-      await createExport(sw, FORMATS[f].exportName, FORMATS[f].lake, EXPORT_QUERY("Bulk"));
+      await createExport(sw, FORMATS[f].exportName, FORMATS[f].lake, EXPORT_QUERY("Bulk"), undefined, settings.sizeLimit);
     }
     ctx.log(`bulk: ingesting ${rows} rows into Spillway (${settings.ingestConcurrency} calls in flight)`);
     const ingest = await ingestFiles(sw, "Bulk", files, settings.ingestConcurrency, progressPrinter("ingest"));
@@ -55,6 +55,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
     for (const f of formats) {
       const spec = FORMATS[f];
       const notes = [ingestNote, ...(loadNote ? [loadNote] : [])];
+      notes.push(settings.sizeLimit ? `exports created with sizeLimit ${settings.sizeLimit} bytes (BENCH_SIZE_LIMIT)` : "exports created with Spillway's default sizeLimit");
       let base: Awaited<ReturnType<DuckBaseline["exportAndUpload"]>> | undefined;
       if (baseline && (f === "csv-gzip" || want.has(1))) {
         const container = `baseline-${spec.container}`;
@@ -68,29 +69,28 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
 
       ctx.log(`bulk: Spillway run of ${spec.exportName}`);
       const run = await measuredRun(sw, spec.exportName, f === "parquet" ? azurite.pid : undefined);
-      if (run.rows !== rows) throw new Error(`${spec.exportName} exported ${run.rows} rows, expected ${rows}`);
-      notes.push(`Spillway: ${run.artifacts} artifact(s), ${(run.bytes / MiB).toFixed(1)} MiB, ${run.rows.toLocaleString("en-US")} rows, run ${fmtMs(run.ms)}`);
-      const spans = await ctx.spans(run.startedAt, run.startedAt + run.ms);
-      if (spans) notes.push(...formatPhases(runPhases(spans)));
-      else notes.push("phases not measured (BENCH_TRACE=0)");
-
-      if (f === "parquet" && want.has(1)) {
-        figures.push(base ? ratioFigure(spec.id, label(f), run.ms / 1000, (base.copyMs + base.uploadMs) / 1000, "s", 1.3, notes) : notMeasured(spec.id, label(f), "≤ 1.3×", "no baseline"));
-      }
-      if (f === "csv-gzip") {
-        figures.push(base ? ratioFigure(spec.id, label(f), run.ms / 1000, (base.copyMs + base.uploadMs) / 1000, "s", 1.3, notes) : notMeasured(spec.id, label(f), "≤ 1.3×", "no baseline"));
-      }
-      if (f === "parquet" && want.has(7)) {
-        const rss = run.rss!;
-        const memNotes = [
-          `${rss.samples} samples of VmRSS (Spillway's process tree) every 100 ms during the run of #1`,
-          rss.hwmBytes !== undefined
-            ? `kernel peak (VmHWM after resetting it before the run): ${(rss.hwmBytes / MiB).toFixed(0)} MiB`
-            : "kernel peak (VmHWM) could not be reset; not shown",
-          `Spillway RSS before the run ${(rss.beforeBytes / MiB).toFixed(0)} MiB`,
-          `Azurite's own peak RSS meanwhile (not counted): ${(rss.azuritePeakBytes / MiB).toFixed(0)} MiB`,
-        ];
-        figures.push(limitFigure("7", "peak memory (RSS of Spillway) during #1", Math.max(rss.peakBytes, rss.hwmBytes ?? 0) / MiB, "MiB", 1024, "≤ 1024 MiB", memNotes));
+      const rss = run.rss;
+      const memNotes = [
+        `${rss.samples} samples of VmRSS (Spillway's process tree) every 100 ms during the run of #1`,
+        rss.hwmBytes !== undefined ? `kernel peak (VmHWM after resetting it before the run): ${(rss.hwmBytes / MiB).toFixed(0)} MiB` : "kernel peak (VmHWM) could not be reset; not shown",
+        `Spillway RSS before the run ${(rss.beforeBytes / MiB).toFixed(0)} MiB`,
+        `Azurite's own peak RSS meanwhile (not counted): ${(rss.azuritePeakBytes / MiB).toFixed(0)} MiB`,
+      ];
+      const peakMiB = Math.max(rss.peakBytes, rss.hwmBytes ?? 0) / MiB;
+      if (run.error !== undefined) {
+        const why = `could not be measured: the Spillway run failed after ${fmtMs(run.ms)}: ${run.error}`;
+        if (f === "csv-gzip" || want.has(1)) figures.push({ ...notMeasured(spec.id, label(f), "≤ 1.3×", why), notes: [why, ...notes] });
+        if (f === "parquet" && want.has(7)) figures.push(notMeasured("7", "peak memory (RSS of Spillway) during #1", "≤ 1024 MiB", `${why} (peak RSS until it failed: ${peakMiB.toFixed(0)} MiB)`));
+      } else {
+        if (run.rows !== rows) throw new Error(`${spec.exportName} exported ${run.rows} rows, expected ${rows}`);
+        notes.push(`Spillway: ${run.artifacts} artifact(s), ${(run.bytes / MiB).toFixed(1)} MiB, ${run.rows.toLocaleString("en-US")} rows, run ${fmtMs(run.ms)}`);
+        const spans = await ctx.spans(run.startedAt, run.startedAt + run.ms);
+        if (spans) notes.push(...formatPhases(runPhases(spans)));
+        else notes.push("phases not measured (BENCH_TRACE=0)");
+        if (f === "csv-gzip" || want.has(1)) {
+          figures.push(base ? ratioFigure(spec.id, label(f), run.ms / 1000, (base.copyMs + base.uploadMs) / 1000, "s", 1.3, notes) : notMeasured(spec.id, label(f), "≤ 1.3×", "no baseline"));
+        }
+        if (f === "parquet" && want.has(7)) figures.push(limitFigure("7", "peak memory (RSS of Spillway) during #1", peakMiB, "MiB", 1024, "≤ 1024 MiB", memNotes));
       }
       await azurite.deleteContainer(spec.container);
     }
@@ -107,16 +107,23 @@ async function measuredRun(sw: Spillway, exportName: string, azuritePid?: number
   const sampler = sampleRss([sw.pid, ...(azuritePid ? [azuritePid] : [])]);
   const startedAt = Date.now();
   const t0 = performance.now();
-  const r = await runNow(sw, exportName);
+  let r: Awaited<ReturnType<typeof runNow>> | undefined;
+  let error: string | undefined;
+  try {
+    r = await runNow(sw, exportName);
+  } catch (err) {
+    error = firstLine(err);
+  }
   const ms = performance.now() - t0;
   const sampled = sampler.stop();
   const hwm = hwmReset ? statusBytes(sw.pid, "VmHWM") : undefined;
   return {
     ms,
     startedAt,
-    rows: exportedRows(r),
-    bytes: exportedBytes(r),
-    artifacts: r.artifacts.length,
+    error,
+    rows: r ? exportedRows(r) : 0,
+    bytes: r ? exportedBytes(r) : 0,
+    artifacts: r?.artifacts.length ?? 0,
     rss: {
       peakBytes: sampled.peakByRoot[sw.pid] ?? 0,
       azuritePeakBytes: azuritePid ? (sampled.peakByRoot[azuritePid] ?? 0) : 0,

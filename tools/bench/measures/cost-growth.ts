@@ -34,7 +34,7 @@ export async function costGrowth(ctx: BenchContext): Promise<Figure[]> {
 
     let next = 0;
     const measureRuns = async (exportName: string) => {
-      await createExport(sw, exportName, "GrowthLake", EXPORT_QUERY("Growth"));
+      await createExport(sw, exportName, "GrowthLake", EXPORT_QUERY("Growth"), undefined, settings.sizeLimit);
       const from = Date.now();
       const ms: number[] = [];
       for (let i = 0; i < WARMUP_RUNS + RUNS; i++) {

@@ -74,7 +74,7 @@ export async function manyExports(ctx: BenchContext): Promise<Figure[]> {
     const c0 = performance.now();
     for (const [t, table] of tables.entries()) {
       for (let j = 0; j < EXPORTS_PER_TABLE; j++) {
-        await createExport(sw, `Export${pad(t)}_${j}`, `Lake${pad(t)}`, `${EXPORT_QUERY(table)} WHERE Id % ${EXPORTS_PER_TABLE} = ${j}`, BigInt(INTERVAL_S));
+        await createExport(sw, `Export${pad(t)}_${j}`, `Lake${pad(t)}`, `${EXPORT_QUERY(table)} WHERE Id % ${EXPORTS_PER_TABLE} = ${j}`, BigInt(INTERVAL_S), settings.sizeLimit);
       }
     }
     const createMs = performance.now() - c0;

@@ -26,7 +26,7 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
   try {
     await createTable(sw, "Latency");
     await createBlobExternalTable(sw, azurite, "LatencyLake", "latency", "parquet");
-    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"));
+    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"), undefined, settings.sizeLimit);
 
     const latencies: number[] = [];
     const ingestMs: number[] = [];

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ExternalTable } from "../../catalog/v1/catalog_types_pb.js";
+import type { Column, ExternalTable } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/writer/v1/writer_service.proto.
  */
 export const file_spillway_writer_v1_writer_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSLVAQoVU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAcgASgJEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhIKCnNwb29sX3BhdGgYAiABKAkSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCCJLCg9Xcml0dGVuQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIlAKFlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdCIqChZVcGxvYWRBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAEgASgJIlEKF1VwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEjYKCWFydGlmYWN0cxgBIAMoCzIjLnNwaWxsd2F5LndyaXRlci52MS5Xcml0dGVuQXJ0aWZhY3QiJwoTRGlzY2FyZFN0YWdlUmVxdWVzdBIQCghzdGFnZV9pZBgBIAEoCSIWChREaXNjYXJkU3RhZ2VSZXNwb25zZSJjChZEZWxldGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEg0KBXBhdGhzGAIgAygJIhkKF0RlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlMrMDCg1Xcml0ZXJTZXJ2aWNlEmcKDlN0YWdlQXJ0aWZhY3RzEikuc3BpbGx3YXkud3JpdGVyLnYxLlN0YWdlQXJ0aWZhY3RzUmVxdWVzdBoqLnNwaWxsd2F5LndyaXRlci52MS5TdGFnZUFydGlmYWN0c1Jlc3BvbnNlEmoKD1VwbG9hZEFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5VcGxvYWRBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLlVwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEmEKDERpc2NhcmRTdGFnZRInLnNwaWxsd2F5LndyaXRlci52MS5EaXNjYXJkU3RhZ2VSZXF1ZXN0Giguc3BpbGx3YXkud3JpdGVyLnYxLkRpc2NhcmRTdGFnZVJlc3BvbnNlEmoKD0RlbGV0ZUFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5EZWxldGVBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLkRlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlYgZwcm90bzM", [file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSKuAgoVU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAcgASgJEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhIKCnNwb29sX3BhdGgYAiABKAkSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCBIUCgxkZWx0YV9hcHBfaWQYCCABKAkSGQoRZGVsdGFfdHhuX3ZlcnNpb24YCSABKAMSEwoLZnJvbV9jdXJzb3IYCiABKAkSEQoJdG9fY3Vyc29yGAsgASgJIksKD1dyaXR0ZW5BcnRpZmFjdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMiiAEKFlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdBIZChFhbHJlYWR5X2NvbW1pdHRlZBgCIAEoCBIbChNjb21taXR0ZWRfdG9fY3Vyc29yGAMgASgJIioKFlVwbG9hZEFydGlmYWN0c1JlcXVlc3QSEAoIc3RhZ2VfaWQYASABKAkiUQoXVXBsb2FkQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdCInChNEaXNjYXJkU3RhZ2VSZXF1ZXN0EhAKCHN0YWdlX2lkGAEgASgJIhYKFERpc2NhcmRTdGFnZVJlc3BvbnNlImMKFkRlbGV0ZUFydGlmYWN0c1JlcXVlc3QSOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUSDQoFcGF0aHMYAiADKAkiGQoXRGVsZXRlQXJ0aWZhY3RzUmVzcG9uc2UiNAoWUmVhZERlbHRhU2NoZW1hUmVxdWVzdBIaChJjb25uZWN0aW9uX3N0cmluZ3MYASADKAkifgoXUmVhZERlbHRhU2NoZW1hUmVzcG9uc2USLAoHY29sdW1ucxgBIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhkKEXBhcnRpdGlvbl9jb2x1bW5zGAIgAygJEhoKEm1pbl93cml0ZXJfdmVyc2lvbhgDIAEoBTKfBAoNV3JpdGVyU2VydmljZRJnCg5TdGFnZUFydGlmYWN0cxIpLnNwaWxsd2F5LndyaXRlci52MS5TdGFnZUFydGlmYWN0c1JlcXVlc3QaKi5zcGlsbHdheS53cml0ZXIudjEuU3RhZ2VBcnRpZmFjdHNSZXNwb25zZRJqCg9VcGxvYWRBcnRpZmFjdHMSKi5zcGlsbHdheS53cml0ZXIudjEuVXBsb2FkQXJ0aWZhY3RzUmVxdWVzdBorLnNwaWxsd2F5LndyaXRlci52MS5VcGxvYWRBcnRpZmFjdHNSZXNwb25zZRJhCgxEaXNjYXJkU3RhZ2USJy5zcGlsbHdheS53cml0ZXIudjEuRGlzY2FyZFN0YWdlUmVxdWVzdBooLnNwaWxsd2F5LndyaXRlci52MS5EaXNjYXJkU3RhZ2VSZXNwb25zZRJqCg9EZWxldGVBcnRpZmFjdHMSKi5zcGlsbHdheS53cml0ZXIudjEuRGVsZXRlQXJ0aWZhY3RzUmVxdWVzdBorLnNwaWxsd2F5LndyaXRlci52MS5EZWxldGVBcnRpZmFjdHNSZXNwb25zZRJqCg9SZWFkRGVsdGFTY2hlbWESKi5zcGlsbHdheS53cml0ZXIudjEuUmVhZERlbHRhU2NoZW1hUmVxdWVzdBorLnNwaWxsd2F5LndyaXRlci52MS5SZWFkRGVsdGFTY2hlbWFSZXNwb25zZWIGcHJvdG8z", [file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.writer.v1.StageArtifactsRequest
@@ -58,6 +58,29 @@ export type StageArtifactsRequest = Message<"spillway.writer.v1.StageArtifactsRe
    * @generated from field: bool distributed = 6;
    */
   distributed: boolean;
+
+  /**
+   * Delta tables: the commit's txn action (appId = export id, version = run number) and
+   * the cursor range it covers, kept in commitInfo so a retry can recover it.
+   *
+   * @generated from field: string delta_app_id = 8;
+   */
+  deltaAppId: string;
+
+  /**
+   * @generated from field: int64 delta_txn_version = 9;
+   */
+  deltaTxnVersion: bigint;
+
+  /**
+   * @generated from field: string from_cursor = 10;
+   */
+  fromCursor: string;
+
+  /**
+   * @generated from field: string to_cursor = 11;
+   */
+  toCursor: string;
 };
 
 /**
@@ -104,6 +127,19 @@ export type StageArtifactsResponse = Message<"spillway.writer.v1.StageArtifactsR
    * @generated from field: repeated spillway.writer.v1.WrittenArtifact artifacts = 1;
    */
   artifacts: WrittenArtifact[];
+
+  /**
+   * Delta: an earlier attempt of this run already committed (its txn version is in the
+   * log); artifacts are that commit's files and nothing is to be uploaded.
+   *
+   * @generated from field: bool already_committed = 2;
+   */
+  alreadyCommitted: boolean;
+
+  /**
+   * @generated from field: string committed_to_cursor = 3;
+   */
+  committedToCursor: string;
 };
 
 /**
@@ -213,6 +249,50 @@ export const DeleteArtifactsResponseSchema: GenMessage<DeleteArtifactsResponse> 
   messageDesc(file_spillway_writer_v1_writer_service, 8);
 
 /**
+ * @generated from message spillway.writer.v1.ReadDeltaSchemaRequest
+ */
+export type ReadDeltaSchemaRequest = Message<"spillway.writer.v1.ReadDeltaSchemaRequest"> & {
+  /**
+   * @generated from field: repeated string connection_strings = 1;
+   */
+  connectionStrings: string[];
+};
+
+/**
+ * Describes the message spillway.writer.v1.ReadDeltaSchemaRequest.
+ * Use `create(ReadDeltaSchemaRequestSchema)` to create a new message.
+ */
+export const ReadDeltaSchemaRequestSchema: GenMessage<ReadDeltaSchemaRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 9);
+
+/**
+ * @generated from message spillway.writer.v1.ReadDeltaSchemaResponse
+ */
+export type ReadDeltaSchemaResponse = Message<"spillway.writer.v1.ReadDeltaSchemaResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.Column columns = 1;
+   */
+  columns: Column[];
+
+  /**
+   * @generated from field: repeated string partition_columns = 2;
+   */
+  partitionColumns: string[];
+
+  /**
+   * @generated from field: int32 min_writer_version = 3;
+   */
+  minWriterVersion: number;
+};
+
+/**
+ * Describes the message spillway.writer.v1.ReadDeltaSchemaResponse.
+ * Use `create(ReadDeltaSchemaResponseSchema)` to create a new message.
+ */
+export const ReadDeltaSchemaResponseSchema: GenMessage<ReadDeltaSchemaResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 10);
+
+/**
  * The storage side: encodes spooled results into the external table's format,
  * names and uploads artifacts, and removes artifacts of failed attempts.
  * Writing is two steps so the caller can journal the names before anything is
@@ -253,6 +333,16 @@ export const WriterService: GenService<{
     methodKind: "unary";
     input: typeof DeleteArtifactsRequestSchema;
     output: typeof DeleteArtifactsResponseSchema;
+  },
+  /**
+   * The columns of an existing Delta table, read from its log.
+   *
+   * @generated from rpc spillway.writer.v1.WriterService.ReadDeltaSchema
+   */
+  readDeltaSchema: {
+    methodKind: "unary";
+    input: typeof ReadDeltaSchemaRequestSchema;
+    output: typeof ReadDeltaSchemaResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_writer_v1_writer_service, 0);

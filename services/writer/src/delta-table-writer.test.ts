@@ -1,0 +1,155 @@
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { ExternalTableSchema } from "@spillway/proto";
+import { openStorageTarget } from "@spillway/storage";
+import { readDeltaTable } from "../../../test/support/delta-reader.js";
+import { ArtifactWriter } from "./artifact-writer.js";
+import { deltaSchemaString } from "./delta-schema.js";
+
+let dataDir: string;
+let writer: ArtifactWriter;
+let other: ArtifactWriter;
+let stages = 0;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "delta-"));
+  writer = await ArtifactWriter.create(dataDir);
+  other = await ArtifactWriter.create(dataDir);
+  const instance = await DuckDBInstance.create(":memory:");
+  const c = await instance.connect();
+  await c.run(`COPY (SELECT range AS N, 'k' || (range % 3) AS Key, TIMESTAMP '2026-01-01' + to_hours(range) AS Ts FROM range(30)) TO '${join(dataDir, "spool/rows.parquet")}' (FORMAT parquet)`);
+  c.closeSync();
+  instance.closeSync();
+});
+afterAll(async () => {
+  writer.close();
+  other.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const COLUMNS = [
+  { name: "N", type: "long" },
+  { name: "Key", type: "string" },
+  { name: "Ts", type: "datetime" },
+];
+
+function deltaTable(folder: string, extra: Partial<MessageInitShape<typeof ExternalTableSchema>> = {}) {
+  return create(ExternalTableSchema, { name: "D", kind: "delta", dataFormat: "parquet", columns: COLUMNS, connectionStrings: [`file://${folder}`], ...(extra as object) });
+}
+
+async function runOnce(w: ArtifactWriter, table: ReturnType<typeof deltaTable>, appId: string, txn: bigint) {
+  const stageId = `d${++stages}`;
+  const staged = await w.stage({ stageId, externalTable: table, spoolPath: "spool/rows.parquet", nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: appId, deltaTxnVersion: txn, fromCursor: "1", toCursor: String(100 + Number(txn)) });
+  if (staged.alreadyCommitted) return { staged, uploaded: staged.artifacts };
+  return { staged, uploaded: await w.upload(stageId) };
+}
+
+describe("Delta commits", () => {
+  it("creates the table with protocol, metaData and commitInfo, then appends a version per run", async () => {
+    const folder = join(dataDir, "t1");
+    const table = deltaTable(folder);
+    await runOnce(writer, table, "export-a", 1n);
+    await runOnce(writer, table, "export-a", 2n);
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.version).toBe(1);
+    expect(read.protocol).toEqual({ minReaderVersion: 1, minWriterVersion: 2 });
+    expect(read.metaData!.schemaString).toBe(deltaSchemaString(COLUMNS));
+    expect(read.txns).toEqual({ "export-a": 2 });
+    expect(read.rows.length).toBe(60);
+    const stats = JSON.parse(read.files[0]!.stats);
+    expect(stats).toEqual({
+      numRecords: 30,
+      minValues: { N: 0, Key: "k0", Ts: "2026-01-01T00:00:00.000Z" },
+      maxValues: { N: 29, Key: "k2", Ts: "2026-01-02T05:00:00.000Z" },
+      nullCount: { N: 0, Key: 0, Ts: 0 },
+    });
+  });
+
+  it("commits nothing twice: a retry whose txn version is in the log reports that commit", async () => {
+    const folder = join(dataDir, "t2");
+    const table = deltaTable(folder);
+    const first = await runOnce(writer, table, "export-b", 1n);
+    const again = await runOnce(writer, table, "export-b", 1n);
+    expect(again.staged.alreadyCommitted).toBe(true);
+    expect(again.staged.committedToCursor).toBe("101");
+    expect(again.uploaded.map((a) => a.path)).toEqual(first.uploaded.map((a) => a.path));
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.version).toBe(0);
+    expect(read.rows.length).toBe(30);
+  });
+
+  it("lands both of two writers committing at once, as consecutive versions", async () => {
+    const folder = join(dataDir, "t3");
+    const table = deltaTable(folder);
+    await runOnce(writer, table, "seed", 1n);
+    await Promise.all([runOnce(writer, table, "export-c", 1n), runOnce(other, table, "export-d", 1n)]);
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.version).toBe(2);
+    expect(read.txns).toEqual({ seed: 1, "export-c": 1, "export-d": 1 });
+    expect(read.rows.length).toBe(90);
+  });
+
+  it("writes a Parquet checkpoint and _last_checkpoint every 10 versions; readers start from it", async () => {
+    const folder = join(dataDir, "t4");
+    const table = deltaTable(folder);
+    for (let i = 1n; i <= 12n; i++) await runOnce(writer, table, "export-e", i);
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.checkpointVersion).toBe(10);
+    expect(read.version).toBe(11);
+    expect(read.txns).toEqual({ "export-e": 12 });
+    expect(read.rows.length).toBe(12 * 30);
+  });
+
+  it("partitions by string and datetime values into Hive-style folders", async () => {
+    const folder = join(dataDir, "t5");
+    const table = deltaTable(folder, {
+      partitions: [
+        { name: "Day", type: "datetime", function: "startofday", column: "Ts" },
+        { name: "K", type: "string", column: "Key" },
+      ],
+    });
+    await runOnce(writer, table, "export-f", 1n);
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.metaData!.partitionColumns).toEqual(["Day", "K"]);
+    // Folder names are URL-escaped (as Spark's are), and add.path is a URI of the name: escaped again.
+    expect(read.files.map((f) => f.path).sort()[0]).toMatch(/^Day=2026-01-01%252000%253A00%253A00\.000000\/K=k0\/part-/);
+    expect(read.files.map((f) => f.partitionValues).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))[0]).toEqual({ Day: "2026-01-01 00:00:00.000000", K: "k0" });
+    expect(read.rows.length).toBe(30);
+    expect(read.rows.filter((r) => r.K === "k1").every((r) => Number(r.N) % 3 === 1)).toBe(true);
+  });
+
+  it("refuses tables of a higher writer version and tables whose schema changed", async () => {
+    const v3 = join(dataDir, "t6");
+    await mkdir(join(v3, "_delta_log"), { recursive: true });
+    await writeFile(join(v3, "_delta_log/00000000000000000000.json"), JSON.stringify({ protocol: { minReaderVersion: 1, minWriterVersion: 3 } }) + "\n");
+    await expect(runOnce(writer, deltaTable(v3), "x", 1n)).rejects.toMatchObject({ code: 9, message: expect.stringMatching(/needs writer version 3/) });
+    const folder = join(dataDir, "t7");
+    await runOnce(writer, deltaTable(folder), "x", 1n);
+    await expect(runOnce(writer, deltaTable(folder, { columns: COLUMNS.slice(0, 2) }), "x", 2n)).rejects.toMatchObject({ code: 9, message: expect.stringMatching(/schema no longer matches/) });
+  });
+});
+
+describe("deltaSchemaString", () => {
+  it("maps every Kusto type to Delta's schema JSON", () => {
+    const all = ["bool", "int", "long", "real", "decimal", "string", "datetime", "timespan", "guid", "dynamic"].map((t) => ({ name: `c_${t}`, type: t }));
+    expect(JSON.parse(deltaSchemaString(all))).toEqual({
+      type: "struct",
+      fields: [
+        ["c_bool", "boolean"],
+        ["c_int", "integer"],
+        ["c_long", "long"],
+        ["c_real", "double"],
+        ["c_decimal", "decimal(38,18)"],
+        ["c_string", "string"],
+        ["c_datetime", "timestamp"],
+        ["c_timespan", "long"],
+        ["c_guid", "string"],
+        ["c_dynamic", "string"],
+      ].map(([name, type]) => ({ name, type, nullable: true, metadata: {} })),
+    });
+  });
+});
