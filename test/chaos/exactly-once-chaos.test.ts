@@ -20,13 +20,13 @@ import type { Mode } from "../support/spillway-processes.js";
  * kills and ingestion stop, runs are triggered until every checkpoint covers all
  * ingestion, and the committed artifacts are checked against what was acknowledged.
  *
- * CHAOS_SECONDS (default 60, clamped to 5..120) per mode; the chaos phase goes on past it
- * only until 50 runs completed, and never past CHAOS_SECONDS + 30 s (at most 120 s).
+ * CHAOS_SECONDS (default 60, clamped to 5..90) per mode; the chaos phase goes on past it
+ * only until 50 runs completed, and never past CHAOS_SECONDS + 30 s (at most 100 s).
  * CHAOS_SEED (default 20260305), CHAOS_FAULT_RATE (default 0.1), CHAOS_KEEP=1 keeps the data dirs.
  */
 
-const CHAOS_SECONDS = Math.min(120, Math.max(5, Number(process.env.CHAOS_SECONDS ?? 60) || 60));
-const CAP_SECONDS = Math.min(120, CHAOS_SECONDS + 30);
+const CHAOS_SECONDS = Math.min(90, Math.max(5, Number(process.env.CHAOS_SECONDS ?? 60) || 60));
+const CAP_SECONDS = Math.min(100, CHAOS_SECONDS + 30);
 const SETTLE_SECONDS = 60;
 const MIN_RUNS = 50;
 const SEED = Number(process.env.CHAOS_SEED ?? 20260305) || 20260305;
@@ -34,8 +34,8 @@ const FAULT_RATE = Math.min(1, Math.max(0, Number(process.env.CHAOS_FAULT_RATE ?
 const KEEP = process.env.CHAOS_KEEP === "1";
 const INGEST_DEADLINE_MS = 20_000;
 const RUN_NOW_DEADLINE_MS = 60_000;
-/** Per test: setup, chaos cap, settle, quiet wait, verification, stop; well within 10 minutes for both modes. */
-const TEST_TIMEOUT_MS = (CAP_SECONDS + SETTLE_SECONDS + 120) * 1000;
+/** Per test: setup, chaos cap, settle, quiet wait (≤ 30 s), verification, stop; both modes well within 10 minutes. */
+const TEST_TIMEOUT_MS = (CAP_SECONDS + SETTLE_SECONDS + 90) * 1000;
 
 const EXPORTS = {
   plain: "PlainOut",
