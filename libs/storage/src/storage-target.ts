@@ -7,7 +7,7 @@ import type { StorageLocation } from "./connection-string.js";
 /** Somewhere artifacts are written: a blob container folder or a local folder. */
 export interface StorageTarget {
   /** Uploads a local file as `name` (relative to the target); returns the artifact's full path. */
-  put(name: string, localFile: string): Promise<string>;
+  put(name: string, localFile: string, signal?: AbortSignal): Promise<string>;
   delete(name: string): Promise<void>;
   /** Names of the files under the target (relative), optionally only those under `prefix`. */
   list(prefix?: string): Promise<string[]>;
@@ -38,12 +38,16 @@ class FolderTarget implements StorageTarget {
     await mkdir(this.root, { recursive: true });
   }
 
-  async put(name: string, localFile: string): Promise<string> {
+  async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
     const target = join(this.root, name);
     await mkdir(dirname(target), { recursive: true });
     // Copy under a hidden name, then rename: readers never see a partial file.
     const partial = partialName(target);
     await copyFile(localFile, partial);
+    if (signal?.aborted) {
+      await rm(partial, { force: true });
+      throw new Error("upload cancelled: the caller went away");
+    }
     await rename(partial, target);
     return this.pathOf(name);
   }
@@ -134,12 +138,14 @@ class BlobTarget implements StorageTarget {
     await this.container.createIfNotExists();
   }
 
-  async put(name: string, localFile: string): Promise<string> {
+  async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
     const { size } = await stat(localFile);
-    // A block blob commits all at once: a failed upload leaves nothing visible.
+    // A block blob commits all at once: a failed upload leaves nothing visible. The signal
+    // stops an upload whose run is over (the caller died): it must not land later.
     await this.container.getBlockBlobClient(this.prefix + name).uploadFile(localFile, {
       blockSize: size > 64 * 1024 * 1024 ? 8 * 1024 * 1024 : 4 * 1024 * 1024,
       concurrency: 4,
+      abortSignal: signal,
     });
     return this.pathOf(name);
   }

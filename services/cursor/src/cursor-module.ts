@@ -24,6 +24,8 @@ export async function createCursorModule(config: SpillwayConfig, peers: CursorPe
     service: CursorService,
     handlers: cursorHandlers(store, runner, peers, config.dataDir),
     async start() {
+      // DuckDB lets one process open this store, so any lease in it belonged to a process that is gone.
+      await store.releaseAllLeases();
       // Runs a dead process left open are failed: their checkpoint never moved.
       for (const run of await store.abandonedRuns()) {
         await store.failRun(run.exportId, run.runId, {

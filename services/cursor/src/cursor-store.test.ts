@@ -286,6 +286,12 @@ describe("leases and the pending-artifact journal", () => {
     expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
   });
 
+  it("frees every lease when the store's process starts again", async () => {
+    expect(await store.acquireLease("x2", "dead-process", 60_000)).toBe(true);
+    await store.releaseAllLeases();
+    expect(await store.acquireLease("x2", "new-process", 60_000)).toBe(true);
+  });
+
   it("refuses a commit from an owner whose lease was lost mid-run, and changes nothing", async () => {
     const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
     const to = await store.commitExtent(extent("T", "x2-data"));

@@ -199,6 +199,14 @@ export class CursorStore {
     });
   }
 
+  /**
+   * Drops every lease: called when the one cursor process of this store starts, so the
+   * leases of a process that died do not hold its exports back until they expire.
+   */
+  async releaseAllLeases(): Promise<void> {
+    await this.db.exclusive((q) => q.run("DELETE FROM leases"));
+  }
+
   async releaseLease(exportId: string, owner: string): Promise<void> {
     await this.db.exclusive((q) => q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]));
   }

@@ -131,10 +131,11 @@ export class ArtifactWriter {
   }
 
   /** Uploads what `stage` staged; safe to repeat (the same names are overwritten). */
-  async upload(stageId: string): Promise<WrittenArtifact[]> {
+  async upload(stageId: string, signal?: AbortSignal): Promise<WrittenArtifact[]> {
     const stage = this.stages.get(stageId);
     if (!stage) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
-    for (const a of stage.artifacts) await uploadWithClassification(a.target, a.name, a.localFile);
+    for (const a of stage.artifacts) await uploadWithClassification(a.target, a.name, a.localFile, signal);
+    if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
       const connection = await this.instance.connect();
@@ -211,8 +212,8 @@ export interface StageResult {
 }
 
 /** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
-async function uploadWithClassification(target: StorageTarget, name: string, file: string): Promise<string> {
-  return storageCall(() => target.put(name, file));
+async function uploadWithClassification(target: StorageTarget, name: string, file: string, signal?: AbortSignal): Promise<string> {
+  return storageCall(() => target.put(name, file, signal));
 }
 
 async function storageCall<T>(call: () => Promise<T>): Promise<T> {

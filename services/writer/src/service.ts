@@ -23,7 +23,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
     },
     async uploadArtifacts(req, ctx) {
       requireInternal(ctx, "UploadArtifacts");
-      return { artifacts: await writer.upload(req.stageId) };
+      return { artifacts: await writer.upload(req.stageId, ctx.signal) };
     },
     async discardStage(req, ctx) {
       requireInternal(ctx, "DiscardStage");
