@@ -1,45 +1,35 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useAzurite, type Azurite } from "../support/azurite.js";
+import { describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
-import { artifactPaths, blobNames, csv, newContainer, sortBy } from "../support/fixtures.js";
-import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
+import { artifactPaths, blobNames, csv, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import type { Mode } from "../support/spillway-processes.js";
 
 const HOUR = { seconds: 3600n };
 
 describe.each<Mode>(["all", "split"])("continuous export end to end (%s)", (mode) => {
-  let azurite: Azurite;
-  let sw: SpillwayUnderTest;
-  beforeAll(async () => {
-    azurite = await useAzurite();
-    sw = await startSpillwayProcesses(mode);
-  });
-  afterAll(async () => {
-    await sw?.stop();
-    await azurite?.stop();
-  });
+  const env = withSpillwayAndAzurite(mode);
 
   it("exports every record exactly once across runs, a restart and a dimension join", async () => {
-    const container = await newContainer(azurite, "once");
-    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }, { name: "Value", type: "real" }] });
-    await sw.catalog.createTable({ name: "Clicks", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
-    await sw.catalog.createTable({ name: "Keys", columns: [{ name: "Key", type: "string" }, { name: "Label", type: "string" }] });
-    await sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["a", "Alpha"], ["b", "Beta"], ["c", "Gamma"]]) });
+    const container = await newContainer(env.azurite, "once");
+    await env.sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }, { name: "Value", type: "real" }] });
+    await env.sw.catalog.createTable({ name: "Clicks", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+    await env.sw.catalog.createTable({ name: "Keys", columns: [{ name: "Key", type: "string" }, { name: "Label", type: "string" }] });
+    await env.sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["a", "Alpha"], ["b", "Beta"], ["c", "Gamma"]]) });
 
-    await sw.catalog.createExternalTable({
+    await env.sw.catalog.createExternalTable({
       name: "Labelled",
       kind: "blob",
       dataFormat: "parquet",
       columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }, { name: "Label", type: "string" }, { name: "Value", type: "real" }],
-      connectionStrings: [azurite.connectionString(`${container}/labelled`)],
+      connectionStrings: [env.azurite.connectionString(`${container}/labelled`)],
     });
-    await sw.catalog.createExternalTable({
+    await env.sw.catalog.createExternalTable({
       name: "AllIds",
       kind: "blob",
       dataFormat: "csv",
       columns: [{ name: "Source", type: "string" }, { name: "Id", type: "long" }],
-      connectionStrings: [azurite.connectionString(`${container}/ids`)],
+      connectionStrings: [env.azurite.connectionString(`${container}/ids`)],
     });
-    const created = await sw.catalog.createOrAlterContinuousExport({
+    const created = await env.sw.catalog.createOrAlterContinuousExport({
       name: "LabelledEvents",
       externalTable: "Labelled",
       query: "SELECT e.Id, e.Key, k.Label, e.Value FROM Events e JOIN Keys k ON e.Key = k.Key",
@@ -47,7 +37,7 @@ describe.each<Mode>(["all", "split"])("continuous export end to end (%s)", (mode
       properties: { intervalBetweenRuns: HOUR },
     });
     expect(created.export!.cursorScopedTables).toEqual(["Events"]);
-    await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.catalog.createOrAlterContinuousExport({
       name: "EveryId",
       externalTable: "AllIds",
       query: "SELECT 'click' AS Source, Id FROM Clicks UNION ALL SELECT 'event' AS Source, Id FROM Events",
@@ -61,102 +51,102 @@ describe.each<Mode>(["all", "split"])("continuous export end to end (%s)", (mode
     for (let round = 0; round < 4; round++) {
       if (round === 2) {
         // kill -9 between runs: the next run continues from the checkpoint.
-        await sw.kill();
-        await sw.start();
+        await env.sw.kill();
+        await env.sw.start();
       }
-      if (round === 1) await sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["d", "Delta"]]) });
+      if (round === 1) await env.sw.query.ingest({ table: "Keys", format: "csv", payload: csv([["d", "Delta"]]) });
       for (let batch = 0; batch < 2; batch++) {
         const rows = Array.from({ length: 5 }, () => {
           id++;
           return [id, "abcd"[id % 4]!, id / 2] as [number, string, number];
         });
-        await sw.query.ingest({ table: "Events", format: "csv", payload: csv(rows) });
-        await sw.query.ingest({ table: "Clicks", format: "csv", payload: csv(rows.map(([i, k]) => [i + 1000, k])) });
+        await env.sw.query.ingest({ table: "Events", format: "csv", payload: csv(rows) });
+        await env.sw.query.ingest({ table: "Clicks", format: "csv", payload: csv(rows.map(([i, k]) => [i + 1000, k])) });
         for (const [i, k, v] of rows) {
           // Key d joins only once the dimension has it (from round 1 on).
           if (k !== "d" || round >= 1) expectedLabelled.push({ Id: String(i), Key: k, Label: labels[k], Value: v });
           expectedIds.push({ Source: "event", Id: String(i) }, { Source: "click", Id: String(i + 1000) });
         }
       }
-      const a = await sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
-      const b = await sw.catalog.runContinuousExportNow({ name: "EveryId" });
+      const a = await env.sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
+      const b = await env.sw.catalog.runContinuousExportNow({ name: "EveryId" });
       expect(a.result, a.details).toBe("Completed");
       expect(b.result, b.details).toBe("Completed");
       expect(a.artifacts.length).toBe(1);
     }
 
     // A run with nothing new writes nothing and still completes.
-    const before = await blobNames(azurite, container);
-    const idle = await sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
+    const before = await blobNames(env.azurite, container);
+    const idle = await env.sw.catalog.runContinuousExportNow({ name: "LabelledEvents" });
     expect(idle.result).toBe("Completed");
     expect(idle.artifacts).toEqual([]);
-    expect(await blobNames(azurite, container)).toEqual(before);
+    expect(await blobNames(env.azurite, container)).toEqual(before);
 
-    const labelled = await readArtifacts(azurite.client, await artifactPaths(sw, "LabelledEvents"), "parquet");
+    const labelled = await readArtifacts(env.azurite.client, await artifactPaths(env.sw, "LabelledEvents"), "parquet");
     expect(sortBy(labelled, "Id")).toEqual(sortBy(expectedLabelled, "Id"));
-    const ids = await readArtifacts(azurite.client, await artifactPaths(sw, "EveryId"), "csv", { Source: "VARCHAR", Id: "BIGINT" });
+    const ids = await readArtifacts(env.azurite.client, await artifactPaths(env.sw, "EveryId"), "csv", { Source: "VARCHAR", Id: "BIGINT" });
     expect(sortBy(ids, "Source", "Id")).toEqual(sortBy(expectedIds, "Source", "Id"));
     // Storage holds exactly the committed artifacts.
-    expect(before.length).toBe((await artifactPaths(sw, "LabelledEvents")).length + (await artifactPaths(sw, "EveryId")).length);
+    expect(before.length).toBe((await artifactPaths(env.sw, "LabelledEvents")).length + (await artifactPaths(env.sw, "EveryId")).length);
 
-    const shown = (await sw.catalog.showContinuousExport({ name: "LabelledEvents" })).export!;
+    const shown = (await env.sw.catalog.showContinuousExport({ name: "LabelledEvents" })).export!;
     expect(shown).toMatchObject({ name: "LabelledEvents", externalTableName: "Labelled", lastRunResult: "Completed", isRunning: false, isDisabled: false });
     expect(shown.startCursor).toMatch(/^\d+$/);
     expect(shown.exportedTo).toBeDefined();
   });
 
   it("holds back records younger than forcedLatency", async () => {
-    const container = await newContainer(azurite, "latency");
-    await sw.catalog.createTable({ name: "Late", columns: [{ name: "Id", type: "long" }] });
-    await sw.catalog.createExternalTable({
+    const container = await newContainer(env.azurite, "latency");
+    await env.sw.catalog.createTable({ name: "Late", columns: [{ name: "Id", type: "long" }] });
+    await env.sw.catalog.createExternalTable({
       name: "LateLake",
       kind: "blob",
       dataFormat: "parquet",
       columns: [{ name: "Id", type: "long" }],
-      connectionStrings: [azurite.connectionString(container)],
+      connectionStrings: [env.azurite.connectionString(container)],
     });
-    await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.catalog.createOrAlterContinuousExport({
       name: "LateExport",
       externalTable: "LateLake",
       query: "SELECT Id FROM Late",
       properties: { intervalBetweenRuns: HOUR, forcedLatency: { seconds: 3n } },
     });
-    await sw.query.ingest({ table: "Late", format: "csv", payload: csv([[1], [2]]) });
-    const early = await sw.catalog.runContinuousExportNow({ name: "LateExport" });
+    await env.sw.query.ingest({ table: "Late", format: "csv", payload: csv([[1], [2]]) });
+    const early = await env.sw.catalog.runContinuousExportNow({ name: "LateExport" });
     expect(early.result).toBe("Completed");
     expect(early.artifacts).toEqual([]);
     await new Promise((r) => setTimeout(r, 3500));
-    const late = await sw.catalog.runContinuousExportNow({ name: "LateExport" });
+    const late = await env.sw.catalog.runContinuousExportNow({ name: "LateExport" });
     expect(late.artifacts.map((a) => a.numRecords)).toEqual([2n]);
   });
 
   it("runs due exports on its own schedule", async () => {
-    const container = await newContainer(azurite, "sched");
-    await sw.catalog.createTable({ name: "Ticks", columns: [{ name: "N", type: "long" }] });
-    await sw.catalog.createExternalTable({
+    const container = await newContainer(env.azurite, "sched");
+    await env.sw.catalog.createTable({ name: "Ticks", columns: [{ name: "N", type: "long" }] });
+    await env.sw.catalog.createExternalTable({
       name: "TickLake",
       kind: "blob",
       dataFormat: "json",
       columns: [{ name: "N", type: "long" }],
-      connectionStrings: [azurite.connectionString(container)],
+      connectionStrings: [env.azurite.connectionString(container)],
     });
-    await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.catalog.createOrAlterContinuousExport({
       name: "TickExport",
       externalTable: "TickLake",
       query: "SELECT N FROM Ticks",
       properties: { intervalBetweenRuns: { seconds: 1n } },
     });
-    await sw.query.ingest({ table: "Ticks", format: "csv", payload: csv([[7], [8]]) });
+    await env.sw.query.ingest({ table: "Ticks", format: "csv", payload: csv([[7], [8]]) });
     const deadline = Date.now() + 20_000;
     let paths: string[] = [];
     while (Date.now() < deadline && paths.length === 0) {
       await new Promise((r) => setTimeout(r, 250));
-      paths = await artifactPaths(sw, "TickExport");
+      paths = await artifactPaths(env.sw, "TickExport");
     }
     expect(paths.length).toBe(1);
-    expect(sortBy(await readArtifacts(azurite.client, paths, "json"), "N")).toEqual([{ N: "7" }, { N: "8" }]);
-    const [blob] = await blobNames(azurite, container);
-    const raw = (await azurite.client.getContainerClient(container).getBlobClient(blob!).downloadToBuffer()).toString();
+    expect(sortBy(await readArtifacts(env.azurite.client, paths, "json"), "N")).toEqual([{ N: "7" }, { N: "8" }]);
+    const [blob] = await blobNames(env.azurite, container);
+    const raw = (await env.azurite.client.getContainerClient(container).getBlobClient(blob!).downloadToBuffer()).toString();
     expect(raw.trim().split("\n").sort()).toEqual(['{"N":7}', '{"N":8}']);
   });
 });

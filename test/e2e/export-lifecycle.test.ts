@@ -1,36 +1,26 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
-import { useAzurite, type Azurite } from "../support/azurite.js";
-import { artifactPaths, csv, newContainer, sortBy } from "../support/fixtures.js";
-import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
+import { artifactPaths, csv, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import type { Mode } from "../support/spillway-processes.js";
 
 describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
-  let azurite: Azurite;
-  let sw: SpillwayUnderTest;
-  beforeAll(async () => {
-    azurite = await useAzurite();
-    sw = await startSpillwayProcesses(mode);
-  });
-  afterAll(async () => {
-    await sw?.stop();
-    await azurite?.stop();
-  });
+  const env = withSpillwayAndAzurite(mode);
 
   it("pauses while disabled, resumes from the checkpoint when enabled, and is gone when dropped", async () => {
-    const container = await newContainer(azurite, "life");
-    await sw.catalog.createTable({ name: "Orders", columns: [{ name: "Id", type: "long" }, { name: "Amount", type: "decimal" }, { name: "PlacedAt", type: "datetime" }] });
-    await sw.catalog.createExternalTable({
+    const container = await newContainer(env.azurite, "life");
+    await env.sw.catalog.createTable({ name: "Orders", columns: [{ name: "Id", type: "long" }, { name: "Amount", type: "decimal" }, { name: "PlacedAt", type: "datetime" }] });
+    await env.sw.catalog.createExternalTable({
       name: "OrdersLake",
       kind: "blob",
       dataFormat: "csv",
       columns: [{ name: "Id", type: "long" }, { name: "Amount", type: "decimal" }, { name: "PlacedAt", type: "datetime" }],
-      connectionStrings: [azurite.connectionString(`${container}/orders`)],
+      connectionStrings: [env.azurite.connectionString(`${container}/orders`)],
       properties: { includeHeaders: "none" },
     });
     // Records from before the export exists are not its business (historical data is exported separately).
-    await sw.query.ingest({ table: "Orders", format: "csv", payload: csv([[0, "1.0", "2026-01-01T00:00:00Z"]]) });
-    const created = await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.query.ingest({ table: "Orders", format: "csv", payload: csv([[0, "1.0", "2026-01-01T00:00:00Z"]]) });
+    const created = await env.sw.catalog.createOrAlterContinuousExport({
       name: "OrdersOut",
       externalTable: "OrdersLake",
       query: "SELECT Id, Amount, PlacedAt FROM Orders",
@@ -39,25 +29,25 @@ describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, en
     const startCursor = created.export!.startCursor;
     expect(BigInt(startCursor)).toBeGreaterThan(0n);
 
-    const disabled = await sw.catalog.disableContinuousExport({ name: "OrdersOut" });
+    const disabled = await env.sw.catalog.disableContinuousExport({ name: "OrdersOut" });
     expect(disabled.export).toMatchObject({ isDisabled: true, exportProperties: expect.objectContaining({ isDisabled: true }) });
-    await expect(sw.catalog.runContinuousExportNow({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
-    await sw.query.ingest({ table: "Orders", format: "json", payload: Buffer.from('{"Id":1,"Amount":"2.5","PlacedAt":"2026-01-02T03:04:05.123Z"}\n{"Id":2,"Amount":"-7.25","PlacedAt":"2026-01-02T03:04:06Z"}\n') });
+    await expect(env.sw.catalog.runContinuousExportNow({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+    await env.sw.query.ingest({ table: "Orders", format: "json", payload: Buffer.from('{"Id":1,"Amount":"2.5","PlacedAt":"2026-01-02T03:04:05.123Z"}\n{"Id":2,"Amount":"-7.25","PlacedAt":"2026-01-02T03:04:06Z"}\n') });
     await new Promise((r) => setTimeout(r, 2500));
-    expect(await artifactPaths(sw, "OrdersOut")).toEqual([]);
+    expect(await artifactPaths(env.sw, "OrdersOut")).toEqual([]);
 
-    await sw.catalog.enableContinuousExport({ name: "OrdersOut" });
-    const run = await sw.catalog.runContinuousExportNow({ name: "OrdersOut" });
+    await env.sw.catalog.enableContinuousExport({ name: "OrdersOut" });
+    const run = await env.sw.catalog.runContinuousExportNow({ name: "OrdersOut" });
     expect(run.result, run.details).toBe("Completed");
-    const rows = await readArtifacts(azurite.client, await artifactPaths(sw, "OrdersOut"), "csv", { Id: "BIGINT", Amount: "VARCHAR", PlacedAt: "VARCHAR" });
+    const rows = await readArtifacts(env.azurite.client, await artifactPaths(env.sw, "OrdersOut"), "csv", { Id: "BIGINT", Amount: "VARCHAR", PlacedAt: "VARCHAR" });
     expect(sortBy(rows, "Id")).toEqual([
       { Id: "1", Amount: "2.500000000000000000", PlacedAt: "2026-01-02T03:04:05.1230000Z" },
       { Id: "2", Amount: "-7.250000000000000000", PlacedAt: "2026-01-02T03:04:06.0000000Z" },
     ]);
 
-    const listed = await sw.catalog.listContinuousExports({});
+    const listed = await env.sw.catalog.listContinuousExports({});
     expect(listed.exports.map((e) => e.name)).toEqual(["OrdersOut"]);
-    const shown = (await sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!;
+    const shown = (await env.sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!;
     expect(shown).toMatchObject({
       name: "OrdersOut",
       externalTableName: "OrdersLake",
@@ -74,44 +64,44 @@ describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, en
     expect(shown.intervalBetweenRuns!.seconds).toBe(1n);
 
     // Altering keeps the checkpoint: nothing is exported twice.
-    await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.catalog.createOrAlterContinuousExport({
       name: "OrdersOut",
       externalTable: "OrdersLake",
       query: "SELECT Id, Amount * 2 AS Amount, PlacedAt FROM Orders",
       properties: { intervalBetweenRuns: { seconds: 3600n } },
     });
-    const again = await sw.catalog.runContinuousExportNow({ name: "OrdersOut" });
+    const again = await env.sw.catalog.runContinuousExportNow({ name: "OrdersOut" });
     expect(again.artifacts).toEqual([]);
-    expect((await sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!.startCursor).toBe(startCursor);
+    expect((await env.sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!.startCursor).toBe(startCursor);
 
-    await sw.catalog.dropContinuousExport({ name: "OrdersOut" });
-    await expect(sw.catalog.showContinuousExport({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.NOT_FOUND });
-    await expect(sw.catalog.dropContinuousExport({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.NOT_FOUND });
-    expect((await sw.catalog.listContinuousExports({})).exports).toEqual([]);
+    await env.sw.catalog.dropContinuousExport({ name: "OrdersOut" });
+    await expect(env.sw.catalog.showContinuousExport({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await expect(env.sw.catalog.dropContinuousExport({ name: "OrdersOut" })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    expect((await env.sw.catalog.listContinuousExports({})).exports).toEqual([]);
   });
 
   it("fails a run whose external table was dropped, recording why", async () => {
-    await sw.catalog.createTable({ name: "Gone", columns: [{ name: "Id", type: "long" }] });
-    await sw.catalog.createExternalTable({ name: "GoneLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [`file://${sw.dataDir}/gone`] });
-    await sw.catalog.createOrAlterContinuousExport({ name: "GoneOut", externalTable: "GoneLake", query: "SELECT Id FROM Gone", properties: { intervalBetweenRuns: { seconds: 3600n } } });
-    await sw.query.ingest({ table: "Gone", format: "csv", payload: csv([[1]]) });
-    await sw.catalog.dropExternalTable({ name: "GoneLake" });
-    const run = await sw.catalog.runContinuousExportNow({ name: "GoneOut" });
+    await env.sw.catalog.createTable({ name: "Gone", columns: [{ name: "Id", type: "long" }] });
+    await env.sw.catalog.createExternalTable({ name: "GoneLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [`file://${env.sw.dataDir}/gone`] });
+    await env.sw.catalog.createOrAlterContinuousExport({ name: "GoneOut", externalTable: "GoneLake", query: "SELECT Id FROM Gone", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    await env.sw.query.ingest({ table: "Gone", format: "csv", payload: csv([[1]]) });
+    await env.sw.catalog.dropExternalTable({ name: "GoneLake" });
+    const run = await env.sw.catalog.runContinuousExportNow({ name: "GoneOut" });
     expect(run).toMatchObject({ result: "Failed", details: expect.stringMatching(/external table of export 'GoneOut' no longer exists/) });
-    const { failures } = await sw.catalog.showFailures({ name: "GoneOut" });
+    const { failures } = await env.sw.catalog.showFailures({ name: "GoneOut" });
     // The scheduler may have tried too (the export was due at once): every attempt is recorded.
     expect(failures).toEqual(expect.arrayContaining([expect.objectContaining({ name: "GoneOut", failureKind: "Failure", operationId: run.runId, isPermanent: true })]));
-    expect((await sw.catalog.showContinuousExport({ name: "GoneOut" })).export).toMatchObject({ lastRunResult: "Failed" });
+    expect((await env.sw.catalog.showContinuousExport({ name: "GoneOut" })).export).toMatchObject({ lastRunResult: "Failed" });
   });
 
   it("drops a table with its extents", async () => {
-    await sw.catalog.createTable({ name: "Temp", columns: [{ name: "Id", type: "long" }] });
-    await sw.query.ingest({ table: "Temp", format: "csv", payload: csv([[1]]) });
-    await sw.catalog.dropTable({ name: "Temp" });
-    await expect(sw.catalog.getTable({ name: "Temp" })).rejects.toMatchObject({ code: status.NOT_FOUND });
-    await sw.catalog.createTable({ name: "Temp", columns: [{ name: "Id", type: "long" }] });
+    await env.sw.catalog.createTable({ name: "Temp", columns: [{ name: "Id", type: "long" }] });
+    await env.sw.query.ingest({ table: "Temp", format: "csv", payload: csv([[1]]) });
+    await env.sw.catalog.dropTable({ name: "Temp" });
+    await expect(env.sw.catalog.getTable({ name: "Temp" })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await env.sw.catalog.createTable({ name: "Temp", columns: [{ name: "Id", type: "long" }] });
     const batches = [];
-    for await (const b of sw.query.query({ query: "SELECT count(*) AS n FROM Temp" })) batches.push(b);
+    for await (const b of env.sw.query.query({ query: "SELECT count(*) AS n FROM Temp" })) batches.push(b);
     expect(batches.flatMap((b) => b.rows).map((r) => r.values[0]!.kind.value)).toEqual(["0"]);
   });
 });

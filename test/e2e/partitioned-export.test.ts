@@ -1,26 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import xxhash from "xxhash-wasm";
-import { useAzurite, type Azurite } from "../support/azurite.js";
 import { readArtifacts } from "../support/artifact-reader.js";
-import { blobNames, newContainer } from "../support/fixtures.js";
-import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
+import { blobNames, newContainer, withSpillwayAndAzurite } from "../support/fixtures.js";
 
 describe("partitioned export over two storage accounts", () => {
-  let azurite: Azurite;
-  let sw: SpillwayUnderTest;
-  beforeAll(async () => {
-    azurite = await useAzurite();
-    sw = await startSpillwayProcesses("split");
-  });
-  afterAll(async () => {
-    await sw?.stop();
-    await azurite?.stop();
-  });
+  const env = withSpillwayAndAzurite("split");
 
   it("lands each record under the folder Kusto's rules give, spread over both containers", async () => {
-    const [one, two] = [await newContainer(azurite, "acct1"), await newContainer(azurite, "acct2")];
-    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Ts", type: "datetime" }, { name: "Key", type: "string" }, { name: "N", type: "long" }] });
-    const created = await sw.catalog.createExternalTable({
+    const [one, two] = [await newContainer(env.azurite, "acct1"), await newContainer(env.azurite, "acct2")];
+    await env.sw.catalog.createTable({ name: "Events", columns: [{ name: "Ts", type: "datetime" }, { name: "Key", type: "string" }, { name: "N", type: "long" }] });
+    const created = await env.sw.catalog.createExternalTable({
       name: "Lake",
       kind: "blob",
       dataFormat: "parquet",
@@ -31,10 +20,10 @@ describe("partitioned export over two storage accounts", () => {
         { name: "Region", type: "string" },
       ],
       pathFormat: `"day=" datetime_pattern("yyyyMMdd", Day) "/shard=" Shard "/" Region`,
-      connectionStrings: [azurite.connectionString(`${one}/events`), azurite.connectionString(`${two}/events`)],
+      connectionStrings: [env.azurite.connectionString(`${one}/events`), env.azurite.connectionString(`${two}/events`)],
     });
     expect(created.externalTable!.partitions.map((p) => p.name)).toEqual(["Day", "Shard", "Region"]);
-    await sw.catalog.createOrAlterContinuousExport({
+    await env.sw.catalog.createOrAlterContinuousExport({
       name: "Out",
       externalTable: "Lake",
       query: "SELECT Ts, Key, N, CASE WHEN N % 2 = 0 THEN 'even' ELSE 'odd' END AS Region FROM Events",
@@ -42,8 +31,8 @@ describe("partitioned export over two storage accounts", () => {
     });
     const keys = ["alpha", "beta", "gamma", "delta", "World"];
     const rows = Array.from({ length: 40 }, (_, n) => ({ Ts: `2026-0${1 + (n % 3)}-1${n % 10}T0${n % 10}:00:00Z`, Key: keys[n % keys.length]!, N: n }));
-    await sw.query.ingest({ table: "Events", format: "json", payload: Buffer.from(rows.map((r) => JSON.stringify(r)).join("\n")) });
-    const run = await sw.catalog.runContinuousExportNow({ name: "Out" });
+    await env.sw.query.ingest({ table: "Events", format: "json", payload: Buffer.from(rows.map((r) => JSON.stringify(r)).join("\n")) });
+    const run = await env.sw.catalog.runContinuousExportNow({ name: "Out" });
     expect(run.result, run.details).toBe("Completed");
 
     const { h64 } = await xxhash();
@@ -56,12 +45,12 @@ describe("partitioned export over two storage accounts", () => {
       const inFolder = rows.filter((r) => a.path.includes(`/events/${folderOf(r)}/`));
       expect(a.numRecords).toBe(BigInt(inFolder.length));
     }
-    const inOne = await blobNames(azurite, one);
-    const inTwo = await blobNames(azurite, two);
+    const inOne = await blobNames(env.azurite, one);
+    const inTwo = await blobNames(env.azurite, two);
     expect(inOne.length + inTwo.length).toBe(run.artifacts.length);
     expect(Math.abs(inOne.length - inTwo.length)).toBeLessThanOrEqual(1);
 
-    const back = await readArtifacts(azurite.client, run.artifacts.map((a) => a.path), "parquet");
+    const back = await readArtifacts(env.azurite.client, run.artifacts.map((a) => a.path), "parquet");
     expect(Object.keys(back[0]!)).toEqual(["Ts", "Key", "N"]);
     expect(back.map((r) => Number(r.N)).sort((a, b) => a - b)).toEqual(rows.map((r) => r.N));
   });
@@ -74,7 +63,7 @@ describe("partitioned export over two storage accounts", () => {
       connectionStrings: ["file:///tmp/never"],
     };
     const refused = async (extra: object, message: RegExp) =>
-      expect(sw.catalog.createExternalTable({ name: "Bad", ...base, ...extra })).rejects.toMatchObject({ code: 3, message: expect.stringMatching(message) });
+      expect(env.sw.catalog.createExternalTable({ name: "Bad", ...base, ...extra })).rejects.toMatchObject({ code: 3, message: expect.stringMatching(message) });
     await refused({ partitions: [{ name: "P", type: "string", column: "Nope" }] }, /column 'Nope' is not a column of the table/);
     await refused({ partitions: [{ name: "P", type: "datetime", function: "startofday", column: "Key" }] }, /startofday needs a datetime column; column 'Key' is string/);
     await refused({ partitions: [{ name: "P", type: "string", function: "hash", column: "Key", modulo: 4n }] }, /hash\(Key, N\) gives a long partition/);
@@ -87,6 +76,6 @@ describe("partitioned export over two storage accounts", () => {
     await refused({ partitions: [{ name: "P", type: "string", column: "Key" }, { name: "Q", type: "string" }], pathFormat: `P` }, /partition 'Q' does not appear in pathFormat/);
     await refused({ pathFormat: `"x"` }, /pathFormat needs partitions/);
     await refused({ partitions: [{ name: "Key", type: "string" }] }, /virtual column 'Key' has the name of a stored column/);
-    expect((await sw.catalog.listExternalTables({})).externalTables.map((t) => t.name)).toEqual(["Lake"]);
+    expect((await env.sw.catalog.listExternalTables({})).externalTables.map((t) => t.name)).toEqual(["Lake"]);
   });
 });

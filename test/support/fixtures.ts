@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { Azurite } from "./azurite.js";
-import type { SpillwayUnderTest } from "./spillway-processes.js";
+import { afterAll, beforeAll } from "vitest";
+import { useAzurite, type Azurite } from "./azurite.js";
+import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "./spillway-processes.js";
 
 /** A new, empty container with a unique name (tests may share one Azurite). */
 export async function newContainer(azurite: Azurite, prefix = "c"): Promise<string> {
@@ -34,3 +35,20 @@ export const sortBy = <T extends Record<string, unknown>>(rows: T[], ...keys: st
     }
     return 0;
   });
+
+/**
+ * Registers, for the enclosing describe, an Azurite and Spillway processes in `mode`,
+ * started before its tests and stopped after them.
+ */
+export function withSpillwayAndAzurite(mode: Mode, env: Record<string, string> = {}): { azurite: Azurite; sw: SpillwayUnderTest } {
+  const ctx = {} as { azurite: Azurite; sw: SpillwayUnderTest };
+  beforeAll(async () => {
+    ctx.azurite = await useAzurite();
+    ctx.sw = await startSpillwayProcesses(mode, env);
+  });
+  afterAll(async () => {
+    await ctx.sw?.stop();
+    await ctx.azurite?.stop();
+  });
+  return ctx;
+}
