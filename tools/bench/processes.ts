@@ -1,42 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { CatalogService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
+import { AZURITE_ACCOUNT, AZURITE_KEY } from "../../test/support/azurite.js";
+import { freePort, waitFor } from "../../test/support/free-port.js";
 import { REPO_ROOT } from "./settings.js";
 
-/** Azurite's well-known development account (public, documented by Microsoft). */
-export const AZURITE_ACCOUNT = "devstoreaccount1";
-export const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ""}`);
-}
+export { AZURITE_ACCOUNT, AZURITE_KEY } from "../../test/support/azurite.js";
+export { freePort } from "../../test/support/free-port.js";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -169,7 +142,7 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
       if (child.exitCode !== null) throw new Error(`spillway exited with ${child.exitCode}:\n${output()}`);
       const r = await health.check({ service: "" });
       return r.status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
-    });
+    }, 60_000);
   } catch (err) {
     await stopChild(child);
     throw err;
