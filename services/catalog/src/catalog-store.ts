@@ -7,9 +7,16 @@ export type DefinitionKind = "table" | "external_table" | "continuous_export";
  * Definitions of tables, external tables and continuous exports, one JSON document
  * each, in one DuckDB file. Writes that must check for clashes run in one
  * transaction (see `write`).
+ *
+ * Reads are served from memory: this process holds the file's only handle (DuckDB
+ * locks it), so a copy loaded at open and updated after each commit stays exact, and
+ * the scheduler can list hundreds of exports every second without a query each.
  */
 export class CatalogStore {
-  private constructor(private readonly db: SerialConnection) {}
+  private constructor(
+    private readonly db: SerialConnection,
+    private readonly committed: Map<string, Definition>,
+  ) {}
 
   static async open(dataDir: string): Promise<CatalogStore> {
     const db = await SerialConnection.open(join(dataDir, "catalog.duckdb"));
@@ -17,28 +24,60 @@ export class CatalogStore {
       q.run(`CREATE TABLE IF NOT EXISTS definitions (
                kind VARCHAR NOT NULL, database VARCHAR NOT NULL, name VARCHAR NOT NULL, body VARCHAR NOT NULL)`),
     );
-    return new CatalogStore(db);
+    const rows = await db.exclusive((q) => q.all("SELECT kind, database, name, body FROM definitions"));
+    const committed = new Map<string, Definition>();
+    for (const r of rows) {
+      const d = { kind: String(r.kind) as DefinitionKind, database: String(r.database), name: String(r.name), body: String(r.body) };
+      committed.set(keyOf(d.kind, d.database, d.name), d);
+    }
+    return new CatalogStore(db, committed);
   }
 
   close(): Promise<void> {
     return this.db.close();
   }
 
-  get(kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
-    return this.db.exclusive((q) => getBody(q, kind, database, name));
+  async get(kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
+    return this.committed.get(keyOf(kind, database, name))?.body;
   }
 
-  list(kind: DefinitionKind, database?: string): Promise<string[]> {
-    return this.db.exclusive((q) => listBodies(q, kind, database));
+  /** Bodies of `kind` (in `database`, or all), ordered by database and name. */
+  async list(kind: DefinitionKind, database?: string): Promise<string[]> {
+    return [...this.committed.values()]
+      .filter((d) => d.kind === kind && (database === undefined || d.database === database))
+      .sort((a, b) => compare(a.database, b.database) || compare(a.name, b.name))
+      .map((d) => d.body);
   }
 
   /** Runs `task` in a transaction with read and write access to the definitions. */
-  write<T>(task: (tx: CatalogTransaction) => Promise<T>): Promise<T> {
-    return this.db.transaction((q) => task(new CatalogTransaction(q)));
+  async write<T>(task: (tx: CatalogTransaction) => Promise<T>): Promise<T> {
+    const tx = await this.db.transaction(async (q) => {
+      const tx = new CatalogTransaction(q);
+      return { tx, result: await task(tx) };
+    });
+    // Only what committed reaches the in-memory copy.
+    for (const [key, definition] of tx.tx.changes) {
+      if (definition) this.committed.set(key, definition);
+      else this.committed.delete(key);
+    }
+    return tx.result;
   }
 }
 
+interface Definition {
+  kind: DefinitionKind;
+  database: string;
+  name: string;
+  body: string;
+}
+
+const keyOf = (kind: DefinitionKind, database: string, name: string) => `${kind}\u0000${database}\u0000${name}`;
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 export class CatalogTransaction {
+  /** Writes in order, applied to the in-memory copy once the transaction commits. */
+  readonly changes: Array<[string, Definition | undefined]> = [];
+
   constructor(private readonly q: Queryable) {}
 
   get(kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
@@ -52,11 +91,13 @@ export class CatalogTransaction {
   async put(kind: DefinitionKind, database: string, name: string, body: string): Promise<void> {
     await this.delete(kind, database, name);
     await this.q.run("INSERT INTO definitions VALUES ($1, $2, $3, $4)", [kind, database, name, body]);
+    this.changes.push([keyOf(kind, database, name), { kind, database, name, body }]);
   }
 
   async delete(kind: DefinitionKind, database: string, name: string): Promise<boolean> {
     const existed = (await this.get(kind, database, name)) !== undefined;
     await this.q.run("DELETE FROM definitions WHERE kind = $1 AND database = $2 AND name = $3", [kind, database, name]);
+    this.changes.push([keyOf(kind, database, name), undefined]);
     return existed;
   }
 }

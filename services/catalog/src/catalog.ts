@@ -259,9 +259,12 @@ export class Catalog {
       ? [await this.store.get("continuous_export", database, validateName("continuous export", nameArg))].filter((b): b is string => !!b)
       : await this.store.list("continuous_export", database);
     const specs: ExportSpec[] = [];
+    // The scheduler asks for every export each tick: decode each database's tables once.
+    const tablesByDatabase = new Map<string, Map<string, Table>>();
     for (const body of bodies) {
       const { definition: d, dimensions } = parseStoredExport(body);
-      const tables = new Map((await this.listTables(d.database)).map((t) => [t.name, t]));
+      let tables = tablesByDatabase.get(d.database);
+      if (!tables) tablesByDatabase.set(d.database, (tables = new Map((await this.listTables(d.database)).map((t) => [t.name, t]))));
       const external = await this.store.get("external_table", d.database, d.externalTableName);
       specs.push(
         create(ExportSpecSchema, {

@@ -4,6 +4,9 @@ import type { CursorStore } from "./cursor-store.js";
 import type { ExportRunner } from "./export-runner.js";
 import type { CursorPeers } from "./peer-clients.js";
 
+/** What the scheduler needs of the runner. */
+export type ScheduledRunner = Pick<ExportRunner, "run" | "isRunning" | "runningCount">;
+
 export interface SchedulerOptions {
   tickMs: number;
   maxConcurrentRuns: number;
@@ -13,17 +16,22 @@ export interface SchedulerOptions {
 
 /**
  * Starts due exports: every tick, each enabled export whose last run started at least
- * intervalBetweenRuns ago, the most lagging first, within the capacity limit.
+ * intervalBetweenRuns ago, the most lagging first, within the capacity limit. A run
+ * that ends looks again at once, so a free slot never waits for the next tick while
+ * exports are due.
  */
 export class RunScheduler {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** A tick was asked for while one was in progress: run another when it ends. */
+  private tickAgain = false;
+  private stopped = false;
   private readonly now: () => number;
 
   constructor(
     private readonly store: CursorStore,
-    private readonly runner: ExportRunner,
-    private readonly peers: CursorPeers,
+    private readonly runner: ScheduledRunner,
+    private readonly peers: { catalog: Pick<CursorPeers["catalog"], "listExportSpecs"> },
     private readonly options: SchedulerOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -35,12 +43,27 @@ export class RunScheduler {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
   async tick(): Promise<void> {
-    if (this.ticking) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
     this.ticking = true;
+    try {
+      do {
+        this.tickAgain = false;
+        await this.launchDue();
+      } while (this.tickAgain && !this.stopped);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async launchDue(): Promise<void> {
     try {
       const { specs } = await this.peers.catalog.listExportSpecs({});
       const enabled = specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id));
@@ -56,13 +79,16 @@ export class RunScheduler {
       for (const spec of due.slice(0, room)) this.launch(spec);
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
-    } finally {
-      this.ticking = false;
     }
   }
 
   private launch(spec: ExportSpec): void {
-    this.runner.run(spec).catch((err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`));
+    this.runner
+      .run(spec)
+      .catch((err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`))
+      .finally(() => {
+        if (!this.stopped) void this.tick();
+      });
   }
 }
 

@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CatalogStore } from "./catalog-store.js";
+
+let dir: string;
+let store: CatalogStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "spillway-catalog-"));
+  store = await CatalogStore.open(dir);
+});
+
+afterEach(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("CatalogStore", () => {
+  it("reads what committed, ordered by database and name, and again after reopening", async () => {
+    await store.write(async (tx) => {
+      await tx.put("table", "db2", "A", "db2.A");
+      await tx.put("table", "db1", "B", "db1.B");
+      await tx.put("table", "db1", "A", "db1.A");
+      await tx.put("external_table", "db1", "A", "ext");
+    });
+    await store.write(async (tx) => {
+      await tx.put("table", "db1", "B", "db1.B v2");
+    });
+    expect(await store.list("table")).toEqual(["db1.A", "db1.B v2", "db2.A"]);
+    expect(await store.list("table", "db1")).toEqual(["db1.A", "db1.B v2"]);
+    expect(await store.get("external_table", "db1", "A")).toBe("ext");
+
+    await store.write(async (tx) => expect(await tx.delete("table", "db1", "A")).toBe(true));
+    expect(await store.get("table", "db1", "A")).toBeUndefined();
+
+    await store.close();
+    store = await CatalogStore.open(dir);
+    expect(await store.list("table")).toEqual(["db1.B v2", "db2.A"]);
+    expect(await store.list("external_table")).toEqual(["ext"]);
+  });
+
+  it("shows nothing of a transaction that failed, in memory or on disk", async () => {
+    await store.write((tx) => tx.put("table", "db", "Kept", "kept"));
+    await expect(
+      store.write(async (tx) => {
+        await tx.put("table", "db", "New", "new");
+        await tx.delete("table", "db", "Kept");
+        expect(await tx.list("table", "db")).toEqual(["new"]);
+        throw new Error("clash");
+      }),
+    ).rejects.toThrow("clash");
+    expect(await store.list("table", "db")).toEqual(["kept"]);
+    await store.close();
+    store = await CatalogStore.open(dir);
+    expect(await store.list("table", "db")).toEqual(["kept"]);
+  });
+});
