@@ -118,8 +118,10 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
   });
   const nodeArgs = ["--import", "tsx"];
   if (options.cpuProfDir) {
-    mkdirSync(options.cpuProfDir, { recursive: true });
-    nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=spillway-${options.name}.cpuprofile`);
+    // No fixed file name: tsx's loader thread writes a profile too, and must not overwrite the main thread's.
+    const dir = join(options.cpuProfDir, `spillway-${options.name}`);
+    mkdirSync(dir, { recursive: true });
+    nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
   const child = spawn(process.execPath, [...nodeArgs, "services/app/src/main.ts", `--listen=${address}`, `--data-dir=${dataDir}`], {
     cwd: REPO_ROOT,

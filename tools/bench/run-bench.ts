@@ -135,9 +135,12 @@ async function main(): Promise<void> {
   const profiles: Record<string, string[]> = {};
   if (cpuProfDir && existsSync(cpuProfDir)) {
     console.log(`\nCPU profiles of Spillway's main thread (node --cpu-prof) in ${cpuProfDir}:`);
-    for (const file of readdirSync(cpuProfDir).filter((f) => f.endsWith(".cpuprofile"))) {
-      profiles[file] = topSelfTime(join(cpuProfDir, file), 12);
-      console.log(`${file}:\n${profiles[file]!.map((l) => `  ${l}`).join("\n")}`);
+    for (const instance of readdirSync(cpuProfDir)) {
+      // Each thread writes CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main one.
+      const main = readdirSync(join(cpuProfDir, instance)).find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+      if (!main) continue;
+      profiles[instance] = topSelfTime(join(cpuProfDir, instance, main), 12);
+      console.log(`${instance} (${main}):\n${profiles[instance]!.map((l) => `  ${l}`).join("\n")}`);
     }
   }
 

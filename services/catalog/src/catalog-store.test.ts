@@ -52,8 +52,14 @@ describe("CatalogStore", () => {
       }),
     ).rejects.toThrow("clash");
     expect(await store.list("table", "db")).toEqual(["kept"]);
+    // Only committed changes move the version that derived data (the export listing) is kept by.
+    const version = store.version;
+    await store.write(async (tx) => tx.get("table", "db", "Kept"));
+    expect(store.version).toBe(version);
+    await store.write((tx) => tx.put("table", "db", "Other", "other"));
+    expect(store.version).toBe(version + 1);
     await store.close();
     store = await CatalogStore.open(dir);
-    expect(await store.list("table", "db")).toEqual(["kept"]);
+    expect(await store.list("table", "db")).toEqual(["kept", "other"]);
   });
 });

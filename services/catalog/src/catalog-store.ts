@@ -18,6 +18,8 @@ export class CatalogStore {
     private readonly committed: Map<string, Definition>,
   ) {}
 
+  private changeCount = 0;
+
   static async open(dataDir: string): Promise<CatalogStore> {
     const db = await SerialConnection.open(join(dataDir, "catalog.duckdb"));
     await db.exclusive((q) =>
@@ -60,7 +62,13 @@ export class CatalogStore {
       if (definition) this.committed.set(key, definition);
       else this.committed.delete(key);
     }
+    if (tx.tx.changes.length) this.changeCount++;
     return tx.result;
+  }
+
+  /** Goes up with every committed change: what was derived from the definitions at one value still holds. */
+  get version(): number {
+    return this.changeCount;
   }
 }
 

@@ -253,7 +253,21 @@ export class Catalog {
   }
 
   /** What the scheduler needs to run exports, resolved now (secrets included: internal only). */
+  /**
+   * Everything a run needs of the exports (all, a database's, or one). The scheduler asks
+   * for all of them every time a run ends, so that listing is kept until a definition changes;
+   * callers must not modify the specs.
+   */
   async exportSpecs(databaseArg: string, nameArg: string): Promise<ExportSpec[]> {
+    if (databaseArg || nameArg) return this.buildExportSpecs(databaseArg, nameArg);
+    const version = this.store.version;
+    if (this.allSpecs?.version !== version) this.allSpecs = { version, specs: await this.buildExportSpecs("", "") };
+    return this.allSpecs.specs;
+  }
+
+  private allSpecs: { version: number; specs: ExportSpec[] } | undefined;
+
+  private async buildExportSpecs(databaseArg: string, nameArg: string): Promise<ExportSpec[]> {
     const database = databaseArg ? databaseName(databaseArg) : undefined;
     const bodies = nameArg && database
       ? [await this.store.get("continuous_export", database, validateName("continuous export", nameArg))].filter((b): b is string => !!b)

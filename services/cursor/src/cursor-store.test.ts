@@ -139,6 +139,11 @@ describe("export runs", () => {
   });
 
   const state = async () => (await store.getExportStates(["x1"]))[0]!;
+  /** A run under OWNER's lease (a commit or failure record releases it). */
+  const begin = async (exportId: string, runId: string, from: bigint, upTo: bigint) => {
+    await store.acquireLease(exportId, OWNER, 60_000);
+    return store.beginRun(exportId, runId, from, upTo);
+  };
 
   it("initExportState keeps an existing state", async () => {
     expect((await store.initExportState("x1", "db", "Renamed")).startCursor).toBe(start);
@@ -146,7 +151,7 @@ describe("export runs", () => {
   });
 
   it("commitRun moves the checkpoint and records the artifacts", async () => {
-    expect(await store.beginRun("x1", "run-1", start, to)).toBe(1n);
+    expect(await begin("x1", "run-1", start, to)).toBe(1n);
     const artifacts = [
       { path: "https://acct/c/a.csv", numRecords: 5n, sizeBytes: 50n },
       { path: "https://acct/c/b.csv", numRecords: 7n, sizeBytes: 70n },
@@ -160,9 +165,10 @@ describe("export runs", () => {
   });
 
   it("commitRun refuses when the checkpoint moved, and changes nothing", async () => {
-    await store.beginRun("x1", "run-1", start, to);
-    await store.beginRun("x1", "run-2", start, to);
+    await begin("x1", "run-1", start, to);
+    await begin("x1", "run-2", start, to);
     await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
+    await store.acquireLease("x1", OWNER, 60_000);
     await expect(store.commitRun("x1", "run-2", "Ext", start, to, [{ path: "b", numRecords: 1n, sizeBytes: 1n }], OWNER)).rejects.toThrow(
       `checkpoint moved from ${start} to ${to} during the run`,
     );
@@ -171,25 +177,25 @@ describe("export runs", () => {
   });
 
   it("commitRun refuses when the export was dropped", async () => {
-    await store.beginRun("x1", "run-1", start, to);
+    await begin("x1", "run-1", start, to);
     await store.dropExportState("x1");
     await expect(store.commitRun("x1", "run-1", "Ext", start, to, [], OWNER)).rejects.toThrow("the export was dropped during the run");
     expect(await store.getExportStates(["x1"])).toEqual([]);
   });
 
   it("failRun records the failure with the last success time", async () => {
-    await store.beginRun("x1", "run-1", start, to);
+    await begin("x1", "run-1", start, to);
     const firstFailure = { operationId: "op-1", name: "Export1", failureKind: "Failure" as const, details: "storage unavailable", isPermanent: false };
     await store.failRun("x1", "run-1", firstFailure);
     const failedAt = new Date(clock);
     expect(await state()).toMatchObject({ lastRunResult: "Failed", lastRunTime: failedAt, lastSuccessTime: undefined, checkpointCursor: start });
 
     clock += 1000;
-    await store.beginRun("x1", "run-2", start, to);
+    await begin("x1", "run-2", start, to);
     await store.commitRun("x1", "run-2", "Ext", start, to, [], OWNER);
     const succeededAt = new Date(clock);
     clock += 1000;
-    await store.beginRun("x1", "run-3", to, to);
+    await begin("x1", "run-3", to, to);
     const secondFailure = { operationId: "op-3", name: "Export1", failureKind: "PartialFailure" as const, details: "denied", isPermanent: true };
     await store.failRun("x1", "run-3", secondFailure);
 
@@ -207,9 +213,9 @@ describe("export runs", () => {
 
   it("abandonedRuns lists the runs still Running, with the export's name", async () => {
     await store.initExportState("x2", "db", "Export2");
-    await store.beginRun("x1", "run-1", start, to);
-    await store.beginRun("x2", "run-2", to, to);
-    await store.beginRun("x1", "run-3", start, to);
+    await begin("x1", "run-1", start, to);
+    await begin("x2", "run-2", to, to);
+    await begin("x1", "run-3", start, to);
     await store.failRun("x1", "run-3", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
     const abandoned = await store.abandonedRuns();
     expect(abandoned.sort((a, b) => a.runId.localeCompare(b.runId))).toEqual([
@@ -219,11 +225,11 @@ describe("export runs", () => {
   });
 
   it("lists artifacts for 14 days", async () => {
-    await store.beginRun("x1", "run-1", start, to);
+    await begin("x1", "run-1", start, to);
     await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "old", numRecords: 1n, sizeBytes: 1n }], OWNER);
     const committedAt = clock;
     clock += 1000;
-    await store.beginRun("x1", "run-2", to, to);
+    await begin("x1", "run-2", to, to);
     await store.commitRun("x1", "run-2", "Ext", to, to, [{ path: "new", numRecords: 1n, sizeBytes: 1n }], OWNER);
 
     clock = committedAt + 14 * DAY;
@@ -233,11 +239,11 @@ describe("export runs", () => {
   });
 
   it("dropExportState removes state, runs, artifacts and failures", async () => {
-    await store.beginRun("x1", "run-1", start, to);
+    await begin("x1", "run-1", start, to);
     await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
-    await store.beginRun("x1", "run-2", to, to);
+    await begin("x1", "run-2", to, to);
     await store.failRun("x1", "run-2", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
-    await store.beginRun("x1", "run-3", to, to);
+    await begin("x1", "run-3", to, to);
     await store.dropExportState("x1");
     expect(await store.getExportStates(["x1"])).toEqual([]);
     expect(await store.listArtifacts("x1")).toEqual([]);
@@ -246,9 +252,9 @@ describe("export runs", () => {
   });
 
   it("survives close and reopen", async () => {
-    await store.beginRun("x1", "run-1", start, to);
+    await begin("x1", "run-1", start, to);
     await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 3n, sizeBytes: 30n }], OWNER);
-    await store.beginRun("x1", "run-2", to, to);
+    await begin("x1", "run-2", to, to);
     const before = { state: await state(), artifacts: await store.listArtifacts("x1") };
 
     await reopen();
@@ -322,6 +328,31 @@ describe("leases and the pending-artifact journal", () => {
     await store.commitRun("x2", "run-2", "Ext", from, to, [{ path: "blob/3.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
     expect(await store.pendingArtifacts("x2")).toEqual([]);
     expect((await store.listArtifacts("x2")).map((a) => a.path)).toEqual(["blob/3.parquet"]);
+  });
+
+  it("startRun opens a run under the lease in one step, and its commit releases the lease", async () => {
+    const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+    await store.journalPending("x2", "crashed", ["blob/old.parquet"]);
+    const to = await store.commitExtent(extent("T", "x2-start"));
+    const args = { exportId: "x2", database: "db", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (current: bigint) => current };
+    const started = await store.startRun({ ...args, runId: "run-1" });
+    expect(started).toEqual({ runNumber: 1n, from, to, completedRuns: 0n, pending: [{ runId: "crashed", path: "blob/old.parquet" }] });
+    // Another owner is refused and nothing of its run is recorded.
+    expect(await store.startRun({ ...args, runId: "run-x", owner: "b" })).toBeUndefined();
+    expect((await store.getExportStates(["x2"]))[0]!.runCount).toBe(1n);
+
+    await store.commitRun("x2", "run-1", "Ext", from, to, [], "a");
+    // Lease gone with the commit: b may start now, from the new checkpoint; a range never runs backwards.
+    const next = await store.startRun({ ...args, runId: "run-2", owner: "b", upTo: () => 0n });
+    expect(next).toMatchObject({ runNumber: 2n, from: to, to, completedRuns: 1n });
+    await store.failRun("x2", "run-2", { operationId: "op", name: "Export2", failureKind: "Failure", details: "d", isPermanent: false }, "b");
+    expect(await store.acquireLease("x2", "c", 60_000)).toBe(true);
+  });
+
+  it("startRun creates the state of an export that has none, at the current cursor", async () => {
+    const current = await store.commitExtent(extent("T", "before-new"));
+    const started = await store.startRun({ exportId: "new", database: "db", name: "New", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
+    expect(started).toMatchObject({ runNumber: 1n, from: current, to: current, completedRuns: 0n, pending: [] });
   });
 
   it("counts failures since the last success", async () => {

@@ -153,14 +153,7 @@ export class CursorStore {
 
   /** Creates an export's state at the current cursor: it exports what is ingested from now on. */
   async initExportState(exportId: string, database: string, name: string): Promise<ExportStateRecord> {
-    return this.db.transaction(async (q) => {
-      const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
-      if (existing) return stateOf(existing);
-      const start = await lastCursor(q);
-      // The first scheduled run comes one interval after creation: nothing is new before that.
-      await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL)`, [exportId, database, name, start, ts(new Date(this.now()))]);
-      return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
-    });
+    return this.db.transaction((q) => initState(q, exportId, database, name, this.now()));
   }
 
   async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
@@ -180,13 +173,26 @@ export class CursorStore {
 
   /** Takes the export's lease for `ttlMs` if it is free, expired or already ours. */
   async acquireLease(exportId: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.db.transaction((q) => takeLease(q, exportId, owner, ttlMs, this.now()));
+  }
+
+  /**
+   * Opens a run in one transaction: takes the export's lease, creates its state if it has
+   * none, fixes the run's cursor range (from the checkpoint up to `upTo(current cursor)`),
+   * records the run as Running, and reads what the run needs next. Undefined when
+   * another owner holds the lease.
+   */
+  async startRun(start: { exportId: string; database: string; name: string; runId: string; owner: string; leaseTtlMs: number; upTo: (current: bigint) => bigint }): Promise<StartedRun | undefined> {
+    const { exportId, runId } = start;
     return this.db.transaction(async (q) => {
       const now = this.now();
-      const held = await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]);
-      if (held && held.owner !== owner && dateOf(held.expires_at)!.getTime() > now) return false;
-      await q.run("DELETE FROM leases WHERE export_id = $1", [exportId]);
-      await q.run("INSERT INTO leases VALUES ($1, $2, $3)", [exportId, owner, ts(new Date(now + ttlMs))]);
-      return true;
+      if (!(await takeLease(q, exportId, start.owner, start.leaseTtlMs, now))) return undefined;
+      const state = await initState(q, exportId, start.database, start.name, now);
+      const from = state.checkpointCursor;
+      const upTo = start.upTo(await lastCursor(q));
+      const to = upTo < from ? from : upTo;
+      const runNumber = await openRun(q, exportId, runId, from, to, now);
+      return { runNumber, from, to, completedRuns: await completedRuns(q, exportId), pending: await pendingOf(q, exportId) };
     });
   }
 
@@ -213,20 +219,15 @@ export class CursorStore {
 
   /** Records, before they are uploaded, the artifacts a run is about to write. */
   async journalPending(exportId: string, runId: string, paths: string[]): Promise<void> {
-    await this.db.transaction(async (q) => {
-      const now = ts(new Date(this.now()));
-      for (const path of paths) await q.run("INSERT INTO pending_artifacts VALUES ($1, $2, $3, $4)", [exportId, runId, path, now]);
-    });
+    if (paths.length === 0) return;
+    const now = ts(new Date(this.now()));
+    const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
+    await this.db.exclusive((q) => q.run(`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]));
   }
 
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
-  async pendingArtifacts(exportId: string): Promise<Array<{ runId: string; path: string }>> {
-    return this.db.exclusive(async (q) =>
-      (await q.all("SELECT DISTINCT run_id, path FROM pending_artifacts WHERE export_id = $1 ORDER BY path", [exportId])).map((r) => ({
-        runId: String(r.run_id),
-        path: String(r.path),
-      })),
-    );
+  async pendingArtifacts(exportId: string): Promise<PendingArtifact[]> {
+    return this.db.exclusive((q) => pendingOf(q, exportId));
   }
 
   async clearPending(exportId: string, paths: string[]): Promise<void> {
@@ -234,22 +235,9 @@ export class CursorStore {
     await this.db.exclusive((q) => q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
   }
 
-  /** Runs that committed: the next successful run is number count + 1 (retries share it). */
-  async completedRunCount(exportId: string): Promise<bigint> {
-    return this.db.exclusive(async (q) => (await q.one("SELECT count(*) AS n FROM runs WHERE export_id = $1 AND result = 'Completed'", [exportId]))!.n as bigint);
-  }
-
   /** Opens a run: a new run number, recorded as Running. */
   async beginRun(exportId: string, runId: string, from: bigint, to: bigint): Promise<bigint> {
-    return this.db.transaction(async (q) => {
-      const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
-      if (!state) throw new Error(`export ${exportId} has no state`);
-      const runNumber = (state.run_count as bigint) + 1n;
-      const now = ts(new Date(this.now()));
-      await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, now]);
-      await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, now]);
-      return runNumber;
-    });
+    return this.db.transaction((q) => openRun(q, exportId, runId, from, to, this.now()));
   }
 
   /**
@@ -275,13 +263,17 @@ export class CursorStore {
       for (const a of artifacts) {
         await q.run("INSERT INTO artifacts VALUES ($1, $2, $3, $4, $5, $6, $7)", [exportId, runId, externalTable, a.path, a.numRecords, a.sizeBytes, ts(now)]);
       }
+      // The run is over: its lease goes with the commit.
+      await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
       return artifacts.map((a) => ({ ...a, externalTable, timestamp: now }));
     });
   }
 
-  async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+  /** Records a failed run; `owner`'s lease, if given, goes with it. */
+  async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, owner?: string): Promise<void> {
     await this.db.transaction(async (q) => {
       const now = ts(new Date(this.now()));
+      if (owner !== undefined) await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
       const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) return;
       await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
@@ -351,6 +343,60 @@ export class CursorStore {
 
 /** The lease on an export was lost: the holder must not commit. */
 export class LeaseLostError extends Error {}
+
+export interface PendingArtifact {
+  runId: string;
+  path: string;
+}
+
+export interface StartedRun {
+  runNumber: bigint;
+  from: bigint;
+  to: bigint;
+  /** Runs of the export that committed before this one. */
+  completedRuns: bigint;
+  /** Files failed attempts journaled and never committed: to delete before this run writes. */
+  pending: PendingArtifact[];
+}
+
+async function takeLease(q: Queryable, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+  const held = await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]);
+  if (held && held.owner !== owner && dateOf(held.expires_at)!.getTime() > now) return false;
+  if (held) await q.run("DELETE FROM leases WHERE export_id = $1", [exportId]);
+  await q.run("INSERT INTO leases VALUES ($1, $2, $3)", [exportId, owner, ts(new Date(now + ttlMs))]);
+  return true;
+}
+
+/** The export's state, created at the current cursor if it has none: it exports what is ingested from now on. */
+async function initState(q: Queryable, exportId: string, database: string, name: string, now: number): Promise<ExportStateRecord> {
+  const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
+  if (existing) return stateOf(existing);
+  const start = await lastCursor(q);
+  // The first scheduled run comes one interval after creation: nothing is new before that.
+  await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL)`, [exportId, database, name, start, ts(new Date(now))]);
+  return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
+}
+
+/** A new run number, recorded as Running. */
+async function openRun(q: Queryable, exportId: string, runId: string, from: bigint, to: bigint, now: number): Promise<bigint> {
+  const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
+  if (!state) throw new Error(`export ${exportId} has no state`);
+  const runNumber = (state.run_count as bigint) + 1n;
+  const at = ts(new Date(now));
+  await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
+  await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, at]);
+  return runNumber;
+}
+
+/** Runs that committed: the next successful run is number count + 1 (retries share it). */
+async function completedRuns(q: Queryable, exportId: string): Promise<bigint> {
+  return (await q.one("SELECT count(*) AS n FROM runs WHERE export_id = $1 AND result = 'Completed'", [exportId]))!.n as bigint;
+}
+
+async function pendingOf(q: Queryable, exportId: string): Promise<PendingArtifact[]> {
+  const rows = await q.all("SELECT DISTINCT run_id, path FROM pending_artifacts WHERE export_id = $1 ORDER BY path", [exportId]);
+  return rows.map((r) => ({ runId: String(r.run_id), path: String(r.path) }));
+}
 
 async function holdsLease(q: Queryable, exportId: string, owner: string, now: number): Promise<boolean> {
   const held = await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]);

@@ -6,7 +6,7 @@ import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { LeaseLostError, type ArtifactRecord, type CursorStore } from "./cursor-store.js";
+import { LeaseLostError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 export interface RunOutcome {
@@ -111,37 +111,43 @@ export class ExportRunner {
   }
 
   private async underLease(spec: ExportSpec): Promise<RunOutcome> {
-    if (!(await this.store.acquireLease(spec.id, this.ownerId, this.leaseTtlMs))) throw new LeaseHeldError(spec.name);
+    const runId = randomUUID();
+    const latency = durationMs(spec.forcedLatency);
+    const started = await this.store.startRun({
+      exportId: spec.id,
+      database: spec.database,
+      name: spec.name,
+      runId,
+      owner: this.ownerId,
+      leaseTtlMs: this.leaseTtlMs,
+      // forcedLatency: leave extents committed less than that long ago for a later run.
+      upTo: (current) => (latency > 0 ? minBigint(current, ticksFromEpochMs(this.now() - latency)) : current),
+    });
+    if (!started) throw new LeaseHeldError(spec.name);
     const heartbeat = setInterval(() => {
       void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).catch(() => undefined);
     }, Math.max(100, this.leaseTtlMs / 3));
+    let leaseReleased = false;
     try {
-      return await this.execute(spec);
+      // The run's commit or failure record releases the lease in its own transaction.
+      const outcome = await this.execute(spec, runId, started);
+      leaseReleased = true;
+      return outcome;
     } finally {
       clearInterval(heartbeat);
-      await this.store.releaseLease(spec.id, this.ownerId).catch(() => undefined);
+      if (!leaseReleased) await this.store.releaseLease(spec.id, this.ownerId).catch(() => undefined);
     }
   }
 
-  private async execute(spec: ExportSpec): Promise<RunOutcome> {
-    const state =
-      (await this.store.getExportStates([spec.id]))[0] ?? (await this.store.initExportState(spec.id, spec.database, spec.name));
-    const from = state.checkpointCursor;
-    const current = await this.store.currentCursor();
-    const latency = durationMs(spec.forcedLatency);
-    // forcedLatency: leave extents committed less than that long ago for a later run.
-    let to = latency > 0 ? minBigint(current, ticksFromEpochMs(this.now() - latency)) : current;
-    if (to < from) to = from;
-
-    const runId = randomUUID();
-    const runNumber = await this.store.beginRun(spec.id, runId, from, to);
+  private async execute(spec: ExportSpec, runId: string, started: StartedRun): Promise<RunOutcome> {
+    const { from, to, runNumber } = started;
     const spoolName = join("spool", `${runId}.parquet`);
     let uploadStarted = false;
     try {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
       this.checkTables(spec);
-      await this.removeFailedAttempts(spec);
+      await this.removeFailedAttempts(spec, started.pending);
 
       const facts = await this.store.listExtents(spec.database, spec.factTables, from, to);
       if (facts.extents.length === 0) return await this.commit(spec, runId, from, to, []);
@@ -157,7 +163,7 @@ export class ExportRunner {
 
       // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
       // has the same number, so a commit that landed before a crash is not made twice.
-      const txnVersion = (await this.store.completedRunCount(spec.id)) + 1n;
+      const txnVersion = started.completedRuns + 1n;
       const staged = await withRetry(
         () =>
           this.peers.writer.stageArtifacts({
@@ -212,8 +218,8 @@ export class ExportRunner {
   }
 
   /** Deletes from storage what failed attempts journaled and never committed. */
-  private async removeFailedAttempts(spec: ExportSpec): Promise<void> {
-    const pending = await this.store.pendingArtifacts(spec.id);
+  private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[]): Promise<void> {
+    const pending = known ?? (await this.store.pendingArtifacts(spec.id));
     if (pending.length === 0 || !spec.externalTable) return;
     const paths = [...new Set(pending.map((p) => p.path))];
     await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable!, paths }), this.retry);
@@ -253,7 +259,7 @@ export class ExportRunner {
       failureKind: uploadStarted ? "PartialFailure" : "Failure",
       details,
       isPermanent: permanent,
-    });
+    }, this.ownerId);
     if (permanent) await this.disableIfFailingTooLong(spec);
     return { runId, result: "Failed", from, to, artifacts: [], details };
   }
