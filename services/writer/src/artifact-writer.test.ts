@@ -154,6 +154,24 @@ describe("size and spread of artifacts", () => {
     }
   });
 
+  it("splits Parquet too, counting each artifact's records from its footer", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "parquet", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+    // Small row groups: DuckDB checks a Parquet file's size between row groups.
+    await writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 2048, sizeLimit: 1_000n, spreadKey: 0 });
+    const artifacts = await writer.upload(stageId);
+    expect(artifacts.length).toBeGreaterThan(1);
+    const instance = await DuckDBInstance.create(":memory:");
+    const c = await instance.connect();
+    for (const a of artifacts) {
+      const n = (await c.runAndReadAll(`SELECT count(*) FROM read_parquet('${fileURLToPath(a.path)}')`)).getRows()[0]![0];
+      expect(BigInt(String(n))).toBe(a.numRecords);
+    }
+    c.closeSync();
+    instance.closeSync();
+    expect(artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(20000n);
+  });
+
   it("writes the header only in the first file of a folder with includeHeaders firstFile", async () => {
     const { artifacts } = await write(
       { columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], properties: { includeHeaders: "firstFile", compressed: true } },

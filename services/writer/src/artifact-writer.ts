@@ -105,11 +105,12 @@ export class ArtifactWriter {
             ? `part-${String(k).padStart(5, "0")}-${req.stageId}.c000.${table.properties?.compressionType || "snappy"}.parquet`
             : artifactFileName(table, `${req.nameStem}_${k}`);
           const localFile = join(dir, `${k}-${name}`);
+          // Counted from the raw file: finishing moves it (and may gzip it).
+          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
           await finishFile(table, file, localFile, j > 0);
           const relative = group.folder ? `${group.folder}/${name}` : name;
           // Artifacts spread evenly over the connection strings (SPEC §5).
           const target = targets[(k + req.spreadKey) % targets.length]!;
-          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
           staged.push({ localFile, name: relative, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: BigInt((await stat(localFile)).size) });
           if (isDelta) adds.push(await addActionFor(connection, table, localFile, relative, group.folder));
         }
