@@ -172,6 +172,18 @@ describe("size and spread of artifacts", () => {
     expect(artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(20000n);
   });
 
+  it("reports the upload that failed, not the ones it cancelled, once none is in flight", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+    const staged = await writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+    // A folder where the fourth artifact must go: that upload cannot succeed.
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(fileURLToPath(staged.artifacts[3]!.path), { recursive: true });
+    const error = await writer.upload(stageId).then(() => undefined, (e: Error) => e);
+    expect(error?.message).toMatch(/storage write failed/);
+    expect(error?.message).not.toMatch(/cancel/);
+  });
+
   it("writes the header only in the first file of a folder with includeHeaders firstFile", async () => {
     const { artifacts } = await write(
       { columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], properties: { includeHeaders: "firstFile", compressed: true } },

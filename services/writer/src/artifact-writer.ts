@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
 import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
@@ -40,6 +42,8 @@ export interface StageRequest {
 interface StagedArtifact extends WrittenArtifact {
   localFile: string;
   name: string;
+  /** Its partition folder ("" when unpartitioned). */
+  folder: string;
   target: StorageTarget;
 }
 
@@ -97,7 +101,7 @@ export class ArtifactWriter {
       }
       const groups = await encodeGroups(connection, { ...req, spoolPath: join(this.dataDir, req.spoolPath) }, join(dir, "raw"), tableId);
       const staged: StagedArtifact[] = [];
-      const adds: AddAction[] = [];
+      const finishing: Array<() => Promise<void>> = [];
       for (const group of groups) {
         for (const [j, file] of group.files.entries()) {
           const k = staged.length;
@@ -107,13 +111,19 @@ export class ArtifactWriter {
           const localFile = join(dir, `${k}-${name}`);
           // Counted from the raw file: finishing moves it (and may gzip it).
           const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
-          await finishFile(table, file, localFile, j > 0);
           const relative = group.folder ? `${group.folder}/${name}` : name;
           // Artifacts spread evenly over the connection strings (SPEC §5).
           const target = targets[(k + req.spreadKey) % targets.length]!;
-          staged.push({ localFile, name: relative, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: BigInt((await stat(localFile)).size) });
-          if (isDelta) adds.push(await addActionFor(connection, table, localFile, relative, group.folder));
+          staged.push({ localFile, name: relative, folder: group.folder, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: 0n });
+          finishing.push(() => finishFile(table, file, localFile, j > 0));
         }
+      }
+      // gzip runs on libuv's threads: files are finished side by side, one per core.
+      await settleAll(finishing, availableParallelism());
+      const adds: AddAction[] = [];
+      for (const a of staged) {
+        a.sizeInBytes = BigInt((await stat(a.localFile)).size);
+        if (isDelta) adds.push(await addActionFor(connection, table, a.localFile, a.name, a.folder));
       }
       const delta = isDelta
         ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
@@ -135,7 +145,27 @@ export class ArtifactWriter {
   async upload(stageId: string, signal?: AbortSignal): Promise<WrittenArtifact[]> {
     const stage = this.stages.get(stageId);
     if (!stage) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
-    for (const a of stage.artifacts) await uploadWithClassification(a.target, a.name, a.localFile, signal);
+    // A few uploads at once; a failure cancels the rest, and returns only once none is
+    // still in flight, so no file can land after the run has been given up.
+    const cancel = new AbortController();
+    const abort = () => cancel.abort();
+    signal?.addEventListener("abort", abort);
+    try {
+      await settleAll(
+        stage.artifacts.map((a) => async () => {
+          if (cancel.signal.aborted) throw unavailable("upload cancelled");
+          try {
+            await uploadWithClassification(a.target, a.name, a.localFile, cancel.signal);
+          } catch (err) {
+            cancel.abort();
+            throw err;
+          }
+        }),
+        UPLOAD_CONCURRENCY,
+      );
+    } finally {
+      signal?.removeEventListener("abort", abort);
+    }
     if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
@@ -213,6 +243,26 @@ export interface StageResult {
 }
 
 /** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
+const UPLOAD_CONCURRENCY = 3;
+
+/** Runs the tasks, at most `limit` at once, until all have settled; then throws the failure that came first, if any. */
+async function settleAll(tasks: Array<() => Promise<unknown>>, limit: number): Promise<void> {
+  const queue = pLimit(limit);
+  let first: { error: unknown } | undefined;
+  await Promise.allSettled(
+    tasks.map((task) =>
+      queue(async () => {
+        try {
+          await task();
+        } catch (error) {
+          first ??= { error };
+        }
+      }),
+    ),
+  );
+  if (first) throw first.error;
+}
+
 async function uploadWithClassification(target: StorageTarget, name: string, file: string, signal?: AbortSignal): Promise<string> {
   return storageCall(() => target.put(name, file, signal));
 }
