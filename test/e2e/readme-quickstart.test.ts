@@ -7,10 +7,10 @@ import { GrpcReflection } from "grpc-js-reflection-client";
 import { grpcurl, listServices } from "../../tools/grpcurl.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
-/** The grpcurl commands of the README's quick start, as written (single-quoted JSON). */
-function quickStartCommands(): Array<{ data: string; address: string; method: string }> {
+/** The grpcurl commands of a README section, as written (single-quoted JSON). */
+function readmeCommands(heading: string, nextHeading: string): Array<{ data: string; address: string; method: string }> {
   const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const section = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("## Configuration"));
+  const section = readme.slice(readme.indexOf(heading), readme.indexOf(nextHeading));
   const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
   return blocks
     .flatMap((b) => b.replace(/\\\n/g, " ").split("\n"))
@@ -35,7 +35,7 @@ describe("the README quick start, through reflection with no proto files", () =>
   });
 
   it("works as written", async () => {
-    const commands = quickStartCommands();
+    const commands = readmeCommands("## Quick start", "## External tables");
     expect(commands.map((c) => c.method.split("/")[1])).toEqual([
       "CreateTable",
       "CreateExternalTable",
@@ -68,5 +68,16 @@ describe("the README quick start, through reflection with no proto files", () =>
       { export: expect.objectContaining({ name: "EventsToLake", lastRunResult: "Completed", intervalBetweenRuns: "60s", cursorScopedTables: ["Events"] }) },
     ]);
     expect(results.Query).toEqual([{ columns: [{ name: "n", type: "long" }] }, { rows: [["2"]] }]);
+  });
+
+  it("accepts the partitioned external table of the README as written", async () => {
+    const commands = readmeCommands("## External tables", "## Configuration");
+    expect(commands.map((c) => c.method.split("/")[1])).toEqual(["CreateExternalTable"]);
+    const [{ externalTable }] = (await grpcurl(sw.catalogAddress, commands[0]!.method, commands[0]!.data)) as Array<{ externalTable: { partitions: unknown[]; pathFormat: string } }>;
+    expect(externalTable.partitions).toEqual([
+      { name: "Day", type: "datetime", function: "startofday", column: "Timestamp" },
+      { name: "Shard", type: "long", function: "hash", column: "Key", modulo: "4" },
+    ]);
+    expect(externalTable.pathFormat).toBe('"day=" datetime_pattern("yyyyMMdd", Day) "/shard=" Shard');
   });
 });
