@@ -19,7 +19,11 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
 }
 
 function serializer(schema: DescMessage) {
-  return (message: Parameters<typeof toBinary>[1]) => Buffer.from(toBinary(schema, message));
+  return (message: Parameters<typeof toBinary>[1]) => {
+    // A view, not a copy: ingestion payloads are megabytes.
+    const bytes = toBinary(schema, message);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
 }
 
 function deserializer(schema: DescMessage) {

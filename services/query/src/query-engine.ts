@@ -134,8 +134,10 @@ export class QueryEngine {
       return await this.withConnection(async (c) => {
         try {
           const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;
+          // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
+          // in the ingestion benchmark, for files about a fifth larger.
           const reader = await c.runAndReadAll(
-            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION zstd)`,
+            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
           );
           const rows = BigInt(String(reader.getRows()[0]![0]));
           return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
