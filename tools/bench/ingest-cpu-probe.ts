@@ -1,0 +1,31 @@
+// Where an Ingest call's CPU goes (issue #6, measure #5): ingests PROBE_ROWS rows (default
+// 2M) as 100k-row CSV payloads, CONC calls in flight (default 2), into a fresh Spillway, and
+// prints CPU milliseconds per payload of Spillway (in all, and per thread; MAIN is the event
+// loop, the rest DuckDB's and libuv's threads) and of this client.
+//   npx tsx tools/bench/ingest-cpu-probe.ts
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DataGenerator } from "./datagen.js";
+import { startSpillway } from "./processes.js";
+import { createTable, ingestFiles } from "./spillway-ops.js";
+const ROWS = Number(process.env.PROBE_ROWS ?? 2_000_000);
+const work = mkdtempSync(join(tmpdir(), "spillway-probe-"));
+const gen = await DataGenerator.create(join(work, "data"), 20260101, ROWS);
+const files = await gen.payloads(ROWS);
+gen.close();
+const sw = await startSpillway({ name: "probe", workDir: work });
+await createTable(sw, "T");
+const ticks = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
+const threads = () => Object.fromEntries(readdirSync(`/proc/${sw.pid}/task`).map((t) => { const st = readFileSync(`/proc/${sw.pid}/task/${t}/stat`, "utf8"); const name = readFileSync(`/proc/${sw.pid}/task/${t}/comm`, "utf8").trim(); const f = st.split(") ")[1]!.split(" "); return [`${t}:${name}`, (Number(f[11]) + Number(f[12])) * 10]; }));
+const th0 = threads();
+const s0 = ticks(sw.pid); const c0 = process.cpuUsage(); const t0 = performance.now();
+await ingestFiles(sw, "T", files, Number(process.env.CONC ?? 2));
+const wall = performance.now() - t0; const s1 = ticks(sw.pid); const c1 = process.cpuUsage(c0);
+console.log(`payloads ${files.length} wall ${wall.toFixed(0)} ms; server cpu ${s1 - s0} ms; client cpu ${((c1.user + c1.system) / 1000).toFixed(0)} ms; per payload: wall ${(wall / files.length).toFixed(0)}, server ${((s1 - s0) / files.length).toFixed(0)}, client ${((c1.user + c1.system) / 1000 / files.length).toFixed(0)}`);
+const th1 = threads();
+const byName: Record<string, number> = {};
+for (const [k, v] of Object.entries(th1)) { const [tid, name] = k.split(":"); const label = tid === String(sw.pid) ? "MAIN" : name!; byName[`${label}#${tid}`] = v - (th0[k] ?? 0); }
+console.log(Object.entries(byName).sort((a, b) => b[1] - a[1]).map(([n, v]) => `${n}=${(v / files.length).toFixed(0)}ms`).join(" "));
+await sw.stop();
+rmSync(work, { recursive: true, force: true });
