@@ -51,16 +51,7 @@ describe("run recovery", () => {
     await c.query.ingest({ table: "T", format: "csv", payload: csv([[1], [2], [3]]) });
     await app!.stop();
 
-    // The state a crash after the upload and before the commit leaves: a Running run,
-    // its artifact journaled, the file in storage, the checkpoint unmoved.
-    const store = await CursorStore.open(join(dir, "data"), () => clock);
-    const state = (await store.getExportStates([c.exportId]))[0]!;
-    await store.beginRun(c.exportId, "crashed-run", state.checkpointCursor, await store.currentCursor());
-    mkdirSync(lake, { recursive: true });
-    const orphan = join(lake, "crashed-attempt.csv");
-    writeFileSync(orphan, "1\n2\n3\n");
-    await store.journalPending(c.exportId, "crashed-run", [`file://${orphan}`]);
-    await store.close();
+    await leaveCrashedAttempt(c.exportId, lake);
 
     const again = await open();
     const shown = (await again.catalog.showContinuousExport({ name: "E" })).export!;
@@ -74,6 +65,34 @@ describe("run recovery", () => {
     expect(readdirSync(lake).map((f) => `file://${join(lake, f)}`).sort()).toEqual(committed.sort());
     expect(sortBy(await readArtifacts(undefined as never, committed, "csv", { Id: "BIGINT" }), "Id")).toEqual([{ Id: "1" }, { Id: "2" }, { Id: "3" }]);
   });
+
+  it("deletes the files of an attempt that died between upload and commit when the export is dropped", async () => {
+    dir = mkdtempSync(join(tmpdir(), "recovery-"));
+    const lake = join(dir, "lake");
+    const c = await setUp(lake);
+    await c.query.ingest({ table: "T", format: "csv", payload: csv([[1]]) });
+    await app!.stop();
+    const orphan = await leaveCrashedAttempt(c.exportId, lake);
+
+    const again = await open();
+    expect(existsSync(orphan)).toBe(true);
+    await again.catalog.dropContinuousExport({ name: "E" });
+    expect(existsSync(orphan)).toBe(false);
+    await expect(again.catalog.showContinuousExport({ name: "E" })).rejects.toMatchObject({ code: 5 });
+  });
+
+  /** The state a crash after the upload and before the commit leaves: a Running run, its artifact journaled and in storage, the checkpoint unmoved. */
+  async function leaveCrashedAttempt(exportId: string, lake: string): Promise<string> {
+    const store = await CursorStore.open(join(dir, "data"), () => clock);
+    const state = (await store.getExportStates([exportId]))[0]!;
+    await store.beginRun(exportId, "crashed-run", state.checkpointCursor, await store.currentCursor());
+    mkdirSync(lake, { recursive: true });
+    const orphan = join(lake, "crashed-attempt.csv");
+    writeFileSync(orphan, "1\n2\n3\n");
+    await store.journalPending(exportId, "crashed-run", [`file://${orphan}`]);
+    await store.close();
+    return orphan;
+  }
 
   async function setUpDelta(lake: string) {
     const c = await open();

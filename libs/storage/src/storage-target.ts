@@ -151,7 +151,12 @@ class BlobTarget implements StorageTarget {
   }
 
   async delete(name: string): Promise<void> {
-    await this.container.getBlockBlobClient(this.prefix + name).deleteIfExists();
+    try {
+      await this.container.getBlockBlobClient(this.prefix + name).deleteIfExists();
+    } catch (err) {
+      // The container is gone, and the blob with it.
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
   }
 
   async list(prefix = ""): Promise<string[]> {

@@ -230,8 +230,10 @@ export class Catalog {
     await this.store.write(async (tx) => {
       const body = await tx.get("continuous_export", database, name);
       if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
+      const { definition } = parseStoredExport(body);
+      const external = await tx.get("external_table", database, definition.externalTableName);
       await tx.delete("continuous_export", database, name);
-      await this.peers.cursor.dropExportState({ exportId: parseStoredExport(body).definition.id });
+      await this.peers.cursor.dropExportState({ exportId: definition.id, externalTable: external ? decode(ExternalTableSchema, external) : undefined });
     });
   }
 

@@ -217,13 +217,25 @@ export class ExportRunner {
     }
   }
 
+  /**
+   * Forgets a dropped export. Files its failed attempts left uncommitted are deleted first
+   * (storage must hold only committed files); a run still in flight removes its own.
+   */
+  async forget(exportId: string, externalTable: ExportSpec["externalTable"]): Promise<void> {
+    if (!this.isRunning(exportId)) await this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId));
+    await this.store.dropExportState(exportId);
+  }
+
   /** Deletes from storage what failed attempts journaled and never committed. */
   private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[]): Promise<void> {
-    const pending = known ?? (await this.store.pendingArtifacts(spec.id));
-    if (pending.length === 0 || !spec.externalTable) return;
+    await this.deletePending(spec.id, spec.externalTable, known ?? (await this.store.pendingArtifacts(spec.id)));
+  }
+
+  private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
+    if (pending.length === 0 || !externalTable) return;
     const paths = [...new Set(pending.map((p) => p.path))];
-    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable!, paths }), this.retry);
-    await this.store.clearPending(spec.id, paths);
+    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable, paths }), this.retry);
+    await this.store.clearPending(exportId, paths);
   }
 
   /** A run of an export that was dropped, disabled or redefined meanwhile must not commit. */

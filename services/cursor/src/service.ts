@@ -49,7 +49,7 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
     },
     async dropExportState(req, ctx) {
       requireInternal(ctx, "DropExportState");
-      await store.dropExportState(req.exportId);
+      await runner.forget(req.exportId, req.externalTable);
       return {};
     },
     async listArtifacts(req) {

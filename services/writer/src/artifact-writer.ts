@@ -242,7 +242,6 @@ export interface StageResult {
   committedToCursor: string;
 }
 
-/** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
 const UPLOAD_CONCURRENCY = 3;
 
 /** Runs the tasks, at most `limit` at once, until all have settled; then throws the failure that came first, if any. */
@@ -267,6 +266,7 @@ async function uploadWithClassification(target: StorageTarget, name: string, fil
   return storageCall(() => target.put(name, file, signal));
 }
 
+/** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
 async function storageCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
