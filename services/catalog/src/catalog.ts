@@ -227,13 +227,17 @@ export class Catalog {
   async dropContinuousExport(databaseArg: string, nameArg: string): Promise<void> {
     const database = databaseName(databaseArg);
     const name = validateName("continuous export", nameArg);
+    const body = await this.store.get("continuous_export", database, name);
+    if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
+    const { definition } = parseStoredExport(body);
+    const external = await this.store.get("external_table", database, definition.externalTableName);
+    // The cursor service first: it waits for a run in flight and cleans up storage, which must
+    // not happen with the catalog's store held (a run may write to it). If it fails, nothing changed.
+    await this.peers.cursor.dropExportState({ exportId: definition.id, externalTable: external ? decode(ExternalTableSchema, external) : undefined });
     await this.store.write(async (tx) => {
-      const body = await tx.get("continuous_export", database, name);
-      if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
-      const { definition } = parseStoredExport(body);
-      const external = await tx.get("external_table", database, definition.externalTableName);
-      await tx.delete("continuous_export", database, name);
-      await this.peers.cursor.dropExportState({ exportId: definition.id, externalTable: external ? decode(ExternalTableSchema, external) : undefined });
+      const current = await tx.get("continuous_export", database, name);
+      // Dropped meanwhile, or dropped and created anew (a new id): that one stays.
+      if (current && parseStoredExport(current).definition.id === definition.id) await tx.delete("continuous_export", database, name);
     });
   }
 

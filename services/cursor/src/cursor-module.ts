@@ -13,7 +13,7 @@ export interface CursorModuleOptions {
 
 export async function createCursorModule(config: SpillwayConfig, peers: CursorPeers, log: (line: string) => void, options: CursorModuleOptions = {}) {
   const store = await CursorStore.open(config.dataDir, options.now);
-  const runner = new ExportRunner(store, peers, config.dataDir, { now: options.now });
+  const runner = new ExportRunner(store, peers, config.dataDir, { now: options.now, log });
   const scheduler = new RunScheduler(store, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,

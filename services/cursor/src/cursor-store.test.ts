@@ -349,10 +349,14 @@ describe("leases and the pending-artifact journal", () => {
     expect(await store.acquireLease("x2", "c", 60_000)).toBe(true);
   });
 
-  it("startRun creates the state of an export that has none, at the current cursor", async () => {
-    const current = await store.commitExtent(extent("T", "before-new"));
-    const started = await store.startRun({ exportId: "new", database: "db", name: "New", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
-    expect(started).toMatchObject({ runNumber: 1n, from: current, to: current, completedRuns: 0n, pending: [] });
+  it("startRun refuses an export without state (being dropped) and records nothing", async () => {
+    await store.dropExportState("x2");
+    await expect(store.startRun({ exportId: "x2", database: "db", name: "Export2", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c })).rejects.toThrow(
+      "continuous export 'Export2' no longer exists",
+    );
+    expect(await store.getExportStates(["x2"])).toEqual([]);
+    expect(await store.abandonedRuns()).toEqual([]);
+    expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
   });
 
   it("counts failures since the last success", async () => {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { DuckDBTimestampValue } from "@duckdb/node-api";
 import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { ticksFromEpochMs } from "@spillway/kusto";
 
 export interface ExtentRecord {
@@ -177,17 +178,20 @@ export class CursorStore {
   }
 
   /**
-   * Opens a run in one transaction: takes the export's lease, creates its state if it has
-   * none, fixes the run's cursor range (from the checkpoint up to `upTo(current cursor)`),
-   * records the run as Running, and reads what the run needs next. Undefined when
-   * another owner holds the lease.
+   * Opens a run in one transaction: takes the export's lease, fixes the run's cursor range
+   * (from the checkpoint up to `upTo(current cursor)`), records the run as Running, and
+   * reads what the run needs next. Undefined when another owner holds the lease; throws
+   * ExportGoneError when the export has no state (it is being dropped: the catalog creates
+   * the state with the export, so a run must never bring it back).
    */
   async startRun(start: { exportId: string; database: string; name: string; runId: string; owner: string; leaseTtlMs: number; upTo: (current: bigint) => bigint }): Promise<StartedRun | undefined> {
     const { exportId, runId } = start;
     return this.db.transaction(async (q) => {
       const now = this.now();
+      const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
+      if (!existing) throw new ExportGoneError(`continuous export '${start.name}' no longer exists`);
       if (!(await takeLease(q, exportId, start.owner, start.leaseTtlMs, now))) return undefined;
-      const state = await initState(q, exportId, start.database, start.name, now);
+      const state = stateOf(existing);
       const from = state.checkpointCursor;
       const upTo = start.upTo(await lastCursor(q));
       const to = upTo < from ? from : upTo;
@@ -343,6 +347,13 @@ export class CursorStore {
 
 /** The lease on an export was lost: the holder must not commit. */
 export class LeaseLostError extends Error {}
+
+/** The export was dropped (or is being dropped): it must not run. */
+export class ExportGoneError extends SpillwayError {
+  constructor(message: string) {
+    super(ErrorCode.notFound, message);
+  }
+}
 
 export interface PendingArtifact {
   runId: string;

@@ -6,7 +6,7 @@ import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { LeaseLostError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
+import { ExportGoneError, LeaseLostError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 export interface RunOutcome {
@@ -36,6 +36,7 @@ export interface RunnerOptions {
   retry?: RetryOptions;
   /** Only permanent failures for this long disable the export (SPEC §3: 7 days). */
   autoDisableAfterMs?: number;
+  log?: (message: string) => void;
 }
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
@@ -49,11 +50,14 @@ const tracer = trace.getTracer("spillway-cursor");
  */
 export class ExportRunner {
   private readonly inFlight = new Map<string, Promise<RunOutcome>>();
+  /** Exports dropped (or being dropped) while this process runs: ids are never reused. */
+  private readonly forgotten = new Set<string>();
   private readonly now: () => number;
   readonly ownerId: string;
   private readonly leaseTtlMs: number;
   private readonly retry: RetryOptions;
   private readonly autoDisableAfterMs: number;
+  private readonly log: (message: string) => void;
 
   constructor(
     private readonly store: CursorStore,
@@ -66,6 +70,7 @@ export class ExportRunner {
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.autoDisableAfterMs = options.autoDisableAfterMs ?? SEVEN_DAYS_MS;
+    this.log = options.log ?? (() => undefined);
   }
 
   isRunning(exportId: string): boolean {
@@ -78,6 +83,7 @@ export class ExportRunner {
 
   /** Runs the export, after any run of it already in flight in this process. */
   async run(spec: ExportSpec): Promise<RunOutcome> {
+    if (this.forgotten.has(spec.id)) throw new ExportGoneError(`continuous export '${spec.name}' no longer exists`);
     const previous = this.inFlight.get(spec.id);
     const next = (async () => {
       if (previous) await previous.catch(() => undefined);
@@ -91,9 +97,9 @@ export class ExportRunner {
     }
   }
 
-  /** Waits for every run in flight (on shutdown). */
+  /** Waits until no run is in flight (on shutdown). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()]);
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight.values()]);
   }
 
   private runOnce(spec: ExportSpec): Promise<RunOutcome> {
@@ -218,15 +224,30 @@ export class ExportRunner {
   }
 
   /**
-   * Forgets a dropped export. Files its failed attempts left uncommitted are deleted first
-   * (storage must hold only committed files); a run still in flight removes its own.
+   * Forgets a dropped export: no new run of it starts, and the files its failed attempts
+   * left uncommitted are deleted (storage must hold only committed files) before its state
+   * goes; if storage refuses, this throws and the state stays. A run in flight stops at its
+   * next check and removes its own files; what it could not remove is tried again once it ends.
    */
   async forget(exportId: string, externalTable: ExportSpec["externalTable"]): Promise<void> {
-    if (!this.isRunning(exportId)) await this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId));
-    await this.store.dropExportState(exportId);
+    this.forgotten.add(exportId);
+    const running = this.inFlight.get(exportId);
+    try {
+      if (running) {
+        void running
+          .catch(() => undefined)
+          .then(async () => this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId)))
+          .catch((err) => this.log(`files a failed run of dropped export ${exportId} left in storage could not be removed: ${errorMessage(err)}`));
+      } else {
+        await this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId));
+      }
+      await this.store.dropExportState(exportId);
+    } catch (err) {
+      this.forgotten.delete(exportId);
+      throw err;
+    }
   }
 
-  /** Deletes from storage what failed attempts journaled and never committed. */
   private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[]): Promise<void> {
     await this.deletePending(spec.id, spec.externalTable, known ?? (await this.store.pendingArtifacts(spec.id)));
   }
@@ -242,7 +263,7 @@ export class ExportRunner {
   private async assertStillWanted(spec: ExportSpec): Promise<void> {
     const { specs } = await withRetry(() => this.peers.catalog.listExportSpecs({ database: spec.database, name: spec.name }), this.retry);
     const current = specs[0];
-    if (!current || current.id !== spec.id) throw new Error(`export '${spec.name}' was dropped during the run; nothing was committed`);
+    if (!current || current.id !== spec.id || this.forgotten.has(spec.id)) throw new Error(`export '${spec.name}' was dropped during the run; nothing was committed`);
     if (current.isDisabled) throw new Error(`export '${spec.name}' was disabled during the run; nothing was committed`);
     if (current.query !== spec.query) throw new Error(`export '${spec.name}' was altered during the run; nothing was committed`);
   }

@@ -78,6 +78,23 @@ describe("RunScheduler", () => {
     expect(runner.maxInFlight).toBe(3);
   });
 
+  it("waits for the next tick after a run that could not start, instead of retrying at once", async () => {
+    let attempts = 0;
+    const refusing: ScheduledRunner = {
+      isRunning: () => false,
+      runningCount: 0,
+      run: async () => {
+        attempts++;
+        throw new Error("lease held elsewhere");
+      },
+    };
+    const scheduler = new RunScheduler(store, refusing, { catalog: { listExportSpecs: async () => ({ specs: [spec("Held")] }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    await new Promise((r) => setTimeout(r, 200));
+    scheduler.stop();
+    expect(attempts).toBe(1);
+  });
+
   it("does not run an export again before its interval has passed", async () => {
     const specs = [spec("Slow", 60_000), spec("Fast", 1)];
     const runner = new RecordingRunner(1);

@@ -76,6 +76,7 @@ export class RunScheduler {
         // When exports lag, the one furthest behind runs first (SPEC §3).
         .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
       const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount);
+      if (this.stopped) return;
       for (const spec of due.slice(0, room)) this.launch(spec);
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
@@ -83,12 +84,14 @@ export class RunScheduler {
   }
 
   private launch(spec: ExportSpec): void {
-    this.runner
-      .run(spec)
-      .catch((err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`))
-      .finally(() => {
+    this.runner.run(spec).then(
+      // A run that happened moved the export's last start: looking again at once cannot relaunch it.
+      () => {
         if (!this.stopped) void this.tick();
-      });
+      },
+      // One that could not start (lease held, export gone) waits for the next tick, not a busy loop.
+      (err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`),
+    );
   }
 }
 

@@ -145,27 +145,22 @@ export class ArtifactWriter {
   async upload(stageId: string, signal?: AbortSignal): Promise<WrittenArtifact[]> {
     const stage = this.stages.get(stageId);
     if (!stage) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
-    // A few uploads at once; a failure cancels the rest, and returns only once none is
-    // still in flight, so no file can land after the run has been given up.
-    const cancel = new AbortController();
-    const abort = () => cancel.abort();
-    signal?.addEventListener("abort", abort);
-    try {
-      await settleAll(
-        stage.artifacts.map((a) => async () => {
-          if (cancel.signal.aborted) throw unavailable("upload cancelled");
-          try {
-            await uploadWithClassification(a.target, a.name, a.localFile, cancel.signal);
-          } catch (err) {
-            cancel.abort();
-            throw err;
-          }
-        }),
-        UPLOAD_CONCURRENCY,
-      );
-    } finally {
-      signal?.removeEventListener("abort", abort);
-    }
+    if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
+    // A few uploads at once. After a failure none is started, but those under way finish:
+    // an upload cut off mid-request might still land after the run's clean-up.
+    let failed = false;
+    await settleAll(
+      stage.artifacts.map((a) => async () => {
+        if (failed) throw unavailable("upload not started: another upload of the run failed");
+        try {
+          await uploadWithClassification(a.target, a.name, a.localFile, signal);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }),
+      UPLOAD_CONCURRENCY,
+    );
     if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
