@@ -164,15 +164,8 @@ export class ArtifactWriter {
     if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
-      const connection = await this.instance.connect();
-      const scratch = join(this.dataDir, "tmp/writer", stageId, "scratch");
-      await mkdir(scratch, { recursive: true });
-      try {
-        const log = new DeltaLog(stage.artifacts[0]?.target ?? deltaTarget(targetsOf(stage.table), stage.table), connection, scratch);
-        await storageCall(() => commitDelta(log, stage.table, stage.delta!, Date.now));
-      } finally {
-        connection.closeSync();
-      }
+      const target = stage.artifacts[0]?.target ?? deltaTarget(targetsOf(stage.table), stage.table);
+      await this.withDeltaLog(target, (log) => storageCall(() => commitDelta(log, stage.table, stage.delta!, Date.now)));
     }
     await this.discard(stageId);
     return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
@@ -181,30 +174,26 @@ export class ArtifactWriter {
   /** A failed attempt's Delta files that a commit made part of the table must stay. */
   private async withoutCommittedDeltaFiles(table: ExternalTable, paths: string[]): Promise<string[]> {
     const target = deltaTarget(targetsOf(table), table);
-    const connection = await this.instance.connect();
-    const scratch = join(this.dataDir, "tmp/writer", `delete-${randomUUID()}`);
-    await mkdir(scratch, { recursive: true });
-    try {
-      const snap = await storageCall(() => new DeltaLog(target, connection, scratch).snapshot());
-      const active = new Set([...snap.files.keys()].map((p) => target.pathOf(decodeURIComponent(p))));
-      return paths.filter((p) => !active.has(p));
-    } finally {
-      connection.closeSync();
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const snap = await this.withDeltaLog(target, (log) => storageCall(() => log.snapshot()));
+    const active = new Set([...snap.files.keys()].map((p) => target.pathOf(decodeURIComponent(p))));
+    return paths.filter((p) => !active.has(p));
   }
 
   /** The columns of the Delta table at `connectionStrings`, from its log. */
   async readDeltaSchema(connectionStrings: string[]): Promise<{ columns: Array<{ name: string; type: string }>; partitionColumns: string[]; minWriterVersion: number }> {
     const table = { name: "(new)", connectionStrings } as ExternalTable;
-    const target = deltaTarget(targetsOf(table), table);
+    const snap = await this.withDeltaLog(deltaTarget(targetsOf(table), table), (log) => storageCall(() => log.snapshot()));
+    if (!snap.metaData) throw failedPrecondition("there is no Delta table at that location to infer a schema from; give the columns");
+    return { columns: columnsFromDeltaSchema(snap.metaData.schemaString), partitionColumns: snap.metaData.partitionColumns, minWriterVersion: snap.protocol?.minWriterVersion ?? 0 };
+  }
+
+  /** Runs `task` on the Delta log at `target`, with a DuckDB connection and a scratch folder of its own. */
+  private async withDeltaLog<T>(target: StorageTarget, task: (log: DeltaLog) => Promise<T>): Promise<T> {
     const connection = await this.instance.connect();
-    const scratch = join(this.dataDir, "tmp/writer", `schema-${randomUUID()}`);
+    const scratch = join(this.dataDir, "tmp/writer", `delta-${randomUUID()}`);
     await mkdir(scratch, { recursive: true });
     try {
-      const snap = await storageCall(() => new DeltaLog(target, connection, scratch).snapshot());
-      if (!snap.metaData) throw failedPrecondition("there is no Delta table at that location to infer a schema from; give the columns");
-      return { columns: columnsFromDeltaSchema(snap.metaData.schemaString), partitionColumns: snap.metaData.partitionColumns, minWriterVersion: snap.protocol?.minWriterVersion ?? 0 };
+      return await task(new DeltaLog(target, connection, scratch));
     } finally {
       connection.closeSync();
       await rm(scratch, { recursive: true, force: true });
