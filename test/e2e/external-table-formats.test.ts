@@ -8,22 +8,12 @@ import { useAzurite, type Azurite } from "../support/azurite.js";
 import { downloadArtifact } from "../support/artifact-reader.js";
 import { newContainer } from "../support/fixtures.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
+import { ONE_COLUMN_PER_TYPE } from "../support/kusto-columns.js";
 
 // Every format × compression × header option, exported through the real services into
 // Azurite, then read back value by value for every Kusto type (SPEC §5).
 
-const COLUMNS = [
-  { name: "b", type: "bool" },
-  { name: "i", type: "int" },
-  { name: "l", type: "long" },
-  { name: "r", type: "real" },
-  { name: "d", type: "decimal" },
-  { name: "s", type: "string" },
-  { name: "dt", type: "datetime" },
-  { name: "ts", type: "timespan" },
-  { name: "g", type: "guid" },
-  { name: "dyn", type: "dynamic" },
-];
+const COLUMNS = ONE_COLUMN_PER_TYPE;
 const GUID = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const PAYLOAD = [
   { b: true, i: 1, l: 9000000000, r: 1.5, d: "12.345", s: 'a,"b"', dt: "2024-01-02T03:04:05.123456Z", ts: "1.02:03:04.5", g: GUID, dyn: { a: [1, "x"] } },

@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
 import { freePort, waitFor } from "./free-port.js";
-import type { Mode } from "./spillway-processes.js";
+import { SERVICES, spawnSpillway, spillwayEnv, type Mode } from "./spillway-processes.js";
 
-export const SPLIT_SERVICES = ["catalog", "query", "cursor", "writer"] as const;
+export const SPLIT_SERVICES = SERVICES;
 export type ChaosTarget = "all" | (typeof SPLIT_SERVICES)[number];
 
 export interface ProcessEvent {
@@ -52,19 +52,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
   const ports = new Map<ChaosTarget, number>();
   for (const t of targets) ports.set(t, await freePort());
   const addr = (service: ChaosTarget) => `127.0.0.1:${ports.get(mode === "all" ? "all" : service)}`;
-  const env = {
-    ...process.env,
-    SPILLWAY_DATA_DIR: dataDir,
-    SPILLWAY_MIN_INTERVAL: "1s",
-    SPILLWAY_MIN_SIZE_LIMIT: "1KB",
-    SPILLWAY_CATALOG_ADDR: addr("catalog"),
-    SPILLWAY_QUERY_ADDR: addr("query"),
-    SPILLWAY_CURSOR_ADDR: addr("cursor"),
-    SPILLWAY_WRITER_ADDR: addr("writer"),
-    ...extraEnv,
-  };
-  const entry = join(process.cwd(), "services/app/src/main.ts");
-  const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
+  const env = spillwayEnv(dataDir, addr, extraEnv);
 
   const children = new Map<ChaosTarget, ChildProcess>();
   const intentional = new WeakSet<ChildProcess>();
@@ -81,10 +69,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
   };
 
   const spawnOne = (target: ChaosTarget) => {
-    const child = spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${addr(target)}`], {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawnSpillway(target, addr(target), env);
     child.stdout!.on("data", (d) => append(target, String(d)));
     child.stderr!.on("data", (d) => append(target, String(d)));
     child.once("exit", (code, signal) => {

@@ -7,7 +7,29 @@ import { createGrpcClient } from "@spillway/rpc";
 import { freePort, waitFor } from "./free-port.js";
 
 export type Mode = "all" | "split";
-const SERVICES = ["catalog", "query", "cursor", "writer"] as const;
+export const SERVICES = ["catalog", "query", "cursor", "writer"] as const;
+
+/** What every Spillway process of a test shares: the data dir, each service's address, test-sized minimums. */
+export function spillwayEnv(dataDir: string, addr: (service: (typeof SERVICES)[number]) => string, extraEnv: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SPILLWAY_DATA_DIR: dataDir,
+    SPILLWAY_MIN_INTERVAL: "1s",
+    SPILLWAY_MIN_SIZE_LIMIT: "1KB",
+    SPILLWAY_CATALOG_ADDR: addr("catalog"),
+    SPILLWAY_QUERY_ADDR: addr("query"),
+    SPILLWAY_CURSOR_ADDR: addr("cursor"),
+    SPILLWAY_WRITER_ADDR: addr("writer"),
+    ...extraEnv,
+  };
+}
+
+/** One Spillway process running `target` (all or a service) on `listen`, its output piped. */
+export function spawnSpillway(target: string, listen: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const entry = join(process.cwd(), "services/app/src/main.ts");
+  const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
+  return spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${listen}`], { env, stdio: ["ignore", "pipe", "pipe"] });
+}
 
 export interface SpillwayUnderTest {
   dataDir: string;
@@ -33,25 +55,10 @@ export async function startSpillwayProcesses(mode: Mode, extraEnv: Record<string
   const addr = (service: string) => `127.0.0.1:${mode === "all" ? ports.all : ports[service]}`;
   let children: ChildProcess[] = [];
   let log = "";
-  const env = {
-    ...process.env,
-    SPILLWAY_DATA_DIR: dataDir,
-    SPILLWAY_MIN_INTERVAL: "1s",
-    SPILLWAY_MIN_SIZE_LIMIT: "1KB",
-    SPILLWAY_CATALOG_ADDR: addr("catalog"),
-    SPILLWAY_QUERY_ADDR: addr("query"),
-    SPILLWAY_CURSOR_ADDR: addr("cursor"),
-    SPILLWAY_WRITER_ADDR: addr("writer"),
-    ...extraEnv,
-  };
-  const entry = join(process.cwd(), "services/app/src/main.ts");
-  const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
+  const env = spillwayEnv(dataDir, addr, extraEnv);
 
   const spawnOne = (target: string) => {
-    const child = spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${addr(target === "all" ? "catalog" : target)}`], {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawnSpillway(target, addr(target === "all" ? "catalog" : target), env);
     child.stdout!.on("data", (d) => (log += d));
     child.stderr!.on("data", (d) => (log += d));
     return child;

@@ -6,19 +6,9 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { ErrorCode } from "@spillway/errors";
 import { QueryEngine, type TableBinding } from "./query-engine.js";
 import type { IngestFormat } from "./payload-ingestion.js";
+import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
 
-const COLUMNS = [
-  { name: "b", type: "bool" },
-  { name: "i", type: "int" },
-  { name: "l", type: "long" },
-  { name: "r", type: "real" },
-  { name: "d", type: "decimal" },
-  { name: "s", type: "string" },
-  { name: "dt", type: "datetime" },
-  { name: "ts", type: "timespan" },
-  { name: "g", type: "guid" },
-  { name: "dyn", type: "dynamic" },
-];
+const COLUMNS = ONE_COLUMN_PER_TYPE;
 
 // Every column as text, so a row compares exactly whatever the client library does with types.
 const AS_TEXT = `SELECT b, i, CAST(l AS VARCHAR) AS l, r, CAST(d AS VARCHAR) AS d, s, CAST(dt AS VARCHAR) AS dt,

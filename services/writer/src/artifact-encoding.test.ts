@@ -9,21 +9,11 @@ import { quoteLiteral } from "@spillway/duck";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type ExternalTable } from "@spillway/proto";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
 import { finishTextFile } from "./text-finishing.js";
+import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
 
 type Properties = MessageInitShape<typeof ExternalTablePropertiesSchema>;
 
-const COLUMNS = [
-  { name: "b", type: "bool" },
-  { name: "i", type: "int" },
-  { name: "l", type: "long" },
-  { name: "r", type: "real" },
-  { name: "d", type: "decimal" },
-  { name: "s", type: "string" },
-  { name: "dt", type: "datetime" },
-  { name: "ts", type: "timespan" },
-  { name: "g", type: "guid" },
-  { name: "dyn", type: "dynamic" },
-];
+const COLUMNS = ONE_COLUMN_PER_TYPE;
 
 // The spool as QueryEngine.executeToSpool writes it: each column in its stored form (timespans as INT64 ticks).
 const SPOOL_ROWS = `SELECT * FROM (VALUES
