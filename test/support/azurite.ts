@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
+import { stopChild } from "./child-process.js";
 import { freePort, waitFor } from "./free-port.js";
 
 /** Azurite's well-known development account (public, documented). */
@@ -23,34 +25,47 @@ export interface Azurite {
  * node_modules for this test file, on a free port, in a temporary folder.
  */
 export async function useAzurite(): Promise<Azurite> {
-  let serviceUrl = process.env.AZURITE_BLOB_URL;
-  let child: ChildProcess | undefined;
-  let location: string | undefined;
+  const serviceUrl = process.env.AZURITE_BLOB_URL;
   if (!serviceUrl) {
-    const port = await freePort();
-    location = mkdtempSync(join(tmpdir(), "azurite-"));
-    child = spawn(
-      join(process.cwd(), "node_modules/.bin/azurite-blob"),
-      ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
-      { stdio: "ignore" },
-    );
-    serviceUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+    const location = mkdtempSync(join(tmpdir(), "azurite-"));
+    const started = await startAzurite(location);
+    return {
+      ...started,
+      async stop() {
+        await started.stop();
+        rmSync(location, { recursive: true, force: true });
+      },
+    };
   }
   const client = new BlobServiceClient(serviceUrl, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
   await waitFor("azurite", async () => {
     await client.getProperties();
     return true;
   });
-  return {
-    serviceUrl,
-    client,
-    connectionString: (path) => `${serviceUrl}/${path};${AZURITE_KEY}`,
-    async stop() {
-      if (child) {
-        child.kill("SIGTERM");
-        await new Promise((r) => child!.once("exit", r));
-      }
-      if (location) rmSync(location, { recursive: true, force: true });
-    },
-  };
+  return { serviceUrl, client, connectionString: (path) => `${serviceUrl}/${path};${AZURITE_KEY}`, stop: async () => undefined };
+}
+
+/** Azurite's blob service from node_modules, on a free port of 127.0.0.1, storing under `location`. */
+export async function startAzurite(location: string): Promise<Azurite & { pid: number }> {
+  mkdirSync(location, { recursive: true });
+  const port = await freePort();
+  const child = spawn(
+    fileURLToPath(new URL("../../node_modules/.bin/azurite-blob", import.meta.url)),
+    ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+    { stdio: "ignore", cwd: location },
+  );
+  const serviceUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const client = new BlobServiceClient(serviceUrl, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+  const stop = () => stopChild(child);
+  try {
+    await waitFor("azurite", async () => {
+      if (child.exitCode !== null) throw new Error(`azurite exited with ${child.exitCode}`);
+      await client.getProperties();
+      return true;
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { pid: child.pid!, serviceUrl, client, connectionString: (path) => `${serviceUrl}/${path};${AZURITE_KEY}`, stop };
 }

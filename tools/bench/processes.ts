@@ -1,69 +1,34 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { CatalogService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
-import { AZURITE_ACCOUNT, AZURITE_KEY } from "../../test/support/azurite.js";
+import { startAzurite as startTestAzurite, type Azurite as TestAzurite } from "../../test/support/azurite.js";
+import { stopChild } from "../../test/support/child-process.js";
 import { freePort, waitFor } from "../../test/support/free-port.js";
 import { REPO_ROOT } from "./settings.js";
 
-export { AZURITE_ACCOUNT, AZURITE_KEY } from "../../test/support/azurite.js";
 export { freePort } from "../../test/support/free-port.js";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
-
-export interface Azurite {
+export interface Azurite extends TestAzurite {
   pid: number;
-  serviceUrl: string;
-  client: BlobServiceClient;
-  /** A Kusto-style connection string (container URL and account key) for a container. */
-  connectionString(container: string): string;
   createContainer(name: string): Promise<void>;
   deleteContainer(name: string): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** Azurite's blob service from node_modules, on a free port, storing under `location`. */
 export async function startAzurite(location: string): Promise<Azurite> {
-  mkdirSync(location, { recursive: true });
-  const port = await freePort();
-  const child = spawn(
-    join(REPO_ROOT, "node_modules/.bin/azurite-blob"),
-    ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
-    { stdio: "ignore", cwd: location },
-  );
-  const serviceUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-  const client = new BlobServiceClient(serviceUrl, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
-  await waitFor("azurite", async () => {
-    if (child.exitCode !== null) throw new Error(`azurite exited with ${child.exitCode}`);
-    await client.getProperties();
-    return true;
-  });
+  const azurite = await startTestAzurite(location);
   return {
-    pid: child.pid!,
-    serviceUrl,
-    client,
-    connectionString: (container) => `${serviceUrl}/${container};${AZURITE_KEY}`,
+    ...azurite,
     async createContainer(name) {
-      await client.getContainerClient(name).createIfNotExists();
+      await azurite.client.getContainerClient(name).createIfNotExists();
     },
     async deleteContainer(name) {
-      await client.getContainerClient(name).deleteIfExists();
+      await azurite.client.getContainerClient(name).deleteIfExists();
     },
-    stop: () => stopChild(child),
   };
 }
 

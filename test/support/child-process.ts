@@ -1,0 +1,14 @@
+import type { ChildProcess } from "node:child_process";
+
+/** SIGTERM, then SIGKILL if the process has not gone after `graceMs`; resolves once it has exited. */
+export function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
