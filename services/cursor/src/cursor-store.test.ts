@@ -334,7 +334,7 @@ describe("leases and the pending-artifact journal", () => {
     const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
     await store.journalPending("x2", "crashed", ["blob/old.parquet"]);
     const to = await store.commitExtent(extent("T", "x2-start"));
-    const args = { exportId: "x2", database: "db", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (current: bigint) => current };
+    const args = { exportId: "x2", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (current: bigint) => current };
     const started = await store.startRun({ ...args, runId: "run-1" });
     expect(started).toEqual({ runNumber: 1n, from, to, completedRuns: 0n, pending: [{ runId: "crashed", path: "blob/old.parquet" }] });
     // Another owner is refused and nothing of its run is recorded.
@@ -351,7 +351,7 @@ describe("leases and the pending-artifact journal", () => {
 
   it("startRun refuses an export without state (being dropped) and records nothing", async () => {
     await store.dropExportState("x2");
-    await expect(store.startRun({ exportId: "x2", database: "db", name: "Export2", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c })).rejects.toThrow(
+    await expect(store.startRun({ exportId: "x2", name: "Export2", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c })).rejects.toThrow(
       "continuous export 'Export2' no longer exists",
     );
     expect(await store.getExportStates(["x2"])).toEqual([]);

@@ -184,7 +184,7 @@ export class CursorStore {
    * ExportGoneError when the export has no state (it is being dropped: the catalog creates
    * the state with the export, so a run must never bring it back).
    */
-  async startRun(start: { exportId: string; database: string; name: string; runId: string; owner: string; leaseTtlMs: number; upTo: (current: bigint) => bigint }): Promise<StartedRun | undefined> {
+  async startRun(start: { exportId: string; name: string; runId: string; owner: string; leaseTtlMs: number; upTo: (current: bigint) => bigint }): Promise<StartedRun | undefined> {
     const { exportId, runId } = start;
     return this.db.transaction(async (q) => {
       const now = this.now();
@@ -195,7 +195,7 @@ export class CursorStore {
       const from = state.checkpointCursor;
       const upTo = start.upTo(await lastCursor(q));
       const to = upTo < from ? from : upTo;
-      const runNumber = await openRun(q, exportId, runId, from, to, now);
+      const runNumber = await openRun(q, exportId, runId, from, to, now, state.runCount);
       return { runNumber, from, to, completedRuns: await completedRuns(q, exportId), pending: await pendingOf(q, exportId) };
     });
   }
@@ -241,7 +241,11 @@ export class CursorStore {
 
   /** Opens a run: a new run number, recorded as Running. */
   async beginRun(exportId: string, runId: string, from: bigint, to: bigint): Promise<bigint> {
-    return this.db.transaction((q) => openRun(q, exportId, runId, from, to, this.now()));
+    return this.db.transaction(async (q) => {
+      const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) throw new Error(`export ${exportId} has no state`);
+      return openRun(q, exportId, runId, from, to, this.now(), state.run_count as bigint);
+    });
   }
 
   /**
@@ -389,10 +393,8 @@ async function initState(q: Queryable, exportId: string, database: string, name:
 }
 
 /** A new run number, recorded as Running. */
-async function openRun(q: Queryable, exportId: string, runId: string, from: bigint, to: bigint, now: number): Promise<bigint> {
-  const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
-  if (!state) throw new Error(`export ${exportId} has no state`);
-  const runNumber = (state.run_count as bigint) + 1n;
+async function openRun(q: Queryable, exportId: string, runId: string, from: bigint, to: bigint, now: number, runsSoFar: bigint): Promise<bigint> {
+  const runNumber = runsSoFar + 1n;
   const at = ts(new Date(now));
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
   await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, at]);

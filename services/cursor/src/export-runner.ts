@@ -121,7 +121,6 @@ export class ExportRunner {
     const latency = durationMs(spec.forcedLatency);
     const started = await this.store.startRun({
       exportId: spec.id,
-      database: spec.database,
       name: spec.name,
       runId,
       owner: this.ownerId,
