@@ -9,6 +9,7 @@ import { ExportSpecSchema, type ExportSpec } from "@spillway/proto";
 import { CursorStore } from "./cursor-store.js";
 import type { RunOutcome } from "./export-runner.js";
 import { RunScheduler, type ScheduledRunner } from "./run-scheduler.js";
+import { waitFor } from "../../../test/support/free-port.js";
 
 let dir: string;
 let store: CursorStore;
@@ -57,13 +58,8 @@ class RecordingRunner implements ScheduledRunner {
   }
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Waits (up to 5 s) until `condition` holds. */
+const until = (condition: () => boolean) => waitFor("the scheduler", async () => (condition() ? true : undefined), 5_000);
 
 describe("RunScheduler", () => {
   it("fills a freed slot at once instead of waiting for the next tick", async () => {
