@@ -19,11 +19,12 @@ export async function lockDownInstance(connection: DuckDBConnection, allowedDire
 
 /**
  * An in-memory DuckDB instance that may only touch `allowedDirectories` (created if
- * missing) and computes in UTC, so text without an offset is read as UTC.
+ * missing) and computes in UTC, so text without an offset is read as UTC. `threads`
+ * defaults to DuckDB's own choice (one per core).
  */
-export async function openSandboxedInstance(allowedDirectories: string[], tempDirectory: string): Promise<DuckDBInstance> {
+export async function openSandboxedInstance(allowedDirectories: string[], tempDirectory: string, threads?: number): Promise<DuckDBInstance> {
   await Promise.all([...allowedDirectories, tempDirectory].map((d) => mkdir(d, { recursive: true })));
-  const instance = await DuckDBInstance.create(":memory:");
+  const instance = await DuckDBInstance.create(":memory:", threads === undefined ? {} : { threads: String(threads) });
   const setup = await instance.connect();
   try {
     await setup.run("SET TimeZone = 'UTC'");

@@ -183,6 +183,24 @@ describe("Kusto text values", () => {
     const rows = (await query("SELECT CAST(dt AS VARCHAR) FROM T", [{ name: "T", columns: dtColumns, extentPaths: [path] }])).rows;
     expect(rows).toEqual([["2024-01-01 00:00:00"], ["2024-01-01 11:00:00"], ["2024-01-01 00:00:00"], ["2024-01-01 00:00:00"], ["2024-01-01 00:00:00"]]);
   });
+
+  // Text ending in 'Z' takes a cheaper cast than the time-zone-aware one; both must agree.
+  it("reads 'Z' text to the instant the time-zone-aware cast gives", async () => {
+    const text = ["2024-01-01T00:00:00Z", "2024-06-30T12:34:56.1234567Z", " 2024-06-30 12:34:56Z", "2024-01-01T24:00:00Z", "2024-1-2T3:4:5Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"];
+    const { path } = await ingest("csv", text.join("\n"), { columns: dtColumns });
+    const rows = (await query("SELECT CAST(dt AS VARCHAR) FROM T", [{ name: "T", columns: dtColumns, extentPaths: [path] }])).rows;
+    const duck = await DuckDBInstance.create(":memory:");
+    try {
+      const c = await duck.connect();
+      await c.run("SET TimeZone = 'UTC'");
+      for (const [i, t] of text.entries()) {
+        const expected = (await c.runAndReadAll(`SELECT CAST(CAST(CAST('${t}' AS TIMESTAMPTZ) AS TIMESTAMP) AS VARCHAR)`)).getRows()[0]![0];
+        expect(rows[i], t).toEqual([expected]);
+      }
+    } finally {
+      duck.closeSync();
+    }
+  });
 });
 
 describe("bad payloads", () => {
@@ -197,6 +215,11 @@ describe("bad payloads", () => {
   it("counts the header line", async () => {
     const error = await ingestError("csv", ["b,i,l,r,d,s,dt,ts,g,dyn", good, withField(6, "yesterday")].join("\n"), true);
     expect(error.message).toBe("payload refused: line 3, column 'dt': 'yesterday' is not a valid datetime; nothing was ingested");
+  });
+
+  it.each(["2024-01-01T10:00:00+02:00Z", "2024-02-30T00:00:00Z", "Z"])("names a datetime ending in 'Z' that does not convert: %s", async (value) => {
+    const error = await ingestError("csv", [good, withField(6, value)].join("\n"));
+    expect(error.message).toBe(`payload refused: line 2, column 'dt': '${value}' is not a valid datetime; nothing was ingested`);
   });
 
   it.each([

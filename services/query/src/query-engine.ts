@@ -21,27 +21,38 @@ export interface ResultColumn {
 }
 
 /**
- * The DuckDB compute of Spillway. One in-memory instance confined to the data
- * directory's extent, spool and scratch folders; each query gets its own connection
- * with its own temporary views, so concurrent runs see their own cursor ranges.
+ * The DuckDB compute of Spillway: in-memory instances confined to the data directory's
+ * extent, spool and scratch folders. Queries get their own connection with their own
+ * temporary views, so concurrent runs see their own cursor ranges.
+ *
+ * Ingestion has an instance of its own on one thread: a payload is read in order
+ * anyway, and calls run side by side, one per libuv worker; DuckDB's threads working on
+ * a single payload cost a fifth more CPU per payload for no gain when calls are
+ * concurrent (measured by tools/bench/ingest-cpu-probe.ts).
  */
 export class QueryEngine {
   private constructor(
     private readonly instance: DuckDBInstance,
+    private readonly ingestInstance: DuckDBInstance,
     readonly dataDir: string,
   ) {}
 
   static async create(dataDir: string): Promise<QueryEngine> {
-    const dirs = ["extents", "spool", "tmp/query"].map((d) => join(dataDir, d));
-    return new QueryEngine(await openSandboxedInstance(dirs, join(dataDir, "tmp/query")), dataDir);
+    const scratch = join(dataDir, "tmp/query");
+    const [instance, ingestInstance] = await Promise.all([
+      openSandboxedInstance(["extents", "spool", "tmp/query"].map((d) => join(dataDir, d)), scratch),
+      openSandboxedInstance([join(dataDir, "extents"), scratch], scratch, 1),
+    ]);
+    return new QueryEngine(instance, ingestInstance, dataDir);
   }
 
   close(): void {
     this.instance.closeSync();
+    this.ingestInstance.closeSync();
   }
 
-  private async withConnection<T>(task: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-    const connection = await this.instance.connect();
+  private async withConnection<T>(task: (c: DuckDBConnection) => Promise<T>, instance = this.instance): Promise<T> {
+    const connection = await instance.connect();
     try {
       return await task(connection);
     } finally {
@@ -147,7 +158,7 @@ export class QueryEngine {
           const explained = await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord);
           throw invalidArgument(explained.replaceAll(scratch, "the payload"));
         }
-      });
+      }, this.ingestInstance);
     } finally {
       await rm(scratch, { force: true });
     }
