@@ -256,6 +256,7 @@ describe("bad payloads", () => {
     const before = await readdir(join(dataDir, "extents/db/T"));
     await ingestError("csv", withField(2, "abc"));
     expect(await readdir(join(dataDir, "extents/db/T"))).toEqual(before);
+    expect(await readdir(join(dataDir, "tmp/ingest"))).toEqual([]);
     expect(await readdir(join(dataDir, "tmp/query"))).toEqual([]);
   });
 });

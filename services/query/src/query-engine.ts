@@ -20,6 +20,9 @@ export interface ResultColumn {
   type: string;
 }
 
+const QUERY_SCRATCH = "tmp/query";
+const INGEST_SCRATCH = "tmp/ingest";
+
 /**
  * The DuckDB compute of Spillway: in-memory instances confined to the data directory's
  * extent, spool and scratch folders. Queries get their own connection with their own
@@ -38,10 +41,13 @@ export class QueryEngine {
   ) {}
 
   static async create(dataDir: string): Promise<QueryEngine> {
-    const scratch = join(dataDir, "tmp/query");
+    // One scratch folder per instance, as the writer has its own: every instance names its
+    // spill files alike (duckdb_temp_storage_DEFAULT-0.tmp …), and two instances spilling
+    // into one folder crashed the process when tried.
+    const at = (folder: string) => join(dataDir, folder);
     const [instance, ingestInstance] = await Promise.all([
-      openSandboxedInstance(["extents", "spool", "tmp/query"].map((d) => join(dataDir, d)), scratch),
-      openSandboxedInstance([join(dataDir, "extents"), scratch], scratch, 1),
+      openSandboxedInstance([at("extents"), at("spool"), at(QUERY_SCRATCH)], at(QUERY_SCRATCH)),
+      openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), 1),
     ]);
     return new QueryEngine(instance, ingestInstance, dataDir);
   }
@@ -137,7 +143,7 @@ export class QueryEngine {
 
   /** Turns a payload into an extent file; returns its path (relative to the data dir) and row count. */
   async ingest(format: IngestFormat, payload: Uint8Array, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
-    const scratch = join(this.dataDir, "tmp/query", `${randomUUID()}.${format}`);
+    const scratch = join(this.dataDir, INGEST_SCRATCH, `${randomUUID()}.${format}`);
     const out = join(this.dataDir, extentName);
     await mkdir(join(out, ".."), { recursive: true });
     await writeFile(scratch, payload);
