@@ -19,8 +19,9 @@ async function settle<T>(session: ClientHttp2Session, read: () => T): Promise<T>
     session.once("remoteSettings", () => resolve());
     session.once("error", reject);
   });
-  // The connection-level WINDOW_UPDATE follows the SETTINGS frame.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The server sends its connection-level WINDOW_UPDATE as the session opens; frames arrive
+  // in order, so once our PING is acknowledged, that update has been applied.
+  await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
   return read();
 }
 
