@@ -11,3 +11,20 @@ export const ONE_COLUMN_PER_TYPE = [
   { name: "g", type: "guid" },
   { name: "dyn", type: "dynamic" },
 ];
+
+/**
+ * The Parquet schema an artifact of ONE_COLUMN_PER_TYPE has (name, physical type, converted
+ * type): native types; timespans as INT64 ticks; guid and dynamic as strings.
+ */
+export const PARQUET_SCHEMA_OF_ONE_COLUMN_PER_TYPE = [
+  ["b", "BOOLEAN", null],
+  ["i", "INT32", "INT_32"],
+  ["l", "INT64", "INT_64"],
+  ["r", "DOUBLE", null],
+  ["d", "FIXED_LEN_BYTE_ARRAY", "DECIMAL"],
+  ["s", "BYTE_ARRAY", "UTF8"],
+  ["dt", "INT64", "TIMESTAMP_MICROS"],
+  ["ts", "INT64", "INT_64"],
+  ["g", "BYTE_ARRAY", "UTF8"],
+  ["dyn", "BYTE_ARRAY", "UTF8"],
+];

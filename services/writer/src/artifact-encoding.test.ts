@@ -9,7 +9,7 @@ import { quoteLiteral } from "@spillway/duck";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type ExternalTable } from "@spillway/proto";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
 import { finishTextFile } from "./text-finishing.js";
-import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
+import { ONE_COLUMN_PER_TYPE, PARQUET_SCHEMA_OF_ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
 
 type Properties = MessageInitShape<typeof ExternalTablePropertiesSchema>;
 
@@ -185,18 +185,7 @@ describe("parquet", () => {
 
   it("keeps native types; timespans as INT64 ticks, guid and dynamic as strings", async () => {
     const out = await encode(table("parquet"));
-    expect(await schema(out)).toEqual([
-      ["b", "BOOLEAN", null],
-      ["i", "INT32", "INT_32"],
-      ["l", "INT64", "INT_64"],
-      ["r", "DOUBLE", null],
-      ["d", "FIXED_LEN_BYTE_ARRAY", "DECIMAL"],
-      ["s", "BYTE_ARRAY", "UTF8"],
-      ["dt", "INT64", "TIMESTAMP_MICROS"],
-      ["ts", "INT64", "INT_64"],
-      ["g", "BYTE_ARRAY", "UTF8"],
-      ["dyn", "BYTE_ARRAY", "UTF8"],
-    ]);
+    expect(await schema(out)).toEqual(PARQUET_SCHEMA_OF_ONE_COLUMN_PER_TYPE);
     const rows = (await connection.runAndReadAll(`SELECT CAST(dt AS VARCHAR), ts, g, dyn FROM read_parquet(${quoteLiteral(out)})`)).getRowsJson();
     expect(rows).toEqual([
       ["2024-01-01 00:00:00+00", "937845000000", "0f8fad5b-d9cb-469f-a165-70867728950e", '{"a":[1,"x"]}'],
