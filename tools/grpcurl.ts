@@ -64,6 +64,34 @@ function missingImports(files: Map<string, { dependency: string[] }>): string[] 
   return [...new Set([...files.values()].flatMap((f) => f.dependency))].filter((d) => !files.has(d));
 }
 
+/**
+ * The messages in -d, as grpcurl reads them: JSON objects one after another (for a client
+ * stream, one per message).
+ */
+export function jsonMessages(text: string): JsonValue[] {
+  const out: JsonValue[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inString) {
+      if (ch === "\\") i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') {
+      inString = true;
+    } else if (ch === "{" || ch === "[") {
+      if (depth++ === 0) start = i;
+    } else if (ch === "}" || ch === "]") {
+      if (--depth === 0) out.push(JSON.parse(text.slice(start, i + 1)) as JsonValue);
+    } else if (depth === 0 && !/\s/.test(ch)) {
+      throw new Error(`-d: expected a JSON object at offset ${i}, found '${ch}'`);
+    }
+  }
+  if (depth !== 0 || inString) throw new Error("-d: the last JSON object is not closed");
+  return out;
+}
+
 /** One call, as grpcurl makes it: JSON in, one JSON object per response message out. */
 export async function grpcurl(address: string, fullMethod: string, json: string): Promise<JsonValue[]> {
   const [serviceName, methodName] = fullMethod.replace(/^\//, "").split("/") as [string, string];
@@ -73,7 +101,8 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
     const service = registry.getService(serviceName) as DescService | undefined;
     const method = service?.methods.find((m) => m.name === methodName);
     if (!method) throw new Error(`${serviceName}/${methodName} is not served at ${address}`);
-    const request = fromJson(method.input, JSON.parse(json || "{}") as JsonValue, { registry });
+    const requests = jsonMessages(json || "{}").map((m) => fromJson(method.input, m, { registry }));
+    const request = requests[0]!;
     const serialize = (m: typeof request) => Buffer.from(toBinary(method.input, m));
     const deserialize = (b: Buffer) => toJson(method.output, fromBinary(method.output, b), { registry });
     const path = `/${serviceName}/${methodName}`;
@@ -82,6 +111,16 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
       for await (const m of client.makeServerStreamRequest(path, serialize, deserialize, request)) out.push(m as JsonValue);
       return out;
     }
+    if (method.methodKind === "client_streaming") {
+      return [
+        await new Promise<JsonValue>((resolve, reject) => {
+          const call = client.makeClientStreamRequest(path, serialize, deserialize, (err, value) => (err ? reject(err) : resolve(value as JsonValue)));
+          requests.forEach((r) => call.write(r));
+          call.end();
+        }),
+      ];
+    }
+    if (requests.length > 1) throw new Error(`${serviceName}/${methodName} takes one request message, -d has ${requests.length}`);
     return [
       await new Promise<JsonValue>((resolve, reject) =>
         client.makeUnaryRequest(path, serialize, deserialize, request, (err, value) => (err ? reject(err) : resolve(value as JsonValue))),

@@ -71,7 +71,7 @@ describe("the README quick start, through reflection with no proto files", () =>
   });
 
   it("accepts the partitioned external table of the README as written", async () => {
-    const commands = readmeCommands("## External tables", "## Configuration");
+    const commands = readmeCommands("## External tables", "## Large payloads");
     expect(commands.map((c) => c.method.split("/")[1])).toEqual(["CreateExternalTable"]);
     const [{ externalTable }] = (await grpcurl(sw.catalogAddress, commands[0]!.method, commands[0]!.data)) as Array<{ externalTable: { partitions: unknown[]; pathFormat: string } }>;
     expect(externalTable.partitions).toEqual([
@@ -79,5 +79,14 @@ describe("the README quick start, through reflection with no proto files", () =>
       { name: "Shard", type: "long", function: "hash", column: "Key", modulo: "4" },
     ]);
     expect(externalTable.pathFormat).toBe('"day=" datetime_pattern("yyyyMMdd", Day) "/shard=" Shard');
+  });
+
+  it("ingests the README's IngestStream example, two messages, as one payload", async () => {
+    const commands = readmeCommands("## Large payloads", "## Configuration");
+    expect(commands.map((c) => c.method.split("/")[1])).toEqual(["IngestStream"]);
+    const [response] = await grpcurl(sw.catalogAddress, commands[0]!.method, commands[0]!.data);
+    expect(response).toEqual(expect.objectContaining({ rowCount: "2", cursor: expect.stringMatching(/^\d{18}$/) }));
+    const rows = await grpcurl(sw.catalogAddress, "spillway.query.v1.QueryService/Query", '{"query":"SELECT Key, Value FROM Events WHERE Key IN (\'k3\', \'k4\') ORDER BY Key"}');
+    expect(rows).toEqual([{ columns: [{ name: "Key", type: "string" }, { name: "Value", type: "real" }] }, { rows: [["k3", 3.5], ["k4", 4.5]] }]);
   });
 });

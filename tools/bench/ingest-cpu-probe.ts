@@ -1,5 +1,6 @@
 // Where an Ingest call's CPU goes (issue #6, measure #5): ingests PROBE_ROWS rows (default
-// 2M) as 100k-row CSV payloads, CONC calls in flight (default 2), into a fresh Spillway, and
+// 2M) as 100k-row CSV payloads, CONC calls in flight (default 2), by RPC (IngestStream, the
+// default, or Ingest), into a fresh Spillway, and
 // prints CPU milliseconds per payload of Spillway (in all, and per thread; MAIN is the event
 // loop, the rest DuckDB's and libuv's threads) and of this client.
 //   npx tsx tools/bench/ingest-cpu-probe.ts
@@ -8,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DataGenerator } from "./datagen.js";
 import { startSpillway } from "./processes.js";
-import { createTable, ingestFiles } from "./spillway-ops.js";
+import { createTable, ingestFiles, type IngestRpc } from "./spillway-ops.js";
 const ROWS = Number(process.env.PROBE_ROWS ?? 2_000_000);
 const work = mkdtempSync(join(tmpdir(), "spillway-probe-"));
 const gen = await DataGenerator.create(join(work, "data"), 20260101, ROWS);
@@ -17,15 +18,19 @@ gen.close();
 const sw = await startSpillway({ name: "probe", workDir: work });
 await createTable(sw, "T");
 const ticks = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
-const threads = () => Object.fromEntries(readdirSync(`/proc/${sw.pid}/task`).map((t) => { const st = readFileSync(`/proc/${sw.pid}/task/${t}/stat`, "utf8"); const name = readFileSync(`/proc/${sw.pid}/task/${t}/comm`, "utf8").trim(); const f = st.split(") ")[1]!.split(" "); return [`${t}:${name}`, (Number(f[11]) + Number(f[12])) * 10]; }));
+const threads = (pid = sw.pid) => Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => { const st = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8"); const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim(); const f = st.split(") ")[1]!.split(" "); return [`${t}:${name}`, (Number(f[11]) + Number(f[12])) * 10]; }));
 const th0 = threads();
+const ct0 = threads(process.pid);
 const s0 = ticks(sw.pid); const c0 = process.cpuUsage(); const t0 = performance.now();
-await ingestFiles(sw, "T", files, Number(process.env.CONC ?? 2));
+await ingestFiles(sw, "T", files, Number(process.env.CONC ?? 2), undefined, (process.env.RPC ?? "IngestStream") as IngestRpc);
 const wall = performance.now() - t0; const s1 = ticks(sw.pid); const c1 = process.cpuUsage(c0);
 console.log(`payloads ${files.length} wall ${wall.toFixed(0)} ms; server cpu ${s1 - s0} ms; client cpu ${((c1.user + c1.system) / 1000).toFixed(0)} ms; per payload: wall ${(wall / files.length).toFixed(0)}, server ${((s1 - s0) / files.length).toFixed(0)}, client ${((c1.user + c1.system) / 1000 / files.length).toFixed(0)}`);
-const th1 = threads();
-const byName: Record<string, number> = {};
-for (const [k, v] of Object.entries(th1)) { const [tid, name] = k.split(":"); const label = tid === String(sw.pid) ? "MAIN" : name!; byName[`${label}#${tid}`] = v - (th0[k] ?? 0); }
-console.log(Object.entries(byName).sort((a, b) => b[1] - a[1]).map(([n, v]) => `${n}=${(v / files.length).toFixed(0)}ms`).join(" "));
+const byThread = (pid: number, before: Record<string, number>, after: Record<string, number>) => {
+  const byName: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) { const [tid, name] = k.split(":"); const label = tid === String(pid) ? "MAIN" : name!; byName[`${label}#${tid}`] = v - (before[k] ?? 0); }
+  return Object.entries(byName).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([n, v]) => `${n}=${(v / files.length).toFixed(0)}ms`).join(" ");
+};
+console.log(`server threads: ${byThread(sw.pid, th0, threads())}`);
+console.log(`client threads: ${byThread(process.pid, ct0, threads(process.pid))}`);
 await sw.stop();
 rmSync(work, { recursive: true, force: true });

@@ -1,5 +1,7 @@
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
-import type { RunContinuousExportNowResponse } from "@spillway/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { IngestStreamRequestSchema, RunContinuousExportNowResponse } from "@spillway/proto";
 import { COLUMNS, EXPORT_QUERY, type PayloadFile } from "./datagen.js";
 import type { Azurite, Spillway } from "./processes.js";
 import type { ExportFormat } from "./baselines.js";
@@ -61,12 +63,29 @@ export function exportedBytes(r: RunContinuousExportNowResponse): number {
  * Ingests the payload files through QueryService.Ingest, `concurrency` calls in
  * flight; each file is read from disk just before its call. Returns elapsed ms and rows.
  */
+/** How a payload file travels: whole in one Ingest message, or read and sent in 1 MiB pieces by IngestStream. */
+export type IngestRpc = "Ingest" | "IngestStream";
+const PIECE_BYTES = 1024 * 1024;
+
+/** A file as IngestStream messages: the target with the first piece, end_of_payload on the last. */
+async function* filePieces(path: string, target: MessageInitShape<typeof IngestStreamRequestSchema>): AsyncIterable<MessageInitShape<typeof IngestStreamRequestSchema>> {
+  let pending = target;
+  let first = true;
+  for await (const payload of createReadStream(path, { highWaterMark: PIECE_BYTES }) as AsyncIterable<Buffer>) {
+    if (!first) yield pending;
+    pending = first ? { ...target, payload } : { payload };
+    first = false;
+  }
+  yield { ...pending, endOfPayload: true };
+}
+
 export async function ingestFiles(
   sw: Spillway,
   table: string,
   files: PayloadFile[],
   concurrency: number,
   progress?: (done: number, total: number) => void,
+  rpc: IngestRpc = "IngestStream",
 ): Promise<{ ms: number; rows: number; calls: number; callMs: number[] }> {
   let next = 0;
   let rows = 0;
@@ -76,9 +95,10 @@ export async function ingestFiles(
   const worker = async () => {
     while (next < files.length) {
       const file = files[next++]!;
-      const payload = await readFile(file.path);
+      const target = { database: DATABASE, table, format: "csv" };
+      const payload = rpc === "Ingest" ? await readFile(file.path) : undefined;
       const c0 = performance.now();
-      const r = await sw.query.ingest({ database: DATABASE, table, format: "csv", payload });
+      const r = payload ? await sw.query.ingest({ ...target, payload }) : await sw.query.ingestStream(filePieces(file.path, target));
       callMs.push(performance.now() - c0);
       if (Number(r.rowCount) !== file.rows) throw new Error(`ingest of ${file.path} took ${r.rowCount} rows, expected ${file.rows}`);
       rows += Number(r.rowCount);

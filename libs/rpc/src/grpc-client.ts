@@ -1,4 +1,4 @@
-import { Client, credentials, Metadata, type ClientReadableStream } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ClientReadableStream, type ClientWritableStream, type ServiceError } from "@grpc/grpc-js";
 import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { INTERNAL_KEY_HEADER } from "./rpc-server.js";
@@ -38,25 +38,80 @@ export function createGrpcClient<S extends DescService>(
     if (method.methodKind === "server_streaming") {
       methods[method.localName] = (request: object) =>
         streamFrom(() => client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, build(request), metadataFor()));
+    } else if (method.methodKind === "client_streaming") {
+      methods[method.localName] = (requests: AsyncIterable<object> | Iterable<object>) =>
+        traced(spanName, SpanKind.CLIENT, () =>
+          sendStream(requests, build, (callback) => client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, metadataFor(), callback)),
+        );
     } else {
       methods[method.localName] = (request: object) =>
-        tracer.startActiveSpan(spanName, { kind: SpanKind.CLIENT }, async (span) => {
-          try {
-            return await new Promise((resolve, reject) =>
-              client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, build(request), metadataFor(), (err, value) =>
-                err ? reject(fromServiceError(err)) : resolve(value),
-              ),
-            );
-          } catch (err) {
-            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-            throw err;
-          } finally {
-            span.end();
-          }
-        });
+        traced(spanName, SpanKind.CLIENT, () =>
+          new Promise((resolve, reject) =>
+            client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, build(request), metadataFor(), (err, value) =>
+              err ? reject(fromServiceError(err)) : resolve(value),
+            ),
+          ),
+        );
     }
   }
   return methods as ServiceClient<S> & { close(): void };
+}
+
+/** Runs `call` in a span of its own that records a failure. */
+export function traced<T>(spanName: string, kind: SpanKind, call: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(spanName, { kind }, async (span) => {
+    try {
+      return await call();
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Writes a client stream, waiting for the transport to drain between messages so a large
+ * payload is never all in memory. A source that fails cancels the call: the server must
+ * not take a partial stream as the whole.
+ */
+function sendStream<T>(
+  requests: AsyncIterable<object> | Iterable<object>,
+  build: (request: object) => object,
+  open: (callback: (err: ServiceError | null, value?: T) => void) => ClientWritableStream<object>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const call = open((err, value) => {
+      settled = true;
+      if (err) reject(fromServiceError(err));
+      else resolve(value as T);
+    });
+    void (async () => {
+      try {
+        for await (const request of requests) {
+          if (settled) return;
+          if (!call.write(build(request))) {
+            await new Promise<void>((drained) => {
+              const done = () => {
+                call.off("drain", done);
+                call.off("status", done);
+                drained();
+              };
+              call.on("drain", done);
+              call.on("status", done);
+            });
+          }
+        }
+        call.end();
+      } catch (err) {
+        settled = true;
+        call.cancel();
+        reject(err);
+      }
+    })();
+  });
 }
 
 async function* streamFrom<T>(open: () => ClientReadableStream<T>): AsyncIterable<T> {

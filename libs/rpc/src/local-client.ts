@@ -1,8 +1,8 @@
 import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { SpanKind } from "@opentelemetry/api";
+import { traced } from "./grpc-client.js";
 import type { CallContext, ServiceClient } from "./service-impl.js";
 
-const tracer = trace.getTracer("spillway-rpc");
 const inProcess: CallContext = { internal: true, signal: new AbortController().signal };
 
 type AnyHandler = (request: unknown, ctx: CallContext) => Promise<object> | AsyncIterable<object>;
@@ -17,23 +17,20 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     const handler = (impl as Record<string, AnyHandler>)[method.localName]!.bind(impl);
     const spanName = `${service.typeName}/${method.name}`;
     const input = (request: object) => create(method.input as DescMessage, request as never);
+    async function* inputs(requests: AsyncIterable<object> | Iterable<object>) {
+      for await (const request of requests) yield input(request);
+    }
     const output = (message: object) => create(method.output as DescMessage, message as never);
     if (method.methodKind === "server_streaming") {
       methods[method.localName] = async function* (request: object) {
         for await (const message of handler(input(request), inProcess) as AsyncIterable<object>) yield output(message);
       };
+    } else if (method.methodKind === "client_streaming") {
+      methods[method.localName] = (requests: AsyncIterable<object> | Iterable<object>) =>
+        traced(spanName, SpanKind.INTERNAL, async () => output(await (handler(inputs(requests), inProcess) as Promise<object>)));
     } else {
       methods[method.localName] = (request: object) =>
-        tracer.startActiveSpan(spanName, { kind: SpanKind.INTERNAL }, async (span) => {
-          try {
-            return output(await (handler(input(request), inProcess) as Promise<object>));
-          } catch (err) {
-            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-            throw err;
-          } finally {
-            span.end();
-          }
-        });
+        traced(spanName, SpanKind.INTERNAL, async () => output(await (handler(input(request), inProcess) as Promise<object>)));
     }
   }
   return methods as ServiceClient<S>;

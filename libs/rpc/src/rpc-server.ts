@@ -3,6 +3,7 @@ import {
   ServerCredentials,
   status,
   type Metadata,
+  type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type sendUnaryData,
@@ -12,6 +13,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { create, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "@spillway/proto";
 import { grpcServiceDefinition } from "./service-definition.js";
 import type { CallContext } from "./service-impl.js";
@@ -50,10 +52,14 @@ export class RpcServer {
       const handler = (impl as Record<string, AnyHandler>)[method.localName];
       if (!handler) throw new Error(`${service.typeName} has no handler for ${method.name}`);
       const spanName = `${service.typeName}/${method.name}`;
-      handlers[method.localName] =
+      const bound = handler.bind(impl);
+      handlers[method.localName] = (
         method.methodKind === "server_streaming"
-          ? (this.streamHandler(spanName, handler.bind(impl), method.output) as UntypedServiceImplementation[string])
-          : (this.unaryHandler(spanName, handler.bind(impl), method.output) as UntypedServiceImplementation[string]);
+          ? this.streamHandler(spanName, bound, method.output)
+          : method.methodKind === "client_streaming"
+            ? this.unaryHandler(spanName, bound, method.output, requestsOf)
+            : this.unaryHandler(spanName, bound, method.output, (call) => (call as ServerUnaryCall<never, unknown>).request)
+      ) as UntypedServiceImplementation[string];
     }
     this.server.addService(grpcServiceDefinition(service), handlers);
   }
@@ -63,14 +69,15 @@ export class RpcServer {
     return { internal: presented !== undefined && String(presented) === this.options.internalKey, signal };
   }
 
-  private unaryHandler(spanName: string, handler: AnyHandler, output: DescService["methods"][number]["output"]) {
-    return (call: ServerUnaryCall<never, unknown>, callback: sendUnaryData<unknown>) => {
+  /** A handler answering once: to one request (unary) or to the stream of them (client streaming). */
+  private unaryHandler(spanName: string, handler: AnyHandler, output: DescService["methods"][number]["output"], requestOf: (call: OneAnswerCall, signal: AbortSignal) => unknown) {
+    return (call: OneAnswerCall, callback: sendUnaryData<unknown>) => {
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
       const parent = extractTraceContext(call.metadata);
       tracer.startActiveSpan(spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
         try {
-          const result = await (handler(call.request, this.callContext(call.metadata, abort.signal)) as Promise<object>);
+          const result = await (handler(requestOf(call, abort.signal) as never, this.callContext(call.metadata, abort.signal)) as Promise<object>);
           callback(null, create(output, result as never));
         } catch (err) {
           const serviceError = toServiceError(err);
@@ -156,6 +163,22 @@ export class RpcServer {
       });
     });
   }
+}
+
+type OneAnswerCall = ServerUnaryCall<never, unknown> | ServerReadableStream<never, unknown>;
+
+/**
+ * A client stream's messages; a stream known to be cancelled fails rather than ends. That
+ * is not enough on its own: grpc-js reports a client's cancel as the stream's end first and
+ * as a cancel only after (grpc/grpc-node#2583), so a handler that must not act on part of a
+ * stream needs the client to mark the last message (IngestStream's end_of_payload).
+ */
+async function* requestsOf(call: OneAnswerCall, signal: AbortSignal): AsyncIterable<unknown> {
+  for await (const message of call as ServerReadableStream<never, unknown>) {
+    if (signal.aborted) break;
+    yield message;
+  }
+  if (signal.aborted) throw new SpillwayError(ErrorCode.cancelled, "the client cancelled the call");
 }
 
 /**

@@ -13,7 +13,9 @@ type MethodImpl<M extends Pick<DescMethod, "input" | "output" | "methodKind">> =
   ? (request: MessageShape<M["input"]>, ctx: CallContext) => Promise<MessageInitShape<M["output"]>>
   : M["methodKind"] extends "server_streaming"
     ? (request: MessageShape<M["input"]>, ctx: CallContext) => AsyncIterable<MessageInitShape<M["output"]>>
-    : never;
+    : M["methodKind"] extends "client_streaming"
+      ? (requests: AsyncIterable<MessageShape<M["input"]>>, ctx: CallContext) => Promise<MessageInitShape<M["output"]>>
+      : never;
 
 /** The handlers of a service: one async function (or async generator) per RPC. */
 export type ServiceImpl<S> = S extends GenService<infer T extends GenServiceMethods>
@@ -24,7 +26,9 @@ type MethodClient<M extends Pick<DescMethod, "input" | "output" | "methodKind">>
   ? (request: MessageInitShape<M["input"]>) => Promise<MessageShape<M["output"]>>
   : M["methodKind"] extends "server_streaming"
     ? (request: MessageInitShape<M["input"]>) => AsyncIterable<MessageShape<M["output"]>>
-    : never;
+    : M["methodKind"] extends "client_streaming"
+      ? (requests: AsyncIterable<MessageInitShape<M["input"]>> | Iterable<MessageInitShape<M["input"]>>) => Promise<MessageShape<M["output"]>>
+      : never;
 
 /** A typed client of a service; satisfied in-process or over gRPC. */
 export type ServiceClient<S> = S extends GenService<infer T extends GenServiceMethods>

@@ -141,13 +141,16 @@ export class QueryEngine {
     }
   }
 
-  /** Turns a payload into an extent file; returns its path (relative to the data dir) and row count. */
-  async ingest(format: IngestFormat, payload: Uint8Array, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
+  /**
+   * Turns a payload, whole or in pieces, into an extent file; returns its path (relative to
+   * the data dir) and row count. A failing source of pieces leaves nothing behind.
+   */
+  async ingest(format: IngestFormat, payload: Uint8Array | AsyncIterable<Uint8Array>, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
     const scratch = join(this.dataDir, INGEST_SCRATCH, `${randomUUID()}.${format}`);
     const out = join(this.dataDir, extentName);
     await mkdir(join(out, ".."), { recursive: true });
-    await writeFile(scratch, payload);
     try {
+      await writeFile(scratch, payload);
       return await this.withConnection(async (c) => {
         try {
           const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;

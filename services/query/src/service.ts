@@ -5,41 +5,79 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { invalidArgument } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
-import type { QueryService } from "@spillway/proto";
+import type { IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import { requireInternal, type ServiceImpl } from "@spillway/rpc";
 import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
 
+type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord">;
+
+/**
+ * The payload of an IngestStream: the first message's piece, then each later message's,
+ * up to the one that sets end_of_payload. Only the first message may say where the payload
+ * goes; a later one that does is refused rather than ignored or obeyed, as the client
+ * evidently meant something else. A stream that stops without end_of_payload is refused:
+ * grpc-js delivers a client's cancel as the end of its stream, then as a cancel
+ * (grpc/grpc-node#2583), and part of a payload must never be taken for all of it.
+ */
+async function* payloadPieces(first: IngestStreamRequest, rest: AsyncIterator<IngestStreamRequest>): AsyncIterable<Uint8Array> {
+  if (first.payload.length) yield first.payload;
+  let ended = first.endOfPayload;
+  for (let n = 2; ; n++) {
+    const next = await rest.next();
+    if (next.done) break;
+    if (ended) throw invalidArgument(`IngestStream message ${n} follows the one that set end_of_payload; nothing was ingested`);
+    const { database, table, format, ignoreFirstRecord, payload, endOfPayload } = next.value;
+    const named = Object.entries({ database, table, format, ignoreFirstRecord }).filter(([, v]) => v).map(([k]) => k);
+    if (named.length) {
+      throw invalidArgument(`IngestStream message ${n} sets ${named.join(", ")}; only the first message may, later ones carry only payload; nothing was ingested`);
+    }
+    if (payload.length) yield payload;
+    ended = endOfPayload;
+  }
+  if (!ended) throw invalidArgument("IngestStream ended without a message setting end_of_payload, so the payload may be incomplete; nothing was ingested");
+}
+
 /** gRPC handlers of QueryService: translation between wire and the engine. */
 export function queryHandlers(engine: QueryEngine, peers: QueryPeers): ServiceImpl<typeof QueryService> {
+  /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
+  async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
+    const database = databaseName(target.database);
+    const format = parseIngestFormat(target.format);
+    const { table } = await peers.catalog.getTable({ database, name: validateName("table", target.table) });
+    const extentId = randomUUID();
+    const extentName = join("extents", database, table!.name, `${extentId}.parquet`);
+    const extent = await engine.ingest(format, payload, table!.columns, target.ignoreFirstRecord, extentName);
+    if (extent.rows === 0n) {
+      await rm(join(engine.dataDir, extent.path), { force: true });
+      return { extentId: "", rowCount: 0n, cursor: "" };
+    }
+    try {
+      const { cursor } = await peers.cursor.commitExtent({
+        database,
+        table: table!.name,
+        extentId,
+        path: extent.path,
+        rowCount: extent.rows,
+        sizeBytes: extent.bytes,
+      });
+      return { extentId, rowCount: extent.rows, cursor };
+    } catch (err) {
+      // Not committed, so not visible: the file must not linger either.
+      await rm(join(engine.dataDir, extent.path), { force: true });
+      throw err;
+    }
+  }
+
   return {
-    async ingest(req) {
-      const database = databaseName(req.database);
-      const format = parseIngestFormat(req.format);
-      const { table } = await peers.catalog.getTable({ database, name: validateName("table", req.table) });
-      const extentId = randomUUID();
-      const extentName = join("extents", database, table!.name, `${extentId}.parquet`);
-      const extent = await engine.ingest(format, req.payload, table!.columns, req.ignoreFirstRecord, extentName);
-      if (extent.rows === 0n) {
-        await rm(join(engine.dataDir, extent.path), { force: true });
-        return { extentId: "", rowCount: 0n, cursor: "" };
-      }
-      try {
-        const { cursor } = await peers.cursor.commitExtent({
-          database,
-          table: table!.name,
-          extentId,
-          path: extent.path,
-          rowCount: extent.rows,
-          sizeBytes: extent.bytes,
-        });
-        return { extentId, rowCount: extent.rows, cursor };
-      } catch (err) {
-        // Not committed, so not visible: the file must not linger either.
-        await rm(join(engine.dataDir, extent.path), { force: true });
-        throw err;
-      }
+    ingest: (req) => ingestPayload(req, req.payload),
+
+    async ingestStream(requests) {
+      const messages = requests[Symbol.asyncIterator]();
+      const first = await messages.next();
+      if (first.done) throw invalidArgument("IngestStream needs at least one message, naming database, table and format");
+      return ingestPayload(first.value, payloadPieces(first.value, messages));
     },
 
     async *query(req) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkiRwoMUXVlcnlSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXF1ZXJ5GAIgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAMgASgJIikKC1F1ZXJ5Q29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSJqCg1RdWVyeVJlc3BvbnNlEi8KB2NvbHVtbnMYASADKAsyHi5zcGlsbHdheS5xdWVyeS52MS5RdWVyeUNvbHVtbhIoCgRyb3dzGAIgAygLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZSJeCgpCb3VuZFRhYmxlEgwKBG5hbWUYASABKAkSLAoHY29sdW1ucxgCIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhQKDGV4dGVudF9wYXRocxgDIAMoCSJUChREZXNjcmliZVF1ZXJ5UmVxdWVzdBINCgVxdWVyeRgBIAEoCRItCgZ0YWJsZXMYAiADKAsyHS5zcGlsbHdheS5xdWVyeS52MS5Cb3VuZFRhYmxlImMKFURlc2NyaWJlUXVlcnlSZXNwb25zZRIvCgdjb2x1bW5zGAEgAygLMh4uc3BpbGx3YXkucXVlcnkudjEuUXVlcnlDb2x1bW4SGQoRcmVmZXJlbmNlZF90YWJsZXMYAiADKAkingEKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRItCgZ0YWJsZXMYAiADKAsyHS5zcGlsbHdheS5xdWVyeS52MS5Cb3VuZFRhYmxlEjMKDm91dHB1dF9jb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SEgoKc3Bvb2xfbmFtZRgEIAEoCSI/ChZFeGVjdXRlVG9TcG9vbFJlc3BvbnNlEhIKCnNwb29sX3BhdGgYASABKAkSEQoJcm93X2NvdW50GAIgASgDMvYCCgxRdWVyeVNlcnZpY2USTQoGSW5nZXN0EiAuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVxdWVzdBohLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlc3BvbnNlEkwKBVF1ZXJ5Eh8uc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXF1ZXN0GiAuc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXNwb25zZTABEmIKDURlc2NyaWJlUXVlcnkSJy5zcGlsbHdheS5xdWVyeS52MS5EZXNjcmliZVF1ZXJ5UmVxdWVzdBooLnNwaWxsd2F5LnF1ZXJ5LnYxLkRlc2NyaWJlUXVlcnlSZXNwb25zZRJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIl4KCkJvdW5kVGFibGUSDAoEbmFtZRgBIAEoCRIsCgdjb2x1bW5zGAIgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SFAoMZXh0ZW50X3BhdGhzGAMgAygJIlQKFERlc2NyaWJlUXVlcnlSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEi0KBnRhYmxlcxgCIAMoCzIdLnNwaWxsd2F5LnF1ZXJ5LnYxLkJvdW5kVGFibGUiYwoVRGVzY3JpYmVRdWVyeVJlc3BvbnNlEi8KB2NvbHVtbnMYASADKAsyHi5zcGlsbHdheS5xdWVyeS52MS5RdWVyeUNvbHVtbhIZChFyZWZlcmVuY2VkX3RhYmxlcxgCIAMoCSKeAQoVRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEi0KBnRhYmxlcxgCIAMoCzIdLnNwaWxsd2F5LnF1ZXJ5LnYxLkJvdW5kVGFibGUSMwoOb3V0cHV0X2NvbHVtbnMYAyADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhISCgpzcG9vbF9uYW1lGAQgASgJIj8KFkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USEgoKc3Bvb2xfcGF0aBgBIAEoCRIRCglyb3dfY291bnQYAiABKAMy2QMKDFF1ZXJ5U2VydmljZRJNCgZJbmdlc3QSIC5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXF1ZXN0GiEuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVzcG9uc2USYQoMSW5nZXN0U3RyZWFtEiYuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFN0cmVhbVJlc3BvbnNlKAESTAoFUXVlcnkSHy5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlcXVlc3QaIC5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlc3BvbnNlMAESYgoNRGVzY3JpYmVRdWVyeRInLnNwaWxsd2F5LnF1ZXJ5LnYxLkRlc2NyaWJlUXVlcnlSZXF1ZXN0Giguc3BpbGx3YXkucXVlcnkudjEuRGVzY3JpYmVRdWVyeVJlc3BvbnNlEmUKDkV4ZWN1dGVUb1Nwb29sEiguc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Gikuc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -85,6 +85,79 @@ export const IngestResponseSchema: GenMessage<IngestResponse> = /*@__PURE__*/
   messageDesc(file_spillway_query_v1_query_service, 1);
 
 /**
+ * The fields of IngestRequest; see IngestStream for which message carries which.
+ *
+ * @generated from message spillway.query.v1.IngestStreamRequest
+ */
+export type IngestStreamRequest = Message<"spillway.query.v1.IngestStreamRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+
+  /**
+   * @generated from field: string format = 3;
+   */
+  format: string;
+
+  /**
+   * @generated from field: bytes payload = 4;
+   */
+  payload: Uint8Array;
+
+  /**
+   * @generated from field: bool ignore_first_record = 5;
+   */
+  ignoreFirstRecord: boolean;
+
+  /**
+   * Set on the last message, and only there.
+   *
+   * @generated from field: bool end_of_payload = 6;
+   */
+  endOfPayload: boolean;
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestStreamRequest.
+ * Use `create(IngestStreamRequestSchema)` to create a new message.
+ */
+export const IngestStreamRequestSchema: GenMessage<IngestStreamRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 2);
+
+/**
+ * @generated from message spillway.query.v1.IngestStreamResponse
+ */
+export type IngestStreamResponse = Message<"spillway.query.v1.IngestStreamResponse"> & {
+  /**
+   * @generated from field: string extent_id = 1;
+   */
+  extentId: string;
+
+  /**
+   * @generated from field: int64 row_count = 2;
+   */
+  rowCount: bigint;
+
+  /**
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestStreamResponse.
+ * Use `create(IngestStreamResponseSchema)` to create a new message.
+ */
+export const IngestStreamResponseSchema: GenMessage<IngestStreamResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 3);
+
+/**
  * @generated from message spillway.query.v1.QueryRequest
  */
 export type QueryRequest = Message<"spillway.query.v1.QueryRequest"> & {
@@ -109,7 +182,7 @@ export type QueryRequest = Message<"spillway.query.v1.QueryRequest"> & {
  * Use `create(QueryRequestSchema)` to create a new message.
  */
 export const QueryRequestSchema: GenMessage<QueryRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 2);
+  messageDesc(file_spillway_query_v1_query_service, 4);
 
 /**
  * @generated from message spillway.query.v1.QueryColumn
@@ -133,7 +206,7 @@ export type QueryColumn = Message<"spillway.query.v1.QueryColumn"> & {
  * Use `create(QueryColumnSchema)` to create a new message.
  */
 export const QueryColumnSchema: GenMessage<QueryColumn> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 3);
+  messageDesc(file_spillway_query_v1_query_service, 5);
 
 /**
  * The first message carries the columns, later ones batches of rows.
@@ -157,7 +230,7 @@ export type QueryResponse = Message<"spillway.query.v1.QueryResponse"> & {
  * Use `create(QueryResponseSchema)` to create a new message.
  */
 export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 4);
+  messageDesc(file_spillway_query_v1_query_service, 6);
 
 /**
  * A table as one query sees it: its schema and the extents that make it up.
@@ -186,7 +259,7 @@ export type BoundTable = Message<"spillway.query.v1.BoundTable"> & {
  * Use `create(BoundTableSchema)` to create a new message.
  */
 export const BoundTableSchema: GenMessage<BoundTable> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 5);
+  messageDesc(file_spillway_query_v1_query_service, 7);
 
 /**
  * @generated from message spillway.query.v1.DescribeQueryRequest
@@ -208,7 +281,7 @@ export type DescribeQueryRequest = Message<"spillway.query.v1.DescribeQueryReque
  * Use `create(DescribeQueryRequestSchema)` to create a new message.
  */
 export const DescribeQueryRequestSchema: GenMessage<DescribeQueryRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 6);
+  messageDesc(file_spillway_query_v1_query_service, 8);
 
 /**
  * @generated from message spillway.query.v1.DescribeQueryResponse
@@ -230,7 +303,7 @@ export type DescribeQueryResponse = Message<"spillway.query.v1.DescribeQueryResp
  * Use `create(DescribeQueryResponseSchema)` to create a new message.
  */
 export const DescribeQueryResponseSchema: GenMessage<DescribeQueryResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 7);
+  messageDesc(file_spillway_query_v1_query_service, 9);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolRequest
@@ -266,7 +339,7 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
  * Use `create(ExecuteToSpoolRequestSchema)` to create a new message.
  */
 export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 8);
+  messageDesc(file_spillway_query_v1_query_service, 10);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolResponse
@@ -288,7 +361,7 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  * Use `create(ExecuteToSpoolResponseSchema)` to create a new message.
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 9);
+  messageDesc(file_spillway_query_v1_query_service, 11);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.
@@ -303,6 +376,22 @@ export const QueryService: GenService<{
     methodKind: "unary";
     input: typeof IngestRequestSchema;
     output: typeof IngestResponseSchema;
+  },
+  /**
+   * The same as Ingest for a payload sent in pieces: the first message names database,
+   * table, format and ignore_first_record; every message may carry the next piece of the
+   * payload, and later ones carry nothing else. The last message sets end_of_payload: a
+   * stream that ends without it is refused, since a client cancelling its stream can look
+   * to the server like one that ended (as google.bytestream's finish_write). The payload
+   * is ingested whole, as one extent, or not at all. No message needs to hold the whole
+   * payload, so there is no size limit but the disk's.
+   *
+   * @generated from rpc spillway.query.v1.QueryService.IngestStream
+   */
+  ingestStream: {
+    methodKind: "client_streaming";
+    input: typeof IngestStreamRequestSchema;
+    output: typeof IngestStreamResponseSchema;
   },
   /**
    * @generated from rpc spillway.query.v1.QueryService.Query

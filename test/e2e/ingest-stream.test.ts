@@ -1,0 +1,88 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../support/free-port.js";
+import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
+
+const text = (s: string) => Buffer.from(s);
+
+async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
+  return (await call.then(
+    () => {
+      throw new Error("the call succeeded but should have been refused");
+    },
+    (e: unknown) => e,
+  )) as { code: number; message: string };
+}
+
+describe.each<Mode>(["all", "split"])("IngestStream: one payload in many messages (%s)", (mode) => {
+  let sw: SpillwayUnderTest;
+  const rows = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const b of sw.query.query({ query: "SELECT Id, Key FROM Events ORDER BY Id" })) {
+      for (const r of b.rows) out.push(r.values.map((v) => String(v.kind.value)).join(":"));
+    }
+    return out;
+  };
+  const scratchFiles = () => readdirSync(join(sw.dataDir, "tmp", "ingest"));
+
+  beforeAll(async () => {
+    sw = await startSpillwayProcesses(mode);
+    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+  });
+  afterAll(async () => {
+    await sw?.stop();
+  });
+
+  it("ingests the pieces as one payload, even when a piece ends inside a line", async () => {
+    const response = await sw.query.ingestStream([
+      { table: "Events", format: "csv", ignoreFirstRecord: true },
+      { payload: text("Id,Key\n1,al") },
+      { payload: text("pha\n2,beta\n3") },
+      { payload: text(",gamma\n"), endOfPayload: true },
+    ]);
+    expect(response.rowCount).toBe(3n);
+    expect(response.cursor).not.toBe("");
+    expect(await rows()).toEqual(["1:alpha", "2:beta", "3:gamma"]);
+  });
+
+  it("numbers lines across pieces when it refuses a payload, and ingests none of it", async () => {
+    const before = await rows();
+    const err = await refusal(sw.query.ingestStream([{ table: "Events", format: "csv", payload: text("10,a\n11,b\n") }, { payload: text("12,c\nthirteen,d\n"), endOfPayload: true }]));
+    expect(err).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/line 4, column 'Id'.*'thirteen'/) });
+    expect(await rows()).toEqual(before);
+  });
+
+  it("refuses a stream that is empty, names an unknown table, redirects a later message, or does not mark its end", async () => {
+    const before = await rows();
+    expect(await refusal(sw.query.ingestStream([]))).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/at least one message/) });
+    expect(await refusal(sw.query.ingestStream([{ table: "Nope", format: "csv", payload: text("1,a\n"), endOfPayload: true }]))).toMatchObject({
+      code: status.NOT_FOUND,
+      message: expect.stringMatching(/table 'Nope' does not exist/),
+    });
+    const redirected = sw.query.ingestStream([{ table: "Events", format: "csv", payload: text("20,a\n") }, { table: "Other", payload: text("21,b\n"), endOfPayload: true }]);
+    expect(await refusal(redirected)).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/message 2 sets table; only the first message may/) });
+    const unfinished = sw.query.ingestStream([{ table: "Events", format: "csv", payload: text("22,a\n") }, { payload: text("23,b\n") }]);
+    expect(await refusal(unfinished)).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/ended without a message setting end_of_payload/) });
+    const overrun = sw.query.ingestStream([{ table: "Events", format: "csv", payload: text("24,a\n"), endOfPayload: true }, { payload: text("25,b\n") }]);
+    expect(await refusal(overrun)).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/message 2 follows the one that set end_of_payload/) });
+    expect(await rows()).toEqual(before);
+  });
+
+  it("ingests nothing of a stream the client abandons, and leaves no scratch file", async () => {
+    const before = await rows();
+    let sent = 0;
+    async function* failingSource() {
+      yield { table: "Events", format: "csv", payload: text("30,a\n") };
+      sent++;
+      // The server has begun the payload's scratch file before the client gives up.
+      await waitFor("the scratch file", async () => scratchFiles().length === 1 || undefined, 5000);
+      throw new Error("the client's source failed");
+    }
+    expect((await refusal(sw.query.ingestStream(failingSource()))).message).toBe("the client's source failed");
+    expect(sent).toBe(1);
+    await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
+    expect(await rows()).toEqual(before);
+  });
+});
