@@ -7,9 +7,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { leaveOldGenerationHeadroom } from "@spillway/rpc";
 import { DataGenerator } from "./datagen.js";
 import { startSpillway } from "./processes.js";
 import { createTable, ingestFiles, type IngestRpc } from "./spillway-ops.js";
+leaveOldGenerationHeadroom(); // as the bench runner does
 const ROWS = Number(process.env.PROBE_ROWS ?? 2_000_000);
 const work = mkdtempSync(join(tmpdir(), "spillway-probe-"));
 const gen = await DataGenerator.create(join(work, "data"), 20260101, ROWS);
@@ -18,11 +20,20 @@ gen.close();
 const sw = await startSpillway({ name: "probe", workDir: work });
 await createTable(sw, "T");
 const ticks = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
+const sysTicks = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[12]) * 10;
 const threads = (pid = sw.pid) => Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => { const st = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8"); const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim(); const f = st.split(") ")[1]!.split(" "); return [`${t}:${name}`, (Number(f[11]) + Number(f[12])) * 10]; }));
 const th0 = threads();
 const ct0 = threads(process.pid);
 const s0 = ticks(sw.pid); const c0 = process.cpuUsage(); const t0 = performance.now();
-await ingestFiles(sw, "T", files, Number(process.env.CONC ?? 2), undefined, (process.env.RPC ?? "IngestStream") as IngestRpc);
+let mark = { at: performance.now(), server: s0, serverSys: sysTicks(sw.pid), client: c0.user + c0.system };
+const windows: string[] = [];
+const everyTen = (done: number) => {
+  if (done % 10) return;
+  const now = { at: performance.now(), server: ticks(sw.pid), serverSys: sysTicks(sw.pid), client: process.cpuUsage().user + process.cpuUsage().system };
+  windows.push(`${done}: wall ${((now.at - mark.at) / 10).toFixed(0)} server ${((now.server - mark.server) / 10).toFixed(0)} (sys ${((now.serverSys - mark.serverSys) / 10).toFixed(0)}) client ${((now.client - mark.client) / 10000).toFixed(0)}`);
+  mark = now;
+};
+await ingestFiles(sw, "T", files, Number(process.env.CONC ?? 2), everyTen, (process.env.RPC ?? "IngestStream") as IngestRpc);
 const wall = performance.now() - t0; const s1 = ticks(sw.pid); const c1 = process.cpuUsage(c0);
 console.log(`payloads ${files.length} wall ${wall.toFixed(0)} ms; server cpu ${s1 - s0} ms; client cpu ${((c1.user + c1.system) / 1000).toFixed(0)} ms; per payload: wall ${(wall / files.length).toFixed(0)}, server ${((s1 - s0) / files.length).toFixed(0)}, client ${((c1.user + c1.system) / 1000 / files.length).toFixed(0)}`);
 const byThread = (pid: number, before: Record<string, number>, after: Record<string, number>) => {
@@ -30,6 +41,7 @@ const byThread = (pid: number, before: Record<string, number>, after: Record<str
   for (const [k, v] of Object.entries(after)) { const [tid, name] = k.split(":"); const label = tid === String(pid) ? "MAIN" : name!; byName[`${label}#${tid}`] = v - (before[k] ?? 0); }
   return Object.entries(byName).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([n, v]) => `${n}=${(v / files.length).toFixed(0)}ms`).join(" ");
 };
+console.log(`per payload by tens: ${windows.join("; ")}`);
 console.log(`server threads: ${byThread(sw.pid, th0, threads())}`);
 console.log(`client threads: ${byThread(process.pid, ct0, threads(process.pid))}`);
 await sw.stop();

@@ -6,3 +6,4 @@ export * from "./local-client.js";
 export * from "./status-mapping.js";
 export * from "./trace-context.js";
 export * from "./retry.js";
+export * from "./gc-headroom.js";

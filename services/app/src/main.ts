@@ -1,9 +1,11 @@
 import { ConfigError, loadConfig } from "@spillway/config";
+import { leaveOldGenerationHeadroom } from "@spillway/rpc";
 import { startTelemetry } from "@spillway/telemetry";
 import { startSpillway } from "./spillway-app.js";
 
 /** `spillway [--target=all|catalog|query|cursor|writer] [--listen=...] [--data-dir=...] ...` */
 export async function main(argv: string[], defaultTarget?: string): Promise<void> {
+  leaveOldGenerationHeadroom();
   let config;
   try {
     config = loadConfig(defaultTarget && !argv.some((a) => a.startsWith("--target")) ? [`--target=${defaultTarget}`, ...argv] : argv);
