@@ -66,7 +66,7 @@ function missingImports(files: Map<string, { dependency: string[] }>): string[] 
 
 /**
  * The messages in -d, as grpcurl reads them: JSON objects one after another (for a client
- * stream, one per message).
+ * stream, one per message), separated by JSON whitespace or nothing.
  */
 export function jsonMessages(text: string): JsonValue[] {
   const out: JsonValue[] = [];
@@ -75,20 +75,26 @@ export function jsonMessages(text: string): JsonValue[] {
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
-    if (inString) {
+    if (depth === 0) {
+      if (ch === "{") {
+        depth = 1;
+        start = i;
+      } else if (!" \t\n\r".includes(ch)) {
+        throw new Error(`-d: expected a JSON object at offset ${i}, found '${ch}'`);
+      }
+    } else if (inString) {
       if (ch === "\\") i++;
       else if (ch === '"') inString = false;
     } else if (ch === '"') {
       inString = true;
     } else if (ch === "{" || ch === "[") {
-      if (depth++ === 0) start = i;
-    } else if (ch === "}" || ch === "]") {
-      if (--depth === 0) out.push(JSON.parse(text.slice(start, i + 1)) as JsonValue);
-    } else if (depth === 0 && !/\s/.test(ch)) {
-      throw new Error(`-d: expected a JSON object at offset ${i}, found '${ch}'`);
+      depth++;
+    } else if ((ch === "}" || ch === "]") && --depth === 0) {
+      out.push(JSON.parse(text.slice(start, i + 1)) as JsonValue);
     }
   }
-  if (depth !== 0 || inString) throw new Error("-d: the last JSON object is not closed");
+  if (depth !== 0) throw new Error("-d: the last JSON object is not closed");
+  if (out.length === 0) throw new Error("-d: no JSON object");
   return out;
 }
 
@@ -102,6 +108,9 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
     const method = service?.methods.find((m) => m.name === methodName);
     if (!method) throw new Error(`${serviceName}/${methodName} is not served at ${address}`);
     const requests = jsonMessages(json || "{}").map((m) => fromJson(method.input, m, { registry }));
+    if (method.methodKind !== "client_streaming" && requests.length > 1) {
+      throw new Error(`${serviceName}/${methodName} takes one request message, -d has ${requests.length}`);
+    }
     const request = requests[0]!;
     const serialize = (m: typeof request) => Buffer.from(toBinary(method.input, m));
     const deserialize = (b: Buffer) => toJson(method.output, fromBinary(method.output, b), { registry });
@@ -120,7 +129,6 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
         }),
       ];
     }
-    if (requests.length > 1) throw new Error(`${serviceName}/${methodName} takes one request message, -d has ${requests.length}`);
     return [
       await new Promise<JsonValue>((resolve, reject) =>
         client.makeUnaryRequest(path, serialize, deserialize, request, (err, value) => (err ? reject(err) : resolve(value as JsonValue))),

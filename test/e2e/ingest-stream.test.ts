@@ -28,7 +28,7 @@ describe.each<Mode>(["all", "split"])("IngestStream: one payload in many message
   const scratchFiles = () => readdirSync(join(sw.dataDir, "tmp", "ingest"));
 
   beforeAll(async () => {
-    sw = await startSpillwayProcesses(mode);
+    sw = await startSpillwayProcesses(mode, { SPILLWAY_MAX_INGEST_SIZE: "1MB", SPILLWAY_INGEST_IDLE_TIMEOUT: "2s" });
     await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
   });
   afterAll(async () => {
@@ -77,11 +77,40 @@ describe.each<Mode>(["all", "split"])("IngestStream: one payload in many message
       yield { table: "Events", format: "csv", payload: text("30,a\n") };
       sent++;
       // The server has begun the payload's scratch file before the client gives up.
-      await waitFor("the scratch file", async () => scratchFiles().length === 1 || undefined, 5000);
+      await waitFor("the scratch file", async () => scratchFiles().length > 0 || undefined, 5000);
       throw new Error("the client's source failed");
     }
     expect((await refusal(sw.query.ingestStream(failingSource()))).message).toBe("the client's source failed");
     expect(sent).toBe(1);
+    await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
+    expect(await rows()).toEqual(before);
+  });
+
+  it("refuses a payload larger than the server takes, whole or in pieces, and keeps none of it", async () => {
+    const before = await rows();
+    const line = text("40,a\n");
+    const lines = (n: number) => Buffer.concat(Array(n).fill(line));
+    const pieces = Array.from({ length: 6 }, (_, i) => (i === 0 ? { table: "Events", format: "csv", payload: lines(50_000) } : { payload: lines(50_000), endOfPayload: i === 5 }));
+    const limit = expect.stringMatching(/larger than the 1048576 bytes one call may ingest \(--max-ingest-size\); nothing was ingested/);
+    expect(await refusal(sw.query.ingestStream(pieces))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, message: limit });
+    expect(await refusal(sw.query.ingest({ table: "Events", format: "csv", payload: lines(300_000) }))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, message: limit });
+    await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
+    expect(await rows()).toEqual(before);
+  });
+
+  it("refuses a stream that goes quiet, rather than hold the call", async () => {
+    const before = await rows();
+    let resume = () => {};
+    async function* stalling() {
+      yield { table: "Events", format: "csv", payload: text("50,a\n") };
+      await new Promise<void>((resolve) => (resume = resolve));
+      yield { payload: text("51,b\n"), endOfPayload: true };
+    }
+    const started = Date.now();
+    const err = await refusal(sw.query.ingestStream(stalling()));
+    resume();
+    expect(err).toMatchObject({ code: status.DEADLINE_EXCEEDED, message: expect.stringMatching(/received no message for 2 s; nothing was ingested/) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
     await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
     expect(await rows()).toEqual(before);
   });

@@ -59,10 +59,6 @@ export function exportedBytes(r: RunContinuousExportNowResponse): number {
   return r.artifacts.reduce((sum, a) => sum + Number(a.sizeInBytes), 0);
 }
 
-/**
- * Ingests the payload files through QueryService.Ingest, `concurrency` calls in
- * flight; each file is read from disk just before its call. Returns elapsed ms and rows.
- */
 /** How a payload file travels: whole in one Ingest message, or read and sent in 1 MiB pieces by IngestStream. */
 export type IngestRpc = "Ingest" | "IngestStream";
 const PIECE_BYTES = 1024 * 1024;
@@ -79,6 +75,10 @@ async function* filePieces(path: string, target: MessageInitShape<typeof IngestS
   yield { ...pending, endOfPayload: true };
 }
 
+/**
+ * Ingests the payload files through `rpc` (IngestStream unless told), `concurrency` calls in
+ * flight; each file is read from disk just before its call. Returns elapsed ms and rows.
+ */
 export async function ingestFiles(
   sw: Spillway,
   table: string,

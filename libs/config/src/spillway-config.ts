@@ -20,6 +20,10 @@ export interface SpillwayConfig {
   maxConcurrentRuns: number;
   /** How often the scheduler looks for due exports, in ms. */
   schedulerTickMs: number;
+  /** Largest payload one Ingest or IngestStream call may bring, in bytes. */
+  maxIngestBytes: number;
+  /** How long an IngestStream may go without a message before it is refused, in ms. */
+  ingestIdleTimeoutMs: number;
 }
 
 const MB = 1024 * 1024;
@@ -38,6 +42,8 @@ export const DEFAULTS: SpillwayConfig = {
   minSizeLimit: 100 * MB,
   maxConcurrentRuns: 4,
   schedulerTickMs: 1000,
+  maxIngestBytes: 4 * 1024 * MB,
+  ingestIdleTimeoutMs: 60_000,
 };
 
 type Raw = Partial<Record<keyof typeof KEYS, string>>;
@@ -55,6 +61,8 @@ const KEYS = {
   minSizeLimit: { flag: "min-size-limit", env: "SPILLWAY_MIN_SIZE_LIMIT" },
   maxConcurrentRuns: { flag: "max-concurrent-runs", env: "SPILLWAY_MAX_CONCURRENT_RUNS" },
   schedulerTick: { flag: "scheduler-tick", env: "SPILLWAY_SCHEDULER_TICK" },
+  maxIngestSize: { flag: "max-ingest-size", env: "SPILLWAY_MAX_INGEST_SIZE" },
+  ingestIdleTimeout: { flag: "ingest-idle-timeout", env: "SPILLWAY_INGEST_IDLE_TIMEOUT" },
   config: { flag: "config", env: "SPILLWAY_CONFIG" },
 } as const;
 
@@ -115,6 +123,11 @@ function parseDuration(text: string, what: string): number {
   }
 }
 
+function positive(value: number, what: string, text: string | undefined): number {
+  if (!(value > 0)) throw new ConfigError(`${what} must be more than zero (got ${text})`);
+  return value;
+}
+
 /** Flags override environment variables, which override a config file, which overrides defaults. */
 export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): SpillwayConfig {
   const flags = parseFlags(argv);
@@ -146,5 +159,11 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     minSizeLimit: raw.minSizeLimit ? parseBytes(raw.minSizeLimit, "min size limit") : DEFAULTS.minSizeLimit,
     maxConcurrentRuns,
     schedulerTickMs: raw.schedulerTick ? parseDuration(raw.schedulerTick, "scheduler tick") : Math.min(DEFAULTS.schedulerTickMs, minIntervalMs),
+    maxIngestBytes: positive(raw.maxIngestSize ? parseBytes(raw.maxIngestSize, "max ingest size") : DEFAULTS.maxIngestBytes, "max ingest size", raw.maxIngestSize),
+    ingestIdleTimeoutMs: positive(
+      raw.ingestIdleTimeout ? parseDuration(raw.ingestIdleTimeout, "ingest idle timeout") : DEFAULTS.ingestIdleTimeoutMs,
+      "ingest idle timeout",
+      raw.ingestIdleTimeout,
+    ),
   };
 }

@@ -72,9 +72,10 @@ export function traced<T>(spanName: string, kind: SpanKind, call: () => Promise<
 }
 
 /**
- * Writes a client stream, waiting for the transport to drain between messages so a large
- * payload is never all in memory. A source that fails cancels the call: the server must
- * not take a partial stream as the whole.
+ * Writes a client stream one message at a time: each is serialized and handed to HTTP/2
+ * (whose window bounds what is in flight) before the next is taken from the source, so a
+ * large payload is never all in memory and a source may reuse its buffers. A source that
+ * fails cancels the call: the server must not take a partial stream as the whole.
  */
 function sendStream<T>(
   requests: AsyncIterable<object> | Iterable<object>,
@@ -88,21 +89,21 @@ function sendStream<T>(
       if (err) reject(fromServiceError(err));
       else resolve(value as T);
     });
+    // A call that ends (an early error from the server) never calls back pending writes.
+    const written = (request: object) =>
+      new Promise<void>((done) => {
+        const finish = () => {
+          call.off("status", finish);
+          done();
+        };
+        call.on("status", finish);
+        call.write(build(request), finish);
+      });
     void (async () => {
       try {
         for await (const request of requests) {
           if (settled) return;
-          if (!call.write(build(request))) {
-            await new Promise<void>((drained) => {
-              const done = () => {
-                call.off("drain", done);
-                call.off("status", done);
-                drained();
-              };
-              call.on("drain", done);
-              call.on("status", done);
-            });
-          }
+          await written(request);
         }
         call.end();
       } catch (err) {

@@ -17,9 +17,18 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     const handler = (impl as Record<string, AnyHandler>)[method.localName]!.bind(impl);
     const spanName = `${service.typeName}/${method.name}`;
     const input = (request: object) => create(method.input as DescMessage, request as never);
-    async function* inputs(requests: AsyncIterable<object> | Iterable<object>) {
-      for await (const request of requests) yield input(request);
-    }
+    // The handler may fail before it reads the stream; the caller's source is closed all the same.
+    const withInputs = async (requests: AsyncIterable<object> | Iterable<object>, use: (inputs: AsyncIterable<object>) => Promise<object>) => {
+      const source = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : requests[Symbol.iterator]();
+      async function* inputs() {
+        for (let next = await source.next(); !next.done; next = await source.next()) yield input(next.value);
+      }
+      try {
+        return await use(inputs());
+      } finally {
+        await source.return?.();
+      }
+    };
     const output = (message: object) => create(method.output as DescMessage, message as never);
     if (method.methodKind === "server_streaming") {
       methods[method.localName] = async function* (request: object) {
@@ -27,7 +36,7 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
       };
     } else if (method.methodKind === "client_streaming") {
       methods[method.localName] = (requests: AsyncIterable<object> | Iterable<object>) =>
-        traced(spanName, SpanKind.INTERNAL, async () => output(await (handler(inputs(requests), inProcess) as Promise<object>)));
+        traced(spanName, SpanKind.INTERNAL, async () => output(await withInputs(requests, (inputs) => handler(inputs, inProcess) as Promise<object>)));
     } else {
       methods[method.localName] = (request: object) =>
         traced(spanName, SpanKind.INTERNAL, async () => output(await (handler(input(request), inProcess) as Promise<object>)));

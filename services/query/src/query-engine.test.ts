@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { ErrorCode } from "@spillway/errors";
+import { ErrorCode, invalidArgument } from "@spillway/errors";
 import { QueryEngine, type TableBinding } from "./query-engine.js";
 import type { IngestFormat } from "./payload-ingestion.js";
 import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
@@ -258,6 +258,39 @@ describe("bad payloads", () => {
     expect(await readdir(join(dataDir, "extents/db/T"))).toEqual(before);
     expect(await readdir(join(dataDir, "tmp/ingest"))).toEqual([]);
     expect(await readdir(join(dataDir, "tmp/query"))).toEqual([]);
+  });
+
+  it("takes a payload in pieces, split anywhere, as the same payload whole", async () => {
+    const text = `${withField(1, "7")}\n${withField(1, "8")}\n`;
+    async function* pieces() {
+      for (let at = 0; at < text.length; at += 7) yield utf8(text.slice(at, at + 7));
+    }
+    const extent = `extents/db/T/e${++extentCount}.parquet`;
+    const { path, rows } = await engine.ingest("csv", pieces(), COLUMNS, false, extent);
+    expect(rows).toBe(2n);
+    expect((await query("SELECT i FROM T ORDER BY i", tableT(path))).rows).toEqual([[7], [8]]);
+  });
+
+  it("leaves nothing behind when the source of pieces fails, and passes its error on", async () => {
+    const before = await readdir(join(dataDir, "extents/db/T"));
+    async function* failing() {
+      yield utf8(`${withField(1, "9")}\n`);
+      throw invalidArgument("the stream broke off");
+    }
+    await expect(engine.ingest("csv", failing(), COLUMNS, false, `extents/db/T/e${++extentCount}.parquet`)).rejects.toThrow("the stream broke off");
+    expect(await readdir(join(dataDir, "extents/db/T"))).toEqual(before);
+    expect(await readdir(join(dataDir, "tmp/ingest"))).toEqual([]);
+  });
+
+  it("tells a failure to keep the payload without the server's paths", async () => {
+    await rm(join(dataDir, "tmp/ingest"), { recursive: true });
+    try {
+      const err = await ingest("csv", withField(1, "10")).then(() => undefined, (e: Error & { code?: unknown }) => e);
+      expect(err).toMatchObject({ code: ErrorCode.unavailable, message: "the server could not keep the payload (ENOENT); nothing was ingested" });
+      expect(err!.message).not.toContain(dataDir);
+    } finally {
+      await mkdir(join(dataDir, "tmp/ingest"), { recursive: true });
+    }
   });
 });
 

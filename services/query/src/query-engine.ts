@@ -3,7 +3,7 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
-import { invalidArgument } from "@spillway/errors";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { kustoTypeOfDuckDb, parseKustoType, toStorageSql } from "@spillway/kusto";
 import { checkQuery, type CheckedQuery } from "./sql-guard.js";
 import { bindTableSql } from "./table-binding.js";
@@ -150,7 +150,7 @@ export class QueryEngine {
     const out = join(this.dataDir, extentName);
     await mkdir(join(out, ".."), { recursive: true });
     try {
-      await writeFile(scratch, payload);
+      await keepPayload(scratch, payload);
       return await this.withConnection(async (c) => {
         try {
           const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;
@@ -191,6 +191,22 @@ export class QueryEngine {
       }
     }
     return describePayloadError(message, format);
+  }
+}
+
+/**
+ * Writes a payload to its scratch file. A failure of the disk is told without the file's
+ * path (the data dir is the operator's business, not the caller's); a failure of the
+ * source of pieces (a refused or abandoned stream) passes through as it is.
+ */
+async function keepPayload(scratch: string, payload: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    await writeFile(scratch, payload);
+  } catch (err) {
+    if (err instanceof SpillwayError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC") throw new SpillwayError(ErrorCode.resourceExhausted, "the server has no disk space left for the payload; nothing was ingested");
+    throw new SpillwayError(ErrorCode.unavailable, `the server could not keep the payload (${code ?? "write failed"}); nothing was ingested`);
   }
 }
 

@@ -8,7 +8,7 @@ export async function createQueryModule(config: SpillwayConfig, peers: QueryPeer
   const engine = await QueryEngine.create(config.dataDir);
   return {
     service: QueryService,
-    handlers: queryHandlers(engine, peers),
+    handlers: queryHandlers(engine, peers, { maxPayloadBytes: config.maxIngestBytes, idleTimeoutMs: config.ingestIdleTimeoutMs }),
     stop: async () => engine.close(),
   };
 }

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
-import { invalidArgument } from "@spillway/errors";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
 import type { IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import { requireInternal, type ServiceImpl } from "@spillway/rpc";
@@ -13,19 +13,33 @@ import type { QueryPeers } from "./peer-clients.js";
 
 type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord">;
 
+export interface IngestLimits {
+  /** Largest payload a call may bring, whole or in pieces. */
+  maxPayloadBytes: number;
+  /** Longest an IngestStream may go without a message. */
+  idleTimeoutMs: number;
+}
+
 /**
  * The payload of an IngestStream: the first message's piece, then each later message's,
  * up to the one that sets end_of_payload. Only the first message may say where the payload
  * goes; a later one that does is refused rather than ignored or obeyed, as the client
  * evidently meant something else. A stream that stops without end_of_payload is refused:
  * grpc-js delivers a client's cancel as the end of its stream, then as a cancel
- * (grpc/grpc-node#2583), and part of a payload must never be taken for all of it.
+ * (grpc/grpc-node#2583), and part of a payload must never be taken for all of it. So is
+ * one that grows past the size limit or goes quiet, rather than hold disk or a call forever.
  */
-async function* payloadPieces(first: IngestStreamRequest, rest: AsyncIterator<IngestStreamRequest>): AsyncIterable<Uint8Array> {
-  if (first.payload.length) yield first.payload;
+async function* payloadPieces(first: IngestStreamRequest, rest: AsyncIterator<IngestStreamRequest>, limits: IngestLimits): AsyncIterable<Uint8Array> {
+  let bytes = 0;
+  const counted = (piece: Uint8Array) => {
+    bytes += piece.length;
+    if (bytes > limits.maxPayloadBytes) throw tooLarge(limits);
+    return piece;
+  };
+  if (first.payload.length) yield counted(first.payload);
   let ended = first.endOfPayload;
   for (let n = 2; ; n++) {
-    const next = await rest.next();
+    const next = await nextWithin(rest, limits.idleTimeoutMs);
     if (next.done) break;
     if (ended) throw invalidArgument(`IngestStream message ${n} follows the one that set end_of_payload; nothing was ingested`);
     const { database, table, format, ignoreFirstRecord, payload, endOfPayload } = next.value;
@@ -33,14 +47,33 @@ async function* payloadPieces(first: IngestStreamRequest, rest: AsyncIterator<In
     if (named.length) {
       throw invalidArgument(`IngestStream message ${n} sets ${named.join(", ")}; only the first message may, later ones carry only payload; nothing was ingested`);
     }
-    if (payload.length) yield payload;
+    if (payload.length) yield counted(payload);
     ended = endOfPayload;
   }
   if (!ended) throw invalidArgument("IngestStream ended without a message setting end_of_payload, so the payload may be incomplete; nothing was ingested");
 }
 
+async function nextWithin<T>(messages: AsyncIterator<T>, timeoutMs: number): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const next = messages.next();
+  // The call fails on a timeout; what the stream does after that is no one's business.
+  next.catch(() => {});
+  const quiet = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpillwayError(ErrorCode.deadlineExceeded, `IngestStream received no message for ${timeoutMs / 1000} s; nothing was ingested`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([next, quiet]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function tooLarge(limits: IngestLimits): SpillwayError {
+  return new SpillwayError(ErrorCode.resourceExhausted, `the payload is larger than the ${limits.maxPayloadBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`);
+}
+
 /** gRPC handlers of QueryService: translation between wire and the engine. */
-export function queryHandlers(engine: QueryEngine, peers: QueryPeers): ServiceImpl<typeof QueryService> {
+export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: IngestLimits): ServiceImpl<typeof QueryService> {
   /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
   async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
     const database = databaseName(target.database);
@@ -71,13 +104,16 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers): ServiceIm
   }
 
   return {
-    ingest: (req) => ingestPayload(req, req.payload),
+    async ingest(req) {
+      if (req.payload.length > limits.maxPayloadBytes) throw tooLarge(limits);
+      return ingestPayload(req, req.payload);
+    },
 
     async ingestStream(requests) {
       const messages = requests[Symbol.asyncIterator]();
-      const first = await messages.next();
+      const first = await nextWithin(messages, limits.idleTimeoutMs);
       if (first.done) throw invalidArgument("IngestStream needs at least one message, naming database, table and format");
-      return ingestPayload(first.value, payloadPieces(first.value, messages));
+      return ingestPayload(first.value, payloadPieces(first.value, messages, limits));
     },
 
     async *query(req) {
