@@ -384,7 +384,8 @@ export const QueryService: GenService<{
    * stream that ends without it is refused, since a client cancelling its stream can look
    * to the server like one that ended (as google.bytestream's finish_write). The payload
    * is ingested whole, as one extent, or not at all. No message needs to hold the whole
-   * payload, so there is no size limit but the disk's.
+   * payload, so it may be larger than a message may be (256 MiB), up to the server's
+   * --max-ingest-size; a stream quiet for --ingest-idle-timeout is refused.
    *
    * @generated from rpc spillway.query.v1.QueryService.IngestStream
    */
