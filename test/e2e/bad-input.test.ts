@@ -3,18 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CatalogService, CursorService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
 import { AZURITE_KEY, useAzurite, type Azurite } from "../support/azurite.js";
-import { csv, newContainer } from "../support/fixtures.js";
+import { csv, newContainer, refusal } from "../support/fixtures.js";
 import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
 const HOUR = { seconds: 3600n };
 
 async function refused(call: Promise<unknown>, code: number, message: RegExp): Promise<string> {
-  const err = (await call.then(
-    () => {
-      throw new Error("the call succeeded but should have been refused");
-    },
-    (e: unknown) => e,
-  )) as { code: number; message: string };
+  const err = await refusal(call);
   expect({ code: err.code, message: err.message }).toMatchObject({ code, message: expect.stringMatching(message) });
   return err.message;
 }

@@ -2,19 +2,11 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { refusal } from "../support/fixtures.js";
 import { waitFor } from "../support/free-port.js";
 import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
 const text = (s: string) => Buffer.from(s);
-
-async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
-  return (await call.then(
-    () => {
-      throw new Error("the call succeeded but should have been refused");
-    },
-    (e: unknown) => e,
-  )) as { code: number; message: string };
-}
 
 describe.each<Mode>(["all", "split"])("IngestStream: one payload in many messages (%s)", (mode) => {
   let sw: SpillwayUnderTest;

@@ -10,6 +10,16 @@ export async function newContainer(azurite: Azurite, prefix = "c"): Promise<stri
   return name;
 }
 
+/** The error a call that must fail fails with; a call that succeeds fails the test. */
+export async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
+  return (await call.then(
+    () => {
+      throw new Error("the call succeeded but should have been refused");
+    },
+    (e: unknown) => e,
+  )) as { code: number; message: string };
+}
+
 export function csv(rows: Array<Array<string | number>>): Buffer {
   return Buffer.from(rows.map((r) => r.join(",")).join("\n") + "\n");
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { QueryService } from "@spillway/proto";
+import { waitFor } from "../../../test/support/free-port.js";
 import { createGrpcClient } from "./grpc-client.js";
 import { createLocalClient } from "./local-client.js";
 import { RpcServer } from "./rpc-server.js";
@@ -45,11 +46,8 @@ function unused(): never {
   throw new Error("not part of this test");
 }
 
-async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
-  for (const start = Date.now(); !done(); await new Promise((r) => setTimeout(r, 10))) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-  }
-}
+/** Waits (up to `timeoutMs`) until `done()` holds. */
+const until = (done: () => boolean, timeoutMs = 5000) => waitFor("the condition", async () => (done() ? true : undefined), timeoutMs);
 
 let server: RpcServer;
 let client: ReturnType<typeof createGrpcClient<typeof QueryService>>;
