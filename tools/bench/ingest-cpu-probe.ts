@@ -19,9 +19,17 @@ const files = await gen.payloads(ROWS);
 gen.close();
 const sw = await startSpillway({ name: "probe", workDir: work });
 await createTable(sw, "T");
-const ticks = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
-const sysTicks = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[12]) * 10;
-const threads = (pid = sw.pid) => Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => { const st = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8"); const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim(); const f = st.split(") ")[1]!.split(" "); return [`${t}:${name}`, (Number(f[11]) + Number(f[12])) * 10]; }));
+/** CPU milliseconds from a /proc stat file (a process's or a thread's): user + system, and system alone. */
+const cpuMs = (statFile: string) => {
+  const f = readFileSync(statFile, "utf8").split(") ")[1]!.split(" ");
+  return { total: (Number(f[11]) + Number(f[12])) * 10, sys: Number(f[12]) * 10 };
+};
+const ticks = (pid: number) => cpuMs(`/proc/${pid}/stat`).total;
+const sysTicks = (pid: number) => cpuMs(`/proc/${pid}/stat`).sys;
+const threads = (pid = sw.pid) =>
+  Object.fromEntries(
+    readdirSync(`/proc/${pid}/task`).map((t) => [`${t}:${readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim()}`, cpuMs(`/proc/${pid}/task/${t}/stat`).total]),
+  );
 const th0 = threads();
 const ct0 = threads(process.pid);
 const s0 = ticks(sw.pid); const c0 = process.cpuUsage(); const t0 = performance.now();
