@@ -67,7 +67,8 @@ class PreparedStatements {
   private static readonly MAX = 128;
   private readonly bySql = new Map<string, Promise<DuckDBPreparedStatement>>();
   private readonly busy = new Set<DuckDBPreparedStatement>();
-  private readonly lettingGo = new Set<Promise<void>>();
+  /** Let go of while running; destroyed when their query ends. */
+  private readonly evicted = new Set<DuckDBPreparedStatement>();
 
   constructor(private readonly connection: DuckDBConnection) {}
 
@@ -92,6 +93,7 @@ class PreparedStatements {
       return await use(statement);
     } finally {
       this.busy.delete(statement);
+      if (this.evicted.delete(statement)) statement.destroySync();
     }
   }
 
@@ -115,20 +117,11 @@ class PreparedStatements {
   private evictOldest(): void {
     const [sql, statement] = this.bySql.entries().next().value!;
     this.bySql.delete(sql);
-    // One still running is let go when it finishes, not under its query.
-    const letGo = statement.then(
-      async (s) => {
-        while (this.busy.has(s)) await new Promise((resolve) => setImmediate(resolve));
-        s.destroySync();
-      },
-      () => undefined,
-    );
-    this.lettingGo.add(letGo);
-    void letGo.finally(() => this.lettingGo.delete(letGo));
+    // One still running is let go when its query ends (see `with`), not under it.
+    void statement.then((s) => (this.busy.has(s) ? this.evicted.add(s) : s.destroySync()), () => undefined);
   }
 
   async destroy(): Promise<void> {
-    await Promise.all(this.lettingGo);
     const statements = await Promise.allSettled(this.bySql.values());
     this.bySql.clear();
     for (const s of statements) if (s.status === "fulfilled") s.value.destroySync();
