@@ -1,11 +1,20 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
 import { artifactPaths, csv, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
 import type { Mode } from "../support/spillway-processes.js";
 
 describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
   const env = withSpillwayAndAzurite(mode);
+  // Outside the data dir, where file:// targets may not point (SPEC §7).
+  let lake: string;
+  beforeAll(() => {
+    lake = mkdtempSync(join(tmpdir(), "spillway-lifecycle-lake-"));
+  });
+  afterAll(() => rmSync(lake, { recursive: true, force: true }));
 
   it("pauses while disabled, resumes from the checkpoint when enabled, and is gone when dropped", async () => {
     const container = await newContainer(env.azurite, "life");
@@ -82,7 +91,7 @@ describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, en
 
   it("fails a run whose external table was dropped, recording why", async () => {
     await env.sw.catalog.createTable({ name: "Gone", columns: [{ name: "Id", type: "long" }] });
-    await env.sw.catalog.createExternalTable({ name: "GoneLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [`file://${env.sw.dataDir}/gone`] });
+    await env.sw.catalog.createExternalTable({ name: "GoneLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [`file://${lake}/gone`] });
     await env.sw.catalog.createOrAlterContinuousExport({ name: "GoneOut", externalTable: "GoneLake", query: "SELECT Id FROM Gone", properties: { intervalBetweenRuns: { seconds: 3600n } } });
     await env.sw.query.ingest({ table: "Gone", format: "csv", payload: csv([[1]]) });
     await env.sw.catalog.dropExternalTable({ name: "GoneLake" });

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, waitFor } from "../support/free-port.js";
 import { csv } from "../support/fixtures.js";
@@ -38,7 +41,10 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
 describe("tracing across four processes", () => {
   let sw: SpillwayUnderTest;
   let collector: Awaited<ReturnType<typeof startCollector>>;
+  // Outside the data dir, where file:// targets may not point (SPEC §7).
+  let lake: string;
   beforeAll(async () => {
+    lake = mkdtempSync(join(tmpdir(), "spillway-tracing-lake-"));
     collector = await startCollector();
     sw = await startSpillwayProcesses("split", {
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
@@ -49,6 +55,7 @@ describe("tracing across four processes", () => {
   afterAll(async () => {
     await sw?.stop();
     collector?.server.close();
+    if (lake) rmSync(lake, { recursive: true, force: true });
   });
 
   it("makes one export run one trace spanning every service it touches", async () => {
@@ -58,7 +65,7 @@ describe("tracing across four processes", () => {
       kind: "blob",
       dataFormat: "csv",
       columns: [{ name: "Id", type: "long" }],
-      connectionStrings: [`file://${sw.dataDir}/lake`],
+      connectionStrings: [`file://${lake}`],
     });
     await sw.catalog.createOrAlterContinuousExport({ name: "E", externalTable: "X", query: "SELECT Id FROM T", properties: { intervalBetweenRuns: { seconds: 3600n } } });
     await sw.query.ingest({ table: "T", format: "csv", payload: csv([[1], [2]]) });

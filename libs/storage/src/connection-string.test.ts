@@ -21,6 +21,18 @@ describe("parseConnectionString", () => {
   });
   it("reads a local folder", () => {
     expect(parseConnectionString("file:///var/lake/")).toEqual({ kind: "folder", path: "/var/lake" });
+    expect(parseConnectionString("file:///var/my%20lake")).toEqual({ kind: "folder", path: "/var/my lake" });
+    expect(parseConnectionString("file://localhost/var/lake")).toEqual({ kind: "folder", path: "/var/lake" });
+  });
+  it("refuses file URIs that are relative or name a host", () => {
+    for (const s of ["file://relative/path", "file://host/x", "file:relative", "file:/var/lake", "file://", "file:"]) {
+      expect(() => parseConnectionString(s), s).toThrow(/not an absolute file:\/\/\/ URI/);
+    }
+  });
+  it("refuses '..' in a file URI rather than letting the URL parser fold it away", () => {
+    for (const s of ["file:///var/lake/../etc", "file:///var/lake/%2e%2e/etc", "file:///var/lake/.%2E/etc", "file:///var/lake/%2e%2e%2fetc"]) {
+      expect(() => parseConnectionString(s), s).toThrow(/contains '\.\.'/);
+    }
   });
   it("refuses strings without credentials or container, without echoing secrets", () => {
     expect(() => parseConnectionString("https://acct.blob.core.windows.net/c1")).toThrow(/no credentials/);

@@ -18,20 +18,11 @@ const MASK = "*******";
 /**
  * Parses a storage connection string in Kusto's form: the container (and folder) URL
  * followed by `;<account key>`, `?<SAS token>` or `;managed_identity=system|<id>`;
- * or a local folder as `file:///absolute/path`.
+ * or a local folder as `file:///absolute/path` (where it may be is the file target policy's business).
  */
 export function parseConnectionString(text: string): StorageLocation {
   const s = text.trim();
-  if (s.startsWith("file://")) {
-    let path: string;
-    try {
-      path = decodeURIComponent(new URL(s).pathname);
-    } catch {
-      throw invalidArgument(`connection string '${maskConnectionString(s)}' is not a valid file:// URI`);
-    }
-    if (!path.startsWith("/")) throw invalidArgument(`connection string '${s}': a file:// URI needs an absolute path`);
-    return { kind: "folder", path: path.replace(/\/+$/, "") || "/" };
-  }
+  if (/^file:/i.test(s)) return { kind: "folder", path: folderOf(s) };
   const m = /^(https?:\/\/[^;?]+)(?:([;?])(.*))?$/i.exec(s);
   if (!m) {
     throw invalidArgument(
@@ -70,6 +61,26 @@ export function parseConnectionString(text: string): StorageLocation {
     throw unimplemented("managed identities are not available in this deployment; use an account key or a SAS token");
   }
   return { kind: "blob", serviceUrl, accountName, container, prefix: segments.join("/"), auth };
+}
+
+/** The folder of `file:///absolute/path`; `file://localhost/path` is the same folder. */
+function folderOf(uri: string): string {
+  // Anything else is relative or names another host: `file:x` and `file://x/y` would
+  // otherwise parse as /x and /y, somewhere the operator never meant.
+  const m = /^file:\/\/(?:localhost)?(\/[^?#]*)/i.exec(uri);
+  if (!m) throw invalidArgument(`connection string '${uri}' is not an absolute file:/// URI; write file:///absolute/path`);
+  let written: string;
+  let path: string;
+  try {
+    written = decodeURIComponent(m[1]!);
+    path = decodeURIComponent(new URL(uri).pathname);
+  } catch {
+    throw invalidArgument(`connection string '${uri}' is not a valid file:/// URI`);
+  }
+  // The URL parser folds '..' away; judged on the text as written, it is refused instead.
+  if (written.split(/[\\/]/).includes("..")) throw invalidArgument(`connection string '${uri}' contains '..'; write the folder out in full`);
+  if (path.includes("\0")) throw invalidArgument(`connection string '${uri}' holds a NUL character`);
+  return path.replace(/\/+$/, "") || "/";
 }
 
 /** The connection string as it may be shown: everything but the secret. */

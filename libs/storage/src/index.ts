@@ -1,2 +1,3 @@
 export * from "./connection-string.js";
 export * from "./storage-target.js";
+export * from "./file-target-policy.js";

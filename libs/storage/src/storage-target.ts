@@ -1,8 +1,10 @@
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { invalidArgument } from "@spillway/errors";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import type { StorageLocation } from "./connection-string.js";
+import { confineFileTarget, type FileTargetPolicy } from "./file-target-policy.js";
 
 /** Somewhere artifacts are written: a blob container folder or a local folder. */
 export interface StorageTarget {
@@ -23,23 +25,49 @@ export interface StorageTarget {
   ensureExists(): Promise<void>;
 }
 
+/** A target taken as it is: for reading what is there; writers open theirs confined. */
 export function openStorageTarget(location: StorageLocation): StorageTarget {
-  return location.kind === "folder" ? new FolderTarget(location.path) : new BlobTarget(location);
+  return location.kind === "folder" ? new FolderTarget(location.path, async (path) => path) : new BlobTarget(location);
+}
+
+/**
+ * A target Spillway may write: a folder is refused unless the policy allows it (SPEC §7),
+ * and every path it touches later is checked again, as a symlink may be swapped in after
+ * the table was created or between two runs.
+ */
+export async function openConfinedStorageTarget(location: StorageLocation, policy: FileTargetPolicy): Promise<StorageTarget> {
+  if (location.kind !== "folder") return new BlobTarget(location);
+  await confineFileTarget(location.path, policy);
+  return new FolderTarget(location.path, (path) => confineFileTarget(path, policy));
 }
 
 class FolderTarget implements StorageTarget {
-  constructor(private readonly root: string) {}
+  /** `resolve` turns a path under the folder into the real one to touch, or refuses it. */
+  constructor(
+    private readonly root: string,
+    private readonly resolve: (path: string) => Promise<string>,
+  ) {}
+
+  /**
+   * Where file `name` goes: its folder resolved, its last segment as is. rename, link and
+   * rm replace or remove a symlink in that last place rather than follow it.
+   */
+  private async fileAt(name: string): Promise<string> {
+    if (name.split("/").includes("..")) throw invalidArgument(`artifact name '${name}' contains '..'`);
+    const path = join(this.root, name);
+    return join(await this.resolve(dirname(path)), basename(path));
+  }
 
   pathOf(name: string): string {
     return `file://${join(this.root, name)}`;
   }
 
   async ensureExists(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    await mkdir(await this.resolve(this.root), { recursive: true });
   }
 
   async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
-    const target = join(this.root, name);
+    const target = await this.fileAt(name);
     await mkdir(dirname(target), { recursive: true });
     // Copy under a hidden name, then rename: readers never see a partial file.
     const partial = partialName(target);
@@ -53,11 +81,11 @@ class FolderTarget implements StorageTarget {
   }
 
   async delete(name: string): Promise<void> {
-    await rm(join(this.root, name), { force: true });
+    await rm(await this.fileAt(name), { force: true });
   }
 
   async putIfAbsent(name: string, body: Uint8Array): Promise<boolean> {
-    const target = join(this.root, name);
+    const target = await this.fileAt(name);
     await mkdir(dirname(target), { recursive: true });
     // Write aside, then link: link fails if the name exists, and readers never see a partial file.
     const partial = partialName(target);
@@ -74,7 +102,7 @@ class FolderTarget implements StorageTarget {
   }
 
   async putOverwrite(name: string, body: Uint8Array): Promise<void> {
-    const target = join(this.root, name);
+    const target = await this.fileAt(name);
     await mkdir(dirname(target), { recursive: true });
     const partial = partialName(target);
     await writeFile(partial, body);
@@ -83,7 +111,8 @@ class FolderTarget implements StorageTarget {
 
   async read(name: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(join(this.root, name));
+      // Resolved whole: reading follows a symlink in the last place too.
+      return await readFile(await this.resolve(await this.fileAt(name)));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
@@ -109,7 +138,7 @@ class FolderTarget implements StorageTarget {
         else if (!e.name.endsWith(".partial")) out.push(r);
       }
     };
-    await walk(this.root, "");
+    await walk(await this.resolve(this.root), "");
     return out.sort();
   }
 }

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { invalidArgument } from "@spillway/errors";
 import { durationMs, normalizeColumns, pathTokens, validateName, validatePartitions } from "@spillway/kusto";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type CreateExternalTableRequest, type ExternalTable } from "@spillway/proto";
-import { maskConnectionString, parseConnectionString } from "@spillway/storage";
+import { confineFileTarget, maskConnectionString, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 
 export const DATA_FORMATS = ["csv", "tsv", "json", "parquet"] as const;
 const INCLUDE_HEADERS = ["none", "all", "firstFile"];
@@ -91,6 +91,14 @@ function checkDeltaRequest(req: Omit<CreateExternalTableRequest, "$typeName">, w
   const props = req.properties;
   if (props?.includeHeaders || props?.compressed || props?.namePrefix || props?.fileExtension || (props?.encoding && props.encoding !== "UTF8NoBOM")) {
     throw invalidArgument(`${where}: includeHeaders, compressed, namePrefix, fileExtension and encoding do not apply to delta tables`);
+  }
+}
+
+/** Refuses a file:// connection string the operator does not allow writing to (SPEC §7); blob URLs pass. */
+export async function checkFileTargets(connectionStrings: string[], policy: FileTargetPolicy): Promise<void> {
+  for (const cs of connectionStrings) {
+    const location = parseConnectionString(cs);
+    if (location.kind === "folder") await confineFileTarget(location.path, policy);
   }
 }
 

@@ -1,15 +1,17 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, realpath, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { ErrorCode } from "@spillway/errors";
 import { ExternalTableSchema } from "@spillway/proto";
 import { ArtifactWriter } from "./artifact-writer.js";
 
 // Stage and upload through real DuckDB into real folders: partition folders written
-// by hand from Kusto's rules (SPEC §5), size limits, several connection strings.
+// by hand from Kusto's rules (SPEC §5), size limits, several connection strings, and
+// file targets only where the policy allows (SPEC §7).
 
 let dataDir: string;
 let lake: string;
@@ -27,8 +29,8 @@ const ROWS = `SELECT * FROM (VALUES
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "writer-"));
-  lake = join(dataDir, "lake");
-  writer = await ArtifactWriter.create(dataDir);
+  lake = await mkdtemp(join(tmpdir(), "writer-lake-"));
+  writer = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir });
   const instance = await DuckDBInstance.create(":memory:");
   const c = await instance.connect();
   await c.run(`COPY (${ROWS}) TO '${join(dataDir, "spool/rows.parquet")}' (FORMAT parquet)`);
@@ -40,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   writer.close();
   await rm(dataDir, { recursive: true, force: true });
+  await rm(lake, { recursive: true, force: true });
 });
 
 type TableInit = MessageInitShape<typeof ExternalTableSchema>;
@@ -211,6 +214,42 @@ describe("size and spread of artifacts", () => {
     const inB = uploaded.filter((a) => a.path.includes(`${stageId}/b/`)).length;
     expect(inA + inB).toBe(uploaded.length);
     expect(Math.abs(inA - inB)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe("file targets stay where the policy allows", () => {
+  const table = (...connectionStrings: string[]) =>
+    create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings });
+  const stage = (stageId: string, t: ReturnType<typeof table>) =>
+    writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+
+  it("refuses to stage for a folder outside the roots or inside the data dir", async () => {
+    await expect(stage(`s${++stages}`, table("file:///etc/spillway-lake"))).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringContaining(lake) });
+    await expect(stage(`s${++stages}`, table(`file://${dataDir}/lake`))).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringMatching(/data directory/) });
+  });
+
+  it("refuses the upload when a symlink out of the root is swapped in after staging, writing nothing there", async () => {
+    const stageId = `s${++stages}`;
+    const elsewhere = await mkdtemp(join(tmpdir(), "writer-elsewhere-"));
+    try {
+      await stage(stageId, table(`file://${lake}/${stageId}`));
+      await symlink(elsewhere, join(lake, stageId));
+      await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringContaining(`resolves to '${await realpath(elsewhere)}`) });
+      expect(await readdir(elsewhere)).toEqual([]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("deletes each artifact from its own folder when one folder's name starts with another's", async () => {
+    const stageId = `s${++stages}`;
+    const t = table(`file://${lake}/${stageId}/a`, `file://${lake}/${stageId}/ab`);
+    await stage(stageId, t);
+    const uploaded = await writer.upload(stageId);
+    expect(uploaded.filter((a) => a.path.includes(`${stageId}/ab/`)).length).toBeGreaterThan(0);
+    await writer.delete(t, uploaded.map((a) => a.path));
+    expect(await readdir(join(lake, stageId, "a"))).toEqual([]);
+    expect(await readdir(join(lake, stageId, "ab"))).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import xxhash from "xxhash-wasm";
 import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
-import { openStorageTarget, parseConnectionString, type StorageTarget } from "@spillway/storage";
+import { openConfinedStorageTarget, parseConnectionString, type FileTargetPolicy, type StorageTarget } from "@spillway/storage";
 import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
 import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
 import { DeltaLog, type AddAction } from "./delta-log.js";
@@ -58,11 +58,13 @@ export class ArtifactWriter {
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly dataDir: string,
+    private readonly fileTargets: FileTargetPolicy,
   ) {}
 
-  static async create(dataDir: string): Promise<ArtifactWriter> {
+  /** `fileTargets` says where file:// tables may be written; checked again on every write. */
+  static async create(dataDir: string, fileTargets: FileTargetPolicy): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
-    return new ArtifactWriter(await openSandboxedInstance(dirs, join(dataDir, "tmp/writer")), dataDir);
+    return new ArtifactWriter(await openSandboxedInstance(dirs, join(dataDir, "tmp/writer")), dataDir, fileTargets);
   }
 
   close(): void {
@@ -79,7 +81,7 @@ export class ArtifactWriter {
     const connection = await this.instance.connect();
     const tableId = req.stageId.replaceAll("-", "_");
     try {
-      const targets = table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+      const targets = await this.targetsOf(table);
       const isDelta = table.kind === "delta";
       let snapshotLog: DeltaLog | undefined;
       if (isDelta) {
@@ -164,7 +166,7 @@ export class ArtifactWriter {
     if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
-      const target = stage.artifacts[0]?.target ?? deltaTarget(targetsOf(stage.table), stage.table);
+      const target = stage.artifacts[0]?.target ?? deltaTarget(await this.targetsOf(stage.table), stage.table);
       await this.withDeltaLog(target, (log) => storageCall(() => commitDelta(log, stage.table, stage.delta!, Date.now)));
     }
     await this.discard(stageId);
@@ -173,7 +175,7 @@ export class ArtifactWriter {
 
   /** A failed attempt's Delta files that a commit made part of the table must stay. */
   private async withoutCommittedDeltaFiles(table: ExternalTable, paths: string[]): Promise<string[]> {
-    const target = deltaTarget(targetsOf(table), table);
+    const target = deltaTarget(await this.targetsOf(table), table);
     const snap = await this.withDeltaLog(target, (log) => storageCall(() => log.snapshot()));
     const active = new Set([...snap.files.keys()].map((p) => target.pathOf(decodeURIComponent(p))));
     return paths.filter((p) => !active.has(p));
@@ -182,7 +184,7 @@ export class ArtifactWriter {
   /** The columns of the Delta table at `connectionStrings`, from its log. */
   async readDeltaSchema(connectionStrings: string[]): Promise<{ columns: Array<{ name: string; type: string }>; partitionColumns: string[]; minWriterVersion: number }> {
     const table = { name: "(new)", connectionStrings } as ExternalTable;
-    const snap = await this.withDeltaLog(deltaTarget(targetsOf(table), table), (log) => storageCall(() => log.snapshot()));
+    const snap = await this.withDeltaLog(deltaTarget(await this.targetsOf(table), table), (log) => storageCall(() => log.snapshot()));
     if (!snap.metaData) throw failedPrecondition("there is no Delta table at that location to infer a schema from; give the columns");
     return { columns: columnsFromDeltaSchema(snap.metaData.schemaString), partitionColumns: snap.metaData.partitionColumns, minWriterVersion: snap.protocol?.minWriterVersion ?? 0 };
   }
@@ -207,17 +209,30 @@ export class ArtifactWriter {
 
   /** Removes artifacts (full paths as returned by write) from the table's storage; never a committed Delta file. */
   async delete(table: ExternalTable, paths: string[]): Promise<void> {
-    const targets = targetsOf(table);
+    const targets = await this.targetsOf(table);
     if (table.kind === "delta") paths = await this.withoutCommittedDeltaFiles(table, paths);
     for (const path of paths) {
-      const target = targets.find((t) => path.startsWith(t.pathOf("")));
-      if (target) await target.delete(path.slice(target.pathOf("").length));
+      for (const target of targets) {
+        const name = nameUnder(target, path);
+        if (name !== undefined) {
+          await target.delete(name);
+          break;
+        }
+      }
     }
+  }
+
+  /** The table's storage, each file:// folder confined to where the policy allows writing. */
+  private targetsOf(table: ExternalTable): Promise<StorageTarget[]> {
+    return Promise.all(table.connectionStrings.map((cs) => openConfinedStorageTarget(parseConnectionString(cs), this.fileTargets)));
   }
 }
 
-function targetsOf(table: ExternalTable): StorageTarget[] {
-  return table.connectionStrings.map((cs) => openStorageTarget(parseConnectionString(cs)));
+/** The name of artifact `path` within `target`, when it is there: /lake/x is not in /la. */
+function nameUnder(target: StorageTarget, path: string): string | undefined {
+  const base = target.pathOf("");
+  const prefix = base.endsWith("/") ? base : `${base}/`;
+  return path.startsWith(prefix) ? path.slice(prefix.length) : undefined;
 }
 
 export interface StageResult {

@@ -11,14 +11,17 @@ import { ArtifactWriter } from "./artifact-writer.js";
 import { deltaSchemaString } from "./delta-schema.js";
 
 let dataDir: string;
+let lake: string;
 let writer: ArtifactWriter;
 let other: ArtifactWriter;
 let stages = 0;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "delta-"));
-  writer = await ArtifactWriter.create(dataDir);
-  other = await ArtifactWriter.create(dataDir);
+  lake = await mkdtemp(join(tmpdir(), "delta-lake-"));
+  const fileTargets = { roots: [lake], dataDir };
+  writer = await ArtifactWriter.create(dataDir, fileTargets);
+  other = await ArtifactWriter.create(dataDir, fileTargets);
   const instance = await DuckDBInstance.create(":memory:");
   const c = await instance.connect();
   await c.run(`COPY (SELECT range AS N, 'k' || (range % 3) AS Key, TIMESTAMP '2026-01-01' + to_hours(range) AS Ts FROM range(30)) TO '${join(dataDir, "spool/rows.parquet")}' (FORMAT parquet)`);
@@ -29,6 +32,7 @@ afterAll(async () => {
   writer.close();
   other.close();
   await rm(dataDir, { recursive: true, force: true });
+  await rm(lake, { recursive: true, force: true });
 });
 
 const COLUMNS = [
@@ -50,7 +54,7 @@ async function runOnce(w: ArtifactWriter, table: ReturnType<typeof deltaTable>, 
 
 describe("Delta commits", () => {
   it("creates the table with protocol, metaData and commitInfo, then appends a version per run", async () => {
-    const folder = join(dataDir, "t1");
+    const folder = join(lake, "t1");
     const table = deltaTable(folder);
     await runOnce(writer, table, "export-a", 1n);
     await runOnce(writer, table, "export-a", 2n);
@@ -70,7 +74,7 @@ describe("Delta commits", () => {
   });
 
   it("commits nothing twice: a retry whose txn version is in the log reports that commit", async () => {
-    const folder = join(dataDir, "t2");
+    const folder = join(lake, "t2");
     const table = deltaTable(folder);
     const first = await runOnce(writer, table, "export-b", 1n);
     const again = await runOnce(writer, table, "export-b", 1n);
@@ -83,7 +87,7 @@ describe("Delta commits", () => {
   });
 
   it("lands both of two writers committing at once, as consecutive versions", async () => {
-    const folder = join(dataDir, "t3");
+    const folder = join(lake, "t3");
     const table = deltaTable(folder);
     await runOnce(writer, table, "seed", 1n);
     await Promise.all([runOnce(writer, table, "export-c", 1n), runOnce(other, table, "export-d", 1n)]);
@@ -94,7 +98,7 @@ describe("Delta commits", () => {
   });
 
   it("writes a Parquet checkpoint and _last_checkpoint every 10 versions; readers start from it", async () => {
-    const folder = join(dataDir, "t4");
+    const folder = join(lake, "t4");
     const table = deltaTable(folder);
     for (let i = 1n; i <= 12n; i++) await runOnce(writer, table, "export-e", i);
     const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
@@ -105,7 +109,7 @@ describe("Delta commits", () => {
   });
 
   it("partitions by string and datetime values into Hive-style folders", async () => {
-    const folder = join(dataDir, "t5");
+    const folder = join(lake, "t5");
     const table = deltaTable(folder, {
       partitions: [
         { name: "Day", type: "datetime", function: "startofday", column: "Ts" },
@@ -123,11 +127,11 @@ describe("Delta commits", () => {
   });
 
   it("refuses tables of a higher writer version and tables whose schema changed", async () => {
-    const v3 = join(dataDir, "t6");
+    const v3 = join(lake, "t6");
     await mkdir(join(v3, "_delta_log"), { recursive: true });
     await writeFile(join(v3, "_delta_log/00000000000000000000.json"), JSON.stringify({ protocol: { minReaderVersion: 1, minWriterVersion: 3 } }) + "\n");
     await expect(runOnce(writer, deltaTable(v3), "x", 1n)).rejects.toMatchObject({ code: 9, message: expect.stringMatching(/needs writer version 3/) });
-    const folder = join(dataDir, "t7");
+    const folder = join(lake, "t7");
     await runOnce(writer, deltaTable(folder), "x", 1n);
     await expect(runOnce(writer, deltaTable(folder, { columns: COLUMNS.slice(0, 2) }), "x", 2n)).rejects.toMatchObject({ code: 9, message: expect.stringMatching(/schema no longer matches/) });
   });
