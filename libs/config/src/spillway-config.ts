@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { parseTimespan } from "@spillway/kusto";
 
@@ -24,6 +26,59 @@ export interface SpillwayConfig {
   maxIngestBytes: number;
   /** How long an IngestStream may go without a message before it is refused, in ms. */
   ingestIdleTimeoutMs: number;
+  /**
+   * Absolute folders a `file://` connection string may point into (SPEC §7). Resolved at
+   * load: the open loopback default allows ./lake and the OS temp folder; with auth on,
+   * none until the operator lists them.
+   */
+  fileTargetRoots: string[];
+  auth: AuthConfig;
+  /** TLS for the server and for dialing peers; absent: plaintext. */
+  tls?: TlsConfig;
+  limits: CallLimits;
+}
+
+/**
+ * Who may call (SPEC §7). `open`: no authentication, every caller has every right, only
+ * on a loopback address. `none`: the same, chosen explicitly with --auth=none for any
+ * address. `jwt`: bearer tokens checked against the issuer's JWKS.
+ */
+export type AuthConfig =
+  | { mode: "open" | "none"; clusterAdmins: string[]; clusterViewers: string[] }
+  | {
+      mode: "jwt";
+      issuer: string;
+      audience: string;
+      /** http(s) URL of the issuer's JWKS, or a local file. */
+      jwks: string;
+      principalClaim: string;
+      /** Principals with every right on every database: how the first admin is made. */
+      clusterAdmins: string[];
+      clusterViewers: string[];
+    };
+
+export interface TlsConfig {
+  /** PEM contents, read at load. */
+  cert: Buffer;
+  key: Buffer;
+  /** When set, every caller must present a certificate signed by it (mutual TLS). */
+  clientCa?: Buffer;
+  /** What peers' certificates are checked against when this process dials them; defaults to clientCa, then the system's roots. */
+  peerCa?: Buffer;
+}
+
+export interface CallLimits {
+  /** Query calls one principal may have in flight at once. */
+  maxQueriesPerPrincipal: number;
+  /** Ingest and IngestStream calls one principal may have in flight at once. */
+  maxIngestsPerPrincipal: number;
+  /** Longest an ad-hoc query may run, in ms. */
+  queryTimeoutMs: number;
+  /** Largest result an ad-hoc query may return: rows, and bytes as JSON text. */
+  maxQueryResultRows: number;
+  maxQueryResultBytes: number;
+  /** DuckDB memory_limit of the instance running ad-hoc queries, e.g. "2GB". */
+  queryMemoryLimit: string;
 }
 
 const MB = 1024 * 1024;
@@ -44,6 +99,16 @@ export const DEFAULTS: SpillwayConfig = {
   schedulerTickMs: 1000,
   maxIngestBytes: 4 * 1024 * MB,
   ingestIdleTimeoutMs: 60_000,
+  fileTargetRoots: [],
+  auth: { mode: "open", clusterAdmins: [], clusterViewers: [] },
+  limits: {
+    maxQueriesPerPrincipal: 16,
+    maxIngestsPerPrincipal: 16,
+    queryTimeoutMs: 4 * 60_000,
+    maxQueryResultRows: 500_000,
+    maxQueryResultBytes: 64 * MB,
+    queryMemoryLimit: "2GB",
+  },
 };
 
 type Raw = Partial<Record<keyof typeof KEYS, string>>;
@@ -63,6 +128,24 @@ const KEYS = {
   schedulerTick: { flag: "scheduler-tick", env: "SPILLWAY_SCHEDULER_TICK" },
   maxIngestSize: { flag: "max-ingest-size", env: "SPILLWAY_MAX_INGEST_SIZE" },
   ingestIdleTimeout: { flag: "ingest-idle-timeout", env: "SPILLWAY_INGEST_IDLE_TIMEOUT" },
+  fileTargetRoots: { flag: "file-target-roots", env: "SPILLWAY_FILE_TARGET_ROOTS" },
+  auth: { flag: "auth", env: "SPILLWAY_AUTH" },
+  authIssuer: { flag: "auth-issuer", env: "SPILLWAY_AUTH_ISSUER" },
+  authAudience: { flag: "auth-audience", env: "SPILLWAY_AUTH_AUDIENCE" },
+  authJwks: { flag: "auth-jwks", env: "SPILLWAY_AUTH_JWKS" },
+  authPrincipalClaim: { flag: "auth-principal-claim", env: "SPILLWAY_AUTH_PRINCIPAL_CLAIM" },
+  clusterAdmins: { flag: "cluster-admins", env: "SPILLWAY_CLUSTER_ADMINS" },
+  clusterViewers: { flag: "cluster-viewers", env: "SPILLWAY_CLUSTER_VIEWERS" },
+  tlsCert: { flag: "tls-cert", env: "SPILLWAY_TLS_CERT" },
+  tlsKey: { flag: "tls-key", env: "SPILLWAY_TLS_KEY" },
+  tlsClientCa: { flag: "tls-client-ca", env: "SPILLWAY_TLS_CLIENT_CA" },
+  tlsCa: { flag: "tls-ca", env: "SPILLWAY_TLS_CA" },
+  maxQueriesPerPrincipal: { flag: "max-queries-per-principal", env: "SPILLWAY_MAX_QUERIES_PER_PRINCIPAL" },
+  maxIngestsPerPrincipal: { flag: "max-ingests-per-principal", env: "SPILLWAY_MAX_INGESTS_PER_PRINCIPAL" },
+  queryTimeout: { flag: "query-timeout", env: "SPILLWAY_QUERY_TIMEOUT" },
+  maxQueryResultRows: { flag: "max-query-result-rows", env: "SPILLWAY_MAX_QUERY_RESULT_ROWS" },
+  maxQueryResultSize: { flag: "max-query-result-size", env: "SPILLWAY_MAX_QUERY_RESULT_SIZE" },
+  queryMemoryLimit: { flag: "query-memory-limit", env: "SPILLWAY_QUERY_MEMORY_LIMIT" },
   config: { flag: "config", env: "SPILLWAY_CONFIG" },
 } as const;
 
@@ -123,6 +206,95 @@ function parseDuration(text: string, what: string): number {
   }
 }
 
+function positiveInteger(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${what} must be a positive integer (got ${text})`);
+  return value;
+}
+
+const list = (text: string | undefined) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+
+/** Loopback listen addresses are reachable from this host only (SPEC §7: the open default). */
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+function authConfig(raw: Raw, listen: string): AuthConfig {
+  const clusterAdmins = list(raw.clusterAdmins);
+  const clusterViewers = list(raw.clusterViewers);
+  const jwtSettings = { issuer: raw.authIssuer, audience: raw.authAudience, jwks: raw.authJwks };
+  const given = Object.entries(jwtSettings).filter(([, v]) => v);
+  if (raw.auth !== undefined && raw.auth !== "none" && raw.auth !== "jwt") {
+    throw new ConfigError(`auth '${raw.auth}' is not one of none, jwt (jwt is implied by SPILLWAY_AUTH_ISSUER, SPILLWAY_AUTH_AUDIENCE and SPILLWAY_AUTH_JWKS)`);
+  }
+  if (raw.auth === "none") {
+    if (given.length) throw new ConfigError("--auth=none turns authentication off, but SPILLWAY_AUTH_ISSUER/AUDIENCE/JWKS are set: drop one or the other");
+    return { mode: "none", clusterAdmins, clusterViewers };
+  }
+  if (given.length === 0 && raw.auth !== "jwt") {
+    if (!isLoopbackListen(listen)) {
+      throw new ConfigError(
+        `listening on ${listen} without authentication is refused: set SPILLWAY_AUTH_ISSUER, SPILLWAY_AUTH_AUDIENCE and SPILLWAY_AUTH_JWKS ` +
+          `(the identity provider's issuer, this API's audience and the JWKS URL) and SPILLWAY_CLUSTER_ADMINS, ` +
+          `or listen on a loopback address, or pass --auth=none to run open on purpose`,
+      );
+    }
+    return { mode: "open", clusterAdmins, clusterViewers };
+  }
+  const missing = Object.entries({ SPILLWAY_AUTH_ISSUER: raw.authIssuer, SPILLWAY_AUTH_AUDIENCE: raw.authAudience, SPILLWAY_AUTH_JWKS: raw.authJwks })
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  if (missing.length) throw new ConfigError(`authentication needs ${missing.join(", ")} as well`);
+  for (const p of [...clusterAdmins, ...clusterViewers]) {
+    if (!/^(aaduser|aadapp)=\S+$/i.test(p)) throw new ConfigError(`cluster principal '${p}' is not written as aaduser=<id> or aadapp=<client id>`);
+  }
+  return {
+    mode: "jwt",
+    issuer: raw.authIssuer!,
+    audience: raw.authAudience!,
+    jwks: raw.authJwks!,
+    principalClaim: raw.authPrincipalClaim || "sub",
+    clusterAdmins,
+    clusterViewers,
+  };
+}
+
+function readPem(path: string | undefined, what: string): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function tlsConfig(raw: Raw): TlsConfig | undefined {
+  if (!raw.tlsCert && !raw.tlsKey) {
+    if (raw.tlsClientCa) throw new ConfigError("SPILLWAY_TLS_CLIENT_CA needs SPILLWAY_TLS_CERT and SPILLWAY_TLS_KEY: mutual TLS is TLS first");
+    return undefined;
+  }
+  if (!raw.tlsCert || !raw.tlsKey) throw new ConfigError("TLS needs both SPILLWAY_TLS_CERT and SPILLWAY_TLS_KEY (PEM files)");
+  const clientCa = readPem(raw.tlsClientCa, "TLS client CA");
+  return {
+    cert: readPem(raw.tlsCert, "TLS certificate")!,
+    key: readPem(raw.tlsKey, "TLS key")!,
+    clientCa,
+    peerCa: readPem(raw.tlsCa, "TLS CA") ?? clientCa,
+  };
+}
+
+/** Without configured roots, the open default may write to ./lake and the OS temp folder (the README quick start); with auth on, nowhere. */
+function fileTargetRoots(raw: Raw, auth: AuthConfig): string[] {
+  const roots = list(raw.fileTargetRoots);
+  for (const r of roots) if (!r.startsWith("/")) throw new ConfigError(`file target root '${r}' is not an absolute folder`);
+  if (roots.length) return roots.map((r) => resolve(r));
+  return auth.mode === "jwt" ? [] : [resolve("lake"), tmpdir()];
+}
+
 function positive(value: number, what: string, text: string | undefined): number {
   if (!(value > 0)) throw new ConfigError(`${what} must be more than zero (got ${text})`);
   return value;
@@ -143,6 +315,12 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   const maxConcurrentRuns = raw.maxConcurrentRuns ? Number(raw.maxConcurrentRuns) : DEFAULTS.maxConcurrentRuns;
   if (!Number.isInteger(maxConcurrentRuns) || maxConcurrentRuns < 1) {
     throw new ConfigError(`max concurrent runs must be a positive integer (got ${raw.maxConcurrentRuns})`);
+  }
+  const auth = authConfig(raw, listen);
+  const limits = DEFAULTS.limits;
+  const queryMemoryLimit = raw.queryMemoryLimit ?? limits.queryMemoryLimit;
+  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(queryMemoryLimit)) {
+    throw new ConfigError(`query memory limit '${queryMemoryLimit}' is not a size such as 512MB or 4GB`);
   }
   return {
     listen,
@@ -165,5 +343,16 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
       "ingest idle timeout",
       raw.ingestIdleTimeout,
     ),
+    fileTargetRoots: fileTargetRoots(raw, auth),
+    auth,
+    tls: tlsConfig(raw),
+    limits: {
+      maxQueriesPerPrincipal: positiveInteger(raw.maxQueriesPerPrincipal, limits.maxQueriesPerPrincipal, "max queries per principal"),
+      maxIngestsPerPrincipal: positiveInteger(raw.maxIngestsPerPrincipal, limits.maxIngestsPerPrincipal, "max ingests per principal"),
+      queryTimeoutMs: positive(raw.queryTimeout ? parseDuration(raw.queryTimeout, "query timeout") : limits.queryTimeoutMs, "query timeout", raw.queryTimeout),
+      maxQueryResultRows: positiveInteger(raw.maxQueryResultRows, limits.maxQueryResultRows, "max query result rows"),
+      maxQueryResultBytes: positive(raw.maxQueryResultSize ? parseBytes(raw.maxQueryResultSize, "max query result size") : limits.maxQueryResultBytes, "max query result size", raw.maxQueryResultSize),
+      queryMemoryLimit,
+    },
   };
 }

@@ -3,6 +3,7 @@ import { QueryService } from "@spillway/proto";
 import { waitFor } from "../../../test/support/free-port.js";
 import { createGrpcClient } from "./grpc-client.js";
 import { createLocalClient } from "./local-client.js";
+import { everyoneMayCall, openGuard } from "./call-guard.test-support.js";
 import { RpcServer } from "./rpc-server.js";
 import type { CallContext } from "./service-impl.js";
 
@@ -53,8 +54,8 @@ let server: RpcServer;
 let client: ReturnType<typeof createGrpcClient<typeof QueryService>>;
 
 beforeAll(async () => {
-  server = new RpcServer({ internalKey: "test-key" });
-  server.addService(QueryService, service);
+  server = new RpcServer({ internalKey: "test-key", guard: openGuard() });
+  server.addService(QueryService, service, everyoneMayCall(QueryService));
   client = createGrpcClient(QueryService, `127.0.0.1:${await server.listen("127.0.0.1:0")}`);
 });
 

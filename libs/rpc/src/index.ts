@@ -7,3 +7,5 @@ export * from "./status-mapping.js";
 export * from "./trace-context.js";
 export * from "./retry.js";
 export * from "./gc-headroom.js";
+export * from "./access-rules.js";
+export * from "./call-guard.js";

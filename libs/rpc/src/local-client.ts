@@ -1,9 +1,10 @@
 import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { SpanKind } from "@opentelemetry/api";
+import { SPILLWAY_CALLER } from "./call-guard.js";
 import { traced } from "./grpc-client.js";
 import type { CallContext, ServiceClient } from "./service-impl.js";
 
-const inProcess: CallContext = { internal: true, signal: new AbortController().signal };
+const inProcess: CallContext = { caller: SPILLWAY_CALLER, signal: new AbortController().signal };
 
 type AnyHandler = (request: unknown, ctx: CallContext) => Promise<object> | AsyncIterable<object>;
 

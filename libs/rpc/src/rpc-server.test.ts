@@ -1,12 +1,13 @@
 import { connect, type ClientHttp2Session } from "node:http2";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { openGuard } from "./call-guard.test-support.js";
 import { RpcServer } from "./rpc-server.js";
 
 let server: RpcServer;
 let port: number;
 
 beforeAll(async () => {
-  server = new RpcServer({ internalKey: "test-key" });
+  server = new RpcServer({ internalKey: "test-key", guard: openGuard() });
   port = await server.listen("127.0.0.1:0");
 });
 

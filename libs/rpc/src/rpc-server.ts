@@ -16,6 +16,8 @@ import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "@spillway/proto";
 import { grpcServiceDefinition } from "./service-definition.js";
+import type { AccessRule } from "./access-rules.js";
+import { SPILLWAY_CALLER, type Admission, type Caller, type CallGuard } from "./call-guard.js";
 import type { CallContext } from "./service-impl.js";
 import { toServiceError } from "./status-mapping.js";
 import { extractTraceContext } from "./trace-context.js";
@@ -25,13 +27,32 @@ export const INTERNAL_KEY_HEADER = "x-spillway-internal-key";
 const tracer = trace.getTracer("spillway-rpc");
 
 type AnyHandler = (request: never, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
+type Output = DescService["methods"][number]["output"];
+
+export interface RpcServerTls {
+  cert: Buffer;
+  key: Buffer;
+  /** When set, every caller must present a certificate it signed (mutual TLS). */
+  clientCa?: Buffer;
+}
 
 export interface RpcServerOptions {
   /** Callers presenting this key in INTERNAL_KEY_HEADER are other Spillway services. */
   internalKey: string;
+  /** Admits public calls: authentication, roles, limits, audit. */
+  guard: CallGuard;
+  /** Serve TLS instead of plaintext. */
+  tls?: RpcServerTls;
 }
 
-/** A grpc-js server that hosts protobuf-es services, health and reflection. */
+/** Anyone may call: health checks. */
+const NOBODY: Caller = { principal: "anonymous", may: () => false };
+
+/**
+ * A grpc-js server that hosts protobuf-es services, health and reflection. Every RPC is
+ * admitted by its service's access table before its handler runs: internal RPCs only to
+ * other Spillway services, public ones through the call guard.
+ */
 export class RpcServer {
   private readonly server = new Server({
     "grpc.max_receive_message_length": 256 * 1024 * 1024,
@@ -45,70 +66,96 @@ export class RpcServer {
 
   constructor(private readonly options: RpcServerOptions) {}
 
-  addService<S extends DescService>(service: S, impl: object): void {
+  /** Hosts `service`; `access` must name a rule for every one of its methods. */
+  addService<S extends DescService>(service: S, impl: object, access: Record<string, AccessRule<never>>): void {
     this.services.push(service);
     const handlers: UntypedServiceImplementation = {};
     for (const method of service.methods) {
       const handler = (impl as Record<string, AnyHandler>)[method.localName];
       if (!handler) throw new Error(`${service.typeName} has no handler for ${method.name}`);
-      const spanName = `${service.typeName}/${method.name}`;
-      const bound = handler.bind(impl);
+      const rule = access[method.localName];
+      if (!rule) throw new Error(`${service.typeName} declares no access rule for ${method.name}`);
+      const rpc = `${service.name}/${method.name}`;
+      const call: Call = { spanName: `${service.typeName}/${method.name}`, rpc, rule, handler: handler.bind(impl), output: method.output };
       handlers[method.localName] = (
         method.methodKind === "server_streaming"
-          ? this.streamHandler(spanName, bound, method.output)
+          ? this.streamHandler(call)
           : method.methodKind === "client_streaming"
-            ? this.unaryHandler(spanName, bound, method.output, requestsOf)
-            : this.unaryHandler(spanName, bound, method.output, (call) => (call as ServerUnaryCall<never, unknown>).request)
+            ? this.unaryHandler(call, firstOfStream)
+            : this.unaryHandler(call, async (c) => ({ request: (c as ServerUnaryCall<never, unknown>).request, first: (c as ServerUnaryCall<never, unknown>).request }))
       ) as UntypedServiceImplementation[string];
     }
     this.server.addService(grpcServiceDefinition(service), handlers);
   }
 
-  private callContext(metadata: Metadata, signal: AbortSignal): CallContext {
+  /** Decides who the caller is and whether the call may run (SPEC §7). */
+  private async admit(call: Call, metadata: Metadata, request: unknown): Promise<Admission> {
     const presented = metadata.get(INTERNAL_KEY_HEADER)[0];
-    return { internal: presented !== undefined && String(presented) === this.options.internalKey, signal };
+    const fromSpillway = presented !== undefined && String(presented) === this.options.internalKey;
+    const { rule, rpc } = call;
+    if (rule === "open") return { caller: NOBODY, finish: async () => {} };
+    if (fromSpillway) return { caller: SPILLWAY_CALLER, finish: async () => {} };
+    if (rule === "internal") {
+      throw new SpillwayError(ErrorCode.permissionDenied, `${rpc} is internal to Spillway and answers only other Spillway services`);
+    }
+    const authorization = metadata.get("authorization")[0];
+    return this.options.guard.admit(rpc, rule, request, authorization === undefined ? undefined : String(authorization));
   }
 
   /** A handler answering once: to one request (unary) or to the stream of them (client streaming). */
-  private unaryHandler(spanName: string, handler: AnyHandler, output: DescService["methods"][number]["output"], requestOf: (call: OneAnswerCall, signal: AbortSignal) => unknown) {
-    return (call: OneAnswerCall, callback: sendUnaryData<unknown>) => {
+  private unaryHandler(call: Call, requestOf: (c: OneAnswerCall, signal: AbortSignal) => Promise<{ request: unknown; first: unknown }>) {
+    return (grpcCall: OneAnswerCall, callback: sendUnaryData<unknown>) => {
       const abort = new AbortController();
-      call.on("cancelled", () => abort.abort());
-      const parent = extractTraceContext(call.metadata);
-      tracer.startActiveSpan(spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
+      grpcCall.on("cancelled", () => abort.abort());
+      const parent = extractTraceContext(grpcCall.metadata);
+      tracer.startActiveSpan(call.spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
+        let admission: Admission | undefined;
+        let failure: unknown;
         try {
-          const result = await (handler(requestOf(call, abort.signal) as never, this.callContext(call.metadata, abort.signal)) as Promise<object>);
-          callback(null, create(output, result as never));
+          const { request, first } = await requestOf(grpcCall, abort.signal);
+          admission = await this.admit(call, grpcCall.metadata, first);
+          const result = await (call.handler(request as never, { caller: admission.caller, signal: abort.signal }) as Promise<object>);
+          await admission.finish(undefined);
+          admission = undefined;
+          callback(null, create(call.output, result as never));
         } catch (err) {
+          failure = err;
+          await admission?.finish(err);
           const serviceError = toServiceError(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: serviceError.details });
           callback(serviceError);
         } finally {
+          if (failure === undefined) span.setStatus({ code: SpanStatusCode.OK });
           span.end();
         }
       });
     };
   }
 
-  private streamHandler(spanName: string, handler: AnyHandler, output: DescService["methods"][number]["output"]) {
-    return (call: ServerWritableStream<never, unknown>) => {
+  private streamHandler(call: Call) {
+    return (grpcCall: ServerWritableStream<never, unknown>) => {
       const abort = new AbortController();
-      call.on("cancelled", () => abort.abort());
-      const parent = extractTraceContext(call.metadata);
-      tracer.startActiveSpan(spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
+      grpcCall.on("cancelled", () => abort.abort());
+      const parent = extractTraceContext(grpcCall.metadata);
+      tracer.startActiveSpan(call.spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
+        let admission: Admission | undefined;
         try {
-          const messages = handler(call.request, this.callContext(call.metadata, abort.signal)) as AsyncIterable<object>;
+          admission = await this.admit(call, grpcCall.metadata, grpcCall.request);
+          const messages = call.handler(grpcCall.request, { caller: admission.caller, signal: abort.signal }) as AsyncIterable<object>;
           for await (const message of messages) {
             if (abort.signal.aborted) break;
-            if (!call.write(create(output, message as never))) {
-              await new Promise((resolve) => call.once("drain", resolve));
+            if (!grpcCall.write(create(call.output, message as never))) {
+              await new Promise((resolve) => grpcCall.once("drain", resolve));
             }
           }
-          call.end();
+          await admission.finish(undefined);
+          admission = undefined;
+          grpcCall.end();
         } catch (err) {
+          await admission?.finish(err);
           const serviceError = toServiceError(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: serviceError.details });
-          call.emit("error", serviceError);
+          grpcCall.emit("error", serviceError);
         } finally {
           span.end();
         }
@@ -120,8 +167,12 @@ export class RpcServer {
   async listen(address: string): Promise<number> {
     this.addHealth();
     new ReflectionService(reflectionPackage(this.services) as never).addToServer(this.server);
+    const { tls } = this.options;
+    const credentials = tls
+      ? ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.clientCa !== undefined)
+      : ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) =>
+      this.server.bindAsync(address, credentials, (err, port) =>
         err ? reject(err) : resolve(port),
       ),
     );
@@ -134,6 +185,7 @@ export class RpcServer {
       create(HealthCheckResponseSchema, {
         status: served.has(name) ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN,
       });
+    const open = Object.fromEntries(Health.methods.map((m) => [m.localName, "open" as const]));
     this.addService(Health, {
       async check(request: { service: string }) {
         if (!served.has(request.service)) {
@@ -148,7 +200,7 @@ export class RpcServer {
         yield statusOf(request.service);
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
       },
-    });
+    }, open);
   }
 
   async stop(): Promise<void> {
@@ -166,6 +218,30 @@ export class RpcServer {
 }
 
 type OneAnswerCall = ServerUnaryCall<never, unknown> | ServerReadableStream<never, unknown>;
+
+interface Call {
+  spanName: string;
+  /** Service/Method, as errors and the audit log name it. */
+  rpc: string;
+  rule: AccessRule<never>;
+  handler: AnyHandler;
+  output: Output;
+}
+
+/**
+ * A client stream's first message (which names what the call is about, so the call can be
+ * admitted before the rest is read) and the whole stream, that message included.
+ */
+async function firstOfStream(call: OneAnswerCall, signal: AbortSignal): Promise<{ request: AsyncIterable<unknown>; first: unknown }> {
+  const messages = requestsOf(call, signal)[Symbol.asyncIterator]();
+  const head = await messages.next();
+  async function* all() {
+    if (head.done) return;
+    yield head.value;
+    for (let next = await messages.next(); !next.done; next = await messages.next()) yield next.value;
+  }
+  return { request: all(), first: head.done ? {} : head.value };
+}
 
 /**
  * A client stream's messages; a stream known to be cancelled fails rather than ends. That

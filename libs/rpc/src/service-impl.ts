@@ -1,11 +1,11 @@
-import { ErrorCode, SpillwayError } from "@spillway/errors";
+import type { Caller } from "@spillway/auth";
 import type { DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
 /** What a handler knows of its call beyond the request. */
 export interface CallContext {
-  /** True when the caller proved it is another Spillway service (internal key, or in-process). */
-  readonly internal: boolean;
+  /** Who called (admitted by the rpc server's access rules) and what they may do in the call's database. */
+  readonly caller: Caller;
   readonly signal: AbortSignal;
 }
 
@@ -36,10 +36,3 @@ export type ServiceClient<S> = S extends GenService<infer T extends GenServiceMe
   : never;
 
 export type AnyService = DescService;
-
-/** Refuses a call to an internal RPC from anything but another Spillway service. */
-export function requireInternal(ctx: CallContext, rpc: string): void {
-  if (!ctx.internal) {
-    throw new SpillwayError(ErrorCode.permissionDenied, `${rpc} is internal to Spillway and cannot be called by clients`);
-  }
-}

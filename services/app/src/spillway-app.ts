@@ -2,17 +2,21 @@ import { mkdir } from "node:fs/promises";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceName, SpillwayConfig } from "@spillway/config";
 import { CatalogService, CursorService, QueryService, WriterService } from "@spillway/proto";
-import { createGrpcClient, createLocalClient, RpcServer, type ServiceClient } from "@spillway/rpc";
+import { createGrpcClient, createLocalClient, RpcServer, type AccessRule, type ServiceClient } from "@spillway/rpc";
 import { createCatalogModule } from "../../catalog/src/index.js";
 import { createCursorModule } from "../../cursor/src/index.js";
 import { createQueryModule } from "../../query/src/index.js";
 import { createWriterModule } from "../../writer/src/index.js";
+import { announceAuth } from "./auth-announcement.js";
+import { createCallGuard } from "./call-guard-factory.js";
 import { loadInternalKey } from "./internal-key.js";
 
 /** What every service module gives the registry. */
 export interface ServiceModule {
   service: DescService;
   handlers: object;
+  /** Who may call each RPC (the rpc server enforces it). */
+  access: Record<string, AccessRule<never>>;
   /** Called once the server listens (e.g. to start the scheduler). */
   start?(): Promise<void>;
   stop(): Promise<void>;
@@ -59,7 +63,8 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
       if (local) {
         resolved.set(name, createLocalClient(SERVICE_DESCRIPTORS[name], local.handlers));
       } else {
-        const remote = createGrpcClient(SERVICE_DESCRIPTORS[name], config.peers[name], { internalKey });
+        const tls = config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key };
+        const remote = createGrpcClient(SERVICE_DESCRIPTORS[name], config.peers[name], { internalKey, tls });
         remotes.push(remote);
         resolved.set(name, remote);
       }
@@ -83,15 +88,18 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     throw err;
   }
 
-  const server = new RpcServer({ internalKey });
-  for (const module of modules.values()) server.addService(module.service, module.handlers);
+  const guard = createCallGuard(config, () => clientOf("catalog"), log);
+  const server = new RpcServer({ internalKey, guard, tls: config.tls && { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } });
+  for (const module of modules.values()) server.addService(module.service, module.handlers, module.access);
   const port = await server.listen(config.listen);
   for (const module of modules.values()) await module.start?.();
-  log(`spillway: ${hostedNames.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}, data in ${config.dataDir}`);
+  log(`spillway: ${hostedNames.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}${config.tls ? " (TLS)" : ""}, data in ${config.dataDir}`);
+  const stopAnnouncing = announceAuth(config, log);
 
   return {
     port,
     async stop() {
+      stopAnnouncing();
       await server.stop();
       for (const module of [...modules.values()].reverse()) await module.stop();
       remotes.forEach((r) => r.close());

@@ -1,7 +1,24 @@
 import { join } from "node:path";
 import { SerialConnection, type Queryable } from "@spillway/duck";
 
-export type DefinitionKind = "table" | "external_table" | "continuous_export";
+/** `principals`: the roles granted in a database (name "") or on one of its tables (name = table). */
+export type DefinitionKind = "table" | "external_table" | "continuous_export" | "principals";
+
+/** One audited management call (SPEC §7), as the audit log keeps it. */
+export interface StoredCommand {
+  startedOn: Date;
+  durationMs: number;
+  principal: string;
+  commandType: string;
+  database: string;
+  object: string;
+  state: string;
+  failureReason: string;
+  text: string;
+}
+
+/** Audit records older than this are dropped, as Kusto keeps .show commands for 30 days. */
+const COMMAND_RETENTION_MS = 30 * 24 * 3600_000;
 
 /**
  * Definitions of tables, external tables and continuous exports, one JSON document
@@ -25,6 +42,12 @@ export class CatalogStore {
     await db.exclusive((q) =>
       q.run(`CREATE TABLE IF NOT EXISTS definitions (
                kind VARCHAR NOT NULL, database VARCHAR NOT NULL, name VARCHAR NOT NULL, body VARCHAR NOT NULL)`),
+    );
+    await db.exclusive((q) =>
+      q.run(`CREATE TABLE IF NOT EXISTS commands (
+               started_on TIMESTAMP NOT NULL, duration_ms BIGINT NOT NULL, principal VARCHAR NOT NULL,
+               command_type VARCHAR NOT NULL, database VARCHAR NOT NULL, object VARCHAR NOT NULL,
+               state VARCHAR NOT NULL, failure_reason VARCHAR NOT NULL, text VARCHAR NOT NULL)`),
     );
     const rows = await db.exclusive((q) => q.all("SELECT kind, database, name, body FROM definitions"));
     const committed = new Map<string, Definition>();
@@ -51,6 +74,11 @@ export class CatalogStore {
       .map((d) => d.body);
   }
 
+  /** Names and bodies of `kind` in `database`. */
+  async listNamed(kind: DefinitionKind, database: string): Promise<Array<{ name: string; body: string }>> {
+    return [...this.committed.values()].filter((d) => d.kind === kind && d.database === database).map((d) => ({ name: d.name, body: d.body }));
+  }
+
   /** Runs `task` in a transaction with read and write access to the definitions. */
   async write<T>(task: (tx: CatalogTransaction) => Promise<T>): Promise<T> {
     const tx = await this.db.transaction(async (q) => {
@@ -64,6 +92,46 @@ export class CatalogStore {
     }
     if (tx.tx.changes.length) this.changeCount++;
     return tx.result;
+  }
+
+  /** Appends to the audit log, dropping what is past retention. */
+  async recordCommand(c: StoredCommand): Promise<void> {
+    await this.db.exclusive(async (q) => {
+      await q.run("INSERT INTO commands VALUES ($1::TIMESTAMP, $2, $3, $4, $5, $6, $7, $8, $9)", [
+        c.startedOn.toISOString(),
+        c.durationMs,
+        c.principal,
+        c.commandType,
+        c.database,
+        c.object,
+        c.state,
+        c.failureReason,
+        c.text,
+      ]);
+      await q.run("DELETE FROM commands WHERE started_on < $1::TIMESTAMP", [new Date(Date.now() - COMMAND_RETENTION_MS).toISOString()]);
+    });
+  }
+
+  /** The audit log of a database, oldest first. */
+  async listCommands(database: string): Promise<StoredCommand[]> {
+    const rows = await this.db.exclusive((q) =>
+      q.all(
+        `SELECT strftime(started_on, '%Y-%m-%dT%H:%M:%S.%gZ') AS started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text
+           FROM commands WHERE database = $1 ORDER BY started_on`,
+        [database],
+      ),
+    );
+    return rows.map((r) => ({
+      startedOn: new Date(String(r.started_on)),
+      durationMs: Number(r.duration_ms),
+      principal: String(r.principal),
+      commandType: String(r.command_type),
+      database: String(r.database),
+      object: String(r.object),
+      state: String(r.state),
+      failureReason: String(r.failure_reason),
+      text: String(r.text),
+    }));
   }
 
   /** Goes up with every committed change: what was derived from the definitions at one value still holds. */

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { create, fromJsonString, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "@spillway/errors";
+import type { Caller } from "@spillway/auth";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from "@spillway/errors";
 import { databaseName, dateFromCursor, normalizeColumns, validateName } from "@spillway/kusto";
 import {
   ContinuousExportSchema,
@@ -17,10 +18,12 @@ import {
   type Table,
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { FileTargetPolicy } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
 import { checkOutputSchema, factAndDimensionTables, normalizeExportProperties, type ExportLimits } from "./export-definition.js";
-import { externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
+import { checkFileTargets, externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
 import type { CatalogPeers } from "./peer-clients.js";
+import { dropTableGrants, grantCreatorTableAdmin } from "./principal-registry.js";
 
 const encode = <S extends DescMessage>(schema: S, m: MessageShape<S>) => toJsonString(schema, m);
 const decode = <S extends DescMessage>(schema: S, body: string) => fromJsonString(schema, body);
@@ -31,11 +34,13 @@ export class Catalog {
     private readonly store: CatalogStore,
     private readonly peers: CatalogPeers,
     private readonly limits: ExportLimits,
+    private readonly fileTargets: FileTargetPolicy,
   ) {}
 
   // ---- tables -------------------------------------------------------------
 
-  async createTable(req: CreateTableRequest): Promise<Table> {
+  /** A table; its creator (`caller`) becomes its admin, as in Kusto. */
+  async createTable(req: CreateTableRequest, caller: Caller): Promise<Table> {
     const database = databaseName(req.database);
     const name = validateName("table", req.name);
     const table = create(TableSchema, {
@@ -49,6 +54,7 @@ export class Catalog {
     await this.store.write(async (tx) => {
       await this.assertNameFree(tx, database, name);
       await tx.put("table", database, name, encode(TableSchema, table));
+      await grantCreatorTableAdmin(tx, database, name, caller.principal);
     });
     return table;
   }
@@ -61,8 +67,10 @@ export class Catalog {
     return decode(TableSchema, body);
   }
 
-  async listTables(databaseArg: string): Promise<Table[]> {
-    return (await this.store.list("table", databaseName(databaseArg))).map((b) => decode(TableSchema, b));
+  /** The tables of a database; given a caller, only those it may see. */
+  async listTables(databaseArg: string, caller?: Caller): Promise<Table[]> {
+    const tables = (await this.store.list("table", databaseName(databaseArg))).map((b) => decode(TableSchema, b));
+    return caller ? tables.filter((t) => caller.may("tableMetadata", t.name)) : tables;
   }
 
   async dropTable(databaseArg: string, nameArg: string): Promise<void> {
@@ -70,6 +78,7 @@ export class Catalog {
     const name = validateName("table", nameArg);
     await this.store.write(async (tx) => {
       if (!(await tx.delete("table", database, name))) throw notFound(`table '${name}' does not exist in database '${database}'`);
+      await dropTableGrants(tx, database, name);
       await this.peers.cursor.dropTableExtents({ database, table: name });
     });
   }
@@ -87,15 +96,27 @@ export class Catalog {
 
   // ---- external tables ----------------------------------------------------
 
-  async createExternalTable(req: Omit<CreateExternalTableRequest, "$typeName">, orAlter: boolean): Promise<ExternalTable> {
+  /** Creating needs Database User (the rule at the edge); altering one that exists needs Table Admin of it. */
+  async createExternalTable(req: Omit<CreateExternalTableRequest, "$typeName">, orAlter: boolean, caller: Caller): Promise<ExternalTable> {
     const database = databaseName(req.database);
+    const name = validateName("external table", req.name);
+    const mayAlter = () => {
+      if (!caller.may("tableAdmin", name)) {
+        throw permissionDenied(`${caller.principal} may not alter external table '${name}' of database '${database}': it needs Table Admin`);
+      }
+    };
+    if (orAlter && (await this.store.get("external_table", database, name))) mayAlter();
+    // Before the Delta schema is read from it: a folder outside the allowed roots is not even looked at.
+    await checkFileTargets(req.connectionStrings, this.fileTargets);
     const table = externalTableFromRequest(database, await this.withInferredDeltaSchema(req));
     table.createdTime = timestampNow();
     await this.store.write(async (tx) => {
       const existing = await tx.get("external_table", database, table.name);
       if (existing && !orAlter) throw alreadyExists(`external table '${table.name}' already exists in database '${database}'`);
-      if (!existing) await this.assertNameFree(tx, database, table.name);
+      if (existing) mayAlter();
+      else await this.assertNameFree(tx, database, table.name);
       await tx.put("external_table", database, table.name, encode(ExternalTableSchema, table));
+      if (!existing) await grantCreatorTableAdmin(tx, database, table.name, caller.principal);
     });
     return maskedExternalTable(table);
   }
@@ -117,10 +138,11 @@ export class Catalog {
     return maskedExternalTable(await this.externalTableWithSecrets(databaseName(databaseArg), validateName("external table", nameArg)));
   }
 
-  async listExternalTables(databaseArg: string): Promise<ExternalTable[]> {
-    return (await this.store.list("external_table", databaseName(databaseArg))).map((b) =>
-      maskedExternalTable(decode(ExternalTableSchema, b)),
-    );
+  /** The external tables of a database that `caller` may see, secrets masked. */
+  async listExternalTables(databaseArg: string, caller: Caller): Promise<ExternalTable[]> {
+    return (await this.store.list("external_table", databaseName(databaseArg)))
+      .map((b) => maskedExternalTable(decode(ExternalTableSchema, b)))
+      .filter((t) => caller.may("tableMetadata", t.name));
   }
 
   async dropExternalTable(databaseArg: string, nameArg: string): Promise<void> {
@@ -130,6 +152,7 @@ export class Catalog {
       if (!(await tx.delete("external_table", database, name))) {
         throw notFound(`external table '${name}' does not exist in database '${database}'`);
       }
+      await dropTableGrants(tx, database, name);
     });
   }
 

@@ -1,1 +1,2 @@
 export { createCatalogModule } from "./catalog-module.js";
+export { catalogAccess } from "./access.js";

@@ -1,4 +1,5 @@
 import type { SpillwayConfig } from "@spillway/config";
+import { cursorAccess } from "./access.js";
 import { CursorService } from "@spillway/proto";
 import { CursorStore } from "./cursor-store.js";
 import { ExportRunner } from "./export-runner.js";
@@ -23,6 +24,7 @@ export async function createCursorModule(config: SpillwayConfig, peers: CursorPe
   return {
     service: CursorService,
     handlers: cursorHandlers(store, runner, peers, config.dataDir),
+    access: cursorAccess,
     async start() {
       // DuckDB lets one process open this store, so any lease in it belonged to a process that is gone.
       await store.releaseAllLeases();

@@ -1,1 +1,2 @@
 export { createCursorModule, type CursorModuleOptions } from "./cursor-module.js";
+export { cursorAccess } from "./access.js";

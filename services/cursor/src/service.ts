@@ -5,7 +5,6 @@ import { notFound } from "@spillway/errors";
 import { parseCursor } from "@spillway/kusto";
 import type { CursorService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
-import { requireInternal } from "@spillway/rpc";
 import type { ArtifactRecord, CursorStore, ExportStateRecord } from "./cursor-store.js";
 import type { ExportRunner, RunOutcome } from "./export-runner.js";
 import type { CursorPeers } from "./peer-clients.js";
@@ -16,8 +15,7 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
     async getCurrentCursor() {
       return { cursor: cursorText(await store.currentCursor()) };
     },
-    async commitExtent(req, ctx) {
-      requireInternal(ctx, "CommitExtent");
+    async commitExtent(req) {
       const cursor = await store.commitExtent({
         database: req.database,
         table: req.table,
@@ -34,21 +32,18 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
       const { extents, cursor } = await store.listExtents(req.database, req.tables, after, upTo);
       return { extents: extents.map((e) => ({ ...e, cursor: e.cursor.toString() })), cursor: cursorText(cursor) };
     },
-    async dropTableExtents(req, ctx) {
-      requireInternal(ctx, "DropTableExtents");
+    async dropTableExtents(req) {
       const paths = await store.dropTableExtents(req.database, req.table);
       await Promise.all(paths.map((p) => rm(join(dataDir, p), { force: true })));
       return {};
     },
-    async initExportState(req, ctx) {
-      requireInternal(ctx, "InitExportState");
+    async initExportState(req) {
       return { state: stateMessage(await store.initExportState(req.exportId, req.database, req.name), runner) };
     },
     async getExportStates(req) {
       return { states: (await store.getExportStates(req.exportIds)).map((s) => stateMessage(s, runner)) };
     },
-    async dropExportState(req, ctx) {
-      requireInternal(ctx, "DropExportState");
+    async dropExportState(req) {
       await runner.forget(req.exportId, req.externalTable);
       return {};
     },
@@ -64,8 +59,7 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
         })),
       };
     },
-    async runExportNow(req, ctx) {
-      requireInternal(ctx, "RunExportNow");
+    async runExportNow(req) {
       const { specs } = await peers.catalog.listExportSpecs({ database: req.database, name: req.name });
       const spec = specs[0];
       if (!spec) throw notFound(`continuous export '${req.name}' does not exist in database '${req.database}'`);

@@ -1,1 +1,2 @@
 export { createQueryModule } from "./query-module.js";
+export { queryAccess } from "./access.js";

@@ -1,4 +1,5 @@
 import type { SpillwayConfig } from "@spillway/config";
+import { queryAccess } from "./access.js";
 import { QueryService } from "@spillway/proto";
 import type { QueryPeers } from "./peer-clients.js";
 import { QueryEngine } from "./query-engine.js";
@@ -9,6 +10,7 @@ export async function createQueryModule(config: SpillwayConfig, peers: QueryPeer
   return {
     service: QueryService,
     handlers: queryHandlers(engine, peers, { maxPayloadBytes: config.maxIngestBytes, idleTimeoutMs: config.ingestIdleTimeoutMs }),
+    access: queryAccess,
     stop: async () => engine.close(),
   };
 }

@@ -6,7 +6,7 @@ import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
 import type { IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
-import { requireInternal, type ServiceImpl } from "@spillway/rpc";
+import type { ServiceImpl } from "@spillway/rpc";
 import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
@@ -143,8 +143,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       return { columns: described.columns, referencedTables: described.tables };
     },
 
-    async executeToSpool(req, ctx) {
-      requireInternal(ctx, "ExecuteToSpool");
+    async executeToSpool(req) {
       const spool = await engine.executeToSpool(req.query, req.tables, req.outputColumns, req.spoolName);
       return { spoolPath: spool.path, rowCount: spool.rows };
     },

@@ -1,1 +1,2 @@
 export { createWriterModule } from "./writer-module.js";
+export { writerAccess } from "./access.js";

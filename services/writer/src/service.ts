@@ -1,12 +1,11 @@
 import type { WriterService } from "@spillway/proto";
-import { requireInternal, type ServiceImpl } from "@spillway/rpc";
+import type { ServiceImpl } from "@spillway/rpc";
 import type { ArtifactWriter } from "./artifact-writer.js";
 
 /** gRPC handlers of WriterService: translation between wire and the artifact writer. */
 export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof WriterService> {
   return {
-    async stageArtifacts(req, ctx) {
-      requireInternal(ctx, "StageArtifacts");
+    async stageArtifacts(req) {
       return writer.stage({
         stageId: req.stageId,
         externalTable: req.externalTable!,
@@ -22,20 +21,16 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       });
     },
     async uploadArtifacts(req, ctx) {
-      requireInternal(ctx, "UploadArtifacts");
       return { artifacts: await writer.upload(req.stageId, ctx.signal) };
     },
-    async discardStage(req, ctx) {
-      requireInternal(ctx, "DiscardStage");
+    async discardStage(req) {
       await writer.discard(req.stageId);
       return {};
     },
-    async readDeltaSchema(req, ctx) {
-      requireInternal(ctx, "ReadDeltaSchema");
+    async readDeltaSchema(req) {
       return writer.readDeltaSchema(req.connectionStrings);
     },
-    async deleteArtifacts(req, ctx) {
-      requireInternal(ctx, "DeleteArtifacts");
+    async deleteArtifacts(req) {
       await writer.delete(req.externalTable!, req.paths);
       return {};
     },

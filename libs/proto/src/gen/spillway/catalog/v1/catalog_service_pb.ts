@@ -14,7 +14,523 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/catalog/v1/catalog_service.proto.
  */
 export const file_spillway_catalog_v1_catalog_service: GenFile = /*@__PURE__*/
-  fileDesc("CilzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfc2VydmljZS5wcm90bxITc3BpbGx3YXkuY2F0YWxvZy52MSK0AQoSQ3JlYXRlVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSLAoHY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEiIKFWluZ2VzdGlvbl90aW1lX3BvbGljeRgEIAEoCEgAiAEBEhIKCmRvY19zdHJpbmcYBSABKAlCGAoWX2luZ2VzdGlvbl90aW1lX3BvbGljeSJAChNDcmVhdGVUYWJsZVJlc3BvbnNlEikKBXRhYmxlGAEgASgLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIxCg9HZXRUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSI9ChBHZXRUYWJsZVJlc3BvbnNlEikKBXRhYmxlGAEgASgLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIlChFMaXN0VGFibGVzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSJAChJMaXN0VGFibGVzUmVzcG9uc2USKgoGdGFibGVzGAEgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIyChBEcm9wVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiEwoRRHJvcFRhYmxlUmVzcG9uc2UiUQodU2V0SW5nZXN0aW9uVGltZVBvbGljeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDwoHZW5hYmxlZBgDIAEoCCJLCh5TZXRJbmdlc3Rpb25UaW1lUG9saWN5UmVzcG9uc2USKQoFdGFibGUYASABKAsyGi5zcGlsbHdheS5jYXRhbG9nLnYxLlRhYmxlIrQCChpDcmVhdGVFeHRlcm5hbFRhYmxlUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGtpbmQYAyABKAkSEwoLZGF0YV9mb3JtYXQYBCABKAkSLAoHY29sdW1ucxgFIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEjIKCnBhcnRpdGlvbnMYBiADKAsyHi5zcGlsbHdheS5jYXRhbG9nLnYxLlBhcnRpdGlvbhITCgtwYXRoX2Zvcm1hdBgHIAEoCRIaChJjb25uZWN0aW9uX3N0cmluZ3MYCCADKAkSQAoKcHJvcGVydGllcxgJIAEoCzIsLnNwaWxsd2F5LmNhdGFsb2cudjEuRXh0ZXJuYWxUYWJsZVByb3BlcnRpZXMiWQobQ3JlYXRlRXh0ZXJuYWxUYWJsZVJlc3BvbnNlEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlIrsCCiFDcmVhdGVPckFsdGVyRXh0ZXJuYWxUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIMCgRraW5kGAMgASgJEhMKC2RhdGFfZm9ybWF0GAQgASgJEiwKB2NvbHVtbnMYBSADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhIyCgpwYXJ0aXRpb25zGAYgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5QYXJ0aXRpb24SEwoLcGF0aF9mb3JtYXQYByABKAkSGgoSY29ubmVjdGlvbl9zdHJpbmdzGAggAygJEkAKCnByb3BlcnRpZXMYCSABKAsyLC5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGVQcm9wZXJ0aWVzImAKIkNyZWF0ZU9yQWx0ZXJFeHRlcm5hbFRhYmxlUmVzcG9uc2USOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiOQoXR2V0RXh0ZXJuYWxUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSJWChhHZXRFeHRlcm5hbFRhYmxlUmVzcG9uc2USOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiLQoZTGlzdEV4dGVybmFsVGFibGVzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSJZChpMaXN0RXh0ZXJuYWxUYWJsZXNSZXNwb25zZRI7Cg9leHRlcm5hbF90YWJsZXMYASADKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiOgoYRHJvcEV4dGVybmFsVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiGwoZRHJvcEV4dGVybmFsVGFibGVSZXNwb25zZSLOAQokQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSDQoFcXVlcnkYBCABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYBSABKAkSDAoEb3ZlchgGIAMoCRI5Cgpwcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzIl4KJUNyZWF0ZU9yQWx0ZXJDb250aW51b3VzRXhwb3J0UmVzcG9uc2USNQoGZXhwb3J0GAEgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5Db250aW51b3VzRXhwb3J0Ij0KG1Nob3dDb250aW51b3VzRXhwb3J0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIlUKHFNob3dDb250aW51b3VzRXhwb3J0UmVzcG9uc2USNQoGZXhwb3J0GAEgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5Db250aW51b3VzRXhwb3J0IjAKHExpc3RDb250aW51b3VzRXhwb3J0c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkiVwodTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVzcG9uc2USNgoHZXhwb3J0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29udGludW91c0V4cG9ydCI+ChxTaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiWQodU2hvd0V4cG9ydGVkQXJ0aWZhY3RzUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0IjUKE1Nob3dGYWlsdXJlc1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSJMChRTaG93RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI/Ch1FbmFibGVDb250aW51b3VzRXhwb3J0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIlcKHkVuYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRI1CgZleHBvcnQYASABKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbnRpbnVvdXNFeHBvcnQiQAoeRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiWAofRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRI1CgZleHBvcnQYASABKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbnRpbnVvdXNFeHBvcnQiPQobRHJvcENvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiHgocRHJvcENvbnRpbnVvdXNFeHBvcnRSZXNwb25zZSI/Ch1SdW5Db250aW51b3VzRXhwb3J0Tm93UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIrMBCh5SdW5Db250aW51b3VzRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAkiOAoWTGlzdEV4cG9ydFNwZWNzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIs0DCgpFeHBvcnRTcGVjEgoKAmlkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFcXVlcnkYBCABKAkSEwoLZmFjdF90YWJsZXMYBSADKAkSGAoQZGltZW5zaW9uX3RhYmxlcxgGIAMoCRIqCgZ0YWJsZXMYByADKAsyGi5zcGlsbHdheS5jYXRhbG9nLnYxLlRhYmxlEjoKDmV4dGVybmFsX3RhYmxlGAggASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI5Cgpwcm9wZXJ0aWVzGAsgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEhMKC2lzX2Rpc2FibGVkGAwgASgIEjAKDGNyZWF0ZWRfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoXTGlzdEV4cG9ydFNwZWNzUmVzcG9uc2USLgoFc3BlY3MYASADKAsyHy5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydFNwZWMy5RIKDkNhdGFsb2dTZXJ2aWNlEmAKC0NyZWF0ZVRhYmxlEicuc3BpbGx3YXkuY2F0YWxvZy52MS5DcmVhdGVUYWJsZVJlcXVlc3QaKC5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZVRhYmxlUmVzcG9uc2USVwoIR2V0VGFibGUSJC5zcGlsbHdheS5jYXRhbG9nLnYxLkdldFRhYmxlUmVxdWVzdBolLnNwaWxsd2F5LmNhdGFsb2cudjEuR2V0VGFibGVSZXNwb25zZRJdCgpMaXN0VGFibGVzEiYuc3BpbGx3YXkuY2F0YWxvZy52MS5MaXN0VGFibGVzUmVxdWVzdBonLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdFRhYmxlc1Jlc3BvbnNlEloKCURyb3BUYWJsZRIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcFRhYmxlUmVxdWVzdBomLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcFRhYmxlUmVzcG9uc2USgQEKFlNldEluZ2VzdGlvblRpbWVQb2xpY3kSMi5zcGlsbHdheS5jYXRhbG9nLnYxLlNldEluZ2VzdGlvblRpbWVQb2xpY3lSZXF1ZXN0GjMuc3BpbGx3YXkuY2F0YWxvZy52MS5TZXRJbmdlc3Rpb25UaW1lUG9saWN5UmVzcG9uc2USeAoTQ3JlYXRlRXh0ZXJuYWxUYWJsZRIvLnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlRXh0ZXJuYWxUYWJsZVJlcXVlc3QaMC5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZUV4dGVybmFsVGFibGVSZXNwb25zZRKNAQoaQ3JlYXRlT3JBbHRlckV4dGVybmFsVGFibGUSNi5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZU9yQWx0ZXJFeHRlcm5hbFRhYmxlUmVxdWVzdBo3LnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlT3JBbHRlckV4dGVybmFsVGFibGVSZXNwb25zZRJvChBHZXRFeHRlcm5hbFRhYmxlEiwuc3BpbGx3YXkuY2F0YWxvZy52MS5HZXRFeHRlcm5hbFRhYmxlUmVxdWVzdBotLnNwaWxsd2F5LmNhdGFsb2cudjEuR2V0RXh0ZXJuYWxUYWJsZVJlc3BvbnNlEnUKEkxpc3RFeHRlcm5hbFRhYmxlcxIuLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4dGVybmFsVGFibGVzUmVxdWVzdBovLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4dGVybmFsVGFibGVzUmVzcG9uc2UScgoRRHJvcEV4dGVybmFsVGFibGUSLS5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BFeHRlcm5hbFRhYmxlUmVxdWVzdBouLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcEV4dGVybmFsVGFibGVSZXNwb25zZRKWAQodQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnQSOS5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZU9yQWx0ZXJDb250aW51b3VzRXhwb3J0UmVxdWVzdBo6LnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRJ7ChRTaG93Q29udGludW91c0V4cG9ydBIwLnNwaWxsd2F5LmNhdGFsb2cudjEuU2hvd0NvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0GjEuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93Q29udGludW91c0V4cG9ydFJlc3BvbnNlEn4KFUxpc3RDb250aW51b3VzRXhwb3J0cxIxLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVxdWVzdBoyLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVzcG9uc2USfgoVU2hvd0V4cG9ydGVkQXJ0aWZhY3RzEjEuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXF1ZXN0GjIuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXNwb25zZRJjCgxTaG93RmFpbHVyZXMSKC5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dGYWlsdXJlc1JlcXVlc3QaKS5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dGYWlsdXJlc1Jlc3BvbnNlEoEBChZFbmFibGVDb250aW51b3VzRXhwb3J0EjIuc3BpbGx3YXkuY2F0YWxvZy52MS5FbmFibGVDb250aW51b3VzRXhwb3J0UmVxdWVzdBozLnNwaWxsd2F5LmNhdGFsb2cudjEuRW5hYmxlQ29udGludW91c0V4cG9ydFJlc3BvbnNlEoQBChdEaXNhYmxlQ29udGludW91c0V4cG9ydBIzLnNwaWxsd2F5LmNhdGFsb2cudjEuRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0GjQuc3BpbGx3YXkuY2F0YWxvZy52MS5EaXNhYmxlQ29udGludW91c0V4cG9ydFJlc3BvbnNlEnsKFERyb3BDb250aW51b3VzRXhwb3J0EjAuc3BpbGx3YXkuY2F0YWxvZy52MS5Ecm9wQ29udGludW91c0V4cG9ydFJlcXVlc3QaMS5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BDb250aW51b3VzRXhwb3J0UmVzcG9uc2USgQEKFlJ1bkNvbnRpbnVvdXNFeHBvcnROb3cSMi5zcGlsbHdheS5jYXRhbG9nLnYxLlJ1bkNvbnRpbnVvdXNFeHBvcnROb3dSZXF1ZXN0GjMuc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5Db250aW51b3VzRXhwb3J0Tm93UmVzcG9uc2USbAoPTGlzdEV4cG9ydFNwZWNzEisuc3BpbGx3YXkuY2F0YWxvZy52MS5MaXN0RXhwb3J0U3BlY3NSZXF1ZXN0Giwuc3BpbGx3YXkuY2F0YWxvZy52MS5MaXN0RXhwb3J0U3BlY3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CilzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfc2VydmljZS5wcm90bxITc3BpbGx3YXkuY2F0YWxvZy52MSKXAQoMUHJpbmNpcGFsUm93EgwKBHJvbGUYASABKAkSFgoOcHJpbmNpcGFsX3R5cGUYAiABKAkSHgoWcHJpbmNpcGFsX2Rpc3BsYXlfbmFtZRgDIAEoCRIbChNwcmluY2lwYWxfb2JqZWN0X2lkGAQgASgJEhUKDXByaW5jaXBhbF9mcW4YBSABKAkSDQoFbm90ZXMYBiABKAkiYQocQWRkRGF0YWJhc2VQcmluY2lwYWxzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRyb2xlGAIgASgJEhIKCnByaW5jaXBhbHMYAyADKAkSDQoFbm90ZXMYBCABKAkiVgodQWRkRGF0YWJhc2VQcmluY2lwYWxzUmVzcG9uc2USNQoKcHJpbmNpcGFscxgBIAMoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUHJpbmNpcGFsUm93IlMKHURyb3BEYXRhYmFzZVByaW5jaXBhbHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBHJvbGUYAiABKAkSEgoKcHJpbmNpcGFscxgDIAMoCSJXCh5Ecm9wRGF0YWJhc2VQcmluY2lwYWxzUmVzcG9uc2USNQoKcHJpbmNpcGFscxgBIAMoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUHJpbmNpcGFsUm93IjEKHVNob3dEYXRhYmFzZVByaW5jaXBhbHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIlcKHlNob3dEYXRhYmFzZVByaW5jaXBhbHNSZXNwb25zZRI1CgpwcmluY2lwYWxzGAEgAygLMiEuc3BpbGx3YXkuY2F0YWxvZy52MS5QcmluY2lwYWxSb3cibQoZQWRkVGFibGVQcmluY2lwYWxzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIMCgRyb2xlGAMgASgJEhIKCnByaW5jaXBhbHMYBCADKAkSDQoFbm90ZXMYBSABKAkiUwoaQWRkVGFibGVQcmluY2lwYWxzUmVzcG9uc2USNQoKcHJpbmNpcGFscxgBIAMoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUHJpbmNpcGFsUm93Il8KGkRyb3BUYWJsZVByaW5jaXBhbHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEgwKBHJvbGUYAyABKAkSEgoKcHJpbmNpcGFscxgEIAMoCSJUChtEcm9wVGFibGVQcmluY2lwYWxzUmVzcG9uc2USNQoKcHJpbmNpcGFscxgBIAMoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUHJpbmNpcGFsUm93Ij0KGlNob3dUYWJsZVByaW5jaXBhbHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJIlQKG1Nob3dUYWJsZVByaW5jaXBhbHNSZXNwb25zZRI1CgpwcmluY2lwYWxzGAEgAygLMiEuc3BpbGx3YXkuY2F0YWxvZy52MS5QcmluY2lwYWxSb3ci7AEKDUNvbW1hbmRSZWNvcmQSLgoKc3RhcnRlZF9vbhgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJcHJpbmNpcGFsGAMgASgJEhQKDGNvbW1hbmRfdHlwZRgEIAEoCRIQCghkYXRhYmFzZRgFIAEoCRIOCgZvYmplY3QYBiABKAkSDQoFc3RhdGUYByABKAkSFgoOZmFpbHVyZV9yZWFzb24YCCABKAkSDAoEdGV4dBgJIAEoCSInChNTaG93Q29tbWFuZHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIkwKFFNob3dDb21tYW5kc1Jlc3BvbnNlEjQKCGNvbW1hbmRzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5Db21tYW5kUmVjb3JkIkAKGUdldFByaW5jaXBhbEdyYW50c1JlcXVlc3QSEQoJcHJpbmNpcGFsGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJIikKClRhYmxlR3JhbnQSDQoFdGFibGUYASABKAkSDAoEcm9sZRgCIAEoCSJqChpHZXRQcmluY2lwYWxHcmFudHNSZXNwb25zZRIWCg5kYXRhYmFzZV9yb2xlcxgBIAMoCRI0Cgt0YWJsZV9yb2xlcxgCIAMoCzIfLnNwaWxsd2F5LmNhdGFsb2cudjEuVGFibGVHcmFudCJLChRSZWNvcmRDb21tYW5kUmVxdWVzdBIzCgdjb21tYW5kGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5Db21tYW5kUmVjb3JkIhcKFVJlY29yZENvbW1hbmRSZXNwb25zZSK0AQoSQ3JlYXRlVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSLAoHY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEiIKFWluZ2VzdGlvbl90aW1lX3BvbGljeRgEIAEoCEgAiAEBEhIKCmRvY19zdHJpbmcYBSABKAlCGAoWX2luZ2VzdGlvbl90aW1lX3BvbGljeSJAChNDcmVhdGVUYWJsZVJlc3BvbnNlEikKBXRhYmxlGAEgASgLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIxCg9HZXRUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSI9ChBHZXRUYWJsZVJlc3BvbnNlEikKBXRhYmxlGAEgASgLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIlChFMaXN0VGFibGVzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSJAChJMaXN0VGFibGVzUmVzcG9uc2USKgoGdGFibGVzGAEgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZSIyChBEcm9wVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiEwoRRHJvcFRhYmxlUmVzcG9uc2UiUQodU2V0SW5nZXN0aW9uVGltZVBvbGljeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDwoHZW5hYmxlZBgDIAEoCCJLCh5TZXRJbmdlc3Rpb25UaW1lUG9saWN5UmVzcG9uc2USKQoFdGFibGUYASABKAsyGi5zcGlsbHdheS5jYXRhbG9nLnYxLlRhYmxlIrQCChpDcmVhdGVFeHRlcm5hbFRhYmxlUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGtpbmQYAyABKAkSEwoLZGF0YV9mb3JtYXQYBCABKAkSLAoHY29sdW1ucxgFIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEjIKCnBhcnRpdGlvbnMYBiADKAsyHi5zcGlsbHdheS5jYXRhbG9nLnYxLlBhcnRpdGlvbhITCgtwYXRoX2Zvcm1hdBgHIAEoCRIaChJjb25uZWN0aW9uX3N0cmluZ3MYCCADKAkSQAoKcHJvcGVydGllcxgJIAEoCzIsLnNwaWxsd2F5LmNhdGFsb2cudjEuRXh0ZXJuYWxUYWJsZVByb3BlcnRpZXMiWQobQ3JlYXRlRXh0ZXJuYWxUYWJsZVJlc3BvbnNlEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlIrsCCiFDcmVhdGVPckFsdGVyRXh0ZXJuYWxUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIMCgRraW5kGAMgASgJEhMKC2RhdGFfZm9ybWF0GAQgASgJEiwKB2NvbHVtbnMYBSADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhIyCgpwYXJ0aXRpb25zGAYgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5QYXJ0aXRpb24SEwoLcGF0aF9mb3JtYXQYByABKAkSGgoSY29ubmVjdGlvbl9zdHJpbmdzGAggAygJEkAKCnByb3BlcnRpZXMYCSABKAsyLC5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGVQcm9wZXJ0aWVzImAKIkNyZWF0ZU9yQWx0ZXJFeHRlcm5hbFRhYmxlUmVzcG9uc2USOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiOQoXR2V0RXh0ZXJuYWxUYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSJWChhHZXRFeHRlcm5hbFRhYmxlUmVzcG9uc2USOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiLQoZTGlzdEV4dGVybmFsVGFibGVzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSJZChpMaXN0RXh0ZXJuYWxUYWJsZXNSZXNwb25zZRI7Cg9leHRlcm5hbF90YWJsZXMYASADKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiOgoYRHJvcEV4dGVybmFsVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiGwoZRHJvcEV4dGVybmFsVGFibGVSZXNwb25zZSLOAQokQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSDQoFcXVlcnkYBCABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYBSABKAkSDAoEb3ZlchgGIAMoCRI5Cgpwcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzIl4KJUNyZWF0ZU9yQWx0ZXJDb250aW51b3VzRXhwb3J0UmVzcG9uc2USNQoGZXhwb3J0GAEgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5Db250aW51b3VzRXhwb3J0Ij0KG1Nob3dDb250aW51b3VzRXhwb3J0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIlUKHFNob3dDb250aW51b3VzRXhwb3J0UmVzcG9uc2USNQoGZXhwb3J0GAEgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5Db250aW51b3VzRXhwb3J0IjAKHExpc3RDb250aW51b3VzRXhwb3J0c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkiVwodTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVzcG9uc2USNgoHZXhwb3J0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29udGludW91c0V4cG9ydCI+ChxTaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiWQodU2hvd0V4cG9ydGVkQXJ0aWZhY3RzUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0IjUKE1Nob3dGYWlsdXJlc1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSJMChRTaG93RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI/Ch1FbmFibGVDb250aW51b3VzRXhwb3J0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIlcKHkVuYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRI1CgZleHBvcnQYASABKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbnRpbnVvdXNFeHBvcnQiQAoeRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiWAofRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRI1CgZleHBvcnQYASABKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbnRpbnVvdXNFeHBvcnQiPQobRHJvcENvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiHgocRHJvcENvbnRpbnVvdXNFeHBvcnRSZXNwb25zZSI/Ch1SdW5Db250aW51b3VzRXhwb3J0Tm93UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIrMBCh5SdW5Db250aW51b3VzRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAkiOAoWTGlzdEV4cG9ydFNwZWNzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIs0DCgpFeHBvcnRTcGVjEgoKAmlkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFcXVlcnkYBCABKAkSEwoLZmFjdF90YWJsZXMYBSADKAkSGAoQZGltZW5zaW9uX3RhYmxlcxgGIAMoCRIqCgZ0YWJsZXMYByADKAsyGi5zcGlsbHdheS5jYXRhbG9nLnYxLlRhYmxlEjoKDmV4dGVybmFsX3RhYmxlGAggASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI5Cgpwcm9wZXJ0aWVzGAsgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEhMKC2lzX2Rpc2FibGVkGAwgASgIEjAKDGNyZWF0ZWRfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoXTGlzdEV4cG9ydFNwZWNzUmVzcG9uc2USLgoFc3BlY3MYASADKAsyHy5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydFNwZWMynBsKDkNhdGFsb2dTZXJ2aWNlEmAKC0NyZWF0ZVRhYmxlEicuc3BpbGx3YXkuY2F0YWxvZy52MS5DcmVhdGVUYWJsZVJlcXVlc3QaKC5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZVRhYmxlUmVzcG9uc2USVwoIR2V0VGFibGUSJC5zcGlsbHdheS5jYXRhbG9nLnYxLkdldFRhYmxlUmVxdWVzdBolLnNwaWxsd2F5LmNhdGFsb2cudjEuR2V0VGFibGVSZXNwb25zZRJdCgpMaXN0VGFibGVzEiYuc3BpbGx3YXkuY2F0YWxvZy52MS5MaXN0VGFibGVzUmVxdWVzdBonLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdFRhYmxlc1Jlc3BvbnNlEloKCURyb3BUYWJsZRIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcFRhYmxlUmVxdWVzdBomLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcFRhYmxlUmVzcG9uc2USgQEKFlNldEluZ2VzdGlvblRpbWVQb2xpY3kSMi5zcGlsbHdheS5jYXRhbG9nLnYxLlNldEluZ2VzdGlvblRpbWVQb2xpY3lSZXF1ZXN0GjMuc3BpbGx3YXkuY2F0YWxvZy52MS5TZXRJbmdlc3Rpb25UaW1lUG9saWN5UmVzcG9uc2USeAoTQ3JlYXRlRXh0ZXJuYWxUYWJsZRIvLnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlRXh0ZXJuYWxUYWJsZVJlcXVlc3QaMC5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZUV4dGVybmFsVGFibGVSZXNwb25zZRKNAQoaQ3JlYXRlT3JBbHRlckV4dGVybmFsVGFibGUSNi5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZU9yQWx0ZXJFeHRlcm5hbFRhYmxlUmVxdWVzdBo3LnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlT3JBbHRlckV4dGVybmFsVGFibGVSZXNwb25zZRJvChBHZXRFeHRlcm5hbFRhYmxlEiwuc3BpbGx3YXkuY2F0YWxvZy52MS5HZXRFeHRlcm5hbFRhYmxlUmVxdWVzdBotLnNwaWxsd2F5LmNhdGFsb2cudjEuR2V0RXh0ZXJuYWxUYWJsZVJlc3BvbnNlEnUKEkxpc3RFeHRlcm5hbFRhYmxlcxIuLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4dGVybmFsVGFibGVzUmVxdWVzdBovLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4dGVybmFsVGFibGVzUmVzcG9uc2UScgoRRHJvcEV4dGVybmFsVGFibGUSLS5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BFeHRlcm5hbFRhYmxlUmVxdWVzdBouLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcEV4dGVybmFsVGFibGVSZXNwb25zZRKWAQodQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnQSOS5zcGlsbHdheS5jYXRhbG9nLnYxLkNyZWF0ZU9yQWx0ZXJDb250aW51b3VzRXhwb3J0UmVxdWVzdBo6LnNwaWxsd2F5LmNhdGFsb2cudjEuQ3JlYXRlT3JBbHRlckNvbnRpbnVvdXNFeHBvcnRSZXNwb25zZRJ7ChRTaG93Q29udGludW91c0V4cG9ydBIwLnNwaWxsd2F5LmNhdGFsb2cudjEuU2hvd0NvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0GjEuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93Q29udGludW91c0V4cG9ydFJlc3BvbnNlEn4KFUxpc3RDb250aW51b3VzRXhwb3J0cxIxLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVxdWVzdBoyLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdENvbnRpbnVvdXNFeHBvcnRzUmVzcG9uc2USfgoVU2hvd0V4cG9ydGVkQXJ0aWZhY3RzEjEuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXF1ZXN0GjIuc3BpbGx3YXkuY2F0YWxvZy52MS5TaG93RXhwb3J0ZWRBcnRpZmFjdHNSZXNwb25zZRJjCgxTaG93RmFpbHVyZXMSKC5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dGYWlsdXJlc1JlcXVlc3QaKS5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dGYWlsdXJlc1Jlc3BvbnNlEoEBChZFbmFibGVDb250aW51b3VzRXhwb3J0EjIuc3BpbGx3YXkuY2F0YWxvZy52MS5FbmFibGVDb250aW51b3VzRXhwb3J0UmVxdWVzdBozLnNwaWxsd2F5LmNhdGFsb2cudjEuRW5hYmxlQ29udGludW91c0V4cG9ydFJlc3BvbnNlEoQBChdEaXNhYmxlQ29udGludW91c0V4cG9ydBIzLnNwaWxsd2F5LmNhdGFsb2cudjEuRGlzYWJsZUNvbnRpbnVvdXNFeHBvcnRSZXF1ZXN0GjQuc3BpbGx3YXkuY2F0YWxvZy52MS5EaXNhYmxlQ29udGludW91c0V4cG9ydFJlc3BvbnNlEnsKFERyb3BDb250aW51b3VzRXhwb3J0EjAuc3BpbGx3YXkuY2F0YWxvZy52MS5Ecm9wQ29udGludW91c0V4cG9ydFJlcXVlc3QaMS5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BDb250aW51b3VzRXhwb3J0UmVzcG9uc2USgQEKFlJ1bkNvbnRpbnVvdXNFeHBvcnROb3cSMi5zcGlsbHdheS5jYXRhbG9nLnYxLlJ1bkNvbnRpbnVvdXNFeHBvcnROb3dSZXF1ZXN0GjMuc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5Db250aW51b3VzRXhwb3J0Tm93UmVzcG9uc2USfgoVQWRkRGF0YWJhc2VQcmluY2lwYWxzEjEuc3BpbGx3YXkuY2F0YWxvZy52MS5BZGREYXRhYmFzZVByaW5jaXBhbHNSZXF1ZXN0GjIuc3BpbGx3YXkuY2F0YWxvZy52MS5BZGREYXRhYmFzZVByaW5jaXBhbHNSZXNwb25zZRKBAQoWRHJvcERhdGFiYXNlUHJpbmNpcGFscxIyLnNwaWxsd2F5LmNhdGFsb2cudjEuRHJvcERhdGFiYXNlUHJpbmNpcGFsc1JlcXVlc3QaMy5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BEYXRhYmFzZVByaW5jaXBhbHNSZXNwb25zZRKBAQoWU2hvd0RhdGFiYXNlUHJpbmNpcGFscxIyLnNwaWxsd2F5LmNhdGFsb2cudjEuU2hvd0RhdGFiYXNlUHJpbmNpcGFsc1JlcXVlc3QaMy5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dEYXRhYmFzZVByaW5jaXBhbHNSZXNwb25zZRJ1ChJBZGRUYWJsZVByaW5jaXBhbHMSLi5zcGlsbHdheS5jYXRhbG9nLnYxLkFkZFRhYmxlUHJpbmNpcGFsc1JlcXVlc3QaLy5zcGlsbHdheS5jYXRhbG9nLnYxLkFkZFRhYmxlUHJpbmNpcGFsc1Jlc3BvbnNlEngKE0Ryb3BUYWJsZVByaW5jaXBhbHMSLy5zcGlsbHdheS5jYXRhbG9nLnYxLkRyb3BUYWJsZVByaW5jaXBhbHNSZXF1ZXN0GjAuc3BpbGx3YXkuY2F0YWxvZy52MS5Ecm9wVGFibGVQcmluY2lwYWxzUmVzcG9uc2USeAoTU2hvd1RhYmxlUHJpbmNpcGFscxIvLnNwaWxsd2F5LmNhdGFsb2cudjEuU2hvd1RhYmxlUHJpbmNpcGFsc1JlcXVlc3QaMC5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dUYWJsZVByaW5jaXBhbHNSZXNwb25zZRJjCgxTaG93Q29tbWFuZHMSKC5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dDb21tYW5kc1JlcXVlc3QaKS5zcGlsbHdheS5jYXRhbG9nLnYxLlNob3dDb21tYW5kc1Jlc3BvbnNlEmwKD0xpc3RFeHBvcnRTcGVjcxIrLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4cG9ydFNwZWNzUmVxdWVzdBosLnNwaWxsd2F5LmNhdGFsb2cudjEuTGlzdEV4cG9ydFNwZWNzUmVzcG9uc2USdQoSR2V0UHJpbmNpcGFsR3JhbnRzEi4uc3BpbGx3YXkuY2F0YWxvZy52MS5HZXRQcmluY2lwYWxHcmFudHNSZXF1ZXN0Gi8uc3BpbGx3YXkuY2F0YWxvZy52MS5HZXRQcmluY2lwYWxHcmFudHNSZXNwb25zZRJmCg1SZWNvcmRDb21tYW5kEikuc3BpbGx3YXkuY2F0YWxvZy52MS5SZWNvcmRDb21tYW5kUmVxdWVzdBoqLnNwaWxsd2F5LmNhdGFsb2cudjEuUmVjb3JkQ29tbWFuZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * One row of .show database/table principals, with Kusto's columns.
+ *
+ * @generated from message spillway.catalog.v1.PrincipalRow
+ */
+export type PrincipalRow = Message<"spillway.catalog.v1.PrincipalRow"> & {
+  /**
+   * e.g. "Database default Admin", "Table default.Events Ingestor", "AllDatabasesAdmin".
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * AAD User or AAD Application.
+   *
+   * @generated from field: string principal_type = 2;
+   */
+  principalType: string;
+
+  /**
+   * @generated from field: string principal_display_name = 3;
+   */
+  principalDisplayName: string;
+
+  /**
+   * @generated from field: string principal_object_id = 4;
+   */
+  principalObjectId: string;
+
+  /**
+   * @generated from field: string principal_fqn = 5;
+   */
+  principalFqn: string;
+
+  /**
+   * @generated from field: string notes = 6;
+   */
+  notes: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.PrincipalRow.
+ * Use `create(PrincipalRowSchema)` to create a new message.
+ */
+export const PrincipalRowSchema: GenMessage<PrincipalRow> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 0);
+
+/**
+ * @generated from message spillway.catalog.v1.AddDatabasePrincipalsRequest
+ */
+export type AddDatabasePrincipalsRequest = Message<"spillway.catalog.v1.AddDatabasePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * @generated from field: repeated string principals = 3;
+   */
+  principals: string[];
+
+  /**
+   * @generated from field: string notes = 4;
+   */
+  notes: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.AddDatabasePrincipalsRequest.
+ * Use `create(AddDatabasePrincipalsRequestSchema)` to create a new message.
+ */
+export const AddDatabasePrincipalsRequestSchema: GenMessage<AddDatabasePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 1);
+
+/**
+ * @generated from message spillway.catalog.v1.AddDatabasePrincipalsResponse
+ */
+export type AddDatabasePrincipalsResponse = Message<"spillway.catalog.v1.AddDatabasePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.AddDatabasePrincipalsResponse.
+ * Use `create(AddDatabasePrincipalsResponseSchema)` to create a new message.
+ */
+export const AddDatabasePrincipalsResponseSchema: GenMessage<AddDatabasePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 2);
+
+/**
+ * @generated from message spillway.catalog.v1.DropDatabasePrincipalsRequest
+ */
+export type DropDatabasePrincipalsRequest = Message<"spillway.catalog.v1.DropDatabasePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * @generated from field: repeated string principals = 3;
+   */
+  principals: string[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.DropDatabasePrincipalsRequest.
+ * Use `create(DropDatabasePrincipalsRequestSchema)` to create a new message.
+ */
+export const DropDatabasePrincipalsRequestSchema: GenMessage<DropDatabasePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 3);
+
+/**
+ * @generated from message spillway.catalog.v1.DropDatabasePrincipalsResponse
+ */
+export type DropDatabasePrincipalsResponse = Message<"spillway.catalog.v1.DropDatabasePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.DropDatabasePrincipalsResponse.
+ * Use `create(DropDatabasePrincipalsResponseSchema)` to create a new message.
+ */
+export const DropDatabasePrincipalsResponseSchema: GenMessage<DropDatabasePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 4);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowDatabasePrincipalsRequest
+ */
+export type ShowDatabasePrincipalsRequest = Message<"spillway.catalog.v1.ShowDatabasePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowDatabasePrincipalsRequest.
+ * Use `create(ShowDatabasePrincipalsRequestSchema)` to create a new message.
+ */
+export const ShowDatabasePrincipalsRequestSchema: GenMessage<ShowDatabasePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 5);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowDatabasePrincipalsResponse
+ */
+export type ShowDatabasePrincipalsResponse = Message<"spillway.catalog.v1.ShowDatabasePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowDatabasePrincipalsResponse.
+ * Use `create(ShowDatabasePrincipalsResponseSchema)` to create a new message.
+ */
+export const ShowDatabasePrincipalsResponseSchema: GenMessage<ShowDatabasePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 6);
+
+/**
+ * @generated from message spillway.catalog.v1.AddTablePrincipalsRequest
+ */
+export type AddTablePrincipalsRequest = Message<"spillway.catalog.v1.AddTablePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+
+  /**
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * @generated from field: repeated string principals = 4;
+   */
+  principals: string[];
+
+  /**
+   * @generated from field: string notes = 5;
+   */
+  notes: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.AddTablePrincipalsRequest.
+ * Use `create(AddTablePrincipalsRequestSchema)` to create a new message.
+ */
+export const AddTablePrincipalsRequestSchema: GenMessage<AddTablePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 7);
+
+/**
+ * @generated from message spillway.catalog.v1.AddTablePrincipalsResponse
+ */
+export type AddTablePrincipalsResponse = Message<"spillway.catalog.v1.AddTablePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.AddTablePrincipalsResponse.
+ * Use `create(AddTablePrincipalsResponseSchema)` to create a new message.
+ */
+export const AddTablePrincipalsResponseSchema: GenMessage<AddTablePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 8);
+
+/**
+ * @generated from message spillway.catalog.v1.DropTablePrincipalsRequest
+ */
+export type DropTablePrincipalsRequest = Message<"spillway.catalog.v1.DropTablePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+
+  /**
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * @generated from field: repeated string principals = 4;
+   */
+  principals: string[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.DropTablePrincipalsRequest.
+ * Use `create(DropTablePrincipalsRequestSchema)` to create a new message.
+ */
+export const DropTablePrincipalsRequestSchema: GenMessage<DropTablePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 9);
+
+/**
+ * @generated from message spillway.catalog.v1.DropTablePrincipalsResponse
+ */
+export type DropTablePrincipalsResponse = Message<"spillway.catalog.v1.DropTablePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.DropTablePrincipalsResponse.
+ * Use `create(DropTablePrincipalsResponseSchema)` to create a new message.
+ */
+export const DropTablePrincipalsResponseSchema: GenMessage<DropTablePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 10);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowTablePrincipalsRequest
+ */
+export type ShowTablePrincipalsRequest = Message<"spillway.catalog.v1.ShowTablePrincipalsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowTablePrincipalsRequest.
+ * Use `create(ShowTablePrincipalsRequestSchema)` to create a new message.
+ */
+export const ShowTablePrincipalsRequestSchema: GenMessage<ShowTablePrincipalsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 11);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowTablePrincipalsResponse
+ */
+export type ShowTablePrincipalsResponse = Message<"spillway.catalog.v1.ShowTablePrincipalsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.PrincipalRow principals = 1;
+   */
+  principals: PrincipalRow[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowTablePrincipalsResponse.
+ * Use `create(ShowTablePrincipalsResponseSchema)` to create a new message.
+ */
+export const ShowTablePrincipalsResponseSchema: GenMessage<ShowTablePrincipalsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 12);
+
+/**
+ * One audited management call.
+ *
+ * @generated from message spillway.catalog.v1.CommandRecord
+ */
+export type CommandRecord = Message<"spillway.catalog.v1.CommandRecord"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp started_on = 1;
+   */
+  startedOn?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration duration = 2;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * aaduser=..., aadapp=..., or anonymous when authentication is off.
+   *
+   * @generated from field: string principal = 3;
+   */
+  principal: string;
+
+  /**
+   * The RPC, e.g. CatalogService/DropContinuousExport.
+   *
+   * @generated from field: string command_type = 4;
+   */
+  commandType: string;
+
+  /**
+   * @generated from field: string database = 5;
+   */
+  database: string;
+
+  /**
+   * The table, external table or export the call named.
+   *
+   * @generated from field: string object = 6;
+   */
+  object: string;
+
+  /**
+   * Completed or Failed.
+   *
+   * @generated from field: string state = 7;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string failure_reason = 8;
+   */
+  failureReason: string;
+
+  /**
+   * The request as JSON, secrets masked.
+   *
+   * @generated from field: string text = 9;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.CommandRecord.
+ * Use `create(CommandRecordSchema)` to create a new message.
+ */
+export const CommandRecordSchema: GenMessage<CommandRecord> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 13);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowCommandsRequest
+ */
+export type ShowCommandsRequest = Message<"spillway.catalog.v1.ShowCommandsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowCommandsRequest.
+ * Use `create(ShowCommandsRequestSchema)` to create a new message.
+ */
+export const ShowCommandsRequestSchema: GenMessage<ShowCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 14);
+
+/**
+ * @generated from message spillway.catalog.v1.ShowCommandsResponse
+ */
+export type ShowCommandsResponse = Message<"spillway.catalog.v1.ShowCommandsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.CommandRecord commands = 1;
+   */
+  commands: CommandRecord[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ShowCommandsResponse.
+ * Use `create(ShowCommandsResponseSchema)` to create a new message.
+ */
+export const ShowCommandsResponseSchema: GenMessage<ShowCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 15);
+
+/**
+ * @generated from message spillway.catalog.v1.GetPrincipalGrantsRequest
+ */
+export type GetPrincipalGrantsRequest = Message<"spillway.catalog.v1.GetPrincipalGrantsRequest"> & {
+  /**
+   * @generated from field: string principal = 1;
+   */
+  principal: string;
+
+  /**
+   * @generated from field: string database = 2;
+   */
+  database: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.GetPrincipalGrantsRequest.
+ * Use `create(GetPrincipalGrantsRequestSchema)` to create a new message.
+ */
+export const GetPrincipalGrantsRequestSchema: GenMessage<GetPrincipalGrantsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 16);
+
+/**
+ * @generated from message spillway.catalog.v1.TableGrant
+ */
+export type TableGrant = Message<"spillway.catalog.v1.TableGrant"> & {
+  /**
+   * @generated from field: string table = 1;
+   */
+  table: string;
+
+  /**
+   * @generated from field: string role = 2;
+   */
+  role: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.TableGrant.
+ * Use `create(TableGrantSchema)` to create a new message.
+ */
+export const TableGrantSchema: GenMessage<TableGrant> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 17);
+
+/**
+ * @generated from message spillway.catalog.v1.GetPrincipalGrantsResponse
+ */
+export type GetPrincipalGrantsResponse = Message<"spillway.catalog.v1.GetPrincipalGrantsResponse"> & {
+  /**
+   * @generated from field: repeated string database_roles = 1;
+   */
+  databaseRoles: string[];
+
+  /**
+   * @generated from field: repeated spillway.catalog.v1.TableGrant table_roles = 2;
+   */
+  tableRoles: TableGrant[];
+};
+
+/**
+ * Describes the message spillway.catalog.v1.GetPrincipalGrantsResponse.
+ * Use `create(GetPrincipalGrantsResponseSchema)` to create a new message.
+ */
+export const GetPrincipalGrantsResponseSchema: GenMessage<GetPrincipalGrantsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 18);
+
+/**
+ * @generated from message spillway.catalog.v1.RecordCommandRequest
+ */
+export type RecordCommandRequest = Message<"spillway.catalog.v1.RecordCommandRequest"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.CommandRecord command = 1;
+   */
+  command?: CommandRecord | undefined;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.RecordCommandRequest.
+ * Use `create(RecordCommandRequestSchema)` to create a new message.
+ */
+export const RecordCommandRequestSchema: GenMessage<RecordCommandRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 19);
+
+/**
+ * @generated from message spillway.catalog.v1.RecordCommandResponse
+ */
+export type RecordCommandResponse = Message<"spillway.catalog.v1.RecordCommandResponse"> & {
+};
+
+/**
+ * Describes the message spillway.catalog.v1.RecordCommandResponse.
+ * Use `create(RecordCommandResponseSchema)` to create a new message.
+ */
+export const RecordCommandResponseSchema: GenMessage<RecordCommandResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_service, 20);
 
 /**
  * @generated from message spillway.catalog.v1.CreateTableRequest
@@ -53,7 +569,7 @@ export type CreateTableRequest = Message<"spillway.catalog.v1.CreateTableRequest
  * Use `create(CreateTableRequestSchema)` to create a new message.
  */
 export const CreateTableRequestSchema: GenMessage<CreateTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 0);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 21);
 
 /**
  * @generated from message spillway.catalog.v1.CreateTableResponse
@@ -70,7 +586,7 @@ export type CreateTableResponse = Message<"spillway.catalog.v1.CreateTableRespon
  * Use `create(CreateTableResponseSchema)` to create a new message.
  */
 export const CreateTableResponseSchema: GenMessage<CreateTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 1);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 22);
 
 /**
  * @generated from message spillway.catalog.v1.GetTableRequest
@@ -92,7 +608,7 @@ export type GetTableRequest = Message<"spillway.catalog.v1.GetTableRequest"> & {
  * Use `create(GetTableRequestSchema)` to create a new message.
  */
 export const GetTableRequestSchema: GenMessage<GetTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 2);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 23);
 
 /**
  * @generated from message spillway.catalog.v1.GetTableResponse
@@ -109,7 +625,7 @@ export type GetTableResponse = Message<"spillway.catalog.v1.GetTableResponse"> &
  * Use `create(GetTableResponseSchema)` to create a new message.
  */
 export const GetTableResponseSchema: GenMessage<GetTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 3);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 24);
 
 /**
  * @generated from message spillway.catalog.v1.ListTablesRequest
@@ -126,7 +642,7 @@ export type ListTablesRequest = Message<"spillway.catalog.v1.ListTablesRequest">
  * Use `create(ListTablesRequestSchema)` to create a new message.
  */
 export const ListTablesRequestSchema: GenMessage<ListTablesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 4);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 25);
 
 /**
  * @generated from message spillway.catalog.v1.ListTablesResponse
@@ -143,7 +659,7 @@ export type ListTablesResponse = Message<"spillway.catalog.v1.ListTablesResponse
  * Use `create(ListTablesResponseSchema)` to create a new message.
  */
 export const ListTablesResponseSchema: GenMessage<ListTablesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 5);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 26);
 
 /**
  * @generated from message spillway.catalog.v1.DropTableRequest
@@ -165,7 +681,7 @@ export type DropTableRequest = Message<"spillway.catalog.v1.DropTableRequest"> &
  * Use `create(DropTableRequestSchema)` to create a new message.
  */
 export const DropTableRequestSchema: GenMessage<DropTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 6);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 27);
 
 /**
  * @generated from message spillway.catalog.v1.DropTableResponse
@@ -178,7 +694,7 @@ export type DropTableResponse = Message<"spillway.catalog.v1.DropTableResponse">
  * Use `create(DropTableResponseSchema)` to create a new message.
  */
 export const DropTableResponseSchema: GenMessage<DropTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 7);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 28);
 
 /**
  * @generated from message spillway.catalog.v1.SetIngestionTimePolicyRequest
@@ -205,7 +721,7 @@ export type SetIngestionTimePolicyRequest = Message<"spillway.catalog.v1.SetInge
  * Use `create(SetIngestionTimePolicyRequestSchema)` to create a new message.
  */
 export const SetIngestionTimePolicyRequestSchema: GenMessage<SetIngestionTimePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 8);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 29);
 
 /**
  * @generated from message spillway.catalog.v1.SetIngestionTimePolicyResponse
@@ -222,7 +738,7 @@ export type SetIngestionTimePolicyResponse = Message<"spillway.catalog.v1.SetIng
  * Use `create(SetIngestionTimePolicyResponseSchema)` to create a new message.
  */
 export const SetIngestionTimePolicyResponseSchema: GenMessage<SetIngestionTimePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 9);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 30);
 
 /**
  * @generated from message spillway.catalog.v1.CreateExternalTableRequest
@@ -279,7 +795,7 @@ export type CreateExternalTableRequest = Message<"spillway.catalog.v1.CreateExte
  * Use `create(CreateExternalTableRequestSchema)` to create a new message.
  */
 export const CreateExternalTableRequestSchema: GenMessage<CreateExternalTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 10);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 31);
 
 /**
  * @generated from message spillway.catalog.v1.CreateExternalTableResponse
@@ -296,7 +812,7 @@ export type CreateExternalTableResponse = Message<"spillway.catalog.v1.CreateExt
  * Use `create(CreateExternalTableResponseSchema)` to create a new message.
  */
 export const CreateExternalTableResponseSchema: GenMessage<CreateExternalTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 11);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 32);
 
 /**
  * @generated from message spillway.catalog.v1.CreateOrAlterExternalTableRequest
@@ -353,7 +869,7 @@ export type CreateOrAlterExternalTableRequest = Message<"spillway.catalog.v1.Cre
  * Use `create(CreateOrAlterExternalTableRequestSchema)` to create a new message.
  */
 export const CreateOrAlterExternalTableRequestSchema: GenMessage<CreateOrAlterExternalTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 12);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 33);
 
 /**
  * @generated from message spillway.catalog.v1.CreateOrAlterExternalTableResponse
@@ -370,7 +886,7 @@ export type CreateOrAlterExternalTableResponse = Message<"spillway.catalog.v1.Cr
  * Use `create(CreateOrAlterExternalTableResponseSchema)` to create a new message.
  */
 export const CreateOrAlterExternalTableResponseSchema: GenMessage<CreateOrAlterExternalTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 13);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 34);
 
 /**
  * @generated from message spillway.catalog.v1.GetExternalTableRequest
@@ -392,7 +908,7 @@ export type GetExternalTableRequest = Message<"spillway.catalog.v1.GetExternalTa
  * Use `create(GetExternalTableRequestSchema)` to create a new message.
  */
 export const GetExternalTableRequestSchema: GenMessage<GetExternalTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 14);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 35);
 
 /**
  * @generated from message spillway.catalog.v1.GetExternalTableResponse
@@ -409,7 +925,7 @@ export type GetExternalTableResponse = Message<"spillway.catalog.v1.GetExternalT
  * Use `create(GetExternalTableResponseSchema)` to create a new message.
  */
 export const GetExternalTableResponseSchema: GenMessage<GetExternalTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 15);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 36);
 
 /**
  * @generated from message spillway.catalog.v1.ListExternalTablesRequest
@@ -426,7 +942,7 @@ export type ListExternalTablesRequest = Message<"spillway.catalog.v1.ListExterna
  * Use `create(ListExternalTablesRequestSchema)` to create a new message.
  */
 export const ListExternalTablesRequestSchema: GenMessage<ListExternalTablesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 16);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 37);
 
 /**
  * @generated from message spillway.catalog.v1.ListExternalTablesResponse
@@ -443,7 +959,7 @@ export type ListExternalTablesResponse = Message<"spillway.catalog.v1.ListExtern
  * Use `create(ListExternalTablesResponseSchema)` to create a new message.
  */
 export const ListExternalTablesResponseSchema: GenMessage<ListExternalTablesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 17);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 38);
 
 /**
  * @generated from message spillway.catalog.v1.DropExternalTableRequest
@@ -465,7 +981,7 @@ export type DropExternalTableRequest = Message<"spillway.catalog.v1.DropExternal
  * Use `create(DropExternalTableRequestSchema)` to create a new message.
  */
 export const DropExternalTableRequestSchema: GenMessage<DropExternalTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 18);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 39);
 
 /**
  * @generated from message spillway.catalog.v1.DropExternalTableResponse
@@ -478,7 +994,7 @@ export type DropExternalTableResponse = Message<"spillway.catalog.v1.DropExterna
  * Use `create(DropExternalTableResponseSchema)` to create a new message.
  */
 export const DropExternalTableResponseSchema: GenMessage<DropExternalTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 19);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 40);
 
 /**
  * @generated from message spillway.catalog.v1.CreateOrAlterContinuousExportRequest
@@ -529,7 +1045,7 @@ export type CreateOrAlterContinuousExportRequest = Message<"spillway.catalog.v1.
  * Use `create(CreateOrAlterContinuousExportRequestSchema)` to create a new message.
  */
 export const CreateOrAlterContinuousExportRequestSchema: GenMessage<CreateOrAlterContinuousExportRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 20);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 41);
 
 /**
  * @generated from message spillway.catalog.v1.CreateOrAlterContinuousExportResponse
@@ -546,7 +1062,7 @@ export type CreateOrAlterContinuousExportResponse = Message<"spillway.catalog.v1
  * Use `create(CreateOrAlterContinuousExportResponseSchema)` to create a new message.
  */
 export const CreateOrAlterContinuousExportResponseSchema: GenMessage<CreateOrAlterContinuousExportResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 21);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 42);
 
 /**
  * @generated from message spillway.catalog.v1.ShowContinuousExportRequest
@@ -568,7 +1084,7 @@ export type ShowContinuousExportRequest = Message<"spillway.catalog.v1.ShowConti
  * Use `create(ShowContinuousExportRequestSchema)` to create a new message.
  */
 export const ShowContinuousExportRequestSchema: GenMessage<ShowContinuousExportRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 22);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 43);
 
 /**
  * @generated from message spillway.catalog.v1.ShowContinuousExportResponse
@@ -585,7 +1101,7 @@ export type ShowContinuousExportResponse = Message<"spillway.catalog.v1.ShowCont
  * Use `create(ShowContinuousExportResponseSchema)` to create a new message.
  */
 export const ShowContinuousExportResponseSchema: GenMessage<ShowContinuousExportResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 23);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 44);
 
 /**
  * @generated from message spillway.catalog.v1.ListContinuousExportsRequest
@@ -602,7 +1118,7 @@ export type ListContinuousExportsRequest = Message<"spillway.catalog.v1.ListCont
  * Use `create(ListContinuousExportsRequestSchema)` to create a new message.
  */
 export const ListContinuousExportsRequestSchema: GenMessage<ListContinuousExportsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 24);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 45);
 
 /**
  * @generated from message spillway.catalog.v1.ListContinuousExportsResponse
@@ -619,7 +1135,7 @@ export type ListContinuousExportsResponse = Message<"spillway.catalog.v1.ListCon
  * Use `create(ListContinuousExportsResponseSchema)` to create a new message.
  */
 export const ListContinuousExportsResponseSchema: GenMessage<ListContinuousExportsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 25);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 46);
 
 /**
  * @generated from message spillway.catalog.v1.ShowExportedArtifactsRequest
@@ -641,7 +1157,7 @@ export type ShowExportedArtifactsRequest = Message<"spillway.catalog.v1.ShowExpo
  * Use `create(ShowExportedArtifactsRequestSchema)` to create a new message.
  */
 export const ShowExportedArtifactsRequestSchema: GenMessage<ShowExportedArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 26);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 47);
 
 /**
  * @generated from message spillway.catalog.v1.ShowExportedArtifactsResponse
@@ -658,7 +1174,7 @@ export type ShowExportedArtifactsResponse = Message<"spillway.catalog.v1.ShowExp
  * Use `create(ShowExportedArtifactsResponseSchema)` to create a new message.
  */
 export const ShowExportedArtifactsResponseSchema: GenMessage<ShowExportedArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 27);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 48);
 
 /**
  * @generated from message spillway.catalog.v1.ShowFailuresRequest
@@ -680,7 +1196,7 @@ export type ShowFailuresRequest = Message<"spillway.catalog.v1.ShowFailuresReque
  * Use `create(ShowFailuresRequestSchema)` to create a new message.
  */
 export const ShowFailuresRequestSchema: GenMessage<ShowFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 28);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 49);
 
 /**
  * @generated from message spillway.catalog.v1.ShowFailuresResponse
@@ -697,7 +1213,7 @@ export type ShowFailuresResponse = Message<"spillway.catalog.v1.ShowFailuresResp
  * Use `create(ShowFailuresResponseSchema)` to create a new message.
  */
 export const ShowFailuresResponseSchema: GenMessage<ShowFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 29);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 50);
 
 /**
  * @generated from message spillway.catalog.v1.EnableContinuousExportRequest
@@ -719,7 +1235,7 @@ export type EnableContinuousExportRequest = Message<"spillway.catalog.v1.EnableC
  * Use `create(EnableContinuousExportRequestSchema)` to create a new message.
  */
 export const EnableContinuousExportRequestSchema: GenMessage<EnableContinuousExportRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 30);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 51);
 
 /**
  * @generated from message spillway.catalog.v1.EnableContinuousExportResponse
@@ -736,7 +1252,7 @@ export type EnableContinuousExportResponse = Message<"spillway.catalog.v1.Enable
  * Use `create(EnableContinuousExportResponseSchema)` to create a new message.
  */
 export const EnableContinuousExportResponseSchema: GenMessage<EnableContinuousExportResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 31);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 52);
 
 /**
  * @generated from message spillway.catalog.v1.DisableContinuousExportRequest
@@ -758,7 +1274,7 @@ export type DisableContinuousExportRequest = Message<"spillway.catalog.v1.Disabl
  * Use `create(DisableContinuousExportRequestSchema)` to create a new message.
  */
 export const DisableContinuousExportRequestSchema: GenMessage<DisableContinuousExportRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 32);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 53);
 
 /**
  * @generated from message spillway.catalog.v1.DisableContinuousExportResponse
@@ -775,7 +1291,7 @@ export type DisableContinuousExportResponse = Message<"spillway.catalog.v1.Disab
  * Use `create(DisableContinuousExportResponseSchema)` to create a new message.
  */
 export const DisableContinuousExportResponseSchema: GenMessage<DisableContinuousExportResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 33);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 54);
 
 /**
  * @generated from message spillway.catalog.v1.DropContinuousExportRequest
@@ -797,7 +1313,7 @@ export type DropContinuousExportRequest = Message<"spillway.catalog.v1.DropConti
  * Use `create(DropContinuousExportRequestSchema)` to create a new message.
  */
 export const DropContinuousExportRequestSchema: GenMessage<DropContinuousExportRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 34);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 55);
 
 /**
  * @generated from message spillway.catalog.v1.DropContinuousExportResponse
@@ -810,7 +1326,7 @@ export type DropContinuousExportResponse = Message<"spillway.catalog.v1.DropCont
  * Use `create(DropContinuousExportResponseSchema)` to create a new message.
  */
 export const DropContinuousExportResponseSchema: GenMessage<DropContinuousExportResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 35);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 56);
 
 /**
  * @generated from message spillway.catalog.v1.RunContinuousExportNowRequest
@@ -832,7 +1348,7 @@ export type RunContinuousExportNowRequest = Message<"spillway.catalog.v1.RunCont
  * Use `create(RunContinuousExportNowRequestSchema)` to create a new message.
  */
 export const RunContinuousExportNowRequestSchema: GenMessage<RunContinuousExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 36);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 57);
 
 /**
  * @generated from message spillway.catalog.v1.RunContinuousExportNowResponse
@@ -876,7 +1392,7 @@ export type RunContinuousExportNowResponse = Message<"spillway.catalog.v1.RunCon
  * Use `create(RunContinuousExportNowResponseSchema)` to create a new message.
  */
 export const RunContinuousExportNowResponseSchema: GenMessage<RunContinuousExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 37);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 58);
 
 /**
  * @generated from message spillway.catalog.v1.ListExportSpecsRequest
@@ -902,7 +1418,7 @@ export type ListExportSpecsRequest = Message<"spillway.catalog.v1.ListExportSpec
  * Use `create(ListExportSpecsRequestSchema)` to create a new message.
  */
 export const ListExportSpecsRequestSchema: GenMessage<ListExportSpecsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 38);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 59);
 
 /**
  * Everything a run needs, resolved at one moment of the catalog.
@@ -985,7 +1501,7 @@ export type ExportSpec = Message<"spillway.catalog.v1.ExportSpec"> & {
  * Use `create(ExportSpecSchema)` to create a new message.
  */
 export const ExportSpecSchema: GenMessage<ExportSpec> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 39);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 60);
 
 /**
  * @generated from message spillway.catalog.v1.ListExportSpecsResponse
@@ -1002,7 +1518,7 @@ export type ListExportSpecsResponse = Message<"spillway.catalog.v1.ListExportSpe
  * Use `create(ListExportSpecsResponseSchema)` to create a new message.
  */
 export const ListExportSpecsResponseSchema: GenMessage<ListExportSpecsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_service, 40);
+  messageDesc(file_spillway_catalog_v1_catalog_service, 61);
 
 /**
  * The schema registry and the public admin API of continuous exports.
@@ -1163,8 +1679,69 @@ export const CatalogService: GenService<{
     output: typeof RunContinuousExportNowResponseSchema;
   },
   /**
-   * Internal: what the scheduler needs to run exports. Carries storage secrets,
-   * so it is only answered to callers that present the data directory's internal key.
+   * Security roles (SPEC §7), as Kusto's .add/.drop/.show database|table principals.
+   * role: admins, users, viewers, monitors or ingestors (tables: admins or ingestors);
+   * principals as Kusto writes them: aaduser=<id>, aadapp=<client id>.
+   *
+   * @generated from rpc spillway.catalog.v1.CatalogService.AddDatabasePrincipals
+   */
+  addDatabasePrincipals: {
+    methodKind: "unary";
+    input: typeof AddDatabasePrincipalsRequestSchema;
+    output: typeof AddDatabasePrincipalsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.catalog.v1.CatalogService.DropDatabasePrincipals
+   */
+  dropDatabasePrincipals: {
+    methodKind: "unary";
+    input: typeof DropDatabasePrincipalsRequestSchema;
+    output: typeof DropDatabasePrincipalsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.catalog.v1.CatalogService.ShowDatabasePrincipals
+   */
+  showDatabasePrincipals: {
+    methodKind: "unary";
+    input: typeof ShowDatabasePrincipalsRequestSchema;
+    output: typeof ShowDatabasePrincipalsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.catalog.v1.CatalogService.AddTablePrincipals
+   */
+  addTablePrincipals: {
+    methodKind: "unary";
+    input: typeof AddTablePrincipalsRequestSchema;
+    output: typeof AddTablePrincipalsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.catalog.v1.CatalogService.DropTablePrincipals
+   */
+  dropTablePrincipals: {
+    methodKind: "unary";
+    input: typeof DropTablePrincipalsRequestSchema;
+    output: typeof DropTablePrincipalsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.catalog.v1.CatalogService.ShowTablePrincipals
+   */
+  showTablePrincipals: {
+    methodKind: "unary";
+    input: typeof ShowTablePrincipalsRequestSchema;
+    output: typeof ShowTablePrincipalsResponseSchema;
+  },
+  /**
+   * The audit log of management calls (Kusto's .show commands).
+   *
+   * @generated from rpc spillway.catalog.v1.CatalogService.ShowCommands
+   */
+  showCommands: {
+    methodKind: "unary";
+    input: typeof ShowCommandsRequestSchema;
+    output: typeof ShowCommandsResponseSchema;
+  },
+  /**
+   * Internal: what the scheduler needs to run exports. Carries storage secrets.
    *
    * @generated from rpc spillway.catalog.v1.CatalogService.ListExportSpecs
    */
@@ -1172,6 +1749,26 @@ export const CatalogService: GenService<{
     methodKind: "unary";
     input: typeof ListExportSpecsRequestSchema;
     output: typeof ListExportSpecsResponseSchema;
+  },
+  /**
+   * Internal: the roles a principal holds in a database, for the services that authorize calls.
+   *
+   * @generated from rpc spillway.catalog.v1.CatalogService.GetPrincipalGrants
+   */
+  getPrincipalGrants: {
+    methodKind: "unary";
+    input: typeof GetPrincipalGrantsRequestSchema;
+    output: typeof GetPrincipalGrantsResponseSchema;
+  },
+  /**
+   * Internal: records a management call in the audit log.
+   *
+   * @generated from rpc spillway.catalog.v1.CatalogService.RecordCommand
+   */
+  recordCommand: {
+    methodKind: "unary";
+    input: typeof RecordCommandRequestSchema;
+    output: typeof RecordCommandResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_catalog_v1_catalog_service, 0);

@@ -1,0 +1,3 @@
+export * from "./principal.js";
+export * from "./token-verifier.js";
+export * from "./roles.js";

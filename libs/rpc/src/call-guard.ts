@@ -1,0 +1,136 @@
+import { satisfies, type Caller, type Grants, type Requirement } from "@spillway/auth";
+import { ErrorCode, redactSecrets, SpillwayError } from "@spillway/errors";
+import { databaseName } from "@spillway/kusto";
+import type { PublicRule } from "./access-rules.js";
+
+export type { Caller };
+
+/** Another Spillway service, or a call inside this process: trusted with everything. */
+export const SPILLWAY_CALLER: Caller = { principal: "spillway", may: () => true };
+
+export interface AuditRecord {
+  startedOn: Date;
+  durationMs: number;
+  principal: string;
+  commandType: string;
+  database: string;
+  object: string;
+  state: "Completed" | "Failed";
+  failureReason: string;
+  text: string;
+}
+
+export interface CallGuardOptions {
+  /** The principal of a caller's `authorization` metadata; throws UNAUTHENTICATED. */
+  authenticate(authorization: string | undefined): Promise<string>;
+  /** What a principal holds in a database (the catalog's grants plus the cluster roles). */
+  grantsOf(principal: string, database: string): Promise<Grants>;
+  audit(record: AuditRecord): Promise<void>;
+  /** Calls of each limited kind one principal may have in flight. */
+  limits: { query: number; ingest: number };
+  log?: (line: string) => void;
+}
+
+/** An admitted call: its caller, and what must happen once it ends. */
+export interface Admission {
+  caller: Caller;
+  finish(error: unknown): Promise<void>;
+}
+
+const LIMIT_SETTING = { query: "--max-queries-per-principal", ingest: "--max-ingests-per-principal" } as const;
+
+const REQUIREMENT_TITLE: Record<Requirement, string> = {
+  databaseAdmin: "Database Admin",
+  databaseUser: "Database User",
+  databaseViewer: "Database Viewer",
+  databaseMonitor: "Database Viewer, User or Monitor",
+  tableAdmin: "Table Admin",
+  tableIngestor: "Database Ingestor or Table Ingestor",
+  tableMetadata: "Database Viewer, User or Monitor, or a role on the table",
+  authenticated: "an authenticated caller",
+};
+
+/**
+ * Authentication, authorization, per-principal limits and the audit of public calls
+ * (SPEC §7), in one place the rpc server calls for every public RPC. A refused call never
+ * reaches its handler, so it changes nothing.
+ */
+export class CallGuard {
+  private readonly inFlight = { query: new Map<string, number>(), ingest: new Map<string, number>() };
+
+  constructor(private readonly options: CallGuardOptions) {}
+
+  async admit(rpc: string, rule: PublicRule<never>, request: unknown, authorization: string | undefined): Promise<Admission> {
+    const principal = await this.options.authenticate(authorization);
+    const database = databaseName((request as { database?: string }).database);
+    const table = rule.table?.(request as never);
+    const grants = await this.options.grantsOf(principal, database);
+    const caller: Caller = { principal, may: (requirement, t) => satisfies(grants, requirement, t) };
+    const startedOn = new Date();
+    const audit = async (error: unknown) => {
+      if (!rule.audit) return;
+      const failed = error !== undefined;
+      const record: AuditRecord = {
+        startedOn,
+        durationMs: Date.now() - startedOn.getTime(),
+        principal,
+        commandType: rpc,
+        database,
+        object: safely(() => rule.audit!.object(request as never)),
+        state: failed ? "Failed" : "Completed",
+        failureReason: failed ? redactSecrets(error instanceof Error ? error.message : String(error)) : "",
+        text: redactSecrets(safely(() => (rule.audit!.text ?? JSON.stringify)(request as never))),
+      };
+      try {
+        await this.options.audit(record);
+      } catch (err) {
+        (this.options.log ?? console.error)(`spillway: could not record ${rpc} by ${principal} in the audit log: ${redactSecrets((err as Error).message)}`);
+      }
+    };
+    if (!caller.may(rule.need, table)) {
+      const on = table === undefined ? `database '${database}'` : `table '${table}' of database '${database}'`;
+      const denied = new SpillwayError(ErrorCode.permissionDenied, `${principal} may not call ${rpc} on ${on}: it needs ${REQUIREMENT_TITLE[rule.need]}`);
+      await audit(denied);
+      throw denied;
+    }
+    const release = this.take(rule.limit, principal, rpc);
+    return {
+      caller,
+      finish: async (error) => {
+        release();
+        await audit(error);
+      },
+    };
+  }
+
+  private take(kind: PublicRule<never>["limit"], principal: string, rpc: string): () => void {
+    if (!kind) return () => {};
+    const counts = this.inFlight[kind];
+    const limit = this.options.limits[kind];
+    const now = counts.get(principal) ?? 0;
+    if (now >= limit) {
+      throw new SpillwayError(
+        ErrorCode.resourceExhausted,
+        `${principal} already has ${now} ${kind} calls in flight, the most one principal may have (${LIMIT_SETTING[kind]}); ${rpc} was refused, retry when one has finished`,
+      );
+    }
+    counts.set(principal, now + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (counts.get(principal) ?? 1) - 1;
+      if (left > 0) counts.set(principal, left);
+      else counts.delete(principal);
+    };
+  }
+}
+
+/** An audit field is never worth failing the call over. */
+function safely(describe: () => string): string {
+  try {
+    return describe() ?? "";
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,16 @@
+import type { CursorService } from "@spillway/proto";
+import type { AccessTable } from "@spillway/rpc";
+
+/** Who may call each CursorService RPC (SPEC §7); enforced by the rpc server. */
+export const cursorAccess: AccessTable<typeof CursorService> = {
+  getCurrentCursor: { need: "databaseViewer" },
+  commitExtent: "internal",
+  listExtents: "internal",
+  dropTableExtents: "internal",
+  initExportState: "internal",
+  getExportStates: "internal",
+  dropExportState: "internal",
+  listArtifacts: "internal",
+  listFailures: "internal",
+  runExportNow: "internal",
+};

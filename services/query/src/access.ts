@@ -1,0 +1,12 @@
+import type { QueryService } from "@spillway/proto";
+import type { AccessTable } from "@spillway/rpc";
+
+/** Who may call each QueryService RPC (SPEC §7); enforced by the rpc server. */
+export const queryAccess: AccessTable<typeof QueryService> = {
+  ingest: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
+  // Admitted on its first message, which names the table.
+  ingestStream: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
+  query: { need: "databaseViewer", limit: "query" },
+  describeQuery: "internal",
+  executeToSpool: "internal",
+};
