@@ -12,3 +12,11 @@ export function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> 
     child.kill("SIGTERM");
   });
 }
+
+/** Waits for a process that is expected to end by itself; its exit code and everything it printed. */
+export function runToExit(child: ChildProcess): Promise<{ code: number | null; output: string }> {
+  let output = "";
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, output })));
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
-import { createGrpcClient } from "@spillway/rpc";
+import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { freePort, waitFor } from "./free-port.js";
 
 export type Mode = "all" | "split";
@@ -50,7 +50,13 @@ export interface SpillwayUnderTest {
  * Spillway as real processes: one (`all`) or one per service (`split`), on free
  * ports, sharing a data directory that outlives restarts.
  */
-export async function startSpillwayProcesses(mode: Mode, extraEnv: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), "spillway-"))): Promise<SpillwayUnderTest> {
+export async function startSpillwayProcesses(
+  mode: Mode,
+  extraEnv: Record<string, string> = {},
+  dataDir = mkdtempSync(join(tmpdir(), "spillway-")),
+  /** How the test's clients dial: TLS settings, a bearer token. */
+  clientOptions: GrpcClientOptions = {},
+): Promise<SpillwayUnderTest> {
   const ports = mode === "all" ? { all: await freePort() } : Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()])));
   const addr = (service: string) => `127.0.0.1:${mode === "all" ? ports.all : ports[service]}`;
   let children: ChildProcess[] = [];
@@ -64,14 +70,14 @@ export async function startSpillwayProcesses(mode: Mode, extraEnv: Record<string
     return child;
   };
 
-  const health = (address: string) => createGrpcClient(Health, address);
+  const health = (address: string) => createGrpcClient(Health, address, { tls: clientOptions.tls });
   const sut: SpillwayUnderTest = {
     dataDir,
     catalogAddress: addr("catalog"),
     queryAddress: addr("query"),
-    catalog: createGrpcClient(CatalogService, addr("catalog")),
-    query: createGrpcClient(QueryService, addr("query")),
-    cursor: createGrpcClient(CursorService, addr("cursor")),
+    catalog: createGrpcClient(CatalogService, addr("catalog"), clientOptions),
+    query: createGrpcClient(QueryService, addr("query"), clientOptions),
+    cursor: createGrpcClient(CursorService, addr("cursor"), clientOptions),
     output: () => log,
     async start() {
       children = mode === "all" ? [spawnOne("all")] : SERVICES.map(spawnOne);

@@ -52,6 +52,8 @@ export type AuthConfig =
       /** http(s) URL of the issuer's JWKS, or a local file. */
       jwks: string;
       principalClaim: string;
+      /** Least time between two fetches of the JWKS for a token with an unknown key id, in ms. */
+      jwksCooldownMs: number;
       /** Principals with every right on every database: how the first admin is made. */
       clusterAdmins: string[];
       clusterViewers: string[];
@@ -134,6 +136,7 @@ const KEYS = {
   authAudience: { flag: "auth-audience", env: "SPILLWAY_AUTH_AUDIENCE" },
   authJwks: { flag: "auth-jwks", env: "SPILLWAY_AUTH_JWKS" },
   authPrincipalClaim: { flag: "auth-principal-claim", env: "SPILLWAY_AUTH_PRINCIPAL_CLAIM" },
+  authJwksCooldown: { flag: "auth-jwks-cooldown", env: "SPILLWAY_AUTH_JWKS_COOLDOWN" },
   clusterAdmins: { flag: "cluster-admins", env: "SPILLWAY_CLUSTER_ADMINS" },
   clusterViewers: { flag: "cluster-viewers", env: "SPILLWAY_CLUSTER_VIEWERS" },
   tlsCert: { flag: "tls-cert", env: "SPILLWAY_TLS_CERT" },
@@ -258,6 +261,7 @@ function authConfig(raw: Raw, listen: string): AuthConfig {
     audience: raw.authAudience!,
     jwks: raw.authJwks!,
     principalClaim: raw.authPrincipalClaim || "sub",
+    jwksCooldownMs: raw.authJwksCooldown ? parseDuration(raw.authJwksCooldown, "auth JWKS cooldown") : 30_000,
     clusterAdmins,
     clusterViewers,
   };

@@ -17,14 +17,24 @@ export async function lockDownInstance(connection: DuckDBConnection, allowedDire
   await connection.run("SET lock_configuration = true");
 }
 
+export interface InstanceLimits {
+  /** Worker threads; DuckDB's own choice (one per core) when absent. */
+  threads?: number;
+  /** DuckDB's memory_limit, e.g. "2GB"; what does not fit spills to the temp directory. */
+  memoryLimit?: string;
+}
+
 /**
  * An in-memory DuckDB instance that may only touch `allowedDirectories` (created if
- * missing) and computes in UTC, so text without an offset is read as UTC. `threads`
- * defaults to DuckDB's own choice (one per core).
+ * missing) and computes in UTC, so text without an offset is read as UTC. Its limits are
+ * set before the configuration is locked, so no statement can raise them.
  */
-export async function openSandboxedInstance(allowedDirectories: string[], tempDirectory: string, threads?: number): Promise<DuckDBInstance> {
+export async function openSandboxedInstance(allowedDirectories: string[], tempDirectory: string, limits: InstanceLimits = {}): Promise<DuckDBInstance> {
   await Promise.all([...allowedDirectories, tempDirectory].map((d) => mkdir(d, { recursive: true })));
-  const instance = await DuckDBInstance.create(":memory:", threads === undefined ? {} : { threads: String(threads) });
+  const settings: Record<string, string> = {};
+  if (limits.threads !== undefined) settings.threads = String(limits.threads);
+  if (limits.memoryLimit !== undefined) settings.memory_limit = limits.memoryLimit;
+  const instance = await DuckDBInstance.create(":memory:", settings);
   const setup = await instance.connect();
   try {
     await setup.run("SET TimeZone = 'UTC'");

@@ -28,7 +28,7 @@ export function createCallGuard(config: SpillwayConfig, catalog: () => ServiceCl
   if (auth.mode !== "jwt") {
     return new CallGuard({ authenticate: async () => ANONYMOUS, grantsOf: async () => ALL_RIGHTS, audit, limits, log });
   }
-  const verifier = createTokenVerifier({ issuer: auth.issuer, audience: auth.audience, jwks: auth.jwks, principalClaim: auth.principalClaim });
+  const verifier = createTokenVerifier({ issuer: auth.issuer, audience: auth.audience, jwks: auth.jwks, principalClaim: auth.principalClaim, refreshCooldownMs: auth.jwksCooldownMs });
   const admins = new Set(auth.clusterAdmins.map((p) => p.toLowerCase()));
   const viewers = new Set(auth.clusterViewers.map((p) => p.toLowerCase()));
   return new CallGuard({

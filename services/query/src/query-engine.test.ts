@@ -371,3 +371,44 @@ describe("executeToSpool", () => {
     });
   });
 });
+
+describe("limits of ad-hoc queries", () => {
+  let limited: QueryEngine;
+  let limitedDir: string;
+  const N = [{ name: "n", type: "long" }];
+  let numbers: TableBinding[];
+
+  beforeAll(async () => {
+    limitedDir = await mkdtemp(join(tmpdir(), "spillway-limits-"));
+    limited = await QueryEngine.create(limitedDir, { memoryLimit: "64MB", timeoutMs: 3000 });
+    const payload = utf8(Array.from({ length: 2000 }, (_, i) => String(i)).join("\n") + "\n");
+    const extent = await limited.ingest("csv", payload, N, false, "extents/db/N/e1.parquet");
+    numbers = [{ name: "N", columns: N, extentPaths: [extent.path] }];
+  });
+  afterAll(async () => {
+    limited.close();
+    await rm(limitedDir, { recursive: true, force: true });
+  });
+
+  const run = async (sql: string) => {
+    for await (const _ of limited.query(sql, numbers));
+  };
+
+  it("stops a query that runs past the timeout, as DEADLINE_EXCEEDED", async () => {
+    // 2000^4 = 16e12 combinations: far more than 3 s of work.
+    const err = await run("SELECT count(*) FROM N a, N b, N c, N d WHERE a.n + b.n + c.n + d.n = -1").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCode.deadlineExceeded, message: expect.stringContaining("--query-timeout") });
+  });
+
+  it("refuses a query that needs more memory than the limit, as RESOURCE_EXHAUSTED", async () => {
+    // One list of four million strings of ~50 bytes: an aggregate state that cannot spill, far over 64 MB.
+    const err = await run("SELECT list(a.n::VARCHAR || repeat('x', 40) || b.n::VARCHAR) FROM N a, N b").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: ErrorCode.resourceExhausted, message: expect.stringContaining("--query-memory-limit") });
+  });
+
+  it("answers a query within the limits", async () => {
+    const rows: unknown[][] = [];
+    for await (const chunk of limited.query("SELECT count(*) AS c FROM N", numbers)) if (chunk.rows) rows.push(...chunk.rows);
+    expect(rows).toEqual([["2000"]]);
+  });
+});

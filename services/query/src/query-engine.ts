@@ -22,6 +22,16 @@ export interface ResultColumn {
 
 const QUERY_SCRATCH = "tmp/query";
 const INGEST_SCRATCH = "tmp/ingest";
+const ADHOC_SCRATCH = "tmp/adhoc";
+
+export interface AdhocQueryLimits {
+  /** DuckDB memory_limit of the instance that runs ad-hoc queries. */
+  memoryLimit: string;
+  /** Longest an ad-hoc query may run, in ms. */
+  timeoutMs: number;
+}
+
+const DEFAULT_ADHOC_LIMITS: AdhocQueryLimits = { memoryLimit: "2GB", timeoutMs: 4 * 60_000 };
 
 /**
  * The DuckDB compute of Spillway: in-memory instances confined to the data directory's
@@ -32,29 +42,36 @@ const INGEST_SCRATCH = "tmp/ingest";
  * anyway, and calls run side by side, one per libuv worker; DuckDB's threads working on
  * a single payload cost a fifth more CPU per payload for no gain when calls are
  * concurrent (measured by tools/bench/ingest-cpu-probe.ts).
+ *
+ * Ad-hoc queries (QueryService/Query) run on an instance of their own with a memory
+ * limit, so one caller's query cannot take the memory export runs need (SPEC §7 limits).
  */
 export class QueryEngine {
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly ingestInstance: DuckDBInstance,
+    private readonly adhocInstance: DuckDBInstance,
+    private readonly adhocLimits: AdhocQueryLimits,
     readonly dataDir: string,
   ) {}
 
-  static async create(dataDir: string): Promise<QueryEngine> {
+  static async create(dataDir: string, adhocLimits: AdhocQueryLimits = DEFAULT_ADHOC_LIMITS): Promise<QueryEngine> {
     // One scratch folder per instance, as the writer has its own: every instance names its
     // spill files alike (duckdb_temp_storage_DEFAULT-0.tmp …), and two instances spilling
     // into one folder crashed the process when tried.
     const at = (folder: string) => join(dataDir, folder);
-    const [instance, ingestInstance] = await Promise.all([
+    const [instance, ingestInstance, adhocInstance] = await Promise.all([
       openSandboxedInstance([at("extents"), at("spool"), at(QUERY_SCRATCH)], at(QUERY_SCRATCH)),
-      openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), 1),
+      openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1 }),
+      openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
-    return new QueryEngine(instance, ingestInstance, dataDir);
+    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir);
   }
 
   close(): void {
     this.instance.closeSync();
     this.ingestInstance.closeSync();
+    this.adhocInstance.closeSync();
   }
 
   private async withConnection<T>(task: (c: DuckDBConnection) => Promise<T>, instance = this.instance): Promise<T> {
@@ -75,12 +92,12 @@ export class QueryEngine {
   }
 
   /** Checks the query and opens a connection that sees `tables` only, bound as the query names them. */
-  private async openBound(query: string, tables: TableBinding[]): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
+  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
     const checked = await this.check(query);
     const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
     const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
     if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
-    const connection = await this.instance.connect();
+    const connection = await instance.connect();
     try {
       for (const name of checked.tables) await connection.run(bindTableSql(known.get(name.toLowerCase())!, this.dataDir));
     } catch (err) {
@@ -126,17 +143,32 @@ export class QueryEngine {
     });
   }
 
-  /** Runs an ad-hoc query, yielding the columns first, then batches of JSON-ready rows. */
-  async *query(query: string, tables: TableBinding[]): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
-    const { connection, sql } = await this.openBound(query, tables);
+  /**
+   * Runs an ad-hoc query, yielding the columns first, then batches of JSON-ready rows. It
+   * is interrupted when `signal` aborts (the caller went away) or the query timeout passes.
+   */
+  async *query(query: string, tables: TableBinding[], signal?: AbortSignal): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
+    const { connection, sql } = await this.openBound(query, tables, this.adhocInstance);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      connection.interrupt();
+    }, this.adhocLimits.timeoutMs);
+    const interrupt = () => connection.interrupt();
+    signal?.addEventListener("abort", interrupt);
     try {
       const result = await connection.stream(sql);
       // JSON is an alias of VARCHAR: the alias is what tells a dynamic column apart.
       yield { columns: result.columnNames().map((n, i) => resultColumn(n, result.columnType(i).alias ?? result.columnType(i).toString())) };
       for await (const rows of result.yieldRowsJson()) yield { rows: rows as unknown[][] };
     } catch (err) {
+      if (timedOut) {
+        throw new SpillwayError(ErrorCode.deadlineExceeded, `the query ran longer than ${this.adhocLimits.timeoutMs / 1000} s, the most a query may (--query-timeout), and was stopped`);
+      }
       throw asQueryError(err);
     } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", interrupt);
       connection.closeSync();
     }
   }
@@ -227,6 +259,9 @@ function resultColumn(name: string, duckType: string): ResultColumn {
 /** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
 function asQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
+  if (/^Out of Memory Error/.test(err.message)) {
+    return new SpillwayError(ErrorCode.resourceExhausted, `the query needs more memory than a query may use (--query-memory-limit): ${err.message.split("\n")[0]}`);
+  }
   const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
   if (!m) return err;
   return invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`);

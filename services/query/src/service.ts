@@ -72,8 +72,15 @@ function tooLarge(limits: IngestLimits): SpillwayError {
   return new SpillwayError(ErrorCode.resourceExhausted, `the payload is larger than the ${limits.maxPayloadBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`);
 }
 
+/** The most one ad-hoc query may return (SPEC §7 limits; Kusto truncates at 500,000 records or 64 MB). */
+export interface QueryResultLimits {
+  maxRows: number;
+  /** Measured as the rows' JSON text. */
+  maxBytes: number;
+}
+
 /** gRPC handlers of QueryService: translation between wire and the engine. */
-export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: IngestLimits): ServiceImpl<typeof QueryService> {
+export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: IngestLimits, resultLimits: QueryResultLimits): ServiceImpl<typeof QueryService> {
   /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
   async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
     const database = databaseName(target.database);
@@ -116,7 +123,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       return ingestPayload(first.value, payloadPieces(first.value, messages, limits));
     },
 
-    async *query(req) {
+    async *query(req, ctx) {
       const database = databaseName(req.database);
       const language = (req.queryLanguage || "sql").toLowerCase();
       if (language !== "sql") throw invalidArgument(`queryLanguage '${req.queryLanguage}' is not supported; use sql`);
@@ -132,9 +139,18 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
         columns: t.columns,
         extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path),
       }));
-      for await (const batch of engine.query(req.query, bindings)) {
+      let rows = 0;
+      let bytes = 0;
+      for await (const batch of engine.query(req.query, bindings, ctx.signal)) {
         if (batch.columns) yield { columns: batch.columns };
-        if (batch.rows) yield { rows: batch.rows.map((row) => fromJson(ListValueSchema, row as JsonValue)) };
+        if (!batch.rows) continue;
+        rows += batch.rows.length;
+        bytes += JSON.stringify(batch.rows).length;
+        if (rows > resultLimits.maxRows || bytes > resultLimits.maxBytes) {
+          const limit = rows > resultLimits.maxRows ? `${resultLimits.maxRows} rows (--max-query-result-rows)` : `${resultLimits.maxBytes} bytes (--max-query-result-size)`;
+          throw new SpillwayError(ErrorCode.resourceExhausted, `the query's result is larger than ${limit}, the most a query may return; narrow it with a filter, an aggregate or LIMIT`);
+        }
+        yield { rows: batch.rows.map((row) => fromJson(ListValueSchema, row as JsonValue)) };
       }
     },
 
