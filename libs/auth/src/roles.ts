@@ -16,6 +16,8 @@ export type TableRole = (typeof TABLE_ROLES)[number];
  * - tableAdmin: altering or dropping one table or external table, its principals;
  * - tableIngestor: ingesting into one table;
  * - tableMetadata: seeing one table's definition (its readers, monitors, admins and ingestors);
+ * - databaseUserOrTableAdmin: create-or-alter of one table, which is a create (Database
+ *   User) or an alter (Table Admin); the catalog, which knows which, narrows it;
  * - authenticated: any known caller; the handler shows only what the caller may see.
  */
 export type Requirement =
@@ -26,6 +28,7 @@ export type Requirement =
   | "tableAdmin"
   | "tableIngestor"
   | "tableMetadata"
+  | "databaseUserOrTableAdmin"
   | "authenticated";
 
 /** Who is calling and what they may do in the call's database. */
@@ -66,6 +69,8 @@ export function satisfies(grants: Grants, requirement: Requirement, table?: stri
       return db.has("admins") || !!onTable?.has("admins");
     case "tableIngestor":
       return db.has("admins") || db.has("ingestors") || !!onTable?.has("admins") || !!onTable?.has("ingestors");
+    case "databaseUserOrTableAdmin":
+      return satisfies(grants, "databaseUser") || satisfies(grants, "tableAdmin", table);
     case "tableMetadata":
       return satisfies(grants, "databaseMonitor") || satisfies(grants, "tableIngestor", table);
   }

@@ -47,6 +47,7 @@ const REQUIREMENT_TITLE: Record<Requirement, string> = {
   tableAdmin: "Table Admin",
   tableIngestor: "Database Ingestor or Table Ingestor",
   tableMetadata: "Database Viewer, User or Monitor, or a role on the table",
+  databaseUserOrTableAdmin: "Database User to create, Table Admin to alter",
   authenticated: "an authenticated caller",
 };
 

@@ -23,8 +23,8 @@ export const catalogAccess: AccessTable<typeof CatalogService> = {
   setIngestionTimePolicy: { need: "tableAdmin", table: (r) => r.table, audit: onTable },
 
   createExternalTable: { need: "databaseUser", audit: externalTableText(CreateExternalTableRequestSchema) },
-  // Altering an existing one needs Table Admin of it: the catalog checks, since only it knows whether it exists.
-  createOrAlterExternalTable: { need: "databaseUser", audit: externalTableText(CreateOrAlterExternalTableRequestSchema) },
+  // Creating needs Database User, altering Table Admin of it: the catalog, which knows whether it exists, narrows this.
+  createOrAlterExternalTable: { need: "databaseUserOrTableAdmin", table: (r) => r.name, audit: externalTableText(CreateOrAlterExternalTableRequestSchema) },
   getExternalTable: { need: "tableMetadata", table: (r) => r.name },
   listExternalTables: { need: "authenticated" },
   dropExternalTable: { need: "tableAdmin", table: (r) => r.name, audit: named },

@@ -96,7 +96,7 @@ export class Catalog {
 
   // ---- external tables ----------------------------------------------------
 
-  /** Creating needs Database User (the rule at the edge); altering one that exists needs Table Admin of it. */
+  /** Creating needs Database User, altering one that exists Table Admin of it (SPEC §7). */
   async createExternalTable(req: Omit<CreateExternalTableRequest, "$typeName">, orAlter: boolean, caller: Caller): Promise<ExternalTable> {
     const database = databaseName(req.database);
     const name = validateName("external table", req.name);
@@ -105,7 +105,13 @@ export class Catalog {
         throw permissionDenied(`${caller.principal} may not alter external table '${name}' of database '${database}': it needs Table Admin`);
       }
     };
+    const mayCreate = () => {
+      if (!caller.may("databaseUser")) {
+        throw permissionDenied(`${caller.principal} may not create external table '${name}' in database '${database}': it needs Database User`);
+      }
+    };
     if (orAlter && (await this.store.get("external_table", database, name))) mayAlter();
+    else mayCreate();
     // Before the Delta schema is read from it: a folder outside the allowed roots is not even looked at.
     await checkFileTargets(req.connectionStrings, this.fileTargets);
     const table = externalTableFromRequest(database, await this.withInferredDeltaSchema(req));
@@ -114,7 +120,10 @@ export class Catalog {
       const existing = await tx.get("external_table", database, table.name);
       if (existing && !orAlter) throw alreadyExists(`external table '${table.name}' already exists in database '${database}'`);
       if (existing) mayAlter();
-      else await this.assertNameFree(tx, database, table.name);
+      else {
+        mayCreate();
+        await this.assertNameFree(tx, database, table.name);
+      }
       await tx.put("external_table", database, table.name, encode(ExternalTableSchema, table));
       if (!existing) await grantCreatorTableAdmin(tx, database, table.name, caller.principal);
     });
