@@ -37,4 +37,56 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["--max-ingest-size", "0"], {})).toThrow("max ingest size must be more than zero (got 0)");
     expect(() => loadConfig([], { SPILLWAY_INGEST_IDLE_TIMEOUT: "soon" })).toThrow(/ingest idle timeout/);
   });
+
+  describe("authentication and where it may be off", () => {
+    const jwt = { SPILLWAY_AUTH_ISSUER: "https://login.example/t/v2.0", SPILLWAY_AUTH_AUDIENCE: "api://spillway", SPILLWAY_AUTH_JWKS: "https://login.example/keys" };
+    it("runs open on a loopback address when nothing is configured", () => {
+      expect(loadConfig([], {}).auth.mode).toBe("open");
+      expect(loadConfig(["--listen=[::1]:5"], {}).auth.mode).toBe("open");
+      expect(loadConfig(["--listen=localhost:5"], {}).auth.mode).toBe("open");
+    });
+    it("refuses any other address without auth, naming the settings, unless --auth=none", () => {
+      expect(() => loadConfig(["--listen=0.0.0.0:50051"], {})).toThrow(/SPILLWAY_AUTH_ISSUER, SPILLWAY_AUTH_AUDIENCE and SPILLWAY_AUTH_JWKS.*--auth=none/);
+      expect(() => loadConfig(["--listen=10.1.2.3:50051"], {})).toThrow(/without authentication is refused/);
+      expect(loadConfig(["--listen=0.0.0.0:50051", "--auth=none"], {}).auth.mode).toBe("none");
+    });
+    it("takes the issuer, audience, JWKS, principal claim and cluster principals", () => {
+      const c = loadConfig(["--listen=0.0.0.0:1"], { ...jwt, SPILLWAY_CLUSTER_ADMINS: "aaduser=a@x.com, aadapp=1234", SPILLWAY_AUTH_PRINCIPAL_CLAIM: "oid" });
+      expect(c.auth).toMatchObject({ mode: "jwt", ...{ issuer: jwt.SPILLWAY_AUTH_ISSUER, audience: jwt.SPILLWAY_AUTH_AUDIENCE, jwks: jwt.SPILLWAY_AUTH_JWKS }, principalClaim: "oid", clusterAdmins: ["aaduser=a@x.com", "aadapp=1234"] });
+    });
+    it("refuses half a configuration and badly written principals", () => {
+      expect(() => loadConfig([], { SPILLWAY_AUTH_ISSUER: jwt.SPILLWAY_AUTH_ISSUER })).toThrow("authentication needs SPILLWAY_AUTH_AUDIENCE, SPILLWAY_AUTH_JWKS as well");
+      expect(() => loadConfig([], { ...jwt, SPILLWAY_CLUSTER_ADMINS: "alice" })).toThrow(/'alice' is not written as aaduser=<id>/);
+      expect(() => loadConfig(["--auth=none"], jwt)).toThrow(/--auth=none/);
+    });
+  });
+
+  describe("file target roots", () => {
+    it("allows ./lake and the OS temp folder in the open default, nothing with auth until roots are given", () => {
+      expect(loadConfig([], {}).fileTargetRoots).toEqual([join(process.cwd(), "lake"), tmpdir()]);
+      const jwt = { SPILLWAY_AUTH_ISSUER: "i", SPILLWAY_AUTH_AUDIENCE: "a", SPILLWAY_AUTH_JWKS: "/k.json" };
+      expect(loadConfig([], jwt).fileTargetRoots).toEqual([]);
+      expect(loadConfig([], { ...jwt, SPILLWAY_FILE_TARGET_ROOTS: "/srv/lake, /mnt/exports/" }).fileTargetRoots).toEqual(["/srv/lake", "/mnt/exports"]);
+      expect(() => loadConfig([], { SPILLWAY_FILE_TARGET_ROOTS: "lake" })).toThrow(/not an absolute folder/);
+    });
+  });
+
+  describe("TLS and limits", () => {
+    it("reads the PEM files, and refuses half a TLS configuration", () => {
+      const dir = mkdtempSync(join(tmpdir(), "cfg-tls-"));
+      for (const f of ["cert.pem", "key.pem", "ca.pem"]) writeFileSync(join(dir, f), f);
+      const c = loadConfig([], { SPILLWAY_TLS_CERT: join(dir, "cert.pem"), SPILLWAY_TLS_KEY: join(dir, "key.pem"), SPILLWAY_TLS_CLIENT_CA: join(dir, "ca.pem") });
+      expect(c.tls?.cert.toString()).toBe("cert.pem");
+      expect(c.tls?.peerCa?.toString()).toBe("ca.pem");
+      expect(() => loadConfig([], { SPILLWAY_TLS_CERT: join(dir, "cert.pem") })).toThrow(/both SPILLWAY_TLS_CERT and SPILLWAY_TLS_KEY/);
+      expect(() => loadConfig([], { SPILLWAY_TLS_CERT: join(dir, "nope.pem"), SPILLWAY_TLS_KEY: join(dir, "key.pem") })).toThrow(/cannot read TLS certificate .*ENOENT/);
+    });
+    it("has limits with defaults, settable by flag", () => {
+      expect(loadConfig([], {}).limits).toEqual({ maxQueriesPerPrincipal: 16, maxIngestsPerPrincipal: 16, queryTimeoutMs: 240_000, maxQueryResultRows: 500_000, maxQueryResultBytes: 64 * 1024 * 1024, queryMemoryLimit: "2GB" });
+      const c = loadConfig(["--max-queries-per-principal=2", "--query-timeout=30s", "--max-query-result-size=1MB", "--query-memory-limit=512MB"], {});
+      expect(c.limits).toMatchObject({ maxQueriesPerPrincipal: 2, queryTimeoutMs: 30_000, maxQueryResultBytes: 1024 * 1024, queryMemoryLimit: "512MB" });
+      expect(() => loadConfig(["--max-ingests-per-principal=0"], {})).toThrow(/positive integer/);
+      expect(() => loadConfig(["--query-memory-limit=lots"], {})).toThrow(/not a size/);
+    });
+  });
 });
