@@ -1,11 +1,36 @@
 // A grpcurl stand-in for machines without grpcurl: the same arguments for the common case,
-//   tsx tools/grpcurl.ts -plaintext [-d '<json>'] <host:port> <package.Service>/<Method>
+//   tsx tools/grpcurl.ts -plaintext [-H 'name: value']... [-d '<json>'] <host:port> <package.Service>/<Method>
+//   tsx tools/grpcurl.ts [-cacert ca.pem] [-cert c.pem -key k.pem] ... (TLS, without -plaintext)
 //   tsx tools/grpcurl.ts -plaintext <host:port> list
 // It learns every type from the server's reflection service; it reads no proto files.
-import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { Client, credentials, Metadata, type ChannelCredentials } from "@grpc/grpc-js";
 import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type DescService, type JsonValue, type Registry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { ServerReflectionRequestSchema, ServerReflectionResponseSchema, type ServerReflectionResponse } from "@spillway/proto";
+
+/** How grpcurl dials: plaintext, or TLS with an optional CA and client certificate; and the -H headers. */
+export interface GrpcurlOptions {
+  headers?: string[];
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+function channelCredentials(options: GrpcurlOptions): ChannelCredentials {
+  const { tls } = options;
+  if (!tls) return credentials.createInsecure();
+  const read = (f?: string) => (f ? readFileSync(f) : null);
+  return credentials.createSsl(read(tls.caFile), read(tls.keyFile), read(tls.certFile));
+}
+
+function metadataOf(options: GrpcurlOptions): Metadata {
+  const metadata = new Metadata();
+  for (const header of options.headers ?? []) {
+    const at = header.indexOf(":");
+    if (at < 1) throw new Error(`-H '${header}' is not 'name: value'`);
+    metadata.add(header.slice(0, at).trim().toLowerCase(), header.slice(at + 1).trim());
+  }
+  return metadata;
+}
 
 async function reflect(client: Client, request: Parameters<typeof create<typeof ServerReflectionRequestSchema>>[1]): Promise<ServerReflectionResponse> {
   const stream = client.makeBidiStreamRequest(
@@ -24,8 +49,8 @@ async function reflect(client: Client, request: Parameters<typeof create<typeof 
   throw new Error("the server sent no reflection response");
 }
 
-export async function listServices(address: string): Promise<string[]> {
-  const client = new Client(address, credentials.createInsecure());
+export async function listServices(address: string, options: GrpcurlOptions = {}): Promise<string[]> {
+  const client = new Client(address, channelCredentials(options));
   try {
     const r = await reflect(client, { messageRequest: { case: "listServices", value: "" } });
     return r.messageResponse.case === "listServicesResponse" ? r.messageResponse.value.service.map((s) => s.name) : [];
@@ -99,9 +124,10 @@ export function jsonMessages(text: string): JsonValue[] {
 }
 
 /** One call, as grpcurl makes it: JSON in, one JSON object per response message out. */
-export async function grpcurl(address: string, fullMethod: string, json: string): Promise<JsonValue[]> {
+export async function grpcurl(address: string, fullMethod: string, json: string, options: GrpcurlOptions = {}): Promise<JsonValue[]> {
   const [serviceName, methodName] = fullMethod.replace(/^\//, "").split("/") as [string, string];
-  const client = new Client(address, credentials.createInsecure());
+  const client = new Client(address, channelCredentials(options));
+  const metadata = metadataOf(options);
   try {
     const registry = await registryFor(client, serviceName);
     const service = registry.getService(serviceName) as DescService | undefined;
@@ -117,13 +143,13 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
     const path = `/${serviceName}/${methodName}`;
     if (method.methodKind === "server_streaming") {
       const out: JsonValue[] = [];
-      for await (const m of client.makeServerStreamRequest(path, serialize, deserialize, request)) out.push(m as JsonValue);
+      for await (const m of client.makeServerStreamRequest(path, serialize, deserialize, request, metadata)) out.push(m as JsonValue);
       return out;
     }
     if (method.methodKind === "client_streaming") {
       return [
         await new Promise<JsonValue>((resolve, reject) => {
-          const call = client.makeClientStreamRequest(path, serialize, deserialize, (err, value) => (err ? reject(err) : resolve(value as JsonValue)));
+          const call = client.makeClientStreamRequest(path, serialize, deserialize, metadata, (err, value) => (err ? reject(err) : resolve(value as JsonValue)));
           requests.forEach((r) => call.write(r));
           call.end();
         }),
@@ -131,7 +157,7 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
     }
     return [
       await new Promise<JsonValue>((resolve, reject) =>
-        client.makeUnaryRequest(path, serialize, deserialize, request, (err, value) => (err ? reject(err) : resolve(value as JsonValue))),
+        client.makeUnaryRequest(path, serialize, deserialize, request, metadata, (err, value) => (err ? reject(err) : resolve(value as JsonValue))),
       ),
     ];
   } finally {
@@ -139,25 +165,38 @@ export async function grpcurl(address: string, fullMethod: string, json: string)
   }
 }
 
-async function cli(args: string[]): Promise<void> {
+/** grpcurl's arguments: -plaintext, -H (repeatable), -d, -cacert, -cert, -key, then address and method (or list). */
+export function parseGrpcurlArgs(args: string[]): { options: GrpcurlOptions; data: string; positional: string[] } {
   let data = "";
+  let plaintext = false;
+  const headers: string[] = [];
+  const tls: NonNullable<GrpcurlOptions["tls"]> = {};
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "-d") data = args[++i] ?? "";
-    else if (a === "-plaintext") continue;
+    else if (a === "-H") headers.push(args[++i] ?? "");
+    else if (a === "-cacert") tls.caFile = args[++i];
+    else if (a === "-cert") tls.certFile = args[++i];
+    else if (a === "-key") tls.keyFile = args[++i];
+    else if (a === "-plaintext") plaintext = true;
     else positional.push(a);
   }
+  return { options: { headers, tls: plaintext ? undefined : tls }, data, positional };
+}
+
+async function cli(args: string[]): Promise<void> {
+  const { options, data, positional } = parseGrpcurlArgs(args);
   const [address, target] = positional;
   if (!address || !target) {
-    console.error("usage: grpcurl.ts -plaintext [-d '<json>'] <host:port> <package.Service>/<Method> | list");
+    console.error("usage: grpcurl.ts [-plaintext | -cacert ca.pem [-cert c.pem -key k.pem]] [-H 'name: value'] [-d '<json>'] <host:port> <package.Service>/<Method> | list");
     process.exit(2);
   }
   if (target === "list") {
-    (await listServices(address)).forEach((s) => console.log(s));
+    (await listServices(address, options)).forEach((s) => console.log(s));
     return;
   }
-  for (const message of await grpcurl(address, target, data)) console.log(JSON.stringify(message, null, 2));
+  for (const message of await grpcurl(address, target, data, options)) console.log(JSON.stringify(message, null, 2));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -82,7 +82,7 @@ describe("the README quick start, through reflection with no proto files", () =>
   });
 
   it("ingests the README's IngestStream example, two messages, as one payload", async () => {
-    const commands = readmeCommands("## Large payloads", "## Configuration");
+    const commands = readmeCommands("## Large payloads", "## Security");
     expect(commands.map((c) => c.method.split("/")[1])).toEqual(["IngestStream"]);
     // The README's Events table, made by the quick start; made here when this test runs alone.
     const createTable = readmeCommands("## Quick start", "## External tables")[0]!;
