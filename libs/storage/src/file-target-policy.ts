@@ -23,9 +23,9 @@ export async function confineFileTarget(path: string, policy: FileTargetPolicy):
   const shown = real === resolve(path) ? `'${path}'` : `'${path}' (which resolves to '${real}')`;
 
   const dataDir = await realPathAllowingMissing(resolve(policy.dataDir));
-  if (isInside(real, dataDir)) throw invalidArgument(`file target ${shown} is inside Spillway's data directory; choose a folder outside it`);
+  if (isInside(real, dataDir)) throw invalidArgument(`file target ${shown} is inside Spillway's data directory; choose a folder outside it${allowedRoots(policy)}`);
   // Runs remove files under their target: a target holding the data dir could lose Spillway's state.
-  if (isInside(dataDir, real)) throw invalidArgument(`file target ${shown} contains Spillway's data directory; choose a folder beside it, not above it`);
+  if (isInside(dataDir, real)) throw invalidArgument(`file target ${shown} contains Spillway's data directory; choose a folder beside it, not above it${allowedRoots(policy)}`);
 
   const roots = await Promise.all(policy.roots.map((root) => realPathAllowingMissing(resolve(root))));
   if (roots.length === 0) {
@@ -60,4 +60,9 @@ async function realPathAllowingMissing(path: string): Promise<string> {
       candidate = dirname(candidate);
     }
   }
+}
+
+/** Every refusal says where targets may go (SPEC §7). */
+export function allowedRoots(policy: FileTargetPolicy): string {
+  return policy.roots.length ? ` (allowed: ${policy.roots.join(", ")})` : " (none are allowed: set SPILLWAY_FILE_TARGET_ROOTS)";
 }

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import { invalidArgument } from "@spillway/errors";
+import { invalidArgument, SpillwayError } from "@spillway/errors";
 import { durationMs, normalizeColumns, pathTokens, validateName, validatePartitions } from "@spillway/kusto";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type CreateExternalTableRequest, type ExternalTable } from "@spillway/proto";
-import { confineFileTarget, maskConnectionString, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
+import { allowedRoots, confineFileTarget, maskConnectionString, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 
 export const DATA_FORMATS = ["csv", "tsv", "json", "parquet"] as const;
 const INCLUDE_HEADERS = ["none", "all", "firstFile"];
@@ -97,7 +97,14 @@ function checkDeltaRequest(req: Omit<CreateExternalTableRequest, "$typeName">, w
 /** Refuses a file:// connection string the operator does not allow writing to (SPEC §7); blob URLs pass. */
 export async function checkFileTargets(connectionStrings: string[], policy: FileTargetPolicy): Promise<void> {
   for (const cs of connectionStrings) {
-    const location = parseConnectionString(cs);
+    let location;
+    try {
+      location = parseConnectionString(cs);
+    } catch (err) {
+      // A malformed file:// target ('..', relative) is told where targets may go, as every other refusal of one is.
+      if (/^\s*file:/i.test(cs) && err instanceof SpillwayError) throw new SpillwayError(err.code, `${err.message}${allowedRoots(policy)}`);
+      throw err;
+    }
     if (location.kind === "folder") await confineFileTarget(location.path, policy);
   }
 }
