@@ -1,6 +1,7 @@
 import { Client, credentials, Metadata, type ClientReadableStream, type ClientWritableStream, type ServiceError } from "@grpc/grpc-js";
 import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { errorMessage, redactSecrets } from "@spillway/errors";
 import { INTERNAL_KEY_HEADER } from "./rpc-server.js";
 import { grpcServiceDefinition } from "./service-definition.js";
 import type { ServiceClient } from "./service-impl.js";
@@ -70,7 +71,8 @@ export function traced<T>(spanName: string, kind: SpanKind, call: () => Promise<
     try {
       return await call();
     } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      // Storage errors can quote request URLs, SAS signatures included.
+      span.setStatus({ code: SpanStatusCode.ERROR, message: redactSecrets(errorMessage(err)) });
       throw err;
     } finally {
       span.end();

@@ -2,6 +2,7 @@ import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { SpanKind } from "@opentelemetry/api";
 import { SPILLWAY_CALLER } from "./call-guard.js";
 import { traced } from "./grpc-client.js";
+import { fromServiceError, toServiceError } from "./status-mapping.js";
 import type { CallContext, ServiceClient } from "./service-impl.js";
 
 const inProcess: CallContext = { caller: SPILLWAY_CALLER, signal: new AbortController().signal };
@@ -10,7 +11,9 @@ type AnyHandler = (request: unknown, ctx: CallContext) => Promise<object> | Asyn
 
 /**
  * A client satisfied by a service in this process (the `all` target): the same typed
- * interface as the gRPC client, with messages built the same way, and no network.
+ * interface as the gRPC client, with messages built the same way, and no network. Errors
+ * cross as they would over gRPC: a domain error keeps its code and its redacted message,
+ * anything else becomes INTERNAL, so the `all` target cannot see more than split processes.
  */
 export function createLocalClient<S extends DescService>(service: S, impl: object): ServiceClient<S> {
   const methods: Record<string, unknown> = {};
@@ -33,15 +36,32 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     const output = (message: object) => create(method.output as DescMessage, message as never);
     if (method.methodKind === "server_streaming") {
       methods[method.localName] = async function* (request: object) {
-        for await (const message of handler(input(request), inProcess) as AsyncIterable<object>) yield output(message);
+        try {
+          for await (const message of handler(input(request), inProcess) as AsyncIterable<object>) yield output(message);
+        } catch (err) {
+          throw asReceived(err);
+        }
       };
     } else if (method.methodKind === "client_streaming") {
       methods[method.localName] = (requests: AsyncIterable<object> | Iterable<object>) =>
-        traced(spanName, SpanKind.INTERNAL, async () => output(await withInputs(requests, (inputs) => handler(inputs, inProcess) as Promise<object>)));
+        traced(spanName, SpanKind.INTERNAL, async () => output(await withInputs(requests, (inputs) => received(handler(inputs, inProcess) as Promise<object>))));
     } else {
       methods[method.localName] = (request: object) =>
-        traced(spanName, SpanKind.INTERNAL, async () => output(await (handler(input(request), inProcess) as Promise<object>)));
+        traced(spanName, SpanKind.INTERNAL, async () => output(await received(handler(input(request), inProcess) as Promise<object>)));
     }
   }
   return methods as ServiceClient<S>;
+}
+
+/** The error a gRPC client would have received for `err`. */
+function asReceived(err: unknown) {
+  return fromServiceError(toServiceError(err));
+}
+
+async function received<T>(answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (err) {
+    throw asReceived(err);
+  }
 }
