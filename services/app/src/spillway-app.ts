@@ -95,6 +95,9 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
   for (const module of modules.values()) await module.start?.();
   log(`spillway: ${hostedNames.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}${config.tls ? " (TLS)" : ""}, data in ${config.dataDir}`);
   const stopAnnouncing = announceAuth(config, log);
+  if (config.tls && !config.tls.peerCa && hostedNames.length < 4) {
+    log("spillway: TLS peers are checked against the system's root certificates: with a private CA, set SPILLWAY_TLS_CA (or SPILLWAY_TLS_CLIENT_CA) or calls between the services will fail");
+  }
 
   return {
     port,
