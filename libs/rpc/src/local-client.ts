@@ -1,4 +1,4 @@
-import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { SpanKind } from "@opentelemetry/api";
 import { SPILLWAY_CALLER } from "./call-guard.js";
 import { traced } from "./grpc-client.js";
@@ -11,16 +11,18 @@ type AnyHandler = (request: unknown, ctx: CallContext) => Promise<object> | Asyn
 
 /**
  * A client satisfied by a service in this process (the `all` target): the same typed
- * interface as the gRPC client, with messages built the same way, and no network. Errors
- * cross as they would over gRPC: a domain error keeps its code and its redacted message,
- * anything else becomes INTERNAL, so the `all` target cannot see more than split processes.
+ * interface as the gRPC client, and no network, but otherwise a call as gRPC makes it
+ * (connect-es's router transport does the same): messages are serialized and parsed, so
+ * neither side shares an object with the other or sees a field the wire would drop; errors
+ * cross as a domain code and a redacted message, anything else as INTERNAL. So the `all`
+ * target cannot behave differently from split processes.
  */
 export function createLocalClient<S extends DescService>(service: S, impl: object): ServiceClient<S> {
   const methods: Record<string, unknown> = {};
   for (const method of service.methods) {
     const handler = (impl as Record<string, AnyHandler>)[method.localName]!.bind(impl);
     const spanName = `${service.typeName}/${method.name}`;
-    const input = (request: object) => create(method.input as DescMessage, request as never);
+    const input = (request: object) => overTheWire(method.input, create(method.input as DescMessage, request as never));
     // The handler may fail before it reads the stream; the caller's source is closed all the same.
     const withInputs = async (requests: AsyncIterable<object> | Iterable<object>, use: (inputs: AsyncIterable<object>) => Promise<object>) => {
       const source = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : requests[Symbol.iterator]();
@@ -33,7 +35,7 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
         await source.return?.();
       }
     };
-    const output = (message: object) => create(method.output as DescMessage, message as never);
+    const output = (message: object) => overTheWire(method.output, create(method.output as DescMessage, message as never));
     if (method.methodKind === "server_streaming") {
       methods[method.localName] = async function* (request: object) {
         try {
@@ -51,6 +53,11 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     }
   }
   return methods as ServiceClient<S>;
+}
+
+/** The message as the other end of a gRPC call would read it. */
+function overTheWire(schema: DescMessage, message: object): object {
+  return fromBinary(schema, toBinary(schema, message as never));
 }
 
 /** The error a gRPC client would have received for `err`. */
