@@ -1,5 +1,6 @@
 // The database cursor is a commit time in 100-ns ticks since 0001-01-01 UTC (SPEC §2),
 // the same number .NET's DateTime.Ticks gives, so cursors read as ingestion times.
+import { invalidArgument } from "@spillway/errors";
 
 const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
 const TICKS_PER_MS = 10_000n;
@@ -20,6 +21,6 @@ export function dateFromCursor(cursor: string): Date | undefined {
 
 export function parseCursor(cursor: string, what: string): bigint {
   if (cursor === "") return 0n;
-  if (!/^\d{1,19}$/.test(cursor)) throw new Error(`${what}: '${cursor}' is not a cursor`);
+  if (!/^\d{1,19}$/.test(cursor)) throw invalidArgument(`${what}: '${cursor}' is not a cursor`);
   return BigInt(cursor);
 }

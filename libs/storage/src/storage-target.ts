@@ -1,7 +1,7 @@
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { invalidArgument } from "@spillway/errors";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import type { StorageLocation } from "./connection-string.js";
 import { confineFileTarget, type FileTargetPolicy } from "./file-target-policy.js";
@@ -74,7 +74,7 @@ class FolderTarget implements StorageTarget {
     await copyFile(localFile, partial);
     if (signal?.aborted) {
       await rm(partial, { force: true });
-      throw new Error("upload cancelled: the caller went away");
+      throw new SpillwayError(ErrorCode.cancelled, "upload cancelled: the caller went away");
     }
     await rename(partial, target);
     return this.pathOf(name);

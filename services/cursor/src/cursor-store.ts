@@ -243,7 +243,7 @@ export class CursorStore {
   async beginRun(exportId: string, runId: string, from: bigint, to: bigint): Promise<bigint> {
     return this.db.transaction(async (q) => {
       const state = await q.one("SELECT run_count FROM export_state WHERE export_id = $1", [exportId]);
-      if (!state) throw new Error(`export ${exportId} has no state`);
+      if (!state) throw new ExportGoneError(`export ${exportId} has no state`);
       return openRun(q, exportId, runId, from, to, this.now(), state.run_count as bigint);
     });
   }
@@ -255,11 +255,11 @@ export class CursorStore {
   async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string): Promise<ArtifactRecord[]> {
     return this.db.transaction(async (q) => {
       const state = await q.one("SELECT checkpoint_cursor FROM export_state WHERE export_id = $1", [exportId]);
-      if (!state) throw new Error("the export was dropped during the run");
+      if (!state) throw new RunRaceError("the export was dropped during the run");
       // A scheduler that lost its lease (paused past expiry, say) must not commit: another may own the export now.
       if (!(await holdsLease(q, exportId, owner, this.now()))) throw new LeaseLostError(`the lease on export ${exportId} was lost during the run`);
       if (state.checkpoint_cursor !== from) {
-        throw new Error(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
+        throw new RunRaceError(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
       }
       const now = new Date(this.now());
       await q.run(
@@ -349,8 +349,19 @@ export class CursorStore {
   }
 }
 
-/** The lease on an export was lost: the holder must not commit. */
-export class LeaseLostError extends Error {}
+/** The lease on an export was lost: the holder must not commit; a later run will. */
+export class LeaseLostError extends SpillwayError {
+  constructor(message: string) {
+    super(ErrorCode.aborted, message);
+  }
+}
+
+/** The run lost a race with a drop or another run's commit: nothing of it may commit. */
+export class RunRaceError extends SpillwayError {
+  constructor(message: string) {
+    super(ErrorCode.aborted, message);
+  }
+}
 
 /** The export was dropped (or is being dropped): it must not run. */
 export class ExportGoneError extends SpillwayError {

@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway/errors";
+import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { ExportGoneError, LeaseLostError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
+import { ExportGoneError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 export interface RunOutcome {
@@ -19,7 +19,18 @@ export interface RunOutcome {
 }
 
 /** A failure that will not go away by retrying: the definition or the storage must change. */
-export class PermanentRunError extends Error {}
+export class PermanentRunError extends SpillwayError {
+  constructor(message: string) {
+    super(ErrorCode.failedPrecondition, message);
+  }
+}
+
+/** The export was dropped, disabled or redefined while a run was under way: that run must not commit. */
+export class RunSupersededError extends SpillwayError {
+  constructor(message: string) {
+    super(ErrorCode.aborted, message);
+  }
+}
 
 /** Another scheduler holds the export's lease: this one must not run it now. */
 export class LeaseHeldError extends SpillwayError {
@@ -262,9 +273,9 @@ export class ExportRunner {
   private async assertStillWanted(spec: ExportSpec): Promise<void> {
     const { specs } = await withRetry(() => this.peers.catalog.listExportSpecs({ database: spec.database, name: spec.name }), this.retry);
     const current = specs[0];
-    if (!current || current.id !== spec.id || this.forgotten.has(spec.id)) throw new Error(`export '${spec.name}' was dropped during the run; nothing was committed`);
-    if (current.isDisabled) throw new Error(`export '${spec.name}' was disabled during the run; nothing was committed`);
-    if (current.query !== spec.query) throw new Error(`export '${spec.name}' was altered during the run; nothing was committed`);
+    if (!current || current.id !== spec.id || this.forgotten.has(spec.id)) throw new RunSupersededError(`export '${spec.name}' was dropped during the run; nothing was committed`);
+    if (current.isDisabled) throw new RunSupersededError(`export '${spec.name}' was disabled during the run; nothing was committed`);
+    if (current.query !== spec.query) throw new RunSupersededError(`export '${spec.name}' was altered during the run; nothing was committed`);
   }
 
   private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[]): Promise<RunOutcome> {
@@ -310,15 +321,6 @@ export class ExportRunner {
       isPermanent: true,
     });
   }
-}
-
-function isPermanent(err: unknown): boolean {
-  if (err instanceof PermanentRunError) return true;
-  if (err instanceof LeaseLostError) return false;
-  if (err instanceof SpillwayError) {
-    return err.code === ErrorCode.failedPrecondition || err.code === ErrorCode.notFound || err.code === ErrorCode.permissionDenied || err.code === ErrorCode.invalidArgument;
-  }
-  return false;
 }
 
 /** What a run's query yields: the external table's columns, then its virtual partition columns. */

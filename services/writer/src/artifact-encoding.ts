@@ -1,3 +1,4 @@
+import { invalidArgument } from "@spillway/errors";
 import { quoteIdent, quoteLiteral } from "@spillway/duck";
 import { parseKustoType, type KustoType } from "@spillway/kusto";
 import type { ExternalTable } from "@spillway/proto";
@@ -63,7 +64,7 @@ export function copyOptionsSql(table: ExternalTable, options: EncodeOptions): st
     case "parquet":
       return `FORMAT parquet, COMPRESSION ${p?.compressionType || "snappy"}, ROW_GROUP_SIZE ${options.rowGroupSize || 100000}${split}`;
     default:
-      throw new Error(`unsupported data format '${table.dataFormat}'`);
+      throw invalidArgument(`unsupported data format '${table.dataFormat}'`);
   }
 }
 
