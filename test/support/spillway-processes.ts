@@ -82,13 +82,25 @@ export async function startSpillwayProcesses(
     async start() {
       children = mode === "all" ? [spawnOne("all")] : SERVICES.map(spawnOne);
       const targets = mode === "all" ? ["all"] : [...SERVICES];
-      for (const target of targets) {
-        const client = health(addr(target === "all" ? "catalog" : target));
-        await waitFor(`spillway ${target} health (output so far:\n${log})`, async () => {
-          const r = await client.check({ service: "" });
-          return r.status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
-        });
-        client.close();
+      try {
+        for (const target of targets) {
+          const client = health(addr(target === "all" ? "catalog" : target));
+          try {
+            const exited = await waitFor(`spillway ${target} health`, async () => {
+              const gone = children.find((c) => c.exitCode !== null);
+              if (gone) return gone;
+              const r = await client.check({ service: "" });
+              return r.status === HealthCheckResponse_ServingStatus.SERVING ? null : undefined;
+            });
+            if (exited) throw new Error(`a spillway process exited with code ${exited.exitCode} before serving`);
+          } finally {
+            client.close();
+          }
+        }
+      } catch (err) {
+        // A suite whose processes never came up fails here, with what they said, and leaves none running.
+        await sut.kill();
+        throw new Error(`spillway (${mode}) did not start: ${(err as Error).message}\noutput:\n${log}`);
       }
     },
     async kill() {
