@@ -127,3 +127,48 @@ describe("RunScheduler", () => {
     expect(runner.started[0]).not.toBe("A");
   });
 });
+
+describe("RunScheduler, exports unequally behind", () => {
+  it("runs them furthest behind first, one slot at a time", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const ledger = await CursorStore.open(await mkdtemp(join(tmpdir(), "spillway-behind-")), now);
+    try {
+      // Three extents, three cursors k1 < k2 < k3; X is checkpointed at k3, Y at k1, Z at k2.
+      const cursors: bigint[] = [];
+      for (const e of ["e1", "e2", "e3"]) {
+        cursors.push(await ledger.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n }));
+        clock += 1000;
+      }
+      const specs = [spec("X"), spec("Y"), spec("Z")];
+      const checkpointOf: Record<string, bigint> = { X: cursors[2]!, Y: cursors[0]!, Z: cursors[1]! };
+      for (const s of specs) {
+        await ledger.initExportState(s.id, s.database, s.name);
+        const runId = randomUUID();
+        await ledger.beginRun(s.id, runId, 0n, checkpointOf[s.name]!);
+        await ledger.acquireLease(s.id, "me", 60_000);
+        await ledger.commitRun(s.id, runId, "Lake", (await ledger.getExportStates([s.id]))[0]!.checkpointCursor, checkpointOf[s.name]!, [], "me");
+        await ledger.releaseLease(s.id, "me");
+      }
+      // An interval later, all three are due; each run moves its last start, so each runs once.
+      clock += 61_000;
+      const started: string[] = [];
+      const runner: ScheduledRunner = {
+        isRunning: () => false,
+        runningCount: 0,
+        run: async (s) => {
+          started.push(s.name);
+          await ledger.beginRun(s.id, randomUUID(), checkpointOf[s.name]!, checkpointOf[s.name]!);
+          return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
+        },
+      };
+      const scheduler = new RunScheduler(ledger, runner, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      await scheduler.tick();
+      await until(() => started.length === 3);
+      scheduler.stop();
+      expect(started).toEqual(["Y", "Z", "X"]);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
