@@ -9,6 +9,13 @@ import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import { ExportGoneError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
 import type { CursorPeers } from "./peer-clients.js";
 
+/** What a run needs of the other services: the narrow interface the runner's tests fake. */
+export interface RunnerPeers {
+  catalog: Pick<CursorPeers["catalog"], "listExportSpecs" | "disableContinuousExport">;
+  query: Pick<CursorPeers["query"], "executeToSpool">;
+  writer: Pick<CursorPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
+}
+
 export interface RunOutcome {
   runId: string;
   result: "Completed" | "Failed";
@@ -72,7 +79,7 @@ export class ExportRunner {
 
   constructor(
     private readonly store: CursorStore,
-    private readonly peers: CursorPeers,
+    private readonly peers: RunnerPeers,
     private readonly dataDir: string,
     options: RunnerOptions = {},
   ) {

@@ -1,0 +1,154 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
+import { ExportSpecSchema, type ExportSpec } from "@spillway/proto";
+import { CursorStore } from "./cursor-store.js";
+import type { RetryOptions } from "@spillway/rpc";
+import { ExportRunner, type RunnerPeers } from "./export-runner.js";
+
+// The run orchestration against a real cursor store and fakes of the three peers it calls,
+// so each step of a run, and what happens between two steps, is under the test's control.
+
+let dir: string;
+let store: CursorStore;
+let clock: number;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "spillway-runner-"));
+  clock = Date.parse("2026-03-01T00:00:00Z");
+  store = await CursorStore.open(dir, () => clock);
+});
+afterEach(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const exportSpec = (): ExportSpec =>
+  create(ExportSpecSchema, {
+    id: "export-1",
+    database: "db",
+    name: "E",
+    query: "SELECT * FROM T",
+    factTables: ["T"],
+    tables: [{ database: "db", name: "T", columns: [{ name: "Id", type: "long" }], ingestionTimePolicy: true }],
+    externalTable: { name: "Lake", columns: [{ name: "Id", type: "long" }], dataFormat: "csv", connectionStrings: ["file:///tmp/lake"] },
+    intervalBetweenRuns: durationFromMs(60_000),
+  });
+
+let extents = 0;
+const ingest = () => store.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n });
+
+/** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
+function fakePeers(spec: () => ExportSpec | undefined) {
+  const calls = { spooled: [] as string[][], uploaded: 0, deleted: [] as string[][], disabled: 0 };
+  const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {} };
+  const peers: RunnerPeers = {
+    catalog: {
+      listExportSpecs: async () => ({ specs: spec() ? [spec()!] : [] }) as never,
+      disableContinuousExport: async () => (calls.disabled++, {}) as never,
+    },
+    query: {
+      executeToSpool: async (req) => {
+        calls.spooled.push((req.tables ?? []).flatMap((t) => t.extentPaths ?? []));
+        await hooks.duringQuery();
+        return { spoolPath: req.spoolName, rowCount: 10n } as never;
+      },
+    },
+    writer: {
+      stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
+      uploadArtifacts: async () => {
+        calls.uploaded++;
+        await hooks.upload();
+        return { artifacts: [{ path: "file:///tmp/lake/a.csv", numRecords: 10n, sizeInBytes: 50n }] } as never;
+      },
+      discardStage: async () => ({}) as never,
+      deleteArtifacts: async (req) => (calls.deleted.push(req.paths ?? []), {}) as never,
+    },
+  };
+  return { peers, calls, hooks };
+}
+
+const noRetry: RetryOptions = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+
+describe("ExportRunner", () => {
+  it("commits the range it fixed at the start: a record ingested during the run waits for the next one", async () => {
+    const spec = exportSpec();
+    await store.initExportState(spec.id, spec.database, spec.name);
+    const first = await ingest();
+    let lateCursor = 0n;
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    hooks.duringQuery = async () => {
+      lateCursor = await ingest();
+    };
+    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+
+    const run = await runner.run(spec);
+    expect(run).toMatchObject({ result: "Completed", to: first });
+    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(first);
+    expect(lateCursor).toBeGreaterThan(first);
+
+    hooks.duringQuery = async () => {};
+    const next = await runner.run(spec);
+    expect(next).toMatchObject({ result: "Completed", from: first, to: lateCursor });
+    expect(calls.spooled).toEqual([["extents/e1.parquet"], ["extents/e2.parquet"]]);
+  });
+
+  it("leaves the checkpoint where it was when an upload fails, and removes that attempt's files before the next", async () => {
+    const spec = exportSpec();
+    await store.initExportState(spec.id, spec.database, spec.name);
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+    };
+    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+
+    const failed = await runner.run(spec);
+    expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("storage timed out") });
+    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+    const failures = await store.listFailures(spec.id);
+    expect(failures).toEqual([expect.objectContaining({ failureKind: "PartialFailure", isPermanent: false })]);
+    // The failed run cleaned up after itself already; the journal is empty again.
+    expect(calls.deleted).toHaveLength(1);
+    expect(await store.pendingArtifacts(spec.id)).toEqual([]);
+
+    hooks.upload = async () => {};
+    expect((await runner.run(spec)).result).toBe("Completed");
+  });
+
+  it("does not commit a run whose export was disabled meanwhile", async () => {
+    let current: ExportSpec | undefined = exportSpec();
+    const spec = current;
+    await store.initExportState(spec.id, spec.database, spec.name);
+    await ingest();
+    const { peers, hooks } = fakePeers(() => current);
+    hooks.duringQuery = async () => {
+      current = { ...spec, isDisabled: true };
+    };
+    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+    const run = await runner.run(spec);
+    expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("was disabled during the run") });
+    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+  });
+
+  it("disables an export whose runs have failed only permanently for 7 days, and not before", async () => {
+    const spec = { ...exportSpec(), externalTable: undefined };
+    await store.initExportState(spec.id, spec.database, spec.name);
+    await ingest();
+    const { peers, calls } = fakePeers(() => spec);
+    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+
+    expect(await runner.run(spec)).toMatchObject({ result: "Failed", details: expect.stringContaining("external table") });
+    clock += 6 * 86_400_000;
+    await runner.run(spec);
+    expect(calls.disabled).toBe(0);
+    clock += 86_400_000 + 1000;
+    await runner.run(spec);
+    expect(calls.disabled).toBe(1);
+    expect((await store.listFailures(spec.id)).at(-1)).toMatchObject({ details: expect.stringContaining("disabled automatically") });
+  });
+});
