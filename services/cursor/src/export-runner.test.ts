@@ -151,4 +151,25 @@ describe("ExportRunner", () => {
     expect(calls.disabled).toBe(1);
     expect((await store.listFailures(spec.id)).at(-1)).toMatchObject({ details: expect.stringContaining("disabled automatically") });
   });
+
+  it("completes once when the writer restarts between staging and upload (its stage is durable)", async () => {
+    const spec = exportSpec();
+    await store.initExportState(spec.id, spec.database, spec.name);
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    let down = true;
+    hooks.upload = async () => {
+      if (down) {
+        down = false;
+        throw new SpillwayError(ErrorCode.unavailable, "connection refused: the writer is restarting");
+      }
+    };
+    const retry: RetryOptions = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {} };
+    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry });
+    const run = await runner.run(spec);
+    expect(run.result).toBe("Completed");
+    expect(calls.uploaded).toBe(2);
+    expect(await store.listArtifacts(spec.id)).toHaveLength(1);
+    expect(await store.listFailures(spec.id)).toEqual([]);
+  });
 });

@@ -258,3 +258,37 @@ const hasher = await xxhash();
 function hashMod(value: string, n: bigint): string {
   return String(hasher.h64(value) % n);
 }
+
+describe("a durable stage", () => {
+  it("is uploaded by a writer started after the one that staged it, with the same names, across several targets", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, {
+      name: "Ext",
+      dataFormat: "csv",
+      columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }],
+      connectionStrings: [`file://${lake}/${stageId}/a`, `file://${lake}/${stageId}/b`],
+    });
+    const staged = await writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 1 });
+    // Another writer process on the same data dir: nothing of the first one's memory.
+    const restarted = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir });
+    try {
+      const uploaded = await restarted.upload(stageId);
+      expect(uploaded).toEqual(staged.artifacts);
+      const files = [...(await readdir(join(lake, stageId, "a"))), ...(await readdir(join(lake, stageId, "b")))].sort();
+      expect(files).toEqual(uploaded.map((a) => a.path.split("/").at(-1)!).sort());
+      // Uploaded stages are gone; asking again is a run to try again, not a permanent failure.
+      await expect(restarted.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+    } finally {
+      restarted.close();
+    }
+  });
+
+  it("is gone once discarded", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+    await writer.stage({ stageId, externalTable: t, spoolPath: "spool/many.parquet", nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    await writer.discard(stageId);
+    await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+    await expect(readdir(join(lake, stageId))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+});

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
@@ -14,6 +14,7 @@ import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } 
 import { DeltaLog, type AddAction } from "./delta-log.js";
 import { columnsFromDeltaSchema } from "./delta-schema.js";
 import { addActionFor, checkWritable, commitDelta, committedRun, deltaTarget, type DeltaPlan } from "./delta-table-writer.js";
+import { readStageManifest, writeStageManifest } from "./stage-manifest.js";
 import { finishTextFile } from "./text-finishing.js";
 
 export interface WrittenArtifact {
@@ -44,17 +45,18 @@ interface StagedArtifact extends WrittenArtifact {
   name: string;
   /** Its partition folder ("" when unpartitioned). */
   folder: string;
+  /** Index of its connection string. */
+  targetIndex: number;
   target: StorageTarget;
 }
 
 /**
  * Encodes spooled query results in the external table's format with DuckDB (no rows
  * pass through JavaScript), stages them locally, and uploads them to the table's
- * storage when told to: in between, the caller journals where they will land.
+ * storage when told to: in between, the caller journals where they will land. A stage
+ * is kept on disk with its manifest, so it survives a restart of the writer.
  */
 export class ArtifactWriter {
-  private readonly stages = new Map<string, { artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan }>();
-
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly dataDir: string,
@@ -64,7 +66,9 @@ export class ArtifactWriter {
   /** `fileTargets` says where file:// tables may be written; checked again on every write. */
   static async create(dataDir: string, fileTargets: FileTargetPolicy): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
-    return new ArtifactWriter(await openSandboxedInstance(dirs, join(dataDir, "tmp/writer")), dataDir, fileTargets);
+    const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
+    await removeAbandonedStages(join(dataDir, "tmp/writer"));
+    return new ArtifactWriter(instance, dataDir, fileTargets);
   }
 
   close(): void {
@@ -93,7 +97,6 @@ export class ArtifactWriter {
         // A retry whose earlier attempt committed: report that commit, write nothing.
         const done = req.deltaAppId ? committedRun(snap, req.deltaAppId, Number(req.deltaTxnVersion)) : undefined;
         if (done) {
-          this.stages.set(req.stageId, { artifacts: [], table });
           return {
             artifacts: done.adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) })),
             alreadyCommitted: true,
@@ -115,8 +118,9 @@ export class ArtifactWriter {
           const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
           const relative = group.folder ? `${group.folder}/${name}` : name;
           // Artifacts spread evenly over the connection strings (SPEC §5).
-          const target = targets[(k + req.spreadKey) % targets.length]!;
-          staged.push({ localFile, name: relative, folder: group.folder, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: 0n });
+          const targetIndex = (k + req.spreadKey) % targets.length;
+          const target = targets[targetIndex]!;
+          staged.push({ localFile, name: relative, folder: group.folder, targetIndex, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: 0n });
           finishing.push(() => finishFile(table, file, localFile, j > 0));
         }
       }
@@ -130,7 +134,19 @@ export class ArtifactWriter {
       const delta = isDelta
         ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
         : undefined;
-      this.stages.set(req.stageId, { artifacts: staged, table, delta });
+      await writeStageManifest(dir, {
+        table,
+        delta,
+        artifacts: staged.map((a) => ({
+          file: basename(a.localFile),
+          name: a.name,
+          folder: a.folder,
+          target: a.targetIndex,
+          path: a.path,
+          numRecords: a.numRecords.toString(),
+          sizeInBytes: a.sizeInBytes.toString(),
+        })),
+      });
       return { artifacts: staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes })), alreadyCommitted: false, committedToCursor: "" };
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
@@ -143,10 +159,31 @@ export class ArtifactWriter {
     }
   }
 
-  /** Uploads what `stage` staged; safe to repeat (the same names are overwritten). */
+  /** A stage as `stage` left it on disk, whichever writer process staged it. */
+  private async stagedRun(stageId: string): Promise<{ artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan } | undefined> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(stageId)) throw invalidArgument(`stage id '${stageId}' is not a plain name`);
+    const dir = join(this.dataDir, "tmp/writer", stageId);
+    const manifest = await readStageManifest(dir);
+    if (!manifest) return undefined;
+    const targets = await this.targetsOf(manifest.table);
+    const artifacts = manifest.artifacts.map((a) => ({
+      localFile: join(dir, a.file),
+      name: a.name,
+      folder: a.folder,
+      targetIndex: a.target,
+      target: targets[a.target]!,
+      path: a.path,
+      numRecords: BigInt(a.numRecords),
+      sizeInBytes: BigInt(a.sizeInBytes),
+    }));
+    return { artifacts, table: manifest.table, delta: manifest.delta };
+  }
+
+  /** Uploads what `stage` staged, here or in an earlier life of the writer; safe to repeat (the same names are overwritten). */
   async upload(stageId: string, signal?: AbortSignal): Promise<WrittenArtifact[]> {
-    const stage = this.stages.get(stageId);
-    if (!stage) throw unavailable(`stage ${stageId} is gone (the writer restarted?); the run must be tried again`);
+    const stage = await this.stagedRun(stageId);
+    // Not permanent: the next attempt of the run stages again.
+    if (!stage) throw new SpillwayError(ErrorCode.aborted, `stage ${stageId} does not exist (discarded, or never staged); the run must be tried again`);
     if (signal?.aborted) throw unavailable("upload cancelled: the caller went away");
     // A few uploads at once. After a failure none is started, but those under way finish:
     // an upload cut off mid-request might still land after the run's clean-up.
@@ -203,7 +240,7 @@ export class ArtifactWriter {
   }
 
   async discard(stageId: string): Promise<void> {
-    this.stages.delete(stageId);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(stageId)) throw invalidArgument(`stage id '${stageId}' is not a plain name`);
     await rm(join(this.dataDir, "tmp/writer", stageId), { recursive: true, force: true });
   }
 
@@ -225,6 +262,19 @@ export class ArtifactWriter {
   /** The table's storage, each file:// folder confined to where the policy allows writing. */
   private targetsOf(table: ExternalTable): Promise<StorageTarget[]> {
     return Promise.all(table.connectionStrings.map((cs) => openConfinedStorageTarget(parseConnectionString(cs), this.fileTargets)));
+  }
+}
+
+/** A stage is kept across restarts for the run that made it; one a day old has no run left to finish it. */
+const ABANDONED_STAGE_MS = 24 * 3600_000;
+
+async function removeAbandonedStages(folder: string): Promise<void> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const cutoff = Date.now() - ABANDONED_STAGE_MS;
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = join(folder, entry.name);
+    if ((await stat(path)).mtimeMs < cutoff) await rm(path, { recursive: true, force: true });
   }
 }
 
