@@ -24,3 +24,8 @@ export function parseCursor(cursor: string, what: string): bigint {
   if (!/^\d{1,19}$/.test(cursor)) throw invalidArgument(`${what}: '${cursor}' is not a cursor`);
   return BigInt(cursor);
 }
+
+/** The lower of two cursors. */
+export function minCursor(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}

@@ -1,9 +1,11 @@
 import type { SpillwayConfig } from "@spillway/config";
 import { cursorAccess } from "./access.js";
 import { CursorService } from "@spillway/proto";
+import { createLocalClient } from "@spillway/rpc";
 import { CursorStore } from "./cursor-store.js";
 import { ExportRunner } from "./export-runner.js";
 import type { CursorPeers } from "./peer-clients.js";
+import { cursorLedger } from "./run-ledger.js";
 import { RunScheduler } from "./run-scheduler.js";
 import { cursorHandlers } from "./service.js";
 
@@ -14,8 +16,11 @@ export interface CursorModuleOptions {
 
 export async function createCursorModule(config: SpillwayConfig, peers: CursorPeers, log: (line: string) => void, options: CursorModuleOptions = {}) {
   const store = await CursorStore.open(config.dataDir, options.now);
-  const runner = new ExportRunner(store, peers, config.dataDir, { now: options.now, log });
-  const scheduler = new RunScheduler(store, runner, peers, {
+  const handlers = cursorHandlers(store, () => runner, peers, config.dataDir);
+  // Runs reach the ledger through the cursor service's client, as they will from a scheduler of their own.
+  const ledger = cursorLedger(createLocalClient(CursorService, handlers));
+  const runner: ExportRunner = new ExportRunner(ledger, peers, config.dataDir, { now: options.now, log });
+  const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
     now: options.now,
@@ -23,21 +28,11 @@ export async function createCursorModule(config: SpillwayConfig, peers: CursorPe
   });
   return {
     service: CursorService,
-    handlers: cursorHandlers(store, runner, peers, config.dataDir),
+    handlers,
     access: cursorAccess,
     async start() {
-      // DuckDB lets one process open this store, so any lease in it belonged to a process that is gone.
-      await store.releaseAllLeases();
-      // Runs a dead process left open are failed: their checkpoint never moved.
-      for (const run of await store.abandonedRuns()) {
-        await store.failRun(run.exportId, run.runId, {
-          operationId: run.runId,
-          name: run.name,
-          failureKind: "Failure",
-          details: "the process running this export stopped before the run committed; the next run covers the same records",
-          isPermanent: false,
-        });
-      }
+      // Leases and Running runs a process that died left behind: released, and failed (their checkpoint never moved).
+      await createLocalClient(CursorService, handlers).recoverAbandonedRuns({});
       scheduler.start();
     },
     async stop() {

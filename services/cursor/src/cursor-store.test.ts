@@ -132,6 +132,7 @@ describe("export runs", () => {
       // Creation counts as the start of the schedule: the first run is one interval later.
       lastRunStart: new Date(clock),
       lastSuccessTime: undefined,
+      isRunning: false,
     });
     to = await store.commitExtent(extent("T", "after"));
     clock += 1000;
@@ -152,6 +153,8 @@ describe("export runs", () => {
 
   it("commitRun moves the checkpoint and records the artifacts", async () => {
     expect(await begin("x1", "run-1", start, to)).toBe(1n);
+    // A run holds the lease: the state shows it running, until its commit releases it.
+    expect((await state()).isRunning).toBe(true);
     const artifacts = [
       { path: "https://acct/c/a.csv", numRecords: 5n, sizeBytes: 50n },
       { path: "https://acct/c/b.csv", numRecords: 7n, sizeBytes: 70n },
@@ -159,7 +162,7 @@ describe("export runs", () => {
     const committed = await store.commitRun("x1", "run-1", "Ext", start, to, artifacts, OWNER);
     const at = new Date(clock);
     expect(committed).toEqual(artifacts.map((a) => ({ ...a, externalTable: "Ext", timestamp: at })));
-    expect(await state()).toMatchObject({ checkpointCursor: to, runCount: 1n, lastRunResult: "Completed", lastRunTime: at, lastSuccessTime: at, lastRunStart: at });
+    expect(await state()).toMatchObject({ checkpointCursor: to, runCount: 1n, lastRunResult: "Completed", lastRunTime: at, lastSuccessTime: at, lastRunStart: at, isRunning: false });
     expect(await store.listArtifacts("x1")).toEqual(committed);
     expect(await store.abandonedRuns()).toEqual([]);
   });

@@ -25,6 +25,8 @@ export interface ExportStateRecord {
   lastRunTime?: Date;
   lastRunStart?: Date;
   lastSuccessTime?: Date;
+  /** A run holds the export's lease now. */
+  isRunning: boolean;
 }
 
 export interface ArtifactRecord {
@@ -159,7 +161,12 @@ export class CursorStore {
 
   async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
     return this.db.exclusive(async (q) => {
-      const rows = await q.all(`SELECT * FROM export_state WHERE export_id IN (${inList(exportIds)})`);
+      // A run holds the lease from its start to its commit or failure: a live lease is a run in flight.
+      const rows = await q.all(
+        `SELECT s.*, l.expires_at IS NOT NULL AND l.expires_at > $1::TIMESTAMP AS is_running
+           FROM export_state s LEFT JOIN leases l USING (export_id) WHERE s.export_id IN (${inList(exportIds)})`,
+        [ts(new Date(this.now()))],
+      );
       return rows.map(stateOf);
     });
   }
@@ -304,6 +311,26 @@ export class CursorStore {
     const since = state?.lastSuccessTime?.getTime() ?? 0;
     // ">=": a failure in the same millisecond as the last success came after it.
     return (await this.listFailures(exportId)).filter((f) => f.timestamp.getTime() >= since);
+  }
+
+  /**
+   * What a scheduler starting up finds of one that died (DuckDB lets one process open this
+   * store, so every lease and Running run in it is such a leftover): the leases released,
+   * the runs failed, so they show as such and the next runs cover the same records.
+   */
+  async recoverAbandonedRuns(): Promise<number> {
+    await this.releaseAllLeases();
+    const abandoned = await this.abandonedRuns();
+    for (const run of abandoned) {
+      await this.failRun(run.exportId, run.runId, {
+        operationId: run.runId,
+        name: run.name,
+        failureKind: "Failure",
+        details: "the process running this export stopped before the run committed; the next run covers the same records",
+        isPermanent: false,
+      });
+    }
+    return abandoned.length;
   }
 
   /** Runs left `Running` by a process that died: failed, so they show as such and are retried. */
@@ -472,5 +499,6 @@ function stateOf(r: Row): ExportStateRecord {
     lastRunTime: dateOf(r.last_run_time),
     lastRunStart: dateOf(r.last_run_start),
     lastSuccessTime: dateOf(r.last_success_time),
+    isRunning: r.is_running === true,
   };
 }

@@ -8,19 +8,29 @@ import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { ExportSpecSchema, type ExportSpec } from "@spillway/proto";
 import { CursorStore } from "./cursor-store.js";
 import type { RetryOptions } from "@spillway/rpc";
+import { createLocalClient } from "@spillway/rpc";
+import { CursorService } from "@spillway/proto";
 import { ExportRunner, type RunnerPeers } from "./export-runner.js";
+import { cursorLedger, type RunLedger } from "./run-ledger.js";
+import { cursorHandlers } from "./service.js";
 
 // The run orchestration against a real cursor store and fakes of the three peers it calls,
 // so each step of a run, and what happens between two steps, is under the test's control.
 
 let dir: string;
 let store: CursorStore;
+/** The runner reaches the store as in Spillway: through the cursor service's client. */
+let ledger: RunLedger;
 let clock: number;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "spillway-runner-"));
   clock = Date.parse("2026-03-01T00:00:00Z");
   store = await CursorStore.open(dir, () => clock);
+  const noRunner = () => {
+    throw new Error("not part of this test");
+  };
+  ledger = cursorLedger(createLocalClient(CursorService, cursorHandlers(store, noRunner, {} as never, dir)));
 });
 afterEach(async () => {
   await store.close();
@@ -84,7 +94,7 @@ describe("ExportRunner", () => {
     hooks.duringQuery = async () => {
       lateCursor = await ingest();
     };
-    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
 
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Completed", to: first });
@@ -105,7 +115,7 @@ describe("ExportRunner", () => {
     hooks.upload = async () => {
       throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
     };
-    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
 
     const failed = await runner.run(spec);
     expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("storage timed out") });
@@ -129,7 +139,7 @@ describe("ExportRunner", () => {
     hooks.duringQuery = async () => {
       current = { ...spec, isDisabled: true };
     };
-    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("was disabled during the run") });
     expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
@@ -140,7 +150,7 @@ describe("ExportRunner", () => {
     await store.initExportState(spec.id, spec.database, spec.name);
     await ingest();
     const { peers, calls } = fakePeers(() => spec);
-    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
 
     expect(await runner.run(spec)).toMatchObject({ result: "Failed", details: expect.stringContaining("external table") });
     clock += 6 * 86_400_000;
@@ -165,7 +175,7 @@ describe("ExportRunner", () => {
       }
     };
     const retry: RetryOptions = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {} };
-    const runner = new ExportRunner(store, peers, dir, { now: () => clock, retry });
+    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry });
     const run = await runner.run(spec);
     expect(run.result).toBe("Completed");
     expect(calls.uploaded).toBe(2);

@@ -6,7 +6,8 @@ import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } fr
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { ExportGoneError, type ArtifactRecord, type CursorStore, type PendingArtifact, type StartedRun } from "./cursor-store.js";
+import { ExportGoneError, type ArtifactRecord, type PendingArtifact, type StartedRun } from "./cursor-store.js";
+import type { RunLedger } from "./run-ledger.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
@@ -78,7 +79,7 @@ export class ExportRunner {
   private readonly log: (message: string) => void;
 
   constructor(
-    private readonly store: CursorStore,
+    private readonly store: RunLedger,
     private readonly peers: RunnerPeers,
     private readonly dataDir: string,
     options: RunnerOptions = {},
@@ -144,7 +145,7 @@ export class ExportRunner {
       owner: this.ownerId,
       leaseTtlMs: this.leaseTtlMs,
       // forcedLatency: leave extents committed less than that long ago for a later run.
-      upTo: (current) => (latency > 0 ? minBigint(current, ticksFromEpochMs(this.now() - latency)) : current),
+      maxCursor: latency > 0 ? ticksFromEpochMs(this.now() - latency) : undefined,
     });
     if (!started) throw new LeaseHeldError(spec.name);
     const heartbeat = setInterval(() => {
@@ -258,7 +259,7 @@ export class ExportRunner {
       } else {
         await this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId));
       }
-      await this.store.dropExportState(exportId);
+      await this.store.purgeExportState(exportId);
     } catch (err) {
       this.forgotten.delete(exportId);
       throw err;
@@ -333,8 +334,4 @@ export class ExportRunner {
 /** What a run's query yields: the external table's columns, then its virtual partition columns. */
 function exportedColumns(table: NonNullable<ExportSpec["externalTable"]>) {
   return [...table.columns, ...table.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];
-}
-
-function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
 }

@@ -1,6 +1,6 @@
 import { durationMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
-import type { CursorStore } from "./cursor-store.js";
+import type { RunLedger } from "./run-ledger.js";
 import type { ExportRunner } from "./export-runner.js";
 import type { CursorPeers } from "./peer-clients.js";
 
@@ -29,7 +29,7 @@ export class RunScheduler {
   private readonly now: () => number;
 
   constructor(
-    private readonly store: CursorStore,
+    private readonly store: Pick<RunLedger, "getExportStates">,
     private readonly runner: ScheduledRunner,
     private readonly peers: { catalog: Pick<CursorPeers["catalog"], "listExportSpecs"> },
     private readonly options: SchedulerOptions,

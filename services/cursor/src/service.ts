@@ -1,17 +1,31 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { notFound } from "@spillway/errors";
-import { parseCursor } from "@spillway/kusto";
-import type { CursorService } from "@spillway/proto";
+import { invalidArgument, notFound } from "@spillway/errors";
+import { minCursor, parseCursor } from "@spillway/kusto";
+import type {
+  AddFailureRequest,
+  ClearPendingRequest,
+  CommitRunRequest,
+  CursorService,
+  FailRunRequest,
+  FailureToRecord,
+  JournalPendingRequest,
+  ListPendingArtifactsRequest,
+  PurgeExportStateRequest,
+  ReleaseLeaseRequest,
+  RenewLeaseRequest,
+  StartRunRequest,
+} from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
 import type { ArtifactRecord, CursorStore, ExportStateRecord } from "./cursor-store.js";
 import type { ExportRunner, RunOutcome } from "./export-runner.js";
 import type { CursorPeers } from "./peer-clients.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
-export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: CursorPeers, dataDir: string): ServiceImpl<typeof CursorService> {
+export function cursorHandlers(store: CursorStore, runnerOf: () => ExportRunner, peers: CursorPeers, dataDir: string): ServiceImpl<typeof CursorService> {
   return {
+    ...ledgerHandlers(store),
     async getCurrentCursor() {
       return { cursor: cursorText(await store.currentCursor()) };
     },
@@ -38,21 +52,22 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
       return {};
     },
     async initExportState(req) {
-      return { state: stateMessage(await store.initExportState(req.exportId, req.database, req.name), runner) };
+      return { state: stateMessage(await store.initExportState(req.exportId, req.database, req.name)) };
     },
     async getExportStates(req) {
-      return { states: (await store.getExportStates(req.exportIds)).map((s) => stateMessage(s, runner)) };
+      return { states: (await store.getExportStates(req.exportIds)).map(stateMessage) };
     },
     async dropExportState(req) {
-      await runner.forget(req.exportId, req.externalTable);
+      await runnerOf().forget(req.exportId, req.externalTable);
       return {};
     },
     async listArtifacts(req) {
       return { artifacts: (await store.listArtifacts(req.exportId)).map(artifactMessage) };
     },
     async listFailures(req) {
+      const failures = req.sinceLastSuccess ? await store.failuresSinceLastSuccess(req.exportId) : await store.listFailures(req.exportId);
       return {
-        failures: (await store.listFailures(req.exportId)).map((f) => ({
+        failures: failures.map((f) => ({
           ...f,
           timestamp: timestampFromDate(f.timestamp),
           lastSuccessRun: f.lastSuccessRun && timestampFromDate(f.lastSuccessRun),
@@ -63,7 +78,7 @@ export function cursorHandlers(store: CursorStore, runner: ExportRunner, peers: 
       const { specs } = await peers.catalog.listExportSpecs({ database: req.database, name: req.name });
       const spec = specs[0];
       if (!spec) throw notFound(`continuous export '${req.name}' does not exist in database '${req.database}'`);
-      return runOutcomeMessage(await runner.run(spec));
+      return runOutcomeMessage(await runnerOf().run(spec));
     },
   };
 }
@@ -89,16 +104,63 @@ function artifactMessage(a: ArtifactRecord) {
   };
 }
 
-function stateMessage(s: ExportStateRecord, runner: ExportRunner) {
+function stateMessage(s: ExportStateRecord) {
   return {
     exportId: s.exportId,
     checkpointCursor: cursorText(s.checkpointCursor),
     startCursor: cursorText(s.startCursor),
-    isRunning: runner.isRunning(s.exportId),
+    isRunning: s.isRunning,
     lastRunResult: s.lastRunResult,
     lastRunTime: s.lastRunTime && timestampFromDate(s.lastRunTime),
+    lastRunStart: s.lastRunStart && timestampFromDate(s.lastRunStart),
     runCount: s.runCount,
   };
+}
+
+/** The export ledger's RPCs: what run orchestration does to the store, wherever it runs. */
+function ledgerHandlers(store: CursorStore) {
+  return {
+    async startRun(req: StartRunRequest) {
+      const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
+      const started = await store.startRun({
+        exportId: req.exportId,
+        name: req.name,
+        runId: req.runId,
+        owner: req.owner,
+        leaseTtlMs: Number(req.leaseTtlMs),
+        upTo: (current) => (max === undefined ? current : minCursor(current, max)),
+      });
+      if (!started) return { started: false };
+      return { started: true, runNumber: started.runNumber, fromCursor: started.from.toString(), toCursor: started.to.toString(), completedRuns: started.completedRuns, pending: started.pending };
+    },
+    renewLease: async (req: RenewLeaseRequest) => ({ held: await store.renewLease(req.exportId, req.owner, Number(req.leaseTtlMs)) }),
+    releaseLease: async (req: ReleaseLeaseRequest) => (await store.releaseLease(req.exportId, req.owner), {}),
+    journalPending: async (req: JournalPendingRequest) => (await store.journalPending(req.exportId, req.runId, req.paths), {}),
+    listPendingArtifacts: async (req: ListPendingArtifactsRequest) => ({ pending: await store.pendingArtifacts(req.exportId) }),
+    clearPending: async (req: ClearPendingRequest) => (await store.clearPending(req.exportId, req.paths), {}),
+    async commitRun(req: CommitRunRequest) {
+      const committed = await store.commitRun(
+        req.exportId,
+        req.runId,
+        req.externalTable,
+        parseCursor(req.fromCursor, "fromCursor"),
+        parseCursor(req.toCursor, "toCursor"),
+        req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+        req.owner,
+      );
+      return { artifacts: committed.map(artifactMessage) };
+    },
+    failRun: async (req: FailRunRequest) => (await store.failRun(req.exportId, req.runId, failureOf(req.failure), req.owner || undefined), {}),
+    addFailure: async (req: AddFailureRequest) => (await store.addFailure(req.exportId, failureOf(req.failure)), {}),
+    purgeExportState: async (req: PurgeExportStateRequest) => (await store.dropExportState(req.exportId), {}),
+    recoverAbandonedRuns: async () => ({ recovered: await store.recoverAbandonedRuns() }),
+  };
+}
+
+function failureOf(f: FailureToRecord | undefined) {
+  if (!f) throw invalidArgument("failure is required");
+  const failureKind = f.failureKind === "PartialFailure" ? "PartialFailure" : "Failure";
+  return { operationId: f.operationId, name: f.name, failureKind, details: f.details, isPermanent: f.isPermanent } as const;
 }
 
 /** Cursor 0 is "before anything was ingested", shown as the empty cursor. */

@@ -14,7 +14,581 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2UixAEKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDIksKFkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkiSQoXSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USLgoFc3RhdGUYASABKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiLAoWR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBISCgpleHBvcnRfaWRzGAEgAygJIkoKF0dldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEi8KBnN0YXRlcxgBIAMoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSJnChZEcm9wRXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRI6Cg5leHRlcm5hbF90YWJsZRgCIAEoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXh0ZXJuYWxUYWJsZSIZChdEcm9wRXhwb3J0U3RhdGVSZXNwb25zZSIpChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiUQoVTGlzdEFydGlmYWN0c1Jlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCIoChNMaXN0RmFpbHVyZXNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJMChRMaXN0RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI1ChNSdW5FeHBvcnROb3dSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiqQEKFFJ1bkV4cG9ydE5vd1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIOCgZyZXN1bHQYAiABKAkSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEjgKCWFydGlmYWN0cxgFIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdBIPCgdkZXRhaWxzGAYgASgJMqAICg1DdXJzb3JTZXJ2aWNlEm0KEEdldEN1cnJlbnRDdXJzb3ISKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEmEKDENvbW1pdEV4dGVudBInLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlc3BvbnNlEl4KC0xpc3RFeHRlbnRzEiYuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVxdWVzdBonLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1Jlc3BvbnNlEm0KEERyb3BUYWJsZUV4dGVudHMSKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlEmoKD0luaXRFeHBvcnRTdGF0ZRIqLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEmoKD0dldEV4cG9ydFN0YXRlcxIqLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEmoKD0Ryb3BFeHBvcnRTdGF0ZRIqLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wRXhwb3J0U3RhdGVSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BFeHBvcnRTdGF0ZVJlc3BvbnNlEmQKDUxpc3RBcnRpZmFjdHMSKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaKS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlEmEKDExpc3RGYWlsdXJlcxInLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1Jlc3BvbnNlEmEKDFJ1bkV4cG9ydE5vdxInLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSIvCg9QZW5kaW5nQXJ0aWZhY3QSDgoGcnVuX2lkGAEgASgJEgwKBHBhdGgYAiABKAkiewoPU3RhcnRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnJ1bl9pZBgDIAEoCRINCgVvd25lchgEIAEoCRIUCgxsZWFzZV90dGxfbXMYBSABKAMSEgoKbWF4X2N1cnNvchgGIAEoCSKtAQoQU3RhcnRSdW5SZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEhIKCnJ1bl9udW1iZXIYAiABKAMSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEhYKDmNvbXBsZXRlZF9ydW5zGAUgASgDEjQKB3BlbmRpbmcYBiADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IksKEVJlbmV3TGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxsZWFzZV90dGxfbXMYAyABKAMiIgoSUmVuZXdMZWFzZVJlc3BvbnNlEgwKBGhlbGQYASABKAgiNwoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiSQoVSm91cm5hbFBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSDQoFcGF0aHMYAyADKAkiGAoWSm91cm5hbFBlbmRpbmdSZXNwb25zZSIwChtMaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlQKHExpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USNAoHcGVuZGluZxgBIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiNwoTQ2xlYXJQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFcGF0aHMYAiADKAkiFgoUQ2xlYXJQZW5kaW5nUmVzcG9uc2UiTAoQQXJ0aWZhY3RUb0NvbW1pdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMivQEKEENvbW1pdFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRIWCg5leHRlcm5hbF90YWJsZRgDIAEoCRITCgtmcm9tX2N1cnNvchgEIAEoCRIRCgl0b19jdXJzb3IYBSABKAkSNwoJYXJ0aWZhY3RzGAYgAygLMiQuc3BpbGx3YXkuY3Vyc29yLnYxLkFydGlmYWN0VG9Db21taXQSDQoFb3duZXIYByABKAkiTQoRQ29tbWl0UnVuUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0InIKD0ZhaWx1cmVUb1JlY29yZBIUCgxvcGVyYXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxmYWlsdXJlX2tpbmQYAyABKAkSDwoHZGV0YWlscxgEIAEoCRIUCgxpc19wZXJtYW5lbnQYBSABKAgieAoORmFpbFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRI0CgdmYWlsdXJlGAMgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZBINCgVvd25lchgEIAEoCSIRCg9GYWlsUnVuUmVzcG9uc2UiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2Ui+AEKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiZwoWRHJvcEV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSOgoOZXh0ZXJuYWxfdGFibGUYAiABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiGQoXRHJvcEV4cG9ydFN0YXRlUmVzcG9uc2UiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky8xAKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USagoPRHJvcEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcEV4cG9ydFN0YXRlUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USVQoIU3RhcnRSdW4SIy5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXF1ZXN0GiQuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVzcG9uc2USWwoKUmVuZXdMZWFzZRIlLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVzcG9uc2USYQoMUmVsZWFzZUxlYXNlEicuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USZwoOSm91cm5hbFBlbmRpbmcSKS5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXF1ZXN0Giouc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVzcG9uc2USeQoUTGlzdFBlbmRpbmdBcnRpZmFjdHMSLy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USYQoMQ2xlYXJQZW5kaW5nEicuc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVzcG9uc2USWAoJQ29tbWl0UnVuEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVzcG9uc2USUgoHRmFpbFJ1bhIiLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVxdWVzdBojLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVzcG9uc2USWwoKQWRkRmFpbHVyZRIlLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVzcG9uc2USbQoQUHVyZ2VFeHBvcnRTdGF0ZRIrLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2USeQoUUmVjb3ZlckFiYW5kb25lZFJ1bnMSLy5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.cursor.v1.PendingArtifact
+ */
+export type PendingArtifact = Message<"spillway.cursor.v1.PendingArtifact"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.PendingArtifact.
+ * Use `create(PendingArtifactSchema)` to create a new message.
+ */
+export const PendingArtifactSchema: GenMessage<PendingArtifact> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+
+/**
+ * @generated from message spillway.cursor.v1.StartRunRequest
+ */
+export type StartRunRequest = Message<"spillway.cursor.v1.StartRunRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string run_id = 3;
+   */
+  runId: string;
+
+  /**
+   * Who runs it: the lease owner.
+   *
+   * @generated from field: string owner = 4;
+   */
+  owner: string;
+
+  /**
+   * @generated from field: int64 lease_ttl_ms = 5;
+   */
+  leaseTtlMs: bigint;
+
+  /**
+   * The highest cursor the run may take (forcedLatency); empty: the current cursor.
+   *
+   * @generated from field: string max_cursor = 6;
+   */
+  maxCursor: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.StartRunRequest.
+ * Use `create(StartRunRequestSchema)` to create a new message.
+ */
+export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+
+/**
+ * @generated from message spillway.cursor.v1.StartRunResponse
+ */
+export type StartRunResponse = Message<"spillway.cursor.v1.StartRunResponse"> & {
+  /**
+   * False when another owner holds the export's lease.
+   *
+   * @generated from field: bool started = 1;
+   */
+  started: boolean;
+
+  /**
+   * @generated from field: int64 run_number = 2;
+   */
+  runNumber: bigint;
+
+  /**
+   * @generated from field: string from_cursor = 3;
+   */
+  fromCursor: string;
+
+  /**
+   * @generated from field: string to_cursor = 4;
+   */
+  toCursor: string;
+
+  /**
+   * @generated from field: int64 completed_runs = 5;
+   */
+  completedRuns: bigint;
+
+  /**
+   * Files of failed attempts still to be removed.
+   *
+   * @generated from field: repeated spillway.cursor.v1.PendingArtifact pending = 6;
+   */
+  pending: PendingArtifact[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.StartRunResponse.
+ * Use `create(StartRunResponseSchema)` to create a new message.
+ */
+export const StartRunResponseSchema: GenMessage<StartRunResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+
+/**
+ * @generated from message spillway.cursor.v1.RenewLeaseRequest
+ */
+export type RenewLeaseRequest = Message<"spillway.cursor.v1.RenewLeaseRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * @generated from field: int64 lease_ttl_ms = 3;
+   */
+  leaseTtlMs: bigint;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RenewLeaseRequest.
+ * Use `create(RenewLeaseRequestSchema)` to create a new message.
+ */
+export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+
+/**
+ * @generated from message spillway.cursor.v1.RenewLeaseResponse
+ */
+export type RenewLeaseResponse = Message<"spillway.cursor.v1.RenewLeaseResponse"> & {
+  /**
+   * @generated from field: bool held = 1;
+   */
+  held: boolean;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RenewLeaseResponse.
+ * Use `create(RenewLeaseResponseSchema)` to create a new message.
+ */
+export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
+
+/**
+ * @generated from message spillway.cursor.v1.ReleaseLeaseRequest
+ */
+export type ReleaseLeaseRequest = Message<"spillway.cursor.v1.ReleaseLeaseRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ReleaseLeaseRequest.
+ * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
+ */
+export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
+
+/**
+ * @generated from message spillway.cursor.v1.ReleaseLeaseResponse
+ */
+export type ReleaseLeaseResponse = Message<"spillway.cursor.v1.ReleaseLeaseResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ReleaseLeaseResponse.
+ * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
+ */
+export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
+
+/**
+ * @generated from message spillway.cursor.v1.JournalPendingRequest
+ */
+export type JournalPendingRequest = Message<"spillway.cursor.v1.JournalPendingRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: repeated string paths = 3;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.JournalPendingRequest.
+ * Use `create(JournalPendingRequestSchema)` to create a new message.
+ */
+export const JournalPendingRequestSchema: GenMessage<JournalPendingRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
+
+/**
+ * @generated from message spillway.cursor.v1.JournalPendingResponse
+ */
+export type JournalPendingResponse = Message<"spillway.cursor.v1.JournalPendingResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.JournalPendingResponse.
+ * Use `create(JournalPendingResponseSchema)` to create a new message.
+ */
+export const JournalPendingResponseSchema: GenMessage<JournalPendingResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
+
+/**
+ * @generated from message spillway.cursor.v1.ListPendingArtifactsRequest
+ */
+export type ListPendingArtifactsRequest = Message<"spillway.cursor.v1.ListPendingArtifactsRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListPendingArtifactsRequest.
+ * Use `create(ListPendingArtifactsRequestSchema)` to create a new message.
+ */
+export const ListPendingArtifactsRequestSchema: GenMessage<ListPendingArtifactsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
+
+/**
+ * @generated from message spillway.cursor.v1.ListPendingArtifactsResponse
+ */
+export type ListPendingArtifactsResponse = Message<"spillway.cursor.v1.ListPendingArtifactsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.cursor.v1.PendingArtifact pending = 1;
+   */
+  pending: PendingArtifact[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListPendingArtifactsResponse.
+ * Use `create(ListPendingArtifactsResponseSchema)` to create a new message.
+ */
+export const ListPendingArtifactsResponseSchema: GenMessage<ListPendingArtifactsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
+
+/**
+ * @generated from message spillway.cursor.v1.ClearPendingRequest
+ */
+export type ClearPendingRequest = Message<"spillway.cursor.v1.ClearPendingRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: repeated string paths = 2;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ClearPendingRequest.
+ * Use `create(ClearPendingRequestSchema)` to create a new message.
+ */
+export const ClearPendingRequestSchema: GenMessage<ClearPendingRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
+
+/**
+ * @generated from message spillway.cursor.v1.ClearPendingResponse
+ */
+export type ClearPendingResponse = Message<"spillway.cursor.v1.ClearPendingResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ClearPendingResponse.
+ * Use `create(ClearPendingResponseSchema)` to create a new message.
+ */
+export const ClearPendingResponseSchema: GenMessage<ClearPendingResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
+
+/**
+ * @generated from message spillway.cursor.v1.ArtifactToCommit
+ */
+export type ArtifactToCommit = Message<"spillway.cursor.v1.ArtifactToCommit"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: int64 num_records = 2;
+   */
+  numRecords: bigint;
+
+  /**
+   * @generated from field: int64 size_in_bytes = 3;
+   */
+  sizeInBytes: bigint;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ArtifactToCommit.
+ * Use `create(ArtifactToCommitSchema)` to create a new message.
+ */
+export const ArtifactToCommitSchema: GenMessage<ArtifactToCommit> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
+
+/**
+ * @generated from message spillway.cursor.v1.CommitRunRequest
+ */
+export type CommitRunRequest = Message<"spillway.cursor.v1.CommitRunRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: string external_table = 3;
+   */
+  externalTable: string;
+
+  /**
+   * @generated from field: string from_cursor = 4;
+   */
+  fromCursor: string;
+
+  /**
+   * @generated from field: string to_cursor = 5;
+   */
+  toCursor: string;
+
+  /**
+   * @generated from field: repeated spillway.cursor.v1.ArtifactToCommit artifacts = 6;
+   */
+  artifacts: ArtifactToCommit[];
+
+  /**
+   * @generated from field: string owner = 7;
+   */
+  owner: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CommitRunRequest.
+ * Use `create(CommitRunRequestSchema)` to create a new message.
+ */
+export const CommitRunRequestSchema: GenMessage<CommitRunRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
+
+/**
+ * @generated from message spillway.cursor.v1.CommitRunResponse
+ */
+export type CommitRunResponse = Message<"spillway.cursor.v1.CommitRunResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.ExportedArtifact artifacts = 1;
+   */
+  artifacts: ExportedArtifact[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CommitRunResponse.
+ * Use `create(CommitRunResponseSchema)` to create a new message.
+ */
+export const CommitRunResponseSchema: GenMessage<CommitRunResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
+
+/**
+ * @generated from message spillway.cursor.v1.FailureToRecord
+ */
+export type FailureToRecord = Message<"spillway.cursor.v1.FailureToRecord"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string failure_kind = 3;
+   */
+  failureKind: string;
+
+  /**
+   * @generated from field: string details = 4;
+   */
+  details: string;
+
+  /**
+   * @generated from field: bool is_permanent = 5;
+   */
+  isPermanent: boolean;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.FailureToRecord.
+ * Use `create(FailureToRecordSchema)` to create a new message.
+ */
+export const FailureToRecordSchema: GenMessage<FailureToRecord> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
+
+/**
+ * @generated from message spillway.cursor.v1.FailRunRequest
+ */
+export type FailRunRequest = Message<"spillway.cursor.v1.FailRunRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: spillway.cursor.v1.FailureToRecord failure = 3;
+   */
+  failure?: FailureToRecord | undefined;
+
+  /**
+   * The lease to release with it; empty: none.
+   *
+   * @generated from field: string owner = 4;
+   */
+  owner: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.FailRunRequest.
+ * Use `create(FailRunRequestSchema)` to create a new message.
+ */
+export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
+
+/**
+ * @generated from message spillway.cursor.v1.FailRunResponse
+ */
+export type FailRunResponse = Message<"spillway.cursor.v1.FailRunResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.FailRunResponse.
+ * Use `create(FailRunResponseSchema)` to create a new message.
+ */
+export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
+
+/**
+ * @generated from message spillway.cursor.v1.AddFailureRequest
+ */
+export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: spillway.cursor.v1.FailureToRecord failure = 2;
+   */
+  failure?: FailureToRecord | undefined;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.AddFailureRequest.
+ * Use `create(AddFailureRequestSchema)` to create a new message.
+ */
+export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
+
+/**
+ * @generated from message spillway.cursor.v1.AddFailureResponse
+ */
+export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.AddFailureResponse.
+ * Use `create(AddFailureResponseSchema)` to create a new message.
+ */
+export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
+
+/**
+ * @generated from message spillway.cursor.v1.PurgeExportStateRequest
+ */
+export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportStateRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.PurgeExportStateRequest.
+ * Use `create(PurgeExportStateRequestSchema)` to create a new message.
+ */
+export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
+
+/**
+ * @generated from message spillway.cursor.v1.PurgeExportStateResponse
+ */
+export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportStateResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.PurgeExportStateResponse.
+ * Use `create(PurgeExportStateResponseSchema)` to create a new message.
+ */
+export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
+
+/**
+ * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
+ */
+export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAbandonedRunsRequest"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RecoverAbandonedRunsRequest.
+ * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
+ */
+export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
+
+/**
+ * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
+ */
+export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAbandonedRunsResponse"> & {
+  /**
+   * Runs a process that died had left Running, now Failed.
+   *
+   * @generated from field: int32 recovered = 1;
+   */
+  recovered: number;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RecoverAbandonedRunsResponse.
+ * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
+ */
+export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -33,7 +607,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -50,7 +624,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -97,7 +671,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -139,7 +713,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -156,7 +730,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -192,7 +766,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -216,7 +790,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -238,7 +812,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -251,7 +825,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -291,6 +865,13 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
    * @generated from field: int64 run_count = 7;
    */
   runCount: bigint;
+
+  /**
+   * When the latest run started: the scheduler's due time counts from it.
+   *
+   * @generated from field: google.protobuf.Timestamp last_run_start = 8;
+   */
+  lastRunStart?: Timestamp | undefined;
 };
 
 /**
@@ -298,7 +879,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -325,7 +906,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -342,7 +923,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -359,7 +940,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -376,7 +957,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
  * @generated from message spillway.cursor.v1.DropExportStateRequest
@@ -400,7 +981,7 @@ export type DropExportStateRequest = Message<"spillway.cursor.v1.DropExportState
  * Use `create(DropExportStateRequestSchema)` to create a new message.
  */
 export const DropExportStateRequestSchema: GenMessage<DropExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.DropExportStateResponse
@@ -413,7 +994,7 @@ export type DropExportStateResponse = Message<"spillway.cursor.v1.DropExportStat
  * Use `create(DropExportStateResponseSchema)` to create a new message.
  */
 export const DropExportStateResponseSchema: GenMessage<DropExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -430,7 +1011,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -447,7 +1028,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -457,6 +1038,13 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
    * @generated from field: string export_id = 1;
    */
   exportId: string;
+
+  /**
+   * Only those since the export last completed a run.
+   *
+   * @generated from field: bool since_last_success = 2;
+   */
+  sinceLastSuccess: boolean;
 };
 
 /**
@@ -464,7 +1052,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -481,7 +1069,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -503,7 +1091,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -545,7 +1133,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -637,6 +1225,97 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof RunExportNowRequestSchema;
     output: typeof RunExportNowResponseSchema;
+  },
+  /**
+   * Internal: the export ledger as run orchestration uses it. A run reaches the ledger
+   * only through these, so it can run in another process than the ledger's.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.StartRun
+   */
+  startRun: {
+    methodKind: "unary";
+    input: typeof StartRunRequestSchema;
+    output: typeof StartRunResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.RenewLease
+   */
+  renewLease: {
+    methodKind: "unary";
+    input: typeof RenewLeaseRequestSchema;
+    output: typeof RenewLeaseResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ReleaseLease
+   */
+  releaseLease: {
+    methodKind: "unary";
+    input: typeof ReleaseLeaseRequestSchema;
+    output: typeof ReleaseLeaseResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.JournalPending
+   */
+  journalPending: {
+    methodKind: "unary";
+    input: typeof JournalPendingRequestSchema;
+    output: typeof JournalPendingResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ListPendingArtifacts
+   */
+  listPendingArtifacts: {
+    methodKind: "unary";
+    input: typeof ListPendingArtifactsRequestSchema;
+    output: typeof ListPendingArtifactsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ClearPending
+   */
+  clearPending: {
+    methodKind: "unary";
+    input: typeof ClearPendingRequestSchema;
+    output: typeof ClearPendingResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.CommitRun
+   */
+  commitRun: {
+    methodKind: "unary";
+    input: typeof CommitRunRequestSchema;
+    output: typeof CommitRunResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.FailRun
+   */
+  failRun: {
+    methodKind: "unary";
+    input: typeof FailRunRequestSchema;
+    output: typeof FailRunResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.AddFailure
+   */
+  addFailure: {
+    methodKind: "unary";
+    input: typeof AddFailureRequestSchema;
+    output: typeof AddFailureResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.PurgeExportState
+   */
+  purgeExportState: {
+    methodKind: "unary";
+    input: typeof PurgeExportStateRequestSchema;
+    output: typeof PurgeExportStateResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.RecoverAbandonedRuns
+   */
+  recoverAbandonedRuns: {
+    methodKind: "unary";
+    input: typeof RecoverAbandonedRunsRequestSchema;
+    output: typeof RecoverAbandonedRunsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_cursor_v1_cursor_service, 0);

@@ -1,0 +1,94 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { parseCursor } from "@spillway/kusto";
+import type { CursorService } from "@spillway/proto";
+import type { ServiceClient } from "@spillway/rpc";
+import type { ArtifactRecord, FailureRecord, PendingArtifact, StartedRun } from "./cursor-store.js";
+
+export type FailureToRecord = Omit<FailureRecord, "timestamp" | "lastSuccessRun">;
+
+/** The state of an export as scheduling needs it. */
+export interface LedgerExportState {
+  exportId: string;
+  checkpointCursor: bigint;
+  lastRunStart?: Date;
+}
+
+/**
+ * The export ledger as run orchestration sees it (DESIGN "Scale-out": the cursor service
+ * owns the ledger; runs reach it only through its client, so a run may be orchestrated in
+ * another process than the ledger's, and its tests fake nothing but the peers).
+ */
+export interface RunLedger {
+  /** Opens a run under the export's lease; undefined when another owner holds it. */
+  startRun(start: { exportId: string; name: string; runId: string; owner: string; leaseTtlMs: number; maxCursor?: bigint }): Promise<StartedRun | undefined>;
+  renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(exportId: string, owner: string): Promise<void>;
+  listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: Array<{ table: string; path: string }> }>;
+  journalPending(exportId: string, runId: string, paths: string[]): Promise<void>;
+  pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
+  clearPending(exportId: string, paths: string[]): Promise<void>;
+  commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string): Promise<ArtifactRecord[]>;
+  failRun(exportId: string, runId: string, failure: FailureToRecord, owner?: string): Promise<void>;
+  addFailure(exportId: string, failure: FailureToRecord): Promise<void>;
+  failuresSinceLastSuccess(exportId: string): Promise<FailureRecord[]>;
+  purgeExportState(exportId: string): Promise<void>;
+  getExportStates(exportIds: string[]): Promise<LedgerExportState[]>;
+}
+
+const cursorOf = (text: string) => parseCursor(text, "cursor");
+const cursorText = (c: bigint) => (c === 0n ? "" : c.toString());
+
+/** The ledger behind a CursorService client, in this process or over gRPC. */
+export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLedger {
+  const failureOf = (f: { timestamp?: Parameters<typeof timestampDate>[0]; operationId: string; name: string; lastSuccessRun?: Parameters<typeof timestampDate>[0]; failureKind: string; details: string; isPermanent: boolean }): FailureRecord => ({
+    timestamp: f.timestamp ? timestampDate(f.timestamp) : new Date(0),
+    operationId: f.operationId,
+    name: f.name,
+    lastSuccessRun: f.lastSuccessRun && timestampDate(f.lastSuccessRun),
+    failureKind: f.failureKind as FailureRecord["failureKind"],
+    details: f.details,
+    isPermanent: f.isPermanent,
+  });
+  return {
+    async startRun(start) {
+      const r = await cursor.startRun({ ...start, leaseTtlMs: BigInt(start.leaseTtlMs), maxCursor: start.maxCursor === undefined ? "" : start.maxCursor.toString() });
+      if (!r.started) return undefined;
+      return { runNumber: r.runNumber, from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor), completedRuns: r.completedRuns, pending: r.pending.map((p) => ({ runId: p.runId, path: p.path })) };
+    },
+    renewLease: async (exportId, owner, ttlMs) => (await cursor.renewLease({ exportId, owner, leaseTtlMs: BigInt(ttlMs) })).held,
+    releaseLease: async (exportId, owner) => void (await cursor.releaseLease({ exportId, owner })),
+    async listExtents(database, tables, after, upTo) {
+      const r = await cursor.listExtents({ database, tables, afterCursor: cursorText(after), upToCursor: upTo === undefined ? "" : upTo.toString() });
+      return { extents: r.extents.map((e) => ({ table: e.table, path: e.path })) };
+    },
+    journalPending: async (exportId, runId, paths) => void (await cursor.journalPending({ exportId, runId, paths })),
+    pendingArtifacts: async (exportId) => (await cursor.listPendingArtifacts({ exportId })).pending.map((p) => ({ runId: p.runId, path: p.path })),
+    clearPending: async (exportId, paths) => void (await cursor.clearPending({ exportId, paths })),
+    async commitRun(exportId, runId, externalTable, from, to, artifacts, owner) {
+      const r = await cursor.commitRun({
+        exportId,
+        runId,
+        externalTable,
+        fromCursor: from.toString(),
+        toCursor: to.toString(),
+        artifacts: artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeBytes })),
+        owner,
+      });
+      return r.artifacts.map((a) => ({
+        timestamp: a.timestamp ? timestampDate(a.timestamp) : new Date(0),
+        externalTable: a.externalTableName,
+        path: a.path,
+        numRecords: a.numRecords,
+        sizeBytes: a.sizeInBytes,
+      }));
+    },
+    failRun: async (exportId, runId, failure, owner) => void (await cursor.failRun({ exportId, runId, failure, owner: owner ?? "" })),
+    addFailure: async (exportId, failure) => void (await cursor.addFailure({ exportId, failure })),
+    failuresSinceLastSuccess: async (exportId) => (await cursor.listFailures({ exportId, sinceLastSuccess: true })).failures.map(failureOf),
+    purgeExportState: async (exportId) => void (await cursor.purgeExportState({ exportId })),
+    async getExportStates(exportIds) {
+      const { states } = await cursor.getExportStates({ exportIds });
+      return states.map((s) => ({ exportId: s.exportId, checkpointCursor: s.checkpointCursor ? cursorOf(s.checkpointCursor) : 0n, lastRunStart: s.lastRunStart && timestampDate(s.lastRunStart) }));
+    },
+  };
+}
