@@ -38,7 +38,7 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
   return { url: `http://127.0.0.1:${port}`, spans, server };
 }
 
-describe("tracing across four processes", () => {
+describe("tracing across one process per module", () => {
   let sw: SpillwayUnderTest;
   let collector: Awaited<ReturnType<typeof startCollector>>;
   // Outside the data dir, where file:// targets may not point (SPEC §7).
@@ -80,14 +80,15 @@ describe("tracing across four processes", () => {
     );
     const services = await waitFor("spans of every service in the run's trace", async () => {
       const inTrace = new Set(collector.spans.filter((s) => s.traceId === runSpan.traceId).map((s) => s.service));
-      return inTrace.size >= 4 ? inTrace : undefined;
+      return inTrace.size >= 5 ? inTrace : undefined;
     });
-    expect([...services].sort()).toEqual(["spillway-catalog", "spillway-cursor", "spillway-query", "spillway-writer"]);
+    expect([...services].sort()).toEqual(["spillway-catalog", "spillway-cursor", "spillway-query", "spillway-scheduler", "spillway-writer"]);
     const names = collector.spans.filter((s) => s.traceId === runSpan.traceId).map((s) => `${s.service} ${s.name}`);
     expect(names).toEqual(
       expect.arrayContaining([
         "spillway-catalog spillway.catalog.v1.CatalogService/RunContinuousExportNow",
         "spillway-cursor spillway.cursor.v1.CursorService/RunExportNow",
+        "spillway-scheduler continuous_export.run",
         "spillway-query spillway.query.v1.QueryService/ExecuteToSpool",
         "spillway-writer spillway.writer.v1.WriterService/StageArtifacts",
         "spillway-writer spillway.writer.v1.WriterService/UploadArtifacts",

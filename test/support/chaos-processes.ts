@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
@@ -111,13 +111,19 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       child.kill(signal);
     });
 
+  let cursorClient: ReturnType<typeof createGrpcClient<typeof CursorService>> | undefined;
   const sut: ChaosSpillway = {
     mode,
     dataDir,
     targets,
     catalog: createGrpcClient(CatalogService, addr("catalog")),
     query: createGrpcClient(QueryService, addr("query")),
-    cursor: createGrpcClient(CursorService, addr("cursor")),
+    // Run counts come from the export ledger, which answers only Spillway's own services:
+    // the test reads it as one, with the data dir's internal key (there once a process started).
+    get cursor() {
+      cursorClient ??= createGrpcClient(CursorService, addr("cursor"), { internalKey: readFileSync(join(dataDir, "internal.key"), "utf8").trim() });
+      return cursorClient;
+    },
     isRunning: (target) => children.has(target),
     async kill(target) {
       const child = children.get(target);
@@ -152,7 +158,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       children.clear();
       sut.catalog.close();
       sut.query.close();
-      sut.cursor.close();
+      cursorClient?.close();
       if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -7,7 +7,8 @@ import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { freePort, waitFor } from "./free-port.js";
 
 export type Mode = "all" | "split";
-export const SERVICES = ["catalog", "query", "cursor", "writer"] as const;
+// The processes of the split topology: one per module (the scheduler serves only health).
+export const SERVICES = ["catalog", "query", "cursor", "writer", "scheduler"] as const;
 
 /** What every Spillway process of a test shares: the data dir, each service's address, test-sized minimums. */
 export function spillwayEnv(dataDir: string, addr: (service: (typeof SERVICES)[number]) => string, extraEnv: Record<string, string>): NodeJS.ProcessEnv {

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { parseTimespan } from "@spillway/kusto";
 
-export const TARGETS = ["all", "catalog", "query", "cursor", "writer"] as const;
+export const TARGETS = ["all", "catalog", "query", "cursor", "writer", "scheduler"] as const;
 export type Target = (typeof TARGETS)[number];
-export type ServiceName = Exclude<Target, "all">;
+/** The modules that serve RPCs (the scheduler serves none: nothing depends on it). */
+export type ServiceName = Exclude<Target, "all" | "scheduler">;
 
 export interface SpillwayConfig {
   listen: string;

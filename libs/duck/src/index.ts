@@ -1,3 +1,6 @@
 export * from "./sql-text.js";
 export * from "./serial-connection.js";
 export * from "./sandbox.js";
+export * from "./sql-guard.js";
+export * from "./table-binding.js";
+export * from "./query-description.js";

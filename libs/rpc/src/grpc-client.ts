@@ -124,13 +124,27 @@ function sendStream<T>(
   });
 }
 
-async function* streamFrom<T>(open: () => ClientReadableStream<T>): AsyncIterable<T> {
+/** A server stream whose `return()` (a consumer's break) cancels the call at once, even while no message comes. */
+function streamFrom<T>(open: () => ClientReadableStream<T>): AsyncIterableIterator<T> {
   const stream = context.with(context.active(), open);
-  try {
-    for await (const message of stream) yield message as T;
-  } catch (err) {
-    throw fromServiceError(err);
-  } finally {
-    stream.cancel();
-  }
+  const messages = stream[Symbol.asyncIterator]() as AsyncIterator<T>;
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      try {
+        return await messages.next();
+      } catch (err) {
+        stream.cancel();
+        throw fromServiceError(err);
+      }
+    },
+    async return() {
+      stream.cancel();
+      // The cancel ends the stream with an error its reader no longer wants.
+      await messages.return?.().catch(() => undefined);
+      return { done: true, value: undefined };
+    },
+  };
 }

@@ -37,12 +37,11 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     };
     const output = (message: object) => overTheWire(method.output, create(method.output as DescMessage, message as never));
     if (method.methodKind === "server_streaming") {
-      methods[method.localName] = async function* (request: object) {
-        try {
-          for await (const message of handler(input(request), inProcess) as AsyncIterable<object>) yield output(message);
-        } catch (err) {
-          throw asReceived(err);
-        }
+      methods[method.localName] = (request: object) => {
+        // The handler sees the consumer stop as a cancel, as a gRPC handler sees its client go.
+        const abort = new AbortController();
+        const messages = (handler(input(request), { caller: SPILLWAY_CALLER, signal: abort.signal }) as AsyncIterable<object>)[Symbol.asyncIterator]();
+        return cancellableStream(messages, output, abort);
       };
     } else if (method.methodKind === "client_streaming") {
       methods[method.localName] = (requests: AsyncIterable<object> | Iterable<object>) =>
@@ -53,6 +52,31 @@ export function createLocalClient<S extends DescService>(service: S, impl: objec
     }
   }
   return methods as ServiceClient<S>;
+}
+
+/**
+ * A server stream whose `return()` (a consumer's break) cancels at once: an async
+ * generator would wait for the handler's next message first, forever on a quiet stream.
+ */
+function cancellableStream(messages: AsyncIterator<object>, output: (m: object) => object, abort: AbortController): AsyncIterableIterator<object> {
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      try {
+        const next = await messages.next();
+        return next.done ? next : { done: false, value: output(next.value) };
+      } catch (err) {
+        throw asReceived(err);
+      }
+    },
+    async return() {
+      abort.abort();
+      await messages.return?.();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /** The message as the other end of a gRPC call would read it. */

@@ -6,17 +6,19 @@ import { createGrpcClient, createLocalClient, RpcServer, type AccessRule, type S
 import { createCatalogModule } from "../../catalog/src/index.js";
 import { createCursorModule } from "../../cursor/src/index.js";
 import { createQueryModule } from "../../query/src/index.js";
+import { createSchedulerModule } from "../../scheduler/src/index.js";
 import { createWriterModule } from "../../writer/src/index.js";
 import { announceAuth } from "./auth-announcement.js";
 import { createCallGuard } from "./call-guard-factory.js";
 import { loadInternalKey } from "./internal-key.js";
+import { DEPENDENCIES, MODULES, modulesOf, type ModuleName } from "./modules.js";
 
-/** What every service module gives the registry. */
-export interface ServiceModule {
-  service: DescService;
-  handlers: object;
+/** What a module gives the registry: a service to serve, when it has one, and its life cycle. */
+export interface StartedModule {
+  service?: DescService;
+  handlers?: object;
   /** Who may call each RPC (the rpc server enforces it). */
-  access: Record<string, AccessRule<never>>;
+  access?: Record<string, AccessRule<never>>;
   /** Called once the server listens (e.g. to start the scheduler). */
   start?(): Promise<void>;
   stop(): Promise<void>;
@@ -30,59 +32,65 @@ export const SERVICE_DESCRIPTORS = {
 } as const;
 
 type Descriptors = typeof SERVICE_DESCRIPTORS;
-export type Peers = { [K in ServiceName]: ServiceClient<Descriptors[K]> };
+type Client<K extends ServiceName> = ServiceClient<Descriptors[K]>;
+/** The clients of a module's dependencies, and nothing else. */
+type PeersOf<M extends ModuleName> = { [K in (typeof DEPENDENCIES)[M][number]]: Client<K> };
 
 export interface RunningSpillway {
   port: number;
   stop(): Promise<void>;
 }
 
-/**
- * The module registry: hosts the target's services on one server. A service reaches
- * another only through its client interface, satisfied in-process when both are
- * hosted here (the `all` target) and over gRPC otherwise.
- */
 export interface StartOptions {
   log?: (line: string) => void;
-  /** In-process only: the clock the cursor service uses (tests of 7-day rules). */
+  /** In-process only: the clock the cursor service and the scheduler use (tests of 7-day rules). */
   now?: () => number;
 }
 
+/**
+ * The module registry: runs the target's modules, leaves first, each given clients of
+ * exactly the services it depends on (modules.ts): in-process when that service runs here,
+ * over gRPC otherwise. The services run here share one server.
+ */
 export async function startSpillway(config: SpillwayConfig, options: StartOptions = {}): Promise<RunningSpillway> {
   const log = options.log ?? console.log;
   await mkdir(config.dataDir, { recursive: true });
   const internalKey = await loadInternalKey(config.dataDir);
-  const hostedNames: ServiceName[] = config.target === "all" ? ["catalog", "query", "cursor", "writer"] : [config.target];
-  const modules = new Map<ServiceName, ServiceModule>();
+  const hosted = modulesOf(config.target);
+  const modules = new Map<ModuleName, StartedModule>();
   const remotes: Array<{ close(): void }> = [];
 
-  const resolved = new Map<ServiceName, unknown>();
-  const clientOf = <K extends ServiceName>(name: K): Peers[K] => {
-    if (!resolved.has(name)) {
+  const clients = new Map<ServiceName, unknown>();
+  const clientOf = <K extends ServiceName>(name: K): Client<K> => {
+    if (!clients.has(name)) {
       const local = modules.get(name);
-      if (local) {
-        resolved.set(name, createLocalClient(SERVICE_DESCRIPTORS[name], local.handlers));
+      if (local?.handlers) {
+        clients.set(name, createLocalClient(SERVICE_DESCRIPTORS[name], local.handlers));
+      } else if (hosted.includes(name)) {
+        // The order of MODULES puts every dependency first: reaching here is a bug in it.
+        throw new Error(`module ${name} is used before it has started`);
       } else {
         const tls = config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key };
         const remote = createGrpcClient(SERVICE_DESCRIPTORS[name], config.peers[name], { internalKey, tls });
         remotes.push(remote);
-        resolved.set(name, remote);
+        clients.set(name, remote);
       }
     }
-    return resolved.get(name) as Peers[K];
+    return clients.get(name) as Client<K>;
   };
-  // Peers resolve on first use: in-process modules may depend on each other in a cycle.
-  const peers = new Proxy({} as Peers, { get: (_, name) => clientOf(name as ServiceName) });
+  const peersOf = <M extends ModuleName>(module: M): PeersOf<M> =>
+    Object.fromEntries(DEPENDENCIES[module].map((name) => [name, clientOf(name)])) as PeersOf<M>;
 
-  const factories = {
-    catalog: () => createCatalogModule(config, peers),
-    query: () => createQueryModule(config, peers),
-    cursor: () => createCursorModule(config, peers, log, { now: options.now }),
+  const factories: { [M in ModuleName]: () => Promise<StartedModule> } = {
+    cursor: () => createCursorModule(config, { now: options.now }),
     writer: () => createWriterModule(config),
-  } satisfies Record<ServiceName, () => Promise<ServiceModule>>;
+    catalog: () => createCatalogModule(config, peersOf("catalog")),
+    query: () => createQueryModule(config, peersOf("query")),
+    scheduler: () => createSchedulerModule(config, peersOf("scheduler"), log, { now: options.now }),
+  };
 
   try {
-    for (const name of hostedNames) modules.set(name, await factories[name]());
+    for (const name of MODULES.filter((m) => hosted.includes(m))) modules.set(name, await factories[name]());
   } catch (err) {
     await Promise.allSettled([...modules.values()].map((m) => m.stop()));
     throw err;
@@ -90,12 +98,14 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
 
   const guard = createCallGuard(config, () => clientOf("catalog"), log);
   const server = new RpcServer({ internalKey, guard, tls: config.tls && { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } });
-  for (const module of modules.values()) server.addService(module.service, module.handlers, module.access);
+  for (const module of modules.values()) {
+    if (module.service && module.handlers && module.access) server.addService(module.service, module.handlers, module.access);
+  }
   const port = await server.listen(config.listen);
   for (const module of modules.values()) await module.start?.();
-  log(`spillway: ${hostedNames.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}${config.tls ? " (TLS)" : ""}, data in ${config.dataDir}`);
+  log(`spillway: ${hosted.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}${config.tls ? " (TLS)" : ""}, data in ${config.dataDir}`);
   const stopAnnouncing = announceAuth(config, log);
-  if (config.tls && !config.tls.peerCa && hostedNames.length < 4) {
+  if (config.tls && !config.tls.peerCa && hosted.length < MODULES.length) {
     log("spillway: TLS peers are checked against the system's root certificates: with a private CA, set SPILLWAY_TLS_CA (or SPILLWAY_TLS_CLIENT_CA) or calls between the services will fail");
   }
 
@@ -103,8 +113,12 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     port,
     async stop() {
       stopAnnouncing();
+      // The scheduler first: runs in flight end while the services they use still answer;
+      // then the server, so no call arrives at a service that has stopped.
+      const stopping = [...modules.values()].reverse();
+      for (const module of stopping.filter((m) => !m.service)) await module.stop();
       await server.stop();
-      for (const module of [...modules.values()].reverse()) await module.stop();
+      for (const module of stopping.filter((m) => m.service)) await module.stop();
       remotes.forEach((r) => r.close());
     },
   };

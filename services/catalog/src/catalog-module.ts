@@ -1,4 +1,5 @@
 import type { SpillwayConfig } from "@spillway/config";
+import { QueryDescriber } from "@spillway/duck";
 import { CatalogService } from "@spillway/proto";
 import { catalogAccess } from "./access.js";
 import { AuditLog } from "./audit-log.js";
@@ -10,15 +11,20 @@ import { catalogHandlers } from "./service.js";
 
 export async function createCatalogModule(config: SpillwayConfig, peers: CatalogPeers) {
   const store = await CatalogStore.open(config.dataDir);
+  // Export queries are checked here, from the tables' schemas: the catalog needs no query service.
+  const describer = await QueryDescriber.open();
   const catalog = new Catalog(store, peers, { minIntervalMs: config.minIntervalMs, minSizeLimit: config.minSizeLimit }, {
     roots: config.fileTargetRoots,
     dataDir: config.dataDir,
-  });
+  }, describer);
   const principals = new PrincipalRegistry(store, { admins: config.auth.clusterAdmins, viewers: config.auth.clusterViewers });
   return {
     service: CatalogService,
     handlers: catalogHandlers(catalog, principals, new AuditLog(store)),
     access: catalogAccess,
-    stop: () => store.close(),
+    async stop() {
+      await store.close();
+      await describer.close();
+    },
   };
 }

@@ -18,6 +18,7 @@ import {
   type Table,
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { QueryDescriber } from "@spillway/duck";
 import type { FileTargetPolicy } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
 import { checkOutputSchema, factAndDimensionTables, normalizeExportProperties, type ExportLimits } from "./export-definition.js";
@@ -35,6 +36,7 @@ export class Catalog {
     private readonly peers: CatalogPeers,
     private readonly limits: ExportLimits,
     private readonly fileTargets: FileTargetPolicy,
+    private readonly describer: Pick<QueryDescriber, "describe">,
   ) {}
 
   // ---- tables -------------------------------------------------------------
@@ -196,11 +198,8 @@ export class Catalog {
 
     const tables = await this.listTables(database);
     const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-    const described = await this.peers.query.describeQuery({
-      query: req.query,
-      tables: tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: [] })),
-    });
-    const { facts, dimensions } = factAndDimensionTables(name, described.referencedTables, req.over, byName);
+    const described = await this.describer.describe(req.query, tables);
+    const { facts, dimensions } = factAndDimensionTables(name, described.tables, req.over, byName);
     checkOutputSchema(name, described.columns, target);
 
     const definition = await this.store.write(async (tx) => {
@@ -263,9 +262,20 @@ export class Catalog {
     if (!body) throw notFound(`continuous export '${name}' does not exist in database '${database}'`);
     const { definition } = parseStoredExport(body);
     const external = await this.store.get("external_table", database, definition.externalTableName);
-    // The cursor service first: it waits for a run in flight and cleans up storage, which must
-    // not happen with the catalog's store held (a run may write to it). If it fails, nothing changed.
-    await this.peers.cursor.dropExportState({ exportId: definition.id, externalTable: external ? decode(ExternalTableSchema, external) : undefined });
+    // Storage first: the files failed attempts left must go (SPEC §3) and, if storage
+    // refuses, nothing has changed. A run in flight cleans up after itself when it fails
+    // to commit, so its files are left to it.
+    const { states } = await this.peers.cursor.getExportStates({ exportIds: [definition.id] });
+    if (external && states[0] && !states[0].isRunning) {
+      const { pending } = await this.peers.cursor.listPendingArtifacts({ exportId: definition.id });
+      const paths = [...new Set(pending.map((p) => p.path))];
+      if (paths.length) {
+        await this.peers.writer.deleteArtifacts({ externalTable: decode(ExternalTableSchema, external), paths });
+        await this.peers.cursor.clearPending({ exportId: definition.id, paths });
+      }
+    }
+    // No run starts or commits once the state is gone; then the definition goes.
+    await this.peers.cursor.purgeExportState({ exportId: definition.id });
     await this.store.write(async (tx) => {
       const current = await tx.get("continuous_export", database, name);
       // Dropped meanwhile, or dropped and created anew (a new id): that one stays.

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, failedPrecondition, notFound } from "@spillway/errors";
 import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
-import type { CreateOrAlterContinuousExportRequest, ExternalTable, QueryColumn, Table } from "@spillway/proto";
+import type { CreateOrAlterContinuousExportRequest, ExternalTable, Table } from "@spillway/proto";
 
 export interface ExportLimits {
   minIntervalMs: number;
@@ -74,7 +74,7 @@ export function factAndDimensionTables(
 }
 
 /** The query's output must have the external table's columns: names, order, compatible types. */
-export function checkOutputSchema(exportName: string, output: readonly QueryColumn[], target: ExternalTable): void {
+export function checkOutputSchema(exportName: string, output: ReadonlyArray<{ name: string; type: string }>, target: ExternalTable): void {
   const where = `continuous export '${exportName}'`;
   // Virtual partition columns are not stored in the files: the query gives them after the table's columns.
   const expected = [...target.columns, ...target.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];

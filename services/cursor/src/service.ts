@@ -1,7 +1,8 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { invalidArgument, notFound } from "@spillway/errors";
+import { context, propagation } from "@opentelemetry/api";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { minCursor, parseCursor } from "@spillway/kusto";
 import type {
   AddFailureRequest,
@@ -15,15 +16,15 @@ import type {
   PurgeExportStateRequest,
   ReleaseLeaseRequest,
   RenewLeaseRequest,
+  RunExportNowResponse,
   StartRunRequest,
 } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
 import type { ArtifactRecord, CursorStore, ExportStateRecord } from "./cursor-store.js";
-import type { ExportRunner, RunOutcome } from "./export-runner.js";
-import type { CursorPeers } from "./peer-clients.js";
+import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
-export function cursorHandlers(store: CursorStore, runnerOf: () => ExportRunner, peers: CursorPeers, dataDir: string): ServiceImpl<typeof CursorService> {
+export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<RunExportNowResponse>, dataDir: string): ServiceImpl<typeof CursorService> {
   return {
     ...ledgerHandlers(store),
     async getCurrentCursor() {
@@ -57,10 +58,6 @@ export function cursorHandlers(store: CursorStore, runnerOf: () => ExportRunner,
     async getExportStates(req) {
       return { states: (await store.getExportStates(req.exportIds)).map(stateMessage) };
     },
-    async dropExportState(req) {
-      await runnerOf().forget(req.exportId, req.externalTable);
-      return {};
-    },
     async listArtifacts(req) {
       return { artifacts: (await store.listArtifacts(req.exportId)).map(artifactMessage) };
     },
@@ -75,26 +72,26 @@ export function cursorHandlers(store: CursorStore, runnerOf: () => ExportRunner,
       };
     },
     async runExportNow(req) {
-      const { specs } = await peers.catalog.listExportSpecs({ database: req.database, name: req.name });
-      const spec = specs[0];
-      if (!spec) throw notFound(`continuous export '${req.name}' does not exist in database '${req.database}'`);
-      return runOutcomeMessage(await runnerOf().run(spec));
+      // The run joins the trace of the call that asked for it, in whichever process runs it.
+      const trace: { traceparent?: string; tracestate?: string } = {};
+      propagation.inject(context.active(), trace);
+      const { $typeName: _, ...outcome } = await runRequests.request(req.database, req.name, trace);
+      return outcome;
+    },
+    async *watchRunRequests(_req, ctx) {
+      yield* runRequests.watch(ctx.signal);
+    },
+    async completeRunRequest(req) {
+      runRequests.complete(
+        req.requestId,
+        req.outcome ? { outcome: req.outcome } : { error: new SpillwayError((req.errorCode || ErrorCode.internal) as ErrorCode, req.errorMessage) },
+      );
+      return {};
     },
   };
 }
 
-export function runOutcomeMessage(o: RunOutcome) {
-  return {
-    runId: o.runId,
-    result: o.result,
-    fromCursor: cursorText(o.from),
-    toCursor: cursorText(o.to),
-    artifacts: o.artifacts.map(artifactMessage),
-    details: o.details,
-  };
-}
-
-function artifactMessage(a: ArtifactRecord) {
+export function artifactMessage(a: ArtifactRecord) {
   return {
     timestamp: timestampFromDate(a.timestamp),
     externalTableName: a.externalTable,

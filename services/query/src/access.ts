@@ -7,6 +7,5 @@ export const queryAccess: AccessTable<typeof QueryService> = {
   // Admitted on its first message, which names the table.
   ingestStream: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
   query: { need: "databaseViewer", limit: "query" },
-  describeQuery: "internal",
   executeToSpool: "internal",
 };

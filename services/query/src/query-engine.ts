@@ -2,11 +2,9 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import { bindTableSql, checkQuery, describedColumn, openSandboxedInstance, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
-import { kustoTypeOfDuckDb, parseKustoType, toStorageSql } from "@spillway/kusto";
-import { checkQuery, type CheckedQuery } from "./sql-guard.js";
-import { bindTableSql } from "./table-binding.js";
+import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
 export interface TableBinding {
@@ -118,14 +116,6 @@ export class QueryEngine {
     } finally {
       connection.closeSync();
     }
-  }
-
-  async describe(query: string, tables: TableBinding[]): Promise<{ columns: ResultColumn[]; tables: string[] }> {
-    return this.withBoundQuery(query, tables, async (c, sql, checked) => {
-      const reader = await c.runAndReadAll(`DESCRIBE (${sql}\n)`);
-      const columns = reader.getRowObjects().map((r) => resultColumn(String(r.column_name), String(r.column_type)));
-      return { columns, tables: checked.tables };
-    });
   }
 
   /** Runs an export query and writes its result, cast to the target's types, to a Parquet spool file. */
@@ -252,9 +242,7 @@ async function sourceTypes(c: DuckDBConnection, file: string): Promise<Map<strin
   }
 }
 
-function resultColumn(name: string, duckType: string): ResultColumn {
-  return { name, type: kustoTypeOfDuckDb(duckType) ?? duckType.toLowerCase() };
-}
+const resultColumn = describedColumn;
 
 /** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
 function asQueryError(err: unknown): unknown {

@@ -154,11 +154,6 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       }
     },
 
-    async describeQuery(req) {
-      const described = await engine.describe(req.query, req.tables);
-      return { columns: described.columns, referencedTables: described.tables };
-    },
-
     async executeToSpool(req) {
       const spool = await engine.executeToSpool(req.query, req.tables, req.outputColumns, req.spoolName);
       return { spoolPath: spool.path, rowCount: spool.rows };

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ExportedArtifact, ExportFailure, ExternalTable } from "../../catalog/v1/catalog_types_pb.js";
+import type { ExportedArtifact, ExportFailure } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSIvCg9QZW5kaW5nQXJ0aWZhY3QSDgoGcnVuX2lkGAEgASgJEgwKBHBhdGgYAiABKAkiewoPU3RhcnRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnJ1bl9pZBgDIAEoCRINCgVvd25lchgEIAEoCRIUCgxsZWFzZV90dGxfbXMYBSABKAMSEgoKbWF4X2N1cnNvchgGIAEoCSKtAQoQU3RhcnRSdW5SZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEhIKCnJ1bl9udW1iZXIYAiABKAMSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEhYKDmNvbXBsZXRlZF9ydW5zGAUgASgDEjQKB3BlbmRpbmcYBiADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IksKEVJlbmV3TGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxsZWFzZV90dGxfbXMYAyABKAMiIgoSUmVuZXdMZWFzZVJlc3BvbnNlEgwKBGhlbGQYASABKAgiNwoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiSQoVSm91cm5hbFBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSDQoFcGF0aHMYAyADKAkiGAoWSm91cm5hbFBlbmRpbmdSZXNwb25zZSIwChtMaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlQKHExpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USNAoHcGVuZGluZxgBIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiNwoTQ2xlYXJQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFcGF0aHMYAiADKAkiFgoUQ2xlYXJQZW5kaW5nUmVzcG9uc2UiTAoQQXJ0aWZhY3RUb0NvbW1pdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMivQEKEENvbW1pdFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRIWCg5leHRlcm5hbF90YWJsZRgDIAEoCRITCgtmcm9tX2N1cnNvchgEIAEoCRIRCgl0b19jdXJzb3IYBSABKAkSNwoJYXJ0aWZhY3RzGAYgAygLMiQuc3BpbGx3YXkuY3Vyc29yLnYxLkFydGlmYWN0VG9Db21taXQSDQoFb3duZXIYByABKAkiTQoRQ29tbWl0UnVuUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0InIKD0ZhaWx1cmVUb1JlY29yZBIUCgxvcGVyYXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxmYWlsdXJlX2tpbmQYAyABKAkSDwoHZGV0YWlscxgEIAEoCRIUCgxpc19wZXJtYW5lbnQYBSABKAgieAoORmFpbFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRI0CgdmYWlsdXJlGAMgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZBINCgVvd25lchgEIAEoCSIRCg9GYWlsUnVuUmVzcG9uc2UiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2Ui+AEKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiZwoWRHJvcEV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSOgoOZXh0ZXJuYWxfdGFibGUYAiABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUiGQoXRHJvcEV4cG9ydFN0YXRlUmVzcG9uc2UiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky8xAKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USagoPRHJvcEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcEV4cG9ydFN0YXRlUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USVQoIU3RhcnRSdW4SIy5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXF1ZXN0GiQuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVzcG9uc2USWwoKUmVuZXdMZWFzZRIlLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVzcG9uc2USYQoMUmVsZWFzZUxlYXNlEicuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USZwoOSm91cm5hbFBlbmRpbmcSKS5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXF1ZXN0Giouc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVzcG9uc2USeQoUTGlzdFBlbmRpbmdBcnRpZmFjdHMSLy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USYQoMQ2xlYXJQZW5kaW5nEicuc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVzcG9uc2USWAoJQ29tbWl0UnVuEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVzcG9uc2USUgoHRmFpbFJ1bhIiLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVxdWVzdBojLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVzcG9uc2USWwoKQWRkRmFpbHVyZRIlLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVzcG9uc2USbQoQUHVyZ2VFeHBvcnRTdGF0ZRIrLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2USeQoUUmVjb3ZlckFiYW5kb25lZFJ1bnMSLy5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSIvCg9QZW5kaW5nQXJ0aWZhY3QSDgoGcnVuX2lkGAEgASgJEgwKBHBhdGgYAiABKAkiewoPU3RhcnRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnJ1bl9pZBgDIAEoCRINCgVvd25lchgEIAEoCRIUCgxsZWFzZV90dGxfbXMYBSABKAMSEgoKbWF4X2N1cnNvchgGIAEoCSKtAQoQU3RhcnRSdW5SZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEhIKCnJ1bl9udW1iZXIYAiABKAMSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEhYKDmNvbXBsZXRlZF9ydW5zGAUgASgDEjQKB3BlbmRpbmcYBiADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IksKEVJlbmV3TGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxsZWFzZV90dGxfbXMYAyABKAMiIgoSUmVuZXdMZWFzZVJlc3BvbnNlEgwKBGhlbGQYASABKAgiNwoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiSQoVSm91cm5hbFBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSDQoFcGF0aHMYAyADKAkiGAoWSm91cm5hbFBlbmRpbmdSZXNwb25zZSIwChtMaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlQKHExpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USNAoHcGVuZGluZxgBIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiNwoTQ2xlYXJQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFcGF0aHMYAiADKAkiFgoUQ2xlYXJQZW5kaW5nUmVzcG9uc2UiTAoQQXJ0aWZhY3RUb0NvbW1pdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMivQEKEENvbW1pdFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRIWCg5leHRlcm5hbF90YWJsZRgDIAEoCRITCgtmcm9tX2N1cnNvchgEIAEoCRIRCgl0b19jdXJzb3IYBSABKAkSNwoJYXJ0aWZhY3RzGAYgAygLMiQuc3BpbGx3YXkuY3Vyc29yLnYxLkFydGlmYWN0VG9Db21taXQSDQoFb3duZXIYByABKAkiTQoRQ29tbWl0UnVuUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0InIKD0ZhaWx1cmVUb1JlY29yZBIUCgxvcGVyYXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxmYWlsdXJlX2tpbmQYAyABKAkSDwoHZGV0YWlscxgEIAEoCRIUCgxpc19wZXJtYW5lbnQYBSABKAgieAoORmFpbFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRI0CgdmYWlsdXJlGAMgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZBINCgVvd25lchgEIAEoCSIRCg9GYWlsUnVuUmVzcG9uc2UiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2Ui+AEKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSIZChdXYXRjaFJ1blJlcXVlc3RzUmVxdWVzdCJ3ChhXYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkilQEKGUNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRI5CgdvdXRjb21lGAIgASgLMiguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSIcChpDb21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky7REKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USbwoQV2F0Y2hSdW5SZXF1ZXN0cxIrLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2UwARJzChJDb21wbGV0ZVJ1blJlcXVlc3QSLS5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZRJVCghTdGFydFJ1bhIjLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlcXVlc3QaJC5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXNwb25zZRJbCgpSZW5ld0xlYXNlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJhCgxSZWxlYXNlTGVhc2USJy5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJnCg5Kb3VybmFsUGVuZGluZxIpLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1JlcXVlc3QaKi5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXNwb25zZRJ5ChRMaXN0UGVuZGluZ0FydGlmYWN0cxIvLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRJhCgxDbGVhclBlbmRpbmcSJy5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXNwb25zZRJYCglDb21taXRSdW4SJC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXNwb25zZRJSCgdGYWlsUnVuEiIuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXF1ZXN0GiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXNwb25zZRJbCgpBZGRGYWlsdXJlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXNwb25zZRJtChBQdXJnZUV4cG9ydFN0YXRlEisuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZRJ5ChRSZWNvdmVyQWJhbmRvbmVkUnVucxIvLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.cursor.v1.PendingArtifact
@@ -960,43 +960,6 @@ export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> 
   messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
- * @generated from message spillway.cursor.v1.DropExportStateRequest
- */
-export type DropExportStateRequest = Message<"spillway.cursor.v1.DropExportStateRequest"> & {
-  /**
-   * @generated from field: string export_id = 1;
-   */
-  exportId: string;
-
-  /**
-   * Where the export wrote: files a failed attempt left uncommitted are deleted there first.
-   *
-   * @generated from field: spillway.catalog.v1.ExternalTable external_table = 2;
-   */
-  externalTable?: ExternalTable | undefined;
-};
-
-/**
- * Describes the message spillway.cursor.v1.DropExportStateRequest.
- * Use `create(DropExportStateRequestSchema)` to create a new message.
- */
-export const DropExportStateRequestSchema: GenMessage<DropExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
-
-/**
- * @generated from message spillway.cursor.v1.DropExportStateResponse
- */
-export type DropExportStateResponse = Message<"spillway.cursor.v1.DropExportStateResponse"> & {
-};
-
-/**
- * Describes the message spillway.cursor.v1.DropExportStateResponse.
- * Use `create(DropExportStateResponseSchema)` to create a new message.
- */
-export const DropExportStateResponseSchema: GenMessage<DropExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
-
-/**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
  */
 export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequest"> & {
@@ -1011,7 +974,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -1028,7 +991,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1052,7 +1015,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1069,7 +1032,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1091,7 +1054,108 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+
+/**
+ * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
+ */
+export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunRequestsRequest"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.WatchRunRequestsRequest.
+ * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
+ */
+export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+
+/**
+ * One run asked for.
+ *
+ * @generated from message spillway.cursor.v1.WatchRunRequestsResponse
+ */
+export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunRequestsResponse"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string database = 2;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * The W3C trace context of the call that asked: the run belongs to its trace.
+   *
+   * @generated from field: string traceparent = 4;
+   */
+  traceparent: string;
+
+  /**
+   * @generated from field: string tracestate = 5;
+   */
+  tracestate: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.WatchRunRequestsResponse.
+ * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
+ */
+export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
   messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+
+/**
+ * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
+ */
+export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunRequestRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The run's outcome; or, when it could not run, the error.
+   *
+   * @generated from field: spillway.cursor.v1.RunExportNowResponse outcome = 2;
+   */
+  outcome?: RunExportNowResponse | undefined;
+
+  /**
+   * @generated from field: int32 error_code = 3;
+   */
+  errorCode: number;
+
+  /**
+   * @generated from field: string error_message = 4;
+   */
+  errorMessage: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CompleteRunRequestRequest.
+ * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
+ */
+export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+
+/**
+ * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
+ */
+export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRunRequestResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CompleteRunRequestResponse.
+ * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
+ */
+export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1133,7 +1197,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1195,14 +1259,6 @@ export const CursorService: GenService<{
     output: typeof GetExportStatesResponseSchema;
   },
   /**
-   * @generated from rpc spillway.cursor.v1.CursorService.DropExportState
-   */
-  dropExportState: {
-    methodKind: "unary";
-    input: typeof DropExportStateRequestSchema;
-    output: typeof DropExportStateResponseSchema;
-  },
-  /**
    * @generated from rpc spillway.cursor.v1.CursorService.ListArtifacts
    */
   listArtifacts: {
@@ -1219,12 +1275,32 @@ export const CursorService: GenService<{
     output: typeof ListFailuresResponseSchema;
   },
   /**
+   * Internal: asks the scheduler for a run of the export and waits for its outcome. The
+   * cursor service only passes the request on (WatchRunRequests) and the outcome back
+   * (CompleteRunRequest): the catalog and the scheduler both depend on it, not on each other.
+   *
    * @generated from rpc spillway.cursor.v1.CursorService.RunExportNow
    */
   runExportNow: {
     methodKind: "unary";
     input: typeof RunExportNowRequestSchema;
     output: typeof RunExportNowResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.WatchRunRequests
+   */
+  watchRunRequests: {
+    methodKind: "server_streaming";
+    input: typeof WatchRunRequestsRequestSchema;
+    output: typeof WatchRunRequestsResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.CompleteRunRequest
+   */
+  completeRunRequest: {
+    methodKind: "unary";
+    input: typeof CompleteRunRequestRequestSchema;
+    output: typeof CompleteRunRequestResponseSchema;
   },
   /**
    * Internal: the export ledger as run orchestration uses it. A run reaches the ledger

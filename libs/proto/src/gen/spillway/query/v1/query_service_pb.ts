@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIl4KCkJvdW5kVGFibGUSDAoEbmFtZRgBIAEoCRIsCgdjb2x1bW5zGAIgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SFAoMZXh0ZW50X3BhdGhzGAMgAygJIlQKFERlc2NyaWJlUXVlcnlSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEi0KBnRhYmxlcxgCIAMoCzIdLnNwaWxsd2F5LnF1ZXJ5LnYxLkJvdW5kVGFibGUiYwoVRGVzY3JpYmVRdWVyeVJlc3BvbnNlEi8KB2NvbHVtbnMYASADKAsyHi5zcGlsbHdheS5xdWVyeS52MS5RdWVyeUNvbHVtbhIZChFyZWZlcmVuY2VkX3RhYmxlcxgCIAMoCSKeAQoVRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEi0KBnRhYmxlcxgCIAMoCzIdLnNwaWxsd2F5LnF1ZXJ5LnYxLkJvdW5kVGFibGUSMwoOb3V0cHV0X2NvbHVtbnMYAyADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhISCgpzcG9vbF9uYW1lGAQgASgJIj8KFkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USEgoKc3Bvb2xfcGF0aBgBIAEoCRIRCglyb3dfY291bnQYAiABKAMy2QMKDFF1ZXJ5U2VydmljZRJNCgZJbmdlc3QSIC5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXF1ZXN0GiEuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVzcG9uc2USYQoMSW5nZXN0U3RyZWFtEiYuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFN0cmVhbVJlc3BvbnNlKAESTAoFUXVlcnkSHy5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlcXVlc3QaIC5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlc3BvbnNlMAESYgoNRGVzY3JpYmVRdWVyeRInLnNwaWxsd2F5LnF1ZXJ5LnYxLkRlc2NyaWJlUXVlcnlSZXF1ZXN0Giguc3BpbGx3YXkucXVlcnkudjEuRGVzY3JpYmVRdWVyeVJlc3BvbnNlEmUKDkV4ZWN1dGVUb1Nwb29sEiguc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Gikuc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIl4KCkJvdW5kVGFibGUSDAoEbmFtZRgBIAEoCRIsCgdjb2x1bW5zGAIgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SFAoMZXh0ZW50X3BhdGhzGAMgAygJIp4BChVFeGVjdXRlVG9TcG9vbFJlcXVlc3QSDQoFcXVlcnkYASABKAkSLQoGdGFibGVzGAIgAygLMh0uc3BpbGx3YXkucXVlcnkudjEuQm91bmRUYWJsZRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkiPwoWRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZRISCgpzcG9vbF9wYXRoGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAzL1AgoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -262,50 +262,6 @@ export const BoundTableSchema: GenMessage<BoundTable> = /*@__PURE__*/
   messageDesc(file_spillway_query_v1_query_service, 7);
 
 /**
- * @generated from message spillway.query.v1.DescribeQueryRequest
- */
-export type DescribeQueryRequest = Message<"spillway.query.v1.DescribeQueryRequest"> & {
-  /**
-   * @generated from field: string query = 1;
-   */
-  query: string;
-
-  /**
-   * @generated from field: repeated spillway.query.v1.BoundTable tables = 2;
-   */
-  tables: BoundTable[];
-};
-
-/**
- * Describes the message spillway.query.v1.DescribeQueryRequest.
- * Use `create(DescribeQueryRequestSchema)` to create a new message.
- */
-export const DescribeQueryRequestSchema: GenMessage<DescribeQueryRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 8);
-
-/**
- * @generated from message spillway.query.v1.DescribeQueryResponse
- */
-export type DescribeQueryResponse = Message<"spillway.query.v1.DescribeQueryResponse"> & {
-  /**
-   * @generated from field: repeated spillway.query.v1.QueryColumn columns = 1;
-   */
-  columns: QueryColumn[];
-
-  /**
-   * @generated from field: repeated string referenced_tables = 2;
-   */
-  referencedTables: string[];
-};
-
-/**
- * Describes the message spillway.query.v1.DescribeQueryResponse.
- * Use `create(DescribeQueryResponseSchema)` to create a new message.
- */
-export const DescribeQueryResponseSchema: GenMessage<DescribeQueryResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 9);
-
-/**
  * @generated from message spillway.query.v1.ExecuteToSpoolRequest
  */
 export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolRequest"> & {
@@ -339,7 +295,7 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
  * Use `create(ExecuteToSpoolRequestSchema)` to create a new message.
  */
 export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 10);
+  messageDesc(file_spillway_query_v1_query_service, 8);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolResponse
@@ -361,7 +317,7 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  * Use `create(ExecuteToSpoolResponseSchema)` to create a new message.
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 11);
+  messageDesc(file_spillway_query_v1_query_service, 9);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.
@@ -401,17 +357,6 @@ export const QueryService: GenService<{
     methodKind: "server_streaming";
     input: typeof QueryRequestSchema;
     output: typeof QueryResponseSchema;
-  },
-  /**
-   * Internal: checks an export query against the tables it may read and returns
-   * its output schema and the tables it names.
-   *
-   * @generated from rpc spillway.query.v1.QueryService.DescribeQuery
-   */
-  describeQuery: {
-    methodKind: "unary";
-    input: typeof DescribeQueryRequestSchema;
-    output: typeof DescribeQueryResponseSchema;
   },
   /**
    * Internal: runs a query over bound tables and spools the result to Parquet.

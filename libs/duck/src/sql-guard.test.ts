@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { quoteLiteral } from "@spillway/duck";
+import { quoteLiteral } from "./sql-text.js";
 import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { checkQuery } from "./sql-guard.js";
 

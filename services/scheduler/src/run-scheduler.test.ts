@@ -6,23 +6,44 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { ExportSpecSchema, type ExportSpec } from "@spillway/proto";
-import { CursorStore } from "./cursor-store.js";
+import type { SpillwayConfig } from "@spillway/config";
+import { CursorService } from "@spillway/proto";
+import { createLocalClient, type ServiceClient } from "@spillway/rpc";
+import { createCursorModule } from "../../cursor/src/index.js";
 import type { RunOutcome } from "./export-runner.js";
+import { cursorLedger, type RunLedger } from "./run-ledger.js";
 import { RunScheduler, type ScheduledRunner } from "./run-scheduler.js";
 import { waitFor } from "../../../test/support/free-port.js";
 
 let dir: string;
-let store: CursorStore;
+/** The real export ledger, reached through the cursor service's client as the scheduler does. */
+let cursorModule: Awaited<ReturnType<typeof createCursorModule>>;
+let cursor: ServiceClient<typeof CursorService>;
+let store: RunLedger;
+
+/** A ledger whose clock the test sets. */
+async function openLedger(folder: string, now?: () => number) {
+  const module = await createCursorModule({ dataDir: folder } as SpillwayConfig, { now });
+  const client = createLocalClient(CursorService, module.handlers);
+  return { module, cursor: client, ledger: cursorLedger(client) };
+}
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "spillway-scheduler-"));
-  store = await CursorStore.open(dir);
+  ({ module: cursorModule, cursor, ledger: store } = await openLedger(dir));
 });
 
 afterEach(async () => {
-  await store.close();
+  await cursorModule.stop();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Records a run's start in the ledger, as a real run does, and ends it at once. */
+async function recordRunStart(ledger: RunLedger, client: ServiceClient<typeof CursorService>, s: ExportSpec): Promise<void> {
+  await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+  await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "test", leaseTtlMs: 60_000 });
+  await ledger.releaseLease(s.id, "test");
+}
 
 const spec = (name: string, intervalMs = 60_000): ExportSpec =>
   create(ExportSpecSchema, { id: `id-${name}`, database: "db", name, intervalBetweenRuns: durationFromMs(intervalMs) });
@@ -48,8 +69,7 @@ class RecordingRunner implements ScheduledRunner {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
     this.started.push(s.name);
     try {
-      await store.initExportState(s.id, s.database, s.name);
-      await store.beginRun(s.id, randomUUID(), 0n, 0n);
+      await recordRunStart(store, cursor, s);
       await new Promise((r) => setTimeout(r, this.runMs));
       return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
     } finally {
@@ -101,54 +121,27 @@ describe("RunScheduler", () => {
     await until(() => runner.runningCount === 0);
     expect(runner.started.filter((n) => n === "Slow")).toEqual(["Slow"]);
   });
-
-  it("runs the export furthest behind first when slots are short", async () => {
-    const specs = ["A", "B", "C"].map((n) => spec(n));
-    for (const s of specs) await store.initExportState(s.id, s.database, s.name);
-    // B's checkpoint is the oldest: an extent committed after the others' states were taken.
-    await store.commitExtent({ database: "db", table: "T", extentId: "e1", path: "p", rowCount: 1n, sizeBytes: 1n });
-    const { cursor } = await store.listExtents("db", ["T"], 0n);
-    const runIdA = randomUUID();
-    await store.beginRun("id-A", runIdA, 0n, cursor);
-    await store.acquireLease("id-A", "me", 60_000);
-    await store.commitRun("id-A", runIdA, "X", (await store.getExportStates(["id-A"]))[0]!.checkpointCursor, cursor, [], "me");
-    await store.releaseLease("id-A", "me");
-    const runner = new RecordingRunner(1);
-    // A's state now has a recent lastRunStart but a 0 ms interval: it is due too, yet not behind.
-    const scheduler = new RunScheduler(
-      store,
-      runner,
-      { catalog: { listExportSpecs: async () => ({ specs: specs.map((s) => ({ ...s, intervalBetweenRuns: durationFromMs(0) })) }) as never } },
-      { tickMs: 3_600_000, maxConcurrentRuns: 1 },
-    );
-    await scheduler.tick();
-    scheduler.stop();
-    await until(() => runner.runningCount === 0 && runner.started.length > 0);
-    expect(runner.started[0]).not.toBe("A");
-  });
 });
 
 describe("RunScheduler, exports unequally behind", () => {
   it("runs them furthest behind first, one slot at a time", async () => {
     let clock = Date.parse("2026-01-01T00:00:00Z");
     const now = () => clock;
-    const ledger = await CursorStore.open(await mkdtemp(join(tmpdir(), "spillway-behind-")), now);
+    const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-behind-")), now);
     try {
+      const specs = [spec("X"), spec("Y"), spec("Z")];
+      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
       // Three extents, three cursors k1 < k2 < k3; X is checkpointed at k3, Y at k1, Z at k2.
       const cursors: bigint[] = [];
       for (const e of ["e1", "e2", "e3"]) {
-        cursors.push(await ledger.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n }));
+        cursors.push(BigInt((await client.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n })).cursor));
         clock += 1000;
       }
-      const specs = [spec("X"), spec("Y"), spec("Z")];
       const checkpointOf: Record<string, bigint> = { X: cursors[2]!, Y: cursors[0]!, Z: cursors[1]! };
       for (const s of specs) {
-        await ledger.initExportState(s.id, s.database, s.name);
         const runId = randomUUID();
-        await ledger.beginRun(s.id, runId, 0n, checkpointOf[s.name]!);
-        await ledger.acquireLease(s.id, "me", 60_000);
-        await ledger.commitRun(s.id, runId, "Lake", (await ledger.getExportStates([s.id]))[0]!.checkpointCursor, checkpointOf[s.name]!, [], "me");
-        await ledger.releaseLease(s.id, "me");
+        const started = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! }))!;
+        await ledger.commitRun(s.id, runId, "Lake", started.from, started.to, [], "me");
       }
       // An interval later, all three are due; each run moves its last start, so each runs once.
       clock += 61_000;
@@ -158,7 +151,8 @@ describe("RunScheduler, exports unequally behind", () => {
         runningCount: 0,
         run: async (s) => {
           started.push(s.name);
-          await ledger.beginRun(s.id, randomUUID(), checkpointOf[s.name]!, checkpointOf[s.name]!);
+          await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! });
+          await ledger.releaseLease(s.id, "me");
           return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
         },
       };
@@ -168,7 +162,7 @@ describe("RunScheduler, exports unequally behind", () => {
       scheduler.stop();
       expect(started).toEqual(["Y", "Z", "X"]);
     } finally {
-      await ledger.close();
+      await module.stop();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from "node:path";
-import { quoteIdent, quoteList } from "@spillway/duck";
+import { quoteIdent, quoteList } from "./sql-text.js";
 import { fromStorageSql, KUSTO_TO_DUCKDB, parseKustoType } from "@spillway/kusto";
 
 /**

@@ -2,7 +2,39 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { parseCursor } from "@spillway/kusto";
 import type { CursorService } from "@spillway/proto";
 import type { ServiceClient } from "@spillway/rpc";
-import type { ArtifactRecord, FailureRecord, PendingArtifact, StartedRun } from "./cursor-store.js";
+
+export interface ArtifactRecord {
+  timestamp: Date;
+  externalTable: string;
+  path: string;
+  numRecords: bigint;
+  sizeBytes: bigint;
+}
+
+export interface FailureRecord {
+  timestamp: Date;
+  operationId: string;
+  name: string;
+  lastSuccessRun?: Date;
+  failureKind: "Failure" | "PartialFailure";
+  details: string;
+  isPermanent: boolean;
+}
+
+export interface PendingArtifact {
+  runId: string;
+  path: string;
+}
+
+export interface StartedRun {
+  runNumber: bigint;
+  from: bigint;
+  to: bigint;
+  /** Runs of the export that committed before this one. */
+  completedRuns: bigint;
+  /** Files failed attempts journaled and never committed: to delete before this run writes. */
+  pending: PendingArtifact[];
+}
 
 export type FailureToRecord = Omit<FailureRecord, "timestamp" | "lastSuccessRun">;
 
@@ -15,8 +47,7 @@ export interface LedgerExportState {
 
 /**
  * The export ledger as run orchestration sees it (DESIGN "Scale-out": the cursor service
- * owns the ledger; runs reach it only through its client, so a run may be orchestrated in
- * another process than the ledger's, and its tests fake nothing but the peers).
+ * owns the ledger; the scheduler reaches it only through the cursor service's client).
  */
 export interface RunLedger {
   /** Opens a run under the export's lease; undefined when another owner holds it. */

@@ -2,7 +2,7 @@ import { durationMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import type { RunLedger } from "./run-ledger.js";
 import type { ExportRunner } from "./export-runner.js";
-import type { CursorPeers } from "./peer-clients.js";
+import type { SchedulerPeers } from "./peer-clients.js";
 
 /** What the scheduler needs of the runner. */
 export type ScheduledRunner = Pick<ExportRunner, "run" | "isRunning" | "runningCount">;
@@ -31,7 +31,7 @@ export class RunScheduler {
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
     private readonly runner: ScheduledRunner,
-    private readonly peers: { catalog: Pick<CursorPeers["catalog"], "listExportSpecs"> },
+    private readonly peers: { catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs"> },
     private readonly options: SchedulerOptions,
   ) {
     this.now = options.now ?? Date.now;

@@ -6,34 +6,32 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { ExportSpecSchema, type ExportSpec } from "@spillway/proto";
-import { CursorStore } from "./cursor-store.js";
-import type { RetryOptions } from "@spillway/rpc";
-import { createLocalClient } from "@spillway/rpc";
+import type { SpillwayConfig } from "@spillway/config";
 import { CursorService } from "@spillway/proto";
+import { createLocalClient, type RetryOptions, type ServiceClient } from "@spillway/rpc";
+import { createCursorModule } from "../../cursor/src/index.js";
 import { ExportRunner, type RunnerPeers } from "./export-runner.js";
 import { cursorLedger, type RunLedger } from "./run-ledger.js";
-import { cursorHandlers } from "./service.js";
 
 // The run orchestration against a real cursor store and fakes of the three peers it calls,
 // so each step of a run, and what happens between two steps, is under the test's control.
 
 let dir: string;
-let store: CursorStore;
-/** The runner reaches the store as in Spillway: through the cursor service's client. */
+/** The real cursor service (commit log and ledger), reached as Spillway does: through its client. */
+let cursorModule: Awaited<ReturnType<typeof createCursorModule>>;
+let cursor: ServiceClient<typeof CursorService>;
 let ledger: RunLedger;
 let clock: number;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "spillway-runner-"));
   clock = Date.parse("2026-03-01T00:00:00Z");
-  store = await CursorStore.open(dir, () => clock);
-  const noRunner = () => {
-    throw new Error("not part of this test");
-  };
-  ledger = cursorLedger(createLocalClient(CursorService, cursorHandlers(store, noRunner, {} as never, dir)));
+  cursorModule = await createCursorModule({ dataDir: dir } as SpillwayConfig, { now: () => clock });
+  cursor = createLocalClient(CursorService, cursorModule.handlers);
+  ledger = cursorLedger(cursor);
 });
 afterEach(async () => {
-  await store.close();
+  await cursorModule.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -50,7 +48,8 @@ const exportSpec = (): ExportSpec =>
   });
 
 let extents = 0;
-const ingest = () => store.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n });
+const ingest = async () =>
+  BigInt((await cursor.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n })).cursor);
 
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
@@ -87,7 +86,7 @@ const noRetry: RetryOptions = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 describe("ExportRunner", () => {
   it("commits the range it fixed at the start: a record ingested during the run waits for the next one", async () => {
     const spec = exportSpec();
-    await store.initExportState(spec.id, spec.database, spec.name);
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     const first = await ingest();
     let lateCursor = 0n;
     const { peers, calls, hooks } = fakePeers(() => spec);
@@ -98,7 +97,7 @@ describe("ExportRunner", () => {
 
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Completed", to: first });
-    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(first);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(first);
     expect(lateCursor).toBeGreaterThan(first);
 
     hooks.duringQuery = async () => {};
@@ -109,7 +108,7 @@ describe("ExportRunner", () => {
 
   it("leaves the checkpoint where it was when an upload fails, and removes that attempt's files before the next", async () => {
     const spec = exportSpec();
-    await store.initExportState(spec.id, spec.database, spec.name);
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     hooks.upload = async () => {
@@ -119,12 +118,12 @@ describe("ExportRunner", () => {
 
     const failed = await runner.run(spec);
     expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("storage timed out") });
-    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
-    const failures = await store.listFailures(spec.id);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+    const failures = (await cursor.listFailures({ exportId: spec.id })).failures;
     expect(failures).toEqual([expect.objectContaining({ failureKind: "PartialFailure", isPermanent: false })]);
     // The failed run cleaned up after itself already; the journal is empty again.
     expect(calls.deleted).toHaveLength(1);
-    expect(await store.pendingArtifacts(spec.id)).toEqual([]);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
 
     hooks.upload = async () => {};
     expect((await runner.run(spec)).result).toBe("Completed");
@@ -133,7 +132,7 @@ describe("ExportRunner", () => {
   it("does not commit a run whose export was disabled meanwhile", async () => {
     let current: ExportSpec | undefined = exportSpec();
     const spec = current;
-    await store.initExportState(spec.id, spec.database, spec.name);
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
     const { peers, hooks } = fakePeers(() => current);
     hooks.duringQuery = async () => {
@@ -142,12 +141,12 @@ describe("ExportRunner", () => {
     const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("was disabled during the run") });
-    expect((await store.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
   });
 
   it("disables an export whose runs have failed only permanently for 7 days, and not before", async () => {
     const spec = { ...exportSpec(), externalTable: undefined };
-    await store.initExportState(spec.id, spec.database, spec.name);
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
     const { peers, calls } = fakePeers(() => spec);
     const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
@@ -159,12 +158,12 @@ describe("ExportRunner", () => {
     clock += 86_400_000 + 1000;
     await runner.run(spec);
     expect(calls.disabled).toBe(1);
-    expect((await store.listFailures(spec.id)).at(-1)).toMatchObject({ details: expect.stringContaining("disabled automatically") });
+    expect(((await cursor.listFailures({ exportId: spec.id })).failures).at(-1)).toMatchObject({ details: expect.stringContaining("disabled automatically") });
   });
 
   it("completes once when the writer restarts between staging and upload (its stage is durable)", async () => {
     const spec = exportSpec();
-    await store.initExportState(spec.id, spec.database, spec.name);
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     let down = true;
@@ -179,7 +178,7 @@ describe("ExportRunner", () => {
     const run = await runner.run(spec);
     expect(run.result).toBe("Completed");
     expect(calls.uploaded).toBe(2);
-    expect(await store.listArtifacts(spec.id)).toHaveLength(1);
-    expect(await store.listFailures(spec.id)).toEqual([]);
+    expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
+    expect((await cursor.listFailures({ exportId: spec.id })).failures).toEqual([]);
   });
 });

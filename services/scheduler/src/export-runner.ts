@@ -6,15 +6,14 @@ import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } fr
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { ExportGoneError, type ArtifactRecord, type PendingArtifact, type StartedRun } from "./cursor-store.js";
-import type { RunLedger } from "./run-ledger.js";
-import type { CursorPeers } from "./peer-clients.js";
+import type { SchedulerPeers } from "./peer-clients.js";
+import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
 
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
 export interface RunnerPeers {
-  catalog: Pick<CursorPeers["catalog"], "listExportSpecs" | "disableContinuousExport">;
-  query: Pick<CursorPeers["query"], "executeToSpool">;
-  writer: Pick<CursorPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
+  catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs" | "disableContinuousExport">;
+  query: Pick<SchedulerPeers["query"], "executeToSpool">;
+  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
 }
 
 export interface RunOutcome {
@@ -69,8 +68,6 @@ const tracer = trace.getTracer("spillway-cursor");
  */
 export class ExportRunner {
   private readonly inFlight = new Map<string, Promise<RunOutcome>>();
-  /** Exports dropped (or being dropped) while this process runs: ids are never reused. */
-  private readonly forgotten = new Set<string>();
   private readonly now: () => number;
   readonly ownerId: string;
   private readonly leaseTtlMs: number;
@@ -102,7 +99,6 @@ export class ExportRunner {
 
   /** Runs the export, after any run of it already in flight in this process. */
   async run(spec: ExportSpec): Promise<RunOutcome> {
-    if (this.forgotten.has(spec.id)) throw new ExportGoneError(`continuous export '${spec.name}' no longer exists`);
     const previous = this.inFlight.get(spec.id);
     const next = (async () => {
       if (previous) await previous.catch(() => undefined);
@@ -241,31 +237,6 @@ export class ExportRunner {
     }
   }
 
-  /**
-   * Forgets a dropped export: no new run of it starts, and the files its failed attempts
-   * left uncommitted are deleted (storage must hold only committed files) before its state
-   * goes; if storage refuses, this throws and the state stays. A run in flight stops at its
-   * next check and removes its own files; what it could not remove is tried again once it ends.
-   */
-  async forget(exportId: string, externalTable: ExportSpec["externalTable"]): Promise<void> {
-    this.forgotten.add(exportId);
-    const running = this.inFlight.get(exportId);
-    try {
-      if (running) {
-        void running
-          .catch(() => undefined)
-          .then(async () => this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId)))
-          .catch((err) => this.log(`files a failed run of dropped export ${exportId} left in storage could not be removed: ${errorMessage(err)}`));
-      } else {
-        await this.deletePending(exportId, externalTable, await this.store.pendingArtifacts(exportId));
-      }
-      await this.store.purgeExportState(exportId);
-    } catch (err) {
-      this.forgotten.delete(exportId);
-      throw err;
-    }
-  }
-
   private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[]): Promise<void> {
     await this.deletePending(spec.id, spec.externalTable, known ?? (await this.store.pendingArtifacts(spec.id)));
   }
@@ -281,7 +252,7 @@ export class ExportRunner {
   private async assertStillWanted(spec: ExportSpec): Promise<void> {
     const { specs } = await withRetry(() => this.peers.catalog.listExportSpecs({ database: spec.database, name: spec.name }), this.retry);
     const current = specs[0];
-    if (!current || current.id !== spec.id || this.forgotten.has(spec.id)) throw new RunSupersededError(`export '${spec.name}' was dropped during the run; nothing was committed`);
+    if (!current || current.id !== spec.id) throw new RunSupersededError(`export '${spec.name}' was dropped during the run; nothing was committed`);
     if (current.isDisabled) throw new RunSupersededError(`export '${spec.name}' was disabled during the run; nothing was committed`);
     if (current.query !== spec.query) throw new RunSupersededError(`export '${spec.name}' was altered during the run; nothing was committed`);
   }
@@ -321,6 +292,7 @@ export class ExportRunner {
     if (failures.length === 0 || !failures.every((f) => f.isPermanent)) return;
     if (this.now() - failures[0]!.timestamp.getTime() < this.autoDisableAfterMs) return;
     await this.peers.catalog.disableContinuousExport({ database: spec.database, name: spec.name });
+    this.log(`scheduler: disabled export '${spec.name}' of database '${spec.database}': only permanent failures for ${this.autoDisableAfterMs / 86_400_000} days`);
     await this.store.addFailure(spec.id, {
       operationId: randomUUID(),
       name: spec.name,

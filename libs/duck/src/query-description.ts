@@ -1,0 +1,78 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DuckDBInstance } from "@duckdb/node-api";
+import { invalidArgument } from "@spillway/errors";
+import { kustoTypeOfDuckDb } from "@spillway/kusto";
+import { openSandboxedInstance } from "./sandbox.js";
+import { checkQuery, type CheckedQuery } from "./sql-guard.js";
+import { quoteLiteral } from "./sql-text.js";
+import { bindTableSql } from "./table-binding.js";
+
+export interface DescribedColumn {
+  name: string;
+  /** The Kusto type where one maps, else DuckDB's type name in lower case. */
+  type: string;
+}
+
+export interface TableSchema {
+  name: string;
+  columns: Array<{ name: string; type: string }>;
+}
+
+/** A column of a query's result, typed as Kusto names it where it can. */
+export function describedColumn(name: string, duckType: string): DescribedColumn {
+  return { name, type: kustoTypeOfDuckDb(duckType) ?? duckType.toLowerCase() };
+}
+
+/**
+ * Checks a query and tells its output columns and the tables it reads, from the tables'
+ * schemas alone: no data is read, so whoever defines queries (the catalog, creating an
+ * export) can check them without the service that runs them. DuckDB binds the query
+ * against empty views of the tables in an in-memory instance that may touch no file.
+ */
+export class QueryDescriber {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly scratch: string,
+  ) {}
+
+  static async open(): Promise<QueryDescriber> {
+    const scratch = await mkdtemp(join(tmpdir(), "spillway-describe-"));
+    return new QueryDescriber(await openSandboxedInstance([], scratch, { threads: 1, memoryLimit: "256MB" }), scratch);
+  }
+
+  async close(): Promise<void> {
+    this.instance.closeSync();
+    await rm(this.scratch, { recursive: true, force: true });
+  }
+
+  async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[] }> {
+    const connection = await this.instance.connect();
+    try {
+      const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
+      const checked: CheckedQuery = checkQuery(query, String(reader.getRowObjects()[0]!.tree));
+      const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+      const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
+      if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
+      for (const name of checked.tables) await connection.run(bindTableSql({ ...known.get(name.toLowerCase())!, extentPaths: [] }, ""));
+      const sql = query.trim().replace(/;+\s*$/, "");
+      const described = await connection.runAndReadAll(`DESCRIBE (${sql}\n)`).catch((err: unknown) => {
+        throw asDescribeError(err);
+      });
+      return {
+        columns: described.getRowObjects().map((r) => describedColumn(String(r.column_name), String(r.column_type))),
+        tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name),
+      };
+    } finally {
+      connection.closeSync();
+    }
+  }
+}
+
+/** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
+function asDescribeError(err: unknown): unknown {
+  if (!(err instanceof Error) || "code" in err) return err;
+  const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
+  return m ? invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`) : err;
+}

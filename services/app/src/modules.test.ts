@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { DEPENDENCIES, MODULES, modulesOf } from "./modules.js";
+
+describe("the module graph", () => {
+  it("lists every module after the modules it depends on, so it has no cycle", () => {
+    const seen = new Set<string>();
+    for (const module of MODULES) {
+      for (const dependency of DEPENDENCIES[module]) expect(seen.has(dependency), `${module} needs ${dependency} first`).toBe(true);
+      seen.add(module);
+    }
+  });
+
+  it("keeps the cursor service and the writer leaves, and no module depends on the scheduler", () => {
+    expect(DEPENDENCIES.cursor).toEqual([]);
+    expect(DEPENDENCIES.writer).toEqual([]);
+    expect(Object.values(DEPENDENCIES).some((deps) => (deps as readonly string[]).includes("scheduler"))).toBe(false);
+  });
+
+  it("runs every module for the all target, one for any other", () => {
+    expect(modulesOf("all")).toEqual([...MODULES]);
+    expect(modulesOf("scheduler")).toEqual(["scheduler"]);
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
+import { RunRequestBoard, type RunRequest } from "./run-request-board.js";
+
+/** Reads the watcher's requests into `seen` until `stop` aborts. */
+function watching(board: RunRequestBoard<string>, seen: RunRequest[]) {
+  const stop = new AbortController();
+  const done = (async () => {
+    for await (const r of board.watch(stop.signal)) seen.push(r);
+  })();
+  return { stop: async () => (stop.abort(), await done) };
+}
+
+const until = async (condition: () => boolean) => {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(condition()).toBe(true);
+};
+
+describe("RunRequestBoard", () => {
+  it("hands a request to a watcher and the outcome back to whoever asked", async () => {
+    const board = new RunRequestBoard<string>();
+    const seen: RunRequest[] = [];
+    const watcher = watching(board, seen);
+    const outcome = board.request("db", "E", { traceparent: "00-abc-def-01" });
+    await until(() => seen.length === 1);
+    expect(seen[0]).toMatchObject({ database: "db", name: "E", traceparent: "00-abc-def-01" });
+    board.complete(seen[0]!.requestId, { outcome: "Completed" });
+    expect(await outcome).toBe("Completed");
+    await watcher.stop();
+  });
+
+  it("keeps requests made before any watcher came, and passes on an error", async () => {
+    const board = new RunRequestBoard<string>();
+    const outcome = board.request("db", "Early");
+    const seen: RunRequest[] = [];
+    const watcher = watching(board, seen);
+    await until(() => seen.length === 1);
+    board.complete(seen[0]!.requestId, { error: new SpillwayError(ErrorCode.notFound, "gone") });
+    await expect(outcome).rejects.toMatchObject({ code: ErrorCode.notFound });
+    await watcher.stop();
+  });
+
+  it("gives a request whose watcher left unfinished to the next watcher", async () => {
+    const board = new RunRequestBoard<string>();
+    const first: RunRequest[] = [];
+    const a = watching(board, first);
+    const outcome = board.request("db", "E");
+    await until(() => first.length === 1);
+    await a.stop();
+    const second: RunRequest[] = [];
+    const b = watching(board, second);
+    await until(() => second.length === 1);
+    expect(second[0]!.requestId).toBe(first[0]!.requestId);
+    board.complete(second[0]!.requestId, { outcome: "Completed" });
+    expect(await outcome).toBe("Completed");
+    await b.stop();
+  });
+
+  it("refuses as UNAVAILABLE a request no scheduler takes in time", async () => {
+    const board = new RunRequestBoard<string>(50);
+    await expect(board.request("db", "E")).rejects.toMatchObject({ code: ErrorCode.unavailable, message: expect.stringContaining("is the scheduler running?") });
+  });
+});

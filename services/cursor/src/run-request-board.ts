@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
+
+export interface RunRequest {
+  requestId: string;
+  database: string;
+  name: string;
+  /** The W3C trace context of the asking call. */
+  traceparent: string;
+  tracestate: string;
+}
+
+interface Waiting<O> {
+  request: RunRequest;
+  resolve(outcome: O): void;
+  reject(err: unknown): void;
+  /** The watcher running it, while one does. */
+  takenBy?: symbol;
+}
+
+/**
+ * Runs asked for by RunContinuousExportNow, passed from the catalog to the scheduler
+ * through the cursor service, which both depend on (DESIGN "Scale-out": the module graph
+ * is a tree). A scheduler watches for requests and completes them; a request whose
+ * watcher goes away before completing it goes to the next watcher, and one that no
+ * scheduler takes within `pickUpMs` is refused as UNAVAILABLE.
+ */
+export class RunRequestBoard<O> {
+  private readonly waiting = new Map<string, Waiting<O>>();
+  private readonly watchers = new Map<symbol, () => void>();
+
+  constructor(private readonly pickUpMs = 10_000) {}
+
+  /** Asks for a run; resolves with its outcome once a scheduler completes it. */
+  request(database: string, name: string, trace: { traceparent?: string; tracestate?: string } = {}): Promise<O> {
+    const request = { requestId: randomUUID(), database, name, traceparent: trace.traceparent ?? "", tracestate: trace.tracestate ?? "" };
+    return new Promise<O>((resolve, reject) => {
+      const entry: Waiting<O> = { request, resolve, reject };
+      this.waiting.set(request.requestId, entry);
+      const timer = setTimeout(() => {
+        if (entry.takenBy || !this.waiting.has(request.requestId)) return;
+        this.waiting.delete(request.requestId);
+        reject(new SpillwayError(ErrorCode.unavailable, `no scheduler took the run of '${name}' within ${this.pickUpMs / 1000} s; is the scheduler running?`));
+      }, this.pickUpMs);
+      timer.unref();
+      this.wake();
+    });
+  }
+
+  /** The requests no watcher holds, as they come, until `signal` aborts; those left unfinished then go back. */
+  async *watch(signal: AbortSignal): AsyncIterable<RunRequest> {
+    const me = Symbol("watcher");
+    let wakeUp: () => void = () => {};
+    this.watchers.set(me, () => wakeUp());
+    const stopped = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    try {
+      while (!signal.aborted) {
+        const next = [...this.waiting.values()].find((w) => !w.takenBy);
+        if (next) {
+          next.takenBy = me;
+          yield next.request;
+          continue;
+        }
+        await Promise.race([new Promise<void>((resolve) => (wakeUp = resolve)), stopped]);
+      }
+    } finally {
+      this.watchers.delete(me);
+      for (const w of this.waiting.values()) if (w.takenBy === me) w.takenBy = undefined;
+      this.wake();
+    }
+  }
+
+  /** Ends a request with its outcome, or with the error that kept it from running. */
+  complete(requestId: string, result: { outcome: O } | { error: unknown }): void {
+    const entry = this.waiting.get(requestId);
+    if (!entry) return;
+    this.waiting.delete(requestId);
+    if ("outcome" in result) entry.resolve(result.outcome);
+    else entry.reject(result.error);
+  }
+
+  private wake(): void {
+    for (const wake of this.watchers.values()) wake();
+  }
+}

@@ -1,0 +1,1 @@
+export { createSchedulerModule, type SchedulerModuleOptions } from "./scheduler-module.js";
