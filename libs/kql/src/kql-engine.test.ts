@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KqlError } from "./kql-error.js";
+import { createKqlEngine, type KqlEngine } from "./kql-engine.js";
+import type { KqlSchema } from "./kql-schema.js";
+
+const schema: KqlSchema = {
+  database: "db",
+  tables: [
+    { name: "Events", columns: [{ name: "Timestamp", type: "datetime" }, { name: "Level", type: "string" }, { name: "Count", type: "long" }] },
+    { name: "Hosts", columns: [{ name: "Level", type: "string" }, { name: "Owner", type: "string" }] },
+  ],
+  externalTables: [{ name: "Lake", columns: [{ name: "Timestamp", type: "datetime" }, { name: "Level", type: "string" }] }],
+};
+
+async function refusal(p: Promise<unknown>): Promise<KqlError> {
+  const e = await p.then(() => undefined, (err: unknown) => err);
+  expect(e).toBeInstanceOf(KqlError);
+  return e as KqlError;
+}
+
+describe("KqlEngine", () => {
+  let engine: KqlEngine;
+  beforeAll(() => {
+    engine = createKqlEngine();
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it("warms in the background and reports when", async () => {
+    const warm = await engine.warm;
+    expect(warm.millis).toBeGreaterThan(0);
+    expect(warm.rssBytes).toBeGreaterThan(50 * 1024 * 1024);
+    console.log(`Kusto parser worker warm after ${warm.millis.toFixed(0)} ms, RSS ${(warm.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  it("translates a query with its result columns and the tables it reads", async () => {
+    const t = await engine.translateQuery("Events | where Level == 'Error' | join kind=leftouter Hosts on Level | project Timestamp, Owner", schema);
+    expect(t.columns).toEqual([{ name: "Timestamp", type: "datetime" }, { name: "Owner", type: "string" }]);
+    expect(t.tables.sort()).toEqual(["Events", "Hosts"]);
+    expect(t.sql).toContain('"Events"');
+    expect(t.sql).toContain('"Hosts"');
+  });
+
+  it("stays fast once warm", async () => {
+    await engine.warm;
+    const times: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const start = performance.now();
+      await engine.translateQuery(`Events | where Count > ${i} | summarize n = count() by bin(Timestamp, 1h), Level`, schema);
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    const p50 = times[15]!;
+    console.log(`warm translate p50 ${p50.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`);
+    expect(p50).toBeLessThan(30);
+  });
+
+  it("reports a syntax error with its line and column", async () => {
+    const e = await refusal(engine.translateQuery("Events\n| where Level == ", schema));
+    expect(e.diagnostics[0]).toMatchObject({ line: 2 });
+    expect(e.diagnostics[0]!.code).toMatch(/^KS/);
+  });
+
+  it("reports an unknown column with its position", async () => {
+    const e = await refusal(engine.translateQuery("Events | project Nope", schema));
+    expect(e.diagnostics[0]).toMatchObject({ line: 1, column: 18 });
+    expect(e.message).toContain("Nope");
+  });
+
+  it.each([
+    ["an operator outside the set", "Events | sample 3", "sample", 10],
+    ["a function outside the set", "Events | extend h = hash_sha256(Level)", "hash_sha256", 21],
+    ["evaluate", "Events | evaluate bag_unpack(Level)", "evaluate", 10],
+    ["externaldata", "externaldata (x:string) [h@'https://example.com/a.csv']", "externaldata", 1],
+    ["cluster()", "cluster('other').database('db').Events", "", 1],
+    ["database()", "database('other').Events", "other", 10],
+  ])("refuses %s, naming it and where it is", async (_, query, name, column) => {
+    const e = await refusal(engine.translateQuery(query, schema));
+    expect(e.message).toContain(name);
+    expect(e.diagnostics[0]!.column).toBe(column);
+  });
+
+  it("reads a continuous export with its query typed against the schema", async () => {
+    const c = await engine.parseCommand(
+      ".create-or-alter continuous-export E over (Events) to table Lake with (intervalBetweenRuns=10m, forcedLatency=1m) <| Events | where Level == 'Error' | project Timestamp, Level",
+      schema,
+    );
+    expect(c).toMatchObject({
+      kind: "createOrAlterContinuousExport", name: "E", over: ["Events"], externalTable: "Lake",
+      properties: { intervalBetweenRuns: "10m", forcedLatency: "1m" },
+      queryText: "Events | where Level == 'Error' | project Timestamp, Level",
+      queryTables: ["Events"],
+      queryColumns: [{ name: "Timestamp", type: "datetime" }, { name: "Level", type: "string" }],
+    });
+  });
+
+  it.each([
+    [".create table T (a:long, b:string)", { kind: "createTable", merge: false, table: "T", columns: [{ name: "a", type: "long" }, { name: "b", type: "string" }] }],
+    [".create-merge table T (a:long)", { kind: "createTable", merge: true, table: "T" }],
+    [".drop table Events ifexists", { kind: "dropTable", table: "Events", ifExists: true }],
+    [".show tables", { kind: "showTables", tables: [] }],
+    [".show table Events schema as json", { kind: "showTableSchemaAsJson", table: "Events" }],
+    [".alter table Events policy ingestiontime true", { kind: "setTableIngestionTimePolicy", table: "Events", enabled: true }],
+    [".delete table Events policy ingestiontime", { kind: "setTableIngestionTimePolicy", table: "Events", enabled: false }],
+    [
+      ".create external table X (a:long, d:datetime) kind=storage partition by (Day:datetime = bin(d, 1d)) pathformat=(\"day=\" datetime_pattern(\"yyyy-MM-dd\", Day)) dataformat=parquet (h@'file:///lake/x') with (folder='f')",
+      {
+        kind: "createExternalTable", mode: "create", name: "X", tableKind: "storage", dataFormat: "parquet", connectionStrings: ["file:///lake/x"],
+        partitions: [{ name: "Day", type: "datetime", column: "d", function: "bin", bin: "1d" }],
+        pathFormat: [{ kind: "separator", text: "day=" }, { kind: "datetimePattern", format: "yyyy-MM-dd", name: "Day" }],
+        properties: { folder: "f" },
+      },
+    ],
+    [".create-or-alter external table X kind=delta (h@'file:///lake/d')", { kind: "createExternalTable", mode: "createOrAlter", tableKind: "delta", connectionStrings: ["file:///lake/d"] }],
+    [".drop external table Lake", { kind: "dropExternalTable", name: "Lake" }],
+    [".show external tables", { kind: "showExternalTables" }],
+    [".show external table Lake", { kind: "showExternalTable", name: "Lake" }],
+    [".show continuous-exports", { kind: "showContinuousExports" }],
+    [".show continuous-export E", { kind: "showContinuousExport", name: "E" }],
+    [".show continuous-export E exported-artifacts", { kind: "showContinuousExportArtifacts", name: "E" }],
+    [".show continuous-export E failures", { kind: "showContinuousExportFailures", name: "E" }],
+    [".enable continuous-export E", { kind: "enableContinuousExport", name: "E" }],
+    [".disable continuous-export E", { kind: "disableContinuousExport", name: "E" }],
+    [".drop continuous-export E", { kind: "dropContinuousExport", name: "E" }],
+    [".ingest inline into table Events with (format='csv') <| 2024-01-01,Error,3", { kind: "ingestInline", table: "Events", properties: { format: "csv" }, data: "2024-01-01,Error,3" }],
+    [".add database db viewers ('aaduser=a@contoso.com')", { kind: "addDatabaseRole", database: "db", role: "viewers", principals: ["aaduser=a@contoso.com"] }],
+    [".drop database db admins ('aaduser=a@contoso.com')", { kind: "dropDatabaseRole", role: "admins" }],
+    [".show database db principals", { kind: "showDatabasePrincipals", database: "db" }],
+    [".add table Events ingestors ('aadapp=1234')", { kind: "addTableRole", table: "Events", role: "ingestors", principals: ["aadapp=1234"] }],
+    [".show table Events principals", { kind: "showTablePrincipals", table: "Events" }],
+  ])("reads %s", async (text, expected) => {
+    expect(await engine.parseCommand(text, schema)).toMatchObject(expected);
+  });
+
+  it("reads a pipe after a command as a query over the command's result", async () => {
+    const c = await engine.parseCommand(".show tables | where TableName startswith 'E' | project TableName", schema);
+    expect(c.pipe?.columns).toEqual([{ name: "TableName", type: "string" }]);
+    expect(c.pipe?.inputColumns.map((x) => x.name)).toContain("TableName");
+  });
+
+  it.each([
+    ["an unknown command", ".frobnicate the things", "SPW-KQL-UNKNOWN-COMMAND"],
+    ["a command Spillway does not run", ".show cluster", "SPW-KQL-UNKNOWN-COMMAND"],
+    ["a pipe naming a column the result lacks", ".show tables | where Nope == 1", "KS142"],
+    ["an export query over a missing table", ".create-or-alter continuous-export E to table Lake <| Missing | take 1", "KS204"],
+  ])("refuses %s", async (_, text, code) => {
+    const e = await refusal(engine.parseCommand(text, schema));
+    expect(e.diagnostics.map((d) => d.code)).toContain(code);
+  });
+});
