@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create, fromJsonString, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Caller } from "@spillway/auth";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from "@spillway/errors";
+import { alreadyExists, ErrorCode, failedPrecondition, invalidArgument, notFound, permissionDenied, SpillwayError } from "@spillway/errors";
 import { databaseName, dateFromCursor, normalizeColumns, validateName } from "@spillway/kusto";
 import {
   ContinuousExportSchema,
@@ -78,10 +78,13 @@ export class Catalog {
   async dropTable(databaseArg: string, nameArg: string): Promise<void> {
     const database = databaseName(databaseArg);
     const name = validateName("table", nameArg);
+    if (!(await this.store.get("table", database, name))) throw notFound(`table '${name}' does not exist in database '${database}'`);
+    // Its data first, outside the catalog's transaction: a table made anew under the name
+    // must not find the old one's extents, and a failure here leaves the table as it was.
+    await this.peers.cursor.dropTableExtents({ database, table: name });
     await this.store.write(async (tx) => {
       if (!(await tx.delete("table", database, name))) throw notFound(`table '${name}' does not exist in database '${database}'`);
       await dropTableGrants(tx, database, name);
-      await this.peers.cursor.dropTableExtents({ database, table: name });
     });
   }
 
@@ -202,29 +205,42 @@ export class Catalog {
     const { facts, dimensions } = factAndDimensionTables(name, described.tables, req.over, byName);
     checkOutputSchema(name, described.columns, target);
 
-    const definition = await this.store.write(async (tx) => {
-      const existingBody = await tx.get("continuous_export", database, name);
-      const existing = existingBody ? parseStoredExport(existingBody).definition : undefined;
-      const def = create(ContinuousExportSchema, {
-        database,
-        name,
-        id: existing?.id ?? randomUUID(),
-        externalTableName: target.name,
-        query: req.query,
-        queryLanguage: language,
-        cursorScopedTables: facts,
-        exportProperties: { ...properties, isDisabled: properties.isDisabled },
-        forcedLatency: properties.forcedLatency,
-        intervalBetweenRuns: properties.intervalBetweenRuns,
-        isDisabled: properties.isDisabled,
+    // The export's state first, outside the catalog's transaction (no call to another
+    // service while it is held): a new export's ledger entry exists before its definition,
+    // so a definition never lacks one. Creating it again is harmless (it keeps what exists).
+    const committedBody = await this.store.get("continuous_export", database, name);
+    const newId = committedBody ? undefined : randomUUID();
+    if (newId) await this.peers.cursor.initExportState({ exportId: newId, database, name });
+    let definition: ContinuousExport;
+    try {
+      definition = await this.store.write(async (tx) => {
+        const existingBody = await tx.get("continuous_export", database, name);
+        const existing = existingBody ? parseStoredExport(existingBody).definition : undefined;
+        const id = existing?.id ?? newId;
+        // Created by another call since it was read: try again, and this one's state goes.
+        if (!id) throw new SpillwayError(ErrorCode.aborted, `continuous export '${name}' changed while it was being altered; try again`);
+        const def = create(ContinuousExportSchema, {
+          database,
+          name,
+          id,
+          externalTableName: target.name,
+          query: req.query,
+          queryLanguage: language,
+          cursorScopedTables: facts,
+          exportProperties: { ...properties, isDisabled: properties.isDisabled },
+          forcedLatency: properties.forcedLatency,
+          intervalBetweenRuns: properties.intervalBetweenRuns,
+          isDisabled: properties.isDisabled,
+        });
+        // Dimension tables are kept with the definition so runs need not re-parse the query.
+        await tx.put("continuous_export", database, name, JSON.stringify({ definition: encode(ContinuousExportSchema, def), dimensions }));
+        return def;
       });
-      // Dimension tables are kept with the definition so runs need not re-parse the query.
-      const stored = { definition: encode(ContinuousExportSchema, def), dimensions };
-      await tx.put("continuous_export", database, name, JSON.stringify(stored));
-      // Inside the transaction: if the state cannot be created, the definition is not either.
-      if (!existing) await this.peers.cursor.initExportState({ exportId: def.id, database, name });
-      return def;
-    });
+    } catch (err) {
+      if (newId) await this.peers.cursor.purgeExportState({ exportId: newId }).catch(() => undefined);
+      throw err;
+    }
+    if (newId && definition.id !== newId) await this.peers.cursor.purgeExportState({ exportId: newId }).catch(() => undefined);
     return this.withState(definition);
   }
 
@@ -252,6 +268,8 @@ export class Catalog {
       await tx.put("continuous_export", database, name, JSON.stringify({ definition: encode(ContinuousExportSchema, updated), dimensions: stored.dimensions }));
       return updated;
     });
+    // Enabling also lifts a disable the scheduler made (SPEC §3: `enable` turns it on again).
+    if (!disabled) await this.peers.cursor.setSystemDisabled({ exportId: def.id, reason: "" });
     return this.withState(def);
   }
 
@@ -295,7 +313,7 @@ export class Catalog {
 
   async runNow(databaseArg: string, nameArg: string) {
     const database = databaseName(databaseArg);
-    const { definition } = await this.storedExport(database, nameArg);
+    const definition = await this.withState((await this.storedExport(database, nameArg)).definition);
     if (definition.isDisabled) throw failedPrecondition(`continuous export '${definition.name}' is disabled; enable it first`);
     return this.peers.cursor.runExportNow({ database, name: definition.name });
   }
@@ -367,8 +385,12 @@ export class Catalog {
       const s = byId.get(d.id);
       if (!s) return d;
       const exportedTo = dateFromCursor(s.checkpointCursor);
+      // Disabled by the user (the definition) or by the scheduler after 7 days of permanent failures (the ledger).
+      const isDisabled = d.isDisabled || s.systemDisabled !== "";
       return {
         ...d,
+        isDisabled,
+        exportProperties: d.exportProperties && { ...d.exportProperties, isDisabled },
         startCursor: s.startCursor,
         checkpointCursor: s.checkpointCursor,
         exportedTo: exportedTo && timestampFromDate(exportedTo),

@@ -25,4 +25,5 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   addFailure: "internal",
   purgeExportState: "internal",
   recoverAbandonedRuns: "internal",
+  setSystemDisabled: "internal",
 };

@@ -133,6 +133,7 @@ describe("export runs", () => {
       lastRunStart: new Date(clock),
       lastSuccessTime: undefined,
       isRunning: false,
+      systemDisabled: "",
     });
     to = await store.commitExtent(extent("T", "after"));
     clock += 1000;
@@ -367,5 +368,18 @@ describe("leases and the pending-artifact journal", () => {
     clock += 1000;
     await store.addFailure("x2", { operationId: "op2", name: "Export2", failureKind: "Failure", details: "still gone", isPermanent: true });
     expect((await store.failuresSinceLastSuccess("x2")).map((f) => f.operationId)).toEqual(["op1", "op2"]);
+  });
+});
+
+describe("an export the scheduler disabled", () => {
+  it("keeps the reason until it is cleared, and across a reopen", async () => {
+    await store.initExportState("x9", "db", "Export9");
+    await store.setSystemDisabled("x9", "disabled automatically: storage gone");
+    expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("disabled automatically: storage gone");
+    await store.close();
+    store = await CursorStore.open(dir, () => clock);
+    expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("disabled automatically: storage gone");
+    await store.setSystemDisabled("x9", "");
+    expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("");
   });
 });

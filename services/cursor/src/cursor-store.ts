@@ -27,6 +27,8 @@ export interface ExportStateRecord {
   lastSuccessTime?: Date;
   /** A run holds the export's lease now. */
   isRunning: boolean;
+  /** Why the scheduler disabled the export on its own; '' when it did not. */
+  systemDisabled: string;
 }
 
 export interface ArtifactRecord {
@@ -76,6 +78,8 @@ const SCHEMA = [
      export_id VARCHAR NOT NULL, operation_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
      failed_at TIMESTAMP NOT NULL, last_success_run TIMESTAMP, failure_kind VARCHAR NOT NULL,
      details VARCHAR NOT NULL, is_permanent BOOLEAN NOT NULL)`,
+  // Why the scheduler disabled the export on its own (SPEC §3: 7 days of permanent failures); '' when it did not.
+  `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS system_disabled VARCHAR DEFAULT ''`,
 ];
 
 const ts = (d: Date) => new DuckDBTimestampValue(BigInt(d.getTime()) * 1000n);
@@ -297,6 +301,11 @@ export class CursorStore {
     });
   }
 
+  /** Disables the export on the scheduler's own account (with the reason), or clears that ('' as reason). */
+  async setSystemDisabled(exportId: string, reason: string): Promise<void> {
+    await this.db.exclusive((q) => q.run("UPDATE export_state SET system_disabled = $2 WHERE export_id = $1", [exportId, reason]));
+  }
+
   /** A failure that belongs to no run (e.g. the export was disabled automatically). */
   async addFailure(exportId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
     await this.db.transaction(async (q) => {
@@ -426,7 +435,7 @@ async function initState(q: Queryable, exportId: string, database: string, name:
   if (existing) return stateOf(existing);
   const start = await lastCursor(q);
   // The first scheduled run comes one interval after creation: nothing is new before that.
-  await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL)`, [exportId, database, name, start, ts(new Date(now))]);
+  await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL, '')`, [exportId, database, name, start, ts(new Date(now))]);
   return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
 }
 
@@ -500,5 +509,6 @@ function stateOf(r: Row): ExportStateRecord {
     lastRunStart: dateOf(r.last_run_start),
     lastSuccessTime: dateOf(r.last_success_time),
     isRunning: r.is_running === true,
+    systemDisabled: String(r.system_disabled ?? ""),
   };
 }

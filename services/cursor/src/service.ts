@@ -17,6 +17,7 @@ import type {
   ReleaseLeaseRequest,
   RenewLeaseRequest,
   RunExportNowResponse,
+  SetSystemDisabledRequest,
   StartRunRequest,
 } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
@@ -111,6 +112,7 @@ function stateMessage(s: ExportStateRecord) {
     lastRunTime: s.lastRunTime && timestampFromDate(s.lastRunTime),
     lastRunStart: s.lastRunStart && timestampFromDate(s.lastRunStart),
     runCount: s.runCount,
+    systemDisabled: s.systemDisabled,
   };
 }
 
@@ -151,6 +153,7 @@ function ledgerHandlers(store: CursorStore) {
     addFailure: async (req: AddFailureRequest) => (await store.addFailure(req.exportId, failureOf(req.failure)), {}),
     purgeExportState: async (req: PurgeExportStateRequest) => (await store.dropExportState(req.exportId), {}),
     recoverAbandonedRuns: async () => ({ recovered: await store.recoverAbandonedRuns() }),
+    setSystemDisabled: async (req: SetSystemDisabledRequest) => (await store.setSystemDisabled(req.exportId, req.reason), {}),
   };
 }
 

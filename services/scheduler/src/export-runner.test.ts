@@ -53,12 +53,11 @@ const ingest = async () =>
 
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
-  const calls = { spooled: [] as string[][], uploaded: 0, deleted: [] as string[][], disabled: 0 };
+  const calls = { spooled: [] as string[][], uploaded: 0, deleted: [] as string[][] };
   const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {} };
   const peers: RunnerPeers = {
     catalog: {
       listExportSpecs: async () => ({ specs: spec() ? [spec()!] : [] }) as never,
-      disableContinuousExport: async () => (calls.disabled++, {}) as never,
     },
     query: {
       executeToSpool: async (req) => {
@@ -148,16 +147,18 @@ describe("ExportRunner", () => {
     const spec = { ...exportSpec(), externalTable: undefined };
     await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
-    const { peers, calls } = fakePeers(() => spec);
+    const { peers } = fakePeers(() => spec);
     const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
+    const disabled = async () => (await ledger.getExportStates([spec.id]))[0]!.systemDisabled;
 
     expect(await runner.run(spec)).toMatchObject({ result: "Failed", details: expect.stringContaining("external table") });
     clock += 6 * 86_400_000;
     await runner.run(spec);
-    expect(calls.disabled).toBe(0);
+    expect(await disabled()).toBe("");
     clock += 86_400_000 + 1000;
     await runner.run(spec);
-    expect(calls.disabled).toBe(1);
+    // Disabled in the ledger, on the scheduler's account: the user's definition is left as it was.
+    expect(await disabled()).toMatch(/^disabled automatically: only permanent failures since/);
     expect(((await cursor.listFailures({ exportId: spec.id })).failures).at(-1)).toMatchObject({ details: expect.stringContaining("disabled automatically") });
   });
 

@@ -11,7 +11,7 @@ import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./r
 
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
 export interface RunnerPeers {
-  catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs" | "disableContinuousExport">;
+  catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs">;
   query: Pick<SchedulerPeers["query"], "executeToSpool">;
   writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
 }
@@ -291,15 +291,11 @@ export class ExportRunner {
     const failures = await this.store.failuresSinceLastSuccess(spec.id);
     if (failures.length === 0 || !failures.every((f) => f.isPermanent)) return;
     if (this.now() - failures[0]!.timestamp.getTime() < this.autoDisableAfterMs) return;
-    await this.peers.catalog.disableContinuousExport({ database: spec.database, name: spec.name });
+    const details = `disabled automatically: only permanent failures since ${failures[0]!.timestamp.toISOString()} (last: ${failures.at(-1)!.details}); fix the cause and enable the export to resume from its checkpoint`;
+    // In the ledger, not through the catalog's public RPC: the definition stays the user's.
+    await this.store.setSystemDisabled(spec.id, details);
     this.log(`scheduler: disabled export '${spec.name}' of database '${spec.database}': only permanent failures for ${this.autoDisableAfterMs / 86_400_000} days`);
-    await this.store.addFailure(spec.id, {
-      operationId: randomUUID(),
-      name: spec.name,
-      failureKind: "Failure",
-      details: `disabled automatically: only permanent failures since ${failures[0]!.timestamp.toISOString()} (last: ${failures.at(-1)!.details}); fix the cause and enable the export to resume from its checkpoint`,
-      isPermanent: true,
-    });
+    await this.store.addFailure(spec.id, { operationId: randomUUID(), name: spec.name, failureKind: "Failure", details, isPermanent: true });
   }
 }
 

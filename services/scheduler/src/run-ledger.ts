@@ -43,6 +43,8 @@ export interface LedgerExportState {
   exportId: string;
   checkpointCursor: bigint;
   lastRunStart?: Date;
+  /** Why the scheduler disabled the export on its own; '' when it did not. */
+  systemDisabled: string;
 }
 
 /**
@@ -63,6 +65,7 @@ export interface RunLedger {
   addFailure(exportId: string, failure: FailureToRecord): Promise<void>;
   failuresSinceLastSuccess(exportId: string): Promise<FailureRecord[]>;
   purgeExportState(exportId: string): Promise<void>;
+  setSystemDisabled(exportId: string, reason: string): Promise<void>;
   getExportStates(exportIds: string[]): Promise<LedgerExportState[]>;
 }
 
@@ -117,9 +120,10 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     addFailure: async (exportId, failure) => void (await cursor.addFailure({ exportId, failure })),
     failuresSinceLastSuccess: async (exportId) => (await cursor.listFailures({ exportId, sinceLastSuccess: true })).failures.map(failureOf),
     purgeExportState: async (exportId) => void (await cursor.purgeExportState({ exportId })),
+    setSystemDisabled: async (exportId, reason) => void (await cursor.setSystemDisabled({ exportId, reason })),
     async getExportStates(exportIds) {
       const { states } = await cursor.getExportStates({ exportIds });
-      return states.map((s) => ({ exportId: s.exportId, checkpointCursor: s.checkpointCursor ? cursorOf(s.checkpointCursor) : 0n, lastRunStart: s.lastRunStart && timestampDate(s.lastRunStart) }));
+      return states.map((s) => ({ exportId: s.exportId, checkpointCursor: s.checkpointCursor ? cursorOf(s.checkpointCursor) : 0n, lastRunStart: s.lastRunStart && timestampDate(s.lastRunStart), systemDisabled: s.systemDisabled }));
     },
   };
 }

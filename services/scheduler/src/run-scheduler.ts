@@ -70,7 +70,9 @@ export class RunScheduler {
       const states = new Map((await this.store.getExportStates(enabled.map((s) => s.id))).map((s) => [s.exportId, s]));
       const due = enabled
         .filter((s) => {
-          const last = states.get(s.id)?.lastRunStart;
+          const state = states.get(s.id);
+          if (state?.systemDisabled) return false;
+          const last = state?.lastRunStart;
           return !last || this.now() - last.getTime() >= durationMs(s.intervalBetweenRuns);
         })
         // When exports lag, the one furthest behind runs first (SPEC §3).

@@ -14,7 +14,42 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSIvCg9QZW5kaW5nQXJ0aWZhY3QSDgoGcnVuX2lkGAEgASgJEgwKBHBhdGgYAiABKAkiewoPU3RhcnRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnJ1bl9pZBgDIAEoCRINCgVvd25lchgEIAEoCRIUCgxsZWFzZV90dGxfbXMYBSABKAMSEgoKbWF4X2N1cnNvchgGIAEoCSKtAQoQU3RhcnRSdW5SZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEhIKCnJ1bl9udW1iZXIYAiABKAMSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEhYKDmNvbXBsZXRlZF9ydW5zGAUgASgDEjQKB3BlbmRpbmcYBiADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IksKEVJlbmV3TGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxsZWFzZV90dGxfbXMYAyABKAMiIgoSUmVuZXdMZWFzZVJlc3BvbnNlEgwKBGhlbGQYASABKAgiNwoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiSQoVSm91cm5hbFBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSDQoFcGF0aHMYAyADKAkiGAoWSm91cm5hbFBlbmRpbmdSZXNwb25zZSIwChtMaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlQKHExpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USNAoHcGVuZGluZxgBIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiNwoTQ2xlYXJQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFcGF0aHMYAiADKAkiFgoUQ2xlYXJQZW5kaW5nUmVzcG9uc2UiTAoQQXJ0aWZhY3RUb0NvbW1pdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMivQEKEENvbW1pdFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRIWCg5leHRlcm5hbF90YWJsZRgDIAEoCRITCgtmcm9tX2N1cnNvchgEIAEoCRIRCgl0b19jdXJzb3IYBSABKAkSNwoJYXJ0aWZhY3RzGAYgAygLMiQuc3BpbGx3YXkuY3Vyc29yLnYxLkFydGlmYWN0VG9Db21taXQSDQoFb3duZXIYByABKAkiTQoRQ29tbWl0UnVuUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0InIKD0ZhaWx1cmVUb1JlY29yZBIUCgxvcGVyYXRpb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxmYWlsdXJlX2tpbmQYAyABKAkSDwoHZGV0YWlscxgEIAEoCRIUCgxpc19wZXJtYW5lbnQYBSABKAgieAoORmFpbFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRI0CgdmYWlsdXJlGAMgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZBINCgVvd25lchgEIAEoCSIRCg9GYWlsUnVuUmVzcG9uc2UiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2Ui+AEKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSIZChdXYXRjaFJ1blJlcXVlc3RzUmVxdWVzdCJ3ChhXYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkilQEKGUNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRI5CgdvdXRjb21lGAIgASgLMiguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSIcChpDb21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky7REKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USbwoQV2F0Y2hSdW5SZXF1ZXN0cxIrLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2UwARJzChJDb21wbGV0ZVJ1blJlcXVlc3QSLS5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZRJVCghTdGFydFJ1bhIjLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlcXVlc3QaJC5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXNwb25zZRJbCgpSZW5ld0xlYXNlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJhCgxSZWxlYXNlTGVhc2USJy5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJnCg5Kb3VybmFsUGVuZGluZxIpLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1JlcXVlc3QaKi5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXNwb25zZRJ5ChRMaXN0UGVuZGluZ0FydGlmYWN0cxIvLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRJhCgxDbGVhclBlbmRpbmcSJy5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXNwb25zZRJYCglDb21taXRSdW4SJC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXNwb25zZRJSCgdGYWlsUnVuEiIuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXF1ZXN0GiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXNwb25zZRJbCgpBZGRGYWlsdXJlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXNwb25zZRJtChBQdXJnZUV4cG9ydFN0YXRlEisuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZRJ5ChRSZWNvdmVyQWJhbmRvbmVkUnVucxIvLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSI9ChhTZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIbChlTZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlIi8KD1BlbmRpbmdBcnRpZmFjdBIOCgZydW5faWQYASABKAkSDAoEcGF0aBgCIAEoCSJ7Cg9TdGFydFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcnVuX2lkGAMgASgJEg0KBW93bmVyGAQgASgJEhQKDGxlYXNlX3R0bF9tcxgFIAEoAxISCgptYXhfY3Vyc29yGAYgASgJIq0BChBTdGFydFJ1blJlc3BvbnNlEg8KB3N0YXJ0ZWQYASABKAgSEgoKcnVuX251bWJlchgCIAEoAxITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSFgoOY29tcGxldGVkX3J1bnMYBSABKAMSNAoHcGVuZGluZxgGIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiSwoRUmVuZXdMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoAyIiChJSZW5ld0xlYXNlUmVzcG9uc2USDAoEaGVsZBgBIAEoCCI3ChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSJJChVKb3VybmFsUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRINCgVwYXRocxgDIAMoCSIYChZKb3VybmFsUGVuZGluZ1Jlc3BvbnNlIjAKG0xpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiVAocTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRI0CgdwZW5kaW5nGAEgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCI3ChNDbGVhclBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVwYXRocxgCIAMoCSIWChRDbGVhclBlbmRpbmdSZXNwb25zZSJMChBBcnRpZmFjdFRvQ29tbWl0EgwKBHBhdGgYASABKAkSEwoLbnVtX3JlY29yZHMYAiABKAMSFQoNc2l6ZV9pbl9ieXRlcxgDIAEoAyK9AQoQQ29tbWl0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEhYKDmV4dGVybmFsX3RhYmxlGAMgASgJEhMKC2Zyb21fY3Vyc29yGAQgASgJEhEKCXRvX2N1cnNvchgFIAEoCRI3CglhcnRpZmFjdHMYBiADKAsyJC5zcGlsbHdheS5jdXJzb3IudjEuQXJ0aWZhY3RUb0NvbW1pdBINCgVvd25lchgHIAEoCSJNChFDb21taXRSdW5SZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QicgoPRmFpbHVyZVRvUmVjb3JkEhQKDG9wZXJhdGlvbl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGZhaWx1cmVfa2luZBgDIAEoCRIPCgdkZXRhaWxzGAQgASgJEhQKDGlzX3Blcm1hbmVudBgFIAEoCCJ4Cg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJIhEKD0ZhaWxSdW5SZXNwb25zZSJcChFBZGRGYWlsdXJlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSNAoHZmFpbHVyZRgCIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQiFAoSQWRkRmFpbHVyZVJlc3BvbnNlIiwKF1B1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSIaChhQdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2UiHQobUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0IjEKHFJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2USEQoJcmVjb3ZlcmVkGAEgASgFIisKF0dldEN1cnJlbnRDdXJzb3JSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGEdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRIOCgZjdXJzb3IYASABKAkigQEKBkV4dGVudBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAxIOCgZjdXJzb3IYByABKAkifgoTQ29tbWl0RXh0ZW50UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAyImChRDb21taXRFeHRlbnRSZXNwb25zZRIOCgZjdXJzb3IYASABKAkiYgoSTGlzdEV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg4KBnRhYmxlcxgCIAMoCRIUCgxhZnRlcl9jdXJzb3IYAyABKAkSFAoMdXBfdG9fY3Vyc29yGAQgASgJIlIKE0xpc3RFeHRlbnRzUmVzcG9uc2USKwoHZXh0ZW50cxgBIAMoCzIaLnNwaWxsd2F5LmN1cnNvci52MS5FeHRlbnQSDgoGY3Vyc29yGAIgASgJIjoKF0Ryb3BUYWJsZUV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJIhoKGERyb3BUYWJsZUV4dGVudHNSZXNwb25zZSKRAgoLRXhwb3J0U3RhdGUSEQoJZXhwb3J0X2lkGAEgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGAIgASgJEhQKDHN0YXJ0X2N1cnNvchgDIAEoCRISCgppc19ydW5uaW5nGAQgASgIEhcKD2xhc3RfcnVuX3Jlc3VsdBgFIAEoCRIxCg1sYXN0X3J1bl90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglydW5fY291bnQYByABKAMSMgoObGFzdF9ydW5fc3RhcnQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3N5c3RlbV9kaXNhYmxlZBgJIAEoCSJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSIZChdXYXRjaFJ1blJlcXVlc3RzUmVxdWVzdCJ3ChhXYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkilQEKGUNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRI5CgdvdXRjb21lGAIgASgLMiguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSIcChpDb21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky3xIKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USbwoQV2F0Y2hSdW5SZXF1ZXN0cxIrLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2UwARJzChJDb21wbGV0ZVJ1blJlcXVlc3QSLS5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZRJVCghTdGFydFJ1bhIjLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlcXVlc3QaJC5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXNwb25zZRJbCgpSZW5ld0xlYXNlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJhCgxSZWxlYXNlTGVhc2USJy5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJnCg5Kb3VybmFsUGVuZGluZxIpLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1JlcXVlc3QaKi5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXNwb25zZRJ5ChRMaXN0UGVuZGluZ0FydGlmYWN0cxIvLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRJhCgxDbGVhclBlbmRpbmcSJy5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXNwb25zZRJYCglDb21taXRSdW4SJC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXNwb25zZRJSCgdGYWlsUnVuEiIuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXF1ZXN0GiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXNwb25zZRJbCgpBZGRGYWlsdXJlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXNwb25zZRJtChBQdXJnZUV4cG9ydFN0YXRlEisuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZRJ5ChRSZWNvdmVyQWJhbmRvbmVkUnVucxIvLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZRJwChFTZXRTeXN0ZW1EaXNhYmxlZBIsLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QaLS5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.cursor.v1.SetSystemDisabledRequest
+ */
+export type SetSystemDisabledRequest = Message<"spillway.cursor.v1.SetSystemDisabledRequest"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.SetSystemDisabledRequest.
+ * Use `create(SetSystemDisabledRequestSchema)` to create a new message.
+ */
+export const SetSystemDisabledRequestSchema: GenMessage<SetSystemDisabledRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+
+/**
+ * @generated from message spillway.cursor.v1.SetSystemDisabledResponse
+ */
+export type SetSystemDisabledResponse = Message<"spillway.cursor.v1.SetSystemDisabledResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.SetSystemDisabledResponse.
+ * Use `create(SetSystemDisabledResponseSchema)` to create a new message.
+ */
+export const SetSystemDisabledResponseSchema: GenMessage<SetSystemDisabledResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
 
 /**
  * @generated from message spillway.cursor.v1.PendingArtifact
@@ -36,7 +71,7 @@ export type PendingArtifact = Message<"spillway.cursor.v1.PendingArtifact"> & {
  * Use `create(PendingArtifactSchema)` to create a new message.
  */
 export const PendingArtifactSchema: GenMessage<PendingArtifact> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunRequest
@@ -82,7 +117,7 @@ export type StartRunRequest = Message<"spillway.cursor.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunResponse
@@ -128,7 +163,7 @@ export type StartRunResponse = Message<"spillway.cursor.v1.StartRunResponse"> & 
  * Use `create(StartRunResponseSchema)` to create a new message.
  */
 export const StartRunResponseSchema: GenMessage<StartRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseRequest
@@ -155,7 +190,7 @@ export type RenewLeaseRequest = Message<"spillway.cursor.v1.RenewLeaseRequest"> 
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseResponse
@@ -172,7 +207,7 @@ export type RenewLeaseResponse = Message<"spillway.cursor.v1.RenewLeaseResponse"
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseRequest
@@ -194,7 +229,7 @@ export type ReleaseLeaseRequest = Message<"spillway.cursor.v1.ReleaseLeaseReques
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseResponse
@@ -207,7 +242,7 @@ export type ReleaseLeaseResponse = Message<"spillway.cursor.v1.ReleaseLeaseRespo
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingRequest
@@ -234,7 +269,7 @@ export type JournalPendingRequest = Message<"spillway.cursor.v1.JournalPendingRe
  * Use `create(JournalPendingRequestSchema)` to create a new message.
  */
 export const JournalPendingRequestSchema: GenMessage<JournalPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingResponse
@@ -247,7 +282,7 @@ export type JournalPendingResponse = Message<"spillway.cursor.v1.JournalPendingR
  * Use `create(JournalPendingResponseSchema)` to create a new message.
  */
 export const JournalPendingResponseSchema: GenMessage<JournalPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsRequest
@@ -264,7 +299,7 @@ export type ListPendingArtifactsRequest = Message<"spillway.cursor.v1.ListPendin
  * Use `create(ListPendingArtifactsRequestSchema)` to create a new message.
  */
 export const ListPendingArtifactsRequestSchema: GenMessage<ListPendingArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsResponse
@@ -281,7 +316,7 @@ export type ListPendingArtifactsResponse = Message<"spillway.cursor.v1.ListPendi
  * Use `create(ListPendingArtifactsResponseSchema)` to create a new message.
  */
 export const ListPendingArtifactsResponseSchema: GenMessage<ListPendingArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingRequest
@@ -303,7 +338,7 @@ export type ClearPendingRequest = Message<"spillway.cursor.v1.ClearPendingReques
  * Use `create(ClearPendingRequestSchema)` to create a new message.
  */
 export const ClearPendingRequestSchema: GenMessage<ClearPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingResponse
@@ -316,7 +351,7 @@ export type ClearPendingResponse = Message<"spillway.cursor.v1.ClearPendingRespo
  * Use `create(ClearPendingResponseSchema)` to create a new message.
  */
 export const ClearPendingResponseSchema: GenMessage<ClearPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
 
 /**
  * @generated from message spillway.cursor.v1.ArtifactToCommit
@@ -343,7 +378,7 @@ export type ArtifactToCommit = Message<"spillway.cursor.v1.ArtifactToCommit"> & 
  * Use `create(ArtifactToCommitSchema)` to create a new message.
  */
 export const ArtifactToCommitSchema: GenMessage<ArtifactToCommit> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunRequest
@@ -390,7 +425,7 @@ export type CommitRunRequest = Message<"spillway.cursor.v1.CommitRunRequest"> & 
  * Use `create(CommitRunRequestSchema)` to create a new message.
  */
 export const CommitRunRequestSchema: GenMessage<CommitRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunResponse
@@ -407,7 +442,7 @@ export type CommitRunResponse = Message<"spillway.cursor.v1.CommitRunResponse"> 
  * Use `create(CommitRunResponseSchema)` to create a new message.
  */
 export const CommitRunResponseSchema: GenMessage<CommitRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
 
 /**
  * @generated from message spillway.cursor.v1.FailureToRecord
@@ -444,7 +479,7 @@ export type FailureToRecord = Message<"spillway.cursor.v1.FailureToRecord"> & {
  * Use `create(FailureToRecordSchema)` to create a new message.
  */
 export const FailureToRecordSchema: GenMessage<FailureToRecord> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunRequest
@@ -478,7 +513,7 @@ export type FailRunRequest = Message<"spillway.cursor.v1.FailRunRequest"> & {
  * Use `create(FailRunRequestSchema)` to create a new message.
  */
 export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunResponse
@@ -491,7 +526,7 @@ export type FailRunResponse = Message<"spillway.cursor.v1.FailRunResponse"> & {
  * Use `create(FailRunResponseSchema)` to create a new message.
  */
 export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureRequest
@@ -513,7 +548,7 @@ export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> 
  * Use `create(AddFailureRequestSchema)` to create a new message.
  */
 export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureResponse
@@ -526,7 +561,7 @@ export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"
  * Use `create(AddFailureResponseSchema)` to create a new message.
  */
 export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateRequest
@@ -543,7 +578,7 @@ export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportSta
  * Use `create(PurgeExportStateRequestSchema)` to create a new message.
  */
 export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateResponse
@@ -556,7 +591,7 @@ export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportSt
  * Use `create(PurgeExportStateResponseSchema)` to create a new message.
  */
 export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
@@ -569,7 +604,7 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
  * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
@@ -588,7 +623,7 @@ export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAb
  * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -607,7 +642,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -624,7 +659,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -671,7 +706,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -713,7 +748,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -730,7 +765,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -766,7 +801,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -790,7 +825,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -812,7 +847,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -825,7 +860,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -872,6 +907,13 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
    * @generated from field: google.protobuf.Timestamp last_run_start = 8;
    */
   lastRunStart?: Timestamp | undefined;
+
+  /**
+   * Why the scheduler disabled the export on its own (7 days of permanent failures); empty when it did not.
+   *
+   * @generated from field: string system_disabled = 9;
+   */
+  systemDisabled: string;
 };
 
 /**
@@ -879,7 +921,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -906,7 +948,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -923,7 +965,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -940,7 +982,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -957,7 +999,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -974,7 +1016,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -991,7 +1033,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1015,7 +1057,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1032,7 +1074,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1054,7 +1096,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
@@ -1067,7 +1109,7 @@ export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunReques
  * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
  */
 export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * One run asked for.
@@ -1108,7 +1150,7 @@ export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunReque
  * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
  */
 export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
@@ -1142,7 +1184,7 @@ export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunR
  * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
@@ -1155,7 +1197,7 @@ export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRun
  * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
  */
 export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1197,7 +1239,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1392,6 +1434,16 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof RecoverAbandonedRunsRequestSchema;
     output: typeof RecoverAbandonedRunsResponseSchema;
+  },
+  /**
+   * Disables an export on the scheduler's account, or (empty reason) clears that.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.SetSystemDisabled
+   */
+  setSystemDisabled: {
+    methodKind: "unary";
+    input: typeof SetSystemDisabledRequestSchema;
+    output: typeof SetSystemDisabledResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_cursor_v1_cursor_service, 0);
