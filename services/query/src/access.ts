@@ -8,4 +8,5 @@ export const queryAccess: AccessTable<typeof QueryService> = {
   ingestStream: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
   query: { need: "databaseViewer", limit: "query" },
   executeToSpool: "internal",
+  discardSpool: "internal",
 };

@@ -155,8 +155,31 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
     },
 
     async executeToSpool(req) {
-      const spool = await engine.executeToSpool(req.query, req.tables, req.outputColumns, req.spoolName);
+      // Binding tables is the query service's job (DESIGN "Scale-out"): callers name tables and ranges, not files.
+      const spoolName = spoolFileName(req.spoolName);
+      const facts = await Promise.all(
+        req.factTables.map(async (f) => {
+          const { extents } = await peers.cursor.listExtents({ database: req.database, tables: [f.table], afterCursor: f.afterCursor, upToCursor: f.upToCursor });
+          return extents;
+        }),
+      );
+      if (facts.every((extents) => extents.length === 0)) return { spoolPath: "", rowCount: 0n };
+      const dimensions = req.dimensionTables.length ? (await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables })).extents : [];
+      const extents = [...facts.flat(), ...dimensions];
+      const bindings: TableBinding[] = req.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path) }));
+      const spool = await engine.executeToSpool(req.query, bindings, req.outputColumns, spoolName);
       return { spoolPath: spool.path, rowCount: spool.rows };
     },
+
+    async discardSpool(req) {
+      await rm(join(engine.dataDir, spoolFileName(req.spoolName)), { force: true });
+      return {};
+    },
   };
+}
+
+/** A spool is a plain name in the query service's spool folder: callers name spools, not paths. */
+function spoolFileName(name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw invalidArgument(`spool name '${name}' is not a plain name`);
+  return join("spool", `${name}.parquet`);
 }

@@ -53,7 +53,7 @@ const ingest = async () =>
 
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
-  const calls = { spooled: [] as string[][], uploaded: 0, deleted: [] as string[][] };
+  const calls = { spooled: [] as string[][][], uploaded: 0, deleted: [] as string[][], discarded: [] as string[] };
   const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {} };
   const peers: RunnerPeers = {
     catalog: {
@@ -61,10 +61,11 @@ function fakePeers(spec: () => ExportSpec | undefined) {
     },
     query: {
       executeToSpool: async (req) => {
-        calls.spooled.push((req.tables ?? []).flatMap((t) => t.extentPaths ?? []));
+        calls.spooled.push((req.factTables ?? []).map((f) => [f.table ?? "", f.afterCursor ?? "", f.upToCursor ?? ""]));
         await hooks.duringQuery();
         return { spoolPath: req.spoolName, rowCount: 10n } as never;
       },
+      discardSpool: async (req) => (calls.discarded.push(req.spoolName ?? ""), {}) as never,
     },
     writer: {
       stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
@@ -92,7 +93,7 @@ describe("ExportRunner", () => {
     hooks.duringQuery = async () => {
       lateCursor = await ingest();
     };
-    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
 
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Completed", to: first });
@@ -102,7 +103,9 @@ describe("ExportRunner", () => {
     hooks.duringQuery = async () => {};
     const next = await runner.run(spec);
     expect(next).toMatchObject({ result: "Completed", from: first, to: lateCursor });
-    expect(calls.spooled).toEqual([["extents/e1.parquet"], ["extents/e2.parquet"]]);
+    // The query service was asked for exactly each run's range of the fact table, and each spool was let go.
+    expect(calls.spooled).toEqual([[["T", "", String(first)]], [["T", String(first), String(lateCursor)]]]);
+    expect(calls.discarded).toEqual([run.runId, next.runId]);
   });
 
   it("leaves the checkpoint where it was when an upload fails, and removes that attempt's files before the next", async () => {
@@ -113,7 +116,7 @@ describe("ExportRunner", () => {
     hooks.upload = async () => {
       throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
     };
-    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
 
     const failed = await runner.run(spec);
     expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("storage timed out") });
@@ -137,7 +140,7 @@ describe("ExportRunner", () => {
     hooks.duringQuery = async () => {
       current = { ...spec, isDisabled: true };
     };
-    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("was disabled during the run") });
     expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
@@ -148,7 +151,7 @@ describe("ExportRunner", () => {
     await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
     await ingest();
     const { peers } = fakePeers(() => spec);
-    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry: noRetry });
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
     const disabled = async () => (await ledger.getExportStates([spec.id]))[0]!.systemDisabled;
 
     expect(await runner.run(spec)).toMatchObject({ result: "Failed", details: expect.stringContaining("external table") });
@@ -175,7 +178,7 @@ describe("ExportRunner", () => {
       }
     };
     const retry: RetryOptions = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: async () => {} };
-    const runner = new ExportRunner(ledger, peers, dir, { now: () => clock, retry });
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry });
     const run = await runner.run(spec);
     expect(run.result).toBe("Completed");
     expect(calls.uploaded).toBe(2);

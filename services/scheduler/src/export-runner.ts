@@ -1,6 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
 import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
@@ -12,7 +10,7 @@ import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./r
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
 export interface RunnerPeers {
   catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs">;
-  query: Pick<SchedulerPeers["query"], "executeToSpool">;
+  query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
   writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
 }
 
@@ -78,7 +76,6 @@ export class ExportRunner {
   constructor(
     private readonly store: RunLedger,
     private readonly peers: RunnerPeers,
-    private readonly dataDir: string,
     options: RunnerOptions = {},
   ) {
     this.now = options.now ?? Date.now;
@@ -161,7 +158,7 @@ export class ExportRunner {
 
   private async execute(spec: ExportSpec, runId: string, started: StartedRun): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
-    const spoolName = join("spool", `${runId}.parquet`);
+    const spoolName = runId;
     let uploadStarted = false;
     try {
       const externalTable = spec.externalTable;
@@ -169,14 +166,18 @@ export class ExportRunner {
       this.checkTables(spec);
       await this.removeFailedAttempts(spec, started.pending);
 
-      const facts = await this.store.listExtents(spec.database, spec.factTables, from, to);
-      if (facts.extents.length === 0) return await this.commit(spec, runId, from, to, []);
-      const dims = spec.dimensionTables.length ? (await this.store.listExtents(spec.database, spec.dimensionTables, 0n)).extents : [];
-      const pathsOf = (table: string) => [...facts.extents, ...dims].filter((e) => e.table === table).map((e) => e.path);
-      const tables = spec.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: pathsOf(t.name) }));
-
+      // The query service binds the fact tables to this run's range and the dimensions whole.
       const spool = await withRetry(
-        () => this.peers.query.executeToSpool({ query: spec.query, tables, outputColumns: exportedColumns(externalTable), spoolName }),
+        () =>
+          this.peers.query.executeToSpool({
+            database: spec.database,
+            query: spec.query,
+            tables: spec.tables,
+            factTables: spec.factTables.map((table) => ({ table, afterCursor: from === 0n ? "" : from.toString(), upToCursor: to.toString() })),
+            dimensionTables: spec.dimensionTables,
+            outputColumns: exportedColumns(externalTable),
+            spoolName,
+          }),
         this.retry,
       );
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
@@ -217,7 +218,7 @@ export class ExportRunner {
       return await this.fail(spec, runId, from, to, err, uploadStarted);
     } finally {
       await this.peers.writer.discardStage({ stageId: runId }).catch(() => undefined);
-      await rm(join(this.dataDir, spoolName), { force: true });
+      await this.peers.query.discardSpool({ spoolName }).catch(() => undefined);
     }
   }
 

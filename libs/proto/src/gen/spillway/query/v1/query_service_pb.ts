@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ListValue } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Column } from "../../catalog/v1/catalog_types_pb.js";
+import type { Column, Table } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIl4KCkJvdW5kVGFibGUSDAoEbmFtZRgBIAEoCRIsCgdjb2x1bW5zGAIgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SFAoMZXh0ZW50X3BhdGhzGAMgAygJIp4BChVFeGVjdXRlVG9TcG9vbFJlcXVlc3QSDQoFcXVlcnkYASABKAkSLQoGdGFibGVzGAIgAygLMh0uc3BpbGx3YXkucXVlcnkudjEuQm91bmRUYWJsZRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkiPwoWRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZRISCgpzcG9vbF9wYXRoGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAzL1AgoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIksKDkZhY3RUYWJsZVJhbmdlEg0KBXRhYmxlGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCRIUCgx1cF90b19jdXJzb3IYAyABKAkikwIKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkSEAoIZGF0YWJhc2UYBSABKAkSKgoGdGFibGVzGAYgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZRI2CgtmYWN0X3RhYmxlcxgHIAMoCzIhLnNwaWxsd2F5LnF1ZXJ5LnYxLkZhY3RUYWJsZVJhbmdlEhgKEGRpbWVuc2lvbl90YWJsZXMYCCADKAlKBAgCEANSDGJvdW5kX3RhYmxlcyI/ChZFeGVjdXRlVG9TcG9vbFJlc3BvbnNlEhIKCnNwb29sX3BhdGgYASABKAkSEQoJcm93X2NvdW50GAIgASgDIikKE0Rpc2NhcmRTcG9vbFJlcXVlc3QSEgoKc3Bvb2xfbmFtZRgBIAEoCSIWChREaXNjYXJkU3Bvb2xSZXNwb25zZTLWAwoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USXwoMRGlzY2FyZFNwb29sEiYuc3BpbGx3YXkucXVlcnkudjEuRGlzY2FyZFNwb29sUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -233,32 +233,32 @@ export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
   messageDesc(file_spillway_query_v1_query_service, 6);
 
 /**
- * A table as one query sees it: its schema and the extents that make it up.
+ * A fact table of an export run: the query sees only its records in (after_cursor, up_to_cursor].
  *
- * @generated from message spillway.query.v1.BoundTable
+ * @generated from message spillway.query.v1.FactTableRange
  */
-export type BoundTable = Message<"spillway.query.v1.BoundTable"> & {
+export type FactTableRange = Message<"spillway.query.v1.FactTableRange"> & {
   /**
-   * @generated from field: string name = 1;
+   * @generated from field: string table = 1;
    */
-  name: string;
+  table: string;
 
   /**
-   * @generated from field: repeated spillway.catalog.v1.Column columns = 2;
+   * @generated from field: string after_cursor = 2;
    */
-  columns: Column[];
+  afterCursor: string;
 
   /**
-   * @generated from field: repeated string extent_paths = 3;
+   * @generated from field: string up_to_cursor = 3;
    */
-  extentPaths: string[];
+  upToCursor: string;
 };
 
 /**
- * Describes the message spillway.query.v1.BoundTable.
- * Use `create(BoundTableSchema)` to create a new message.
+ * Describes the message spillway.query.v1.FactTableRange.
+ * Use `create(FactTableRangeSchema)` to create a new message.
  */
-export const BoundTableSchema: GenMessage<BoundTable> = /*@__PURE__*/
+export const FactTableRangeSchema: GenMessage<FactTableRange> = /*@__PURE__*/
   messageDesc(file_spillway_query_v1_query_service, 7);
 
 /**
@@ -271,11 +271,6 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
   query: string;
 
   /**
-   * @generated from field: repeated spillway.query.v1.BoundTable tables = 2;
-   */
-  tables: BoundTable[];
-
-  /**
    * Names of the output columns and the Kusto types to cast them to.
    *
    * @generated from field: repeated spillway.catalog.v1.Column output_columns = 3;
@@ -283,11 +278,35 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
   outputColumns: Column[];
 
   /**
-   * The file to write, under the data directory's spool folder.
+   * The spool to write: a plain name, kept in the query service's spool folder.
    *
    * @generated from field: string spool_name = 4;
    */
   spoolName: string;
+
+  /**
+   * @generated from field: string database = 5;
+   */
+  database: string;
+
+  /**
+   * The schemas of the tables the query reads.
+   *
+   * @generated from field: repeated spillway.catalog.v1.Table tables = 6;
+   */
+  tables: Table[];
+
+  /**
+   * @generated from field: repeated spillway.query.v1.FactTableRange fact_tables = 7;
+   */
+  factTables: FactTableRange[];
+
+  /**
+   * Seen whole.
+   *
+   * @generated from field: repeated string dimension_tables = 8;
+   */
+  dimensionTables: string[];
 };
 
 /**
@@ -302,6 +321,8 @@ export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*
  */
 export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolResponse"> & {
   /**
+   * Where the writer reads the spool, relative to the data directory; empty when no row came out.
+   *
    * @generated from field: string spool_path = 1;
    */
   spoolPath: string;
@@ -318,6 +339,36 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
   messageDesc(file_spillway_query_v1_query_service, 9);
+
+/**
+ * @generated from message spillway.query.v1.DiscardSpoolRequest
+ */
+export type DiscardSpoolRequest = Message<"spillway.query.v1.DiscardSpoolRequest"> & {
+  /**
+   * @generated from field: string spool_name = 1;
+   */
+  spoolName: string;
+};
+
+/**
+ * Describes the message spillway.query.v1.DiscardSpoolRequest.
+ * Use `create(DiscardSpoolRequestSchema)` to create a new message.
+ */
+export const DiscardSpoolRequestSchema: GenMessage<DiscardSpoolRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 10);
+
+/**
+ * @generated from message spillway.query.v1.DiscardSpoolResponse
+ */
+export type DiscardSpoolResponse = Message<"spillway.query.v1.DiscardSpoolResponse"> & {
+};
+
+/**
+ * Describes the message spillway.query.v1.DiscardSpoolResponse.
+ * Use `create(DiscardSpoolResponseSchema)` to create a new message.
+ */
+export const DiscardSpoolResponseSchema: GenMessage<DiscardSpoolResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 11);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.
@@ -359,7 +410,8 @@ export const QueryService: GenService<{
     output: typeof QueryResponseSchema;
   },
   /**
-   * Internal: runs a query over bound tables and spools the result to Parquet.
+   * Internal: runs an export query, its fact tables bound to their cursor range and its
+   * dimension tables whole, and spools the result to Parquet.
    *
    * @generated from rpc spillway.query.v1.QueryService.ExecuteToSpool
    */
@@ -367,6 +419,16 @@ export const QueryService: GenService<{
     methodKind: "unary";
     input: typeof ExecuteToSpoolRequestSchema;
     output: typeof ExecuteToSpoolResponseSchema;
+  },
+  /**
+   * Internal: removes a spool once its run no longer needs it (the query service owns its spools).
+   *
+   * @generated from rpc spillway.query.v1.QueryService.DiscardSpool
+   */
+  discardSpool: {
+    methodKind: "unary";
+    input: typeof DiscardSpoolRequestSchema;
+    output: typeof DiscardSpoolResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_query_v1_query_service, 0);
