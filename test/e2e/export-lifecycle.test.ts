@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
 import { artifactPaths, csv, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import { waitFor } from "../support/free-port.js";
 import type { Mode } from "../support/spillway-processes.js";
 
 describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
@@ -112,5 +113,7 @@ describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, en
     const batches = [];
     for await (const b of env.sw.query.query({ query: "SELECT count(*) AS n FROM Temp" })) batches.push(b);
     expect(batches.flatMap((b) => b.rows).map((r) => r.values[0]!.kind.value)).toEqual(["0"]);
+    // The old table's extent files go too: the query service, which owns them, deletes them.
+    await waitFor("the dropped extents' files to go", async () => (readdirSync(join(env.sw.dataDir, "extents/default/Temp")).length === 0 ? true : undefined));
   });
 });

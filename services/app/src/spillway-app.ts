@@ -85,7 +85,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     cursor: () => createCursorModule(config, { now: options.now }),
     writer: () => createWriterModule(config),
     catalog: () => createCatalogModule(config, peersOf("catalog")),
-    query: () => createQueryModule(config, peersOf("query")),
+    query: () => createQueryModule(config, peersOf("query"), log),
     scheduler: () => createSchedulerModule(config, peersOf("scheduler"), log, { now: options.now }),
   };
 

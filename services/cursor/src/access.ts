@@ -7,6 +7,8 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   commitExtent: "internal",
   listExtents: "internal",
   dropTableExtents: "internal",
+  listDroppedExtents: "internal",
+  forgetDroppedExtents: "internal",
   initExportState: "internal",
   getExportStates: "internal",
   listArtifacts: "internal",

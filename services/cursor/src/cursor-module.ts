@@ -15,7 +15,7 @@ export async function createCursorModule(config: SpillwayConfig, options: Cursor
   const store = await CursorStore.open(config.dataDir, options.now);
   return {
     service: CursorService,
-    handlers: cursorHandlers(store, new RunRequestBoard<RunExportNowResponse>(), config.dataDir),
+    handlers: cursorHandlers(store, new RunRequestBoard<RunExportNowResponse>()),
     access: cursorAccess,
     stop: () => store.close(),
   };

@@ -78,6 +78,8 @@ const SCHEMA = [
      export_id VARCHAR NOT NULL, operation_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
      failed_at TIMESTAMP NOT NULL, last_success_run TIMESTAMP, failure_kind VARCHAR NOT NULL,
      details VARCHAR NOT NULL, is_permanent BOOLEAN NOT NULL)`,
+  // Extents of dropped tables whose files the query service has yet to delete.
+  `CREATE TABLE IF NOT EXISTS dropped_extents (extent_id VARCHAR NOT NULL, path VARCHAR NOT NULL)`,
   // Why the scheduler disabled the export on its own (SPEC §3: 7 days of permanent failures); '' when it did not.
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS system_disabled VARCHAR DEFAULT ''`,
 ];
@@ -150,12 +152,28 @@ export class CursorStore {
   }
 
   /** Forgets a dropped table's extents; returns their paths so the files can be removed. */
+  /**
+   * Makes a table's extents invisible at once and keeps their files' names for the query
+   * service, which owns the files and deletes them (forgetDroppedExtents once it has).
+   */
   async dropTableExtents(database: string, table: string): Promise<string[]> {
     return this.db.transaction(async (q) => {
-      const rows = await q.all("SELECT path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+      const rows = await q.all("SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+      await q.run("INSERT INTO dropped_extents SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
       await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
       return rows.map((r) => String(r.path));
     });
+  }
+
+  /** Extents dropped whose files may still exist, oldest first. */
+  async droppedExtents(limit: number): Promise<Array<{ extentId: string; path: string }>> {
+    const rows = await this.db.exclusive((q) => q.all("SELECT extent_id, path FROM dropped_extents ORDER BY extent_id LIMIT $1", [limit]));
+    return rows.map((r) => ({ extentId: String(r.extent_id), path: String(r.path) }));
+  }
+
+  async forgetDroppedExtents(extentIds: string[]): Promise<void> {
+    if (extentIds.length === 0) return;
+    await this.db.exclusive((q) => q.run(`DELETE FROM dropped_extents WHERE extent_id IN (${inList(extentIds)})`));
   }
 
   /** Creates an export's state at the current cursor: it exports what is ingested from now on. */

@@ -1,5 +1,3 @@
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation } from "@opentelemetry/api";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
@@ -25,7 +23,7 @@ import type { ArtifactRecord, CursorStore, ExportStateRecord } from "./cursor-st
 import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
-export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<RunExportNowResponse>, dataDir: string): ServiceImpl<typeof CursorService> {
+export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<RunExportNowResponse>): ServiceImpl<typeof CursorService> {
   return {
     ...ledgerHandlers(store),
     async getCurrentCursor() {
@@ -49,10 +47,12 @@ export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<
       return { extents: extents.map((e) => ({ ...e, cursor: e.cursor.toString() })), cursor: cursorText(cursor) };
     },
     async dropTableExtents(req) {
-      const paths = await store.dropTableExtents(req.database, req.table);
-      await Promise.all(paths.map((p) => rm(join(dataDir, p), { force: true })));
+      // The files are the query service's: it deletes them (ListDroppedExtents).
+      await store.dropTableExtents(req.database, req.table);
       return {};
     },
+    listDroppedExtents: async (req) => ({ extents: await store.droppedExtents(req.limit || 1000) }),
+    forgetDroppedExtents: async (req) => (await store.forgetDroppedExtents(req.extentIds), {}),
     async initExportState(req) {
       return { state: stateMessage(await store.initExportState(req.exportId, req.database, req.name)) };
     },

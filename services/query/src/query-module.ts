@@ -1,12 +1,14 @@
 import type { SpillwayConfig } from "@spillway/config";
 import { queryAccess } from "./access.js";
 import { QueryService } from "@spillway/proto";
+import { ExtentCollector } from "./extent-collector.js";
 import type { QueryPeers } from "./peer-clients.js";
 import { QueryEngine } from "./query-engine.js";
 import { queryHandlers } from "./service.js";
 
-export async function createQueryModule(config: SpillwayConfig, peers: QueryPeers) {
+export async function createQueryModule(config: SpillwayConfig, peers: QueryPeers, log: (line: string) => void) {
   const engine = await QueryEngine.create(config.dataDir, { memoryLimit: config.limits.queryMemoryLimit, timeoutMs: config.limits.queryTimeoutMs });
+  const collector = new ExtentCollector(peers.cursor, config.dataDir, log);
   return {
     service: QueryService,
     handlers: queryHandlers(engine, peers, { maxPayloadBytes: config.maxIngestBytes, idleTimeoutMs: config.ingestIdleTimeoutMs }, {
@@ -14,6 +16,12 @@ export async function createQueryModule(config: SpillwayConfig, peers: QueryPeer
       maxBytes: config.limits.maxQueryResultBytes,
     }),
     access: queryAccess,
-    stop: async () => engine.close(),
+    async start() {
+      collector.start();
+    },
+    async stop() {
+      await collector.stop();
+      engine.close();
+    },
   };
 }
