@@ -1,0 +1,83 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CatalogStore } from "./catalog-store.js";
+
+/**
+ * What every catalog store must do (DESIGN "Scale-out": an embedded DuckDB implementation
+ * and a PostgreSQL one, held to one contract). `open` gives the store kept under `place`
+ * (a folder for DuckDB); opening the same place again must find what was committed.
+ */
+export function catalogStoreContract(implementation: string, open: (place: string) => Promise<CatalogStore>): void {
+  let dir: string;
+  let store: CatalogStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "spillway-catalog-"));
+    store = await open(dir);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe(`catalog store contract (${implementation})`, () => {
+    it("reads what committed, ordered by database and name, and again after reopening", async () => {
+      await store.write(async (tx) => {
+        await tx.put("table", "db2", "A", "db2.A");
+        await tx.put("table", "db1", "B", "db1.B");
+        await tx.put("table", "db1", "A", "db1.A");
+        await tx.put("external_table", "db1", "A", "ext");
+      });
+      await store.write(async (tx) => {
+        await tx.put("table", "db1", "B", "db1.B v2");
+      });
+      expect(await store.list("table")).toEqual(["db1.A", "db1.B v2", "db2.A"]);
+      expect(await store.list("table", "db1")).toEqual(["db1.A", "db1.B v2"]);
+      expect(await store.get("external_table", "db1", "A")).toBe("ext");
+
+      await store.write(async (tx) => expect(await tx.delete("table", "db1", "A")).toBe(true));
+      expect(await store.get("table", "db1", "A")).toBeUndefined();
+
+      await store.close();
+      store = await open(dir);
+      expect(await store.list("table")).toEqual(["db1.B v2", "db2.A"]);
+      expect(await store.list("external_table")).toEqual(["ext"]);
+    });
+
+    it("shows nothing of a transaction that failed, in memory or on disk", async () => {
+      await store.write((tx) => tx.put("table", "db", "Kept", "kept"));
+      await expect(
+        store.write(async (tx) => {
+          await tx.put("table", "db", "New", "new");
+          await tx.delete("table", "db", "Kept");
+          expect(await tx.list("table", "db")).toEqual(["new"]);
+          throw new Error("clash");
+        }),
+      ).rejects.toThrow("clash");
+      expect(await store.list("table", "db")).toEqual(["kept"]);
+      // Only committed changes move the version that derived data (the export listing) is kept by.
+      const version = store.version;
+      await store.write(async (tx) => tx.get("table", "db", "Kept"));
+      expect(store.version).toBe(version);
+      await store.write((tx) => tx.put("table", "db", "Other", "other"));
+      expect(store.version).toBe(version + 1);
+      await store.close();
+      store = await open(dir);
+      expect(await store.list("table", "db")).toEqual(["kept", "other"]);
+    });
+    it("keeps the audit log per database, oldest first, and drops what is past 30 days", async () => {
+      const at = (iso: string) => ({ startedOn: new Date(iso), durationMs: 3, principal: "aaduser=a", commandType: "CatalogService/CreateTable", object: "T", state: "Completed", failureReason: "", text: "{}" });
+      await store.recordCommand({ ...at(new Date(Date.now() - 31 * 86_400_000).toISOString()), database: "db" });
+      await store.recordCommand({ ...at(new Date(Date.now() - 1000).toISOString()), database: "db", object: "second" });
+      await store.recordCommand({ ...at(new Date(Date.now() - 2000).toISOString()), database: "db", object: "first" });
+      await store.recordCommand({ ...at(new Date().toISOString()), database: "other" });
+      const listed = await store.listCommands("db");
+      expect(listed.map((c) => c.object)).toEqual(["first", "second"]);
+      expect(listed[0]).toMatchObject({ principal: "aaduser=a", durationMs: 3, state: "Completed" });
+    });
+
+  });
+}

@@ -1,0 +1,395 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ticksFromEpochMs } from "@spillway/kusto";
+import type { CursorStore, ExtentRecord } from "./cursor-store.js";
+
+/**
+ * What every cursor store must do (DESIGN "Scale-out": each store has an embedded DuckDB
+ * implementation and a PostgreSQL one, held to one contract). `open` gives the store kept
+ * under `place` (a folder for DuckDB), reading time from `now`; opening the same place
+ * again must find what was committed.
+ */
+export function cursorStoreContract(implementation: string, open: (place: string, now: () => number) => Promise<CursorStore>): void {
+  const T0 = Date.UTC(2024, 0, 1);
+  const DAY = 86_400_000;
+
+  let dir: string;
+  let clock: number;
+  let store: CursorStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "spillway-cursor-"));
+    clock = T0;
+    store = await open(dir, () => clock);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const extent = (table: string, extentId: string): Omit<ExtentRecord, "cursor"> => ({
+    database: "db",
+    table,
+    extentId,
+    path: `extents/db/${table}/${extentId}.parquet`,
+    rowCount: 10n,
+    sizeBytes: 1234n,
+  });
+
+  async function reopen(): Promise<void> {
+    await store.close();
+    store = await open(dir, () => clock);
+  }
+
+  describe(`cursor store contract (${implementation})`, () => {
+    describe("cursors", () => {
+      it("start at 0 and are the commit time in ticks", async () => {
+        expect(await store.currentCursor()).toBe(0n);
+        expect(await store.commitExtent(extent("T", "e1"))).toBe(ticksFromEpochMs(T0));
+        expect(await store.currentCursor()).toBe(ticksFromEpochMs(T0));
+      });
+
+      it("strictly increase while the clock stands still", async () => {
+        const cursors = [];
+        for (const id of ["e1", "e2", "e3"]) cursors.push(await store.commitExtent(extent("T", id)));
+        const t = ticksFromEpochMs(T0);
+        expect(cursors).toEqual([t, t + 1n, t + 2n]);
+      });
+
+      it("strictly increase when the clock goes backwards, and follow it again when it catches up", async () => {
+        const first = await store.commitExtent(extent("T", "e1"));
+        clock = T0 - 60_000;
+        expect(await store.commitExtent(extent("T", "e2"))).toBe(first + 1n);
+        clock = T0 + 5;
+        expect(await store.commitExtent(extent("T", "e3"))).toBe(ticksFromEpochMs(T0 + 5));
+      });
+
+      it("strictly increase under concurrent commits", async () => {
+        const cursors = await Promise.all(["a", "b", "c", "d"].map((id) => store.commitExtent(extent("T", id))));
+        const t = ticksFromEpochMs(T0);
+        expect([...cursors].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual([t, t + 1n, t + 2n, t + 3n]);
+      });
+    });
+
+    describe("listExtents", () => {
+      let c1: bigint, c2: bigint, c3: bigint;
+
+      beforeEach(async () => {
+        c1 = await store.commitExtent(extent("T", "e1"));
+        clock += 1000;
+        c2 = await store.commitExtent(extent("Other", "o1"));
+        clock += 1000;
+        c3 = await store.commitExtent(extent("T", "e2"));
+      });
+
+      const ids = (r: { extents: ExtentRecord[] }) => r.extents.map((e) => e.extentId);
+
+      it("returns the extents of the tables asked for, in cursor order, as committed", async () => {
+        const all = await store.listExtents("db", ["T", "Other"], 0n);
+        expect(all).toEqual({
+          extents: [
+            { ...extent("T", "e1"), cursor: c1 },
+            { ...extent("Other", "o1"), cursor: c2 },
+            { ...extent("T", "e2"), cursor: c3 },
+          ],
+          cursor: c3,
+        });
+        expect(ids(await store.listExtents("db", ["T"], 0n))).toEqual(["e1", "e2"]);
+        expect(ids(await store.listExtents("other-db", ["T"], 0n))).toEqual([]);
+        expect(await store.listExtents("db", [], 0n)).toEqual({ extents: [], cursor: c3 });
+      });
+
+      it("excludes `after` and includes `upTo`", async () => {
+        expect(await store.listExtents("db", ["T", "Other"], c1, c2)).toEqual({ extents: [{ ...extent("Other", "o1"), cursor: c2 }], cursor: c2 });
+        expect(ids(await store.listExtents("db", ["T", "Other"], c1, c3))).toEqual(["o1", "e2"]);
+        expect(ids(await store.listExtents("db", ["T", "Other"], c3))).toEqual([]);
+        expect(ids(await store.listExtents("db", ["T", "Other"], c2, c2))).toEqual([]);
+      });
+
+      it("clamps `upTo` to the current cursor", async () => {
+        expect(await store.listExtents("db", ["T"], c1, c3 + 1_000_000n)).toEqual({ extents: [{ ...extent("T", "e2"), cursor: c3 }], cursor: c3 });
+      });
+
+      it("forgets a dropped table's extents and returns their paths", async () => {
+        expect(await store.dropTableExtents("db", "T")).toEqual(["extents/db/T/e1.parquet", "extents/db/T/e2.parquet"]);
+        expect(ids(await store.listExtents("db", ["T", "Other"], 0n))).toEqual(["o1"]);
+      });
+    });
+
+    const OWNER = "scheduler-a";
+
+    describe("export runs", () => {
+      let start: bigint;
+      let to: bigint;
+
+      beforeEach(async () => {
+        start = await store.commitExtent(extent("T", "before"));
+        clock += 1000;
+        expect(await store.initExportState("x1", "db", "Export1")).toEqual({
+          exportId: "x1",
+          database: "db",
+          name: "Export1",
+          startCursor: start,
+          checkpointCursor: start,
+          runCount: 0n,
+          lastRunResult: "",
+          lastRunTime: undefined,
+          // Creation counts as the start of the schedule: the first run is one interval later.
+          lastRunStart: new Date(clock),
+          lastSuccessTime: undefined,
+          isRunning: false,
+          systemDisabled: "",
+        });
+        to = await store.commitExtent(extent("T", "after"));
+        clock += 1000;
+        expect(await store.acquireLease("x1", OWNER, 60_000)).toBe(true);
+      });
+
+      const state = async () => (await store.getExportStates(["x1"]))[0]!;
+      /** A run under OWNER's lease (a commit or failure record releases it). */
+      const begin = async (exportId: string, runId: string, from: bigint, upTo: bigint) => {
+        await store.acquireLease(exportId, OWNER, 60_000);
+        return store.beginRun(exportId, runId, from, upTo);
+      };
+
+      it("initExportState keeps an existing state", async () => {
+        expect((await store.initExportState("x1", "db", "Renamed")).startCursor).toBe(start);
+        expect(await store.getExportStates(["x1", "missing"])).toHaveLength(1);
+      });
+
+      it("commitRun moves the checkpoint and records the artifacts", async () => {
+        expect(await begin("x1", "run-1", start, to)).toBe(1n);
+        // A run holds the lease: the state shows it running, until its commit releases it.
+        expect((await state()).isRunning).toBe(true);
+        const artifacts = [
+          { path: "https://acct/c/a.csv", numRecords: 5n, sizeBytes: 50n },
+          { path: "https://acct/c/b.csv", numRecords: 7n, sizeBytes: 70n },
+        ];
+        const committed = await store.commitRun("x1", "run-1", "Ext", start, to, artifacts, OWNER);
+        const at = new Date(clock);
+        expect(committed).toEqual(artifacts.map((a) => ({ ...a, externalTable: "Ext", timestamp: at })));
+        expect(await state()).toMatchObject({ checkpointCursor: to, runCount: 1n, lastRunResult: "Completed", lastRunTime: at, lastSuccessTime: at, lastRunStart: at, isRunning: false });
+        expect(await store.listArtifacts("x1")).toEqual(committed);
+        expect(await store.abandonedRuns()).toEqual([]);
+      });
+
+      it("commitRun refuses when the checkpoint moved, and changes nothing", async () => {
+        await begin("x1", "run-1", start, to);
+        await begin("x1", "run-2", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
+        await store.acquireLease("x1", OWNER, 60_000);
+        await expect(store.commitRun("x1", "run-2", "Ext", start, to, [{ path: "b", numRecords: 1n, sizeBytes: 1n }], OWNER)).rejects.toThrow(
+          `checkpoint moved from ${start} to ${to} during the run`,
+        );
+        expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["a"]);
+        expect(await store.abandonedRuns()).toEqual([{ exportId: "x1", runId: "run-2", name: "Export1" }]);
+      });
+
+      it("commitRun refuses when the export was dropped", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.dropExportState("x1");
+        await expect(store.commitRun("x1", "run-1", "Ext", start, to, [], OWNER)).rejects.toThrow("the export was dropped during the run");
+        expect(await store.getExportStates(["x1"])).toEqual([]);
+      });
+
+      it("failRun records the failure with the last success time", async () => {
+        await begin("x1", "run-1", start, to);
+        const firstFailure = { operationId: "op-1", name: "Export1", failureKind: "Failure" as const, details: "storage unavailable", isPermanent: false };
+        await store.failRun("x1", "run-1", firstFailure);
+        const failedAt = new Date(clock);
+        expect(await state()).toMatchObject({ lastRunResult: "Failed", lastRunTime: failedAt, lastSuccessTime: undefined, checkpointCursor: start });
+
+        clock += 1000;
+        await begin("x1", "run-2", start, to);
+        await store.commitRun("x1", "run-2", "Ext", start, to, [], OWNER);
+        const succeededAt = new Date(clock);
+        clock += 1000;
+        await begin("x1", "run-3", to, to);
+        const secondFailure = { operationId: "op-3", name: "Export1", failureKind: "PartialFailure" as const, details: "denied", isPermanent: true };
+        await store.failRun("x1", "run-3", secondFailure);
+
+        expect(await store.listFailures("x1")).toEqual([
+          { ...firstFailure, timestamp: failedAt, lastSuccessRun: undefined },
+          { ...secondFailure, timestamp: new Date(clock), lastSuccessRun: succeededAt },
+        ]);
+        expect((await state()).runCount).toBe(3n);
+      });
+
+      it("failRun of a dropped export does nothing", async () => {
+        await store.failRun("gone", "run-1", { operationId: "op", name: "X", failureKind: "Failure", details: "d", isPermanent: false });
+        expect(await store.listFailures("gone")).toEqual([]);
+      });
+
+      it("abandonedRuns lists the runs still Running, with the export's name", async () => {
+        await store.initExportState("x2", "db", "Export2");
+        await begin("x1", "run-1", start, to);
+        await begin("x2", "run-2", to, to);
+        await begin("x1", "run-3", start, to);
+        await store.failRun("x1", "run-3", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
+        const abandoned = await store.abandonedRuns();
+        expect(abandoned.sort((a, b) => a.runId.localeCompare(b.runId))).toEqual([
+          { exportId: "x1", runId: "run-1", name: "Export1" },
+          { exportId: "x2", runId: "run-2", name: "Export2" },
+        ]);
+      });
+
+      it("lists artifacts for 14 days", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "old", numRecords: 1n, sizeBytes: 1n }], OWNER);
+        const committedAt = clock;
+        clock += 1000;
+        await begin("x1", "run-2", to, to);
+        await store.commitRun("x1", "run-2", "Ext", to, to, [{ path: "new", numRecords: 1n, sizeBytes: 1n }], OWNER);
+
+        clock = committedAt + 14 * DAY;
+        expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["old", "new"]);
+        clock = committedAt + 14 * DAY + 1;
+        expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["new"]);
+      });
+
+      it("dropExportState removes state, runs, artifacts and failures", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
+        await begin("x1", "run-2", to, to);
+        await store.failRun("x1", "run-2", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
+        await begin("x1", "run-3", to, to);
+        await store.dropExportState("x1");
+        expect(await store.getExportStates(["x1"])).toEqual([]);
+        expect(await store.listArtifacts("x1")).toEqual([]);
+        expect(await store.listFailures("x1")).toEqual([]);
+        expect(await store.abandonedRuns()).toEqual([]);
+      });
+
+      it("survives close and reopen", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 3n, sizeBytes: 30n }], OWNER);
+        await begin("x1", "run-2", to, to);
+        const before = { state: await state(), artifacts: await store.listArtifacts("x1") };
+
+        await reopen();
+        expect(await state()).toEqual(before.state);
+        expect(await store.listArtifacts("x1")).toEqual(before.artifacts);
+        expect(await store.abandonedRuns()).toEqual([{ exportId: "x1", runId: "run-2", name: "Export1" }]);
+        expect(await store.currentCursor()).toBe(to);
+        expect((await store.listExtents("db", ["T"], 0n)).extents.map((e) => e.extentId)).toEqual(["before", "after"]);
+        // The clock survives too: a commit with the clock turned back still gets a later cursor.
+        clock = T0 - DAY;
+        expect(await store.commitExtent(extent("T", "later"))).toBe(to + 1n);
+      });
+    });
+
+    describe("leases and the pending-artifact journal", () => {
+      beforeEach(async () => {
+        await store.initExportState("x2", "db", "Export2");
+      });
+
+      it("gives an export's lease to one owner at a time, until it expires", async () => {
+        expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+        expect(await store.acquireLease("x2", "b", 10_000)).toBe(false);
+        expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+        clock += 9_000;
+        expect(await store.renewLease("x2", "a", 10_000)).toBe(true);
+        clock += 9_000;
+        expect(await store.acquireLease("x2", "b", 10_000)).toBe(false);
+        clock += 2_000;
+        // a stopped renewing (paused, crashed): the lease expired and b may take it.
+        expect(await store.acquireLease("x2", "b", 10_000)).toBe(true);
+        expect(await store.renewLease("x2", "a", 10_000)).toBe(false);
+        await store.releaseLease("x2", "a");
+        expect(await store.acquireLease("x2", "a", 10_000)).toBe(false);
+        await store.releaseLease("x2", "b");
+        expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
+      });
+
+      it("frees every lease when the store's process starts again", async () => {
+        expect(await store.acquireLease("x2", "dead-process", 60_000)).toBe(true);
+        await store.releaseAllLeases();
+        expect(await store.acquireLease("x2", "new-process", 60_000)).toBe(true);
+      });
+
+      it("refuses a commit from an owner whose lease was lost mid-run, and changes nothing", async () => {
+        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+        const to = await store.commitExtent(extent("T", "x2-data"));
+        expect(await store.acquireLease("x2", "a", 1_000)).toBe(true);
+        await store.beginRun("x2", "run-a", from, to);
+        clock += 5_000;
+        expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
+        await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "p", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
+        expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(from);
+        expect(await store.listArtifacts("x2")).toEqual([]);
+      });
+
+      it("keeps journaled artifacts of a crashed attempt until they are cleared, and drops them at commit", async () => {
+        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+        const to = await store.commitExtent(extent("T", "x2-more"));
+        expect(await store.acquireLease("x2", "a", 60_000)).toBe(true);
+        // Attempt 1: journaled, uploaded, then the process died before the commit.
+        await store.beginRun("x2", "run-1", from, to);
+        await store.journalPending("x2", "run-1", ["blob/1.parquet", "blob/2.parquet"]);
+        expect(await store.pendingArtifacts("x2")).toEqual([
+          { runId: "run-1", path: "blob/1.parquet" },
+          { runId: "run-1", path: "blob/2.parquet" },
+        ]);
+        // Attempt 2 deletes those first, then writes and commits its own.
+        await store.clearPending("x2", ["blob/1.parquet", "blob/2.parquet"]);
+        await store.beginRun("x2", "run-2", from, to);
+        await store.journalPending("x2", "run-2", ["blob/3.parquet"]);
+        await store.commitRun("x2", "run-2", "Ext", from, to, [{ path: "blob/3.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
+        expect(await store.pendingArtifacts("x2")).toEqual([]);
+        expect((await store.listArtifacts("x2")).map((a) => a.path)).toEqual(["blob/3.parquet"]);
+      });
+
+      it("startRun opens a run under the lease in one step, and its commit releases the lease", async () => {
+        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+        await store.journalPending("x2", "crashed", ["blob/old.parquet"]);
+        const to = await store.commitExtent(extent("T", "x2-start"));
+        const args = { exportId: "x2", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (current: bigint) => current };
+        const started = await store.startRun({ ...args, runId: "run-1" });
+        expect(started).toEqual({ runNumber: 1n, from, to, completedRuns: 0n, pending: [{ runId: "crashed", path: "blob/old.parquet" }] });
+        // Another owner is refused and nothing of its run is recorded.
+        expect(await store.startRun({ ...args, runId: "run-x", owner: "b" })).toBeUndefined();
+        expect((await store.getExportStates(["x2"]))[0]!.runCount).toBe(1n);
+
+        await store.commitRun("x2", "run-1", "Ext", from, to, [], "a");
+        // Lease gone with the commit: b may start now, from the new checkpoint; a range never runs backwards.
+        const next = await store.startRun({ ...args, runId: "run-2", owner: "b", upTo: () => 0n });
+        expect(next).toMatchObject({ runNumber: 2n, from: to, to, completedRuns: 1n });
+        await store.failRun("x2", "run-2", { operationId: "op", name: "Export2", failureKind: "Failure", details: "d", isPermanent: false }, "b");
+        expect(await store.acquireLease("x2", "c", 60_000)).toBe(true);
+      });
+
+      it("startRun refuses an export without state (being dropped) and records nothing", async () => {
+        await store.dropExportState("x2");
+        await expect(store.startRun({ exportId: "x2", name: "Export2", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c })).rejects.toThrow(
+          "continuous export 'Export2' no longer exists",
+        );
+        expect(await store.getExportStates(["x2"])).toEqual([]);
+        expect(await store.abandonedRuns()).toEqual([]);
+        expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
+      });
+
+      it("counts failures since the last success", async () => {
+        await store.addFailure("x2", { operationId: "op1", name: "Export2", failureKind: "Failure", details: "gone", isPermanent: true });
+        clock += 1000;
+        await store.addFailure("x2", { operationId: "op2", name: "Export2", failureKind: "Failure", details: "still gone", isPermanent: true });
+        expect((await store.failuresSinceLastSuccess("x2")).map((f) => f.operationId)).toEqual(["op1", "op2"]);
+      });
+    });
+
+    describe("an export the scheduler disabled", () => {
+      it("keeps the reason until it is cleared, and across a reopen", async () => {
+        await store.initExportState("x9", "db", "Export9");
+        await store.setSystemDisabled("x9", "disabled automatically: storage gone");
+        expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("disabled automatically: storage gone");
+        await store.close();
+        store = await open(dir, () => clock);
+        expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("disabled automatically: storage gone");
+        await store.setSystemDisabled("x9", "");
+        expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("");
+      });
+    });
+  });
+}
