@@ -313,7 +313,8 @@ export class Catalog {
 
   async runNow(databaseArg: string, nameArg: string) {
     const database = databaseName(databaseArg);
-    const definition = await this.withState((await this.storedExport(database, nameArg)).definition);
+    // Disabled by the user here; one the scheduler disabled is refused when the run would open (StartRun).
+    const { definition } = await this.storedExport(database, nameArg);
     if (definition.isDisabled) throw failedPrecondition(`continuous export '${definition.name}' is disabled; enable it first`);
     return this.peers.cursor.runExportNow({ database, name: definition.name });
   }

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { DuckDBTimestampValue } from "@duckdb/node-api";
 import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
-import { ErrorCode, SpillwayError } from "@spillway/errors";
+import { ErrorCode, failedPrecondition, SpillwayError } from "@spillway/errors";
 import { ticksFromEpochMs } from "@spillway/kusto";
 
 export interface ExtentRecord {
@@ -219,8 +219,10 @@ export class CursorStore {
       const now = this.now();
       const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
       if (!existing) throw new ExportGoneError(`continuous export '${start.name}' no longer exists`);
-      if (!(await takeLease(q, exportId, start.owner, start.leaseTtlMs, now))) return undefined;
       const state = stateOf(existing);
+      // Checked here, in the step that opens a run, so asking to run costs no read of its own.
+      if (state.systemDisabled) throw failedPrecondition(`continuous export '${start.name}' was ${state.systemDisabled}`);
+      if (!(await takeLease(q, exportId, start.owner, start.leaseTtlMs, now))) return undefined;
       const from = state.checkpointCursor;
       const upTo = start.upTo(await lastCursor(q));
       const to = upTo < from ? from : upTo;
