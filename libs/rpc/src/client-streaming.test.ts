@@ -40,8 +40,8 @@ const service = {
   },
   ingest: unused,
   query: unused,
-  describeQuery: unused,
   executeToSpool: unused,
+  discardSpool: unused,
 };
 function unused(): never {
   throw new Error("not part of this test");
