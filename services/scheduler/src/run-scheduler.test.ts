@@ -95,20 +95,31 @@ describe("RunScheduler", () => {
   });
 
   it("waits for the next tick after a run that could not start, instead of retrying at once", async () => {
-    let attempts = 0;
+    let listings = 0;
+    let listingsWhenRefused: number | undefined;
     const refusing: ScheduledRunner = {
       isRunning: () => false,
       runningCount: 0,
       run: async () => {
-        attempts++;
         throw new Error("lease held elsewhere");
       },
     };
-    const scheduler = new RunScheduler(store, refusing, { catalog: { listExportSpecs: async () => ({ specs: [spec("Held")] }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1 });
-    await scheduler.tick();
-    await new Promise((r) => setTimeout(r, 200));
-    scheduler.stop();
-    expect(attempts).toBe(1);
+    const catalog = { listExportSpecs: async () => (listings++, { specs: [spec("Held")] }) as never };
+    // A retry at once would start from the same handler that reports the refusal, and list the
+    // exports before its first await: counting the listings there tells, without waiting.
+    const refused = new Promise<void>((resolve) => {
+      const log = (line: string) => {
+        if (!line.includes("lease held elsewhere")) return;
+        queueMicrotask(() => {
+          listingsWhenRefused = listings;
+          resolve();
+        });
+      };
+      const scheduler = new RunScheduler(store, refusing, { catalog }, { tickMs: 3_600_000, maxConcurrentRuns: 1, log });
+      void scheduler.tick().then(() => scheduler.stop());
+    });
+    await refused;
+    expect(listingsWhenRefused).toBe(1);
   });
 
   it("does not run an export again before its interval has passed", async () => {
