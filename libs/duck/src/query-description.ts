@@ -5,9 +5,7 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb } from "@spillway/kusto";
 import { openSandboxedInstance } from "./sandbox.js";
-import { checkQuery, type CheckedQuery } from "./sql-guard.js";
-import { quoteLiteral } from "./sql-text.js";
-import { bindTableSql } from "./table-binding.js";
+import { bindQueryTables } from "./table-binding.js";
 
 export interface DescribedColumn {
   name: string;
@@ -50,19 +48,13 @@ export class QueryDescriber {
   async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[] }> {
     const connection = await this.instance.connect();
     try {
-      const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
-      const checked: CheckedQuery = checkQuery(query, String(reader.getRowObjects()[0]!.tree));
-      const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-      const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
-      if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
-      for (const name of checked.tables) await connection.run(bindTableSql({ ...known.get(name.toLowerCase())!, extentPaths: [] }, ""));
-      const sql = query.trim().replace(/;+\s*$/, "");
-      const described = await connection.runAndReadAll(`DESCRIBE (${sql}\n)`).catch((err: unknown) => {
-        throw asDescribeError(err);
+      const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentPaths: [] })), "");
+      const described = await connection.runAndReadAll(`DESCRIBE (${bound.sql}\n)`).catch((err: unknown) => {
+        throw asUserQueryError(err);
       });
       return {
         columns: described.getRowObjects().map((r) => describedColumn(String(r.column_name), String(r.column_type))),
-        tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name),
+        tables: bound.tables,
       };
     } finally {
       connection.closeSync();
@@ -71,7 +63,7 @@ export class QueryDescriber {
 }
 
 /** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
-function asDescribeError(err: unknown): unknown {
+export function asUserQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
   const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
   return m ? invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`) : err;

@@ -2,16 +2,13 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { bindTableSql, checkQuery, describedColumn, openSandboxedInstance, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, openSandboxedInstance, quoteIdent, quoteLiteral, type BindableTable, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
-export interface TableBinding {
-  name: string;
-  columns: Array<{ name: string; type: string }>;
-  extentPaths: string[];
-}
+/** A table as one query sees it: its schema and the extents that make it up. */
+export type TableBinding = BindableTable;
 
 export interface ResultColumn {
   name: string;
@@ -91,20 +88,13 @@ export class QueryEngine {
 
   /** Checks the query and opens a connection that sees `tables` only, bound as the query names them. */
   private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
-    const checked = await this.check(query);
-    const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-    const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
-    if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
     const connection = await instance.connect();
     try {
-      for (const name of checked.tables) await connection.run(bindTableSql(known.get(name.toLowerCase())!, this.dataDir));
+      return { connection, ...(await bindQueryTables(connection, query, tables, this.dataDir)) };
     } catch (err) {
       connection.closeSync();
       throw err;
     }
-    // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
-    const sql = query.trim().replace(/;+\s*$/, "");
-    return { connection, sql, tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name) };
   }
 
   private async withBoundQuery<T>(query: string, tables: TableBinding[], task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
@@ -149,7 +139,7 @@ export class QueryEngine {
     try {
       const result = await connection.stream(sql);
       // JSON is an alias of VARCHAR: the alias is what tells a dynamic column apart.
-      yield { columns: result.columnNames().map((n, i) => resultColumn(n, result.columnType(i).alias ?? result.columnType(i).toString())) };
+      yield { columns: result.columnNames().map((n, i) => describedColumn(n, result.columnType(i).alias ?? result.columnType(i).toString())) };
       for await (const rows of result.yieldRowsJson()) yield { rows: rows as unknown[][] };
     } catch (err) {
       if (timedOut) {
@@ -242,15 +232,11 @@ async function sourceTypes(c: DuckDBConnection, file: string): Promise<Map<strin
   }
 }
 
-const resultColumn = describedColumn;
-
 /** DuckDB binder and parser errors are the user's to fix: INVALID_ARGUMENT with DuckDB's words. */
 function asQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
   if (/^Out of Memory Error/.test(err.message)) {
     return new SpillwayError(ErrorCode.resourceExhausted, `the query needs more memory than a query may use (--query-memory-limit): ${err.message.split("\n")[0]}`);
   }
-  const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
-  if (!m) return err;
-  return invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`);
+  return asUserQueryError(err);
 }
