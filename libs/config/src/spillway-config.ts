@@ -317,10 +317,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   const listen = raw.listen ?? DEFAULTS.listen;
   const minIntervalMs = raw.minInterval ? parseDuration(raw.minInterval, "min interval") : DEFAULTS.minIntervalMs;
   if (minIntervalMs < 1000) throw new ConfigError(`min interval must be at least 1s (got ${raw.minInterval})`);
-  const maxConcurrentRuns = raw.maxConcurrentRuns ? Number(raw.maxConcurrentRuns) : DEFAULTS.maxConcurrentRuns;
-  if (!Number.isInteger(maxConcurrentRuns) || maxConcurrentRuns < 1) {
-    throw new ConfigError(`max concurrent runs must be a positive integer (got ${raw.maxConcurrentRuns})`);
-  }
+  const maxConcurrentRuns = positiveInteger(raw.maxConcurrentRuns, DEFAULTS.maxConcurrentRuns, "max concurrent runs");
   const auth = authConfig(raw, listen);
   const limits = DEFAULTS.limits;
   const queryMemoryLimit = raw.queryMemoryLimit ?? limits.queryMemoryLimit;

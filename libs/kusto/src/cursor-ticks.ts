@@ -29,3 +29,8 @@ export function parseCursor(cursor: string, what: string): bigint {
 export function minCursor(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
+
+/** A cursor as the API writes it: cursor 0 is "before anything was ingested", the empty cursor. */
+export function cursorText(cursor: bigint): string {
+  return cursor === 0n ? "" : cursor.toString();
+}

@@ -110,7 +110,6 @@ export class RpcServer {
       const parent = extractTraceContext(grpcCall.metadata);
       tracer.startActiveSpan(call.spanName, { kind: SpanKind.SERVER }, parent, async (span) => {
         let admission: Admission | undefined;
-        let failure: unknown;
         try {
           const { request, first } = await requestOf(grpcCall, abort.signal);
           admission = await this.admit(call, grpcCall.metadata, first);
@@ -119,13 +118,11 @@ export class RpcServer {
           admission = undefined;
           callback(null, create(call.output, result as never));
         } catch (err) {
-          failure = err;
           await admission?.finish(err);
           const serviceError = toServiceError(err);
           span.setStatus({ code: SpanStatusCode.ERROR, message: serviceError.details });
           callback(serviceError);
         } finally {
-          if (failure === undefined) span.setStatus({ code: SpanStatusCode.OK });
           span.end();
         }
       });

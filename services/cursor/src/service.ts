@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation } from "@opentelemetry/api";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
-import { minCursor, parseCursor } from "@spillway/kusto";
+import { cursorText, minCursor, parseCursor } from "@spillway/kusto";
 import type {
   AddFailureRequest,
   ClearPendingRequest,
@@ -161,9 +161,4 @@ function failureOf(f: FailureToRecord | undefined) {
   if (!f) throw invalidArgument("failure is required");
   const failureKind = f.failureKind === "PartialFailure" ? "PartialFailure" : "Failure";
   return { operationId: f.operationId, name: f.name, failureKind, details: f.details, isPermanent: f.isPermanent } as const;
-}
-
-/** Cursor 0 is "before anything was ingested", shown as the empty cursor. */
-function cursorText(c: bigint): string {
-  return c === 0n ? "" : c.toString();
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
-import { durationMs, ticksFromEpochMs } from "@spillway/kusto";
+import { cursorText, durationMs, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -173,7 +173,7 @@ export class ExportRunner {
             database: spec.database,
             query: spec.query,
             tables: spec.tables,
-            factTables: spec.factTables.map((table) => ({ table, afterCursor: from === 0n ? "" : from.toString(), upToCursor: to.toString() })),
+            factTables: spec.factTables.map((table) => ({ table, afterCursor: cursorText(from), upToCursor: to.toString() })),
             dimensionTables: spec.dimensionTables,
             outputColumns: exportedColumns(externalTable),
             spoolName,

@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { parseCursor } from "@spillway/kusto";
+import { cursorText, parseCursor } from "@spillway/kusto";
 import type { CursorService } from "@spillway/proto";
 import type { ServiceClient } from "@spillway/rpc";
 
@@ -70,7 +70,6 @@ export interface RunLedger {
 }
 
 const cursorOf = (text: string) => parseCursor(text, "cursor");
-const cursorText = (c: bigint) => (c === 0n ? "" : c.toString());
 
 /** The ledger behind a CursorService client, in this process or over gRPC. */
 export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLedger {

@@ -1,5 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
+import { cursorText } from "@spillway/kusto";
 import { errorMessage, notFound, SpillwayError } from "@spillway/errors";
 import type { ExportRunner, RunOutcome } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -68,8 +69,6 @@ export class RunRequestListener {
   }
 }
 
-/** Cursor 0 is "before anything was ingested", shown as the empty cursor. */
-const cursorText = (c: bigint) => (c === 0n ? "" : c.toString());
 
 function outcomeMessage(o: RunOutcome) {
   return {

@@ -78,9 +78,8 @@ export class ArtifactWriter {
   async stage(req: StageRequest): Promise<StageResult> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(req.stageId)) throw invalidArgument(`stage id '${req.stageId}' is not a plain name`);
+    const dir = this.stageFolder(req.stageId);
     await this.discard(req.stageId);
-    const dir = join(this.dataDir, "tmp/writer", req.stageId);
     await mkdir(join(dir, "raw"), { recursive: true });
     const connection = await this.instance.connect();
     const tableId = req.stageId.replaceAll("-", "_");
@@ -161,8 +160,7 @@ export class ArtifactWriter {
 
   /** A stage as `stage` left it on disk, whichever writer process staged it. */
   private async stagedRun(stageId: string): Promise<{ artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan } | undefined> {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(stageId)) throw invalidArgument(`stage id '${stageId}' is not a plain name`);
-    const dir = join(this.dataDir, "tmp/writer", stageId);
+    const dir = this.stageFolder(stageId);
     const manifest = await readStageManifest(dir);
     if (!manifest) return undefined;
     const targets = await this.targetsOf(manifest.table);
@@ -240,8 +238,13 @@ export class ArtifactWriter {
   }
 
   async discard(stageId: string): Promise<void> {
+    await rm(this.stageFolder(stageId), { recursive: true, force: true });
+  }
+
+  /** Where a stage is kept; a stage id is a plain name, never a path. */
+  private stageFolder(stageId: string): string {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(stageId)) throw invalidArgument(`stage id '${stageId}' is not a plain name`);
-    await rm(join(this.dataDir, "tmp/writer", stageId), { recursive: true, force: true });
+    return join(this.dataDir, "tmp/writer", stageId);
   }
 
   /** Removes artifacts (full paths as returned by write) from the table's storage; never a committed Delta file. */
