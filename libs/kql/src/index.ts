@@ -1,3 +1,4 @@
+export { closeSharedKqlEngine, sharedKqlEngine } from "./shared-engine.js";
 export { createKqlEngine, translate, translateCommandPipe, type KqlAnalysis, type KqlEngine, type TranslatedQuery } from "./kql-engine.js";
 export type { WarmUp } from "./kusto-language-host.js";
 export { KqlError, UNKNOWN_COMMAND, UNSUPPORTED, type KqlDiagnostic } from "./kql-error.js";
