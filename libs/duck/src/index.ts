@@ -4,3 +4,4 @@ export * from "./sandbox.js";
 export * from "./sql-guard.js";
 export * from "./table-binding.js";
 export * from "./query-description.js";
+export * from "./artifact-encoding.js";

@@ -1,3 +1,4 @@
 export * from "./connection-string.js";
 export * from "./storage-target.js";
 export * from "./file-target-policy.js";
+export * from "./spool-store.js";

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { QueryDescriber } from "@spillway/duck";
+import { byFileNumber, encodeArtifactSql, QueryDescriber } from "@spillway/duck";
 import { ErrorCode, invalidArgument } from "@spillway/errors";
+import { ROWS_SPOOL_FILE } from "@spillway/storage";
 import { QueryEngine, type TableBinding } from "./query-engine.js";
 import type { IngestFormat } from "./payload-ingestion.js";
 import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
@@ -339,21 +340,22 @@ describe("the sandbox", () => {
 });
 
 describe("executeToSpool", () => {
-  it("writes the result, cast to the output types, as a Parquet spool and counts its rows", async () => {
+  it("writes the result, cast to the output types, as a Parquet spool of rows and counts them", async () => {
     const { path } = await ingest("csv", "true,1,9000000000,1.5,12.345,a,2024-01-01,1.02:03:04.5,0F8FAD5B-D9CB-469F-A165-70867728950E,[1]\n,2,,,,,,,,");
     const output = [
       { name: "i", type: "long" },
       { name: "ts", type: "timespan" },
       { name: "dyn", type: "dynamic" },
     ];
-    const result = await engine.executeToSpool("SELECT i, ts, dyn, s FROM T ORDER BY i", tableT(path), output, "spool/run-1.parquet");
-    expect(result).toEqual({ path: "spool/run-1.parquet", rows: 2n });
-    expect(await readdir(join(dataDir, "spool"))).toContain("run-1.parquet");
+    const folder = await engine.spools.create("run-1");
+    const result = await engine.executeToSpool("SELECT i, ts, dyn, s FROM T ORDER BY i", tableT(path), output, folder);
+    expect(result).toEqual({ rows: 2n, encodedFiles: [] });
+    expect(await readdir(await engine.spools.open("run-1"))).toEqual([ROWS_SPOOL_FILE]);
 
     const instance = await DuckDBInstance.create(":memory:");
     const c = await instance.connect();
     try {
-      const reader = await c.runAndReadAll(`SELECT i, CAST(ts AS VARCHAR) AS ts, CAST(dyn AS VARCHAR) AS dyn FROM read_parquet('${join(dataDir, result.path)}')`);
+      const reader = await c.runAndReadAll(`SELECT i, CAST(ts AS VARCHAR) AS ts, CAST(dyn AS VARCHAR) AS dyn FROM read_parquet('${join(folder, ROWS_SPOOL_FILE)}')`);
       expect(reader.columnTypes().map(String)).toEqual(["BIGINT", "VARCHAR", "VARCHAR"]);
       expect(reader.getRowsJson()).toEqual([
         // Timespans are spooled as INT64 ticks: 1.02:03:04.5 = 937,845,000,000 ticks.
@@ -366,14 +368,44 @@ describe("executeToSpool", () => {
     }
   });
 
-  it("refuses a spool name outside the spool folder", async () => {
-    await expect(engine.executeToSpool("SELECT 1 AS x", [], [{ name: "x", type: "int" }], "extents/x.parquet")).rejects.toMatchObject({
-      code: ErrorCode.invalidArgument,
-      message: "spool name 'extents/x.parquet' is outside the spool folder",
-    });
-    await expect(engine.executeToSpool("SELECT 1 AS x", [], [{ name: "x", type: "int" }], "spool/../x.parquet")).rejects.toMatchObject({
-      message: "spool name 'spool/../x.parquet' is outside the spool folder",
-    });
+  it("encodes in one pass the same files the writer makes from a spool of rows, split at the size limit, in order", async () => {
+    const lines = Array.from({ length: 10_000 }, (_, i) => `${i % 2 === 0},${i},,,,,,0.00:00:${String(i % 60).padStart(2, "0")},,{"k":${i}}`).join("\n");
+    const { path } = await ingest("csv", lines);
+    const columns = [
+      { name: "i", type: "long" },
+      { name: "ts", type: "timespan" },
+      { name: "dyn", type: "dynamic" },
+    ];
+    const table = { columns, dataFormat: "csv", properties: { includeHeaders: "all" } };
+    const query = "SELECT i, ts, dyn FROM T ORDER BY i";
+
+    const oneFolder = await engine.spools.create("one-pass");
+    const onePass = await engine.executeToSpool(query, tableT(path), columns, oneFolder, { table, sizeLimit: 20_000, rowGroupSize: 0 });
+    expect(onePass.rows).toBe(10_000n);
+    // DuckDB checks the size after each chunk it writes (2,048 rows at most): several files.
+    expect(onePass.encodedFiles.length).toBeGreaterThan(2);
+
+    // The two-pass way: rows spooled, then encoded by the writer's SQL.
+    const twoFolder = await engine.spools.create("two-pass");
+    await engine.executeToSpool(query, tableT(path), columns, twoFolder);
+    const instance = await DuckDBInstance.create(":memory:");
+    const c = await instance.connect();
+    try {
+      const row = (await c.runAndReadAll(encodeArtifactSql(table, `read_parquet('${join(twoFolder, ROWS_SPOOL_FILE)}') AS s`, join(twoFolder, "enc"), { sizeLimit: 20_000, rowGroupSize: 0 }))).getRowObjects()[0]!;
+      const twoFiles = (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber);
+      expect(onePass.encodedFiles.length).toBe(twoFiles.length);
+      const one = await Promise.all(onePass.encodedFiles.map((f) => readFile(join(oneFolder, f), "utf8")));
+      const two = await Promise.all(twoFiles.map((f) => readFile(f, "utf8")));
+      expect(one).toEqual(two);
+      // In order: the first file starts at row 0, the last with rows ends at row 9999 (DuckDB
+      // may leave a last file with the header only; the writer leaves such a file out).
+      const withRows = one.filter((f) => f.trimEnd().includes("\n"));
+      expect(withRows[0]!.split("\n")[1]).toMatch(/^0,/);
+      expect(withRows.at(-1)!.trimEnd().split("\n").at(-1)).toMatch(/^9999,/);
+    } finally {
+      c.closeSync();
+      instance.closeSync();
+    }
   });
 });
 

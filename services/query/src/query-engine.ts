@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, openSandboxedInstance, quoteIdent, quoteLiteral, type BindableTable, type CheckedQuery } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, byFileNumber, checkQuery, describedColumn, encodeArtifactSql, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type BindableTable, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
+import { LocalSpoolStore, ROWS_SPOOL_FILE, type SpoolStore } from "@spillway/storage";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
 /** A table as one query sees it: its schema and the extents that make it up. */
@@ -16,6 +17,16 @@ export interface ResultColumn {
 }
 
 const QUERY_SCRATCH = "tmp/query";
+/** An artifact's size when the export sets no sizeLimit: DuckDB still splits at this. */
+const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
+
+/** How to encode an export's result in one pass (ExecuteToSpool's `encoding`). */
+export interface SpoolEncoding {
+  table: EncodedTable;
+  /** Bytes per file before compression; 0 for no limit. */
+  sizeLimit: number;
+  rowGroupSize: number;
+}
 const INGEST_SCRATCH = "tmp/ingest";
 const ADHOC_SCRATCH = "tmp/adhoc";
 
@@ -48,6 +59,8 @@ export class QueryEngine {
     private readonly adhocInstance: DuckDBInstance,
     private readonly adhocLimits: AdhocQueryLimits,
     readonly dataDir: string,
+    /** Export results between this service and the writer (the engine may write only there and in its scratch). */
+    readonly spools: SpoolStore,
   ) {}
 
   static async create(dataDir: string, adhocLimits: AdhocQueryLimits = DEFAULT_ADHOC_LIMITS): Promise<QueryEngine> {
@@ -60,7 +73,7 @@ export class QueryEngine {
       openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1 }),
       openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
-    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir);
+    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, new LocalSpoolStore(at("spool")));
   }
 
   close(): void {
@@ -108,18 +121,26 @@ export class QueryEngine {
     }
   }
 
-  /** Runs an export query and writes its result, cast to the target's types, to a Parquet spool file. */
-  async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, spoolName: string): Promise<{ path: string; rows: bigint }> {
-    const path = join(this.dataDir, spoolName);
-    if (relative(join(this.dataDir, "spool"), path).startsWith("..")) throw invalidArgument(`spool name '${spoolName}' is outside the spool folder`);
+  /**
+   * Runs an export query into the spool folder `folder`. With `encoding`, the result is
+   * written straight in the external table's format, in files of about sizeLimit bytes
+   * (one pass: the writer only finishes and uploads them); otherwise, cast to the target's
+   * types, as one Parquet file of rows for the writer to encode.
+   */
+  async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, folder: string, encoding?: SpoolEncoding): Promise<{ rows: bigint; encodedFiles: string[] }> {
     return this.withBoundQuery(query, tables, async (c, sql) => {
       const select = output
         .map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`)
         .join(", ");
-      const reader = await c.runAndReadAll(
-        `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(path)} (FORMAT parquet, COMPRESSION lz4_raw)`,
-      );
-      return { path: spoolName, rows: BigInt(String(reader.getRows()[0]![0])) };
+      const result = `(SELECT ${select} FROM (${sql}\n) AS q)`;
+      if (!encoding) {
+        const reader = await c.runAndReadAll(`COPY ${result} TO ${quoteLiteral(join(folder, ROWS_SPOOL_FILE))} (FORMAT parquet, COMPRESSION lz4_raw)`);
+        return { rows: BigInt(String(reader.getRows()[0]![0])), encodedFiles: [] };
+      }
+      const options = { rowGroupSize: encoding.rowGroupSize, sizeLimit: encoding.sizeLimit || MAX_ARTIFACT_BYTES };
+      const row = (await c.runAndReadAll(encodeArtifactSql(encoding.table, `${result} AS s`, join(folder, "encoded"), options))).getRowObjects()[0]!;
+      const files = (row.Files as { items: unknown[] }).items.map((f) => relative(folder, String(f))).sort(byFileNumber);
+      return { rows: BigInt(String(row.Count)), encodedFiles: files };
     });
   }
 

@@ -5,10 +5,10 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
-import type { IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
+import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
 import { parseIngestFormat } from "./payload-ingestion.js";
-import type { QueryEngine, TableBinding } from "./query-engine.js";
+import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
 
 type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord">;
@@ -156,30 +156,39 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
 
     async executeToSpool(req) {
       // Binding tables is the query service's job (DESIGN "Scale-out"): callers name tables and ranges, not files.
-      const spoolName = spoolFileName(req.spoolName);
       const facts = await Promise.all(
         req.factTables.map(async (f) => {
           const { extents } = await peers.cursor.listExtents({ database: req.database, tables: [f.table], afterCursor: f.afterCursor, upToCursor: f.upToCursor });
           return extents;
         }),
       );
-      if (facts.every((extents) => extents.length === 0)) return { spoolPath: "", rowCount: 0n };
+      if (facts.every((extents) => extents.length === 0)) return { spoolHandle: "", rowCount: 0n, encodedFiles: [] };
       const dimensions = req.dimensionTables.length ? (await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables })).extents : [];
       const extents = [...facts.flat(), ...dimensions];
       const bindings: TableBinding[] = req.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path) }));
-      const spool = await engine.executeToSpool(req.query, bindings, req.outputColumns, spoolName);
-      return { spoolPath: spool.path, rowCount: spool.rows };
+      const folder = await engine.spools.create(req.spoolName);
+      try {
+        const spool = await engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding));
+        return { spoolHandle: req.spoolName, rowCount: spool.rows, encodedFiles: spool.encodedFiles };
+      } catch (err) {
+        await engine.spools.discard(req.spoolName).catch(() => undefined);
+        throw err;
+      }
     },
 
     async discardSpool(req) {
-      await rm(join(engine.dataDir, spoolFileName(req.spoolName)), { force: true });
+      await engine.spools.discard(req.spoolName);
       return {};
     },
   };
 }
 
-/** A spool is a plain name in the query service's spool folder: callers name spools, not paths. */
-function spoolFileName(name: string): string {
-  if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw invalidArgument(`spool name '${name}' is not a plain name`);
-  return join("spool", `${name}.parquet`);
+/**
+ * One pass (the result written in the artifacts' format) where the table needs no spool of
+ * rows: partition folders are computed over the rows, so partitioned tables keep the spool.
+ */
+function oneShotEncoding(encoding: ArtifactEncoding | undefined): SpoolEncoding | undefined {
+  const table = encoding?.externalTable;
+  if (!encoding || !table || table.partitions.length > 0) return undefined;
+  return { table, sizeLimit: Number(encoding.sizeLimit), rowGroupSize: encoding.parquetRowGroupSize };
 }

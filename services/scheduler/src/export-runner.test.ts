@@ -53,7 +53,7 @@ const ingest = async () =>
 
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
-  const calls = { spooled: [] as string[][][], uploaded: 0, deleted: [] as string[][], discarded: [] as string[] };
+  const calls = { spooled: [] as string[][][], staged: [] as Array<{ spoolHandle?: string; encodedFiles?: string[]; spoolRows?: bigint }>, uploaded: 0, deleted: [] as string[][], discarded: [] as string[] };
   const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {} };
   const peers: RunnerPeers = {
     catalog: {
@@ -63,12 +63,12 @@ function fakePeers(spec: () => ExportSpec | undefined) {
       executeToSpool: async (req) => {
         calls.spooled.push((req.factTables ?? []).map((f) => [f.table ?? "", f.afterCursor ?? "", f.upToCursor ?? ""]));
         await hooks.duringQuery();
-        return { spoolPath: req.spoolName, rowCount: 10n } as never;
+        return { spoolHandle: req.spoolName, rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] } as never;
       },
       discardSpool: async (req) => (calls.discarded.push(req.spoolName ?? ""), {}) as never,
     },
     writer: {
-      stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
+      stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
       uploadArtifacts: async () => {
         calls.uploaded++;
         await hooks.upload();
@@ -106,6 +106,8 @@ describe("ExportRunner", () => {
     // The query service was asked for exactly each run's range of the fact table, and each spool was let go.
     expect(calls.spooled).toEqual([[["T", "", String(first)]], [["T", String(first), String(lateCursor)]]]);
     expect(calls.discarded).toEqual([run.runId, next.runId]);
+    // The writer stages what the query service spooled, by handle, with the files it encoded in one pass.
+    expect(calls.staged).toEqual([run.runId, next.runId].map((handle) => ({ spoolHandle: handle, encodedFiles: ["encoded/data_0.csv"], spoolRows: 10n })));
   });
 
   it("leaves the checkpoint where it was when an upload fails, and removes that attempt's files before the next", async () => {

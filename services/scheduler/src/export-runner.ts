@@ -177,6 +177,8 @@ export class ExportRunner {
             dimensionTables: spec.dimensionTables,
             outputColumns: exportedColumns(externalTable),
             spoolName,
+            // Where no partition needs a spool of rows, the query service encodes the artifacts' content in one pass.
+            encoding: { externalTable, sizeLimit: spec.properties?.sizeLimit ?? 0n, parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0 },
           }),
         this.retry,
       );
@@ -190,7 +192,9 @@ export class ExportRunner {
           this.peers.writer.stageArtifacts({
             stageId: runId,
             externalTable,
-            spoolPath: spool.spoolPath,
+            spoolHandle: spool.spoolHandle,
+            encodedFiles: spool.encodedFiles,
+            spoolRows: spool.rowCount,
             nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}`,
             sizeLimit: spec.properties?.sizeLimit ?? 0n,
             parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,

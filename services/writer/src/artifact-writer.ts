@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
-import { openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import { byFileNumber, encodeArtifactSql, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
-import { openConfinedStorageTarget, parseConnectionString, type FileTargetPolicy, type StorageTarget } from "@spillway/storage";
-import { artifactFileName, encodeArtifactSql } from "./artifact-encoding.js";
+import { LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
+import { artifactFileName } from "./artifact-encoding.js";
 import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
 import { DeltaLog, type AddAction } from "./delta-log.js";
 import { columnsFromDeltaSchema } from "./delta-schema.js";
@@ -26,7 +26,12 @@ export interface WrittenArtifact {
 export interface StageRequest {
   stageId: string;
   externalTable: ExternalTable;
-  spoolPath: string;
+  /** The run's spool in the query service's spool store. */
+  spoolHandle: string;
+  /** The spool's files when the query service encoded them in one pass (else it holds rows). */
+  encodedFiles: string[];
+  /** The rows in the spool, as the query service counted them. */
+  spoolRows: bigint;
   nameStem: string;
   rowGroupSize: number;
   /** Bytes per artifact before compression. */
@@ -61,14 +66,20 @@ export class ArtifactWriter {
     private readonly instance: DuckDBInstance,
     private readonly dataDir: string,
     private readonly fileTargets: FileTargetPolicy,
+    /** Where the query service leaves a run's result. */
+    private readonly spools: SpoolStore,
+    /** Where staged runs wait for their upload, kept across restarts (durable stage). */
+    private readonly stages: SpoolStore,
   ) {}
 
   /** `fileTargets` says where file:// tables may be written; checked again on every write. */
   static async create(dataDir: string, fileTargets: FileTargetPolicy): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
     const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
-    await removeAbandonedStages(join(dataDir, "tmp/writer"));
-    return new ArtifactWriter(instance, dataDir, fileTargets);
+    const stages = new LocalSpoolStore(join(dataDir, "tmp/writer"), "stage");
+    // A stage is kept across restarts for the run that made it; one a day old has no run left to finish it.
+    await stages.removeOlderThan(ABANDONED_STAGE_MS);
+    return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages);
   }
 
   close(): void {
@@ -78,8 +89,7 @@ export class ArtifactWriter {
   async stage(req: StageRequest): Promise<StageResult> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
-    const dir = this.stageFolder(req.stageId);
-    await this.discard(req.stageId);
+    const dir = await this.stages.create(req.stageId);
     await mkdir(join(dir, "raw"), { recursive: true });
     const connection = await this.instance.connect();
     const tableId = req.stageId.replaceAll("-", "_");
@@ -103,18 +113,23 @@ export class ArtifactWriter {
           };
         }
       }
-      const groups = await encodeGroups(connection, { ...req, spoolPath: join(this.dataDir, req.spoolPath) }, join(dir, "raw"), tableId);
+      const spool = await this.spools.open(req.spoolHandle);
+      const groups = req.encodedFiles.length
+        ? [{ folder: "", files: req.encodedFiles.map((f) => join(spool, f)), rows: req.spoolRows }]
+        : await encodeGroups(connection, req, join(spool, ROWS_SPOOL_FILE), join(dir, "raw"), tableId);
       const staged: StagedArtifact[] = [];
       const finishing: Array<() => Promise<void>> = [];
       for (const group of groups) {
         for (const [j, file] of group.files.entries()) {
+          // Counted from the raw file, before finishing (which may gzip it).
+          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
+          // DuckDB may open a last file after the size limit and find no row left for it.
+          if (rows === 0n && group.files.length > 1) continue;
           const k = staged.length;
           const name = isDelta
             ? `part-${String(k).padStart(5, "0")}-${req.stageId}.c000.${table.properties?.compressionType || "snappy"}.parquet`
             : artifactFileName(table, `${req.nameStem}_${k}`);
           const localFile = join(dir, `${k}-${name}`);
-          // Counted from the raw file: finishing moves it (and may gzip it).
-          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
           const relative = group.folder ? `${group.folder}/${name}` : name;
           // Artifacts spread evenly over the connection strings (SPEC §5).
           const targetIndex = (k + req.spreadKey) % targets.length;
@@ -160,8 +175,8 @@ export class ArtifactWriter {
 
   /** A stage as `stage` left it on disk, whichever writer process staged it. */
   private async stagedRun(stageId: string): Promise<{ artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan } | undefined> {
-    const dir = this.stageFolder(stageId);
-    const manifest = await readStageManifest(dir);
+    const dir = await this.stages.open(stageId).catch(() => undefined);
+    const manifest = dir && (await readStageManifest(dir));
     if (!manifest) return undefined;
     const targets = await this.targetsOf(manifest.table);
     const artifacts = manifest.artifacts.map((a) => ({
@@ -238,13 +253,7 @@ export class ArtifactWriter {
   }
 
   async discard(stageId: string): Promise<void> {
-    await rm(this.stageFolder(stageId), { recursive: true, force: true });
-  }
-
-  /** Where a stage is kept; a stage id is a plain name, never a path. */
-  private stageFolder(stageId: string): string {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(stageId)) throw invalidArgument(`stage id '${stageId}' is not a plain name`);
-    return join(this.dataDir, "tmp/writer", stageId);
+    await this.stages.discard(stageId);
   }
 
   /** Removes artifacts (full paths as returned by write) from the table's storage; never a committed Delta file. */
@@ -268,18 +277,7 @@ export class ArtifactWriter {
   }
 }
 
-/** A stage is kept across restarts for the run that made it; one a day old has no run left to finish it. */
 const ABANDONED_STAGE_MS = 24 * 3600_000;
-
-async function removeAbandonedStages(folder: string): Promise<void> {
-  const entries = await readdir(folder, { withFileTypes: true });
-  const cutoff = Date.now() - ABANDONED_STAGE_MS;
-  for (const entry of entries) {
-    if (!entry.isDirectory()) continue;
-    const path = join(folder, entry.name);
-    if ((await stat(path)).mtimeMs < cutoff) await rm(path, { recursive: true, force: true });
-  }
-}
 
 /** The name of artifact `path` within `target`, when it is there: /lake/x is not in /la. */
 function nameUnder(target: StorageTarget, path: string): string | undefined {
@@ -340,11 +338,11 @@ interface EncodedGroup {
 
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
-/** Encodes the spool with DuckDB into files of at most sizeLimit bytes, one group per partition folder. */
-async function encodeGroups(connection: DuckDBConnection, req: StageRequest, rawDir: string, tableId: string): Promise<EncodedGroup[]> {
+/** Encodes the spool of rows with DuckDB into files of at most sizeLimit bytes, one group per partition folder. */
+async function encodeGroups(connection: DuckDBConnection, req: StageRequest, spoolFile: string, rawDir: string, tableId: string): Promise<EncodedGroup[]> {
   const table = req.externalTable;
   const options = { rowGroupSize: req.rowGroupSize, sizeLimit: Number(req.sizeLimit) || MAX_FILE_BYTES };
-  const spool = `read_parquet(${quoteLiteral(req.spoolPath)}) AS s`;
+  const spool = `read_parquet(${quoteLiteral(spoolFile)}) AS s`;
   const copy = async (source: string, out: string) => {
     const row = (await connection.runAndReadAll(encodeArtifactSql(table, source, out, options))).getRowObjects()[0]!;
     const files = (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber);
@@ -388,7 +386,8 @@ async function loadHashTables(connection: DuckDBConnection, table: ExternalTable
 
 async function finishFile(table: ExternalTable, raw: string, out: string, laterFile: boolean): Promise<void> {
   if (table.dataFormat === "parquet") {
-    await rename(raw, out);
+    // A link, not a move: the spool stays whole for a retried stage until the run discards it.
+    await link(raw, out).catch((err: NodeJS.ErrnoException) => (err.code === "EXDEV" ? copyFile(raw, out) : Promise.reject(err)));
     return;
   }
   const p = table.properties;
@@ -410,9 +409,4 @@ async function countRows(connection: DuckDBConnection, table: ExternalTable, fil
         ? `SELECT count(*) FROM read_json(${f}, format = 'newline_delimited', columns = {'x': 'JSON'})`
         : `SELECT count(*) FROM read_csv(${f}, header = ${header}, auto_detect = false, all_varchar = true, delim = ${quoteLiteral(table.dataFormat === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = {${table.columns.map((c, i) => `'c${i}': 'VARCHAR'`).join(", ")}})`;
   return BigInt(String((await connection.runAndReadAll(sql)).getRows()[0]![0]));
-}
-
-function byFileNumber(a: string, b: string): number {
-  const n = (s: string) => Number(/(\d+)\.[^./]+$/.exec(s)?.[1] ?? 0);
-  return n(a) - n(b);
 }

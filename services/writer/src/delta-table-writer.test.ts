@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { ExternalTableSchema } from "@spillway/proto";
-import { openStorageTarget } from "@spillway/storage";
+import { LocalSpoolStore, openStorageTarget, ROWS_SPOOL_FILE } from "@spillway/storage";
 import { readDeltaTable } from "../../../test/support/delta-reader.js";
 import { ArtifactWriter } from "./artifact-writer.js";
 import { deltaSchemaString } from "./delta-schema.js";
@@ -24,7 +24,7 @@ beforeAll(async () => {
   other = await ArtifactWriter.create(dataDir, fileTargets);
   const instance = await DuckDBInstance.create(":memory:");
   const c = await instance.connect();
-  await c.run(`COPY (SELECT range AS N, 'k' || (range % 3) AS Key, TIMESTAMP '2026-01-01' + to_hours(range) AS Ts FROM range(30)) TO '${join(dataDir, "spool/rows.parquet")}' (FORMAT parquet)`);
+  await c.run(`COPY (SELECT range AS N, 'k' || (range % 3) AS Key, TIMESTAMP '2026-01-01' + to_hours(range) AS Ts FROM range(30)) TO '${join(await new LocalSpoolStore(join(dataDir, "spool")).create("rows"), ROWS_SPOOL_FILE)}' (FORMAT parquet)`);
   c.closeSync();
   instance.closeSync();
 });
@@ -47,7 +47,7 @@ function deltaTable(folder: string, extra: Partial<MessageInitShape<typeof Exter
 
 async function runOnce(w: ArtifactWriter, table: ReturnType<typeof deltaTable>, appId: string, txn: bigint) {
   const stageId = `d${++stages}`;
-  const staged = await w.stage({ stageId, externalTable: table, spoolPath: "spool/rows.parquet", nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: appId, deltaTxnVersion: txn, fromCursor: "1", toCursor: String(100 + Number(txn)) });
+  const staged = await w.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: appId, deltaTxnVersion: txn, fromCursor: "1", toCursor: String(100 + Number(txn)) });
   if (staged.alreadyCommitted) return { staged, uploaded: staged.artifacts };
   return { staged, uploaded: await w.upload(stageId) };
 }

@@ -9,7 +9,9 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       return writer.stage({
         stageId: req.stageId,
         externalTable: req.externalTable!,
-        spoolPath: req.spoolPath,
+        spoolHandle: req.spoolHandle,
+        encodedFiles: req.encodedFiles,
+        spoolRows: req.spoolRows,
         nameStem: req.nameStem,
         rowGroupSize: req.parquetRowGroupSize,
         sizeLimit: req.sizeLimit,

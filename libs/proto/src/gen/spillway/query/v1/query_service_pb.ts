@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ListValue } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Column, Table } from "../../catalog/v1/catalog_types_pb.js";
+import type { Column, ExternalTable, Table } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIksKDkZhY3RUYWJsZVJhbmdlEg0KBXRhYmxlGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCRIUCgx1cF90b19jdXJzb3IYAyABKAkikwIKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkSEAoIZGF0YWJhc2UYBSABKAkSKgoGdGFibGVzGAYgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZRI2CgtmYWN0X3RhYmxlcxgHIAMoCzIhLnNwaWxsd2F5LnF1ZXJ5LnYxLkZhY3RUYWJsZVJhbmdlEhgKEGRpbWVuc2lvbl90YWJsZXMYCCADKAlKBAgCEANSDGJvdW5kX3RhYmxlcyI/ChZFeGVjdXRlVG9TcG9vbFJlc3BvbnNlEhIKCnNwb29sX3BhdGgYASABKAkSEQoJcm93X2NvdW50GAIgASgDIikKE0Rpc2NhcmRTcG9vbFJlcXVlc3QSEgoKc3Bvb2xfbmFtZRgBIAEoCSIWChREaXNjYXJkU3Bvb2xSZXNwb25zZTLWAwoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USXwoMRGlzY2FyZFNwb29sEiYuc3BpbGx3YXkucXVlcnkudjEuRGlzY2FyZFNwb29sUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIksKDkZhY3RUYWJsZVJhbmdlEg0KBXRhYmxlGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCRIUCgx1cF90b19jdXJzb3IYAyABKAkiygIKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkSEAoIZGF0YWJhc2UYBSABKAkSKgoGdGFibGVzGAYgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZRI2CgtmYWN0X3RhYmxlcxgHIAMoCzIhLnNwaWxsd2F5LnF1ZXJ5LnYxLkZhY3RUYWJsZVJhbmdlEhgKEGRpbWVuc2lvbl90YWJsZXMYCCADKAkSNQoIZW5jb2RpbmcYCSABKAsyIy5zcGlsbHdheS5xdWVyeS52MS5BcnRpZmFjdEVuY29kaW5nSgQIAhADUgxib3VuZF90YWJsZXMiggEKEEFydGlmYWN0RW5jb2RpbmcSOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUSEgoKc2l6ZV9saW1pdBgCIAEoAxIeChZwYXJxdWV0X3Jvd19ncm91cF9zaXplGAMgASgFIlgKFkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USFAoMc3Bvb2xfaGFuZGxlGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIVCg1lbmNvZGVkX2ZpbGVzGAMgAygJIikKE0Rpc2NhcmRTcG9vbFJlcXVlc3QSEgoKc3Bvb2xfbmFtZRgBIAEoCSIWChREaXNjYXJkU3Bvb2xSZXNwb25zZTLWAwoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USXwoMRGlzY2FyZFNwb29sEiYuc3BpbGx3YXkucXVlcnkudjEuRGlzY2FyZFNwb29sUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -278,7 +278,7 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
   outputColumns: Column[];
 
   /**
-   * The spool to write: a plain name, kept in the query service's spool folder.
+   * The spool to write: a plain name (a handle in the spool store), e.g. the run id.
    *
    * @generated from field: string spool_name = 4;
    */
@@ -307,6 +307,15 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
    * @generated from field: repeated string dimension_tables = 8;
    */
   dimensionTables: string[];
+
+  /**
+   * When set, and the table needs no spool to compute partition folders, the result is
+   * written straight in the table's format, in files of about size_limit bytes: the
+   * artifacts' content in one pass, which the writer only finishes and uploads.
+   *
+   * @generated from field: spillway.query.v1.ArtifactEncoding encoding = 9;
+   */
+  encoding?: ArtifactEncoding | undefined;
 };
 
 /**
@@ -317,20 +326,55 @@ export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*
   messageDesc(file_spillway_query_v1_query_service, 8);
 
 /**
+ * @generated from message spillway.query.v1.ArtifactEncoding
+ */
+export type ArtifactEncoding = Message<"spillway.query.v1.ArtifactEncoding"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.ExternalTable external_table = 1;
+   */
+  externalTable?: ExternalTable | undefined;
+
+  /**
+   * @generated from field: int64 size_limit = 2;
+   */
+  sizeLimit: bigint;
+
+  /**
+   * @generated from field: int32 parquet_row_group_size = 3;
+   */
+  parquetRowGroupSize: number;
+};
+
+/**
+ * Describes the message spillway.query.v1.ArtifactEncoding.
+ * Use `create(ArtifactEncodingSchema)` to create a new message.
+ */
+export const ArtifactEncodingSchema: GenMessage<ArtifactEncoding> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 9);
+
+/**
  * @generated from message spillway.query.v1.ExecuteToSpoolResponse
  */
 export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolResponse"> & {
   /**
-   * Where the writer reads the spool, relative to the data directory; empty when no row came out.
+   * The spool's handle in the spool store (the writer opens it there); empty when no row came out.
    *
-   * @generated from field: string spool_path = 1;
+   * @generated from field: string spool_handle = 1;
    */
-  spoolPath: string;
+  spoolHandle: string;
 
   /**
    * @generated from field: int64 row_count = 2;
    */
   rowCount: bigint;
+
+  /**
+   * Encoded in one pass: the spool's files, in order, each one artifact's content before
+   * finishing (gzip, byte-order mark, first-file header). Empty when the spool holds rows.
+   *
+   * @generated from field: repeated string encoded_files = 3;
+   */
+  encodedFiles: string[];
 };
 
 /**
@@ -338,7 +382,7 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  * Use `create(ExecuteToSpoolResponseSchema)` to create a new message.
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 9);
+  messageDesc(file_spillway_query_v1_query_service, 10);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolRequest
@@ -355,7 +399,7 @@ export type DiscardSpoolRequest = Message<"spillway.query.v1.DiscardSpoolRequest
  * Use `create(DiscardSpoolRequestSchema)` to create a new message.
  */
 export const DiscardSpoolRequestSchema: GenMessage<DiscardSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 10);
+  messageDesc(file_spillway_query_v1_query_service, 11);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolResponse
@@ -368,7 +412,7 @@ export type DiscardSpoolResponse = Message<"spillway.query.v1.DiscardSpoolRespon
  * Use `create(DiscardSpoolResponseSchema)` to create a new message.
  */
 export const DiscardSpoolResponseSchema: GenMessage<DiscardSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 11);
+  messageDesc(file_spillway_query_v1_query_service, 12);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.

@@ -1,0 +1,4 @@
+import { LocalSpoolStore } from "./spool-store.js";
+import { spoolStoreContract } from "./spool-store.contract.js";
+
+spoolStoreContract("local folder", async (place) => new LocalSpoolStore(place));

@@ -1,0 +1,66 @@
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+
+/**
+ * Where a run's intermediate files live between two services (DESIGN "Scale-out"): the
+ * query service's spool, the writer's stage. Callers hold a handle, never a path on a
+ * shared disk; the store gives each caller a local folder to write in or read from. A
+ * spool is durable until discarded, so a service restarted in between still finds it.
+ */
+export interface SpoolStore {
+  /** An empty local folder for `handle` (whatever was there before is gone). */
+  create(handle: string): Promise<string>;
+  /** The local folder holding `handle`'s files; ABORTED when there is no such spool. */
+  open(handle: string): Promise<string>;
+  discard(handle: string): Promise<void>;
+  /** Removes spools untouched for `ageMs`: no run is left to finish them. */
+  removeOlderThan(ageMs: number, now?: number): Promise<void>;
+}
+
+/** In a run's spool that is not encoded in one pass: its rows, as one Parquet file, for the writer to encode. */
+export const ROWS_SPOOL_FILE = "rows.parquet";
+
+/** A spool store in one local folder: the embedded default, one host. */
+export class LocalSpoolStore implements SpoolStore {
+  constructor(
+    readonly root: string,
+    /** What the handles name, for messages ("spool", "stage"). */
+    private readonly what = "spool",
+  ) {}
+
+  async create(handle: string): Promise<string> {
+    const folder = this.folderOf(handle);
+    await rm(folder, { recursive: true, force: true });
+    await mkdir(folder, { recursive: true });
+    return folder;
+  }
+
+  async open(handle: string): Promise<string> {
+    const folder = this.folderOf(handle);
+    const found = await stat(folder).catch(() => undefined);
+    // Not permanent: the run's next attempt makes a new one.
+    if (!found?.isDirectory()) throw new SpillwayError(ErrorCode.aborted, `${this.what} ${handle} does not exist (discarded, or never written); the run must be tried again`);
+    return folder;
+  }
+
+  async discard(handle: string): Promise<void> {
+    await rm(this.folderOf(handle), { recursive: true, force: true });
+  }
+
+  async removeOlderThan(ageMs: number, now = Date.now()): Promise<void> {
+    const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const folder = join(this.root, entry.name);
+      const info = await stat(folder).catch(() => undefined);
+      if (info && info.mtimeMs < now - ageMs) await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  /** A handle is a plain name, never a path. */
+  private folderOf(handle: string): string {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(handle)) throw invalidArgument(`${this.what} handle '${handle}' is not a plain name`);
+    return join(this.root, handle);
+  }
+}
