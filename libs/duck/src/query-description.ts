@@ -48,7 +48,7 @@ export class QueryDescriber {
   async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[] }> {
     const connection = await this.instance.connect();
     try {
-      const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentPaths: [] })), "");
+      const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentFiles: [] })));
       const described = await connection.runAndReadAll(`DESCRIBE (${bound.sql}\n)`).catch((err: unknown) => {
         throw asUserQueryError(err);
       });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LocalExtentStore } from "@spillway/storage";
 import { ExtentCollector } from "./extent-collector.js";
 
 let dataDir: string;
@@ -31,7 +32,7 @@ describe("ExtentCollector", () => {
       { extentId: "e1", path: "extents/db/T/e1.parquet" },
       { extentId: "e2", path: "extents/db/T/already-gone.parquet" },
     ]);
-    const collector = new ExtentCollector(cursor, dataDir, () => {});
+    const collector = new ExtentCollector(cursor, new LocalExtentStore(dataDir), () => {});
     expect(await collector.collect()).toBe(true);
     expect(existsSync(join(dataDir, "extents/db/T/e1.parquet"))).toBe(false);
     expect(existsSync(join(dataDir, "extents/db/T/kept.parquet"))).toBe(true);
@@ -46,7 +47,7 @@ describe("ExtentCollector", () => {
       { extentId: "b", path: "extents/../catalog.duckdb" },
       { extentId: "c", path: join(dataDir, "catalog.duckdb") },
     ]);
-    await new ExtentCollector(cursor, dataDir, () => {}).collect();
+    await new ExtentCollector(cursor, new LocalExtentStore(dataDir), () => {}).collect();
     expect(existsSync(join(dataDir, "catalog.duckdb"))).toBe(true);
   });
 });

@@ -1,6 +1,5 @@
-import { rm } from "node:fs/promises";
-import { isAbsolute, join, relative } from "node:path";
-import { errorMessage } from "@spillway/errors";
+import { ErrorCode, errorMessage, SpillwayError } from "@spillway/errors";
+import type { ExtentStore } from "@spillway/storage";
 import type { QueryPeers } from "./peer-clients.js";
 
 /**
@@ -15,7 +14,7 @@ export class ExtentCollector {
 
   constructor(
     private readonly cursor: Pick<QueryPeers["cursor"], "listDroppedExtents" | "forgetDroppedExtents">,
-    private readonly dataDir: string,
+    private readonly extents: Pick<ExtentStore, "delete">,
     private readonly log: (line: string) => void,
     private readonly everyMs = 2000,
   ) {}
@@ -38,10 +37,12 @@ export class ExtentCollector {
   async collect(): Promise<boolean> {
     const { extents } = await this.cursor.listDroppedExtents({ limit: 500 });
     for (const e of extents) {
-      const file = join(this.dataDir, e.path);
-      // Only files in the extents folder are the query service's to delete.
-      if (isAbsolute(e.path) || relative(join(this.dataDir, "extents"), file).startsWith("..")) continue;
-      await rm(file, { force: true });
+      try {
+        await this.extents.delete(e.path);
+      } catch (err) {
+        // A record naming something outside the extent store is forgotten, never followed.
+        if (!(err instanceof SpillwayError && err.code === ErrorCode.invalidArgument)) throw err;
+      }
     }
     await this.cursor.forgetDroppedExtents({ extentIds: extents.map((e) => e.extentId) });
     return extents.length > 0;

@@ -1,15 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, byFileNumber, checkQuery, describedColumn, encodeArtifactSql, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type BindableTable, type CheckedQuery } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, byFileNumber, checkQuery, describedColumn, encodeArtifactSql, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
-import { LocalSpoolStore, ROWS_SPOOL_FILE, type SpoolStore } from "@spillway/storage";
+import { LocalExtentStore, LocalSpoolStore, ROWS_SPOOL_FILE, type ExtentStore, type SpoolStore } from "@spillway/storage";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
-/** A table as one query sees it: its schema and the extents that make it up. */
-export type TableBinding = BindableTable;
+/** A table as one query sees it: its schema and the extents (handles in the extent store) that make it up. */
+export interface TableBinding {
+  name: string;
+  columns: Array<{ name: string; type: string }>;
+  extentPaths: string[];
+}
 
 export interface ResultColumn {
   name: string;
@@ -61,6 +65,8 @@ export class QueryEngine {
     readonly dataDir: string,
     /** Export results between this service and the writer (the engine may write only there and in its scratch). */
     readonly spools: SpoolStore,
+    /** The tables' data: this service writes extents, and deletes the files of dropped ones. */
+    readonly extents: ExtentStore,
   ) {}
 
   static async create(dataDir: string, adhocLimits: AdhocQueryLimits = DEFAULT_ADHOC_LIMITS): Promise<QueryEngine> {
@@ -73,7 +79,7 @@ export class QueryEngine {
       openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1 }),
       openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
-    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, new LocalSpoolStore(at("spool")));
+    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, new LocalSpoolStore(at("spool")), new LocalExtentStore(dataDir));
   }
 
   close(): void {
@@ -103,7 +109,8 @@ export class QueryEngine {
   private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
     const connection = await instance.connect();
     try {
-      return { connection, ...(await bindQueryTables(connection, query, tables, this.dataDir)) };
+      const bindable = await Promise.all(tables.map(async (t) => ({ name: t.name, columns: t.columns, extentFiles: await this.extents.localFiles(t.extentPaths) })));
+      return { connection, ...(await bindQueryTables(connection, query, bindable)) };
     } catch (err) {
       connection.closeSync();
       throw err;
@@ -175,16 +182,16 @@ export class QueryEngine {
   }
 
   /**
-   * Turns a payload, whole or in pieces, into an extent file; returns its path (relative to
-   * the data dir) and row count. A failing source of pieces leaves nothing behind.
+   * Turns a payload, whole or in pieces, into the extent `extentName` (a handle in the extent
+   * store), published; returns its handle and row count. A failing source of pieces leaves
+   * nothing behind.
    */
   async ingest(format: IngestFormat, payload: Uint8Array | AsyncIterable<Uint8Array>, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
     const scratch = join(this.dataDir, INGEST_SCRATCH, `${randomUUID()}.${format}`);
-    const out = join(this.dataDir, extentName);
-    await mkdir(join(out, ".."), { recursive: true });
+    const out = await this.extents.writeTarget(extentName);
     try {
       await keepPayload(scratch, payload);
-      return await this.withConnection(async (c) => {
+      const extent = await this.withConnection(async (c) => {
         try {
           const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;
           // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
@@ -195,12 +202,19 @@ export class QueryEngine {
           const rows = BigInt(String(reader.getRows()[0]![0]));
           return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
         } catch (err) {
-          await rm(out, { force: true });
+          await this.extents.delete(extentName);
           // The scratch file's path is ours, not the caller's business.
           const explained = await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord);
           throw invalidArgument(explained.replaceAll(scratch, "the payload"));
         }
       }, this.ingestInstance);
+      try {
+        await this.extents.publish(extentName);
+      } catch (err) {
+        await this.extents.delete(extentName).catch(() => undefined);
+        throw err;
+      }
+      return extent;
     } finally {
       await rm(scratch, { force: true });
     }

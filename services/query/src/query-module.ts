@@ -8,7 +8,7 @@ import { queryHandlers } from "./service.js";
 
 export async function createQueryModule(config: SpillwayConfig, peers: QueryPeers, log: (line: string) => void) {
   const engine = await QueryEngine.create(config.dataDir, { memoryLimit: config.limits.queryMemoryLimit, timeoutMs: config.limits.queryTimeoutMs });
-  const collector = new ExtentCollector(peers.cursor, config.dataDir, log);
+  const collector = new ExtentCollector(peers.cursor, engine.extents, log);
   return {
     service: QueryService,
     handlers: queryHandlers(engine, peers, { maxPayloadBytes: config.maxIngestBytes, idleTimeoutMs: config.ingestIdleTimeoutMs }, {

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
@@ -90,7 +89,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
     const extentName = join("extents", database, table!.name, `${extentId}.parquet`);
     const extent = await engine.ingest(format, payload, table!.columns, target.ignoreFirstRecord, extentName);
     if (extent.rows === 0n) {
-      await rm(join(engine.dataDir, extent.path), { force: true });
+      await engine.extents.delete(extent.path);
       return { extentId: "", rowCount: 0n, cursor: "" };
     }
     try {
@@ -105,7 +104,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       return { extentId, rowCount: extent.rows, cursor };
     } catch (err) {
       // Not committed, so not visible: the file must not linger either.
-      await rm(join(engine.dataDir, extent.path), { force: true });
+      await engine.extents.delete(extent.path);
       throw err;
     }
   }
