@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 
-export type Verdict = "PASS" | "MISS" | "NOT MEASURED";
+export type Verdict = "PASS" | "MISS" | "NOT MEASURED" | "REPORTED";
 
 /** One row of the results table. Values and baselines are in `unit`. */
 export interface Figure {
@@ -25,6 +25,11 @@ export function ratioFigure(id: string, measure: string, value: number, baseline
 /** An absolute figure, PASS when at most `limit`. */
 export function limitFigure(id: string, measure: string, value: number, unit: string, limit: number, target: string, notes: string[] = []): Figure {
   return { id, measure, value, baseline: null, unit, ratio: null, target, verdict: value <= limit ? "PASS" : "MISS", notes };
+}
+
+/** A figure with no target, measured to be seen (e.g. #6b, past what the machine is sized for). */
+export function reportedFigure(id: string, measure: string, value: number, unit: string, notes: string[] = []): Figure {
+  return { id, measure, value, baseline: null, unit, ratio: null, target: "reported", verdict: "REPORTED", notes };
 }
 
 export function notMeasured(id: string, measure: string, target: string, reason: string): Figure {

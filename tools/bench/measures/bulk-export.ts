@@ -8,9 +8,10 @@ import { scaled } from "../settings.js";
 import { createBlobExternalTable, createExport, createTable, exportedBytes, exportedRows, ingestFiles, progressPrinter, runNow } from "../spillway-ops.js";
 import { formatPhases, runPhases } from "../trace-collector.js";
 
-const FORMATS: Record<ExportFormat, { id: string; exportName: string; lake: string; container: string; label: string }> = {
-  parquet: { id: "1", exportName: "BulkToParquet", lake: "BulkParquetLake", container: "bulk-parquet", label: "Parquet" },
-  "csv-gzip": { id: "2", exportName: "BulkToCsvGz", lake: "BulkCsvLake", container: "bulk-csv", label: "CSV gzip" },
+const FORMATS: Record<ExportFormat, { id: string; exportName: string; lake: string; container: string; label: string; maxRatio: number }> = {
+  // #1 must beat "COPY, then upload" (the run encodes in one pass and spreads its uploads).
+  parquet: { id: "1", exportName: "BulkToParquet", lake: "BulkParquetLake", container: "bulk-parquet", label: "Parquet", maxRatio: 0.9 },
+  "csv-gzip": { id: "2", exportName: "BulkToCsvGz", lake: "BulkCsvLake", container: "bulk-csv", label: "CSV gzip", maxRatio: 1.3 },
 };
 
 /**
@@ -79,7 +80,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
       const peakMiB = Math.max(rss.peakBytes, rss.hwmBytes ?? 0) / MiB;
       if (run.error !== undefined) {
         const why = `could not be measured: the Spillway run failed after ${fmtMs(run.ms)}: ${run.error}`;
-        if (f === "csv-gzip" || want.has(1)) figures.push({ ...notMeasured(spec.id, label(f), "≤ 1.3×", why), notes: [why, ...notes] });
+        if (f === "csv-gzip" || want.has(1)) figures.push({ ...notMeasured(spec.id, label(f), `≤ ${spec.maxRatio}×`, why), notes: [why, ...notes] });
         if (f === "parquet" && want.has(7)) figures.push(notMeasured("7", "peak memory (RSS of Spillway) during #1", "≤ 1024 MiB", `${why} (peak RSS until it failed: ${peakMiB.toFixed(0)} MiB)`));
       } else {
         if (run.rows !== rows) throw new Error(`${spec.exportName} exported ${run.rows} rows, expected ${rows}`);
@@ -88,7 +89,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
         if (spans) notes.push(...formatPhases(runPhases(spans)));
         else notes.push("phases not measured (BENCH_TRACE=0)");
         if (f === "csv-gzip" || want.has(1)) {
-          figures.push(base ? ratioFigure(spec.id, label(f), run.ms / 1000, (base.copyMs + base.uploadMs) / 1000, "s", 1.3, notes) : notMeasured(spec.id, label(f), "≤ 1.3×", "no baseline"));
+          figures.push(base ? ratioFigure(spec.id, label(f), run.ms / 1000, (base.copyMs + base.uploadMs) / 1000, "s", spec.maxRatio, notes) : notMeasured(spec.id, label(f), `≤ ${spec.maxRatio}×`, "no baseline"));
         }
         if (f === "parquet" && want.has(7)) figures.push(limitFigure("7", "peak memory (RSS of Spillway) during #1", peakMiB, "MiB", 1024, "≤ 1024 MiB", memNotes));
       }

@@ -62,8 +62,8 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
       notes.push("phases not measured (BENCH_TRACE=0)");
     }
     return [
-      limitFigure("3", `${measure}: p50`, p50, "ms", 50, "p50 ≤ 50 ms", notes),
-      limitFigure("3", `${measure}: p99`, p99, "ms", 200, "p99 ≤ 200 ms"),
+      limitFigure("3", `${measure}: p50`, p50, "ms", 20, "p50 ≤ 20 ms", notes),
+      limitFigure("3", `${measure}: p99`, p99, "ms", 60, "p99 ≤ 60 ms"),
     ];
   } finally {
     await ctx.stopSpillway(sw);
