@@ -94,7 +94,9 @@ describe.each<Mode>(["all", "split"])("bad input is refused clearly and changes 
     await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), over: ["Keys"] }), status.INVALID_ARGUMENT, /over names table 'Keys', which the query does not read/);
     await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), query: "SELECT 1::BIGINT AS Id, 'x' AS Key" }), status.INVALID_ARGUMENT, /reads no table/);
     await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), externalTable: "Gone" }), status.NOT_FOUND, /external table 'Gone' does not exist/);
-    await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), queryLanguage: "kql" }), status.INVALID_ARGUMENT, /queryLanguage 'kql' is not supported/);
+    await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), queryLanguage: "python" }), status.INVALID_ARGUMENT, /queryLanguage 'python' is not supported; use sql or kql/);
+    // The SQL text given as KQL: the parser's diagnostics, with line and column.
+    await refused(sw.catalog.createOrAlterContinuousExport({ ...exportBase(), queryLanguage: "kql" }), status.INVALID_ARGUMENT, /KQL query refused: KS\d+ at line 1, column \d+/);
     expect((await sw.catalog.listContinuousExports({})).exports).toEqual([]);
   });
 

@@ -19,9 +19,18 @@ import {
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { QueryDescriber } from "@spillway/duck";
+import { sharedKqlEngine } from "@spillway/kql";
 import type { FileTargetPolicy } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
-import { checkOutputSchema, factAndDimensionTables, normalizeExportProperties, type ExportLimits } from "./export-definition.js";
+import {
+  checkOutputSchema,
+  describeExportQuery,
+  exportQueryLanguage,
+  factAndDimensionTables,
+  normalizeExportProperties,
+  type ExportLimits,
+  type KqlTranslator,
+} from "./export-definition.js";
 import { checkFileTargets, externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
 import type { CatalogPeers } from "./peer-clients.js";
 import { dropTableGrants, grantCreatorTableAdmin } from "./principal-registry.js";
@@ -37,6 +46,8 @@ export class Catalog {
     private readonly limits: ExportLimits,
     private readonly fileTargets: FileTargetPolicy,
     private readonly describer: Pick<QueryDescriber, "describe">,
+    /** Asked only for a KQL export: the parser's worker starts on the first one. */
+    private readonly kql: () => KqlTranslator = sharedKqlEngine,
   ) {}
 
   // ---- tables -------------------------------------------------------------
@@ -194,16 +205,17 @@ export class Catalog {
     const where = `continuous export '${name}'`;
     if (!req.externalTable) throw invalidArgument(`${where}: externalTable is required`);
     const target = await this.externalTableWithSecrets(database, validateName("external table", req.externalTable));
-    const language = (req.queryLanguage || "sql").toLowerCase();
-    if (language !== "sql") throw invalidArgument(`${where}: queryLanguage '${req.queryLanguage}' is not supported; use sql`);
+    const language = exportQueryLanguage(name, req.queryLanguage);
     if (!req.query.trim()) throw invalidArgument(`${where}: query is required`);
     const properties = normalizeExportProperties(req, this.limits);
 
     const tables = await this.listTables(database);
     const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-    const described = await this.describer.describe(req.query, tables);
+    const described = await describeExportQuery(name, language, req.query, database, tables, this.describer, this.kql);
     const { facts, dimensions } = factAndDimensionTables(name, described.tables, req.over, byName);
     checkOutputSchema(name, described.columns, target);
+    // SQL runs as written; KQL as its translation, kept beside the user's text shown as the query.
+    const sql = language === "sql" ? undefined : described.sql;
 
     // The export's state first, outside the catalog's transaction (no call to another
     // service while it is held): a new export's ledger entry exists before its definition,
@@ -232,8 +244,8 @@ export class Catalog {
           intervalBetweenRuns: properties.intervalBetweenRuns,
           isDisabled: properties.isDisabled,
         });
-        // Dimension tables are kept with the definition so runs need not re-parse the query.
-        await tx.put("continuous_export", database, name, JSON.stringify({ definition: encode(ContinuousExportSchema, def), dimensions }));
+        // Dimension tables (and a KQL query's SQL) are kept with the definition so runs need not re-parse the query.
+        await tx.put("continuous_export", database, name, storedExportBody({ definition: def, dimensions, sql }));
         return def;
       });
     } catch (err) {
@@ -265,7 +277,7 @@ export class Catalog {
         isDisabled: disabled,
         exportProperties: stored.definition.exportProperties && { ...stored.definition.exportProperties, isDisabled: disabled },
       };
-      await tx.put("continuous_export", database, name, JSON.stringify({ definition: encode(ContinuousExportSchema, updated), dimensions: stored.dimensions }));
+      await tx.put("continuous_export", database, name, storedExportBody({ ...stored, definition: updated }));
       return updated;
     });
     // Enabling also lifts a disable the scheduler made (SPEC §3: `enable` turns it on again).
@@ -343,7 +355,7 @@ export class Catalog {
     // The scheduler asks for every export each tick: decode each database's tables once.
     const tablesByDatabase = new Map<string, Map<string, Table>>();
     for (const body of bodies) {
-      const { definition: d, dimensions } = parseStoredExport(body);
+      const { definition: d, dimensions, sql } = parseStoredExport(body);
       let tables = tablesByDatabase.get(d.database);
       if (!tables) tablesByDatabase.set(d.database, (tables = new Map((await this.listTables(d.database)).map((t) => [t.name, t]))));
       const external = await this.store.get("external_table", d.database, d.externalTableName);
@@ -352,7 +364,8 @@ export class Catalog {
           id: d.id,
           database: d.database,
           name: d.name,
-          query: d.query,
+          // What runs: a KQL definition's query is the user's text, its SQL is what executes.
+          query: sql ?? d.query,
           factTables: d.cursorScopedTables,
           dimensionTables: dimensions,
           tables: [...d.cursorScopedTables, ...dimensions].flatMap((t) => (tables.has(t) ? [tables.get(t)!] : [])),
@@ -403,7 +416,22 @@ export class Catalog {
   }
 }
 
-function parseStoredExport(body: string): { definition: ContinuousExport; dimensions: string[] } {
-  const parsed = JSON.parse(body) as { definition: string; dimensions: string[] };
-  return { definition: decode(ContinuousExportSchema, parsed.definition), dimensions: parsed.dimensions };
+/**
+ * A continuous export as the store keeps it: the definition as shown, the dimension tables,
+ * and for a query that is not SQL the SQL it was translated to at create/alter. A body
+ * written before KQL was accepted has no `sql`: its query is SQL and runs as it is.
+ */
+interface StoredExport {
+  definition: ContinuousExport;
+  dimensions: string[];
+  sql?: string;
+}
+
+function storedExportBody(e: StoredExport): string {
+  return JSON.stringify({ definition: encode(ContinuousExportSchema, e.definition), dimensions: e.dimensions, ...(e.sql === undefined ? {} : { sql: e.sql }) });
+}
+
+function parseStoredExport(body: string): StoredExport {
+  const parsed = JSON.parse(body) as { definition: string; dimensions: string[]; sql?: string };
+  return { definition: decode(ContinuousExportSchema, parsed.definition), dimensions: parsed.dimensions, sql: parsed.sql };
 }

@@ -1,6 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import { invalidArgument, failedPrecondition, notFound } from "@spillway/errors";
+import type { QueryDescriber } from "@spillway/duck";
+import { internal, invalidArgument, failedPrecondition, notFound, SpillwayError } from "@spillway/errors";
+import { KqlError, type KqlEngine, type KqlSchema } from "@spillway/kql";
 import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
 import type { CreateOrAlterContinuousExportRequest, ExternalTable, Table } from "@spillway/proto";
 
@@ -101,4 +103,73 @@ function parseKustoTypeOrUndefined(type: string) {
   } catch {
     return undefined;
   }
+}
+
+export type ExportQueryLanguage = "sql" | "kql";
+
+/** The language an export's query is written in; empty means SQL, as before KQL was accepted. */
+export function exportQueryLanguage(exportName: string, value: string): ExportQueryLanguage {
+  const language = (value || "sql").toLowerCase();
+  if (language !== "sql" && language !== "kql") {
+    throw invalidArgument(`continuous export '${exportName}': queryLanguage '${value}' is not supported; use sql or kql`);
+  }
+  return language;
+}
+
+/** An export's query as its runs execute it, checked against the tables' schemas. */
+export interface ExportQuery {
+  /** DuckDB SQL naming tables as runs bind them: the user's SQL, or what their KQL translates to. */
+  sql: string;
+  /** The tables the SQL reads, as the catalog names them. */
+  tables: string[];
+  /** The result columns; for KQL, as the parser typed them. */
+  columns: Array<{ name: string; type: string }>;
+}
+
+export type KqlTranslator = Pick<KqlEngine, "translateQuery">;
+
+/**
+ * Checks an export's query and tells what its runs will execute. KQL is translated here,
+ * once per create/alter, so runs need neither the parser nor a schema; its output is the
+ * parser's result type. The translation is still bound by DuckDB against the schemas, as
+ * SQL is, so what it reads is what runs will bind and a translation DuckDB refuses is
+ * refused now rather than at every run.
+ */
+export async function describeExportQuery(
+  exportName: string,
+  language: ExportQueryLanguage,
+  query: string,
+  database: string,
+  tables: Table[],
+  describer: Pick<QueryDescriber, "describe">,
+  kql: () => KqlTranslator,
+): Promise<ExportQuery> {
+  if (language === "sql") {
+    const described = await describer.describe(query, tables);
+    return { sql: query, tables: described.tables, columns: described.columns };
+  }
+  const where = `continuous export '${exportName}'`;
+  const schema: KqlSchema = {
+    database,
+    tables: tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: parseKustoType(c.type, `table '${t.name}'`) })) })),
+  };
+  let translated;
+  try {
+    translated = await kql().translateQuery(query, schema);
+  } catch (err) {
+    if (err instanceof KqlError) throw invalidArgument(`${where}: KQL query refused: ${err.message}`);
+    throw err;
+  }
+  let described;
+  try {
+    described = await describer.describe(translated.sql, tables);
+  } catch (err) {
+    if (err instanceof SpillwayError) throw new SpillwayError(err.code, `${where}: the SQL the KQL query translates to was refused: ${err.message}`);
+    throw err;
+  }
+  const names = described.columns.map((c) => c.name);
+  if (names.length !== translated.columns.length || names.some((n, i) => n !== translated.columns[i]!.name)) {
+    throw internal(`${where}: the KQL query's translation gives columns (${names.join(", ")}) instead of (${translated.columns.map((c) => c.name).join(", ")})`);
+  }
+  return { sql: translated.sql, tables: described.tables, columns: translated.columns };
 }

@@ -6,6 +6,7 @@ import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
 import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
+import { queryLanguage, translateKqlQuery } from "./kql-query.js";
 import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
@@ -124,12 +125,12 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
 
     async *query(req, ctx) {
       const database = databaseName(req.database);
-      const language = (req.queryLanguage || "sql").toLowerCase();
-      if (language !== "sql") throw invalidArgument(`queryLanguage '${req.queryLanguage}' is not supported; use sql`);
-      const checked = await engine.check(req.query);
+      const checked = queryLanguage(req.queryLanguage) === "sql" ? await engine.check(req.query) : undefined;
       const { tables } = await peers.catalog.listTables({ database });
+      // KQL runs as the SQL it translates to, through the same binding, sandbox and limits.
+      const kql = checked ? undefined : await translateKqlQuery(req.query, database, tables);
       const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-      const named = checked.tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!] : []));
+      const named = (checked ?? kql!).tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!] : []));
       const { extents } = named.length
         ? await peers.cursor.listExtents({ database, tables: named.map((t) => t.name) })
         : { extents: [] };
@@ -140,7 +141,8 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       }));
       let rows = 0;
       let bytes = 0;
-      for await (const batch of engine.query(req.query, bindings, ctx.signal)) {
+      const batches = engine.query(kql?.sql ?? req.query, bindings, ctx.signal);
+      for await (const batch of kql ? kql.results(batches) : batches) {
         if (batch.columns) yield { columns: batch.columns };
         if (!batch.rows) continue;
         rows += batch.rows.length;

@@ -1021,7 +1021,7 @@ export type CreateOrAlterContinuousExportRequest = Message<"spillway.catalog.v1.
   query: string;
 
   /**
-   * sql (DuckDB dialect) is the only language so far.
+   * sql (DuckDB dialect, the default) or kql (Kusto, translated once, at create or alter).
    *
    * @generated from field: string query_language = 5;
    */

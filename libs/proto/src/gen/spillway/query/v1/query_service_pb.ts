@@ -172,6 +172,8 @@ export type QueryRequest = Message<"spillway.query.v1.QueryRequest"> & {
   query: string;
 
   /**
+   * sql (DuckDB dialect, the default) or kql (Kusto).
+   *
    * @generated from field: string query_language = 3;
    */
   queryLanguage: string;

@@ -1,0 +1,183 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Caller } from "@spillway/auth";
+import type { SpillwayConfig } from "@spillway/config";
+import { QueryDescriber } from "@spillway/duck";
+import { ErrorCode } from "@spillway/errors";
+import { closeSharedKqlEngine, sharedKqlEngine } from "@spillway/kql";
+import { create } from "@bufbuild/protobuf";
+import { CreateExternalTableRequestSchema, CreateOrAlterContinuousExportRequestSchema, CreateTableRequestSchema, CursorService } from "@spillway/proto";
+import { createLocalClient } from "@spillway/rpc";
+import { createCursorModule } from "../../cursor/src/index.js";
+import { Catalog } from "./catalog.js";
+import { CatalogStore } from "./catalog-store.js";
+import type { KqlTranslator } from "./export-definition.js";
+import type { CatalogPeers } from "./peer-clients.js";
+
+// Continuous exports written in KQL, against a real store, the real cursor service (export
+// states), DuckDB's describer and Microsoft's parser.
+
+const CALLER: Caller = { principal: "aaduser=test", may: () => true };
+const HOUR = { seconds: 3600n };
+const KQL = 'Events | where Level == "Error" | join kind=inner Hosts on Host | project Timestamp, Host, Owner, Count';
+
+let dir: string;
+let store: CatalogStore;
+let describer: QueryDescriber;
+let cursorModule: Awaited<ReturnType<typeof createCursorModule>>;
+let peers: CatalogPeers;
+/** Every translation the catalog asks for, made by the real engine. */
+let translations: string[];
+let catalog: Catalog;
+
+const translator = (): KqlTranslator => ({
+  translateQuery: (text, schema) => {
+    translations.push(text);
+    return sharedKqlEngine().translateQuery(text, schema);
+  },
+});
+
+const newCatalog = () => new Catalog(store, peers, { minIntervalMs: 1000, minSizeLimit: 1024 }, { roots: [], dataDir: dir }, describer, translator);
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "spillway-catalog-kql-"));
+  store = await CatalogStore.open(dir);
+  describer = await QueryDescriber.open();
+  cursorModule = await createCursorModule({ dataDir: dir } as SpillwayConfig);
+  peers = {
+    cursor: createLocalClient(CursorService, cursorModule.handlers),
+    // Creating exports on blob targets never asks the writer.
+    writer: new Proxy({}, { get: (_, method) => () => Promise.reject(new Error(`unexpected writer call ${String(method)}`)) }) as CatalogPeers["writer"],
+  };
+  translations = [];
+  catalog = newCatalog();
+  const events = [{ name: "Timestamp", type: "datetime" }, { name: "Level", type: "string" }, { name: "Host", type: "string" }, { name: "Count", type: "long" }];
+  await catalog.createTable(create(CreateTableRequestSchema, { database: "db", name: "Events", columns: events }), CALLER);
+  await catalog.createTable(create(CreateTableRequestSchema, { database: "db", name: "Hosts", columns: [{ name: "Host", type: "string" }, { name: "Owner", type: "string" }] }), CALLER);
+  await catalog.createExternalTable(
+    create(CreateExternalTableRequestSchema, {
+      database: "db",
+      name: "Lake",
+      kind: "blob",
+      dataFormat: "parquet",
+      columns: [{ name: "Timestamp", type: "datetime" }, { name: "Host", type: "string" }, { name: "Owner", type: "string" }, { name: "Count", type: "long" }],
+      connectionStrings: ["https://account.blob.core.windows.net/lake?sv=2024-01-01&sig=secret"],
+    }),
+    false,
+    CALLER,
+  );
+});
+
+afterEach(async () => {
+  await store.close();
+  await describer.close();
+  await cursorModule.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+afterAll(() => closeSharedKqlEngine());
+
+const exportRequest = (query: string, over: string[] = ["Events"], queryLanguage = "kql") =>
+  create(CreateOrAlterContinuousExportRequestSchema, { database: "db", name: "E", externalTable: "Lake", query, queryLanguage, over, properties: { intervalBetweenRuns: HOUR } });
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  const err = (await p.then(() => undefined, (e: unknown) => e)) as { code: string; message: string } | undefined;
+  expect(err, "the call should have been refused").toBeDefined();
+  return err!;
+}
+
+describe("a continuous export written in KQL", () => {
+  it("shows the user's KQL and runs its SQL, fact tables bound by over and the others whole", async () => {
+    const created = await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+    expect(created).toMatchObject({ query: KQL, queryLanguage: "kql", cursorScopedTables: ["Events"] });
+    expect(await catalog.showContinuousExport("db", "E")).toMatchObject({ query: KQL, queryLanguage: "kql" });
+
+    const [spec] = await catalog.exportSpecs("db", "E");
+    expect(spec!.query).not.toBe(KQL);
+    expect(spec!.factTables).toEqual(["Events"]);
+    expect(spec!.dimensionTables).toEqual(["Hosts"]);
+    expect(spec!.tables.map((t) => t.name).sort()).toEqual(["Events", "Hosts"]);
+    // The SQL is what a run binds and executes: DuckDB takes it and gives the export's columns.
+    const described = await describer.describe(spec!.query, spec!.tables);
+    expect(described.tables.sort()).toEqual(["Events", "Hosts"]);
+    expect(described.columns).toEqual([
+      { name: "Timestamp", type: "datetime" },
+      { name: "Host", type: "string" },
+      { name: "Owner", type: "string" },
+      { name: "Count", type: "long" },
+    ]);
+  });
+
+  it("is translated once, at create/alter: listing, disabling, enabling and reopening run the kept SQL", async () => {
+    await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+    expect(translations).toEqual([KQL]);
+    const sql = (await catalog.exportSpecs("db", "E"))[0]!.query;
+    await catalog.exportSpecs("", "");
+    await catalog.setExportDisabled("db", "E", true);
+    await catalog.setExportDisabled("db", "E", false);
+    expect((await catalog.exportSpecs("", ""))[0]!.query).toBe(sql);
+
+    await store.close();
+    store = await CatalogStore.open(dir);
+    catalog = newCatalog();
+    expect((await catalog.exportSpecs("db", "E"))[0]!.query).toBe(sql);
+    expect(await catalog.showContinuousExport("db", "E")).toMatchObject({ query: KQL, queryLanguage: "kql" });
+    expect(translations).toEqual([KQL]);
+
+    // Altering translates the new text, and runs see the new SQL.
+    const altered = `${KQL} | where Count > 1`;
+    await catalog.createOrAlterContinuousExport(exportRequest(altered));
+    expect(translations).toEqual([KQL, altered]);
+    const newSql = (await catalog.exportSpecs("db", "E"))[0]!.query;
+    expect(newSql).not.toBe(sql);
+    expect(newSql).toContain("> CAST(1 AS BIGINT)");
+  });
+
+  it("reads every table as a fact table when over is not given, as SQL exports do", async () => {
+    const created = await catalog.createOrAlterContinuousExport(exportRequest(KQL, []));
+    expect(created.cursorScopedTables.sort()).toEqual(["Events", "Hosts"]);
+    expect((await catalog.exportSpecs("db", "E"))[0]!.dimensionTables).toEqual([]);
+  });
+
+  it("keeps a SQL export as it was stored before KQL: its query is what runs", async () => {
+    const sql = "SELECT e.Timestamp, e.Host, h.Owner, e.Count FROM Events e JOIN Hosts h ON e.Host = h.Host";
+    const created = await catalog.createOrAlterContinuousExport(exportRequest(sql, ["Events"], ""));
+    expect(created).toMatchObject({ query: sql, queryLanguage: "sql" });
+    expect(translations).toEqual([]);
+    // A body as the catalog wrote it before KQL: the definition and its dimensions, no SQL beside.
+    const body = JSON.parse((await store.get("continuous_export", "db", "E"))!) as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(["definition", "dimensions"]);
+    expect((await catalog.exportSpecs("db", "E"))[0]!.query).toBe(sql);
+  });
+
+  it.each([
+    ["a syntax error, with line and column", 'Events\n| where Level == "Error" |', ["Events"], /KQL query refused: KS\d+ at line 2, column \d+: /],
+    ["an unknown column", "Events | project Timestamp, Host, Owner = Nope, Count", ["Events"], /KQL query refused: KS\d+ at line 1, column 43: .*Nope/],
+    ["an unsupported operator", "Events | sample 3 | project Timestamp, Host, Owner = Level, Count", ["Events"], /KQL query refused: SPW-KQL-UNSUPPORTED at line 1, column 10: .*sample/],
+    ["an output the external table cannot take (the parser's types)", "Events | project Timestamp, Host, Owner = Level, Count = tostring(Count)", ["Events"], /column 'Count' is string, which cannot be written as long/],
+    ["an over table the query does not read", "Events | project Timestamp, Host, Owner = Level, Count", ["Hosts"], /over names table 'Hosts', which the query does not read/],
+  ])("refuses %s and changes nothing", async (_, query, over, message) => {
+    const err = await refusal(catalog.createOrAlterContinuousExport(exportRequest(query, over)));
+    expect(err.code).toBe(ErrorCode.invalidArgument);
+    expect(err.message).toMatch(message);
+    expect(await catalog.listContinuousExports("db")).toEqual([]);
+    expect(await store.get("continuous_export", "db", "E")).toBeUndefined();
+  });
+
+  it("leaves an export as it was when altering it with a query that is refused", async () => {
+    await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+    const sql = (await catalog.exportSpecs("db", "E"))[0]!.query;
+    const err = await refusal(catalog.createOrAlterContinuousExport(exportRequest("Events | project Nope")));
+    expect(err.code).toBe(ErrorCode.invalidArgument);
+    expect(await catalog.showContinuousExport("db", "E")).toMatchObject({ query: KQL, queryLanguage: "kql" });
+    expect((await catalog.exportSpecs("db", "E"))[0]!.query).toBe(sql);
+  });
+
+  it("refuses a language other than sql and kql before reading the query", async () => {
+    const err = await refusal(catalog.createOrAlterContinuousExport(exportRequest(KQL, ["Events"], "python")));
+    expect(err.message).toBe("continuous export 'E': queryLanguage 'python' is not supported; use sql or kql");
+    expect(translations).toEqual([]);
+  });
+});
