@@ -22,7 +22,7 @@ export type KustoJson = null | boolean | number | string | KustoJson[] | { [key:
 /**
  * A rendered value as Kusto writes it in JSON: datetimes ISO with trailing fraction zeros
  * trimmed, timespans [-][d.]hh:mm:ss[.fffffff], dynamic values as JSON, long and decimal as
- * decimal strings (a 64-bit value does not fit a JSON number), NaN and ±Infinity as strings.
+ * decimal strings (decimals without trailing fraction zeros) (a 64-bit value does not fit a JSON number), NaN and ±Infinity as strings.
  */
 export function kustoJsonValue(text: string | null, type: KustoType): KustoJson {
   if (text === null) return null;
@@ -32,8 +32,10 @@ export function kustoJsonValue(text: string | null, type: KustoType): KustoJson 
     case "int":
       return Number(text);
     case "long":
-    case "decimal":
       return text;
+    case "decimal":
+      // DuckDB renders every digit of its scale (12.500…0); Kusto shows the value (12.5).
+      return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
     case "real": {
       const n = Number(text);
       if (Number.isNaN(n)) return text === "inf" || text === "Infinity" ? "Infinity" : text === "-inf" || text === "-Infinity" ? "-Infinity" : "NaN";
