@@ -27,7 +27,28 @@ export interface StorageTarget {
 
 /** A target taken as it is: for reading what is there; writers open theirs confined. */
 export function openStorageTarget(location: StorageLocation): StorageTarget {
-  return location.kind === "folder" ? new FolderTarget(location.path, async (path) => path) : new BlobTarget(location);
+  return location.kind === "folder" ? new FolderTarget(location.path, async (path) => path) : blobTarget(location);
+}
+
+/**
+ * Blob clients are kept, a few dozen at most: each has its own HTTP agent, so a client per
+ * call opened a new connection for every upload of every run.
+ */
+const blobTargets = new Map<string, BlobTarget>();
+const MAX_BLOB_TARGETS = 64;
+
+function blobTarget(location: Extract<StorageLocation, { kind: "blob" }>): BlobTarget {
+  // The key holds the credential: two strings for one container with different keys are two clients.
+  const key = JSON.stringify(location);
+  let target = blobTargets.get(key);
+  if (target) {
+    blobTargets.delete(key);
+  } else {
+    target = new BlobTarget(location);
+    if (blobTargets.size >= MAX_BLOB_TARGETS) blobTargets.delete(blobTargets.keys().next().value!);
+  }
+  blobTargets.set(key, target);
+  return target;
 }
 
 /**
@@ -36,7 +57,7 @@ export function openStorageTarget(location: StorageLocation): StorageTarget {
  * the table was created or between two runs.
  */
 export async function openConfinedStorageTarget(location: StorageLocation, policy: FileTargetPolicy): Promise<StorageTarget> {
-  if (location.kind !== "folder") return new BlobTarget(location);
+  if (location.kind !== "folder") return blobTarget(location);
   await confineFileTarget(location.path, policy);
   return new FolderTarget(location.path, (path) => confineFileTarget(path, policy));
 }

@@ -211,9 +211,12 @@ export class ExportRunner {
         const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
         return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
       }
-      // Journal first: whatever happens from here, the next attempt knows what to delete.
-      await this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path));
-      await this.assertStillWanted(spec);
+      // Journal first: whatever happens from here, the next attempt knows what to delete. The
+      // check that the export is still wanted asks another service meanwhile: neither waits on the other.
+      // Both settle before going on, so a journal entry never lands after the run was failed.
+      for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path)), this.assertStillWanted(spec)])) {
+        if (step.status === "rejected") throw step.reason;
+      }
       uploadStarted = true;
       const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
       await this.assertStillWanted(spec);
