@@ -79,7 +79,10 @@ export class QueryEngine {
       openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1 }),
       openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
-    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, new LocalSpoolStore(at("spool")), new LocalExtentStore(dataDir));
+    const spools = new LocalSpoolStore(at("spool"));
+    // A run's spool is discarded when the run ends; one a day old belonged to a process that died meanwhile.
+    await spools.removeOlderThan(24 * 3600_000);
+    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, spools, new LocalExtentStore(dataDir));
   }
 
   close(): void {

@@ -66,6 +66,8 @@ const tracer = trace.getTracer("spillway-cursor");
  */
 export class ExportRunner {
   private readonly inFlight = new Map<string, Promise<RunOutcome>>();
+  /** Spools and stages of finished runs being removed: a run's caller does not wait for that. */
+  private readonly cleanups = new Set<Promise<unknown>>();
   private readonly now: () => number;
   readonly ownerId: string;
   private readonly leaseTtlMs: number;
@@ -111,7 +113,7 @@ export class ExportRunner {
 
   /** Waits until no run is in flight (on shutdown). */
   async drain(): Promise<void> {
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight.values()]);
+    while (this.inFlight.size || this.cleanups.size) await Promise.allSettled([...this.inFlight.values(), ...this.cleanups]);
   }
 
   private runOnce(spec: ExportSpec): Promise<RunOutcome> {
@@ -224,8 +226,10 @@ export class ExportRunner {
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, uploadStarted);
     } finally {
-      await this.peers.writer.discardStage({ stageId: runId }).catch(() => undefined);
-      await this.peers.query.discardSpool({ spoolName }).catch(() => undefined);
+      // Named by this run's id, which no other run has: removing them can go on after the outcome is known.
+      const cleanup = Promise.allSettled([this.peers.writer.discardStage({ stageId: runId }), this.peers.query.discardSpool({ spoolName })]);
+      this.cleanups.add(cleanup);
+      void cleanup.finally(() => this.cleanups.delete(cleanup));
     }
   }
 
