@@ -82,7 +82,7 @@ describe("the README quick start, through reflection with no proto files", () =>
   });
 
   it("ingests the README's IngestStream example, two messages, as one payload", async () => {
-    const commands = readmeCommands("## Large payloads", "## Security");
+    const commands = readmeCommands("## Large payloads", "## Kusto commands");
     expect(commands.map((c) => c.method.split("/")[1])).toEqual(["IngestStream"]);
     // The README's Events table, made by the quick start; made here when this test runs alone.
     const createTable = readmeCommands("## Quick start", "## External tables")[0]!;
@@ -93,5 +93,48 @@ describe("the README quick start, through reflection with no proto files", () =>
     expect(response).toEqual(expect.objectContaining({ rowCount: "2", cursor: expect.stringMatching(/^\d{18}$/) }));
     const rows = await grpcurl(sw.catalogAddress, "spillway.query.v1.QueryService/Query", '{"query":"SELECT Key, Value FROM Events WHERE Key IN (\'k3\', \'k4\') ORDER BY Key"}');
     expect(rows).toEqual([{ columns: [{ name: "Key", type: "string" }, { name: "Value", type: "real" }] }, { rows: [["k3", 3.5], ["k4", 4.5]] }]);
+  });
+
+  it("runs the README's Kusto commands as written, through KustoService/Execute", async () => {
+    const commands = readmeCommands("## Kusto commands", "## Security");
+    const texts = commands.map((c) => (JSON.parse(c.data) as { text?: string }).text ?? c.method.split("/")[1]!);
+    // Every command of the section's list, each once or more (issue #13).
+    for (const start of [
+      ".create table", ".create-merge table", ".show tables", ".show table Logs schema as json", ".alter table", ".delete table", ".drop table Scratch",
+      ".ingest inline", ".create external table", ".alter external table", ".create-or-alter external table", ".show external tables",
+      ".show external table LogsLake", ".drop external table", ".create-or-alter continuous-export", ".show continuous-exports",
+      ".show continuous-export LogsToLake", ".show continuous-export LogsToLake exported-artifacts", ".show continuous-export LogsToLake failures",
+      ".enable continuous-export", ".disable continuous-export", ".drop continuous-export", ".add database", ".show database", ".drop database",
+      ".add table", ".show table Logs principals", ".drop table Logs ingestors", "Logs | where",
+    ]) {
+      expect(texts.some((t) => t.startsWith(start)), start).toBe(true);
+    }
+    expect(commands.filter((c) => c.method !== "spillway.kusto.v1.KustoService/Execute").map((c) => c.method)).toEqual(["spillway.catalog.v1.CatalogService/RunContinuousExportNow"]);
+    const results = new Map<string, JsonValue[]>();
+    for (const c of commands) {
+      expect(c.address).toBe("127.0.0.1:50051");
+      results.set(texts[commands.indexOf(c)]!, await grpcurl(sw.catalogAddress, c.method, c.data));
+    }
+    const only = (start: string) => {
+      const found = [...results].filter(([t]) => t.startsWith(start));
+      expect(found, start).toHaveLength(1);
+      return found[0]![1] as Array<{ name: string; columns: Array<{ name: string; type: string }>; rows?: JsonValue[][] }>;
+    };
+    expect(only(".show tables | where")).toEqual([
+      { name: "PrimaryResult", columns: [{ name: "TableName", type: "string" }, { name: "DocString", type: "string" }], rows: [["Logs", "service logs"]] },
+    ]);
+    expect(only("Logs | where")).toEqual([
+      { name: "PrimaryResult", columns: [{ name: "Level", type: "string" }, { name: "n", type: "long" }, { name: "total", type: "long" }], rows: [["Error", "2", "9007199254740995"]] },
+    ]);
+    const artifacts = only(".show continuous-export LogsToLake exported-artifacts")[0]!;
+    expect(artifacts.columns.map((c) => c.name)).toEqual(["Timestamp", "ExternalTableName", "Path", "NumRecords", "SizeInBytes"]);
+    expect(artifacts.rows).toEqual([[expect.any(String), "LogsLake", expect.stringMatching(/^file:\/\/\/tmp\/spillway-quickstart\/logs\/day=20260102\/.*\.parquet$/), "1", expect.stringMatching(/^\d+$/)]]);
+    expect(only(".show continuous-export LogsToLake failures")[0]!.rows).toBeUndefined();
+    expect((only(".drop continuous-export")[0]!.rows ?? []).map((r) => r[0])).not.toContain("LogsToLake");
+    const principals = only(".show database default principals")[0]!;
+    expect(principals.rows).toEqual(expect.arrayContaining([["Database default Viewer", "AAD User", "vera@contoso.com", "", "aaduser=vera@contoso.com", "reads the logs"]]));
+    expect(only(".show table Logs principals")[0]!.rows).toEqual([[expect.stringMatching(/Ingestor$/), "AAD Application", expect.any(String), expect.any(String), "aadapp=8c4d5a2b-0f3e-4a8e-9d1c-3f2b1a0e9d8c", ""]]);
+    expect(only(".show external tables")[0]!.rows!.map((r) => r[0])).toEqual(expect.arrayContaining(["LogsLake", "LogsCsv"]));
+    expect(only(".drop table Scratch")[0]!.rows!.map((r) => r[0])).not.toContain("Scratch");
   });
 });

@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
+import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, KustoService, QueryService } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { freePort, waitFor } from "./free-port.js";
 
 export type Mode = "all" | "split";
 // The processes of the split topology: one per module (the scheduler serves only health).
-export const SERVICES = ["catalog", "query", "cursor", "writer", "scheduler"] as const;
+export const SERVICES = ["catalog", "query", "cursor", "writer", "scheduler", "kusto"] as const;
 
 /** What every Spillway process of a test shares: the data dir, each service's address, test-sized minimums. */
 export function spillwayEnv(dataDir: string, addr: (service: (typeof SERVICES)[number]) => string, extraEnv: Record<string, string>): NodeJS.ProcessEnv {
@@ -34,12 +34,14 @@ export function spawnSpillway(target: string, listen: string, env: NodeJS.Proces
 
 export interface SpillwayUnderTest {
   dataDir: string;
-  /** Where clients connect (the one process, or the catalog/query processes in split mode). */
+  /** Where clients connect (the one process, or the catalog/query/kusto processes in split mode). */
   catalogAddress: string;
   queryAddress: string;
+  kustoAddress: string;
   catalog: ReturnType<typeof createGrpcClient<typeof CatalogService>>;
   query: ReturnType<typeof createGrpcClient<typeof QueryService>>;
   cursor: ReturnType<typeof createGrpcClient<typeof CursorService>>;
+  kusto: ReturnType<typeof createGrpcClient<typeof KustoService>>;
   output(): string;
   /** kill -9 of every process. */
   kill(): Promise<void>;
@@ -76,9 +78,11 @@ export async function startSpillwayProcesses(
     dataDir,
     catalogAddress: addr("catalog"),
     queryAddress: addr("query"),
+    kustoAddress: addr("kusto"),
     catalog: createGrpcClient(CatalogService, addr("catalog"), clientOptions),
     query: createGrpcClient(QueryService, addr("query"), clientOptions),
     cursor: createGrpcClient(CursorService, addr("cursor"), clientOptions),
+    kusto: createGrpcClient(KustoService, addr("kusto"), clientOptions),
     output: () => log,
     async start() {
       children = mode === "all" ? [spawnOne("all")] : SERVICES.map(spawnOne);
@@ -118,6 +122,7 @@ export async function startSpillwayProcesses(
       sut.catalog.close();
       sut.query.close();
       sut.cursor.close();
+      sut.kusto.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

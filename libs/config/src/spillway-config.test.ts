@@ -29,6 +29,10 @@ describe("loadConfig", () => {
     expect(c.maxIngestBytes).toBe(64 * 1024 * 1024);
     expect(c.ingestIdleTimeoutMs).toBe(5000);
   });
+  it("takes every module as a target, the Kusto front door included", () => {
+    expect(loadConfig(["--target=kusto"], {}).target).toBe("kusto");
+    expect(loadConfig([], { SPILLWAY_TARGET: "scheduler" }).target).toBe("scheduler");
+  });
   it("refuses bad values with a message naming them", () => {
     expect(() => loadConfig(["--target", "everything"], {})).toThrow(/target 'everything'/);
     expect(() => loadConfig([], { SPILLWAY_MIN_INTERVAL: "500ms" })).toThrow(/at least 1s/);

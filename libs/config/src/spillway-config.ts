@@ -4,10 +4,14 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { parseTimespan } from "@spillway/kusto";
 
-export const TARGETS = ["all", "catalog", "query", "cursor", "writer", "scheduler"] as const;
+export const TARGETS = ["all", "catalog", "query", "cursor", "writer", "scheduler", "kusto"] as const;
 export type Target = (typeof TARGETS)[number];
-/** The modules that serve RPCs (the scheduler serves none: nothing depends on it). */
-export type ServiceName = Exclude<Target, "all" | "scheduler">;
+/**
+ * The modules other modules call, each reached at a peer address when it runs in another
+ * process. The scheduler serves no RPC, and the Kusto front door serves only clients: no
+ * module calls either.
+ */
+export type ServiceName = Exclude<Target, "all" | "scheduler" | "kusto">;
 
 export interface SpillwayConfig {
   listen: string;

@@ -4,5 +4,6 @@ export * from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * from "./gen/spillway/catalog/v1/catalog_service_pb.js";
 export * from "./gen/spillway/catalog/v1/catalog_types_pb.js";
 export * from "./gen/spillway/cursor/v1/cursor_service_pb.js";
+export * from "./gen/spillway/kusto/v1/kusto_service_pb.js";
 export * from "./gen/spillway/query/v1/query_service_pb.js";
 export * from "./gen/spillway/writer/v1/writer_service_pb.js";

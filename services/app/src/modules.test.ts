@@ -10,14 +10,17 @@ describe("the module graph", () => {
     }
   });
 
-  it("keeps the cursor service and the writer leaves, and no module depends on the scheduler", () => {
+  it("keeps the cursor service and the writer leaves, and no module depends on the scheduler or the Kusto front door", () => {
     expect(DEPENDENCIES.cursor).toEqual([]);
     expect(DEPENDENCIES.writer).toEqual([]);
-    expect(Object.values(DEPENDENCIES).some((deps) => (deps as readonly string[]).includes("scheduler"))).toBe(false);
+    for (const top of ["scheduler", "kusto"]) {
+      expect(Object.values(DEPENDENCIES).some((deps) => (deps as readonly string[]).includes(top)), top).toBe(false);
+    }
   });
 
   it("runs every module for the all target, one for any other", () => {
     expect(modulesOf("all")).toEqual([...MODULES]);
     expect(modulesOf("scheduler")).toEqual(["scheduler"]);
+    expect(modulesOf("kusto")).toEqual(["kusto"]);
   });
 });

@@ -1,7 +1,7 @@
 import type { ServiceName, Target } from "@spillway/config";
 
 /** Every module, leaves first: an order in which each one's dependencies come before it. */
-export const MODULES = ["cursor", "writer", "catalog", "query", "scheduler"] as const;
+export const MODULES = ["cursor", "writer", "catalog", "query", "scheduler", "kusto"] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 /**
@@ -9,7 +9,9 @@ export type ModuleName = (typeof MODULES)[number];
  * cycle. The cursor service (commit log, export ledger) and the writer are leaves; the
  * catalog reads export states from the cursor service and has the writer clean up storage;
  * the query service reads schemas from the catalog and extents from the cursor service; the
- * scheduler uses all four and no module uses it. A module gets clients of exactly these.
+ * scheduler uses all four and no module uses it. The Kusto front door runs commands on the
+ * catalog and queries and ingestion on the query service, and no module uses it either. A
+ * module gets clients of exactly these.
  */
 export const DEPENDENCIES = {
   cursor: [],
@@ -17,6 +19,7 @@ export const DEPENDENCIES = {
   catalog: ["cursor", "writer"],
   query: ["catalog", "cursor"],
   scheduler: ["catalog", "cursor", "query", "writer"],
+  kusto: ["catalog", "query"],
 } as const satisfies Record<ModuleName, readonly ServiceName[]>;
 
 /** The modules a target runs: `all` runs every one, in one process. */

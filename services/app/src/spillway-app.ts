@@ -1,15 +1,17 @@
 import { mkdir } from "node:fs/promises";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceName, SpillwayConfig } from "@spillway/config";
+import { closeSharedKqlEngine } from "@spillway/kql";
 import { CatalogService, CursorService, QueryService, WriterService } from "@spillway/proto";
 import { createGrpcClient, createLocalClient, RpcServer, type AccessRule, type ServiceClient } from "@spillway/rpc";
-import { createCatalogModule } from "../../catalog/src/index.js";
+import { catalogAccess, createCatalogModule } from "../../catalog/src/index.js";
 import { createCursorModule } from "../../cursor/src/index.js";
-import { createQueryModule } from "../../query/src/index.js";
+import { createKustoModule } from "../../kusto/src/index.js";
+import { createQueryModule, queryAccess } from "../../query/src/index.js";
 import { createSchedulerModule } from "../../scheduler/src/index.js";
 import { createWriterModule } from "../../writer/src/index.js";
 import { announceAuth } from "./auth-announcement.js";
-import { createCallGuard } from "./call-guard-factory.js";
+import { createCallGuard, createCommandAdmitter } from "./call-guard-factory.js";
 import { loadInternalKey } from "./internal-key.js";
 import { DEPENDENCIES, MODULES, modulesOf, type ModuleName } from "./modules.js";
 
@@ -87,6 +89,12 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     catalog: () => createCatalogModule(config, peersOf("catalog")),
     query: () => createQueryModule(config, peersOf("query"), log),
     scheduler: () => createSchedulerModule(config, peersOf("scheduler"), log, { now: options.now }),
+    // A command needs what the RPC it runs as needs: the rules are those services' own tables.
+    kusto: () =>
+      createKustoModule(peersOf("kusto"), {
+        access: { catalog: catalogAccess, query: queryAccess },
+        admitter: createCommandAdmitter(config, () => clientOf("catalog"), log),
+      }),
   };
 
   try {
@@ -119,6 +127,8 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
       for (const module of stopping.filter((m) => !m.service)) await module.stop();
       await server.stop();
       for (const module of stopping.filter((m) => m.service)) await module.stop();
+      // The parser's worker, if a KQL text ever started it (libs/kql shared-engine.ts).
+      await closeSharedKqlEngine();
       remotes.forEach((r) => r.close());
     },
   };
