@@ -15,7 +15,7 @@ import { listServices } from "../../tools/grpcurl.js";
 import { refusal } from "../support/fixtures.js";
 import { startIdentityProvider, TEST_AUDIENCE, TEST_ISSUER, type IdentityProvider } from "../support/identity-provider.js";
 import { runToExit, stopChild } from "../support/child-process.js";
-import { freePort, waitFor } from "../support/free-port.js";
+import { waitFor } from "../support/free-port.js";
 import { spawnSpillway, startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
 const ADMIN = "admin-1";
@@ -151,7 +151,7 @@ describe("start-up on a non-loopback address (SPEC §7: the open default is loop
   };
 
   it("refuses to start on 0.0.0.0 without authentication, naming the settings to give", async () => {
-    const child = spawnSpillway("all", `0.0.0.0:${await freePort()}`, env({}));
+    const child = spawnSpillway("all", "0.0.0.0:0", env({}));
     const { code, output } = await runToExit(child);
     expect(code).toBe(2);
     expect(output).toMatch(/without authentication is refused: set SPILLWAY_AUTH_ISSUER, SPILLWAY_AUTH_AUDIENCE and SPILLWAY_AUTH_JWKS/);
@@ -163,17 +163,19 @@ describe("start-up on a non-loopback address (SPEC §7: the open default is loop
     ["with --auth=none, warning that it is open", async () => ({ SPILLWAY_AUTH: "none" }), /WARNING: authentication is off \(--auth=none\)/],
   ])("starts %s", async (_, settings, said) => {
     const idp = await startIdentityProvider();
-    const port = await freePort();
-    const child = spawnSpillway("all", `0.0.0.0:${port}`, env(await settings(idp)));
+    const child = spawnSpillway("all", "0.0.0.0:0", env(await settings(idp)));
     let output = "";
     child.stdout!.on("data", (d) => (output += d));
     child.stderr!.on("data", (d) => (output += d));
-    const health = createGrpcClient(Health, `127.0.0.1:${port}`);
+    let health: ReturnType<typeof createGrpcClient<typeof Health>> | undefined;
     try {
-      await waitFor(`spillway on 0.0.0.0:${port} (output: ${output})`, async () => ((await health.check({ service: "" })).status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined));
+      // The port it picked, as it reports it.
+      const port = await waitFor(`spillway on 0.0.0.0 to say its port (output: ${output})`, async () => /listening on 0\.0\.0\.0:(\d+)/.exec(output)?.[1]);
+      health = createGrpcClient(Health, `127.0.0.1:${port}`);
+      await waitFor(`spillway on 0.0.0.0:${port} (output: ${output})`, async () => ((await health!.check({ service: "" })).status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined));
       expect(output).toMatch(said);
     } finally {
-      health.close();
+      health?.close();
       await stopChild(child);
       await idp.stop();
     }

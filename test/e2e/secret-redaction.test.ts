@@ -1,3 +1,4 @@
+import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { gunzipSync } from "node:zlib";
@@ -94,8 +95,8 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; e
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
   });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, spans, envelopes, unreadable, server };
 }
 
@@ -111,8 +112,8 @@ async function startEchoingGateway(): Promise<{ origin: string; requests: () => 
     req.resume();
     req.on("end", () => res.writeHead(403, { "content-type": "text/html" }).end(`<html><body><h1>403 Forbidden</h1>Access to ${req.url} is not allowed.</body></html>`));
   });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
   return { origin: `http://127.0.0.1:${port}`, requests: () => requests, server };
 }
 

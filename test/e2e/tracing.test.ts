@@ -1,9 +1,10 @@
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, waitFor } from "../support/free-port.js";
+import { waitFor } from "../support/free-port.js";
 import { csv } from "../support/fixtures.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
@@ -33,8 +34,8 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
   });
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, spans, server };
 }
 

@@ -2,10 +2,9 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
+import { CatalogService, CursorService, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
-import { freePort, waitFor } from "./free-port.js";
-import { SERVICES, spawnSpillway, spillwayEnv, type Mode } from "./spillway-processes.js";
+import { SERVICES, spawnListening, spillwayEnv, startWaves, waitServing, type Mode } from "./spillway-processes.js";
 
 export const SPLIT_SERVICES = SERVICES;
 export type ChaosTarget = "all" | (typeof SPLIT_SERVICES)[number];
@@ -49,10 +48,12 @@ export interface ChaosSpillway {
 export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, string> = {}): Promise<ChaosSpillway> {
   const dataDir = mkdtempSync(join(tmpdir(), "spillway-chaos-"));
   const targets: readonly ChaosTarget[] = mode === "all" ? ["all"] : SPLIT_SERVICES;
+  // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();
-  for (const t of targets) ports.set(t, await freePort());
-  const addr = (service: ChaosTarget) => `127.0.0.1:${ports.get(mode === "all" ? "all" : service)}`;
-  const env = spillwayEnv(dataDir, addr, extraEnv);
+  const addr = (service: ChaosTarget) => {
+    const port = ports.get(mode === "all" ? "all" : service);
+    return port === undefined ? undefined : `127.0.0.1:${port}`;
+  };
 
   const children = new Map<ChaosTarget, ChildProcess>();
   const intentional = new WeakSet<ChildProcess>();
@@ -68,10 +69,9 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     if (log.length > logLimit) log = log.slice(log.length - logLimit / 2);
   };
 
-  const spawnOne = (target: ChaosTarget) => {
-    const child = spawnSpillway(target, addr(target), env);
-    child.stdout!.on("data", (d) => append(target, String(d)));
-    child.stderr!.on("data", (d) => append(target, String(d)));
+  /** Spawns `target` on its port (0 the first time) and resolves once it listens. */
+  const spawnOne = async (target: ChaosTarget): Promise<ChildProcess> => {
+    const { child, listening } = spawnListening(target, ports.get(target) ?? 0, spillwayEnv(dataDir, addr, extraEnv), (d) => append(target, d), 45_000);
     child.once("exit", (code, signal) => {
       if (children.get(target) === child) children.delete(target);
       const expected = intentional.has(child);
@@ -80,27 +80,17 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     });
     children.set(target, child);
     events.push({ at: Date.now(), target, event: "started", detail: `pid ${child.pid}` });
+    ports.set(target, await listening);
     return child;
   };
 
   const waitHealthy = async (target: ChaosTarget, child: ChildProcess) => {
-    const client = createGrpcClient(Health, addr(target));
     try {
-      await waitFor(
-        `spillway ${target} health`,
-        async () => {
-          if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(`${target} exited (code ${child.exitCode}, signal ${child.signalCode}); output:\n${sut.output(20_000)}`);
-          }
-          const r = await client.check({ service: "" });
-          return r.status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
-        },
-        45_000,
-      );
-      events.push({ at: Date.now(), target, event: "healthy" });
-    } finally {
-      client.close();
+      await waitServing(target, addr(target)!, child, undefined, 45_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; output:\n${sut.output(20_000)}`);
     }
+    events.push({ at: Date.now(), target, event: "healthy" });
   };
 
   const terminate = (child: ChildProcess, signal: NodeJS.Signals) =>
@@ -111,17 +101,26 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       child.kill(signal);
     });
 
+  let catalogClient: ReturnType<typeof createGrpcClient<typeof CatalogService>> | undefined;
+  let queryClient: ReturnType<typeof createGrpcClient<typeof QueryService>> | undefined;
   let cursorClient: ReturnType<typeof createGrpcClient<typeof CursorService>> | undefined;
   const sut: ChaosSpillway = {
     mode,
     dataDir,
     targets,
-    catalog: createGrpcClient(CatalogService, addr("catalog")),
-    query: createGrpcClient(QueryService, addr("query")),
+    // Made on first use: the ports are known once the processes have started.
+    get catalog() {
+      catalogClient ??= createGrpcClient(CatalogService, addr("catalog")!);
+      return catalogClient;
+    },
+    get query() {
+      queryClient ??= createGrpcClient(QueryService, addr("query")!);
+      return queryClient;
+    },
     // Run counts come from the export ledger, which answers only Spillway's own services:
     // the test reads it as one, with the data dir's internal key (there once a process started).
     get cursor() {
-      cursorClient ??= createGrpcClient(CursorService, addr("cursor"), { internalKey: readFileSync(join(dataDir, "internal.key"), "utf8").trim() });
+      cursorClient ??= createGrpcClient(CursorService, addr("cursor")!, { internalKey: readFileSync(join(dataDir, "internal.key"), "utf8").trim() });
       return cursorClient;
     },
     isRunning: (target) => children.has(target),
@@ -133,15 +132,18 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     },
     async start(target) {
       if (!targets.includes(target)) throw new Error(`no process '${target}' in mode ${mode}`);
-      let child = children.get(target);
-      if (!child) child = spawnOne(target);
+      const child = children.get(target) ?? (await spawnOne(target));
       await waitHealthy(target, child);
     },
     async startAll() {
-      const started = targets.filter((t) => !children.has(t)).map((t) => [t, spawnOne(t)] as const);
-      // Services may wait on each other at start; all are spawned before any health wait.
-      for (const [t, child] of started) await waitHealthy(t, child);
-      for (const t of targets) if (!started.some(([s]) => s === t)) await waitHealthy(t, children.get(t)!);
+      // Leaves first: a process is spawned knowing the ports of those it calls.
+      const waves: ChaosTarget[][] = mode === "all" ? [["all"]] : startWaves();
+      for (const wave of waves) await Promise.all(wave.filter((t) => !children.has(t)).map(spawnOne));
+      for (const t of targets) {
+        const child = children.get(t);
+        if (!child) throw new Error(`spillway ${t} exited after it listened; output:\n${sut.output(20_000)}`);
+        await waitHealthy(t, child);
+      }
     },
     unexpectedExits: () => events.filter((e) => e.event === "exited"),
     events: () => [...events],
@@ -156,8 +158,8 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
         }),
       );
       children.clear();
-      sut.catalog.close();
-      sut.query.close();
+      catalogClient?.close();
+      queryClient?.close();
       cursorClient?.close();
       if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
