@@ -110,6 +110,19 @@ describe("a continuous export written in KQL", () => {
     ]);
   });
 
+  it("answers one export's spec from the listing while no definition changed, and as changed after a change", async () => {
+    await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+    const all = await catalog.exportSpecs("", "");
+    expect(await catalog.exportSpecs("db", "E")).toEqual(all);
+    expect(await catalog.exportSpecs("db", "Other")).toEqual([]);
+    await catalog.setExportDisabled("db", "E", true);
+    expect((await catalog.exportSpecs("db", "E"))[0]!.isDisabled).toBe(true);
+    await catalog.exportSpecs("", "");
+    expect((await catalog.exportSpecs("db", "E"))[0]!.isDisabled).toBe(true);
+    await catalog.setExportDisabled("db", "E", false);
+    expect((await catalog.exportSpecs("db", "E"))[0]!.isDisabled).toBe(false);
+  });
+
   it("is translated once, at create/alter: listing, disabling, enabling and reopening run the kept SQL", async () => {
     await catalog.createOrAlterContinuousExport(exportRequest(KQL));
     expect(translations).toEqual([KQL]);

@@ -338,8 +338,14 @@ export class Catalog {
    * callers must not modify the specs.
    */
   async exportSpecs(databaseArg: string, nameArg: string): Promise<ExportSpec[]> {
-    if (databaseArg || nameArg) return this.buildExportSpecs(databaseArg, nameArg);
     const version = this.store.version;
+    if (databaseArg || nameArg) {
+      // A run asks for its export's spec up to three times (bench #3): from the listing when it still holds.
+      if (this.allSpecs?.version !== version) return this.buildExportSpecs(databaseArg, nameArg);
+      const database = databaseArg ? databaseName(databaseArg) : undefined;
+      const name = nameArg ? validateName("continuous export", nameArg) : undefined;
+      return this.allSpecs.specs.filter((s) => (database === undefined || s.database === database) && (name === undefined || s.name === name));
+    }
     if (this.allSpecs?.version !== version) this.allSpecs = { version, specs: await this.buildExportSpecs("", "") };
     return this.allSpecs.specs;
   }

@@ -6,7 +6,7 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
 import { byFileNumber, encodeArtifactSql, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
-import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
+import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
 import { artifactFileName } from "./artifact-encoding.js";
@@ -90,17 +90,24 @@ export class ArtifactWriter {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
     const dir = await this.stages.create(req.stageId);
-    await mkdir(join(dir, "raw"), { recursive: true });
-    const connection = await this.instance.connect();
+    const isDelta = table.kind === "delta";
+    // Rows the query service encoded in one pass need no DuckDB here unless there are several
+    // files to count or a Delta log to write: a small run's latency is mostly such steps (bench #3).
+    const encodes = req.encodedFiles.length === 0;
+    if (encodes) await mkdir(join(dir, "raw"), { recursive: true });
+    const connection = encodes || isDelta || req.encodedFiles.length > 1 ? await this.instance.connect() : undefined;
+    const duck = (): DuckDBConnection => {
+      if (!connection) throw internal("a stage of one encoded file has no DuckDB connection");
+      return connection;
+    };
     const tableId = req.stageId.replaceAll("-", "_");
     try {
       const targets = await this.targetsOf(table);
-      const isDelta = table.kind === "delta";
       let snapshotLog: DeltaLog | undefined;
       if (isDelta) {
         const target = deltaTarget(targets, table);
         await mkdir(join(dir, "scratch"), { recursive: true });
-        snapshotLog = new DeltaLog(target, connection, join(dir, "scratch"));
+        snapshotLog = new DeltaLog(target, duck(), join(dir, "scratch"));
         const snap = await storageCall(() => snapshotLog!.snapshot());
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
@@ -116,13 +123,13 @@ export class ArtifactWriter {
       const spool = await this.spools.open(req.spoolHandle);
       const groups = req.encodedFiles.length
         ? [{ folder: "", files: req.encodedFiles.map((f) => join(spool, f)), rows: req.spoolRows }]
-        : await encodeGroups(connection, req, join(spool, ROWS_SPOOL_FILE), join(dir, "raw"), tableId);
+        : await encodeGroups(duck(), req, join(spool, ROWS_SPOOL_FILE), join(dir, "raw"), tableId);
       const staged: StagedArtifact[] = [];
       const finishing: Array<() => Promise<void>> = [];
       for (const group of groups) {
         for (const [j, file] of group.files.entries()) {
           // Counted from the raw file, before finishing (which may gzip it).
-          const rows = group.files.length === 1 ? group.rows : await countRows(connection, table, file);
+          const rows = group.files.length === 1 ? group.rows : await countRows(duck(), table, file);
           // DuckDB may open a last file after the size limit and find no row left for it.
           if (rows === 0n && group.files.length > 1) continue;
           const k = staged.length;
@@ -143,7 +150,7 @@ export class ArtifactWriter {
       const adds: AddAction[] = [];
       for (const a of staged) {
         a.sizeInBytes = BigInt((await stat(a.localFile)).size);
-        if (isDelta) adds.push(await addActionFor(connection, table, a.localFile, a.name, a.folder));
+        if (isDelta) adds.push(await addActionFor(duck(), table, a.localFile, a.name, a.folder));
       }
       const delta = isDelta
         ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
@@ -166,10 +173,12 @@ export class ArtifactWriter {
       await rm(dir, { recursive: true, force: true });
       throw err;
     } finally {
-      await rm(join(dir, "raw"), { recursive: true, force: true });
-      await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(`__rows_${tableId}`)}`).catch(() => undefined);
-      for (const [i] of table.partitions.entries()) await connection.run(`DROP TABLE IF EXISTS ${hashTableName(tableId, i)}`).catch(() => undefined);
-      connection.closeSync();
+      if (encodes) {
+        await rm(join(dir, "raw"), { recursive: true, force: true });
+        await connection!.run(`DROP TABLE IF EXISTS ${quoteIdent(`__rows_${tableId}`)}`).catch(() => undefined);
+        for (const [i] of table.partitions.entries()) await connection!.run(`DROP TABLE IF EXISTS ${hashTableName(tableId, i)}`).catch(() => undefined);
+      }
+      connection?.closeSync();
     }
   }
 
