@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CatalogService, Health, HealthCheckResponse_ServingStatus, QueryService } from "@spillway/proto";
+import { CatalogService, Health, HealthCheckResponse_ServingStatus, KustoService, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
 import { startAzurite as startTestAzurite, type Azurite as TestAzurite } from "../../test/support/azurite.js";
 import { stopChild } from "../../test/support/child-process.js";
@@ -34,6 +34,7 @@ export async function startAzurite(location: string): Promise<Azurite> {
 
 export type CatalogClient = ReturnType<typeof createGrpcClient<typeof CatalogService>>;
 export type QueryClient = ReturnType<typeof createGrpcClient<typeof QueryService>>;
+export type KustoClient = ReturnType<typeof createGrpcClient<typeof KustoService>>;
 
 export interface Spillway {
   name: string;
@@ -42,6 +43,7 @@ export interface Spillway {
   dataDir: string;
   catalog: CatalogClient;
   query: QueryClient;
+  kusto: KustoClient;
   /** Everything the process printed so far. */
   output(): string;
   stop(): Promise<void>;
@@ -118,6 +120,7 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
   }
   const catalog = createGrpcClient(CatalogService, address);
   const query = createGrpcClient(QueryService, address);
+  const kusto = createGrpcClient(KustoService, address);
   return {
     name: options.name,
     pid: child.pid!,
@@ -125,10 +128,12 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
     dataDir,
     catalog,
     query,
+    kusto,
     output,
     async stop() {
       catalog.close();
       query.close();
+      kusto.close();
       await stopChild(child);
       log.end();
     },

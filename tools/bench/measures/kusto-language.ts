@@ -22,6 +22,13 @@ async function kqlQuery(sw: Spillway, text: string): Promise<number> {
   return rows;
 }
 
+/** The same query through Kusto's front door, KustoService/Execute, as a Kusto user sends it. */
+async function kustoExecute(sw: Spillway, text: string): Promise<number> {
+  let rows = 0;
+  for await (const r of sw.kusto.execute({ database: DATABASE, text })) rows += r.rows.length;
+  return rows;
+}
+
 /**
  * #8, the Kusto language: start-up to ready and RSS before and after the parser is first
  * used (it loads on the first KQL, in a worker thread); a small KQL query after warm-up; and
@@ -46,10 +53,15 @@ export async function kustoLanguage(ctx: BenchContext): Promise<Figure[]> {
     const rssParser = treeRss(sw.pid);
 
     const queryMs: number[] = [];
+    const executeMs: number[] = [];
     for (let i = 0; i < WARMUP + QUERIES; i++) {
-      const q0 = performance.now();
-      await kqlQuery(sw, SMALL_KQL("Events"));
-      if (i >= WARMUP) queryMs.push(performance.now() - q0);
+      // Alternating, so neither always meets a warmer cache.
+      for (const [run, into] of i % 2 ? ([[kqlQuery, queryMs], [kustoExecute, executeMs]] as const) : ([[kustoExecute, executeMs], [kqlQuery, queryMs]] as const)) {
+        const q0 = performance.now();
+        const n = await run(sw, SMALL_KQL("Events"));
+        if (n === 0) throw new Error("the small KQL query answered no rows");
+        if (i >= WARMUP) into.push(performance.now() - q0);
+      }
     }
 
     await createBlobExternalTable(sw, azurite, "SqlLake", "kusto-sql", "parquet");
@@ -80,9 +92,10 @@ export async function kustoLanguage(ctx: BenchContext): Promise<Figure[]> {
     return [
       reportedFigure("8", "start-up to ready (parser loaded on first KQL)", readyMs, "ms", startNotes),
       reportedFigure("8", "RSS with the parser loaded", rssParser / MiB, "MiB"),
-      limitFigure("8", `small KQL query (QueryService/Query), ${QUERIES} after warm-up: p50`, percentile(queryMs, 50), "ms", 30, "p50 ≤ 30 ms", [
-        `\`${SMALL_KQL("Events")}\`; p99 ${fmtMs(percentile(queryMs, 99))}`,
+      limitFigure("8", `small KQL query (KustoService/Execute), ${QUERIES} after warm-up: p50`, percentile(executeMs, 50), "ms", 30, "p50 ≤ 30 ms", [
+        `\`${SMALL_KQL("Events")}\`; p99 ${fmtMs(percentile(executeMs, 99))}`,
       ]),
+      reportedFigure("8", `the same query as QueryService/Query in KQL: p50`, percentile(queryMs, 50), "ms", [`p99 ${fmtMs(percentile(queryMs, 99))}`]),
       ratioFigure("8", `export run in KQL vs its SQL twin, ${rows} new rows, ${RUNS - WARMUP} runs each (median)`, median(kqlMs), median(sqlMs), "ms", 1.05, [
         `KQL \`${KQL_EXPORT_QUERY("Events")}\` vs SQL \`${EXPORT_QUERY("Events")}\`; p99 ${fmtMs(percentile(kqlMs, 99))} vs ${fmtMs(percentile(sqlMs, 99))}`,
       ]),
