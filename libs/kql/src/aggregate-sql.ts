@@ -16,6 +16,12 @@ const FILTERED: Record<string, string> = {
   countif: "count", sumif: "sum", avgif: "avg", dcountif: "dcount", make_list_if: "make_list", make_set_if: "make_set", take_anyif: "take_any",
 };
 
+/** The aggregates planAggregate translates (the filtered forms above included), for refusals to name. */
+const SUPPORTED_AGGREGATES = [
+  "count", "countif", "sum", "sumif", "avg", "avgif", "min", "max", "dcount", "dcountif", "take_any", "take_anyif", "stdev", "stdevp", "variance", "variancep",
+  "make_list", "make_list_if", "make_list_with_nulls", "make_set", "make_set_if", "arg_max", "arg_min", "percentile", "percentiles",
+];
+
 export function planAggregate(agg: Aggregate, scalar: ScalarSql, inputColumns: string[]): AggregatePlan {
   const base = FILTERED[agg.fn];
   const fn = base ?? agg.fn;
@@ -69,7 +75,12 @@ export function planAggregate(agg: Aggregate, scalar: ScalarSql, inputColumns: s
       };
     }
     default:
-      return unsupported(agg, `aggregate function '${agg.fn}' is not supported`);
+      // The call heading a summarize column may be a scalar function around an aggregate
+      // (toupper(tohex(binary_all_and(x)))): say what is translated, not only what is not.
+      return unsupported(
+        agg,
+        `'${agg.fn}' heading a summarize column is not supported: each column must be one of the aggregates ${SUPPORTED_AGGREGATES.join(", ")}; apply other functions in an extend after the summarize`,
+      );
   }
 }
 

@@ -81,6 +81,14 @@ describe("KqlEngine", () => {
     expect(e.diagnostics[0]!.column).toBe(column);
   });
 
+  it("refuses a scalar function around an aggregate in summarize, naming it and what is translated", async () => {
+    const e = await refusal(engine.translateQuery("Events | summarize s = toupper(tostring(max(Count)))", schema));
+    expect(e.message).toContain("'toupper' heading a summarize column is not supported");
+    expect(e.message).toContain("count, countif, sum");
+    expect(e.message).toContain("extend after the summarize");
+    expect(e.diagnostics[0]).toMatchObject({ line: 1, column: 24 });
+  });
+
   it("reads a continuous export with its query typed against the schema", async () => {
     const c = await engine.parseCommand(
       ".create-or-alter continuous-export E over (Events) to table Lake with (intervalBetweenRuns=10m, forcedLatency=1m) <| Events | where Level == 'Error' | project Timestamp, Level",
