@@ -2,8 +2,9 @@ import type { KustoType } from "@spillway/kusto";
 import type { CallContext } from "./scalar-sql.js";
 import { unsupported } from "./scalar-sql.js";
 import {
-  bindOnce, cast, fromDynamicSql, intervalOfMicros, micros, parseDatetimeSql, parseTimespanSql, quoteLiteral, toDynamicSql, toStringSql,
+  bindOnce, cast, datetimeTicks, fromDynamicSql, intervalOfMicros, micros, parseDatetimeSql, parseTimespanSql, quoteLiteral, toDynamicSql, toStringSql,
 } from "./sql-fragments.js";
+import { asSignedLongSql, xxhash64Int64Sql, xxhash64TextSql } from "./xxhash64-sql.js";
 
 type Translate = (c: CallContext) => string;
 
@@ -242,6 +243,30 @@ function caseSql(c: CallContext): string {
   return `CASE ${whens.join(" ")} ELSE ${c.arg(n - 1, c.call.type)} END`;
 }
 
+// --- hashing -------------------------------------------------------------------------------
+
+/**
+ * hash(source [, mod]): xxhash64, seed 0 ("hash()" page). The bytes hashed are those its
+ * examples pin: a string's UTF-8 bytes (hash("World") == 1846988464401551951) and a
+ * datetime's ticks as a little-endian int64 (hash(datetime("2015-01-01")) ==
+ * 1380966698541616202). Other types' bytes are not documented, so they are refused.
+ */
+function hashSql(c: CallContext): string {
+  const t = argType(c, 0);
+  let h: string;
+  // Kusto strings are never null: a null reads as "", as everywhere else.
+  if (t === "string") h = xxhash64TextSql(c.arg(0, "string"));
+  else if (t === "datetime") h = xxhash64Int64Sql(datetimeTicks(c.arg(0)));
+  else return unsupported(c.call, `${c.call.name}() of a ${t} is not supported`);
+  if (!c.args[1]) return result(c, asSignedLongSql(h));
+  // "The output will be a value between 0 and mod - 1": the unsigned 64-bit hash modulo
+  // mod, as the writer's hash(Column, N) partitions do. A mod that is not a positive
+  // constant has no documented answer.
+  const mod = constantInteger(c, 1);
+  if (!Number.isSafeInteger(mod) || mod <= 0) return unsupported(c.args[1], `${c.call.name}() takes a positive constant mod`);
+  return result(c, `(${h} % ${mod})`);
+}
+
 // --- math ----------------------------------------------------------------------------------
 
 /** Functions defined for positive numbers: Kusto gives -Infinity at 0 and NaN below. */
@@ -335,6 +360,9 @@ export const SCALAR_FUNCTIONS: Record<string, Translate> = {
   datetime_add: datetimeAdd,
   datetime_diff: datetimeDiff,
   format_datetime: formatDatetime,
+  hash: hashSql,
+  // The "hash_xxhash64()" page describes the same xxhash64 of the same bytes.
+  hash_xxhash64: hashSql,
   // math
   abs: (c) => result(c, `abs(${c.arg(0)})`),
   round: (c) => result(c, `round(${c.arg(0)}${c.args[1] ? `, ${c.arg(1, "int")}` : ""})`),

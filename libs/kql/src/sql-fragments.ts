@@ -34,6 +34,15 @@ export function intervalOfMicros(us: string): string {
   return `to_microseconds(CAST(${us} AS BIGINT))`;
 }
 
+/**
+ * A datetime's 100-ns ticks since 0001-01-01 (.NET DateTime.Ticks), BIGINT. Whole minutes
+ * from epoch_us, the rest from nanosecond(): exact for TIMESTAMP and TIMESTAMP_NS alike,
+ * before 1970 too (epoch_us of a TIMESTAMP_NS truncates toward zero).
+ */
+export function datetimeTicks(ts: string): string {
+  return bindOnce(ts, (t) => `(epoch_us(date_trunc('minute', ${t})) * 10 + nanosecond(${t}) // 100 + 621355968000000000)`);
+}
+
 /** Kusto's text of a datetime: ISO 8601, 7 fractional digits, Z. */
 export function datetimeText(ts: string): string {
   return `(strftime(CAST(${ts} AS TIMESTAMP_NS), '%Y-%m-%dT%H:%M:%S.%n')[1:27] || 'Z')`;

@@ -93,6 +93,14 @@ const cases: DocCase[] = [
     columns: [{ name: "Color", type: "string" }, { name: "Lightest", type: "long" }, { name: "Heaviest", type: "long" }],
     rows: [["Red", 10, 150], ["Yellow", 100, 120], ["", 60, 60]],
   },
+  // The page's example shows hash() of both strings (rows compare longs to 15 digits; the
+  // exact bits are checked in xxhash64-sql.test.ts).
+  {
+    source: "https://learn.microsoft.com/en-us/kusto/query/hash-combine-function",
+    query: `print value1 = "Hello", value2 = "World" | extend h1 = hash(value1), h2 = hash(value2)`,
+    columns: [{ name: "value1", type: "string" }, { name: "value2", type: "string" }, { name: "h1", type: "long" }, { name: "h2", type: "long" }],
+    rows: [["Hello", "World", "753694413698530628", "1846988464401551951"]],
+  },
 ];
 
 describe("KQL cases from Kusto's documentation", () => {
