@@ -71,7 +71,7 @@ describe("TLS between clients and Spillway, and between its services", () => {
       const rows = [];
       for await (const batch of sw.query.query({ query: "SELECT Id, Key FROM Events ORDER BY Id" })) rows.push(...batch.rows);
       expect(rows.map((r) => r.values.map((v) => v.kind.value))).toEqual([["1", "a"], ["2", "b"]]);
-      expect(await listeningLines(sw, 1)).toEqual([{ services: "cursor, writer, catalog, query, scheduler", address: sw.catalogAddress, tls: true }]);
+      expect(await listeningLines(sw, 1)).toEqual([{ services: "cursor, writer, catalog, query, scheduler, kusto", address: sw.catalogAddress, tls: true }]);
     });
 
     it("is refused by a client that trusts another CA, without hanging", async () => {
@@ -111,8 +111,8 @@ describe("TLS between clients and Spillway, and between its services", () => {
     });
 
     it("runs a continuous export end to end, every hop over mutual TLS", async () => {
-      const lines = await listeningLines(sw, 5);
-      expect(lines.map((l) => l.services).sort()).toEqual(["catalog", "cursor", "query", "scheduler", "writer"]);
+      const lines = await listeningLines(sw, 6);
+      expect(lines.map((l) => l.services).sort()).toEqual(["catalog", "cursor", "kusto", "query", "scheduler", "writer"]);
       expect(lines.every((l) => l.tls)).toBe(true);
 
       await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
@@ -144,8 +144,8 @@ describe("TLS between clients and Spillway, and between its services", () => {
     });
 
     it("refuses, on every process, a client with no certificate or one from another CA", async () => {
-      const addresses = (await listeningLines(sw, 5)).map((l) => l.address);
-      expect(addresses).toHaveLength(5);
+      const addresses = (await listeningLines(sw, 6)).map((l) => l.address);
+      expect(addresses).toHaveLength(6);
       const ours = issueCertificate(ca, "probe-client", { clientAuth: true });
       const foreign = issueCertificate(otherCa, "intruder", { clientAuth: true });
       for (const address of addresses) {
