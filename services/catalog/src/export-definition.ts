@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { QueryDescriber } from "@spillway/duck";
 import { internal, invalidArgument, failedPrecondition, notFound, SpillwayError } from "@spillway/errors";
-import { KqlError, type KqlEngine, type KqlSchema } from "@spillway/kql";
+import { KqlError, kqlSchemaOf, type KqlEngine } from "@spillway/kql";
 import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
 import type { CreateOrAlterContinuousExportRequest, ExternalTable, Table } from "@spillway/proto";
 
@@ -149,10 +149,7 @@ export async function describeExportQuery(
     return { sql: query, tables: described.tables, columns: described.columns };
   }
   const where = `continuous export '${exportName}'`;
-  const schema: KqlSchema = {
-    database,
-    tables: tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: parseKustoType(c.type, `table '${t.name}'`) })) })),
-  };
+  const schema = kqlSchemaOf(database, tables);
   let translated;
   try {
     translated = await kql().translateQuery(query, schema);

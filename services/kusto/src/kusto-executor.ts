@@ -2,8 +2,8 @@ import { fromJson, type JsonValue, type MessageInitShape } from "@bufbuild/proto
 import { ListValueSchema, type ListValue } from "@bufbuild/protobuf/wkt";
 import type { Caller } from "@spillway/auth";
 import { invalidArgument } from "@spillway/errors";
-import type { KqlEngine, KqlSchema } from "@spillway/kql";
-import { databaseName, parseKustoType } from "@spillway/kusto";
+import { kqlSchemaOf, type KqlEngine, type KqlSchema } from "@spillway/kql";
+import { databaseName } from "@spillway/kusto";
 import type { ExecuteResponseSchema } from "@spillway/proto";
 import { resultQuery } from "./command-pipe.js";
 import { runCommand } from "./command-runner.js";
@@ -80,12 +80,7 @@ export class KustoExecutor {
   private async schemaOf(database: string): Promise<KqlSchema> {
     const catalog = this.deps.peers.catalog;
     const [{ tables }, { externalTables }] = await Promise.all([catalog.listTables({ database }), catalog.listExternalTables({ database })]);
-    const columns = (owner: string, cols: Array<{ name: string; type: string }>) => cols.map((c) => ({ name: c.name, type: parseKustoType(c.type, owner) }));
-    return {
-      database,
-      tables: tables.map((t) => ({ name: t.name, columns: columns(`table '${t.name}'`, t.columns) })),
-      externalTables: externalTables.map((t) => ({ name: t.name, columns: columns(`external table '${t.name}'`, t.columns) })),
-    };
+    return kqlSchemaOf(database, tables, externalTables);
   }
 }
 

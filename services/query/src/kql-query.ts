@@ -1,7 +1,6 @@
 import { quoteIdent } from "@spillway/duck";
 import { internal, invalidArgument } from "@spillway/errors";
-import { kustoJsonValue, renderColumnSql, sharedKqlEngine, type KqlColumn, type KqlEngine, type KqlSchema } from "@spillway/kql";
-import { parseKustoType } from "@spillway/kusto";
+import { kqlSchemaOf, kustoJsonValue, renderColumnSql, sharedKqlEngine, type DescribedTable, type KqlColumn, type KqlEngine } from "@spillway/kql";
 import type { ResultColumn } from "./query-engine.js";
 
 export type QueryLanguage = "sql" | "kql";
@@ -41,15 +40,11 @@ type TranslatesKql = Pick<KqlEngine, "translateQuery">;
 export async function translateKqlQuery(
   text: string,
   database: string,
-  tables: ReadonlyArray<{ name: string; columns: ReadonlyArray<{ name: string; type: string }> }>,
+  tables: readonly DescribedTable[],
   kql: TranslatesKql = sharedKqlEngine(),
 ): Promise<KqlQuery> {
   if (!text.trim()) throw invalidArgument("query is required");
-  const schema: KqlSchema = {
-    database,
-    tables: tables.map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: parseKustoType(c.type, `table '${t.name}'`) })) })),
-  };
-  const translated = await kql.translateQuery(text, schema);
+  const translated = await kql.translateQuery(text, kqlSchemaOf(database, tables));
   const columns = translated.columns;
   // DuckDB formats each value as Kusto writes it (datetimes ISO, timespans d.hh:mm:ss),
   // so the same KQL answers alike here and through KustoService/Execute.
