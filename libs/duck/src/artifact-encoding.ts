@@ -1,3 +1,4 @@
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { parseKustoType, type KustoType } from "@spillway/kusto";
 import { quoteIdent, quoteLiteral } from "./sql-text.js";
@@ -87,4 +88,17 @@ export function encodeArtifactSql(table: EncodedTable, source: string, out: stri
 export function byFileNumber(a: string, b: string): number {
   const n = (s: string) => Number(/(\d+)\.[^./]+$/.exec(s)?.[1] ?? 0);
   return n(a) - n(b);
+}
+
+/** An artifact's size when the export sets no sizeLimit: DuckDB still splits what it writes at this. */
+export const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Encodes `source` (aliased `s`) into files named under `out`, of about `sizeLimit` bytes each
+ * (MAX_ARTIFACT_BYTES when 0): the files in the order DuckDB wrote them, and the rows written.
+ */
+export async function encodeArtifacts(connection: DuckDBConnection, table: EncodedTable, source: string, out: string, options: EncodeOptions): Promise<{ files: string[]; rows: bigint }> {
+  const sql = encodeArtifactSql(table, source, out, { ...options, sizeLimit: options.sizeLimit || MAX_ARTIFACT_BYTES });
+  const row = (await connection.runAndReadAll(sql)).getRowObjects()[0]!;
+  return { files: (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber), rows: BigInt(String(row.Count)) };
 }

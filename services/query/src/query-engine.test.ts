@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { byFileNumber, encodeArtifactSql, QueryDescriber } from "@spillway/duck";
+import { encodeArtifacts, QueryDescriber } from "@spillway/duck";
 import { ErrorCode, invalidArgument } from "@spillway/errors";
 import { ROWS_SPOOL_FILE } from "@spillway/storage";
 import { QueryEngine, type TableBinding } from "./query-engine.js";
@@ -391,8 +391,7 @@ describe("executeToSpool", () => {
     const instance = await DuckDBInstance.create(":memory:");
     const c = await instance.connect();
     try {
-      const row = (await c.runAndReadAll(encodeArtifactSql(table, `read_parquet('${join(twoFolder, ROWS_SPOOL_FILE)}') AS s`, join(twoFolder, "enc"), { sizeLimit: 20_000, rowGroupSize: 0 }))).getRowObjects()[0]!;
-      const twoFiles = (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber);
+      const twoFiles = (await encodeArtifacts(c, table, `read_parquet('${join(twoFolder, ROWS_SPOOL_FILE)}') AS s`, join(twoFolder, "enc"), { sizeLimit: 20_000, rowGroupSize: 0 })).files;
       expect(onePass.encodedFiles.length).toBe(twoFiles.length);
       const one = await Promise.all(onePass.encodedFiles.map((f) => readFile(join(oneFolder, f), "utf8")));
       const two = await Promise.all(twoFiles.map((f) => readFile(f, "utf8")));

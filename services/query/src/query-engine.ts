@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, byFileNumber, checkQuery, describedColumn, encodeArtifactSql, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import { LocalExtentStore, LocalSpoolStore, ROWS_SPOOL_FILE, type ExtentStore, type SpoolStore } from "@spillway/storage";
@@ -21,8 +21,6 @@ export interface ResultColumn {
 }
 
 const QUERY_SCRATCH = "tmp/query";
-/** An artifact's size when the export sets no sizeLimit: DuckDB still splits at this. */
-const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
 
 /** How to encode an export's result in one pass (ExecuteToSpool's `encoding`). */
 export interface SpoolEncoding {
@@ -147,10 +145,8 @@ export class QueryEngine {
         const reader = await c.runAndReadAll(`COPY ${result} TO ${quoteLiteral(join(folder, ROWS_SPOOL_FILE))} (FORMAT parquet, COMPRESSION lz4_raw)`);
         return { rows: BigInt(String(reader.getRows()[0]![0])), encodedFiles: [] };
       }
-      const options = { rowGroupSize: encoding.rowGroupSize, sizeLimit: encoding.sizeLimit || MAX_ARTIFACT_BYTES };
-      const row = (await c.runAndReadAll(encodeArtifactSql(encoding.table, `${result} AS s`, join(folder, "encoded"), options))).getRowObjects()[0]!;
-      const files = (row.Files as { items: unknown[] }).items.map((f) => relative(folder, String(f))).sort(byFileNumber);
-      return { rows: BigInt(String(row.Count)), encodedFiles: files };
+      const encoded = await encodeArtifacts(c, encoding.table, `${result} AS s`, join(folder, "encoded"), encoding);
+      return { rows: encoded.rows, encodedFiles: encoded.files.map((f) => relative(folder, f)) };
     });
   }
 

@@ -7,7 +7,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { ErrorCode } from "@spillway/errors";
 import { ExternalTableSchema } from "@spillway/proto";
-import { byFileNumber, encodeArtifactSql } from "@spillway/duck";
+import { encodeArtifacts } from "@spillway/duck";
 import { LocalSpoolStore, ROWS_SPOOL_FILE } from "@spillway/storage";
 import { ArtifactWriter } from "./artifact-writer.js";
 
@@ -153,10 +153,10 @@ describe("a spool the query service encoded in one pass", () => {
     const folder = await spools.create("encoded");
     const instance = await DuckDBInstance.create(":memory:");
     const c = await instance.connect();
-    const row = (await c.runAndReadAll(encodeArtifactSql({ columns, dataFormat: "csv", properties }, "(SELECT range AS N, 'k' || range AS Key FROM range(10000)) AS s", join(folder, "encoded"), { sizeLimit: 20_000, rowGroupSize: 0 }))).getRowObjects()[0]!;
+    const encoded = await encodeArtifacts(c, { columns, dataFormat: "csv", properties }, "(SELECT range AS N, 'k' || range AS Key FROM range(10000)) AS s", join(folder, "encoded"), { sizeLimit: 20_000, rowGroupSize: 0 });
     c.closeSync();
     instance.closeSync();
-    const files = (row.Files as { items: unknown[] }).items.map((f) => String(f).slice(folder.length + 1)).sort(byFileNumber);
+    const files = encoded.files.map((f) => f.slice(folder.length + 1));
     // DuckDB sometimes opens one more file after the size limit and finds no row left for it.
     await writeFile(join(folder, "encoded/data_99.csv"), "N,Key\n");
     files.push("encoded/data_99.csv");

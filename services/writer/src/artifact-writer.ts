@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
-import { byFileNumber, encodeArtifactSql, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import { encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
@@ -345,18 +345,12 @@ interface EncodedGroup {
   rows: bigint;
 }
 
-const MAX_FILE_BYTES = 1024 * 1024 * 1024;
-
 /** Encodes the spool of rows with DuckDB into files of at most sizeLimit bytes, one group per partition folder. */
 async function encodeGroups(connection: DuckDBConnection, req: StageRequest, spoolFile: string, rawDir: string, tableId: string): Promise<EncodedGroup[]> {
   const table = req.externalTable;
-  const options = { rowGroupSize: req.rowGroupSize, sizeLimit: Number(req.sizeLimit) || MAX_FILE_BYTES };
+  const options = { rowGroupSize: req.rowGroupSize, sizeLimit: Number(req.sizeLimit) };
   const spool = `read_parquet(${quoteLiteral(spoolFile)}) AS s`;
-  const copy = async (source: string, out: string) => {
-    const row = (await connection.runAndReadAll(encodeArtifactSql(table, source, out, options))).getRowObjects()[0]!;
-    const files = (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber);
-    return { files, rows: BigInt(String(row.Count)) };
-  };
+  const copy = (source: string, out: string) => encodeArtifacts(connection, table, source, out, options);
   if (table.partitions.length === 0) return [{ folder: "", ...(await copy(spool, join(rawDir, "p0"))) }];
 
   await loadHashTables(connection, table, spool, tableId);
