@@ -18,6 +18,12 @@ export interface SpoolStore {
   removeOlderThan(ageMs: number, now?: number): Promise<void>;
 }
 
+/**
+ * How long a spool or stage may sit untouched before it counts as abandoned: a run discards
+ * its own when it ends, so one a day old belonged to a process that died meanwhile.
+ */
+export const ABANDONED_SPOOL_MS = 24 * 3600_000;
+
 /** In a run's spool that is not encoded in one pass: its rows, as one Parquet file, for the writer to encode. */
 export const ROWS_SPOOL_FILE = "rows.parquet";
 

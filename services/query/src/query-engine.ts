@@ -5,7 +5,7 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
-import { LocalExtentStore, LocalSpoolStore, ROWS_SPOOL_FILE, type ExtentStore, type SpoolStore } from "@spillway/storage";
+import { ABANDONED_SPOOL_MS, LocalExtentStore, LocalSpoolStore, ROWS_SPOOL_FILE, type ExtentStore, type SpoolStore } from "@spillway/storage";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
 /** A table as one query sees it: its schema and the extents (handles in the extent store) that make it up. */
@@ -78,8 +78,7 @@ export class QueryEngine {
       openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
     const spools = new LocalSpoolStore(at("spool"));
-    // A run's spool is discarded when the run ends; one a day old belonged to a process that died meanwhile.
-    await spools.removeOlderThan(24 * 3600_000);
+    await spools.removeOlderThan(ABANDONED_SPOOL_MS);
     return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, spools, new LocalExtentStore(dataDir));
   }
 

@@ -8,7 +8,7 @@ import xxhash from "xxhash-wasm";
 import { encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
-import { LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
+import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
 import { artifactFileName } from "./artifact-encoding.js";
 import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
 import { DeltaLog, type AddAction } from "./delta-log.js";
@@ -77,8 +77,8 @@ export class ArtifactWriter {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
     const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
     const stages = new LocalSpoolStore(join(dataDir, "tmp/writer"), "stage");
-    // A stage is kept across restarts for the run that made it; one a day old has no run left to finish it.
-    await stages.removeOlderThan(ABANDONED_STAGE_MS);
+    // A stage is kept across restarts for the run that made it, until it counts as abandoned.
+    await stages.removeOlderThan(ABANDONED_SPOOL_MS);
     return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages);
   }
 
@@ -121,7 +121,7 @@ export class ArtifactWriter {
         }
       }
       const spool = await this.spools.open(req.spoolHandle);
-      const groups = req.encodedFiles.length
+      const groups = !encodes
         ? [{ folder: "", files: req.encodedFiles.map((f) => join(spool, f)), rows: req.spoolRows }]
         : await encodeGroups(duck(), req, join(spool, ROWS_SPOOL_FILE), join(dir, "raw"), tableId);
       const staged: StagedArtifact[] = [];
@@ -285,8 +285,6 @@ export class ArtifactWriter {
     return Promise.all(table.connectionStrings.map((cs) => openConfinedStorageTarget(parseConnectionString(cs), this.fileTargets)));
   }
 }
-
-const ABANDONED_STAGE_MS = 24 * 3600_000;
 
 /** The name of artifact `path` within `target`, when it is there: /lake/x is not in /la. */
 function nameUnder(target: StorageTarget, path: string): string | undefined {
