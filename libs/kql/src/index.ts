@@ -7,3 +7,4 @@ export { COMMAND_RESULT } from "./command-tree.js";
 export type * from "./command-tree.js";
 export type * from "./query-tree.js";
 export { kustoJsonValue, renderColumnSql, type KustoJson } from "./kusto-json-value.js";
+export { queryLanguage, type QueryLanguage } from "./query-language.js";

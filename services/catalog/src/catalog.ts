@@ -19,13 +19,12 @@ import {
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { QueryDescriber } from "@spillway/duck";
-import { sharedKqlEngine } from "@spillway/kql";
+import { queryLanguage, sharedKqlEngine } from "@spillway/kql";
 import type { FileTargetPolicy } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
 import {
   checkOutputSchema,
   describeExportQuery,
-  exportQueryLanguage,
   factAndDimensionTables,
   normalizeExportProperties,
   type ExportLimits,
@@ -205,7 +204,7 @@ export class Catalog {
     const where = `continuous export '${name}'`;
     if (!req.externalTable) throw invalidArgument(`${where}: externalTable is required`);
     const target = await this.externalTableWithSecrets(database, validateName("external table", req.externalTable));
-    const language = exportQueryLanguage(name, req.queryLanguage);
+    const language = queryLanguage(req.queryLanguage, where);
     if (!req.query.trim()) throw invalidArgument(`${where}: query is required`);
     const properties = normalizeExportProperties(req, this.limits);
 

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { QueryDescriber } from "@spillway/duck";
 import { internal, invalidArgument, failedPrecondition, notFound, SpillwayError } from "@spillway/errors";
-import { KqlError, kqlSchemaOf, type KqlEngine } from "@spillway/kql";
+import { KqlError, kqlSchemaOf, type KqlEngine, type QueryLanguage } from "@spillway/kql";
 import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
 import type { CreateOrAlterContinuousExportRequest, ExternalTable, Table } from "@spillway/proto";
 
@@ -105,17 +105,6 @@ function parseKustoTypeOrUndefined(type: string) {
   }
 }
 
-export type ExportQueryLanguage = "sql" | "kql";
-
-/** The language an export's query is written in; empty means SQL, as before KQL was accepted. */
-export function exportQueryLanguage(exportName: string, value: string): ExportQueryLanguage {
-  const language = (value || "sql").toLowerCase();
-  if (language !== "sql" && language !== "kql") {
-    throw invalidArgument(`continuous export '${exportName}': queryLanguage '${value}' is not supported; use sql or kql`);
-  }
-  return language;
-}
-
 /** An export's query as its runs execute it, checked against the tables' schemas. */
 export interface ExportQuery {
   /** DuckDB SQL naming tables as runs bind them: the user's SQL, or what their KQL translates to. */
@@ -137,7 +126,7 @@ export type KqlTranslator = Pick<KqlEngine, "translateQuery">;
  */
 export async function describeExportQuery(
   exportName: string,
-  language: ExportQueryLanguage,
+  language: QueryLanguage,
   query: string,
   database: string,
   tables: Table[],

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "@spillway/errors";
 import { closeSharedKqlEngine, KqlError } from "@spillway/kql";
 import { ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
-import { queryLanguage, translateKqlQuery, type KqlQuery } from "./kql-query.js";
+import { translateKqlQuery, type KqlQuery } from "./kql-query.js";
 import { QueryEngine, type TableBinding } from "./query-engine.js";
 
 // KQL through the real parser and translator, then the query engine's ad-hoc path, as the
@@ -63,16 +63,6 @@ async function refusal(text: string): Promise<KqlError> {
   expect((err as KqlError).code).toBe(ErrorCode.invalidArgument);
   return err as KqlError;
 }
-
-describe("queryLanguage", () => {
-  it("takes sql (also when empty) and kql, in any case", () => {
-    expect(["", "sql", "SQL", "kql", "Kql"].map(queryLanguage)).toEqual(["sql", "sql", "sql", "kql", "kql"]);
-  });
-
-  it("refuses any other language, naming the ones it takes", () => {
-    expect(() => queryLanguage("python")).toThrow(/queryLanguage 'python' is not supported; use sql or kql/);
-  });
-});
 
 describe("a KQL query on the ad-hoc path", () => {
   it("answers with the parser's columns and types, values as Kusto's JSON shows them", async () => {

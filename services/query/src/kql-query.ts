@@ -3,15 +3,6 @@ import { internal, invalidArgument } from "@spillway/errors";
 import { kqlSchemaOf, kustoJsonValue, renderColumnSql, sharedKqlEngine, type DescribedTable, type KqlColumn, type KqlEngine } from "@spillway/kql";
 import type { ResultColumn } from "./query-engine.js";
 
-export type QueryLanguage = "sql" | "kql";
-
-/** The language a request names; empty means SQL, as before KQL was accepted. */
-export function queryLanguage(value: string): QueryLanguage {
-  const language = (value || "sql").toLowerCase();
-  if (language !== "sql" && language !== "kql") throw invalidArgument(`queryLanguage '${value}' is not supported; use sql or kql`);
-  return language;
-}
-
 /** What the engine streams for an ad-hoc query: the columns first, then batches of rows. */
 export interface ResultBatch {
   columns?: ResultColumn[];
