@@ -51,12 +51,15 @@ export function resultOf(columns: KqlColumn[], rows: Array<Record<string, Cell>>
   return { columns, extra: all.filter((c) => !columns.some((x) => x.name === c.name)), rows };
 }
 
-export function microsOfTimestamp(t: Timestamp | undefined): bigint | null {
-  return t ? t.seconds * 1_000_000n + BigInt(Math.trunc(t.nanos / 1000)) : null;
+/** Microseconds of a Timestamp (since the Unix epoch) or a Duration: both are seconds and nanos. */
+const microsOf = (t: Timestamp | Duration) => t.seconds * 1_000_000n + BigInt(Math.trunc(t.nanos / 1000));
+
+function microsOfTimestamp(t: Timestamp | undefined): bigint | null {
+  return t ? microsOf(t) : null;
 }
 
 function microsOfDuration(d: Duration | undefined): bigint {
-  return d ? d.seconds * 1_000_000n + BigInt(Math.trunc(d.nanos / 1000)) : 0n;
+  return d ? microsOf(d) : 0n;
 }
 
 // Kusto's .NET type names in JSON schemas (e.g. app-management-commands' `.show table schema as json`).

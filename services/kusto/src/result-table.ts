@@ -1,3 +1,4 @@
+import type { JsonValue } from "@bufbuild/protobuf";
 import type { KqlColumn } from "@spillway/kql";
 import type { KustoType } from "@spillway/kusto";
 
@@ -8,7 +9,6 @@ import type { KustoType } from "@spillway/kusto";
  * strings are never null: an absent string is "".
  */
 export type Cell = null | boolean | number | bigint | string | JsonValue;
-type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** What a command answers, before a pipe (`| where ...`) and before rendering. */
 export interface ResultTable {
