@@ -1,0 +1,56 @@
+import { DuckDBTimestampValue, type DuckDBValue } from "@duckdb/node-api";
+import { SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import type { MetadataDb, MetadataSession, SqlRow, SqlValue } from "./metadata-db.js";
+
+/**
+ * The embedded default: one DuckDB file that this process alone holds (DuckDB locks it).
+ * Tasks run one at a time on one connection, so "read, decide, write" is atomic with no
+ * conflicts to retry.
+ */
+export class DuckMetadataDb implements MetadataDb {
+  readonly kind = "duckdb";
+  readonly shared = false;
+
+  private constructor(private readonly db: SerialConnection) {}
+
+  static async open(file: string): Promise<DuckMetadataDb> {
+    return new DuckMetadataDb(await SerialConnection.open(file));
+  }
+
+  async migrate(statements: string[]): Promise<void> {
+    await this.db.transaction(async (q) => {
+      for (const sql of statements) await q.run(sql);
+    });
+  }
+
+  exclusive<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
+    return this.db.exclusive((q) => task(duckSession(q)));
+  }
+
+  transaction<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
+    return this.db.transaction((q) => task(duckSession(q)));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+function duckSession(q: Queryable): MetadataSession {
+  return {
+    run: (sql, params = []) => q.run(sql, params.map(toDuck)),
+    all: async (sql, params = []) => (await q.all(sql, params.map(toDuck))).map(fromDuck),
+    one: async (sql, params = []) => {
+      const row = await q.one(sql, params.map(toDuck));
+      return row && fromDuck(row);
+    },
+  };
+}
+
+const toDuck = (v: SqlValue): DuckDBValue => (v instanceof Date ? new DuckDBTimestampValue(BigInt(v.getTime()) * 1000n) : v);
+
+function fromDuck(row: Row): SqlRow {
+  const out: SqlRow = {};
+  for (const [k, v] of Object.entries(row)) out[k] = v instanceof DuckDBTimestampValue ? new Date(Number(v.micros / 1000n)) : (v as SqlValue);
+  return out;
+}

@@ -1,0 +1,35 @@
+/** What a store puts in and reads out of its tables: an instant is a Date, a BIGINT a bigint. */
+export type SqlValue = string | number | bigint | boolean | Date | null;
+export type SqlRow = Record<string, SqlValue>;
+
+/** The statements a store task may run ($1, $2, … parameters in both dialects). */
+export interface MetadataSession {
+  run(sql: string, params?: SqlValue[]): Promise<void>;
+  all(sql: string, params?: SqlValue[]): Promise<SqlRow[]>;
+  one(sql: string, params?: SqlValue[]): Promise<SqlRow | undefined>;
+}
+
+/**
+ * Where the catalog and cursor stores keep their tables (DESIGN "Scale-out"): an embedded
+ * DuckDB file that one process holds, or a PostgreSQL database that many nodes share. The
+ * stores write one SQL for both; a task sees the database as if it ran alone.
+ */
+export interface MetadataDb {
+  readonly kind: "duckdb" | "postgres";
+  /**
+   * Other processes write this database too (PostgreSQL): what a store keeps in memory must
+   * be checked against it, and nothing in it belongs to this process alone (e.g. leases).
+   */
+  readonly shared: boolean;
+  /** Creates or upgrades the store's tables; the SQL names TIMESTAMP for an instant in UTC. */
+  migrate(statements: string[]): Promise<void>;
+  /** Runs `task` alone: no other task's writes appear or interleave while it runs. */
+  exclusive<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
+  /**
+   * Runs `task` in a transaction that commits if it returns and rolls back if it throws. On
+   * PostgreSQL a conflict with another node's transaction runs `task` again from the start,
+   * so a task must do nothing but its statements.
+   */
+  transaction<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
