@@ -24,6 +24,26 @@ describe("loadConfig", () => {
     expect(c.minIntervalMs).toBe(2000);
     expect(c.target).toBe("writer");
   });
+  it("keeps metadata in DuckDB files unless SPILLWAY_METADATA_URL names a PostgreSQL database, and never echoes that URL", () => {
+    expect(loadConfig([], {}).metadataUrl).toBeUndefined();
+    const url = "postgres://spillway:s3cret-pass@db.internal:5432/spillway";
+    expect(loadConfig([], { SPILLWAY_METADATA_URL: url }).metadataUrl).toBe(url);
+    expect(loadConfig(["--metadata-url", "postgresql://u:p@h/db"]).metadataUrl).toBe("postgresql://u:p@h/db");
+    for (const [bad, message] of [
+      ["mysql://u:s3cret-pass@h/db", "only postgres:// (PostgreSQL) is supported"],
+      ["s3cret-pass", "is not a URL"],
+      ["postgres://u:s3cret-pass@h", "needs a host and a database"],
+    ]) {
+      let thrown: Error | undefined;
+      try {
+        loadConfig([], { SPILLWAY_METADATA_URL: bad });
+      } catch (err) {
+        thrown = err as Error;
+      }
+      expect(thrown?.message).toContain(message);
+      expect(thrown?.message).not.toContain("s3cret-pass");
+    }
+  });
   it("reads ingestion limits as sizes and timespans", () => {
     const c = loadConfig(["--max-ingest-size=64MB"], { SPILLWAY_INGEST_IDLE_TIMEOUT: "5s" });
     expect(c.maxIngestBytes).toBe(64 * 1024 * 1024);

@@ -16,6 +16,12 @@ export type ServiceName = Exclude<Target, "all" | "scheduler" | "kusto">;
 export interface SpillwayConfig {
   listen: string;
   dataDir: string;
+  /**
+   * PostgreSQL holding the catalog and cursor stores (postgres://user:password@host:port/db),
+   * shared by every node that names it; absent: DuckDB files in dataDir. Holds a password:
+   * never printed.
+   */
+  metadataUrl?: string;
   target: Target;
   /** Where each service is reached when it runs in another process. */
   peers: Record<ServiceName, string>;
@@ -124,6 +130,7 @@ type Raw = Partial<Record<keyof typeof KEYS, string>>;
 const KEYS = {
   listen: { flag: "listen", env: "SPILLWAY_LISTEN" },
   dataDir: { flag: "data-dir", env: "SPILLWAY_DATA_DIR" },
+  metadataUrl: { flag: "metadata-url", env: "SPILLWAY_METADATA_URL" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
   catalogAddr: { flag: "catalog-addr", env: "SPILLWAY_CATALOG_ADDR" },
   queryAddr: { flag: "query-addr", env: "SPILLWAY_QUERY_ADDR" },
@@ -304,6 +311,22 @@ function fileTargetRoots(raw: Raw, auth: AuthConfig): string[] {
   return auth.mode === "jwt" ? [] : [resolve("lake"), tmpdir()];
 }
 
+function metadataUrl(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // Not echoed: the text may hold the database password.
+    throw new ConfigError("metadata URL (SPILLWAY_METADATA_URL) is not a URL; expected postgres://user:password@host:port/database");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new ConfigError(`metadata URL (SPILLWAY_METADATA_URL) has scheme '${url.protocol.replace(/:$/, "")}'; only postgres:// (PostgreSQL) is supported`);
+  }
+  if (!url.hostname || url.pathname.length <= 1) throw new ConfigError("metadata URL (SPILLWAY_METADATA_URL) needs a host and a database: postgres://user:password@host:port/database");
+  return text;
+}
+
 function positive(value: number, what: string, text: string | undefined): number {
   if (!(value > 0)) throw new ConfigError(`${what} must be more than zero (got ${text})`);
   return value;
@@ -331,6 +354,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   return {
     listen,
     dataDir: resolve(raw.dataDir ?? DEFAULTS.dataDir),
+    metadataUrl: metadataUrl(raw.metadataUrl),
     target,
     // In one process every peer is this server; split processes name their peers.
     peers: {

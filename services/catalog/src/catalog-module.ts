@@ -10,7 +10,7 @@ import { PrincipalRegistry } from "./principal-registry.js";
 import { catalogHandlers } from "./service.js";
 
 export async function createCatalogModule(config: SpillwayConfig, peers: CatalogPeers) {
-  const store = await CatalogStore.open(config.dataDir);
+  const store = await CatalogStore.open(config.dataDir, config.metadataUrl);
   // Export queries are checked here, from the tables' schemas: the catalog needs no query service.
   const describer = await QueryDescriber.open();
   const catalog = new Catalog(store, peers, { minIntervalMs: config.minIntervalMs, minSizeLimit: config.minSizeLimit }, {

@@ -1,7 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { temporaryFolders, type StorePlaces } from "@spillway/metadata";
 import type { CatalogStore } from "./catalog-store.js";
 
 /**
@@ -9,18 +7,18 @@ import type { CatalogStore } from "./catalog-store.js";
  * and a PostgreSQL one, held to one contract). `open` gives the store kept under `place`
  * (a folder for DuckDB); opening the same place again must find what was committed.
  */
-export function catalogStoreContract(implementation: string, open: (place: string) => Promise<CatalogStore>): void {
+export function catalogStoreContract(implementation: string, open: (place: string) => Promise<CatalogStore>, places: StorePlaces = temporaryFolders("spillway-catalog-")): void {
   let dir: string;
   let store: CatalogStore;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "spillway-catalog-"));
+    dir = await places.create();
     store = await open(dir);
   });
 
   afterEach(async () => {
     await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await places.remove(dir);
   });
 
   describe(`catalog store contract (${implementation})`, () => {

@@ -1,5 +1,4 @@
-import { join } from "node:path";
-import { SerialConnection, type Queryable } from "@spillway/duck";
+import { openMetadataDb, type MetadataDb, type MetadataSession } from "@spillway/metadata";
 
 /** `principals`: the roles granted in a database (name "") or on one of its tables (name = table). */
 export type DefinitionKind = "table" | "external_table" | "continuous_export" | "principals";
@@ -20,54 +19,78 @@ export interface StoredCommand {
 /** Audit records older than this are dropped, as Kusto keeps .show commands for 30 days. */
 const COMMAND_RETENTION_MS = 30 * 24 * 3600_000;
 
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS definitions (
+     kind VARCHAR NOT NULL, database VARCHAR NOT NULL, name VARCHAR NOT NULL, body VARCHAR NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS commands (
+     started_on TIMESTAMP NOT NULL, duration_ms BIGINT NOT NULL, principal VARCHAR NOT NULL,
+     command_type VARCHAR NOT NULL, database VARCHAR NOT NULL, object VARCHAR NOT NULL,
+     state VARCHAR NOT NULL, failure_reason VARCHAR NOT NULL, text VARCHAR NOT NULL)`,
+  // Goes up with every committed change of the definitions: a node's copy of them is current while it matches.
+  `CREATE TABLE IF NOT EXISTS definitions_version (version BIGINT NOT NULL)`,
+];
+
 /**
  * Definitions of tables, external tables and continuous exports, one JSON document
- * each, in one DuckDB file. Writes that must check for clashes run in one
- * transaction (see `write`).
+ * each, in one DuckDB file or a PostgreSQL database shared by nodes (libs/metadata).
+ * Writes that must check for clashes run in one transaction (see `write`).
  *
- * Reads are served from memory: this process holds the file's only handle (DuckDB
- * locks it), so a copy loaded at open and updated after each commit stays exact, and
- * the scheduler can list hundreds of exports every second without a query each.
+ * Reads are served from memory, so the scheduler can list hundreds of exports every
+ * second without a query each. On DuckDB this process holds the file's only handle, so a
+ * copy loaded at open and updated after each commit stays exact; on a shared database a
+ * read first compares the copy's version with the database's, one small query, and
+ * reloads the copy when another node changed a definition.
  */
 export class CatalogStore {
   private constructor(
-    private readonly db: SerialConnection,
-    private readonly committed: Map<string, Definition>,
+    private readonly db: MetadataDb,
+    private committed: Map<string, Definition>,
+    private loadedVersion: bigint,
   ) {}
 
   private changeCount = 0;
 
-  static async open(dataDir: string): Promise<CatalogStore> {
-    const db = await SerialConnection.open(join(dataDir, "catalog.duckdb"));
-    await db.exclusive((q) =>
-      q.run(`CREATE TABLE IF NOT EXISTS definitions (
-               kind VARCHAR NOT NULL, database VARCHAR NOT NULL, name VARCHAR NOT NULL, body VARCHAR NOT NULL)`),
-    );
-    await db.exclusive((q) =>
-      q.run(`CREATE TABLE IF NOT EXISTS commands (
-               started_on TIMESTAMP NOT NULL, duration_ms BIGINT NOT NULL, principal VARCHAR NOT NULL,
-               command_type VARCHAR NOT NULL, database VARCHAR NOT NULL, object VARCHAR NOT NULL,
-               state VARCHAR NOT NULL, failure_reason VARCHAR NOT NULL, text VARCHAR NOT NULL)`),
-    );
-    const rows = await db.exclusive((q) => q.all("SELECT kind, database, name, body FROM definitions"));
-    const committed = new Map<string, Definition>();
-    for (const r of rows) {
-      const d = { kind: String(r.kind) as DefinitionKind, database: String(r.database), name: String(r.name), body: String(r.body) };
-      committed.set(keyOf(d.kind, d.database, d.name), d);
+  /** The store on PostgreSQL at `metadataUrl` when given, else in `<dataDir>/catalog.duckdb`. */
+  static async open(dataDir: string, metadataUrl?: string): Promise<CatalogStore> {
+    const db = await openMetadataDb(metadataUrl, dataDir, "catalog.duckdb");
+    try {
+      await db.migrate(SCHEMA);
+      const { definitions, version } = await db.transaction(async (q) => {
+        if (!(await q.one("SELECT version FROM definitions_version"))) await q.run("INSERT INTO definitions_version VALUES (0)");
+        return loadDefinitions(q);
+      });
+      return new CatalogStore(db, definitions, version);
+    } catch (err) {
+      await db.close();
+      throw err;
     }
-    return new CatalogStore(db, committed);
   }
 
   close(): Promise<void> {
     return this.db.close();
   }
 
+  /** Brings the in-memory copy up to date with what other nodes committed (a shared database only). */
+  async sync(): Promise<void> {
+    if (!this.db.shared) return;
+    const latest = await this.db.exclusive(async (q) => {
+      const row = await q.one("SELECT version FROM definitions_version");
+      return row?.version === this.loadedVersion ? undefined : loadDefinitions(q);
+    });
+    if (!latest) return;
+    this.committed = latest.definitions;
+    this.loadedVersion = latest.version;
+    this.changeCount++;
+  }
+
   async get(kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
+    await this.sync();
     return this.committed.get(keyOf(kind, database, name))?.body;
   }
 
   /** Bodies of `kind` (in `database`, or all), ordered by database and name. */
   async list(kind: DefinitionKind, database?: string): Promise<string[]> {
+    await this.sync();
     return [...this.committed.values()]
       .filter((d) => d.kind === kind && (database === undefined || d.database === database))
       .sort((a, b) => compare(a.database, b.database) || compare(a.name, b.name))
@@ -76,6 +99,7 @@ export class CatalogStore {
 
   /** Names and bodies of `kind` in `database`. */
   async listNamed(kind: DefinitionKind, database: string): Promise<Array<{ name: string; body: string }>> {
+    await this.sync();
     return [...this.committed.values()].filter((d) => d.kind === kind && d.database === database).map((d) => ({ name: d.name, body: d.body }));
   }
 
@@ -83,23 +107,27 @@ export class CatalogStore {
   async write<T>(task: (tx: CatalogTransaction) => Promise<T>): Promise<T> {
     const tx = await this.db.transaction(async (q) => {
       const tx = new CatalogTransaction(q);
-      return { tx, result: await task(tx) };
+      const result = await task(tx);
+      const version = tx.changes.length ? ((await q.one("UPDATE definitions_version SET version = version + 1 RETURNING version"))!.version as bigint) : undefined;
+      return { tx, result, version };
     });
-    // Only what committed reaches the in-memory copy.
+    if (tx.version === undefined) return tx.result;
+    // Only what committed reaches the in-memory copy; when another node committed in between, the copy is reloaded at the next read.
     for (const [key, definition] of tx.tx.changes) {
       if (definition) this.committed.set(key, definition);
       else this.committed.delete(key);
     }
-    if (tx.tx.changes.length) this.changeCount++;
+    this.loadedVersion = tx.version === this.loadedVersion + 1n ? tx.version : -1n;
+    this.changeCount++;
     return tx.result;
   }
 
   /** Appends to the audit log, dropping what is past retention. */
   async recordCommand(c: StoredCommand): Promise<void> {
     await this.db.exclusive(async (q) => {
-      await q.run("INSERT INTO commands VALUES ($1::TIMESTAMP, $2, $3, $4, $5, $6, $7, $8, $9)", [
-        c.startedOn.toISOString(),
-        c.durationMs,
+      await q.run("INSERT INTO commands VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
+        c.startedOn,
+        BigInt(Math.round(c.durationMs)),
         c.principal,
         c.commandType,
         c.database,
@@ -108,7 +136,7 @@ export class CatalogStore {
         c.failureReason,
         c.text,
       ]);
-      await q.run("DELETE FROM commands WHERE started_on < $1::TIMESTAMP", [new Date(Date.now() - COMMAND_RETENTION_MS).toISOString()]);
+      await q.run("DELETE FROM commands WHERE started_on < $1", [new Date(Date.now() - COMMAND_RETENTION_MS)]);
     });
   }
 
@@ -116,13 +144,13 @@ export class CatalogStore {
   async listCommands(database: string): Promise<StoredCommand[]> {
     const rows = await this.db.exclusive((q) =>
       q.all(
-        `SELECT strftime(started_on, '%Y-%m-%dT%H:%M:%S.%gZ') AS started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text
+        `SELECT started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text
            FROM commands WHERE database = $1 ORDER BY started_on`,
         [database],
       ),
     );
     return rows.map((r) => ({
-      startedOn: new Date(String(r.started_on)),
+      startedOn: r.started_on as Date,
       durationMs: Number(r.duration_ms),
       principal: String(r.principal),
       commandType: String(r.command_type),
@@ -134,7 +162,7 @@ export class CatalogStore {
     }));
   }
 
-  /** Goes up with every committed change: what was derived from the definitions at one value still holds. */
+  /** Goes up with every change of the in-memory copy: what was derived from the definitions at one value still holds (after `sync`). */
   get version(): number {
     return this.changeCount;
   }
@@ -154,7 +182,7 @@ export class CatalogTransaction {
   /** Writes in order, applied to the in-memory copy once the transaction commits. */
   readonly changes: Array<[string, Definition | undefined]> = [];
 
-  constructor(private readonly q: Queryable) {}
+  constructor(private readonly q: MetadataSession) {}
 
   get(kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
     return getBody(this.q, kind, database, name);
@@ -178,14 +206,24 @@ export class CatalogTransaction {
   }
 }
 
-async function getBody(q: Queryable, kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
+async function getBody(q: MetadataSession, kind: DefinitionKind, database: string, name: string): Promise<string | undefined> {
   const row = await q.one("SELECT body FROM definitions WHERE kind = $1 AND database = $2 AND name = $3", [kind, database, name]);
   return row ? String(row.body) : undefined;
 }
 
-async function listBodies(q: Queryable, kind: DefinitionKind, database?: string): Promise<string[]> {
+async function listBodies(q: MetadataSession, kind: DefinitionKind, database?: string): Promise<string[]> {
   const rows = database
     ? await q.all("SELECT body FROM definitions WHERE kind = $1 AND database = $2 ORDER BY name", [kind, database])
     : await q.all("SELECT body FROM definitions WHERE kind = $1 ORDER BY database, name", [kind]);
   return rows.map((r) => String(r.body));
+}
+
+async function loadDefinitions(q: MetadataSession): Promise<{ definitions: Map<string, Definition>; version: bigint }> {
+  const version = (await q.one("SELECT version FROM definitions_version"))!.version as bigint;
+  const definitions = new Map<string, Definition>();
+  for (const r of await q.all("SELECT kind, database, name, body FROM definitions")) {
+    const d = { kind: String(r.kind) as DefinitionKind, database: String(r.database), name: String(r.name), body: String(r.body) };
+    definitions.set(keyOf(d.kind, d.database, d.name), d);
+  }
+  return { definitions, version };
 }

@@ -337,6 +337,7 @@ export class Catalog {
    * callers must not modify the specs.
    */
   async exportSpecs(databaseArg: string, nameArg: string): Promise<ExportSpec[]> {
+    await this.store.sync();
     const version = this.store.version;
     if (databaseArg || nameArg) {
       // A run asks for its export's spec up to three times (bench #3): from the listing when it still holds.

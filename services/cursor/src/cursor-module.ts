@@ -12,7 +12,7 @@ export interface CursorModuleOptions {
 
 /** The commit log and the export ledger: a leaf, with no peers. */
 export async function createCursorModule(config: SpillwayConfig, options: CursorModuleOptions = {}) {
-  const store = await CursorStore.open(config.dataDir, options.now);
+  const store = await CursorStore.open(config.dataDir, options.now, config.metadataUrl);
   return {
     service: CursorService,
     handlers: cursorHandlers(store, new RunRequestBoard<RunExportNowResponse>()),

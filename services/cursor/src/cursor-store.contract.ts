@@ -1,7 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { temporaryFolders, type StorePlaces } from "@spillway/metadata";
 import { ticksFromEpochMs } from "@spillway/kusto";
 import type { CursorStore, ExtentRecord } from "./cursor-store.js";
 
@@ -11,7 +9,13 @@ import type { CursorStore, ExtentRecord } from "./cursor-store.js";
  * under `place` (a folder for DuckDB), reading time from `now`; opening the same place
  * again must find what was committed.
  */
-export function cursorStoreContract(implementation: string, open: (place: string, now: () => number) => Promise<CursorStore>): void {
+export function cursorStoreContract(
+  implementation: string,
+  open: (place: string, now: () => number) => Promise<CursorStore>,
+  places: StorePlaces = temporaryFolders("spillway-cursor-"),
+  /** Other nodes use the store too (PostgreSQL): their leases are not this process's to free. */
+  { shared = false }: { shared?: boolean } = {},
+): void {
   const T0 = Date.UTC(2024, 0, 1);
   const DAY = 86_400_000;
 
@@ -20,14 +24,14 @@ export function cursorStoreContract(implementation: string, open: (place: string
   let store: CursorStore;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "spillway-cursor-"));
+    dir = await places.create();
     clock = T0;
     store = await open(dir, () => clock);
   });
 
   afterEach(async () => {
     await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await places.remove(dir);
   });
 
   const extent = (table: string, extentId: string): Omit<ExtentRecord, "cursor"> => ({
@@ -185,6 +189,9 @@ export function cursorStoreContract(implementation: string, open: (place: string
           `checkpoint moved from ${start} to ${to} during the run`,
         );
         expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["a"]);
+        // Still Running: abandoned once no one holds the export's lease.
+        expect(await store.abandonedRuns()).toEqual([]);
+        await store.releaseLease("x1", OWNER);
         expect(await store.abandonedRuns()).toEqual([{ exportId: "x1", runId: "run-2", name: "Export1" }]);
       });
 
@@ -223,12 +230,16 @@ export function cursorStoreContract(implementation: string, open: (place: string
         expect(await store.listFailures("gone")).toEqual([]);
       });
 
-      it("abandonedRuns lists the runs still Running, with the export's name", async () => {
+      it("abandonedRuns lists the runs still Running whose export's lease is gone or expired, with the export's name", async () => {
         await store.initExportState("x2", "db", "Export2");
+        await store.initExportState("x3", "db", "Export3");
         await begin("x1", "run-1", start, to);
         await begin("x2", "run-2", to, to);
         await begin("x1", "run-3", start, to);
         await store.failRun("x1", "run-3", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false });
+        clock += 60_000;
+        // A run whose owner still holds the lease is in flight on some node, not abandoned.
+        await begin("x3", "run-4", to, to);
         const abandoned = await store.abandonedRuns();
         expect(abandoned.sort((a, b) => a.runId.localeCompare(b.runId))).toEqual([
           { exportId: "x1", runId: "run-1", name: "Export1" },
@@ -272,6 +283,7 @@ export function cursorStoreContract(implementation: string, open: (place: string
         await reopen();
         expect(await state()).toEqual(before.state);
         expect(await store.listArtifacts("x1")).toEqual(before.artifacts);
+        clock += 60_000;
         expect(await store.abandonedRuns()).toEqual([{ exportId: "x1", runId: "run-2", name: "Export1" }]);
         expect(await store.currentCursor()).toBe(to);
         expect((await store.listExtents("db", ["T"], 0n)).extents.map((e) => e.extentId)).toEqual(["before", "after"]);
@@ -304,10 +316,10 @@ export function cursorStoreContract(implementation: string, open: (place: string
         expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
       });
 
-      it("frees every lease when the store's process starts again", async () => {
+      it(shared ? "keeps other nodes' leases when a process starts again" : "frees every lease when the store's process starts again", async () => {
         expect(await store.acquireLease("x2", "dead-process", 60_000)).toBe(true);
         await store.releaseAllLeases();
-        expect(await store.acquireLease("x2", "new-process", 60_000)).toBe(true);
+        expect(await store.acquireLease("x2", "new-process", 60_000)).toBe(!shared);
       });
 
       it("refuses a commit from an owner whose lease was lost mid-run, and changes nothing", async () => {

@@ -1,12 +1,68 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { CursorStore } from "./cursor-store.js";
 import { cursorStoreContract } from "./cursor-store.contract.js";
+import { usePostgres, type Postgres } from "../../../test/support/postgres.js";
 
 cursorStoreContract("DuckDB", (dir, now) => CursorStore.open(dir, now));
+
+describe("CursorStore on PostgreSQL", () => {
+  let postgres: Postgres;
+  beforeAll(async () => {
+    postgres = await usePostgres();
+  });
+  afterAll(() => postgres?.stop());
+  cursorStoreContract("PostgreSQL", (url, now) => CursorStore.open("", now, url), {
+    create: () => postgres.createDatabase(),
+    remove: (url) => postgres.dropDatabase(url),
+  }, { shared: true });
+
+  it("gives cursors in visibility order while several nodes commit at once: a reader never sees one appear below one it saw", async () => {
+    const url = await postgres.createDatabase();
+    const nodes = await Promise.all([1, 2, 3, 4].map(() => CursorStore.open("", Date.now, url)));
+    const reader = await CursorStore.open("", Date.now, url);
+    try {
+      const perNode = 40;
+      let writing = true;
+      const commits = Promise.all(
+        nodes.map(async (node, n) => {
+          const cursors: bigint[] = [];
+          for (let i = 0; i < perNode; i++) {
+            cursors.push(await node.commitExtent({ database: "db", table: "T", extentId: `n${n}-${i}`, path: `p/n${n}-${i}`, rowCount: 1n, sizeBytes: 1n }));
+          }
+          return cursors;
+        }),
+      ).finally(() => (writing = false));
+      const seen = new Set<bigint>();
+      let highest = -1n;
+      let listings = 0;
+      const violations: string[] = [];
+      while (writing || listings === 0) {
+        const { extents, cursor } = await reader.listExtents("db", ["T"], 0n);
+        listings++;
+        const fresh = extents.map((e) => e.cursor).filter((c) => !seen.has(c));
+        for (const c of fresh) if (c <= highest) violations.push(`cursor ${c} appeared after ${highest} was seen`);
+        if (extents.length < seen.size) violations.push(`a listing lost extents (${extents.length} < ${seen.size})`);
+        if (extents.some((e) => e.cursor > cursor)) violations.push(`a listing at cursor ${cursor} showed a later extent`);
+        for (const c of fresh) seen.add(c);
+        for (const c of seen) if (c > highest) highest = c;
+      }
+      const byNode = await commits;
+      const all = byNode.flat();
+      expect(violations).toEqual([]);
+      expect(new Set(all).size).toBe(nodes.length * perNode);
+      for (const cursors of byNode) expect(cursors).toEqual([...cursors].sort((a, b) => (a < b ? -1 : 1)));
+      expect((await reader.listExtents("db", ["T"], 0n)).extents.map((e) => e.cursor)).toEqual([...all].sort((a, b) => (a < b ? -1 : 1)));
+      expect(listings).toBeGreaterThan(1);
+    } finally {
+      await Promise.all([...nodes, reader].map((s) => s.close()));
+      await postgres.dropDatabase(url);
+    }
+  });
+});
 
 describe("CursorStore on DuckDB", () => {
   it("counts the committed runs of a store written before it kept that count", async () => {

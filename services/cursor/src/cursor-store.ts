@@ -1,8 +1,7 @@
-import { join } from "node:path";
-import { DuckDBTimestampValue } from "@duckdb/node-api";
-import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import { quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, SpillwayError } from "@spillway/errors";
 import { ticksFromEpochMs } from "@spillway/kusto";
+import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow } from "@spillway/metadata";
 
 export interface ExtentRecord {
   database: string;
@@ -89,30 +88,38 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS runs_by_run_id ON runs (run_id)`,
 ];
 
-const ts = (d: Date) => new DuckDBTimestampValue(BigInt(d.getTime()) * 1000n);
-const dateOf = (v: unknown): Date | undefined => (v === null || v === undefined ? undefined : new Date(Number((v as DuckDBTimestampValue).micros / 1000n)));
+type Queryable = MetadataSession;
+type Row = SqlRow;
+const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
 const ARTIFACT_RETENTION_MS = 14 * 86_400_000;
 // Rows of one artifacts INSERT: a statement's parameters are prepared once per distinct count (libs/duck PreparedStatements).
 const ARTIFACT_ROWS_PER_INSERT = 64;
 
 /**
- * The commit log and export state, in one DuckDB file. Every method is one serialized
- * task, so "read the last cursor, assign the next, make the extent visible" is atomic
- * and cursor order is visibility order by construction (SPEC §2).
+ * The commit log and export state, in one DuckDB file or a PostgreSQL database shared by
+ * nodes (libs/metadata). Every method is one task that runs as if alone, so "read the last
+ * cursor, assign the next, make the extent visible" is atomic and cursor order is
+ * visibility order (SPEC §2): on PostgreSQL, extent commits all update the one clock row.
  */
 export class CursorStore {
   private constructor(
-    private readonly db: SerialConnection,
+    private readonly db: MetadataDb,
     private readonly now: () => number,
   ) {}
 
-  static async open(dataDir: string, now: () => number = Date.now): Promise<CursorStore> {
-    const db = await SerialConnection.open(join(dataDir, "cursor.duckdb"));
-    await db.transaction(async (q) => {
-      for (const ddl of SCHEMA) await q.run(ddl);
-      const row = await q.one("SELECT count(*) AS n FROM clock");
-      if (row!.n === 0n) await q.run("INSERT INTO clock VALUES (0)");
-    });
+  /** The store on PostgreSQL at `metadataUrl` when given, else in `<dataDir>/cursor.duckdb`. */
+  static async open(dataDir: string, now: () => number = Date.now, metadataUrl?: string): Promise<CursorStore> {
+    const db = await openMetadataDb(metadataUrl, dataDir, "cursor.duckdb");
+    try {
+      await db.migrate(SCHEMA);
+      await db.transaction(async (q) => {
+        const row = await q.one("SELECT count(*) AS n FROM clock");
+        if (row!.n === 0n) await q.run("INSERT INTO clock VALUES (0)");
+      });
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     return new CursorStore(db, now);
   }
 
@@ -138,7 +145,7 @@ export class CursorStore {
         extent.rowCount,
         extent.sizeBytes,
         cursor,
-        ts(new Date(this.now())),
+        new Date(this.now()),
       ]);
       return cursor;
     });
@@ -192,9 +199,9 @@ export class CursorStore {
     return this.db.exclusive(async (q) => {
       // A run holds the lease from its start to its commit or failure: a live lease is a run in flight.
       const rows = await q.all(
-        `SELECT s.*, l.expires_at IS NOT NULL AND l.expires_at > $1::TIMESTAMP AS is_running
+        `SELECT s.*, l.expires_at IS NOT NULL AND l.expires_at > $1 AS is_running
            FROM export_state s LEFT JOIN leases l USING (export_id) WHERE s.export_id IN (${inList(exportIds)})`,
-        [ts(new Date(this.now()))],
+        [new Date(this.now())],
       );
       return rows.map(stateOf);
     });
@@ -244,17 +251,18 @@ export class CursorStore {
   async renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.db.transaction(async (q) => {
       if (!(await holdsLease(q, exportId, owner, this.now()))) return false;
-      await q.run("UPDATE leases SET expires_at = $3 WHERE export_id = $1 AND owner = $2", [exportId, owner, ts(new Date(this.now() + ttlMs))]);
+      await q.run("UPDATE leases SET expires_at = $3 WHERE export_id = $1 AND owner = $2", [exportId, owner, new Date(this.now() + ttlMs)]);
       return true;
     });
   }
 
   /**
-   * Drops every lease: called when the one cursor process of this store starts, so the
-   * leases of a process that died do not hold its exports back until they expire.
+   * Drops every lease when this process alone holds the store (DuckDB): the leases there are
+   * of a process that died, and must not hold its exports back until they expire. A shared
+   * store's leases are other nodes' too: they only expire.
    */
   async releaseAllLeases(): Promise<void> {
-    await this.db.exclusive((q) => q.run("DELETE FROM leases"));
+    if (!this.db.shared) await this.db.exclusive((q) => q.run("DELETE FROM leases"));
   }
 
   async releaseLease(exportId: string, owner: string): Promise<void> {
@@ -264,7 +272,7 @@ export class CursorStore {
   /** Records, before they are uploaded, the artifacts a run is about to write. */
   async journalPending(exportId: string, runId: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return;
-    const now = ts(new Date(this.now()));
+    const now = new Date(this.now());
     const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
     await this.db.exclusive((q) => q.run(`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]));
   }
@@ -305,16 +313,16 @@ export class CursorStore {
       const now = new Date(this.now());
       await q.run(
         `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3, completed_runs = completed_runs + 1 WHERE export_id = $1`,
-        [exportId, to, ts(now)],
+        [exportId, to, now],
       );
-      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2 WHERE run_id = $1", [runId, ts(now)]);
+      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2 WHERE run_id = $1", [runId, now]);
       await q.run("DELETE FROM pending_artifacts WHERE run_id = $1", [runId]);
       // One statement for all of them: a bulk run may have hundreds.
       for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
         const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
         const at = 4 + 3 * some.length;
         const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
-        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), ts(now)]);
+        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
       }
       // The run is over: its lease goes with the commit.
       await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
@@ -325,7 +333,7 @@ export class CursorStore {
   /** Records a failed run; `owner`'s lease, if given, goes with it. */
   async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, owner?: string): Promise<void> {
     await this.db.transaction(async (q) => {
-      const now = ts(new Date(this.now()));
+      const now = new Date(this.now());
       if (owner !== undefined) await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
       const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) return;
@@ -344,7 +352,7 @@ export class CursorStore {
   async addFailure(exportId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
     await this.db.transaction(async (q) => {
       const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
-      if (state) await insertFailure(q, exportId, ts(new Date(this.now())), state.last_success_time ?? null, failure);
+      if (state) await insertFailure(q, exportId, new Date(this.now()), state.last_success_time ?? null, failure);
     });
   }
 
@@ -357,9 +365,9 @@ export class CursorStore {
   }
 
   /**
-   * What a scheduler starting up finds of one that died (DuckDB lets one process open this
-   * store, so every lease and Running run in it is such a leftover): the leases released,
-   * the runs failed, so they show as such and the next runs cover the same records.
+   * What a scheduler starting up finds of one that died: Running runs whose export has no
+   * live lease, failed, so they show as such and the next runs cover the same records. On
+   * DuckDB one process holds the store, so every lease in it is such a leftover and goes first.
    */
   async recoverAbandonedRuns(): Promise<number> {
     await this.releaseAllLeases();
@@ -376,11 +384,13 @@ export class CursorStore {
     return abandoned.length;
   }
 
-  /** Runs left `Running` by a process that died: failed, so they show as such and are retried. */
+  /** Runs left `Running` by a process that died (their export's lease is gone or expired): failed, so they show as such and are retried. */
   async abandonedRuns(): Promise<Array<{ exportId: string; runId: string; name: string }>> {
     return this.db.exclusive(async (q) => {
       const rows = await q.all(
-        "SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id) WHERE r.result = 'Running'",
+        `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
+          WHERE r.result = 'Running' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.export_id = r.export_id AND l.expires_at > $1)`,
+        [new Date(this.now())],
       );
       return rows.map((r) => ({ exportId: String(r.export_id), runId: String(r.run_id), name: String(r.name) }));
     });
@@ -388,7 +398,7 @@ export class CursorStore {
 
   async listArtifacts(exportId: string): Promise<ArtifactRecord[]> {
     return this.db.exclusive(async (q) => {
-      const since = ts(new Date(this.now() - ARTIFACT_RETENTION_MS));
+      const since = new Date(this.now() - ARTIFACT_RETENTION_MS);
       const rows = await q.all(
         "SELECT * FROM artifacts WHERE export_id = $1 AND committed_at >= $2 ORDER BY committed_at, path",
         [exportId, since],
@@ -457,8 +467,9 @@ export interface StartedRun {
 
 async function takeLease(q: Queryable, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
   // Our own lease, or one that expired, makes way; then the insert lands only where none is left.
-  await q.run("DELETE FROM leases WHERE export_id = $1 AND (owner = $2 OR expires_at <= $3)", [exportId, owner, ts(new Date(now))]);
-  const taken = await q.one("INSERT INTO leases SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM leases WHERE export_id = $1) RETURNING owner", [exportId, owner, ts(new Date(now + ttlMs))]);
+  await q.run("DELETE FROM leases WHERE export_id = $1 AND (owner = $2 OR expires_at <= $3)", [exportId, owner, new Date(now)]);
+  // The id twice: PostgreSQL deduces a parameter's type from each place it appears, and they differ here.
+  const taken = await q.one("INSERT INTO leases SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM leases WHERE export_id = $4) RETURNING owner", [exportId, owner, new Date(now + ttlMs), exportId]);
   return taken !== undefined;
 }
 
@@ -468,14 +479,14 @@ async function initState(q: Queryable, exportId: string, database: string, name:
   if (existing) return stateOf(existing);
   const start = await lastCursor(q);
   // The first scheduled run comes one interval after creation: nothing is new before that.
-  await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL, '', 0)`, [exportId, database, name, start, ts(new Date(now))]);
+  await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL, '', 0)`, [exportId, database, name, start, new Date(now)]);
   return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);
 }
 
 /** A new run number, recorded as Running. */
 async function openRun(q: Queryable, exportId: string, runId: string, from: bigint, to: bigint, now: number, runsSoFar: bigint): Promise<bigint> {
   const runNumber = runsSoFar + 1n;
-  const at = ts(new Date(now));
+  const at = new Date(now);
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
   await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
@@ -495,13 +506,13 @@ function leaseHeld(row: Row | undefined, owner: string, now: number): boolean {
   return !!row && row.owner === owner && row.expires_at !== null && dateOf(row.expires_at)!.getTime() > now;
 }
 
-async function insertFailure(q: Queryable, exportId: string, at: DuckDBTimestampValue, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+async function insertFailure(q: Queryable, exportId: string, at: Date, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
   await q.run("INSERT INTO failures VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
     exportId,
     failure.operationId,
     failure.name,
     at,
-    (lastSuccess ?? null) as DuckDBTimestampValue | null,
+    (lastSuccess ?? null) as Date | null,
     failure.failureKind,
     failure.details,
     failure.isPermanent,
