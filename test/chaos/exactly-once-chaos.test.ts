@@ -79,11 +79,11 @@ function blobNameOf(path: string, container: string): string | undefined {
   return decodeURIComponent(segments.slice(3).join("/"));
 }
 
-describe.each<Mode>(["split", "all"])("exactly once under crashes and storage faults (%s)", (mode) => {
+describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes and storage faults (%s)", (mode) => {
   it(
     `exports every acknowledged record exactly once through kill -9 and storage faults`,
     async () => {
-      const seed = SEED + (mode === "split" ? 0 : 1000);
+      const seed = SEED + { split: 0, all: 1000, postgres: 2000 }[mode];
       const log = (line: string) => console.log(`[chaos ${mode}] ${line}`);
       let azurite: Azurite | undefined;
       let proxy: FaultProxy | undefined;

@@ -8,7 +8,7 @@ import { artifactPaths, csv, newContainer, sortBy, withSpillwayAndAzurite } from
 import { waitFor } from "../support/free-port.js";
 import type { Mode } from "../support/spillway-processes.js";
 
-describe.each<Mode>(["all", "split"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "postgres"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
   const env = withSpillwayAndAzurite(mode);
   // Outside the data dir, where file:// targets may not point (SPEC §7).
   let lake: string;

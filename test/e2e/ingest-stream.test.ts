@@ -8,7 +8,7 @@ import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../su
 
 const text = (s: string) => Buffer.from(s);
 
-describe.each<Mode>(["all", "split"])("IngestStream: one payload in many messages (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "postgres"])("IngestStream: one payload in many messages (%s)", (mode) => {
   let sw: SpillwayUnderTest;
   const rows = async (): Promise<string[]> => {
     const out: string[] = [];

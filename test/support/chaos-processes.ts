@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
+import { postgresDatabaseForTest } from "./postgres.js";
 import { SERVICES, spawnListening, spillwayEnv, startWaves, waitServing, type Mode } from "./spillway-processes.js";
 
 export const SPLIT_SERVICES = SERVICES;
@@ -47,11 +48,13 @@ export interface ChaosSpillway {
  */
 export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, string> = {}): Promise<ChaosSpillway> {
   const dataDir = mkdtempSync(join(tmpdir(), "spillway-chaos-"));
-  const targets: readonly ChaosTarget[] = mode === "all" ? ["all"] : SPLIT_SERVICES;
+  const targets: readonly ChaosTarget[] = mode === "split" ? SPLIT_SERVICES : ["all"];
+  const metadata = mode === "postgres" ? await postgresDatabaseForTest() : undefined;
+  if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
   // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();
   const addr = (service: ChaosTarget) => {
-    const port = ports.get(mode === "all" ? "all" : service);
+    const port = ports.get(mode === "split" ? service : "all");
     return port === undefined ? undefined : `127.0.0.1:${port}`;
   };
 
@@ -137,7 +140,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     },
     async startAll() {
       // Leaves first: a process is spawned knowing the ports of those it calls.
-      const waves: ChaosTarget[][] = mode === "all" ? [["all"]] : startWaves();
+      const waves: ChaosTarget[][] = mode === "split" ? startWaves() : [["all"]];
       for (const wave of waves) await Promise.all(wave.filter((t) => !children.has(t)).map(spawnOne));
       for (const t of targets) {
         const child = children.get(t);
@@ -162,6 +165,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       queryClient?.close();
       cursorClient?.close();
       if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      await metadata?.release();
     },
   };
   try {

@@ -1,13 +1,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, KustoService, QueryService } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { DEPENDENCIES, MODULES } from "../../services/app/src/index.js";
 import { waitFor } from "./free-port.js";
+import { postgresDatabaseForTest } from "./postgres.js";
 
-export type Mode = "all" | "split";
+/**
+ * The topologies a suite runs in: one process (`all`), one per module (`split`), or one
+ * process keeping its catalog and cursor stores in PostgreSQL (`postgres`).
+ */
+export type Mode = "all" | "split" | "postgres";
 // The processes of the split topology: one per module (the scheduler serves only health).
 export const SERVICES = MODULES;
 export type Service = (typeof SERVICES)[number];
@@ -132,8 +137,10 @@ export async function startSpillwayProcesses(
   clientOptions: GrpcClientOptions = {},
 ): Promise<SpillwayUnderTest> {
   const ports = new Map<string, number>();
+  const metadata = mode === "postgres" ? await postgresDatabaseForTest() : undefined;
+  if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
   const addr = (service: Service) => {
-    const port = ports.get(mode === "all" ? "all" : service);
+    const port = ports.get(mode === "split" ? service : "all");
     return port === undefined ? undefined : `127.0.0.1:${port}`;
   };
   let children: ChildProcess[] = [];
@@ -145,7 +152,7 @@ export async function startSpillwayProcesses(
   }
 
   async function start(): Promise<void> {
-    const waves: string[][] = mode === "all" ? [["all"]] : startWaves();
+    const waves: string[][] = mode === "split" ? startWaves() : [["all"]];
     const started: Array<{ target: string; child: ChildProcess }> = [];
     try {
       for (const wave of waves) {
@@ -167,7 +174,16 @@ export async function startSpillwayProcesses(
     }
   }
 
-  await start();
+  try {
+    await start();
+    // The topology is what it says: no store fell back to a DuckDB file.
+    const local = ["catalog.duckdb", "cursor.duckdb"].filter((f) => metadata && existsSync(join(dataDir, f)));
+    if (local.length) throw new Error(`spillway (postgres) kept ${local.join(", ")} in its data dir`);
+  } catch (err) {
+    await kill();
+    await metadata?.release();
+    throw err;
+  }
   const sut: SpillwayUnderTest = {
     dataDir,
     catalogAddress: addr("catalog")!,
@@ -188,6 +204,7 @@ export async function startSpillwayProcesses(
       sut.cursor.close();
       sut.kusto.close();
       rmSync(dataDir, { recursive: true, force: true });
+      await metadata?.release();
     },
   };
   return sut;
