@@ -22,6 +22,14 @@ export interface SpillwayConfig {
    * never printed.
    */
   metadataUrl?: string;
+  /**
+   * Shared storage every node keeps extents in, as an external table's connection string
+   * (`https://account.blob.core.windows.net/container/folder;key`, or `file:///folder`);
+   * absent: `<dataDir>/extents`, this host only. Holds a key: never printed.
+   */
+  extentStore?: string;
+  /** Most bytes of extents a node keeps copies of (query nodes read shared extents through it). */
+  extentCacheBytes: number;
   target: Target;
   /** Where each service is reached when it runs in another process. */
   peers: Record<ServiceName, string>;
@@ -99,6 +107,7 @@ const MB = 1024 * 1024;
 export const DEFAULTS: SpillwayConfig = {
   listen: "127.0.0.1:50051",
   dataDir: "./data",
+  extentCacheBytes: 10 * 1024 * MB,
   target: "all",
   peers: {
     catalog: "127.0.0.1:50051",
@@ -131,6 +140,8 @@ const KEYS = {
   listen: { flag: "listen", env: "SPILLWAY_LISTEN" },
   dataDir: { flag: "data-dir", env: "SPILLWAY_DATA_DIR" },
   metadataUrl: { flag: "metadata-url", env: "SPILLWAY_METADATA_URL" },
+  extentStore: { flag: "extent-store", env: "SPILLWAY_EXTENT_STORE" },
+  extentCacheSize: { flag: "extent-cache-size", env: "SPILLWAY_EXTENT_CACHE_SIZE" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
   catalogAddr: { flag: "catalog-addr", env: "SPILLWAY_CATALOG_ADDR" },
   queryAddr: { flag: "query-addr", env: "SPILLWAY_QUERY_ADDR" },
@@ -355,6 +366,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     listen,
     dataDir: resolve(raw.dataDir ?? DEFAULTS.dataDir),
     metadataUrl: metadataUrl(raw.metadataUrl),
+    extentStore: raw.extentStore?.trim() || undefined,
+    extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,
     // In one process every peer is this server; split processes name their peers.
     peers: {

@@ -33,8 +33,9 @@ export function extentStoreContract(implementation: string, open: (place: string
       await write(store, "extents/db/T/a.parquet", "A");
       await write(store, "extents/db/T/b.parquet", "B");
       const other = await open(dir);
-      const files = await other.localFiles(["extents/db/T/b.parquet", "extents/db/T/a.parquet"]);
+      const { files, release } = await other.localFiles(["extents/db/T/b.parquet", "extents/db/T/a.parquet"]);
       expect(await Promise.all(files.map((f) => readFile(f, "utf8")))).toEqual(["B", "A"]);
+      release();
     });
 
     it("refuses to publish what was not written", async () => {

@@ -13,10 +13,18 @@ export interface ExtentStore {
   writeTarget(handle: string): Promise<string>;
   /** Makes a written extent readable wherever the store is read; called before the extent is recorded. */
   publish(handle: string): Promise<void>;
-  /** Local files DuckDB reads these extents from, in the same order; NOT_FOUND-free: a missing one is INTERNAL. */
-  localFiles(handles: string[]): Promise<string[]>;
+  /**
+   * Local files DuckDB reads these extents from, in the same order; NOT_FOUND-free: a missing
+   * one is INTERNAL. They stay on this host until `release` is called (a cache may evict them after).
+   */
+  localFiles(handles: string[]): Promise<LocalExtentFiles>;
   /** Removes an extent; removing one that is not there is fine. */
   delete(handle: string): Promise<void>;
+}
+
+export interface LocalExtentFiles {
+  files: string[];
+  release(): void;
 }
 
 /** Extents as files under one local folder: the embedded default, one host. */
@@ -35,21 +43,25 @@ export class LocalExtentStore implements ExtentStore {
     if (!found?.isFile()) throw new SpillwayError(ErrorCode.internal, `extent ${handle} was not written`);
   }
 
-  async localFiles(handles: string[]): Promise<string[]> {
-    return handles.map((h) => this.fileOf(h));
+  async localFiles(handles: string[]): Promise<LocalExtentFiles> {
+    return { files: handles.map((h) => this.fileOf(h)), release: () => undefined };
   }
 
   async delete(handle: string): Promise<void> {
     await rm(this.fileOf(handle), { force: true });
   }
 
-  /** A handle names a file in the store's `extents` folder, never anything else on the host. */
   private fileOf(handle: string): string {
-    const file = join(this.root, handle);
-    const inside = relative(join(this.root, "extents"), file);
-    if (isAbsolute(handle) || inside === "" || inside.startsWith(`..${sep}`) || inside === ".." || isAbsolute(inside)) {
-      throw invalidArgument(`extent handle '${handle}' is not in the extent store`);
-    }
-    return file;
+    return extentFileUnder(this.root, handle);
   }
+}
+
+/** Where extent `handle` is under `root`: a handle names a file in the `extents` folder, never anything else on the host. */
+export function extentFileUnder(root: string, handle: string): string {
+  const file = join(root, handle);
+  const inside = relative(join(root, "extents"), file);
+  if (isAbsolute(handle) || inside === "" || inside.startsWith(`..${sep}`) || inside === ".." || isAbsolute(inside)) {
+    throw invalidArgument(`extent handle '${handle}' is not in the extent store`);
+  }
+  return file;
 }

@@ -19,6 +19,8 @@ export interface StorageTarget {
   putOverwrite(name: string, body: Uint8Array): Promise<void>;
   /** The bytes of `name`, or undefined when it does not exist. */
   read(name: string): Promise<Buffer | undefined>;
+  /** Copies `name` into `localFile` (whose folder exists); false when `name` does not exist. */
+  download(name: string, localFile: string): Promise<boolean>;
   /** The full path an artifact named `name` has. */
   pathOf(name: string): string;
   /** Creates the container or folder if it is missing. */
@@ -140,6 +142,16 @@ class FolderTarget implements StorageTarget {
     }
   }
 
+  async download(name: string, localFile: string): Promise<boolean> {
+    try {
+      await copyFile(await this.resolve(await this.fileAt(name)), localFile);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  }
+
   async list(prefix = ""): Promise<string[]> {
     return (await this.listAll()).filter((n) => n.startsWith(prefix));
   }
@@ -236,6 +248,19 @@ class BlobTarget implements StorageTarget {
       return await this.container.getBlockBlobClient(this.prefix + name).downloadToBuffer();
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async download(name: string, localFile: string): Promise<boolean> {
+    try {
+      await this.container.getBlockBlobClient(this.prefix + name).downloadToFile(localFile);
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        await rm(localFile, { force: true });
+        return false;
+      }
       throw err;
     }
   }

@@ -5,7 +5,18 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
-import { ABANDONED_SPOOL_MS, LocalExtentStore, LocalSpoolStore, ROWS_SPOOL_FILE, type ExtentStore, type SpoolStore } from "@spillway/storage";
+import {
+  ABANDONED_SPOOL_MS,
+  LocalExtentStore,
+  LocalSpoolStore,
+  openStorageTarget,
+  parseConnectionString,
+  RemoteExtentStore,
+  ROWS_SPOOL_FILE,
+  type ExtentStore,
+  type SpoolStore,
+  type StorageLocation,
+} from "@spillway/storage";
 import { describePayloadError, firstBadValueSql, payloadSelectSql, type IngestFormat } from "./payload-ingestion.js";
 
 /** A table as one query sees it: its schema and the extents (handles in the extent store) that make it up. */
@@ -67,7 +78,11 @@ export class QueryEngine {
     readonly extents: ExtentStore,
   ) {}
 
-  static async create(dataDir: string, adhocLimits: AdhocQueryLimits = DEFAULT_ADHOC_LIMITS): Promise<QueryEngine> {
+  /**
+   * `sharedExtents`: extents in shared storage (a connection string) read through a local
+   * cache of `cacheBytes`, for nodes that export together; absent, extents are local files.
+   */
+  static async create(dataDir: string, adhocLimits: AdhocQueryLimits = DEFAULT_ADHOC_LIMITS, sharedExtents?: { location: string; cacheBytes: number }): Promise<QueryEngine> {
     // One scratch folder per instance, as the writer has its own: every instance names its
     // spill files alike (duckdb_temp_storage_DEFAULT-0.tmp …), and two instances spilling
     // into one folder crashed the process when tried.
@@ -79,7 +94,10 @@ export class QueryEngine {
     ]);
     const spools = new LocalSpoolStore(at("spool"));
     await spools.removeOlderThan(ABANDONED_SPOOL_MS);
-    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, spools, new LocalExtentStore(dataDir));
+    const extents = sharedExtents
+      ? await RemoteExtentStore.open(openStorageTarget(extentStoreLocation(sharedExtents.location)), dataDir, sharedExtents.cacheBytes)
+      : new LocalExtentStore(dataDir);
+    return new QueryEngine(instance, ingestInstance, adhocInstance, adhocLimits, dataDir, spools, extents);
   }
 
   close(): void {
@@ -105,26 +123,40 @@ export class QueryEngine {
     });
   }
 
-  /** Checks the query and opens a connection that sees `tables` only, bound as the query names them. */
-  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[] }> {
+  /**
+   * Checks the query and opens a connection that sees `tables` only, bound as the query names
+   * them. `close` ends the connection and lets the extent store evict the files it read.
+   */
+  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; close(): void }> {
     const connection = await instance.connect();
-    try {
-      const bindable = await Promise.all(tables.map(async (t) => ({ name: t.name, columns: t.columns, extentFiles: await this.extents.localFiles(t.extentPaths) })));
-      return { connection, ...(await bindQueryTables(connection, query, bindable)) };
-    } catch (err) {
+    const held: Array<{ release(): void }> = [];
+    const close = () => {
       connection.closeSync();
+      for (const h of held.splice(0)) h.release();
+    };
+    try {
+      const bindable = await Promise.all(
+        tables.map(async (t) => {
+          const local = await this.extents.localFiles(t.extentPaths);
+          held.push(local);
+          return { name: t.name, columns: t.columns, extentFiles: local.files };
+        }),
+      );
+      return { connection, close, ...(await bindQueryTables(connection, query, bindable)) };
+    } catch (err) {
+      close();
       throw err;
     }
   }
 
   private async withBoundQuery<T>(query: string, tables: TableBinding[], task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
-    const { connection, sql, tables: named } = await this.openBound(query, tables);
+    const { connection, sql, tables: named, close } = await this.openBound(query, tables);
     try {
       return await task(connection, sql, { tables: named });
     } catch (err) {
       throw asQueryError(err);
     } finally {
-      connection.closeSync();
+      close();
     }
   }
 
@@ -154,7 +186,7 @@ export class QueryEngine {
    * is interrupted when `signal` aborts (the caller went away) or the query timeout passes.
    */
   async *query(query: string, tables: TableBinding[], signal?: AbortSignal): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
-    const { connection, sql } = await this.openBound(query, tables, this.adhocInstance);
+    const { connection, sql, close } = await this.openBound(query, tables, this.adhocInstance);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -175,7 +207,7 @@ export class QueryEngine {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", interrupt);
-      connection.closeSync();
+      close();
     }
   }
 
@@ -272,4 +304,13 @@ function asQueryError(err: unknown): unknown {
     return new SpillwayError(ErrorCode.resourceExhausted, `the query needs more memory than a query may use (--query-memory-limit): ${err.message.split("\n")[0]}`);
   }
   return asUserQueryError(err);
+}
+
+/** The shared extent store's location; what is wrong with it names the setting (the text is masked). */
+function extentStoreLocation(text: string): StorageLocation {
+  try {
+    return parseConnectionString(text);
+  } catch (err) {
+    throw new SpillwayError(ErrorCode.invalidArgument, `SPILLWAY_EXTENT_STORE: ${(err as Error).message}`);
+  }
 }

@@ -7,7 +7,11 @@ import { QueryEngine } from "./query-engine.js";
 import { queryHandlers } from "./service.js";
 
 export async function createQueryModule(config: SpillwayConfig, peers: QueryPeers, log: (line: string) => void) {
-  const engine = await QueryEngine.create(config.dataDir, { memoryLimit: config.limits.queryMemoryLimit, timeoutMs: config.limits.queryTimeoutMs });
+  const engine = await QueryEngine.create(
+    config.dataDir,
+    { memoryLimit: config.limits.queryMemoryLimit, timeoutMs: config.limits.queryTimeoutMs },
+    config.extentStore ? { location: config.extentStore, cacheBytes: config.extentCacheBytes } : undefined,
+  );
   const collector = new ExtentCollector(peers.cursor, engine.extents, log);
   return {
     service: QueryService,

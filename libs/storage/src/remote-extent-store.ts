@@ -1,0 +1,152 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
+import type { ExtentStore, LocalExtentFiles } from "./extent-store.js";
+import { extentFileUnder } from "./extent-store.js";
+import type { StorageTarget } from "./storage-target.js";
+
+interface CachedExtent {
+  /** Settles once the file is on this host (written here, or downloaded). */
+  ready: Promise<void>;
+  size: number;
+  /** Queries reading it now: it is not evicted while any are. */
+  pins: number;
+}
+
+/**
+ * Extents in shared storage (Azure Blob, or a folder every node mounts) for nodes that
+ * export together (DESIGN "Scale-out"): every node publishes there, and reads through a
+ * bounded local cache, since DuckDB reads local files only here. The cache keeps the most
+ * recently used extents up to `maxCacheBytes`; one a query is reading is never evicted
+ * under it, so the cache may exceed the bound while a query holds more than that.
+ */
+export class RemoteExtentStore implements ExtentStore {
+  /** In least-recently-used order: a use moves the entry to the end. */
+  private readonly cached = new Map<string, CachedExtent>();
+  private cachedBytes = 0;
+
+  private constructor(
+    private readonly remote: StorageTarget,
+    private readonly cacheDir: string,
+    private readonly maxCacheBytes: number,
+  ) {}
+
+  /**
+   * Keeps copies under `<cacheDir>/extents`, where the local store would keep the extents
+   * themselves (DuckDB's sandbox allows reading there), emptied first: what a previous life
+   * left there may be stale or partial.
+   */
+  static async open(remote: StorageTarget, cacheDir: string, maxCacheBytes: number): Promise<RemoteExtentStore> {
+    await rm(join(cacheDir, "extents"), { recursive: true, force: true });
+    await mkdir(join(cacheDir, "extents"), { recursive: true });
+    await storageCall("open the extent store", () => remote.ensureExists());
+    return new RemoteExtentStore(remote, cacheDir, maxCacheBytes);
+  }
+
+  async writeTarget(handle: string): Promise<string> {
+    const file = extentFileUnder(this.cacheDir, handle);
+    await mkdir(dirname(file), { recursive: true });
+    return file;
+  }
+
+  async publish(handle: string): Promise<void> {
+    const file = extentFileUnder(this.cacheDir, handle);
+    const found = await stat(file).catch(() => undefined);
+    if (!found?.isFile()) throw new SpillwayError(ErrorCode.internal, `extent ${handle} was not written`);
+    await storageCall(`publish extent ${handle}`, () => this.remote.put(handle, file));
+    // Just written here: the first queries of it need no download.
+    this.forget(handle);
+    this.cached.set(handle, { ready: Promise.resolve(), size: found.size, pins: 0 });
+    this.cachedBytes += found.size;
+    await this.evict();
+  }
+
+  async localFiles(handles: string[]): Promise<LocalExtentFiles> {
+    const files = handles.map((h) => extentFileUnder(this.cacheDir, h));
+    const pinned: CachedExtent[] = [];
+    const release = () => {
+      for (const entry of pinned.splice(0)) entry.pins--;
+      void this.evict();
+    };
+    try {
+      for (const handle of new Set(handles)) {
+        const entry = this.cached.get(handle) ?? this.download(handle);
+        this.cached.delete(handle);
+        this.cached.set(handle, entry);
+        entry.pins++;
+        pinned.push(entry);
+      }
+      await Promise.all(pinned.map((e) => e.ready));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    await this.evict();
+    return { files, release };
+  }
+
+  async delete(handle: string): Promise<void> {
+    const file = extentFileUnder(this.cacheDir, handle);
+    await storageCall(`delete extent ${handle}`, () => this.remote.delete(handle));
+    this.forget(handle);
+    await rm(file, { force: true });
+  }
+
+  /** Bytes held in the cache now (for tests and metrics). */
+  get cacheBytes(): number {
+    return this.cachedBytes;
+  }
+
+  private download(handle: string): CachedExtent {
+    const file = extentFileUnder(this.cacheDir, handle);
+    const entry: CachedExtent = { size: 0, pins: 0, ready: Promise.resolve() };
+    entry.ready = (async () => {
+      await mkdir(dirname(file), { recursive: true });
+      // Aside first: a query never reads a file still being downloaded.
+      const partial = join(dirname(file), `.${randomUUID()}.partial`);
+      try {
+        const found = await storageCall(`read extent ${handle}`, () => this.remote.download(handle, partial));
+        if (!found) throw new SpillwayError(ErrorCode.internal, `extent ${handle} is missing from the extent store`);
+        entry.size = (await stat(partial)).size;
+        await rename(partial, file);
+        this.cachedBytes += entry.size;
+      } catch (err) {
+        await rm(partial, { force: true });
+        if (this.cached.get(handle) === entry) this.cached.delete(handle);
+        throw err;
+      }
+    })();
+    // Waited on by every query that pins it; a failure is theirs to report.
+    entry.ready.catch(() => undefined);
+    return entry;
+  }
+
+  private forget(handle: string): void {
+    const entry = this.cached.get(handle);
+    if (!entry) return;
+    this.cached.delete(handle);
+    this.cachedBytes -= entry.size;
+  }
+
+  private async evict(): Promise<void> {
+    for (const [handle, entry] of this.cached) {
+      if (this.cachedBytes <= this.maxCacheBytes) return;
+      if (entry.pins > 0 || entry.size === 0) continue;
+      this.forget(handle);
+      await rm(extentFileUnder(this.cacheDir, handle), { force: true });
+    }
+  }
+}
+
+/** Storage failures as retryable UNAVAILABLE (or what they are), never a bare SDK error. */
+async function storageCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof SpillwayError) throw err;
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (e.statusCode === 403 || e.statusCode === 401) throw new SpillwayError(ErrorCode.permissionDenied, `cannot ${what}: extent store access denied (${e.code ?? e.statusCode})`);
+    throw new SpillwayError(ErrorCode.unavailable, `cannot ${what}: ${e.message ?? String(err)}`);
+  }
+}
