@@ -41,6 +41,11 @@ export interface SpillwayConfig {
   maxConcurrentRuns: number;
   /** How often the scheduler looks for due exports, in ms. */
   schedulerTickMs: number;
+  /**
+   * How long a run's lease on its export lasts unless renewed, in ms: how long the exports of
+   * a node that died wait before another node runs them (the lease is renewed at a third of it).
+   */
+  runLeaseMs: number;
   /** Largest payload one Ingest or IngestStream call may bring, in bytes. */
   maxIngestBytes: number;
   /** How long an IngestStream may go without a message before it is refused, in ms. */
@@ -119,6 +124,7 @@ export const DEFAULTS: SpillwayConfig = {
   minSizeLimit: 100 * MB,
   maxConcurrentRuns: 4,
   schedulerTickMs: 1000,
+  runLeaseMs: 30_000,
   maxIngestBytes: 4 * 1024 * MB,
   ingestIdleTimeoutMs: 60_000,
   fileTargetRoots: [],
@@ -151,6 +157,7 @@ const KEYS = {
   minSizeLimit: { flag: "min-size-limit", env: "SPILLWAY_MIN_SIZE_LIMIT" },
   maxConcurrentRuns: { flag: "max-concurrent-runs", env: "SPILLWAY_MAX_CONCURRENT_RUNS" },
   schedulerTick: { flag: "scheduler-tick", env: "SPILLWAY_SCHEDULER_TICK" },
+  runLease: { flag: "run-lease", env: "SPILLWAY_RUN_LEASE" },
   maxIngestSize: { flag: "max-ingest-size", env: "SPILLWAY_MAX_INGEST_SIZE" },
   ingestIdleTimeout: { flag: "ingest-idle-timeout", env: "SPILLWAY_INGEST_IDLE_TIMEOUT" },
   fileTargetRoots: { flag: "file-target-roots", env: "SPILLWAY_FILE_TARGET_ROOTS" },
@@ -322,6 +329,13 @@ function fileTargetRoots(raw: Raw, auth: AuthConfig): string[] {
   return auth.mode === "jwt" ? [] : [resolve("lake"), tmpdir()];
 }
 
+function runLease(text: string | undefined): number {
+  if (!text) return DEFAULTS.runLeaseMs;
+  const ms = parseDuration(text, "run lease");
+  if (ms < 1000) throw new ConfigError(`run lease must be at least 1s (got ${text})`);
+  return ms;
+}
+
 function metadataUrl(text: string | undefined): string | undefined {
   if (!text) return undefined;
   let url: URL;
@@ -380,6 +394,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     minSizeLimit: raw.minSizeLimit ? parseBytes(raw.minSizeLimit, "min size limit") : DEFAULTS.minSizeLimit,
     maxConcurrentRuns,
     schedulerTickMs: raw.schedulerTick ? parseDuration(raw.schedulerTick, "scheduler tick") : Math.min(DEFAULTS.schedulerTickMs, minIntervalMs),
+    runLeaseMs: runLease(raw.runLease),
     maxIngestBytes: positive(raw.maxIngestSize ? parseBytes(raw.maxIngestSize, "max ingest size") : DEFAULTS.maxIngestBytes, "max ingest size", raw.maxIngestSize),
     ingestIdleTimeoutMs: positive(
       raw.ingestIdleTimeout ? parseDuration(raw.ingestIdleTimeout, "ingest idle timeout") : DEFAULTS.ingestIdleTimeoutMs,

@@ -133,6 +133,31 @@ describe("ExportRunner", () => {
     expect((await runner.run(spec)).result).toBe("Completed");
   });
 
+  it("fenced: a run that lost its lease while paused commits nothing and deletes what it uploaded, though its journal was cleared by the new owner", async () => {
+    const spec = exportSpec();
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 1000 });
+    const other = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "other-node", leaseTtlMs: 1000 });
+    let takeover: Awaited<ReturnType<ExportRunner["run"]>> | undefined;
+    // The paused node's upload is under way when its lease expires and another node runs the export.
+    hooks.upload = async () => {
+      if (takeover) return;
+      clock += 5000;
+      hooks.upload = async () => {};
+      takeover = await other.run(spec);
+    };
+    const fenced = await paused.run(spec);
+    expect(takeover).toMatchObject({ result: "Completed" });
+    expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease .* was lost/) });
+    // The new owner removed the paused attempt's journaled files first; the paused node, its own (by name, as its journal is gone).
+    const pausedStaged = `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}.csv`;
+    expect(calls.deleted).toEqual([[pausedStaged], [pausedStaged]]);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(takeover!.to);
+    expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
+  });
+
   it("does not commit a run whose export was disabled meanwhile", async () => {
     let current: ExportSpec | undefined = exportSpec();
     const spec = current;

@@ -162,6 +162,8 @@ export class ExportRunner {
     const { from, to, runNumber } = started;
     const spoolName = runId;
     let uploadStarted = false;
+    /** What this attempt staged: its names are its own (they carry the run id), so it may always delete them. */
+    let stagedPaths: string[] = [];
     try {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
@@ -219,12 +221,13 @@ export class ExportRunner {
       for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path)), this.assertStillWanted(spec)])) {
         if (step.status === "rejected") throw step.reason;
       }
+      stagedPaths = staged.artifacts.map((a) => a.path);
       uploadStarted = true;
       const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
       await this.assertStillWanted(spec);
       return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
     } catch (err) {
-      return await this.fail(spec, runId, from, to, err, uploadStarted);
+      return await this.fail(spec, runId, from, to, err, uploadStarted ? stagedPaths : undefined);
     } finally {
       // Named by this run's id, which no other run has: removing them can go on after the outcome is known.
       const cleanup = Promise.allSettled([this.peers.writer.discardStage({ stageId: runId }), this.peers.query.discardSpool({ spoolName })]);
@@ -249,8 +252,10 @@ export class ExportRunner {
     }
   }
 
-  private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[]): Promise<void> {
-    await this.deletePending(spec.id, spec.externalTable, known ?? (await this.store.pendingArtifacts(spec.id)));
+  /** Deletes the files failed attempts journaled (`known`, or read from the ledger), and `own` files of this attempt. */
+  private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[], own: string[] = []): Promise<void> {
+    const pending = known ?? (await this.store.pendingArtifacts(spec.id));
+    await this.deletePending(spec.id, spec.externalTable, [...pending, ...own.map((path) => ({ runId: "", path }))]);
   }
 
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
@@ -274,12 +279,16 @@ export class ExportRunner {
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
 
-  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, uploadStarted: boolean): Promise<RunOutcome> {
+  /** `uploaded`: what this attempt may have uploaded (undefined when no upload began). */
+  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, uploaded: string[] | undefined): Promise<RunOutcome> {
     let cleanup = "";
+    const uploadStarted = uploaded !== undefined;
     if (uploadStarted) {
       // The commit did not happen: files of this attempt must not stay behind looking like data.
+      // Its own, too, when another owner took the export meanwhile and cleared this attempt's
+      // journal (a node paused past its lease, then resumed: the fencing case).
       try {
-        await this.removeFailedAttempts(spec);
+        await this.removeFailedAttempts(spec, undefined, uploaded);
         cleanup = "; the files it had written were removed";
       } catch (cleanupErr) {
         cleanup = `; the files it had written will be removed before the next run (${errorMessage(cleanupErr)})`;

@@ -18,7 +18,7 @@ export interface SchedulerModuleOptions {
  */
 export async function createSchedulerModule(config: SpillwayConfig, peers: SchedulerPeers, log: (line: string) => void, options: SchedulerModuleOptions = {}) {
   const ledger = cursorLedger(peers.cursor);
-  const runner = new ExportRunner(ledger, peers, { now: options.now, log });
+  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs });
   const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
