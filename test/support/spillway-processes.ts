@@ -120,6 +120,8 @@ export interface SpillwayUnderTest {
   output(): string;
   /** kill -9 of every process. */
   kill(): Promise<void>;
+  /** Sends `signal` to every process (SIGSTOP pauses them, SIGCONT resumes them). */
+  signal(signal: NodeJS.Signals): void;
   /** Starts the processes again, each on the port it took the first time (the clients dial those). */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -195,6 +197,7 @@ export async function startSpillwayProcesses(
     kusto: createGrpcClient(KustoService, addr("kusto")!, clientOptions),
     output: () => log,
     kill,
+    signal: (signal) => children.forEach((c) => c.kill(signal)),
     start,
     async stop() {
       await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.once("exit", r), c.kill("SIGTERM"))))));
