@@ -79,11 +79,11 @@ function blobNameOf(path: string, container: string): string | undefined {
   return decodeURIComponent(segments.slice(3).join("/"));
 }
 
-describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes and storage faults (%s)", (mode) => {
+describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and storage faults (%s)", (mode) => {
   it(
     `exports every acknowledged record exactly once through kill -9 and storage faults`,
     async () => {
-      const seed = SEED + { split: 0, all: 1000, postgres: 2000 }[mode];
+      const seed = SEED + { split: 0, all: 1000, postgres: 2000, nodes: 3000 }[mode];
       const log = (line: string) => console.log(`[chaos ${mode}] ${line}`);
       let azurite: Azurite | undefined;
       let proxy: FaultProxy | undefined;
@@ -293,11 +293,45 @@ describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes an
           }
         };
 
+        // Cursor order is visibility order (SPEC §2), across nodes too: a reader of the commit
+        // log must never see an extent appear with a cursor below one it already saw.
+        const order = { listings: 0, violations: [] as string[] };
+        const orderReader = async () => {
+          const seen = new Set<string>();
+          let highest = -1n;
+          while (!stopMonitor) {
+            await sleep(300);
+            const listed = await cursor.listExtents({ database: "default", tables: ["Events", "Clicks"], afterCursor: "" }).catch(() => undefined);
+            if (!listed) continue;
+            order.listings++;
+            const fresh = listed.extents.filter((e) => !seen.has(e.cursor)).map((e) => BigInt(e.cursor));
+            for (const c of fresh) if (c <= highest) order.violations.push(`cursor ${c} appeared after ${highest} was seen`);
+            for (const e of listed.extents) seen.add(e.cursor);
+            for (const c of fresh) if (c > highest) highest = c;
+          }
+        };
+
+        // The nodes topology grows by one node halfway through the chaos: it joins and takes its share.
+        let joined: string | undefined;
+        const joiner = async () => {
+          if (mode !== "nodes") return;
+          await sleep((CHAOS_SECONDS * 1000) / 2);
+          if (fatal || stopKill) return;
+          try {
+            joined = await sw!.addNode();
+            log(`${joined} joined`);
+          } catch (err) {
+            fatal = `a node could not join: ${(err as Error).message}`;
+          }
+        };
+
         // ---- chaos ----------------------------------------------------------------------
         log(`seed ${seed}, fault rate ${FAULT_RATE}, chaos ${CHAOS_SECONDS}s (cap ${CAP_SECONDS}s), data ${sw.dataDir}, log ${logFile}`);
         const t0 = Date.now();
         proxy.resume();
         const monitorLoop = monitor();
+        const orderLoop = orderReader();
+        const joinLoop = joiner();
         const ingestLoops = [ingestFacts(1), ingestFacts(2), ingestKeys()];
         const killLoop = killer();
         const runLoop = runNowLoop();
@@ -317,6 +351,7 @@ describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes an
         // ---- settle: no kills, no faults, no ingestion; runs until checkpoints cover everything
         stopKill = true;
         await killLoop;
+        await joinLoop;
         proxy.pause();
         const faultStats: FaultProxyStats = proxy.stats();
         stopIngest = true;
@@ -385,6 +420,7 @@ describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes an
         }
         stopMonitor = true;
         await monitorLoop;
+        await orderLoop;
         await countRuns().catch(() => undefined);
 
         // ---- verification ---------------------------------------------------------------
@@ -489,7 +525,8 @@ describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes an
           `${EXPORTS.plain}: lost=${plainCheck.lost.length} duplicated=${plainCheck.duplicated.length} unexpected=${plainCheck.unexpected.length} wrong=${plainCheck.wrong.length} uncertain-present=${plainCheck.uncertainPresent}; ` +
           `${EXPORTS.labelled}: lost=${labelledCheck.lost.length} duplicated=${labelledCheck.duplicated.length} unexpected=${labelledCheck.unexpected.length} wrong=${labelledCheck.wrong.length} uncertain-present=${labelledCheck.uncertainPresent}; ` +
           `orphan files=${orphans.length} of ${stored.size} stored; unreadable artifacts=${unreadable.length}; count mismatches=${countMismatch.length}; ` +
-          `caught up=${caughtUp.size}/${exportIds.size}; unexpected exits=${sw.unexpectedExits().length}`;
+          `caught up=${caughtUp.size}/${exportIds.size}; unexpected exits=${sw.unexpectedExits().length}; ` +
+          `cursor order: ${order.violations.length} violations in ${order.listings} listings${joined ? `; ${joined} joined` : ""}`;
         console.log(summary);
 
         const evidence: string[] = [];
@@ -536,6 +573,9 @@ describe.each<Mode>(["split", "all", "postgres"])("exactly once under crashes an
         expect.soft(faultStats.totalFaults, "storage faults were injected").toBeGreaterThan(0);
         expect.soft(acked.length, "records were acknowledged").toBeGreaterThan(0);
         expect.soft([...caughtUp.keys()].sort(), "every checkpoint covers all ingestion").toEqual([...exportIds.keys()].sort());
+        expect.soft(order.violations, "a reader never saw a cursor appear below one it had seen").toEqual([]);
+        expect.soft(order.listings, "the commit log was read during the chaos").toBeGreaterThan(0);
+        if (mode === "nodes") expect.soft(joined, "a node joined during the chaos").toBeDefined();
         expect.soft(plainCheck.lost, `${EXPORTS.plain}: lost = 0`).toEqual([]);
         expect.soft(labelledCheck.lost, `${EXPORTS.labelled}: lost = 0`).toEqual([]);
         expect.soft(plainCheck.duplicated, `${EXPORTS.plain}: duplicated = 0`).toEqual([]);

@@ -14,7 +14,7 @@ async function refused(call: Promise<unknown>, code: number, message: RegExp): P
   return err.message;
 }
 
-describe.each<Mode>(["all", "split", "postgres"])("bad input is refused clearly and changes nothing (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "nodes"])("bad input is refused clearly and changes nothing (%s)", (mode) => {
   let azurite: Azurite;
   let sw: SpillwayUnderTest;
   let container: string;

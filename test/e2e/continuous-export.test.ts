@@ -5,7 +5,7 @@ import type { Mode } from "../support/spillway-processes.js";
 
 const HOUR = { seconds: 3600n };
 
-describe.each<Mode>(["all", "split", "postgres"])("continuous export end to end (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s)", (mode) => {
   const env = withSpillwayAndAzurite(mode);
 
   it("exports every record exactly once across runs, a restart and a dimension join", async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -8,7 +8,7 @@ import { artifactPaths, csv, newContainer, sortBy, withSpillwayAndAzurite } from
 import { waitFor } from "../support/free-port.js";
 import type { Mode } from "../support/spillway-processes.js";
 
-describe.each<Mode>(["all", "split", "postgres"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "nodes"])("export lifecycle: show, list, disable, enable, drop (%s)", (mode) => {
   const env = withSpillwayAndAzurite(mode);
   // Outside the data dir, where file:// targets may not point (SPEC §7).
   let lake: string;
@@ -114,6 +114,6 @@ describe.each<Mode>(["all", "split", "postgres"])("export lifecycle: show, list,
     for await (const b of env.sw.query.query({ query: "SELECT count(*) AS n FROM Temp" })) batches.push(b);
     expect(batches.flatMap((b) => b.rows).map((r) => r.values[0]!.kind.value)).toEqual(["0"]);
     // The old table's extent files go too: the query service, which owns them, deletes them.
-    await waitFor("the dropped extents' files to go", async () => (readdirSync(join(env.sw.dataDir, "extents/default/Temp")).length === 0 ? true : undefined));
+    await waitFor("the dropped extents' files to go", async () => ((await env.sw.extentFiles("Temp")).length === 0 ? true : undefined));
   });
 });

@@ -8,7 +8,7 @@ import { startSpillwayProcesses, type Mode, type SpillwayUnderTest } from "../su
 
 const text = (s: string) => Buffer.from(s);
 
-describe.each<Mode>(["all", "split", "postgres"])("IngestStream: one payload in many messages (%s)", (mode) => {
+describe.each<Mode>(["all", "split", "nodes"])("IngestStream: one payload in many messages (%s)", (mode) => {
   let sw: SpillwayUnderTest;
   const rows = async (): Promise<string[]> => {
     const out: string[] = [];
@@ -17,7 +17,7 @@ describe.each<Mode>(["all", "split", "postgres"])("IngestStream: one payload in 
     }
     return out;
   };
-  const scratchFiles = () => readdirSync(join(sw.dataDir, "tmp", "ingest"));
+  const scratchFiles = () => sw.dataDirs.flatMap((dir) => readdirSync(join(dir, "tmp", "ingest")));
 
   beforeAll(async () => {
     sw = await startSpillwayProcesses(mode, { SPILLWAY_MAX_INGEST_SIZE: "1MB", SPILLWAY_INGEST_IDLE_TIMEOUT: "2s" });

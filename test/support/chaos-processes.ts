@@ -1,14 +1,16 @@
 import type { ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
+import { useAzurite } from "./azurite.js";
 import { postgresDatabaseForTest } from "./postgres.js";
-import { SERVICES, spawnListening, spillwayEnv, startWaves, waitServing, type Mode } from "./spillway-processes.js";
+import { NODE_COUNT, SERVICES, spawnListening, spillwayEnv, startWaves, waitServing, type Mode } from "./spillway-processes.js";
 
 export const SPLIT_SERVICES = SERVICES;
-export type ChaosTarget = "all" | (typeof SPLIT_SERVICES)[number];
+export type ChaosTarget = "all" | (typeof SPLIT_SERVICES)[number] | `node${number}`;
 
 export interface ProcessEvent {
   at: number;
@@ -20,7 +22,7 @@ export interface ProcessEvent {
 export interface ChaosSpillway {
   mode: Mode;
   dataDir: string;
-  /** The processes of this mode: ["all"] or the four services. */
+  /** The processes of this mode: ["all"], the services, or the nodes (more once `addNode` ran). */
   targets: readonly ChaosTarget[];
   catalog: ReturnType<typeof createGrpcClient<typeof CatalogService>>;
   query: ReturnType<typeof createGrpcClient<typeof QueryService>>;
@@ -32,6 +34,8 @@ export interface ChaosSpillway {
   start(target: ChaosTarget): Promise<void>;
   /** Starts every process that is not running. */
   startAll(): Promise<void>;
+  /** Nodes topology: starts one more node, which joins the others; its name. */
+  addNode(): Promise<ChaosTarget>;
   /** Processes that exited without being killed or stopped by this helper. */
   unexpectedExits(): ProcessEvent[];
   events(): ProcessEvent[];
@@ -48,15 +52,22 @@ export interface ChaosSpillway {
  */
 export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, string> = {}): Promise<ChaosSpillway> {
   const dataDir = mkdtempSync(join(tmpdir(), "spillway-chaos-"));
-  const targets: readonly ChaosTarget[] = mode === "split" ? SPLIT_SERVICES : ["all"];
-  const metadata = mode === "postgres" ? await postgresDatabaseForTest() : undefined;
+  const targets: ChaosTarget[] = mode === "split" ? [...SPLIT_SERVICES] : mode === "nodes" ? Array.from({ length: NODE_COUNT }, (_, i) => `node${i + 1}` as const) : ["all"];
+  const metadata = mode === "nodes" ? await postgresDatabaseForTest() : undefined;
   if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
+  const azurite = mode === "nodes" ? await useAzurite() : undefined;
+  const extentContainer = `extents-${randomUUID().slice(0, 8)}`;
+  if (azurite) extraEnv = { ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
+  const isNode = (target: ChaosTarget) => target.startsWith("node");
   // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();
   const addr = (service: ChaosTarget) => {
-    const port = ports.get(mode === "split" ? service : "all");
+    const port = ports.get(mode === "split" ? service : mode === "nodes" ? "node1" : "all");
     return port === undefined ? undefined : `127.0.0.1:${port}`;
   };
+  // Clients of the nodes topology spread their calls over the first nodes (round robin), skipping those that are down.
+  const clientAddr = (service: ChaosTarget) => (mode === "nodes" ? `ipv4:${targets.map((t) => `127.0.0.1:${ports.get(t)}`).join(",")}` : addr(service)!);
+  const dataDirOf = (target: ChaosTarget) => (isNode(target) ? join(dataDir, target) : dataDir);
 
   const children = new Map<ChaosTarget, ChildProcess>();
   const intentional = new WeakSet<ChildProcess>();
@@ -74,7 +85,8 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
 
   /** Spawns `target` on its port (0 the first time) and resolves once it listens. */
   const spawnOne = async (target: ChaosTarget): Promise<ChildProcess> => {
-    const { child, listening } = spawnListening(target, ports.get(target) ?? 0, spillwayEnv(dataDir, addr, extraEnv), (d) => append(target, d), 45_000);
+    const env = isNode(target) ? spillwayEnv(dataDirOf(target), () => undefined, extraEnv) : spillwayEnv(dataDir, addr, extraEnv);
+    const { child, listening } = spawnListening(isNode(target) ? "all" : target, ports.get(target) ?? 0, env, (d) => append(target, d), 45_000);
     child.once("exit", (code, signal) => {
       if (children.get(target) === child) children.delete(target);
       const expected = intentional.has(child);
@@ -89,7 +101,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
 
   const waitHealthy = async (target: ChaosTarget, child: ChildProcess) => {
     try {
-      await waitServing(target, addr(target)!, child, undefined, 45_000);
+      await waitServing(target, `127.0.0.1:${ports.get(target)}`, child, undefined, 45_000);
     } catch (err) {
       throw new Error(`${(err as Error).message}; output:\n${sut.output(20_000)}`);
     }
@@ -113,17 +125,18 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     targets,
     // Made on first use: the ports are known once the processes have started.
     get catalog() {
-      catalogClient ??= createGrpcClient(CatalogService, addr("catalog")!);
+      catalogClient ??= createGrpcClient(CatalogService, clientAddr("catalog"), { roundRobin: mode === "nodes" });
       return catalogClient;
     },
     get query() {
-      queryClient ??= createGrpcClient(QueryService, addr("query")!);
+      queryClient ??= createGrpcClient(QueryService, clientAddr("query"), { roundRobin: mode === "nodes" });
       return queryClient;
     },
     // Run counts come from the export ledger, which answers only Spillway's own services:
-    // the test reads it as one, with the data dir's internal key (there once a process started).
+    // the test reads it as one, with the data dir's internal key (there once a process started);
+    // in the nodes topology, node1's.
     get cursor() {
-      cursorClient ??= createGrpcClient(CursorService, addr("cursor")!, { internalKey: readFileSync(join(dataDir, "internal.key"), "utf8").trim() });
+      cursorClient ??= createGrpcClient(CursorService, addr("cursor")!, { internalKey: readFileSync(join(dataDirOf(mode === "nodes" ? "node1" : "all"), "internal.key"), "utf8").trim() });
       return cursorClient;
     },
     isRunning: (target) => children.has(target),
@@ -140,13 +153,20 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
     },
     async startAll() {
       // Leaves first: a process is spawned knowing the ports of those it calls.
-      const waves: ChaosTarget[][] = mode === "split" ? startWaves() : [["all"]];
+      const waves: ChaosTarget[][] = mode === "split" ? startWaves() : [targets.slice()];
       for (const wave of waves) await Promise.all(wave.filter((t) => !children.has(t)).map(spawnOne));
       for (const t of targets) {
         const child = children.get(t);
         if (!child) throw new Error(`spillway ${t} exited after it listened; output:\n${sut.output(20_000)}`);
         await waitHealthy(t, child);
       }
+    },
+    async addNode() {
+      if (mode !== "nodes") throw new Error(`no nodes to add to in mode ${mode}`);
+      const node = `node${targets.length + 1}` as const;
+      targets.push(node);
+      await sut.start(node);
+      return node;
     },
     unexpectedExits: () => events.filter((e) => e.event === "exited"),
     events: () => [...events],
@@ -166,6 +186,8 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       cursorClient?.close();
       if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       await metadata?.release();
+      await azurite?.client.getContainerClient(extentContainer).deleteIfExists().catch(() => undefined);
+      await azurite?.stop();
     },
   };
   try {

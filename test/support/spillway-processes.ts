@@ -1,18 +1,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatus, KustoService, QueryService } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { DEPENDENCIES, MODULES } from "../../services/app/src/index.js";
 import { waitFor } from "./free-port.js";
+import { useAzurite } from "./azurite.js";
 import { postgresDatabaseForTest } from "./postgres.js";
 
 /**
- * The topologies a suite runs in: one process (`all`), one per module (`split`), or one
- * process keeping its catalog and cursor stores in PostgreSQL (`postgres`).
+ * The topologies a suite runs in: one process (`all`), one per module (`split`), or
+ * identical nodes sharing PostgreSQL and an extent store in Azurite (`nodes`).
  */
-export type Mode = "all" | "split" | "postgres";
+export type Mode = "all" | "split" | "nodes";
 // The processes of the split topology: one per module (the scheduler serves only health).
 export const SERVICES = MODULES;
 export type Service = (typeof SERVICES)[number];
@@ -108,15 +110,21 @@ export async function waitServing(target: string, address: string, child: ChildP
 }
 
 export interface SpillwayUnderTest {
+  /** The data dir of the (first) node. */
   dataDir: string;
-  /** Where clients connect (the one process, or the catalog/query/kusto processes in split mode). */
+  /** Every node's data dir (one, except in the `nodes` topology). */
+  dataDirs: string[];
+  /** Where clients connect (the one process, the catalog/query/kusto processes in split mode, or every node). */
   catalogAddress: string;
   queryAddress: string;
   kustoAddress: string;
   catalog: ReturnType<typeof createGrpcClient<typeof CatalogService>>;
   query: ReturnType<typeof createGrpcClient<typeof QueryService>>;
+  /** The (first node's) cursor service. */
   cursor: ReturnType<typeof createGrpcClient<typeof CursorService>>;
   kusto: ReturnType<typeof createGrpcClient<typeof KustoService>>;
+  /** The extent files of a table of the default database, wherever the topology keeps them. */
+  extentFiles(table: string): Promise<string[]>;
   output(): string;
   /** kill -9 of every process. */
   kill(): Promise<void>;
@@ -127,9 +135,20 @@ export interface SpillwayUnderTest {
   stop(): Promise<void>;
 }
 
+/** Nodes of the `nodes` topology. */
+export const NODE_COUNT = 3;
+
+interface ProcessSpec {
+  key: string;
+  target: string;
+  dataDir: string;
+}
+
 /**
- * Spillway as real processes: one (`all`) or one per service (`split`), each on a port it
- * picked itself, sharing a data directory that outlives restarts.
+ * Spillway as real processes, each on a port it picked itself, with data directories that
+ * outlive restarts: one process (`all`), one per service (`split`), or
+ * NODE_COUNT identical nodes on one PostgreSQL and an extent store in Azurite (`nodes`),
+ * whose clients spread their calls over every node (round robin).
  */
 export async function startSpillwayProcesses(
   mode: Mode,
@@ -139,12 +158,27 @@ export async function startSpillwayProcesses(
   clientOptions: GrpcClientOptions = {},
 ): Promise<SpillwayUnderTest> {
   const ports = new Map<string, number>();
-  const metadata = mode === "postgres" ? await postgresDatabaseForTest() : undefined;
-  if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
-  const addr = (service: Service) => {
-    const port = ports.get(mode === "split" ? service : "all");
-    return port === undefined ? undefined : `127.0.0.1:${port}`;
+  const shared = mode === "nodes" ? await postgresDatabaseForTest() : undefined;
+  const azurite = mode === "nodes" ? await useAzurite().catch(async (err) => (await shared?.release(), Promise.reject(err))) : undefined;
+  const extentContainer = `extents-${randomUUID().slice(0, 8)}`;
+  if (shared) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: shared.url };
+  if (azurite) extraEnv = { ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
+  const release = async () => {
+    await shared?.release();
+    await azurite?.client.getContainerClient(extentContainer).deleteIfExists().catch(() => undefined);
+    await azurite?.stop();
   };
+
+  const processes: ProcessSpec[] =
+    mode === "split"
+      ? SERVICES.map((s) => ({ key: s, target: s, dataDir }))
+      : mode === "nodes"
+        ? Array.from({ length: NODE_COUNT }, (_, i) => ({ key: `node${i + 1}`, target: "all", dataDir: join(dataDir, `node${i + 1}`) }))
+        : [{ key: "all", target: "all", dataDir }];
+  const waves: ProcessSpec[][] = mode === "split" ? startWaves().map((wave) => wave.map((s) => processes.find((p) => p.key === s)!)) : [processes];
+  const at = (key: string) => `127.0.0.1:${ports.get(key)}`;
+  // Each node is every module: it calls its own services, so it is told no peers.
+  const peerAddr = (service: Service) => (mode === "split" ? (ports.has(service) ? at(service) : undefined) : undefined);
   let children: ChildProcess[] = [];
   let log = "";
 
@@ -154,21 +188,20 @@ export async function startSpillwayProcesses(
   }
 
   async function start(): Promise<void> {
-    const waves: string[][] = mode === "split" ? startWaves() : [["all"]];
-    const started: Array<{ target: string; child: ChildProcess }> = [];
+    const started: Array<{ spec: ProcessSpec; child: ChildProcess }> = [];
     try {
       for (const wave of waves) {
         await Promise.all(
-          wave.map(async (target) => {
-            const env = spillwayEnv(dataDir, addr, extraEnv);
-            const { child, listening } = spawnListening(target, ports.get(target) ?? 0, env, (d) => (log += d));
+          wave.map(async (spec) => {
+            const env = spillwayEnv(spec.dataDir, peerAddr, extraEnv);
+            const { child, listening } = spawnListening(spec.target, ports.get(spec.key) ?? 0, env, (d) => (log += mode === "nodes" ? prefixed(spec.key, d) : d));
             children.push(child);
-            started.push({ target, child });
-            ports.set(target, await listening);
+            started.push({ spec, child });
+            ports.set(spec.key, await listening);
           }),
         );
       }
-      for (const { target, child } of started) await waitServing(target, `127.0.0.1:${ports.get(target)}`, child, clientOptions.tls);
+      for (const { spec, child } of started) await waitServing(spec.target, at(spec.key), child, clientOptions.tls);
     } catch (err) {
       // A suite whose processes never came up fails here, with what they said, and leaves none running.
       await kill();
@@ -179,26 +212,46 @@ export async function startSpillwayProcesses(
   try {
     await start();
     // The topology is what it says: no store fell back to a DuckDB file.
-    const local = ["catalog.duckdb", "cursor.duckdb"].filter((f) => metadata && existsSync(join(dataDir, f)));
-    if (local.length) throw new Error(`spillway (postgres) kept ${local.join(", ")} in its data dir`);
+    const local = shared ? processes.flatMap((p) => ["catalog.duckdb", "cursor.duckdb"].filter((f) => existsSync(join(p.dataDir, f)))) : [];
+    if (local.length) throw new Error(`spillway (${mode}) kept ${local.join(", ")} in a data dir`);
   } catch (err) {
     await kill();
-    await metadata?.release();
+    await release();
     throw err;
   }
+  // In the nodes topology every client call goes to the next node (round robin), so a test
+  // reads through one node what it wrote through another.
+  const everyNode = `ipv4:${processes.map((p) => at(p.key)).join(",")}`;
+  const serviceAddr = (service: Service) => (mode === "split" ? at(service) : mode === "nodes" ? everyNode : at("all"));
+  const balanced = { ...clientOptions, roundRobin: mode === "nodes" };
   const sut: SpillwayUnderTest = {
-    dataDir,
-    catalogAddress: addr("catalog")!,
-    queryAddress: addr("query")!,
-    kustoAddress: addr("kusto")!,
-    catalog: createGrpcClient(CatalogService, addr("catalog")!, clientOptions),
-    query: createGrpcClient(QueryService, addr("query")!, clientOptions),
-    cursor: createGrpcClient(CursorService, addr("cursor")!, clientOptions),
-    kusto: createGrpcClient(KustoService, addr("kusto")!, clientOptions),
+    dataDir: processes[0]!.dataDir,
+    dataDirs: [...new Set(processes.map((p) => p.dataDir))],
+    catalogAddress: serviceAddr("catalog"),
+    queryAddress: serviceAddr("query"),
+    kustoAddress: serviceAddr("kusto"),
+    catalog: createGrpcClient(CatalogService, serviceAddr("catalog"), balanced),
+    query: createGrpcClient(QueryService, serviceAddr("query"), balanced),
+    cursor: createGrpcClient(CursorService, mode === "nodes" ? at("node1") : serviceAddr("cursor"), clientOptions),
+    kusto: createGrpcClient(KustoService, serviceAddr("kusto"), balanced),
+    async extentFiles(table) {
+      if (!azurite) return existsSync(join(dataDir, "extents/default", table)) ? readdirSync(join(dataDir, "extents/default", table)) : [];
+      const names: string[] = [];
+      for await (const b of azurite.client.getContainerClient(extentContainer).listBlobsFlat({ prefix: `cluster/extents/default/${table}/` })) names.push(b.name);
+      return names;
+    },
     output: () => log,
     kill,
     signal: (signal) => children.forEach((c) => c.kill(signal)),
-    start,
+    async start() {
+      await start();
+      if (mode !== "nodes") return;
+      // A round-robin channel whose every node was down waits out its reconnect backoff: dial afresh.
+      for (const client of [sut.catalog, sut.query, sut.kusto]) client.close();
+      sut.catalog = createGrpcClient(CatalogService, everyNode, balanced);
+      sut.query = createGrpcClient(QueryService, everyNode, balanced);
+      sut.kusto = createGrpcClient(KustoService, everyNode, balanced);
+    },
     async stop() {
       await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => (c.once("exit", r), c.kill("SIGTERM"))))));
       children = [];
@@ -207,8 +260,15 @@ export async function startSpillwayProcesses(
       sut.cursor.close();
       sut.kusto.close();
       rmSync(dataDir, { recursive: true, force: true });
-      await metadata?.release();
+      await release();
     },
   };
   return sut;
 }
+
+const prefixed = (key: string, chunk: string) =>
+  chunk
+    .split("\n")
+    .filter((l) => l.length)
+    .map((l) => `[${key}] ${l}\n`)
+    .join("");

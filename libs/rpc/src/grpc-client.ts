@@ -17,6 +17,8 @@ export interface GrpcClientOptions {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** A bearer token sent with every call (`authorization` metadata). */
   token?: string;
+  /** Spread calls over every address of the target (e.g. `ipv4:host:1,host:2`), skipping those that are down. */
+  roundRobin?: boolean;
 }
 
 /** A typed client of a service at `address`, propagating the active trace. */
@@ -30,6 +32,7 @@ export function createGrpcClient<S extends DescService>(
   const channelCredentials = tls ? credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : credentials.createInsecure();
   const client = new Client(address, channelCredentials, {
     "grpc.max_receive_message_length": 256 * 1024 * 1024,
+    ...(options.roundRobin ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {}),
   });
   const metadataFor = () => {
     const metadata = new Metadata();
