@@ -28,4 +28,6 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   purgeExportState: "internal",
   recoverAbandonedRuns: "internal",
   setSystemDisabled: "internal",
+  heartbeat: "internal",
+  listNodes: "internal",
 };

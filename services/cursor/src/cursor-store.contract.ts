@@ -293,6 +293,21 @@ export function cursorStoreContract(
       });
     });
 
+    describe("nodes", () => {
+      it("lists the nodes heard from lately, by id, each at its last address", async () => {
+        await store.heartbeat("node-b", "10.0.0.2:50051");
+        await store.heartbeat("node-a", "10.0.0.1:50051");
+        clock += 5_000;
+        await store.heartbeat("node-b", "10.0.0.2:50061");
+        expect(await store.liveNodes(10_000)).toEqual([
+          { nodeId: "node-a", address: "10.0.0.1:50051" },
+          { nodeId: "node-b", address: "10.0.0.2:50061" },
+        ]);
+        clock += 6_000;
+        expect(await store.liveNodes(10_000)).toEqual([{ nodeId: "node-b", address: "10.0.0.2:50061" }]);
+      });
+    });
+
     describe("leases and the pending-artifact journal", () => {
       beforeEach(async () => {
         await store.initExportState("x2", "db", "Export2");

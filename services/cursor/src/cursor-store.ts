@@ -86,6 +86,8 @@ const SCHEMA = [
   `UPDATE export_state SET completed_runs = (SELECT count(*) FROM runs r WHERE r.export_id = export_state.export_id AND r.result = 'Completed') WHERE completed_runs IS NULL`,
   // A run's record is found by its id when it ends, among every run kept.
   `CREATE INDEX IF NOT EXISTS runs_by_run_id ON runs (run_id)`,
+  // Nodes sharing the store, by their last heartbeat: runs split over the live ones.
+  `CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR NOT NULL, address VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)`,
 ];
 
 type Queryable = MetadataSession;
@@ -341,6 +343,21 @@ export class CursorStore {
       await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3 WHERE run_id = $1", [runId, now, failure.details]);
       await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
     });
+  }
+
+  /** Records that `nodeId` is alive at `address`; forgets nodes not heard from for a day. */
+  async heartbeat(nodeId: string, address: string): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const now = this.now();
+      await q.run("DELETE FROM nodes WHERE node_id = $1 OR seen_at < $2", [nodeId, new Date(now - 86_400_000)]);
+      await q.run("INSERT INTO nodes VALUES ($1, $2, $3)", [nodeId, address, new Date(now)]);
+    });
+  }
+
+  /** Nodes heard from within `maxAgeMs`, by node id. */
+  async liveNodes(maxAgeMs: number): Promise<Array<{ nodeId: string; address: string }>> {
+    const rows = await this.db.exclusive((q) => q.all("SELECT node_id, address FROM nodes WHERE seen_at >= $1 ORDER BY node_id", [new Date(this.now() - maxAgeMs)]));
+    return rows.map((r) => ({ nodeId: String(r.node_id), address: String(r.address) }));
   }
 
   /** Disables the export on the scheduler's own account (with the reason), or clears that ('' as reason). */

@@ -16,6 +16,8 @@ import type {
   RenewLeaseRequest,
   RunExportNowResponse,
   SetSystemDisabledRequest,
+  HeartbeatRequest,
+  ListNodesRequest,
   StartRunRequest,
 } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
@@ -154,6 +156,8 @@ function ledgerHandlers(store: CursorStore) {
     purgeExportState: async (req: PurgeExportStateRequest) => (await store.dropExportState(req.exportId), {}),
     recoverAbandonedRuns: async () => ({ recovered: await store.recoverAbandonedRuns() }),
     setSystemDisabled: async (req: SetSystemDisabledRequest) => (await store.setSystemDisabled(req.exportId, req.reason), {}),
+    heartbeat: async (req: HeartbeatRequest) => (await store.heartbeat(req.nodeId, req.address), {}),
+    listNodes: async (req: ListNodesRequest) => ({ nodes: await store.liveNodes(Number(req.maxAgeMs)) }),
   };
 }
 

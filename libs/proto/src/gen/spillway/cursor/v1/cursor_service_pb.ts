@@ -14,7 +14,104 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSI9ChhTZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIbChlTZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlIi8KD1BlbmRpbmdBcnRpZmFjdBIOCgZydW5faWQYASABKAkSDAoEcGF0aBgCIAEoCSJ7Cg9TdGFydFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcnVuX2lkGAMgASgJEg0KBW93bmVyGAQgASgJEhQKDGxlYXNlX3R0bF9tcxgFIAEoAxISCgptYXhfY3Vyc29yGAYgASgJIq0BChBTdGFydFJ1blJlc3BvbnNlEg8KB3N0YXJ0ZWQYASABKAgSEgoKcnVuX251bWJlchgCIAEoAxITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSFgoOY29tcGxldGVkX3J1bnMYBSABKAMSNAoHcGVuZGluZxgGIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiSwoRUmVuZXdMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoAyIiChJSZW5ld0xlYXNlUmVzcG9uc2USDAoEaGVsZBgBIAEoCCI3ChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSJJChVKb3VybmFsUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRINCgVwYXRocxgDIAMoCSIYChZKb3VybmFsUGVuZGluZ1Jlc3BvbnNlIjAKG0xpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiVAocTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRI0CgdwZW5kaW5nGAEgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCI3ChNDbGVhclBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVwYXRocxgCIAMoCSIWChRDbGVhclBlbmRpbmdSZXNwb25zZSJMChBBcnRpZmFjdFRvQ29tbWl0EgwKBHBhdGgYASABKAkSEwoLbnVtX3JlY29yZHMYAiABKAMSFQoNc2l6ZV9pbl9ieXRlcxgDIAEoAyK9AQoQQ29tbWl0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEhYKDmV4dGVybmFsX3RhYmxlGAMgASgJEhMKC2Zyb21fY3Vyc29yGAQgASgJEhEKCXRvX2N1cnNvchgFIAEoCRI3CglhcnRpZmFjdHMYBiADKAsyJC5zcGlsbHdheS5jdXJzb3IudjEuQXJ0aWZhY3RUb0NvbW1pdBINCgVvd25lchgHIAEoCSJNChFDb21taXRSdW5SZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QicgoPRmFpbHVyZVRvUmVjb3JkEhQKDG9wZXJhdGlvbl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGZhaWx1cmVfa2luZBgDIAEoCRIPCgdkZXRhaWxzGAQgASgJEhQKDGlzX3Blcm1hbmVudBgFIAEoCCJ4Cg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJIhEKD0ZhaWxSdW5SZXNwb25zZSJcChFBZGRGYWlsdXJlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSNAoHZmFpbHVyZRgCIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQiFAoSQWRkRmFpbHVyZVJlc3BvbnNlIiwKF1B1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSIaChhQdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2UiHQobUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0IjEKHFJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2USEQoJcmVjb3ZlcmVkGAEgASgFIisKF0dldEN1cnJlbnRDdXJzb3JSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGEdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRIOCgZjdXJzb3IYASABKAkigQEKBkV4dGVudBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAxIOCgZjdXJzb3IYByABKAkifgoTQ29tbWl0RXh0ZW50UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAyImChRDb21taXRFeHRlbnRSZXNwb25zZRIOCgZjdXJzb3IYASABKAkiYgoSTGlzdEV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg4KBnRhYmxlcxgCIAMoCRIUCgxhZnRlcl9jdXJzb3IYAyABKAkSFAoMdXBfdG9fY3Vyc29yGAQgASgJIlIKE0xpc3RFeHRlbnRzUmVzcG9uc2USKwoHZXh0ZW50cxgBIAMoCzIaLnNwaWxsd2F5LmN1cnNvci52MS5FeHRlbnQSDgoGY3Vyc29yGAIgASgJIjoKF0Ryb3BUYWJsZUV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJIhoKGERyb3BUYWJsZUV4dGVudHNSZXNwb25zZSIqChlMaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjAKDURyb3BwZWRFeHRlbnQSEQoJZXh0ZW50X2lkGAEgASgJEgwKBHBhdGgYAiABKAkiUAoaTGlzdERyb3BwZWRFeHRlbnRzUmVzcG9uc2USMgoHZXh0ZW50cxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wcGVkRXh0ZW50IjEKG0ZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBISCgpleHRlbnRfaWRzGAEgAygJIh4KHEZvcmdldERyb3BwZWRFeHRlbnRzUmVzcG9uc2UikQIKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9zeXN0ZW1fZGlzYWJsZWQYCSABKAkiSwoWSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCSJJChdJbml0RXhwb3J0U3RhdGVSZXNwb25zZRIuCgVzdGF0ZRgBIAEoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIsChZHZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0EhIKCmV4cG9ydF9pZHMYASADKAkiSgoXR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USLwoGc3RhdGVzGAEgAygLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIikKFExpc3RBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJRChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0IkQKE0xpc3RGYWlsdXJlc1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhoKEnNpbmNlX2xhc3Rfc3VjY2VzcxgCIAEoCCJMChRMaXN0RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI1ChNSdW5FeHBvcnROb3dSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiGQoXV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QidwoYV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgt0cmFjZXBhcmVudBgEIAEoCRISCgp0cmFjZXN0YXRlGAUgASgJIpUBChlDb21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSOQoHb3V0Y29tZRgCIAEoCzIoLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRISCgplcnJvcl9jb2RlGAMgASgFEhUKDWVycm9yX21lc3NhZ2UYBCABKAkiHAoaQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2UiqQEKFFJ1bkV4cG9ydE5vd1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIOCgZyZXN1bHQYAiABKAkSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEjgKCWFydGlmYWN0cxgFIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdBIPCgdkZXRhaWxzGAYgASgJMs8UCg1DdXJzb3JTZXJ2aWNlEm0KEEdldEN1cnJlbnRDdXJzb3ISKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEmEKDENvbW1pdEV4dGVudBInLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlc3BvbnNlEl4KC0xpc3RFeHRlbnRzEiYuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVxdWVzdBonLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1Jlc3BvbnNlEm0KEERyb3BUYWJsZUV4dGVudHMSKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlEnMKEkxpc3REcm9wcGVkRXh0ZW50cxItLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEnkKFEZvcmdldERyb3BwZWRFeHRlbnRzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEmoKD0luaXRFeHBvcnRTdGF0ZRIqLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEmoKD0dldEV4cG9ydFN0YXRlcxIqLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEmQKDUxpc3RBcnRpZmFjdHMSKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaKS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlEmEKDExpc3RGYWlsdXJlcxInLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1Jlc3BvbnNlEmEKDFJ1bkV4cG9ydE5vdxInLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEm8KEFdhdGNoUnVuUmVxdWVzdHMSKy5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlMAEScwoSQ29tcGxldGVSdW5SZXF1ZXN0Ei0uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QaLi5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2USVQoIU3RhcnRSdW4SIy5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXF1ZXN0GiQuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVzcG9uc2USWwoKUmVuZXdMZWFzZRIlLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVzcG9uc2USYQoMUmVsZWFzZUxlYXNlEicuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USZwoOSm91cm5hbFBlbmRpbmcSKS5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXF1ZXN0Giouc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVzcG9uc2USeQoUTGlzdFBlbmRpbmdBcnRpZmFjdHMSLy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USYQoMQ2xlYXJQZW5kaW5nEicuc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVzcG9uc2USWAoJQ29tbWl0UnVuEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVzcG9uc2USUgoHRmFpbFJ1bhIiLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVxdWVzdBojLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVzcG9uc2USWwoKQWRkRmFpbHVyZRIlLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVzcG9uc2USbQoQUHVyZ2VFeHBvcnRTdGF0ZRIrLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2USeQoUUmVjb3ZlckFiYW5kb25lZFJ1bnMSLy5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2UScAoRU2V0U3lzdGVtRGlzYWJsZWQSLC5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXF1ZXN0Gi0uc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSITChFIZWFydGJlYXRSZXNwb25zZSImChBMaXN0Tm9kZXNSZXF1ZXN0EhIKCm1heF9hZ2VfbXMYASABKAMiKAoETm9kZRIPCgdub2RlX2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkiPAoRTGlzdE5vZGVzUmVzcG9uc2USJwoFbm9kZXMYASADKAsyGC5zcGlsbHdheS5jdXJzb3IudjEuTm9kZSI9ChhTZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIbChlTZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlIi8KD1BlbmRpbmdBcnRpZmFjdBIOCgZydW5faWQYASABKAkSDAoEcGF0aBgCIAEoCSJ7Cg9TdGFydFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcnVuX2lkGAMgASgJEg0KBW93bmVyGAQgASgJEhQKDGxlYXNlX3R0bF9tcxgFIAEoAxISCgptYXhfY3Vyc29yGAYgASgJIq0BChBTdGFydFJ1blJlc3BvbnNlEg8KB3N0YXJ0ZWQYASABKAgSEgoKcnVuX251bWJlchgCIAEoAxITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSFgoOY29tcGxldGVkX3J1bnMYBSABKAMSNAoHcGVuZGluZxgGIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiSwoRUmVuZXdMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoAyIiChJSZW5ld0xlYXNlUmVzcG9uc2USDAoEaGVsZBgBIAEoCCI3ChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSJJChVKb3VybmFsUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRINCgVwYXRocxgDIAMoCSIYChZKb3VybmFsUGVuZGluZ1Jlc3BvbnNlIjAKG0xpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiVAocTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRI0CgdwZW5kaW5nGAEgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCI3ChNDbGVhclBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVwYXRocxgCIAMoCSIWChRDbGVhclBlbmRpbmdSZXNwb25zZSJMChBBcnRpZmFjdFRvQ29tbWl0EgwKBHBhdGgYASABKAkSEwoLbnVtX3JlY29yZHMYAiABKAMSFQoNc2l6ZV9pbl9ieXRlcxgDIAEoAyK9AQoQQ29tbWl0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEhYKDmV4dGVybmFsX3RhYmxlGAMgASgJEhMKC2Zyb21fY3Vyc29yGAQgASgJEhEKCXRvX2N1cnNvchgFIAEoCRI3CglhcnRpZmFjdHMYBiADKAsyJC5zcGlsbHdheS5jdXJzb3IudjEuQXJ0aWZhY3RUb0NvbW1pdBINCgVvd25lchgHIAEoCSJNChFDb21taXRSdW5SZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QicgoPRmFpbHVyZVRvUmVjb3JkEhQKDG9wZXJhdGlvbl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGZhaWx1cmVfa2luZBgDIAEoCRIPCgdkZXRhaWxzGAQgASgJEhQKDGlzX3Blcm1hbmVudBgFIAEoCCJ4Cg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJIhEKD0ZhaWxSdW5SZXNwb25zZSJcChFBZGRGYWlsdXJlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSNAoHZmFpbHVyZRgCIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQiFAoSQWRkRmFpbHVyZVJlc3BvbnNlIiwKF1B1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSIaChhQdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2UiHQobUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0IjEKHFJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2USEQoJcmVjb3ZlcmVkGAEgASgFIisKF0dldEN1cnJlbnRDdXJzb3JSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGEdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRIOCgZjdXJzb3IYASABKAkigQEKBkV4dGVudBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAxIOCgZjdXJzb3IYByABKAkifgoTQ29tbWl0RXh0ZW50UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAyImChRDb21taXRFeHRlbnRSZXNwb25zZRIOCgZjdXJzb3IYASABKAkiYgoSTGlzdEV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg4KBnRhYmxlcxgCIAMoCRIUCgxhZnRlcl9jdXJzb3IYAyABKAkSFAoMdXBfdG9fY3Vyc29yGAQgASgJIlIKE0xpc3RFeHRlbnRzUmVzcG9uc2USKwoHZXh0ZW50cxgBIAMoCzIaLnNwaWxsd2F5LmN1cnNvci52MS5FeHRlbnQSDgoGY3Vyc29yGAIgASgJIjoKF0Ryb3BUYWJsZUV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJIhoKGERyb3BUYWJsZUV4dGVudHNSZXNwb25zZSIqChlMaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjAKDURyb3BwZWRFeHRlbnQSEQoJZXh0ZW50X2lkGAEgASgJEgwKBHBhdGgYAiABKAkiUAoaTGlzdERyb3BwZWRFeHRlbnRzUmVzcG9uc2USMgoHZXh0ZW50cxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wcGVkRXh0ZW50IjEKG0ZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBISCgpleHRlbnRfaWRzGAEgAygJIh4KHEZvcmdldERyb3BwZWRFeHRlbnRzUmVzcG9uc2UikQIKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9zeXN0ZW1fZGlzYWJsZWQYCSABKAkiSwoWSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCSJJChdJbml0RXhwb3J0U3RhdGVSZXNwb25zZRIuCgVzdGF0ZRgBIAEoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIsChZHZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0EhIKCmV4cG9ydF9pZHMYASADKAkiSgoXR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USLwoGc3RhdGVzGAEgAygLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIikKFExpc3RBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJRChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0IkQKE0xpc3RGYWlsdXJlc1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhoKEnNpbmNlX2xhc3Rfc3VjY2VzcxgCIAEoCCJMChRMaXN0RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI1ChNSdW5FeHBvcnROb3dSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiGQoXV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QidwoYV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgt0cmFjZXBhcmVudBgEIAEoCRISCgp0cmFjZXN0YXRlGAUgASgJIpUBChlDb21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSOQoHb3V0Y29tZRgCIAEoCzIoLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRISCgplcnJvcl9jb2RlGAMgASgFEhUKDWVycm9yX21lc3NhZ2UYBCABKAkiHAoaQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2UiqQEKFFJ1bkV4cG9ydE5vd1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIOCgZyZXN1bHQYAiABKAkSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEjgKCWFydGlmYWN0cxgFIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdBIPCgdkZXRhaWxzGAYgASgJMoMWCg1DdXJzb3JTZXJ2aWNlEm0KEEdldEN1cnJlbnRDdXJzb3ISKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEmEKDENvbW1pdEV4dGVudBInLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlc3BvbnNlEl4KC0xpc3RFeHRlbnRzEiYuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVxdWVzdBonLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1Jlc3BvbnNlEm0KEERyb3BUYWJsZUV4dGVudHMSKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlEnMKEkxpc3REcm9wcGVkRXh0ZW50cxItLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEnkKFEZvcmdldERyb3BwZWRFeHRlbnRzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEmoKD0luaXRFeHBvcnRTdGF0ZRIqLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEmoKD0dldEV4cG9ydFN0YXRlcxIqLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEmQKDUxpc3RBcnRpZmFjdHMSKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaKS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlEmEKDExpc3RGYWlsdXJlcxInLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1Jlc3BvbnNlEmEKDFJ1bkV4cG9ydE5vdxInLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEm8KEFdhdGNoUnVuUmVxdWVzdHMSKy5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlMAEScwoSQ29tcGxldGVSdW5SZXF1ZXN0Ei0uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QaLi5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2USVQoIU3RhcnRSdW4SIy5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXF1ZXN0GiQuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVzcG9uc2USWwoKUmVuZXdMZWFzZRIlLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVzcG9uc2USYQoMUmVsZWFzZUxlYXNlEicuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USZwoOSm91cm5hbFBlbmRpbmcSKS5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXF1ZXN0Giouc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVzcG9uc2USeQoUTGlzdFBlbmRpbmdBcnRpZmFjdHMSLy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USYQoMQ2xlYXJQZW5kaW5nEicuc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVzcG9uc2USWAoJQ29tbWl0UnVuEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVzcG9uc2USUgoHRmFpbFJ1bhIiLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVxdWVzdBojLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVzcG9uc2USWwoKQWRkRmFpbHVyZRIlLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVzcG9uc2USbQoQUHVyZ2VFeHBvcnRTdGF0ZRIrLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2USeQoUUmVjb3ZlckFiYW5kb25lZFJ1bnMSLy5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2UScAoRU2V0U3lzdGVtRGlzYWJsZWQSLC5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXF1ZXN0Gi0uc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQuc3BpbGx3YXkuY3Vyc29yLnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuSGVhcnRiZWF0UmVzcG9uc2USWAoJTGlzdE5vZGVzEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3ROb2Rlc1JlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdE5vZGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.cursor.v1.HeartbeatRequest
+ */
+export type HeartbeatRequest = Message<"spillway.cursor.v1.HeartbeatRequest"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * host:port where the node's services answer (its query and writer services).
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.HeartbeatRequest.
+ * Use `create(HeartbeatRequestSchema)` to create a new message.
+ */
+export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+
+/**
+ * @generated from message spillway.cursor.v1.HeartbeatResponse
+ */
+export type HeartbeatResponse = Message<"spillway.cursor.v1.HeartbeatResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.HeartbeatResponse.
+ * Use `create(HeartbeatResponseSchema)` to create a new message.
+ */
+export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+
+/**
+ * @generated from message spillway.cursor.v1.ListNodesRequest
+ */
+export type ListNodesRequest = Message<"spillway.cursor.v1.ListNodesRequest"> & {
+  /**
+   * Nodes heard from within this many milliseconds.
+   *
+   * @generated from field: int64 max_age_ms = 1;
+   */
+  maxAgeMs: bigint;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListNodesRequest.
+ * Use `create(ListNodesRequestSchema)` to create a new message.
+ */
+export const ListNodesRequestSchema: GenMessage<ListNodesRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+
+/**
+ * @generated from message spillway.cursor.v1.Node
+ */
+export type Node = Message<"spillway.cursor.v1.Node"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string address = 2;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.Node.
+ * Use `create(NodeSchema)` to create a new message.
+ */
+export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+
+/**
+ * @generated from message spillway.cursor.v1.ListNodesResponse
+ */
+export type ListNodesResponse = Message<"spillway.cursor.v1.ListNodesResponse"> & {
+  /**
+   * Ordered by node id.
+   *
+   * @generated from field: repeated spillway.cursor.v1.Node nodes = 1;
+   */
+  nodes: Node[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListNodesResponse.
+ * Use `create(ListNodesResponseSchema)` to create a new message.
+ */
+export const ListNodesResponseSchema: GenMessage<ListNodesResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
 
 /**
  * @generated from message spillway.cursor.v1.SetSystemDisabledRequest
@@ -36,7 +133,7 @@ export type SetSystemDisabledRequest = Message<"spillway.cursor.v1.SetSystemDisa
  * Use `create(SetSystemDisabledRequestSchema)` to create a new message.
  */
 export const SetSystemDisabledRequestSchema: GenMessage<SetSystemDisabledRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
 
 /**
  * @generated from message spillway.cursor.v1.SetSystemDisabledResponse
@@ -49,7 +146,7 @@ export type SetSystemDisabledResponse = Message<"spillway.cursor.v1.SetSystemDis
  * Use `create(SetSystemDisabledResponseSchema)` to create a new message.
  */
 export const SetSystemDisabledResponseSchema: GenMessage<SetSystemDisabledResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
 
 /**
  * @generated from message spillway.cursor.v1.PendingArtifact
@@ -71,7 +168,7 @@ export type PendingArtifact = Message<"spillway.cursor.v1.PendingArtifact"> & {
  * Use `create(PendingArtifactSchema)` to create a new message.
  */
 export const PendingArtifactSchema: GenMessage<PendingArtifact> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunRequest
@@ -117,7 +214,7 @@ export type StartRunRequest = Message<"spillway.cursor.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunResponse
@@ -163,7 +260,7 @@ export type StartRunResponse = Message<"spillway.cursor.v1.StartRunResponse"> & 
  * Use `create(StartRunResponseSchema)` to create a new message.
  */
 export const StartRunResponseSchema: GenMessage<StartRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseRequest
@@ -190,7 +287,7 @@ export type RenewLeaseRequest = Message<"spillway.cursor.v1.RenewLeaseRequest"> 
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseResponse
@@ -207,7 +304,7 @@ export type RenewLeaseResponse = Message<"spillway.cursor.v1.RenewLeaseResponse"
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseRequest
@@ -229,7 +326,7 @@ export type ReleaseLeaseRequest = Message<"spillway.cursor.v1.ReleaseLeaseReques
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseResponse
@@ -242,7 +339,7 @@ export type ReleaseLeaseResponse = Message<"spillway.cursor.v1.ReleaseLeaseRespo
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingRequest
@@ -269,7 +366,7 @@ export type JournalPendingRequest = Message<"spillway.cursor.v1.JournalPendingRe
  * Use `create(JournalPendingRequestSchema)` to create a new message.
  */
 export const JournalPendingRequestSchema: GenMessage<JournalPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingResponse
@@ -282,7 +379,7 @@ export type JournalPendingResponse = Message<"spillway.cursor.v1.JournalPendingR
  * Use `create(JournalPendingResponseSchema)` to create a new message.
  */
 export const JournalPendingResponseSchema: GenMessage<JournalPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsRequest
@@ -299,7 +396,7 @@ export type ListPendingArtifactsRequest = Message<"spillway.cursor.v1.ListPendin
  * Use `create(ListPendingArtifactsRequestSchema)` to create a new message.
  */
 export const ListPendingArtifactsRequestSchema: GenMessage<ListPendingArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsResponse
@@ -316,7 +413,7 @@ export type ListPendingArtifactsResponse = Message<"spillway.cursor.v1.ListPendi
  * Use `create(ListPendingArtifactsResponseSchema)` to create a new message.
  */
 export const ListPendingArtifactsResponseSchema: GenMessage<ListPendingArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingRequest
@@ -338,7 +435,7 @@ export type ClearPendingRequest = Message<"spillway.cursor.v1.ClearPendingReques
  * Use `create(ClearPendingRequestSchema)` to create a new message.
  */
 export const ClearPendingRequestSchema: GenMessage<ClearPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingResponse
@@ -351,7 +448,7 @@ export type ClearPendingResponse = Message<"spillway.cursor.v1.ClearPendingRespo
  * Use `create(ClearPendingResponseSchema)` to create a new message.
  */
 export const ClearPendingResponseSchema: GenMessage<ClearPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
 
 /**
  * @generated from message spillway.cursor.v1.ArtifactToCommit
@@ -378,7 +475,7 @@ export type ArtifactToCommit = Message<"spillway.cursor.v1.ArtifactToCommit"> & 
  * Use `create(ArtifactToCommitSchema)` to create a new message.
  */
 export const ArtifactToCommitSchema: GenMessage<ArtifactToCommit> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunRequest
@@ -425,7 +522,7 @@ export type CommitRunRequest = Message<"spillway.cursor.v1.CommitRunRequest"> & 
  * Use `create(CommitRunRequestSchema)` to create a new message.
  */
 export const CommitRunRequestSchema: GenMessage<CommitRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunResponse
@@ -442,7 +539,7 @@ export type CommitRunResponse = Message<"spillway.cursor.v1.CommitRunResponse"> 
  * Use `create(CommitRunResponseSchema)` to create a new message.
  */
 export const CommitRunResponseSchema: GenMessage<CommitRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
 
 /**
  * @generated from message spillway.cursor.v1.FailureToRecord
@@ -479,7 +576,7 @@ export type FailureToRecord = Message<"spillway.cursor.v1.FailureToRecord"> & {
  * Use `create(FailureToRecordSchema)` to create a new message.
  */
 export const FailureToRecordSchema: GenMessage<FailureToRecord> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunRequest
@@ -513,7 +610,7 @@ export type FailRunRequest = Message<"spillway.cursor.v1.FailRunRequest"> & {
  * Use `create(FailRunRequestSchema)` to create a new message.
  */
 export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunResponse
@@ -526,7 +623,7 @@ export type FailRunResponse = Message<"spillway.cursor.v1.FailRunResponse"> & {
  * Use `create(FailRunResponseSchema)` to create a new message.
  */
 export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureRequest
@@ -548,7 +645,7 @@ export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> 
  * Use `create(AddFailureRequestSchema)` to create a new message.
  */
 export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureResponse
@@ -561,7 +658,7 @@ export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"
  * Use `create(AddFailureResponseSchema)` to create a new message.
  */
 export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateRequest
@@ -578,7 +675,7 @@ export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportSta
  * Use `create(PurgeExportStateRequestSchema)` to create a new message.
  */
 export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateResponse
@@ -591,7 +688,7 @@ export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportSt
  * Use `create(PurgeExportStateResponseSchema)` to create a new message.
  */
 export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
@@ -604,7 +701,7 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
  * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
@@ -623,7 +720,7 @@ export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAb
  * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -642,7 +739,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -659,7 +756,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -706,7 +803,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -748,7 +845,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -765,7 +862,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -801,7 +898,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -825,7 +922,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -847,7 +944,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -860,7 +957,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsRequest
@@ -877,7 +974,7 @@ export type ListDroppedExtentsRequest = Message<"spillway.cursor.v1.ListDroppedE
  * Use `create(ListDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ListDroppedExtentsRequestSchema: GenMessage<ListDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.DroppedExtent
@@ -899,7 +996,7 @@ export type DroppedExtent = Message<"spillway.cursor.v1.DroppedExtent"> & {
  * Use `create(DroppedExtentSchema)` to create a new message.
  */
 export const DroppedExtentSchema: GenMessage<DroppedExtent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsResponse
@@ -916,7 +1013,7 @@ export type ListDroppedExtentsResponse = Message<"spillway.cursor.v1.ListDropped
  * Use `create(ListDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ListDroppedExtentsResponseSchema: GenMessage<ListDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsRequest
@@ -933,7 +1030,7 @@ export type ForgetDroppedExtentsRequest = Message<"spillway.cursor.v1.ForgetDrop
  * Use `create(ForgetDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsRequestSchema: GenMessage<ForgetDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsResponse
@@ -946,7 +1043,7 @@ export type ForgetDroppedExtentsResponse = Message<"spillway.cursor.v1.ForgetDro
  * Use `create(ForgetDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsResponseSchema: GenMessage<ForgetDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -1007,7 +1104,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -1034,7 +1131,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -1051,7 +1148,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -1068,7 +1165,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -1085,7 +1182,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -1102,7 +1199,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -1119,7 +1216,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1143,7 +1240,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1160,7 +1257,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1182,7 +1279,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
 
 /**
  * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
@@ -1195,7 +1292,7 @@ export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunReques
  * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
  */
 export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
 
 /**
  * One run asked for.
@@ -1236,7 +1333,7 @@ export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunReque
  * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
  */
 export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
@@ -1270,7 +1367,7 @@ export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunR
  * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
@@ -1283,7 +1380,7 @@ export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRun
  * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
  */
 export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1325,7 +1422,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1548,6 +1645,24 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof SetSystemDisabledRequestSchema;
     output: typeof SetSystemDisabledResponseSchema;
+  },
+  /**
+   * Nodes sharing this ledger (PostgreSQL): each says it is alive, and runs split over the live ones.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.Heartbeat
+   */
+  heartbeat: {
+    methodKind: "unary";
+    input: typeof HeartbeatRequestSchema;
+    output: typeof HeartbeatResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ListNodes
+   */
+  listNodes: {
+    methodKind: "unary";
+    input: typeof ListNodesRequestSchema;
+    output: typeof ListNodesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_cursor_v1_cursor_service, 0);
