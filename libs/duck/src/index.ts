@@ -5,3 +5,4 @@ export * from "./sql-guard.js";
 export * from "./table-binding.js";
 export * from "./query-description.js";
 export * from "./artifact-encoding.js";
+export * from "./query-shape.js";

@@ -5,6 +5,7 @@ import type { DuckDBInstance } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb } from "@spillway/kusto";
 import { openSandboxedInstance } from "./sandbox.js";
+import type { QueryShape } from "./query-shape.js";
 import { bindQueryTables } from "./table-binding.js";
 
 export interface DescribedColumn {
@@ -45,7 +46,23 @@ export class QueryDescriber {
     await rm(this.scratch, { recursive: true, force: true });
   }
 
-  async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[] }> {
+  private aggregateNames: Promise<ReadonlySet<string>> | undefined;
+
+  /** DuckDB's aggregate functions by name (lower case): what tells an aggregate call from a scalar one in a query's shape. */
+  aggregates(): Promise<ReadonlySet<string>> {
+    this.aggregateNames ??= (async () => {
+      const connection = await this.instance.connect();
+      try {
+        const rows = await connection.runAndReadAll("SELECT DISTINCT lower(function_name) AS name FROM duckdb_functions() WHERE function_type = 'aggregate'");
+        return new Set(rows.getRowObjects().map((r) => String(r.name)));
+      } finally {
+        connection.closeSync();
+      }
+    })();
+    return this.aggregateNames;
+  }
+
+  async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[]; shape: QueryShape }> {
     const connection = await this.instance.connect();
     try {
       const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentFiles: [] })));
@@ -55,6 +72,7 @@ export class QueryDescriber {
       return {
         columns: described.getRowObjects().map((r) => describedColumn(String(r.column_name), String(r.column_type))),
         tables: bound.tables,
+        shape: bound.shape,
       };
     } finally {
       connection.closeSync();

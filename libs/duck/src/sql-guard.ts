@@ -1,9 +1,12 @@
 import { invalidArgument } from "@spillway/errors";
+import { queryShape, type QueryShape } from "./query-shape.js";
 
 /** What the guard learned about a query it accepted. */
 export interface CheckedQuery {
   /** Tables the query reads, as written (SQL matches them case-insensitively). */
   tables: string[];
+  /** What it does with their rows. */
+  shape: QueryShape;
 }
 
 // Scalar functions that reveal the server's configuration or environment.
@@ -49,6 +52,7 @@ export function checkQuery(query: string, serialized: string): CheckedQuery {
   });
   const seen = new Set<string>();
   return {
+    shape: queryShape(parsed.statements[0]),
     tables: tables.filter((t) => {
       const key = t.toLowerCase();
       if (seen.has(key)) return false;

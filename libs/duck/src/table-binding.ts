@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { fromStorageSql, KUSTO_TO_DUCKDB, parseKustoType } from "@spillway/kusto";
+import type { QueryShape } from "./query-shape.js";
 import { checkQuery } from "./sql-guard.js";
 import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
 
@@ -35,7 +36,7 @@ export interface BindableTable {
  * the given extents; refuses a table it was not given. Returns the SQL to run and the
  * tables' names as they were given (SQL matches them case-insensitively).
  */
-export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[]): Promise<{ sql: string; tables: string[] }> {
+export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[]): Promise<{ sql: string; tables: string[]; shape: QueryShape }> {
   const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
   const checked = checkQuery(query, String(reader.getRowObjects()[0]!.tree));
   const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
@@ -44,5 +45,5 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   for (const name of checked.tables) await connection.run(bindTableSql(known.get(name.toLowerCase())!));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const sql = query.trim().replace(/;+\s*$/, "");
-  return { sql, tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name) };
+  return { sql, tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name), shape: checked.shape };
 }

@@ -159,10 +159,18 @@ describe("a continuous export written in KQL", () => {
     const created = await catalog.createOrAlterContinuousExport(exportRequest(sql, ["Events"], ""));
     expect(created).toMatchObject({ query: sql, queryLanguage: "sql" });
     expect(translations).toEqual([]);
-    // A body as the catalog wrote it before KQL: the definition and its dimensions, no SQL beside.
+    // The definition, its dimensions and whether runs may split over nodes; no SQL beside, as before KQL.
     const body = JSON.parse((await store.get("continuous_export", "db", "E"))!) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(["definition", "dimensions"]);
-    expect((await catalog.exportSpecs("db", "E"))[0]!.query).toBe(sql);
+    expect(Object.keys(body).sort()).toEqual(["definition", "dimensions", "rowWise"]);
+    expect((await catalog.exportSpecs("db", "E"))[0]).toMatchObject({ query: sql, rowWise: true });
+    // A body written before row-wise was known: its runs are not split.
+    await store.write((tx) => tx.put("continuous_export", "db", "E", JSON.stringify({ definition: body.definition, dimensions: body.dimensions })));
+    expect((await catalog.exportSpecs("db", "E"))[0]).toMatchObject({ query: sql, rowWise: false });
+  });
+
+  it("marks an aggregating export as not row-wise: its runs are never split over nodes", async () => {
+    await catalog.createOrAlterContinuousExport(exportRequest("SELECT max(Timestamp) AS Timestamp, Host, '' AS Owner, sum(Count) AS Count FROM Events GROUP BY Host", ["Events"], ""));
+    expect((await catalog.exportSpecs("db", "E"))[0]!.rowWise).toBe(false);
   });
 
   it.each([

@@ -18,7 +18,7 @@ import {
   type Table,
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { QueryDescriber } from "@spillway/duck";
+import { isRowWise, type QueryDescriber } from "@spillway/duck";
 import { queryLanguage, sharedKqlEngine } from "@spillway/kql";
 import type { FileTargetPolicy } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction } from "./catalog-store.js";
@@ -44,7 +44,7 @@ export class Catalog {
     private readonly peers: CatalogPeers,
     private readonly limits: ExportLimits,
     private readonly fileTargets: FileTargetPolicy,
-    private readonly describer: Pick<QueryDescriber, "describe">,
+    private readonly describer: Pick<QueryDescriber, "describe" | "aggregates">,
     /** Asked only for a KQL export: the parser's worker starts on the first one. */
     private readonly kql: () => KqlTranslator = sharedKqlEngine,
   ) {}
@@ -215,6 +215,7 @@ export class Catalog {
     checkOutputSchema(name, described.columns, target);
     // SQL runs as written; KQL as its translation, kept beside the user's text shown as the query.
     const sql = language === "sql" ? undefined : described.sql;
+    const rowWise = isRowWise(described.shape, facts, await this.describer.aggregates());
 
     // The export's state first, outside the catalog's transaction (no call to another
     // service while it is held): a new export's ledger entry exists before its definition,
@@ -244,7 +245,7 @@ export class Catalog {
           isDisabled: properties.isDisabled,
         });
         // Dimension tables (and a KQL query's SQL) are kept with the definition so runs need not re-parse the query.
-        await tx.put("continuous_export", database, name, storedExportBody({ definition: def, dimensions, sql }));
+        await tx.put("continuous_export", database, name, storedExportBody({ definition: def, dimensions, sql, rowWise }));
         return def;
       });
     } catch (err) {
@@ -361,7 +362,7 @@ export class Catalog {
     // The scheduler asks for every export each tick: decode each database's tables once.
     const tablesByDatabase = new Map<string, Map<string, Table>>();
     for (const body of bodies) {
-      const { definition: d, dimensions, sql } = parseStoredExport(body);
+      const { definition: d, dimensions, sql, rowWise } = parseStoredExport(body);
       let tables = tablesByDatabase.get(d.database);
       if (!tables) tablesByDatabase.set(d.database, (tables = new Map((await this.listTables(d.database)).map((t) => [t.name, t]))));
       const external = await this.store.get("external_table", d.database, d.externalTableName);
@@ -380,6 +381,7 @@ export class Catalog {
           forcedLatency: d.forcedLatency,
           properties: d.exportProperties,
           isDisabled: d.isDisabled,
+          rowWise,
         }),
       );
     }
@@ -431,13 +433,15 @@ interface StoredExport {
   definition: ContinuousExport;
   dimensions: string[];
   sql?: string;
+  /** Runs may split over nodes (libs/duck isRowWise); false for definitions made before it was known. */
+  rowWise: boolean;
 }
 
 function storedExportBody(e: StoredExport): string {
-  return JSON.stringify({ definition: encode(ContinuousExportSchema, e.definition), dimensions: e.dimensions, ...(e.sql === undefined ? {} : { sql: e.sql }) });
+  return JSON.stringify({ definition: encode(ContinuousExportSchema, e.definition), dimensions: e.dimensions, ...(e.sql === undefined ? {} : { sql: e.sql }), rowWise: e.rowWise });
 }
 
 function parseStoredExport(body: string): StoredExport {
-  const parsed = JSON.parse(body) as { definition: string; dimensions: string[]; sql?: string };
-  return { definition: decode(ContinuousExportSchema, parsed.definition), dimensions: parsed.dimensions, sql: parsed.sql };
+  const parsed = JSON.parse(body) as { definition: string; dimensions: string[]; sql?: string; rowWise?: boolean };
+  return { definition: decode(ContinuousExportSchema, parsed.definition), dimensions: parsed.dimensions, sql: parsed.sql, rowWise: parsed.rowWise === true };
 }

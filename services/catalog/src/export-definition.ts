@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import type { QueryDescriber } from "@spillway/duck";
+import type { QueryDescriber, QueryShape } from "@spillway/duck";
 import { internal, invalidArgument, failedPrecondition, notFound, SpillwayError } from "@spillway/errors";
 import { KqlError, kqlSchemaOf, type KqlEngine, type QueryLanguage } from "@spillway/kql";
 import { durationMs, formatDurationMs, isCompatibleType, kustoTypeOfDuckDb, parseKustoType, validateName } from "@spillway/kusto";
@@ -113,6 +113,8 @@ export interface ExportQuery {
   tables: string[];
   /** The result columns; for KQL, as the parser typed them. */
   columns: Array<{ name: string; type: string }>;
+  /** What the SQL does with its rows (whether a run may split over nodes). */
+  shape: QueryShape;
 }
 
 export type KqlTranslator = Pick<KqlEngine, "translateQuery">;
@@ -135,7 +137,7 @@ export async function describeExportQuery(
 ): Promise<ExportQuery> {
   if (language === "sql") {
     const described = await describer.describe(query, tables);
-    return { sql: query, tables: described.tables, columns: described.columns };
+    return { sql: query, tables: described.tables, columns: described.columns, shape: described.shape };
   }
   const where = `continuous export '${exportName}'`;
   const schema = kqlSchemaOf(database, tables);
@@ -157,5 +159,5 @@ export async function describeExportQuery(
   if (names.length !== translated.columns.length || names.some((n, i) => n !== translated.columns[i]!.name)) {
     throw internal(`${where}: the KQL query's translation gives columns (${names.join(", ")}) instead of (${translated.columns.map((c) => c.name).join(", ")})`);
   }
-  return { sql: translated.sql, tables: described.tables, columns: translated.columns };
+  return { sql: translated.sql, tables: described.tables, columns: translated.columns, shape: described.shape };
 }

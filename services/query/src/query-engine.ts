@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import {
@@ -127,7 +127,7 @@ export class QueryEngine {
    * Checks the query and opens a connection that sees `tables` only, bound as the query names
    * them. `close` ends the connection and lets the extent store evict the files it read.
    */
-  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; close(): void }> {
+  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; shape: QueryShape; close(): void }> {
     const connection = await instance.connect();
     const held: Array<{ release(): void }> = [];
     const close = () => {
@@ -150,9 +150,9 @@ export class QueryEngine {
   }
 
   private async withBoundQuery<T>(query: string, tables: TableBinding[], task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
-    const { connection, sql, tables: named, close } = await this.openBound(query, tables);
+    const { connection, sql, tables: named, shape, close } = await this.openBound(query, tables);
     try {
-      return await task(connection, sql, { tables: named });
+      return await task(connection, sql, { tables: named, shape });
     } catch (err) {
       throw asQueryError(err);
     } finally {
