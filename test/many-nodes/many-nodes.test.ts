@@ -21,6 +21,8 @@ describe("many nodes on PostgreSQL and a shared extent store", () => {
       SPILLWAY_METADATA_URL: metadata.url,
       SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`),
       SPILLWAY_SCHEDULER_TICK: "200ms",
+      // Every run with two extents or more is split over the live nodes.
+      SPILLWAY_DISTRIBUTED_MIN_SIZE: "1",
     });
     nodes.push(node);
     return node;
@@ -77,6 +79,8 @@ describe("many nodes on PostgreSQL and a shared extent store", () => {
     // A run asked of one node commits once; the scheduled runs of all three share the export by its lease.
     const now = await b.catalog.runContinuousExportNow({ name: "EventsToLake" });
     expect(now.result, now.details).toBe("Completed");
+    // The run read three extents (one ingested on each node) and was split three ways: each node exported a part.
+    expect(now.artifacts.map((x) => /_p(\d+)_\d+\.parquet$/.exec(x.path)?.[1]).sort()).toEqual(["0", "1", "2"]);
 
     // Node a dies (kill -9) while the others ingest and export.
     await a.kill();

@@ -57,7 +57,8 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
   if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
   const azurite = mode === "nodes" ? await useAzurite() : undefined;
   const extentContainer = `extents-${randomUUID().slice(0, 8)}`;
-  if (azurite) extraEnv = { ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
+  // Runs of two extents or more split over the live nodes: a node killed may own a split run, or export a part of one.
+  if (azurite) extraEnv = { SPILLWAY_DISTRIBUTED_MIN_SIZE: "1", ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
   const isNode = (target: ChaosTarget) => target.startsWith("node");
   // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();

@@ -30,6 +30,10 @@ export interface SpillwayConfig {
   extentStore?: string;
   /** Most bytes of extents a node keeps copies of (query nodes read shared extents through it). */
   extentCacheBytes: number;
+  /** host:port other nodes reach this one at; default: the listen address (the host name when it listens on every interface). */
+  advertiseAddr?: string;
+  /** Least bytes of extents a run reads for it to be split over the live nodes. */
+  distributedMinBytes: number;
   target: Target;
   /** Where each service is reached when it runs in another process. */
   peers: Record<ServiceName, string>;
@@ -113,6 +117,7 @@ export const DEFAULTS: SpillwayConfig = {
   listen: "127.0.0.1:50051",
   dataDir: "./data",
   extentCacheBytes: 10 * 1024 * MB,
+  distributedMinBytes: 64 * MB,
   target: "all",
   peers: {
     catalog: "127.0.0.1:50051",
@@ -148,6 +153,8 @@ const KEYS = {
   metadataUrl: { flag: "metadata-url", env: "SPILLWAY_METADATA_URL" },
   extentStore: { flag: "extent-store", env: "SPILLWAY_EXTENT_STORE" },
   extentCacheSize: { flag: "extent-cache-size", env: "SPILLWAY_EXTENT_CACHE_SIZE" },
+  advertiseAddr: { flag: "advertise-addr", env: "SPILLWAY_ADVERTISE_ADDR" },
+  distributedMinSize: { flag: "distributed-min-size", env: "SPILLWAY_DISTRIBUTED_MIN_SIZE" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
   catalogAddr: { flag: "catalog-addr", env: "SPILLWAY_CATALOG_ADDR" },
   queryAddr: { flag: "query-addr", env: "SPILLWAY_QUERY_ADDR" },
@@ -381,6 +388,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     dataDir: resolve(raw.dataDir ?? DEFAULTS.dataDir),
     metadataUrl: metadataUrl(raw.metadataUrl),
     extentStore: raw.extentStore?.trim() || undefined,
+    advertiseAddr: raw.advertiseAddr?.trim() || undefined,
+    distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,
     // In one process every peer is this server; split processes name their peers.

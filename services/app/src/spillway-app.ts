@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { mkdir } from "node:fs/promises";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceName, SpillwayConfig } from "@spillway/config";
@@ -57,7 +58,8 @@ export interface StartOptions {
 export async function startSpillway(config: SpillwayConfig, options: StartOptions = {}): Promise<RunningSpillway> {
   const log = options.log ?? console.log;
   await mkdir(config.dataDir, { recursive: true });
-  const internalKey = await loadInternalKey(config.dataDir);
+  const internalKey = await loadInternalKey(config.dataDir, config.metadataUrl);
+  let listeningPort = 0;
   const hosted = modulesOf(config.target);
   const modules = new Map<ModuleName, StartedModule>();
   const remotes: Array<{ close(): void }> = [];
@@ -88,7 +90,21 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     writer: () => createWriterModule(config),
     catalog: () => createCatalogModule(config, peersOf("catalog")),
     query: () => createQueryModule(config, peersOf("query"), log),
-    scheduler: () => createSchedulerModule(config, peersOf("scheduler"), log, { now: options.now }),
+    scheduler: () =>
+      createSchedulerModule(config, peersOf("scheduler"), log, {
+        now: options.now,
+        // A node (every module in one process) on shared metadata runs parts of other nodes' runs.
+        node:
+          config.metadataUrl && config.target === "all"
+            ? {
+                address: () => advertisedAddress(config, listeningPort),
+                dial: (service, address) => {
+                  const tls = config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key };
+                  return createGrpcClient(SERVICE_DESCRIPTORS[service], address, { internalKey, tls }) as never;
+                },
+              }
+            : undefined,
+      }),
     // A command needs what the RPC it runs as needs: the rules are those services' own tables.
     kusto: () =>
       createKustoModule(peersOf("kusto"), {
@@ -110,6 +126,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     if (module.service && module.handlers && module.access) server.addService(module.service, module.handlers, module.access);
   }
   const port = await server.listen(config.listen);
+  listeningPort = port;
   for (const module of modules.values()) await module.start?.();
   log(`spillway: ${hosted.join(", ")} listening on ${config.listen.replace(/:0$/, `:${port}`)}${config.tls ? " (TLS)" : ""}, data in ${config.dataDir}`);
   const stopAnnouncing = announceAuth(config, log);
@@ -132,4 +149,11 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
       remotes.forEach((r) => r.close());
     },
   };
+}
+
+/** Where other nodes reach this one: SPILLWAY_ADVERTISE_ADDR, else the listen address (the host name for every interface). */
+function advertisedAddress(config: SpillwayConfig, port: number): string {
+  if (config.advertiseAddr) return config.advertiseAddr;
+  const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
+  return `${host === "0.0.0.0" || host === "::" || host === "[::]" ? hostname() : host}:${port}`;
 }

@@ -212,4 +212,88 @@ describe("ExportRunner", () => {
     expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
     expect((await cursor.listFailures({ exportId: spec.id })).failures).toEqual([]);
   });
+
+  describe("split over nodes", () => {
+    /** A node's query and writer services, recording what they were asked; `failUpload` makes its upload fail. */
+    const node = (name: string, failUpload = false) => {
+      const log = { ranges: [] as string[][], uploaded: [] as string[], discarded: [] as string[] };
+      const peers: Pick<RunnerPeers, "query" | "writer"> = {
+        query: {
+          executeToSpool: async (req) => (log.ranges.push((req.factTables ?? []).map((f) => `${f.afterCursor}..${f.upToCursor}`)), { spoolHandle: req.spoolName, rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] }) as never,
+          discardSpool: async (req) => (log.discarded.push(`spool ${req.spoolName}`), {}) as never,
+        },
+        writer: {
+          stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
+          uploadArtifacts: async (req) => {
+            await new Promise((r) => setTimeout(r, 5));
+            if (failUpload) throw new SpillwayError(ErrorCode.unavailable, `${name}: storage unavailable`);
+            log.uploaded.push(req.stageId ?? "");
+            return { artifacts: [{ path: `file:///tmp/lake/${name}-${req.stageId}.csv`, numRecords: 10n, sizeInBytes: 50n }] } as never;
+          },
+          discardStage: async (req) => (log.discarded.push(`stage ${req.stageId}`), {}) as never,
+          deleteArtifacts: async () => ({}) as never,
+        },
+      };
+      return { peers, log };
+    };
+    const cluster = (nodes: Record<string, ReturnType<typeof node>>, self: string) => ({
+      nodeId: self,
+      liveNodes: async () => Object.keys(nodes).sort().map((nodeId) => ({ nodeId, address: `${nodeId}:1` })),
+      peersAt: (address: string) => nodes[address.replace(/:1$/, "")]!.peers,
+      minSplitBytes: 200n,
+    });
+
+    it("exports a row-wise run's cursor range in parts on every live node, and commits all their artifacts at once", async () => {
+      const spec = { ...exportSpec(), rowWise: true };
+      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      const cursors = [await ingest(), await ingest(), await ingest(), await ingest(), await ingest(), await ingest()];
+      const { peers: own, calls } = fakePeers(() => spec);
+      const nodes = { a: node("a"), b: node("b"), c: node("c") };
+      // This is node b: its own services run its part (the first); a and c are reached by address.
+      nodes.b.peers = own;
+      const runner = new ExportRunner(ledger, own, { now: () => clock, retry: noRetry, cluster: cluster(nodes, "b") });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Completed", from: 0n, to: cursors[5] });
+      // Parts by bytes (each extent 100 bytes): two extents each, b first, then c and a.
+      expect(calls.spooled).toEqual([[["T", "", String(cursors[1])]]]);
+      expect(nodes.c.log.ranges).toEqual([[`${cursors[1]}..${cursors[3]}`]]);
+      expect(nodes.a.log.ranges).toEqual([[`${cursors[3]}..${cursors[5]}`]]);
+      const committed = (await cursor.listArtifacts({ exportId: spec.id })).artifacts.map((a) => a.path).sort();
+      expect(committed).toEqual(["file:///tmp/lake/a-" + run.runId + "-p2.csv", "file:///tmp/lake/a.csv", "file:///tmp/lake/c-" + run.runId + "-p1.csv"].sort());
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(cursors[5]);
+      await runner.drain();
+      expect(nodes.a.log.discarded.sort()).toEqual([`spool ${run.runId}-p2`, `stage ${run.runId}-p2`]);
+    });
+
+    it("commits nothing when one part fails, deletes what the others uploaded, and waits for every part first", async () => {
+      const spec = { ...exportSpec(), rowWise: true };
+      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      for (let i = 0; i < 4; i++) await ingest();
+      const { peers: own, calls } = fakePeers(() => spec);
+      const nodes = { a: node("a"), b: node("b", true) };
+      nodes.a.peers = own;
+      const runner = new ExportRunner(ledger, own, { now: () => clock, retry: noRetry, cluster: cluster(nodes, "a") });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("b: storage unavailable") });
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+      expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toEqual([]);
+      // Every part's staged name is deleted: a's, which uploaded, and b's, which may have landed.
+      expect(calls.deleted.flat().sort()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p0.csv`, `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p1.csv`]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
+    it("keeps a run whole when the export is not row-wise, is small, or only one node is alive", async () => {
+      const spec = exportSpec();
+      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      for (let i = 0; i < 4; i++) await ingest();
+      const { peers: own, calls } = fakePeers(() => spec);
+      const nodes = { a: node("a"), b: node("b") };
+      const runner = new ExportRunner(ledger, own, { now: () => clock, retry: noRetry, cluster: cluster(nodes, "a") });
+      expect((await runner.run(spec)).result).toBe("Completed");
+      for (let i = 0; i < 1; i++) await ingest();
+      expect((await runner.run({ ...spec, rowWise: true })).result).toBe("Completed");
+      expect(calls.spooled).toHaveLength(2);
+      expect(nodes.b.log.ranges).toEqual([]);
+    });
+  });
 });

@@ -6,6 +6,7 @@ import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
+import { splitRange, type CursorRange } from "./run-split.js";
 
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
 export interface RunnerPeers {
@@ -44,7 +45,30 @@ export class LeaseHeldError extends SpillwayError {
   }
 }
 
+/** The nodes a row-wise run may be split over (nodes sharing PostgreSQL, DESIGN "Scale-out"). */
+export interface RunCluster {
+  /** This node's id (its part of a split run goes to its own services). */
+  nodeId: string;
+  /** The nodes alive now, by id, this one among them. */
+  liveNodes(): Promise<Array<{ nodeId: string; address: string }>>;
+  /** The query and writer services of the node at `address`. */
+  peersAt(address: string): Pick<RunnerPeers, "query" | "writer">;
+  /** Least bytes of extents a run reads for it to be split: smaller runs stay on one node. */
+  minSplitBytes: bigint;
+}
+
+/** One part of a split run: a cursor range, exported by one node's query and writer services. */
+interface RunPart {
+  index: number;
+  range: CursorRange;
+  peers: Pick<RunnerPeers, "query" | "writer">;
+  /** Names its spool and its stage on that node. */
+  handle: string;
+}
+
 export interface RunnerOptions {
+  /** Split row-wise runs over these nodes; absent, every run stays on this node. */
+  cluster?: RunCluster;
   now?: () => number;
   /** Identifies this scheduler as the lease owner. */
   ownerId?: string;
@@ -74,6 +98,7 @@ export class ExportRunner {
   private readonly retry: RetryOptions;
   private readonly autoDisableAfterMs: number;
   private readonly log: (message: string) => void;
+  private readonly cluster?: RunCluster;
 
   constructor(
     private readonly store: RunLedger,
@@ -86,6 +111,7 @@ export class ExportRunner {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.autoDisableAfterMs = options.autoDisableAfterMs ?? SEVEN_DAYS_MS;
     this.log = options.log ?? (() => undefined);
+    this.cluster = options.cluster;
   }
 
   isRunning(exportId: string): boolean {
@@ -170,44 +196,20 @@ export class ExportRunner {
       this.checkTables(spec);
       await this.removeFailedAttempts(spec, started.pending);
 
+      const parts = await this.partsOf(spec, runId, from, to);
+      if (parts.length > 1) {
+        return await this.executeParts(spec, runId, started, parts, (paths) => {
+          stagedPaths = paths;
+          uploadStarted = true;
+        });
+      }
+
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await withRetry(
-        () =>
-          this.peers.query.executeToSpool({
-            database: spec.database,
-            query: spec.query,
-            tables: spec.tables,
-            factTables: spec.factTables.map((table) => ({ table, afterCursor: cursorText(from), upToCursor: to.toString() })),
-            dimensionTables: spec.dimensionTables,
-            outputColumns: exportedColumns(externalTable),
-            spoolName,
-            // Where no partition needs a spool of rows, the query service encodes the artifacts' content in one pass.
-            encoding: { externalTable, sizeLimit: spec.properties?.sizeLimit ?? 0n, parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0 },
-          }),
-        this.retry,
-      );
+      const spool = await withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, spoolName)), this.retry);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
 
-      // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
-      // has the same number, so a commit that landed before a crash is not made twice.
-      const txnVersion = started.completedRuns + 1n;
       const staged = await withRetry(
-        () =>
-          this.peers.writer.stageArtifacts({
-            stageId: runId,
-            externalTable,
-            spoolHandle: spool.spoolHandle,
-            encodedFiles: spool.encodedFiles,
-            spoolRows: spool.rowCount,
-            nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}`,
-            sizeLimit: spec.properties?.sizeLimit ?? 0n,
-            parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
-            distributed: spec.properties?.distributed ?? true,
-            deltaAppId: spec.id,
-            deltaTxnVersion: txnVersion,
-            fromCursor: from.toString(),
-            toCursor: to.toString(),
-          }),
+        () => this.peers.writer.stageArtifacts({ ...this.stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }),
         this.retry,
       );
       if (staged.alreadyCommitted) {
@@ -234,6 +236,107 @@ export class ExportRunner {
       this.cleanups.add(cleanup);
       void cleanup.finally(() => this.cleanups.delete(cleanup));
     }
+  }
+
+  /**
+   * The parts a run is split into: one per live node, by cursor range, when the export is
+   * row-wise (libs/duck isRowWise), may be distributed, is not a Delta table (one log commit
+   * per run), and reads at least minSplitBytes; none otherwise (the run stays whole here).
+   */
+  private async partsOf(spec: ExportSpec, runId: string, from: bigint, to: bigint): Promise<RunPart[]> {
+    const cluster = this.cluster;
+    if (!cluster || !spec.rowWise || spec.properties?.distributed === false || spec.externalTable?.kind === "delta") return [];
+    // Without the node list, the run is not lost: it stays whole on this node.
+    const nodes = await cluster.liveNodes().catch(() => []);
+    if (nodes.length < 2) return [];
+    const { extents } = await this.store.listExtents(spec.database, spec.factTables, from, to);
+    if (extents.reduce((sum, e) => sum + e.sizeBytes, 0n) < cluster.minSplitBytes) return [];
+    // This node takes the first part, the others follow in id order from it.
+    const self = Math.max(0, nodes.findIndex((n) => n.nodeId === cluster.nodeId));
+    const ordered = [...nodes.slice(self), ...nodes.slice(0, self)];
+    return splitRange(from, to, extents, ordered.length).map((range, index) => ({
+      index,
+      range,
+      peers: ordered[index]!.nodeId === cluster.nodeId ? this.peers : cluster.peersAt(ordered[index]!.address),
+      handle: `${runId}-p${index}`,
+    }));
+  }
+
+  /**
+   * A run split over nodes: each part's node runs the query over its range and stages its
+   * artifacts; all their names are journaled; each uploads its own; one commit takes every
+   * part's artifacts, or none does (a part that fails fails the run, and what any part
+   * uploaded is deleted). Parts are always waited for to the end, so no upload of a failed
+   * run lands after its files were deleted.
+   */
+  private async executeParts(spec: ExportSpec, runId: string, started: StartedRun, parts: RunPart[], uploading: (paths: string[]) => void): Promise<RunOutcome> {
+    const externalTable = spec.externalTable!;
+    const { from, to, runNumber } = started;
+    try {
+      const staged = await settled(
+        parts.map(async (part) => {
+          const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
+          if (spool.rowCount === 0n) return { part, artifacts: [] };
+          const stage = await withRetry(
+            () =>
+              part.peers.writer.stageArtifacts({
+                ...this.stageRequest(spec, started, part.handle, spool),
+                nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}_p${part.index}`,
+              }),
+            this.retry,
+          );
+          return { part, artifacts: stage.artifacts };
+        }),
+      );
+      const withRows = staged.filter((s) => s.artifacts.length > 0);
+      const paths = withRows.flatMap((s) => s.artifacts.map((a) => a.path));
+      if (paths.length === 0) return await this.commit(spec, runId, from, to, []);
+      for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
+        if (step.status === "rejected") throw step.reason;
+      }
+      uploading(paths);
+      const uploaded = await settled(withRows.map((s) => withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry)));
+      await this.assertStillWanted(spec);
+      return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))));
+    } finally {
+      const cleanup = Promise.allSettled(parts.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })]));
+      this.cleanups.add(cleanup);
+      void cleanup.finally(() => this.cleanups.delete(cleanup));
+    }
+  }
+
+  private spoolRequest(spec: ExportSpec, range: CursorRange, spoolName: string) {
+    const externalTable = spec.externalTable!;
+    return {
+      database: spec.database,
+      query: spec.query,
+      tables: spec.tables,
+      factTables: spec.factTables.map((table) => ({ table, afterCursor: cursorText(range.after), upToCursor: range.upTo.toString() })),
+      dimensionTables: spec.dimensionTables,
+      outputColumns: exportedColumns(externalTable),
+      spoolName,
+      // Where no partition needs a spool of rows, the query service encodes the artifacts' content in one pass.
+      encoding: { externalTable, sizeLimit: spec.properties?.sizeLimit ?? 0n, parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0 },
+    };
+  }
+
+  private stageRequest(spec: ExportSpec, started: StartedRun, stageId: string, spool: { spoolHandle: string; encodedFiles: string[]; rowCount: bigint }) {
+    return {
+      stageId,
+      externalTable: spec.externalTable!,
+      spoolHandle: spool.spoolHandle,
+      encodedFiles: spool.encodedFiles,
+      spoolRows: spool.rowCount,
+      sizeLimit: spec.properties?.sizeLimit ?? 0n,
+      parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
+      distributed: spec.properties?.distributed ?? true,
+      // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
+      // has the same number, so a commit that landed before a crash is not made twice.
+      deltaAppId: spec.id,
+      deltaTxnVersion: started.completedRuns + 1n,
+      fromCursor: started.from.toString(),
+      toCursor: started.to.toString(),
+    };
   }
 
   private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint }): ArtifactRecord {
@@ -318,6 +421,14 @@ export class ExportRunner {
     this.log(`scheduler: disabled export '${spec.name}' of database '${spec.database}': only permanent failures for ${this.autoDisableAfterMs / 86_400_000} days`);
     await this.store.addFailure(spec.id, { operationId: randomUUID(), name: spec.name, failureKind: "Failure", details, isPermanent: true });
   }
+}
+
+/** Waits for every task, then fails with the first failure: nothing is left running behind a failed run. */
+async function settled<T>(tasks: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** What a run's query yields: the external table's columns, then its virtual partition columns. */

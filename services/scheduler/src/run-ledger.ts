@@ -56,7 +56,7 @@ export interface RunLedger {
   startRun(start: { exportId: string; name: string; runId: string; owner: string; leaseTtlMs: number; maxCursor?: bigint }): Promise<StartedRun | undefined>;
   renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(exportId: string, owner: string): Promise<void>;
-  listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: Array<{ table: string; path: string }> }>;
+  listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: Array<{ table: string; path: string; cursor: bigint; sizeBytes: bigint }> }>;
   journalPending(exportId: string, runId: string, paths: string[]): Promise<void>;
   pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
   clearPending(exportId: string, paths: string[]): Promise<void>;
@@ -92,7 +92,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     releaseLease: async (exportId, owner) => void (await cursor.releaseLease({ exportId, owner })),
     async listExtents(database, tables, after, upTo) {
       const r = await cursor.listExtents({ database, tables, afterCursor: cursorText(after), upToCursor: upTo === undefined ? "" : upTo.toString() });
-      return { extents: r.extents.map((e) => ({ table: e.table, path: e.path })) };
+      return { extents: r.extents.map((e) => ({ table: e.table, path: e.path, cursor: cursorOf(e.cursor), sizeBytes: e.sizeBytes })) };
     },
     journalPending: async (exportId, runId, paths) => void (await cursor.journalPending({ exportId, runId, paths })),
     pendingArtifacts: async (exportId) => (await cursor.listPendingArtifacts({ exportId })).pending.map((p) => ({ runId: p.runId, path: p.path })),

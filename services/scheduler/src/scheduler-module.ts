@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto";
 import type { SpillwayConfig } from "@spillway/config";
 import { errorMessage } from "@spillway/errors";
 import { withRetry } from "@spillway/rpc";
-import { ExportRunner } from "./export-runner.js";
+import { ExportRunner, type RunCluster } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import { cursorLedger } from "./run-ledger.js";
 import { RunRequestListener } from "./run-request-listener.js";
@@ -10,7 +11,20 @@ import { RunScheduler } from "./run-scheduler.js";
 export interface SchedulerModuleOptions {
   /** The clock of leases, intervals and failure ages; injectable so tests need not wait days. */
   now?: () => number;
+  /** This process is a node of several sharing PostgreSQL: it says so, and splits row-wise runs over the live nodes. */
+  node?: SchedulerNodeOptions;
 }
+
+export interface SchedulerNodeOptions {
+  /** Where other nodes reach this one's services (known once it listens). */
+  address: () => string;
+  /** A client of another node's query or writer service. */
+  dial: <S extends "query" | "writer">(service: S, address: string) => SchedulerPeers[S] & { close(): void };
+}
+
+/** How often a node says it is alive, and how long after the last time it counts as gone. */
+const HEARTBEAT_MS = 2000;
+const NODE_TIMEOUT_MS = 3 * HEARTBEAT_MS;
 
 /**
  * Due exports and run orchestration (DESIGN "Scale-out"): depends on catalog, cursor,
@@ -18,7 +32,8 @@ export interface SchedulerModuleOptions {
  */
 export async function createSchedulerModule(config: SpillwayConfig, peers: SchedulerPeers, log: (line: string) => void, options: SchedulerModuleOptions = {}) {
   const ledger = cursorLedger(peers.cursor);
-  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs });
+  const node = options.node && nodeOf(options.node, peers, config.distributedMinBytes);
+  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster });
   const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
@@ -34,6 +49,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
       // (their checkpoint never moved) before any run starts: recovery would take a new run's lease too.
       const recover = () => peers.cursor.recoverAbandonedRuns({});
       const begin = () => {
+        node?.start();
         scheduler.start();
         listener.start();
       };
@@ -53,6 +69,39 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
       scheduler.stop();
       await listener.stop();
       await runner.drain();
+      node?.stop();
+    },
+  };
+}
+
+/** This node in the cluster: its heartbeat, the live nodes, and clients of their services. */
+function nodeOf(options: SchedulerNodeOptions, peers: SchedulerPeers, minSplitBytes: number) {
+  const nodeId = randomUUID();
+  const remotes = new Map<string, { query: SchedulerPeers["query"] & { close(): void }; writer: SchedulerPeers["writer"] & { close(): void } }>();
+  let timer: NodeJS.Timeout | undefined;
+  const beat = () => void peers.cursor.heartbeat({ nodeId, address: options.address() }).catch(() => undefined);
+  const cluster: RunCluster = {
+    nodeId,
+    async liveNodes() {
+      return (await peers.cursor.listNodes({ maxAgeMs: BigInt(NODE_TIMEOUT_MS) })).nodes.map((n) => ({ nodeId: n.nodeId, address: n.address }));
+    },
+    peersAt(address) {
+      let remote = remotes.get(address);
+      if (!remote) remotes.set(address, (remote = { query: options.dial("query", address), writer: options.dial("writer", address) }));
+      return remote;
+    },
+    minSplitBytes: BigInt(minSplitBytes),
+  };
+  return {
+    cluster,
+    start() {
+      beat();
+      timer = setInterval(beat, HEARTBEAT_MS);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      for (const r of remotes.values()) (r.query.close(), r.writer.close());
     },
   };
 }
