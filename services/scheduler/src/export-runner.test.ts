@@ -282,7 +282,7 @@ describe("ExportRunner", () => {
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
-    it("keeps a run whole when the export is not row-wise, is small, or only one node is alive", async () => {
+    it("keeps a run whole when the export is not row-wise, is small, or not distributed", async () => {
       const spec = exportSpec();
       await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
       for (let i = 0; i < 4; i++) await ingest();
@@ -292,7 +292,10 @@ describe("ExportRunner", () => {
       expect((await runner.run(spec)).result).toBe("Completed");
       for (let i = 0; i < 1; i++) await ingest();
       expect((await runner.run({ ...spec, rowWise: true })).result).toBe("Completed");
-      expect(calls.spooled).toHaveLength(2);
+      for (let i = 0; i < 4; i++) await ingest();
+      // distributed=false: one writer, fewer files.
+      expect((await runner.run({ ...spec, rowWise: true, properties: { ...spec.properties, distributed: false } as never })).result).toBe("Completed");
+      expect(calls.spooled).toHaveLength(3);
       expect(nodes.b.log.ranges).toEqual([]);
     });
   });
