@@ -21,13 +21,14 @@ export class BenchContext {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   }
 
-  /** A fresh Spillway process with its own data directory. */
-  async spillway(name: string): Promise<Spillway> {
+  /** A fresh Spillway process with its own data directory (and `env` for its settings). */
+  async spillway(name: string, env?: Record<string, string>): Promise<Spillway> {
     const sw = await startSpillway({
       name,
       workDir: this.workDir,
       otlpUrl: this.collector?.url,
       cpuProfDir: this.cpuProfDir,
+      env,
     });
     this.started.add(sw);
     this.log(`spillway '${name}' pid ${sw.pid} on ${sw.address}`);

@@ -16,6 +16,7 @@ import { costGrowth } from "./measures/cost-growth.js";
 import { ingestion } from "./measures/ingestion.js";
 import { kustoLanguage } from "./measures/kusto-language.js";
 import { manyExports } from "./measures/many-exports.js";
+import { manyNodes } from "./measures/many-nodes.js";
 import { runLatency } from "./measures/run-latency.js";
 import { startAzurite, type Azurite } from "./processes.js";
 import { firstLine, formatNotes, formatTable, MiB, notMeasured, writeJson, type Figure } from "./report.js";
@@ -65,6 +66,14 @@ const GROUPS: Group[] = [
       [8, "export run in KQL vs its SQL twin", "≤ 1.05×"],
     ],
     run: kustoLanguage,
+  },
+  {
+    ids: [9],
+    placeholders: [
+      [9, "run latency with the stores in PostgreSQL", "reported"],
+      [9, "one run exporting 4M rows to Parquet on 1, 2 and 3 nodes", "reported"],
+    ],
+    run: manyNodes,
   },
 ];
 

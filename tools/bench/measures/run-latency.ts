@@ -1,4 +1,5 @@
 import type { BenchContext } from "../context.js";
+import type { Spillway } from "../processes.js";
 import { EXPORT_QUERY } from "../datagen.js";
 import { fmtMs, limitFigure, median, percentile, type Figure } from "../report.js";
 import { scaled } from "../settings.js";
@@ -18,36 +19,9 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
   const runs = settings.latencyRuns;
   const measure = `run latency, ingest ${rows.toLocaleString("en-US")} rows then trigger, over ${runs} runs`;
 
-  ctx.log(`latency: generating ${runs + WARMUP_RUNS} payloads of ${rows} rows`);
-  const payloads: Buffer[] = [];
-  for (let i = 0; i < runs + WARMUP_RUNS; i++) payloads.push(await ctx.data.smallPayload(i, rows));
-
   const sw = await ctx.spillway("latency");
   try {
-    await createTable(sw, "Latency");
-    await createBlobExternalTable(sw, azurite, "LatencyLake", "latency", "parquet");
-    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"), undefined, settings.sizeLimit);
-
-    const latencies: number[] = [];
-    const ingestMs: number[] = [];
-    let measuredFrom = 0;
-    ctx.log(`latency: ${WARMUP_RUNS} warm-up + ${runs} runs`);
-    for (let i = 0; i < payloads.length; i++) {
-      if (i === WARMUP_RUNS) measuredFrom = Date.now();
-      const i0 = performance.now();
-      const ingested = await sw.query.ingest({ database: DATABASE, table: "Latency", format: "csv", payload: payloads[i]! });
-      const t0 = performance.now();
-      if (Number(ingested.rowCount) !== rows) throw new Error(`ingested ${ingested.rowCount} rows, expected ${rows}`);
-      const r = await runNow(sw, "LatencyToLake");
-      const ms = performance.now() - t0;
-      if (exportedRows(r) !== rows) throw new Error(`run exported ${exportedRows(r)} rows, expected ${rows}`);
-      if (i >= WARMUP_RUNS) {
-        latencies.push(ms);
-        ingestMs.push(t0 - i0);
-      }
-    }
-    const measuredTo = Date.now();
-
+    const { latencies, ingestMs, measuredFrom, measuredTo } = await runLatencies(ctx, sw, "latency", rows, runs);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const notes = [
@@ -69,4 +43,38 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
     await ctx.stopSpillway(sw);
     await azurite.deleteContainer("latency");
   }
+}
+
+/**
+ * On `sw`, an export to Parquet in Azurite container `container`, then (after a few warm-up
+ * runs not counted) `runs` times: ingest `rows` rows, run the export now. Each run's latency
+ * is from the trigger to the response, which comes once the run has committed.
+ */
+export async function runLatencies(ctx: BenchContext, sw: Spillway, container: string, rows: number, runs: number): Promise<{ latencies: number[]; ingestMs: number[]; measuredFrom: number; measuredTo: number }> {
+  ctx.log(`${container}: generating ${runs + WARMUP_RUNS} payloads of ${rows} rows`);
+  const payloads: Buffer[] = [];
+  for (let i = 0; i < runs + WARMUP_RUNS; i++) payloads.push(await ctx.data.smallPayload(i, rows));
+  await createTable(sw, "Latency");
+  await createBlobExternalTable(sw, ctx.azurite, "LatencyLake", container, "parquet");
+  await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"), undefined, ctx.settings.sizeLimit);
+
+  const latencies: number[] = [];
+  const ingestMs: number[] = [];
+  let measuredFrom = 0;
+  ctx.log(`${container}: ${WARMUP_RUNS} warm-up + ${runs} runs`);
+  for (let i = 0; i < payloads.length; i++) {
+    if (i === WARMUP_RUNS) measuredFrom = Date.now();
+    const i0 = performance.now();
+    const ingested = await sw.query.ingest({ database: DATABASE, table: "Latency", format: "csv", payload: payloads[i]! });
+    const t0 = performance.now();
+    if (Number(ingested.rowCount) !== rows) throw new Error(`ingested ${ingested.rowCount} rows, expected ${rows}`);
+    const r = await runNow(sw, "LatencyToLake");
+    const ms = performance.now() - t0;
+    if (exportedRows(r) !== rows) throw new Error(`run exported ${exportedRows(r)} rows, expected ${rows}`);
+    if (i >= WARMUP_RUNS) {
+      latencies.push(ms);
+      ingestMs.push(t0 - i0);
+    }
+  }
+  return { latencies, ingestMs, measuredFrom, measuredTo: Date.now() };
 }
