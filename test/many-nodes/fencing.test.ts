@@ -76,6 +76,76 @@ describe("fencing: a node paused mid-run past its lease", () => {
   });
 });
 
+describe("the owner of a distributed run killed mid-way", () => {
+  let azurite: Azurite;
+  let metadata: { url: string; release(): Promise<void> };
+  let proxy: HoldingProxy;
+  const nodes: SpillwayUnderTest[] = [];
+
+  beforeAll(async () => {
+    azurite = await useAzurite();
+    metadata = await postgresDatabaseForTest();
+    proxy = await holdingProxy(new URL(azurite.serviceUrl).origin);
+  });
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await proxy?.close();
+    await metadata?.release();
+    await azurite?.stop();
+  });
+
+  it("leaves its parts' files to the next owner, which deletes them and exports every record once", async () => {
+    const extents = await newContainer(azurite, "extents");
+    const lake = await newContainer(azurite, "lake");
+    const env = {
+      SPILLWAY_METADATA_URL: metadata.url,
+      SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extents}/cluster`),
+      SPILLWAY_RUN_LEASE: "2s",
+      SPILLWAY_DISTRIBUTED_MIN_SIZE: "1",
+    };
+    const [a, b] = [await startSpillwayProcesses("all", env), await startSpillwayProcesses("all", env)];
+    nodes.push(a, b);
+    await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
+    await a.catalog.createExternalTable({
+      name: "Lake",
+      kind: "blob",
+      dataFormat: "parquet",
+      columns: [{ name: "Id", type: "long" }],
+      connectionStrings: [`${proxy.origin}/devstoreaccount1/${lake}/events;${AZURITE_KEY}`],
+    });
+    await a.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", over: ["Events"], properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    // Two extents, so the run splits in two parts, one per node.
+    await a.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 1])) });
+    await b.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 11])) });
+    // Both nodes have said they are alive (heartbeats every 2 s).
+    await new Promise((r) => setTimeout(r, 2500));
+
+    const held = proxy.holdNextPut(`/devstoreaccount1/${lake}/`);
+    const doomed = a.catalog.runContinuousExportNow({ name: "Out" }).catch((err: Error) => err);
+    await held.arrived;
+    await a.kill();
+    // The upload a part had under way when its owner died lands now; the run never commits.
+    await held.forward();
+    expect(await doomed).toBeInstanceOf(Error);
+    // What landed is a part's file: the dead owner's run was split over both nodes.
+    expect((await blobNames(azurite, lake)).filter((n) => /_p[01]_\d+\.parquet$/.test(n))).toHaveLength(1);
+
+    // b takes over once a's lease has expired and a has left the live nodes (6 s without a heartbeat).
+    let takeover: Awaited<ReturnType<typeof b.catalog.runContinuousExportNow>> | undefined;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+      takeover = await b.catalog.runContinuousExportNow({ name: "Out" }).catch(() => undefined);
+      if (takeover?.result === "Completed") break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(takeover?.result, takeover?.details).toBe("Completed");
+    const committed = await artifactPaths(b, "Out");
+    expect((await blobNames(azurite, lake)).map((n) => `${proxy.origin}/devstoreaccount1/${lake}/${n}`).sort()).toEqual([...committed].sort());
+    const rows = await readArtifacts(azurite.client, committed.map((p) => p.replace(proxy.origin, new URL(azurite.serviceUrl).origin)), "parquet");
+    expect(rows.map((r) => Number(r.Id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+});
+
 interface HoldingProxy {
   origin: string;
   /** Holds the next PUT whose path starts with `pathPrefix` until `forward` is called. */
