@@ -6,6 +6,57 @@ import { artifactPaths, blobNames, csv, newContainer } from "../support/fixtures
 import { postgresDatabaseForTest } from "../support/postgres.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
+/** Two nodes on one PostgreSQL and an extent store, an export to a lake behind a proxy that can hold an upload. */
+function twoNodes() {
+  const ctx = {} as { azurite: Azurite; proxy: HoldingProxy; nodes: SpillwayUnderTest[]; lake: string };
+  let metadata: { url: string; release(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    ctx.azurite = await useAzurite();
+    metadata = await postgresDatabaseForTest();
+    ctx.proxy = await holdingProxy(new URL(ctx.azurite.serviceUrl).origin);
+    ctx.nodes = [];
+  });
+  afterAll(async () => {
+    for (const n of ctx.nodes ?? []) n.signal("SIGCONT");
+    await Promise.all((ctx.nodes ?? []).map((n) => n.stop()));
+    await ctx.proxy?.close();
+    await metadata?.release();
+    await ctx.azurite?.stop();
+  });
+  return {
+    ctx,
+    /** Starts the nodes (a 2 s run lease) and defines table Events and export Out to the lake; an hour between runs: only the runs the test asks for happen. */
+    async start(env: Record<string, string> = {}) {
+      const extents = await newContainer(ctx.azurite, "extents");
+      ctx.lake = await newContainer(ctx.azurite, "lake");
+      const all = { SPILLWAY_METADATA_URL: metadata!.url, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s", ...env };
+      const [a, b] = [await startSpillwayProcesses("all", all), await startSpillwayProcesses("all", all)];
+      ctx.nodes.push(a, b);
+      await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
+      await a.catalog.createExternalTable({
+        name: "Lake",
+        kind: "blob",
+        dataFormat: "parquet",
+        columns: [{ name: "Id", type: "long" }],
+        connectionStrings: [`${ctx.proxy.origin}/devstoreaccount1/${ctx.lake}/events;${AZURITE_KEY}`],
+      });
+      await a.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", over: ["Events"], properties: { intervalBetweenRuns: { seconds: 3600n } } });
+      return [a, b] as const;
+    },
+    ingest: (node: SpillwayUnderTest, from: number, count: number) => node.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: count }, (_, i) => [from + i])) }),
+    holdNextUpload: () => ctx.proxy.holdNextPut(`/devstoreaccount1/${ctx.lake}/`),
+    lakeFiles: () => blobNames(ctx.azurite, ctx.lake),
+    /** Nothing but `committer`'s committed artifacts is in the lake, and they hold ids 1..count once each. */
+    async expectExactlyOnce(committer: SpillwayUnderTest, count: number) {
+      const committed = await artifactPaths(committer, "Out");
+      expect((await blobNames(ctx.azurite, ctx.lake)).map((n) => `${ctx.proxy.origin}/devstoreaccount1/${ctx.lake}/${n}`).sort()).toEqual([...committed].sort());
+      const rows = await readArtifacts(ctx.azurite.client, committed.map((p) => p.replace(ctx.proxy.origin, new URL(ctx.azurite.serviceUrl).origin)), "parquet");
+      expect(rows.map((r) => Number(r.Id)).sort((x, y) => x - y)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      return committed;
+    },
+  };
+}
+
 /**
  * The classic source of duplicates in sink connectors on rebalance: a node paused in the
  * middle of a run until its lease has passed to another node, then resumed. Its upload is
@@ -13,45 +64,13 @@ import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spill
  * node has committed the same records.
  */
 describe("fencing: a node paused mid-run past its lease", () => {
-  let azurite: Azurite;
-  let metadata: { url: string; release(): Promise<void> };
-  let proxy: HoldingProxy;
-  const nodes: SpillwayUnderTest[] = [];
-
-  beforeAll(async () => {
-    azurite = await useAzurite();
-    metadata = await postgresDatabaseForTest();
-    proxy = await holdingProxy(new URL(azurite.serviceUrl).origin);
-  });
-
-  afterAll(async () => {
-    for (const n of nodes) n.signal("SIGCONT");
-    await Promise.all(nodes.map((n) => n.stop()));
-    await proxy?.close();
-    await metadata?.release();
-    await azurite?.stop();
-  });
+  const cluster = twoNodes();
 
   it("commits nothing and leaves no file behind when it resumes", async () => {
-    const extents = await newContainer(azurite, "extents");
-    const lake = await newContainer(azurite, "lake");
-    const env = { SPILLWAY_METADATA_URL: metadata.url, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s" };
-    const [a, b] = [await startSpillwayProcesses("all", env), await startSpillwayProcesses("all", env)];
-    nodes.push(a, b);
+    const [a, b] = await cluster.start();
+    await cluster.ingest(a, 1, 10);
 
-    await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
-    await a.catalog.createExternalTable({
-      name: "Lake",
-      kind: "blob",
-      dataFormat: "parquet",
-      columns: [{ name: "Id", type: "long" }],
-      connectionStrings: [`${proxy.origin}/devstoreaccount1/${lake}/events;${AZURITE_KEY}`],
-    });
-    // An hour between runs: only the runs the test asks for happen.
-    await a.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", over: ["Events"], properties: { intervalBetweenRuns: { seconds: 3600n } } });
-    await a.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 1])) });
-
-    const held = proxy.holdNextPut(`/devstoreaccount1/${lake}/`);
+    const held = cluster.holdNextUpload();
     const pausedRun = a.catalog.runContinuousExportNow({ name: "Out" });
     await held.arrived;
     a.signal("SIGSTOP");
@@ -61,75 +80,39 @@ describe("fencing: a node paused mid-run past its lease", () => {
     expect(takeover.result, takeover.details).toBe("Completed");
     // a's upload lands now, after b's commit, while a is still paused.
     await held.forward();
-    expect((await blobNames(azurite, lake)).length).toBe(takeover.artifacts.length + 1);
+    expect((await cluster.lakeFiles()).length).toBe(takeover.artifacts.length + 1);
     a.signal("SIGCONT");
 
     const fenced = await pausedRun;
     expect(fenced.result).toBe("Failed");
     expect(fenced.details).toMatch(/lease .* was lost|checkpoint moved/);
     // Nothing of a's run stays: the lake holds b's artifacts only, each record once.
-    const committed = await artifactPaths(b, "Out");
-    expect(committed).toEqual(takeover.artifacts.map((x) => x.path));
-    expect((await blobNames(azurite, lake)).map((n) => `${proxy.origin}/devstoreaccount1/${lake}/${n}`).sort()).toEqual([...committed].sort());
-    const rows = await readArtifacts(azurite.client, committed.map((p) => p.replace(proxy.origin, new URL(azurite.serviceUrl).origin)), "parquet");
-    expect(rows.map((r) => Number(r.Id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(await cluster.expectExactlyOnce(b, 10)).toEqual(takeover.artifacts.map((x) => x.path));
   });
 });
 
 describe("the owner of a distributed run killed mid-way", () => {
-  let azurite: Azurite;
-  let metadata: { url: string; release(): Promise<void> };
-  let proxy: HoldingProxy;
-  const nodes: SpillwayUnderTest[] = [];
-
-  beforeAll(async () => {
-    azurite = await useAzurite();
-    metadata = await postgresDatabaseForTest();
-    proxy = await holdingProxy(new URL(azurite.serviceUrl).origin);
-  });
-
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await proxy?.close();
-    await metadata?.release();
-    await azurite?.stop();
-  });
+  const cluster = twoNodes();
 
   it("leaves its parts' files to the next owner, which deletes them and exports every record once", async () => {
-    const extents = await newContainer(azurite, "extents");
-    const lake = await newContainer(azurite, "lake");
-    const env = {
-      SPILLWAY_METADATA_URL: metadata.url,
-      SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extents}/cluster`),
-      SPILLWAY_RUN_LEASE: "2s",
-      SPILLWAY_DISTRIBUTED_MIN_SIZE: "1",
-    };
-    const [a, b] = [await startSpillwayProcesses("all", env), await startSpillwayProcesses("all", env)];
-    nodes.push(a, b);
-    await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
-    await a.catalog.createExternalTable({
-      name: "Lake",
-      kind: "blob",
-      dataFormat: "parquet",
-      columns: [{ name: "Id", type: "long" }],
-      connectionStrings: [`${proxy.origin}/devstoreaccount1/${lake}/events;${AZURITE_KEY}`],
-    });
-    await a.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", over: ["Events"], properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    const [a, b] = await cluster.start({ SPILLWAY_DISTRIBUTED_MIN_SIZE: "1" });
     // Two extents, so the run splits in two parts, one per node.
-    await a.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 1])) });
-    await b.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 11])) });
+    await cluster.ingest(a, 1, 10);
+    await cluster.ingest(b, 11, 10);
     // Both nodes have said they are alive (heartbeats every 2 s).
     await new Promise((r) => setTimeout(r, 2500));
 
-    const held = proxy.holdNextPut(`/devstoreaccount1/${lake}/`);
+    const held = cluster.holdNextUpload();
     const doomed = a.catalog.runContinuousExportNow({ name: "Out" }).catch((err: Error) => err);
     await held.arrived;
     await a.kill();
     // The upload a part had under way when its owner died lands now; the run never commits.
     await held.forward();
     expect(await doomed).toBeInstanceOf(Error);
-    // What landed is a part's file: the dead owner's run was split over both nodes.
-    expect((await blobNames(azurite, lake)).filter((n) => /_p[01]_\d+\.parquet$/.test(n))).toHaveLength(1);
+    // What landed are parts' files (the held one, and the other part's if it was quicker than the kill): the run was split.
+    const landed = await cluster.lakeFiles();
+    expect(landed.length).toBeGreaterThan(0);
+    for (const name of landed) expect(name).toMatch(/_p[01]_\d+\.parquet$/);
 
     // b takes over once a's lease has expired and a has left the live nodes (6 s without a heartbeat).
     let takeover: Awaited<ReturnType<typeof b.catalog.runContinuousExportNow>> | undefined;
@@ -139,10 +122,7 @@ describe("the owner of a distributed run killed mid-way", () => {
       await new Promise((r) => setTimeout(r, 1000));
     }
     expect(takeover?.result, takeover?.details).toBe("Completed");
-    const committed = await artifactPaths(b, "Out");
-    expect((await blobNames(azurite, lake)).map((n) => `${proxy.origin}/devstoreaccount1/${lake}/${n}`).sort()).toEqual([...committed].sort());
-    const rows = await readArtifacts(azurite.client, committed.map((p) => p.replace(proxy.origin, new URL(azurite.serviceUrl).origin)), "parquet");
-    expect(rows.map((r) => Number(r.Id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await cluster.expectExactlyOnce(b, 20);
   });
 });
 
