@@ -69,10 +69,11 @@ function fakePeers(spec: () => ExportSpec | undefined) {
     },
     writer: {
       stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
-      uploadArtifacts: async () => {
+      uploadArtifacts: async (req) => {
         calls.uploaded++;
         await hooks.upload();
-        return { artifacts: [{ path: "file:///tmp/lake/a.csv", numRecords: 10n, sizeInBytes: 50n }] } as never;
+        // Each run's files are its own, as the writer names them after the run.
+        return { artifacts: [{ path: `file:///tmp/lake/own-${req.stageId}.csv`, numRecords: 10n, sizeInBytes: 50n }] } as never;
       },
       discardStage: async () => ({}) as never,
       deleteArtifacts: async (req) => (calls.deleted.push(req.paths ?? []), {}) as never,
@@ -158,6 +159,44 @@ describe("ExportRunner", () => {
     expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
   });
 
+  it("fenced: deletes only its own files, never those the new owner journaled for its run in flight", async () => {
+    const spec = exportSpec();
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 1000 });
+    // While the paused node uploads, its lease passes to another node, whose run has journaled its files and not yet committed.
+    hooks.upload = async () => {
+      clock += 5000;
+      const other = await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 });
+      expect(other).toBeDefined();
+      await ledger.journalPending(spec.id, "other-run", ["file:///tmp/lake/other-run.csv"]);
+    };
+    const fenced = await paused.run(spec);
+    expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease .* was lost/) });
+    expect(calls.deleted).toEqual([[`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}.csv`]]);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "other-run", path: "file:///tmp/lake/other-run.csv" }]);
+  });
+
+  it("completes, deleting nothing, when its commit landed but the answer was lost", async () => {
+    const spec = exportSpec();
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await ingest();
+    const { peers, calls } = fakePeers(() => spec);
+    const lossy: RunLedger = {
+      ...ledger,
+      commitRun: async (...args) => {
+        await ledger.commitRun(...args);
+        throw new SpillwayError(ErrorCode.unavailable, "connection reset after the commit");
+      },
+    };
+    const run = await new ExportRunner(lossy, peers, { now: () => clock, retry: noRetry }).run(spec);
+    expect(run).toMatchObject({ result: "Completed", artifacts: [expect.objectContaining({ path: `file:///tmp/lake/own-${run.runId}.csv` })] });
+    expect(calls.deleted).toEqual([]);
+    expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
+    expect((await cursor.listFailures({ exportId: spec.id })).failures).toEqual([]);
+  });
+
   it("does not commit a run whose export was disabled meanwhile", async () => {
     let current: ExportSpec | undefined = exportSpec();
     const spec = current;
@@ -213,6 +252,24 @@ describe("ExportRunner", () => {
     expect((await cursor.listFailures({ exportId: spec.id })).failures).toEqual([]);
   });
 
+  it("runs an asked-for run once another scheduler's run of the export is over, rather than refuse it", async () => {
+    const spec = exportSpec();
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await ingest();
+    const { peers } = fakePeers(() => spec);
+    // Another node holds the export's lease; it lets go 600 ms later.
+    expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "elsewhere", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+    setTimeout(() => void ledger.releaseLease(spec.id, "other-node"), 600);
+    const runner = new ExportRunner(ledger, peers, { retry: noRetry, leaseTtlMs: 2000 });
+    await expect(runner.run(spec)).rejects.toThrow(/being run by another scheduler/);
+    expect(await runner.runAsked(spec)).toMatchObject({ result: "Completed" });
+    // A lease that stays taken is refused after a lease and a half.
+    expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "stuck", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+    const t0 = Date.now();
+    await expect(runner.runAsked(spec)).rejects.toThrow(/being run by another scheduler/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+  });
+
   describe("split over nodes", () => {
     /** A node's query and writer services, recording what they were asked; `failUpload` makes its upload fail. */
     const node = (name: string, failUpload = false) => {
@@ -259,7 +316,7 @@ describe("ExportRunner", () => {
       expect(nodes.c.log.ranges).toEqual([[`${cursors[1]}..${cursors[3]}`]]);
       expect(nodes.a.log.ranges).toEqual([[`${cursors[3]}..${cursors[5]}`]]);
       const committed = (await cursor.listArtifacts({ exportId: spec.id })).artifacts.map((a) => a.path).sort();
-      expect(committed).toEqual(["file:///tmp/lake/a-" + run.runId + "-p2.csv", "file:///tmp/lake/a.csv", "file:///tmp/lake/c-" + run.runId + "-p1.csv"].sort());
+      expect(committed).toEqual([`file:///tmp/lake/a-${run.runId}-p2.csv`, `file:///tmp/lake/own-${run.runId}-p0.csv`, `file:///tmp/lake/c-${run.runId}-p1.csv`].sort());
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(cursors[5]);
       await runner.drain();
       expect(nodes.a.log.discarded.sort()).toEqual([`spool ${run.runId}-p2`, `stage ${run.runId}-p2`]);

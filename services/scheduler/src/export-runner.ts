@@ -57,6 +57,14 @@ export interface RunCluster {
   minSplitBytes: bigint;
 }
 
+/** What one attempt at a run has done so far, for its failure path. */
+interface Attempt {
+  /** What it may have uploaded, once uploads began. */
+  uploaded?: string[];
+  /** The artifacts its commit was sent with: it may have landed though no answer came back. */
+  committing?: string[];
+}
+
 /** One part of a split run: a cursor range, exported by one node's query and writer services. */
 interface RunPart {
   index: number;
@@ -137,6 +145,23 @@ export class ExportRunner {
     }
   }
 
+  /**
+   * A run someone asked for (RunContinuousExportNow): when another scheduler holds the
+   * export, running it on another node or holding the lease of one that died, this waits for
+   * it, up to a lease and a half, rather than refuse at once as a scheduled run does.
+   */
+  async runAsked(spec: ExportSpec): Promise<RunOutcome> {
+    const deadline = this.now() + this.leaseTtlMs * 1.5;
+    for (;;) {
+      try {
+        return await this.run(spec);
+      } catch (err) {
+        if (!(err instanceof LeaseHeldError) || this.now() >= deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   /** Waits until no run is in flight (on shutdown). */
   async drain(): Promise<void> {
     while (this.inFlight.size || this.cleanups.size) await Promise.allSettled([...this.inFlight.values(), ...this.cleanups]);
@@ -187,9 +212,7 @@ export class ExportRunner {
   private async execute(spec: ExportSpec, runId: string, started: StartedRun): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
     const spoolName = runId;
-    let uploadStarted = false;
-    /** What this attempt staged: its names are its own (they carry the run id), so it may always delete them. */
-    let stagedPaths: string[] = [];
+    const attempt: Attempt = {};
     try {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
@@ -198,10 +221,7 @@ export class ExportRunner {
 
       const parts = await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
-        return await this.executeParts(spec, runId, started, parts, (paths) => {
-          stagedPaths = paths;
-          uploadStarted = true;
-        });
+        return await this.executeParts(spec, runId, started, parts, attempt);
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
@@ -223,13 +243,12 @@ export class ExportRunner {
       for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path)), this.assertStillWanted(spec)])) {
         if (step.status === "rejected") throw step.reason;
       }
-      stagedPaths = staged.artifacts.map((a) => a.path);
-      uploadStarted = true;
+      attempt.uploaded = staged.artifacts.map((a) => a.path);
       const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
       await this.assertStillWanted(spec);
-      return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
+      return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
     } catch (err) {
-      return await this.fail(spec, runId, from, to, err, uploadStarted ? stagedPaths : undefined);
+      return await this.fail(spec, runId, from, to, err, attempt);
     } finally {
       // Named by this run's id, which no other run has: removing them can go on after the outcome is known.
       const cleanup = Promise.allSettled([this.peers.writer.discardStage({ stageId: runId }), this.peers.query.discardSpool({ spoolName })]);
@@ -269,7 +288,7 @@ export class ExportRunner {
    * uploaded is deleted). Parts are always waited for to the end, so no upload of a failed
    * run lands after its files were deleted.
    */
-  private async executeParts(spec: ExportSpec, runId: string, started: StartedRun, parts: RunPart[], uploading: (paths: string[]) => void): Promise<RunOutcome> {
+  private async executeParts(spec: ExportSpec, runId: string, started: StartedRun, parts: RunPart[], attempt: Attempt): Promise<RunOutcome> {
     const externalTable = spec.externalTable!;
     const { from, to, runNumber } = started;
     try {
@@ -294,10 +313,10 @@ export class ExportRunner {
       for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
         if (step.status === "rejected") throw step.reason;
       }
-      uploading(paths);
+      attempt.uploaded = paths;
       const uploaded = await settled(withRows.map((s) => withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry)));
       await this.assertStillWanted(spec);
-      return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))));
+      return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
     } finally {
       const cleanup = Promise.allSettled(parts.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })]));
       this.cleanups.add(cleanup);
@@ -355,10 +374,9 @@ export class ExportRunner {
     }
   }
 
-  /** Deletes the files failed attempts journaled (`known`, or read from the ledger), and `own` files of this attempt. */
-  private async removeFailedAttempts(spec: ExportSpec, known?: PendingArtifact[], own: string[] = []): Promise<void> {
-    const pending = known ?? (await this.store.pendingArtifacts(spec.id));
-    await this.deletePending(spec.id, spec.externalTable, [...pending, ...own.map((path) => ({ runId: "", path }))]);
+  /** Deletes the files failed attempts journaled: only the export's lease holder may, as it starts a run. */
+  private async removeFailedAttempts(spec: ExportSpec, known: PendingArtifact[]): Promise<void> {
+    await this.deletePending(spec.id, spec.externalTable, known);
   }
 
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
@@ -377,24 +395,25 @@ export class ExportRunner {
     if (current.query !== spec.query) throw new RunSupersededError(`export '${spec.name}' was altered during the run; nothing was committed`);
   }
 
-  private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[]): Promise<RunOutcome> {
+  private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[], attempt?: Attempt): Promise<RunOutcome> {
+    if (attempt) attempt.committing = artifacts.map((a) => a.path);
     const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId);
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
 
-  /** `uploaded`: what this attempt may have uploaded (undefined when no upload began). */
-  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, uploaded: string[] | undefined): Promise<RunOutcome> {
+  private async fail(spec: ExportSpec, runId: string, from: bigint, to: bigint, err: unknown, attempt: Attempt): Promise<RunOutcome> {
     let cleanup = "";
+    const uploaded = attempt.uploaded;
     const uploadStarted = uploaded !== undefined;
-    if (uploadStarted) {
-      // The commit did not happen: files of this attempt must not stay behind looking like data.
-      // Its own, too, when another owner took the export meanwhile and cleared this attempt's
-      // journal (a node paused past its lease, then resumed: the fencing case).
-      try {
-        await this.removeFailedAttempts(spec, undefined, uploaded);
-        cleanup = "; the files it had written were removed";
-      } catch (cleanupErr) {
-        cleanup = `; the files it had written will be removed before the next run (${errorMessage(cleanupErr)})`;
+    if (uploaded) {
+      // A commit that was sent may have landed though its answer did not come back: the ledger says.
+      const landed = attempt.committing ? await this.committedOf(spec.id, attempt.committing) : [];
+      if (landed === undefined) {
+        cleanup = "; whether its commit landed could not be read, so its files were left as they are";
+      } else if (landed.length) {
+        return { runId, result: "Completed", from, to, artifacts: landed, details: "" };
+      } else {
+        cleanup = await this.removeOwnFiles(spec, runId, uploaded);
       }
     }
     const details = redactSecrets(errorMessage(err) + cleanup);
@@ -408,6 +427,33 @@ export class ExportRunner {
     }, this.ownerId);
     if (permanent) await this.disableIfFailingTooLong(spec);
     return { runId, result: "Failed", from, to, artifacts: [], details };
+  }
+
+  /** Of `paths`, the artifacts the ledger has committed for the export; undefined when it cannot be read. */
+  private async committedOf(exportId: string, paths: string[]): Promise<ArtifactRecord[] | undefined> {
+    const ours = new Set(paths);
+    try {
+      return (await withRetry(() => this.store.committedArtifacts(exportId), this.retry)).filter((a) => ours.has(a.path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Deletes the files this attempt uploaded, which never became artifacts: by name (they carry
+   * the run id, so they are no other run's), since the journal may no longer list them when
+   * another owner took the export meanwhile and cleared it (a node paused past its lease, then
+   * resumed: the fencing case). Only this attempt's: the journal's other entries may be the
+   * new owner's run in flight. What cannot be deleted now is journaled again for the next run.
+   */
+  private async removeOwnFiles(spec: ExportSpec, runId: string, paths: string[]): Promise<string> {
+    try {
+      await this.deletePending(spec.id, spec.externalTable, paths.map((path) => ({ runId, path })));
+      return "; the files it had written were removed";
+    } catch (cleanupErr) {
+      await this.store.journalPending(spec.id, runId, paths).catch(() => undefined);
+      return `; the files it had written will be removed before the next run (${errorMessage(cleanupErr)})`;
+    }
   }
 
   /** SPEC §3: an export that has only failed permanently for 7 days is disabled. */

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { cursorText, parseCursor } from "@spillway/kusto";
-import type { CursorService } from "@spillway/proto";
+import type { CursorService, ExportedArtifact } from "@spillway/proto";
 import type { ServiceClient } from "@spillway/rpc";
 
 export interface ArtifactRecord {
@@ -61,6 +61,8 @@ export interface RunLedger {
   pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
   clearPending(exportId: string, paths: string[]): Promise<void>;
   commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string): Promise<ArtifactRecord[]>;
+  /** The export's committed artifacts (those kept: 14 days). */
+  committedArtifacts(exportId: string): Promise<ArtifactRecord[]>;
   failRun(exportId: string, runId: string, failure: FailureToRecord, owner?: string): Promise<void>;
   addFailure(exportId: string, failure: FailureToRecord): Promise<void>;
   failuresSinceLastSuccess(exportId: string): Promise<FailureRecord[]>;
@@ -70,6 +72,14 @@ export interface RunLedger {
 }
 
 const cursorOf = (text: string) => parseCursor(text, "cursor");
+
+const artifactOf = (a: ExportedArtifact): ArtifactRecord => ({
+  timestamp: a.timestamp ? timestampDate(a.timestamp) : new Date(0),
+  externalTable: a.externalTableName,
+  path: a.path,
+  numRecords: a.numRecords,
+  sizeBytes: a.sizeInBytes,
+});
 
 /** The ledger behind a CursorService client, in this process or over gRPC. */
 export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLedger {
@@ -107,13 +117,10 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
         artifacts: artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeBytes })),
         owner,
       });
-      return r.artifacts.map((a) => ({
-        timestamp: a.timestamp ? timestampDate(a.timestamp) : new Date(0),
-        externalTable: a.externalTableName,
-        path: a.path,
-        numRecords: a.numRecords,
-        sizeBytes: a.sizeInBytes,
-      }));
+      return r.artifacts.map(artifactOf);
+    },
+    async committedArtifacts(exportId) {
+      return (await cursor.listArtifacts({ exportId })).artifacts.map(artifactOf);
     },
     failRun: async (exportId, runId, failure, owner) => void (await cursor.failRun({ exportId, runId, failure, owner: owner ?? "" })),
     addFailure: async (exportId, failure) => void (await cursor.addFailure({ exportId, failure })),

@@ -15,7 +15,7 @@ export class RunRequestListener {
   private watching: Promise<void> | undefined;
 
   constructor(
-    private readonly runner: Pick<ExportRunner, "run">,
+    private readonly runner: Pick<ExportRunner, "runAsked">,
     private readonly peers: Pick<SchedulerPeers, "catalog" | "cursor">,
     private readonly log: (line: string) => void,
   ) {}
@@ -56,7 +56,7 @@ export class RunRequestListener {
       result = await context.with(asked, async () => {
         const { specs } = await this.peers.catalog.listExportSpecs({ database: request.database, name: request.name });
         if (!specs[0]) throw notFound(`continuous export '${request.name}' does not exist in database '${request.database}'`);
-        return { outcome: await this.runner.run(specs[0]) };
+        return { outcome: await this.runner.runAsked(specs[0]) };
       });
     } catch (err) {
       result = { error: SpillwayError.from(err) };
