@@ -65,6 +65,31 @@ describe("isRowWise: may a run of this query be split by cursor range over nodes
     }
   });
 
+  it("keeps whole what would repeat or lose rows in parts: outer sides, samples, dimension-only branches", async () => {
+    for (const [sql, expected] of [
+      ["SELECT e.Id FROM Events e LEFT JOIN Keys k ON e.Key = k.Key", true],
+      ["SELECT k.Key, e.Id FROM Keys k LEFT JOIN Events e ON e.Key = k.Key", false],
+      ["SELECT k.Key, e.Id FROM Keys k RIGHT JOIN Events e ON e.Key = k.Key", true],
+      ["SELECT e.Id FROM Events e RIGHT JOIN Keys k ON e.Key = k.Key", false],
+      ["SELECT k.Key FROM Keys k FULL JOIN Events e ON e.Key = k.Key", false],
+      ["SELECT e.Id FROM Events e SEMI JOIN Keys k ON e.Key = k.Key", true],
+      ["SELECT e.Id FROM Events e ANTI JOIN Keys k ON e.Key = k.Key", true],
+      ["SELECT k.Key FROM Keys k SEMI JOIN Events e ON e.Key = k.Key", false],
+      ["SELECT k.Key FROM Keys k ANTI JOIN Events e ON e.Key = k.Key", false],
+      ["SELECT * FROM Events POSITIONAL JOIN Keys", false],
+      ["SELECT e.Id FROM Events e ASOF JOIN Keys k ON e.Value >= k.Value", true],
+      ["SELECT k.Key FROM Keys k ASOF JOIN Events e ON k.Value >= e.Value", false],
+      ["SELECT Id FROM Events USING SAMPLE 10 ROWS", false],
+      ["SELECT Id FROM Events TABLESAMPLE 10%", false],
+      ["SELECT Id FROM Events UNION ALL SELECT 0 AS Id FROM Keys", false],
+      ["SELECT Id FROM Events UNION ALL SELECT 0 AS Id", false],
+      ["SELECT 1 AS Id", false],
+      ["SELECT Id FROM (SELECT Id FROM Events WHERE Value > 0) AS e", true],
+    ] as const) {
+      expect(await rowWise(sql), sql).toBe(expected);
+    }
+  });
+
   it("keeps whole a join of two fact tables, or a fact table read twice", async () => {
     expect(await rowWise("SELECT e.Id FROM Events e JOIN Clicks c ON e.Id = c.Id", ["Events", "Clicks"])).toBe(false);
     expect(await rowWise("SELECT a.Id FROM Events a JOIN Events b ON a.Id = b.Id")).toBe(false);

@@ -10,8 +10,19 @@ export interface QueryShape {
   functions: string[];
   /** Every table read, lower case, once per place it is read. */
   tableReads: string[];
-  /** For each join, the tables read on its sides, lower case. */
-  joins: string[][];
+  /** Each join: its kind and the tables read on either side, lower case. */
+  joins: JoinShape[];
+  /** Each UNION ALL: the tables read in either branch, lower case. */
+  unions: Array<[string[], string[]]>;
+}
+
+export interface JoinShape {
+  /** INNER, LEFT, RIGHT, FULL, SEMI, ANTI … */
+  joinType: string;
+  /** REGULAR, NATURAL, CROSS, POSITIONAL, ASOF … */
+  refType: string;
+  left: string[];
+  right: string[];
 }
 
 const COMBINING_MODIFIERS: Record<string, string> = {
@@ -23,7 +34,7 @@ const COMBINING_MODIFIERS: Record<string, string> = {
 
 /** The shape of one parsed statement (a node of json_serialize_sql's `statements`). */
 export function queryShape(statement: unknown): QueryShape {
-  const shape: QueryShape = { functions: [], tableReads: [], joins: [] };
+  const shape: QueryShape = { functions: [], tableReads: [], joins: [], unions: [] };
   const combine = (why: string) => (shape.combinesRows ??= why);
   const visit = (value: unknown, reads: string[]): void => {
     if (Array.isArray(value)) {
@@ -40,7 +51,17 @@ export function queryShape(statement: unknown): QueryShape {
       if (node.qualify) combine("QUALIFY");
       if (node.aggregate_handling && node.aggregate_handling !== "STANDARD_HANDLING") combine("GROUP BY ALL");
     }
-    if (node.type === "SET_OPERATION_NODE" && !(String(node.setop_type).startsWith("UNION") && node.setop_all === true)) combine(`${node.setop_type}${node.setop_all ? " ALL" : ""}`);
+    if (node.type === "SET_OPERATION_NODE") {
+      if (!(String(node.setop_type).startsWith("UNION") && node.setop_all === true)) combine(`${node.setop_type}${node.setop_all ? " ALL" : ""}`);
+      const [left, right]: [string[], string[]] = [[], []];
+      visit(node.left, left);
+      visit(node.right, right);
+      shape.unions.push([left, right]);
+      reads.push(...left, ...right);
+      for (const [k, v] of Object.entries(node)) if (k !== "left" && k !== "right") visit(v, reads);
+      return;
+    }
+    if (node.sample) combine("a sample");
     for (const m of (node.modifiers as Array<{ type?: string }> | undefined) ?? []) if (m.type && COMBINING_MODIFIERS[m.type]) combine(COMBINING_MODIFIERS[m.type]!);
     if (node.class === "WINDOW") combine("a window function");
     if (node.class === "SUBQUERY") combine("a subquery");
@@ -50,10 +71,12 @@ export function queryShape(statement: unknown): QueryShape {
       reads.push(node.table_name.toLowerCase());
     }
     if (node.type === "JOIN") {
-      const sides: string[] = [];
-      for (const v of Object.values(node)) visit(v, sides);
-      shape.joins.push(sides);
-      reads.push(...sides);
+      const [left, right]: [string[], string[]] = [[], []];
+      visit(node.left, left);
+      visit(node.right, right);
+      shape.joins.push({ joinType: String(node.join_type), refType: String(node.ref_type), left, right });
+      reads.push(...left, ...right);
+      for (const [k, v] of Object.entries(node)) if (k !== "left" && k !== "right") visit(v, reads);
       return;
     }
     for (const v of Object.values(node)) visit(v, reads);
@@ -65,14 +88,39 @@ export function queryShape(statement: unknown): QueryShape {
 /**
  * Whether each output row comes from one row of one fact table, so that the query over a
  * range of cursors equals the union of the query over the parts of that range: nothing
- * combines rows (no aggregate, window, DISTINCT, ORDER BY, LIMIT, subquery or set operation
- * but UNION ALL), each fact table is read once, and no join has fact tables on both sides.
- * Dimension tables are read whole by every part. `aggregates`: the names of aggregate functions.
+ * combines rows (no aggregate, window, DISTINCT, ORDER BY, LIMIT, sample, subquery or set
+ * operation but UNION ALL), each fact table is read once, every UNION ALL branch reads a
+ * fact table (a branch of dimensions alone would repeat in every part), and every join keeps
+ * each fact row on its own: at most one side reads fact tables, and that side is one the join
+ * preserves row by row (either side of an inner join; the left of LEFT, SEMI, ANTI and ASOF;
+ * the right of RIGHT; neither of FULL or POSITIONAL). Dimension tables are read whole by
+ * every part. `aggregates`: the names of aggregate functions.
  */
 export function isRowWise(shape: QueryShape, factTables: string[], aggregates: ReadonlySet<string>): boolean {
   if (shape.combinesRows) return false;
   if (shape.functions.some((f) => aggregates.has(f))) return false;
   const facts = new Set(factTables.map((t) => t.toLowerCase()));
+  const readsFact = (tables: string[]) => tables.some((t) => facts.has(t));
+  if (!readsFact(shape.tableReads)) return false;
   for (const fact of facts) if (shape.tableReads.filter((t) => t === fact).length > 1) return false;
-  return shape.joins.every((sides) => sides.filter((t) => facts.has(t)).length <= 1);
+  if (!shape.unions.every(([left, right]) => readsFact(left) && readsFact(right))) return false;
+  return shape.joins.every((j) => {
+    const [left, right] = [readsFact(j.left), readsFact(j.right)];
+    if (!left && !right) return true;
+    if (left && right) return false;
+    if (j.refType === "POSITIONAL") return false;
+    if (j.refType === "ASOF") return left && (j.joinType === "INNER" || j.joinType === "LEFT");
+    switch (j.joinType) {
+      case "INNER":
+        return true;
+      case "LEFT":
+      case "SEMI":
+      case "ANTI":
+        return left;
+      case "RIGHT":
+        return right;
+      default:
+        return false;
+    }
+  });
 }
