@@ -24,6 +24,8 @@ interface CachedExtent {
 export class RemoteExtentStore implements ExtentStore {
   /** In least-recently-used order: a use moves the entry to the end. */
   private readonly cached = new Map<string, CachedExtent>();
+  /** Files being removed from the cache, by handle: a new copy of one waits until its old one is gone. */
+  private readonly removing = new Map<string, Promise<void>>();
   private cachedBytes = 0;
 
   private constructor(
@@ -87,10 +89,9 @@ export class RemoteExtentStore implements ExtentStore {
   }
 
   async delete(handle: string): Promise<void> {
-    const file = extentFileUnder(this.cacheDir, handle);
     await storageCall(`delete extent ${handle}`, () => this.remote.delete(handle));
     this.forget(handle);
-    await rm(file, { force: true });
+    await this.removeCopy(handle);
   }
 
   /** Bytes held in the cache now (for tests and metrics). */
@@ -102,15 +103,23 @@ export class RemoteExtentStore implements ExtentStore {
     const file = extentFileUnder(this.cacheDir, handle);
     const entry: CachedExtent = { size: 0, pins: 0, ready: Promise.resolve() };
     entry.ready = (async () => {
+      await this.removing.get(handle);
       await mkdir(dirname(file), { recursive: true });
       // Aside first: a query never reads a file still being downloaded.
       const partial = join(dirname(file), `.${randomUUID()}.partial`);
       try {
         const found = await storageCall(`read extent ${handle}`, () => this.remote.download(handle, partial));
         if (!found) throw new SpillwayError(ErrorCode.internal, `extent ${handle} is missing from the extent store`);
-        entry.size = (await stat(partial)).size;
+        const size = (await stat(partial)).size;
+        // Deleted (or replaced) meanwhile: this copy must not appear, nor be counted.
+        if (this.cached.get(handle) !== entry) throw new SpillwayError(ErrorCode.internal, `extent ${handle} was deleted while it was being read`);
         await rename(partial, file);
-        this.cachedBytes += entry.size;
+        if (this.cached.get(handle) !== entry) {
+          await rm(file, { force: true });
+          throw new SpillwayError(ErrorCode.internal, `extent ${handle} was deleted while it was being read`);
+        }
+        entry.size = size;
+        this.cachedBytes += size;
       } catch (err) {
         await rm(partial, { force: true });
         if (this.cached.get(handle) === entry) this.cached.delete(handle);
@@ -134,8 +143,17 @@ export class RemoteExtentStore implements ExtentStore {
       if (this.cachedBytes <= this.maxCacheBytes) return;
       if (entry.pins > 0 || entry.size === 0) continue;
       this.forget(handle);
-      await rm(extentFileUnder(this.cacheDir, handle), { force: true });
+      await this.removeCopy(handle);
     }
+  }
+
+  /** Removes the cached file of `handle`; a download of it that starts meanwhile waits for this. */
+  private async removeCopy(handle: string): Promise<void> {
+    const removal = rm(extentFileUnder(this.cacheDir, handle), { force: true }).finally(() => {
+      if (this.removing.get(handle) === removal) this.removing.delete(handle);
+    });
+    this.removing.set(handle, removal);
+    await removal;
   }
 }
 

@@ -135,13 +135,12 @@ export class QueryEngine {
       for (const h of held.splice(0)) h.release();
     };
     try {
-      const bindable = await Promise.all(
-        tables.map(async (t) => {
-          const local = await this.extents.localFiles(t.extentPaths);
-          held.push(local);
-          return { name: t.name, columns: t.columns, extentFiles: local.files };
-        }),
-      );
+      // Every table's files are waited for, so none that arrives after another failed is left held.
+      const local = await Promise.allSettled(tables.map((t) => this.extents.localFiles(t.extentPaths)));
+      for (const l of local) if (l.status === "fulfilled") held.push(l.value);
+      const failed = local.find((l) => l.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      const bindable = tables.map((t, i) => ({ name: t.name, columns: t.columns, extentFiles: (local[i] as PromiseFulfilledResult<{ files: string[] }>).value.files }));
       return { connection, close, ...(await bindQueryTables(connection, query, bindable)) };
     } catch (err) {
       close();
