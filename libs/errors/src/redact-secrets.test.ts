@@ -15,6 +15,10 @@ describe("redactSecrets", () => {
       "AccountName=x;AccountKey=*******;BlobEndpoint=y",
     );
   });
+  it("masks the password of a PostgreSQL URL", () => {
+    expect(redactSecrets("cannot reach postgres://spillway:s3cr%40t@db:5432/meta now")).toBe("cannot reach postgres://spillway:*******@db:5432/meta now");
+    expect(redactSecrets("postgresql://u:p@h/db")).toBe("postgresql://u:*******@h/db");
+  });
   it("leaves managed identity references alone", () => {
     const text = "https://a.blob.core.windows.net/c;managed_identity=system";
     expect(redactSecrets(text)).toBe(text);

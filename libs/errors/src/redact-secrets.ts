@@ -9,6 +9,8 @@ const patterns: Array<[RegExp, string]> = [
   [/(AccountKey=)[^;\s"']+/gi, "$1*******"],
   [/(SharedAccessSignature=)[^;\s"']+/gi, "$1*******"],
   [/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1*******"],
+  // A database URL's password: postgres://user:password@host (SPILLWAY_METADATA_URL).
+  [/(postgres(?:ql)?:\/\/[^:/@\s"']+:)[^@\s"']+@/gi, "$1*******@"],
 ];
 
 export function redactSecrets(text: string): string {

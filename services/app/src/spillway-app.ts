@@ -93,9 +93,9 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     scheduler: () =>
       createSchedulerModule(config, peersOf("scheduler"), log, {
         now: options.now,
-        // A node (every module in one process) on shared metadata runs parts of other nodes' runs.
+        // A node (every module in one process) on shared metadata and extents runs parts of other nodes' runs.
         node:
-          config.metadataUrl && config.target === "all"
+          config.metadataUrl && config.extentStore && config.target === "all"
             ? {
                 address: () => advertisedAddress(config, listeningPort),
                 dial: (service, address) => {
