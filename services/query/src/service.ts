@@ -8,6 +8,9 @@ import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService
 import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
 import { translateKqlQuery } from "./kql-query.js";
+
+/** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
+const COMMIT_REFUSALS: ReadonlySet<ErrorCode> = new Set([ErrorCode.invalidArgument, ErrorCode.notFound, ErrorCode.alreadyExists, ErrorCode.failedPrecondition, ErrorCode.permissionDenied]);
 import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
@@ -105,8 +108,10 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       });
       return { extentId, rowCount: extent.rows, cursor };
     } catch (err) {
-      // Not committed, so not visible: the file must not linger either.
-      await engine.extents.delete(extent.path);
+      // Refused, so not committed and not visible: the file must not linger either. When the
+      // answer was lost (the cursor service or its database went away mid-call) the extent may
+      // have committed, and deleting its file would break every run over it: it stays.
+      if (COMMIT_REFUSALS.has(SpillwayError.from(err).code)) await engine.extents.delete(extent.path);
       throw err;
     }
   }
