@@ -48,7 +48,8 @@ export function spillwayEnv(dataDir: string, addr: (service: Service) => string 
 export function spawnSpillway(target: string, listen: string, env: NodeJS.ProcessEnv): ChildProcess {
   const entry = join(process.cwd(), "services/app/src/main.ts");
   const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
-  return spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${listen}`], { env, stdio: ["ignore", "pipe", "pipe"] });
+  // Many processes run at once: each scrape endpoint on a port of its own, unless the test says where.
+  return spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${listen}`], { env: { SPILLWAY_METRICS_LISTEN: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 // What a Spillway process prints once it serves (services/app/src/spillway-app.ts), with the port it took.

@@ -44,6 +44,12 @@ describe("loadConfig", () => {
       expect(thrown?.message).not.toContain("s3cret-pass");
     }
   });
+  it("serves metrics on 127.0.0.1:9464 unless told another address or off", () => {
+    expect(loadConfig([], {}).metricsListen).toBe("127.0.0.1:9464");
+    expect(loadConfig([], { SPILLWAY_METRICS_LISTEN: "0.0.0.0:9100" }).metricsListen).toBe("0.0.0.0:9100");
+    expect(loadConfig(["--metrics-listen=off"]).metricsListen).toBeUndefined();
+    expect(() => loadConfig([], { SPILLWAY_METRICS_LISTEN: "9464" })).toThrow(/metrics listen address '9464' is not host:port/);
+  });
   it("reads ingestion limits as sizes and timespans", () => {
     const c = loadConfig(["--max-ingest-size=64MB"], { SPILLWAY_INGEST_IDLE_TIMEOUT: "5s" });
     expect(c.maxIngestBytes).toBe(64 * 1024 * 1024);

@@ -34,6 +34,8 @@ export interface SpillwayConfig {
   advertiseAddr?: string;
   /** Least bytes of extents a run reads for it to be split over the live nodes. */
   distributedMinBytes: number;
+  /** host:port of the Prometheus scrape endpoint (`/metrics`); absent: none. */
+  metricsListen?: string;
   target: Target;
   /** Where each service is reached when it runs in another process. */
   peers: Record<ServiceName, string>;
@@ -118,6 +120,7 @@ export const DEFAULTS: SpillwayConfig = {
   dataDir: "./data",
   extentCacheBytes: 10 * 1024 * MB,
   distributedMinBytes: 64 * MB,
+  metricsListen: "127.0.0.1:9464",
   target: "all",
   peers: {
     catalog: "127.0.0.1:50051",
@@ -155,6 +158,7 @@ const KEYS = {
   extentCacheSize: { flag: "extent-cache-size", env: "SPILLWAY_EXTENT_CACHE_SIZE" },
   advertiseAddr: { flag: "advertise-addr", env: "SPILLWAY_ADVERTISE_ADDR" },
   distributedMinSize: { flag: "distributed-min-size", env: "SPILLWAY_DISTRIBUTED_MIN_SIZE" },
+  metricsListen: { flag: "metrics-listen", env: "SPILLWAY_METRICS_LISTEN" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
   catalogAddr: { flag: "catalog-addr", env: "SPILLWAY_CATALOG_ADDR" },
   queryAddr: { flag: "query-addr", env: "SPILLWAY_QUERY_ADDR" },
@@ -336,6 +340,13 @@ function fileTargetRoots(raw: Raw, auth: AuthConfig): string[] {
   return auth.mode === "jwt" ? [] : [resolve("lake"), tmpdir()];
 }
 
+function metricsListen(text: string | undefined): string | undefined {
+  if (text === undefined) return DEFAULTS.metricsListen;
+  if (text.trim() === "off") return undefined;
+  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(text.trim())) throw new ConfigError(`metrics listen address '${text}' is not host:port (or 'off')`);
+  return text.trim();
+}
+
 function runLease(text: string | undefined): number {
   if (!text) return DEFAULTS.runLeaseMs;
   const ms = parseDuration(text, "run lease");
@@ -389,6 +400,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     metadataUrl: metadataUrl(raw.metadataUrl),
     extentStore: raw.extentStore?.trim() || undefined,
     advertiseAddr: raw.advertiseAddr?.trim() || undefined,
+    metricsListen: metricsListen(raw.metricsListen),
     distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,

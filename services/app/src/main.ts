@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from "@spillway/config";
 import { leaveOldGenerationHeadroom } from "@spillway/rpc";
-import { startTelemetry } from "@spillway/telemetry";
+import { MetricsEndpoint, startTelemetry } from "@spillway/telemetry";
 import { startSpillway } from "./spillway-app.js";
 
 /** `spillway [--target=all|catalog|query|cursor|writer] [--listen=...] [--data-dir=...] ...` */
@@ -16,14 +16,23 @@ export async function main(argv: string[], defaultTarget?: string): Promise<void
     }
     throw err;
   }
-  const telemetry = startTelemetry(`spillway-${config.target}`);
+  const metrics = config.metricsListen ? new MetricsEndpoint(config.metricsListen) : undefined;
+  const telemetry = startTelemetry(`spillway-${config.target}`, { metricReaders: metrics ? [metrics.reader] : [] });
   const app = await startSpillway(config);
+  if (metrics) {
+    // A process without its scrape endpoint still exports: say so, and go on.
+    await metrics.start().then(
+      (port) => console.log(`spillway: metrics on http://${config.metricsListen!.replace(/:0$/, `:${port}`)}/metrics`),
+      (err: Error) => console.log(`spillway: metrics endpoint not started on ${config.metricsListen} (${err.message}); set SPILLWAY_METRICS_LISTEN to another address, or 'off'`),
+    );
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`spillway: ${signal}, stopping`);
     await app.stop();
+    await metrics?.stop();
     await telemetry.shutdown();
     process.exit(0);
   };
