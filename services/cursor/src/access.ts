@@ -30,4 +30,5 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   setSystemDisabled: "internal",
   heartbeat: "internal",
   listNodes: "internal",
+  getExportBacklogs: "internal",
 };

@@ -293,6 +293,21 @@ export function cursorStoreContract(
       });
     });
 
+    describe("backlogs", () => {
+      it("counts the records after each export's checkpoint in its fact tables, with the oldest cursor", async () => {
+        await store.initExportState("x1", "db", "E1");
+        const a = await store.commitExtent(extent("T", "a"));
+        const b = await store.commitExtent(extent("T", "b"));
+        await store.commitExtent(extent("Other", "c"));
+        expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["T"] }])).toEqual([{ exportId: "x1", records: 20n, oldestCursor: a }]);
+        await store.acquireLease("x1", "o", 60_000);
+        await store.beginRun("x1", "r1", 0n, a);
+        await store.commitRun("x1", "r1", "Ext", 0n, a, [], "o");
+        expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["T", "Other"] }])).toEqual([{ exportId: "x1", records: 20n, oldestCursor: b }]);
+        expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["None"] }])).toEqual([{ exportId: "x1", records: 0n, oldestCursor: undefined }]);
+      });
+    });
+
     describe("nodes", () => {
       it("lists the nodes heard from lately, by id, each at its last address", async () => {
         await store.heartbeat("node-b", "10.0.0.2:50051");

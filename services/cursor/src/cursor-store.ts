@@ -345,6 +345,23 @@ export class CursorStore {
     });
   }
 
+  /** Per export: the records in its fact tables after its checkpoint, and the cursor of the oldest. */
+  async exportBacklogs(exports: Array<{ exportId: string; database: string; factTables: string[] }>): Promise<Array<{ exportId: string; records: bigint; oldestCursor?: bigint }>> {
+    return this.db.exclusive(async (q) => {
+      const out: Array<{ exportId: string; records: bigint; oldestCursor?: bigint }> = [];
+      for (const e of exports) {
+        const row = await q.one(
+          `SELECT sum(x.row_count) AS records, min(x.cursor) AS oldest FROM extents x JOIN export_state s ON s.export_id = $1
+            WHERE x.database = $2 AND x.table_name IN (${inList(e.factTables)}) AND x.cursor > s.checkpoint_cursor`,
+          [e.exportId, e.database],
+        );
+        // sum() of BIGINT is a wider number in both databases: read it as a whole number.
+        out.push({ exportId: e.exportId, records: row?.records === null || row?.records === undefined ? 0n : BigInt(String(row.records)), oldestCursor: row?.oldest === null || row?.oldest === undefined ? undefined : (row.oldest as bigint) });
+      }
+      return out;
+    });
+  }
+
   /** Records that `nodeId` is alive at `address`; forgets nodes not heard from for a day. */
   async heartbeat(nodeId: string, address: string): Promise<void> {
     await this.db.transaction(async (q) => {

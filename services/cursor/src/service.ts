@@ -18,6 +18,7 @@ import type {
   SetSystemDisabledRequest,
   HeartbeatRequest,
   ListNodesRequest,
+  GetExportBacklogsRequest,
   StartRunRequest,
 } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
@@ -158,6 +159,13 @@ function ledgerHandlers(store: CursorStore) {
     setSystemDisabled: async (req: SetSystemDisabledRequest) => (await store.setSystemDisabled(req.exportId, req.reason), {}),
     heartbeat: async (req: HeartbeatRequest) => (await store.heartbeat(req.nodeId, req.address), {}),
     listNodes: async (req: ListNodesRequest) => ({ nodes: await store.liveNodes(Number(req.maxAgeMs)) }),
+    getExportBacklogs: async (req: GetExportBacklogsRequest) => ({
+      backlogs: (await store.exportBacklogs(req.exports.map((e) => ({ exportId: e.exportId, database: e.database, factTables: e.factTables })))).map((b) => ({
+        exportId: b.exportId,
+        records: b.records,
+        oldestCursor: b.oldestCursor === undefined ? "" : b.oldestCursor.toString(),
+      })),
+    }),
   };
 }
 

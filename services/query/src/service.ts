@@ -7,6 +7,7 @@ import { databaseName, validateName } from "@spillway/kusto";
 import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
+import { measuredIngestion } from "./ingestion-metrics.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -95,7 +96,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
     const extent = await engine.ingest(format, payload, table!.columns, target.ignoreFirstRecord, extentName);
     if (extent.rows === 0n) {
       await engine.extents.delete(extent.path);
-      return { extentId: "", rowCount: 0n, cursor: "" };
+      return { extentId: "", rowCount: 0n, cursor: "", bytes: 0n };
     }
     try {
       const { cursor } = await peers.cursor.commitExtent({
@@ -106,7 +107,7 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
         rowCount: extent.rows,
         sizeBytes: extent.bytes,
       });
-      return { extentId, rowCount: extent.rows, cursor };
+      return { extentId, rowCount: extent.rows, cursor, bytes: extent.bytes };
     } catch (err) {
       // Refused, so not committed and not visible: the file must not linger either. When the
       // answer was lost (the cursor service or its database went away mid-call) the extent may
@@ -118,15 +119,19 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
 
   return {
     async ingest(req) {
-      if (req.payload.length > limits.maxPayloadBytes) throw tooLarge(limits);
-      return ingestPayload(req, req.payload);
+      return withoutBytes(
+        await measuredIngestion(req, async () => {
+          if (req.payload.length > limits.maxPayloadBytes) throw tooLarge(limits);
+          return ingestPayload(req, req.payload);
+        }),
+      );
     },
 
     async ingestStream(requests) {
       const messages = requests[Symbol.asyncIterator]();
       const first = await nextWithin(messages, limits.idleTimeoutMs);
       if (first.done) throw invalidArgument("IngestStream needs at least one message, naming database, table and format");
-      return ingestPayload(first.value, payloadPieces(first.value, messages, limits));
+      return withoutBytes(await measuredIngestion(first.value, () => ingestPayload(first.value, payloadPieces(first.value, messages, limits))));
     },
 
     async *query(req, ctx) {
@@ -198,4 +203,10 @@ function oneShotEncoding(encoding: ArtifactEncoding | undefined): SpoolEncoding 
   const table = encoding?.externalTable;
   if (!encoding || !table || table.partitions.length > 0) return undefined;
   return { table, sizeLimit: Number(encoding.sizeLimit), rowGroupSize: encoding.parquetRowGroupSize };
+}
+
+/** The answer of an ingestion call: what the metrics counted besides is not the caller's. */
+function withoutBytes<T extends { bytes: bigint }>(done: T): Omit<T, "bytes"> {
+  const { bytes: _, ...answer } = done;
+  return answer;
 }

@@ -6,6 +6,7 @@ import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
+import type { RunMetrics } from "./run-metrics.js";
 import { splitRange, type CursorRange } from "./run-split.js";
 
 /** What a run needs of the other services: the narrow interface the runner's tests fake. */
@@ -75,6 +76,8 @@ interface RunPart {
 }
 
 export interface RunnerOptions {
+  /** Counts each run that ends (SPEC §8's result metric, duration, records, bytes). */
+  metrics?: Pick<RunMetrics, "recordRun">;
   /** Split row-wise runs over these nodes; absent, every run stays on this node. */
   cluster?: RunCluster;
   now?: () => number;
@@ -107,6 +110,7 @@ export class ExportRunner {
   private readonly autoDisableAfterMs: number;
   private readonly log: (message: string) => void;
   private readonly cluster?: RunCluster;
+  private readonly metrics?: Pick<RunMetrics, "recordRun">;
 
   constructor(
     private readonly store: RunLedger,
@@ -120,6 +124,7 @@ export class ExportRunner {
     this.autoDisableAfterMs = options.autoDisableAfterMs ?? SEVEN_DAYS_MS;
     this.log = options.log ?? (() => undefined);
     this.cluster = options.cluster;
+    this.metrics = options.metrics;
   }
 
   isRunning(exportId: string): boolean {
@@ -170,8 +175,10 @@ export class ExportRunner {
   private runOnce(spec: ExportSpec): Promise<RunOutcome> {
     return tracer.startActiveSpan("continuous_export.run", async (span) => {
       span.setAttributes({ "spillway.database": spec.database, "spillway.export": spec.name, "spillway.export_id": spec.id });
+      const t0 = performance.now();
       try {
         const outcome = await this.underLease(spec);
+        this.metrics?.recordRun(spec, outcome, (performance.now() - t0) / 1000);
         span.setAttributes({ "spillway.run_id": outcome.runId, "spillway.result": outcome.result, "spillway.artifacts": outcome.artifacts.length });
         if (outcome.result === "Failed") span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.details });
         return outcome;

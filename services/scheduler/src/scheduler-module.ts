@@ -3,6 +3,7 @@ import type { SpillwayConfig } from "@spillway/config";
 import { errorMessage } from "@spillway/errors";
 import { withRetry } from "@spillway/rpc";
 import { ExportRunner, type RunCluster } from "./export-runner.js";
+import { observeExports, RunMetrics } from "./run-metrics.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import { cursorLedger } from "./run-ledger.js";
 import { RunRequestListener } from "./run-request-listener.js";
@@ -33,7 +34,8 @@ const NODE_TIMEOUT_MS = 3 * HEARTBEAT_MS;
 export async function createSchedulerModule(config: SpillwayConfig, peers: SchedulerPeers, log: (line: string) => void, options: SchedulerModuleOptions = {}) {
   const ledger = cursorLedger(peers.cursor);
   const node = options.node && nodeOf(options.node, peers, config.distributedMinBytes);
-  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster });
+  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster, metrics: new RunMetrics() });
+  observeExports(peers, runner, options.now);
   const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,

@@ -14,7 +14,99 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSITChFIZWFydGJlYXRSZXNwb25zZSImChBMaXN0Tm9kZXNSZXF1ZXN0EhIKCm1heF9hZ2VfbXMYASABKAMiKAoETm9kZRIPCgdub2RlX2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkiPAoRTGlzdE5vZGVzUmVzcG9uc2USJwoFbm9kZXMYASADKAsyGC5zcGlsbHdheS5jdXJzb3IudjEuTm9kZSI9ChhTZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIbChlTZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlIi8KD1BlbmRpbmdBcnRpZmFjdBIOCgZydW5faWQYASABKAkSDAoEcGF0aBgCIAEoCSJ7Cg9TdGFydFJ1blJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcnVuX2lkGAMgASgJEg0KBW93bmVyGAQgASgJEhQKDGxlYXNlX3R0bF9tcxgFIAEoAxISCgptYXhfY3Vyc29yGAYgASgJIq0BChBTdGFydFJ1blJlc3BvbnNlEg8KB3N0YXJ0ZWQYASABKAgSEgoKcnVuX251bWJlchgCIAEoAxITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSFgoOY29tcGxldGVkX3J1bnMYBSABKAMSNAoHcGVuZGluZxgGIAMoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5QZW5kaW5nQXJ0aWZhY3QiSwoRUmVuZXdMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoAyIiChJSZW5ld0xlYXNlUmVzcG9uc2USDAoEaGVsZBgBIAEoCCI3ChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVvd25lchgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSJJChVKb3VybmFsUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCRINCgVwYXRocxgDIAMoCSIYChZKb3VybmFsUGVuZGluZ1Jlc3BvbnNlIjAKG0xpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiVAocTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRI0CgdwZW5kaW5nGAEgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCI3ChNDbGVhclBlbmRpbmdSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRINCgVwYXRocxgCIAMoCSIWChRDbGVhclBlbmRpbmdSZXNwb25zZSJMChBBcnRpZmFjdFRvQ29tbWl0EgwKBHBhdGgYASABKAkSEwoLbnVtX3JlY29yZHMYAiABKAMSFQoNc2l6ZV9pbl9ieXRlcxgDIAEoAyK9AQoQQ29tbWl0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEhYKDmV4dGVybmFsX3RhYmxlGAMgASgJEhMKC2Zyb21fY3Vyc29yGAQgASgJEhEKCXRvX2N1cnNvchgFIAEoCRI3CglhcnRpZmFjdHMYBiADKAsyJC5zcGlsbHdheS5jdXJzb3IudjEuQXJ0aWZhY3RUb0NvbW1pdBINCgVvd25lchgHIAEoCSJNChFDb21taXRSdW5SZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QicgoPRmFpbHVyZVRvUmVjb3JkEhQKDG9wZXJhdGlvbl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGZhaWx1cmVfa2luZBgDIAEoCRIPCgdkZXRhaWxzGAQgASgJEhQKDGlzX3Blcm1hbmVudBgFIAEoCCJ4Cg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJIhEKD0ZhaWxSdW5SZXNwb25zZSJcChFBZGRGYWlsdXJlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSNAoHZmFpbHVyZRgCIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQiFAoSQWRkRmFpbHVyZVJlc3BvbnNlIiwKF1B1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSIaChhQdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2UiHQobUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0IjEKHFJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2USEQoJcmVjb3ZlcmVkGAEgASgFIisKF0dldEN1cnJlbnRDdXJzb3JSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGEdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRIOCgZjdXJzb3IYASABKAkigQEKBkV4dGVudBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAxIOCgZjdXJzb3IYByABKAkifgoTQ29tbWl0RXh0ZW50UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIRCglleHRlbnRfaWQYAyABKAkSDAoEcGF0aBgEIAEoCRIRCglyb3dfY291bnQYBSABKAMSEgoKc2l6ZV9ieXRlcxgGIAEoAyImChRDb21taXRFeHRlbnRSZXNwb25zZRIOCgZjdXJzb3IYASABKAkiYgoSTGlzdEV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg4KBnRhYmxlcxgCIAMoCRIUCgxhZnRlcl9jdXJzb3IYAyABKAkSFAoMdXBfdG9fY3Vyc29yGAQgASgJIlIKE0xpc3RFeHRlbnRzUmVzcG9uc2USKwoHZXh0ZW50cxgBIAMoCzIaLnNwaWxsd2F5LmN1cnNvci52MS5FeHRlbnQSDgoGY3Vyc29yGAIgASgJIjoKF0Ryb3BUYWJsZUV4dGVudHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJIhoKGERyb3BUYWJsZUV4dGVudHNSZXNwb25zZSIqChlMaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjAKDURyb3BwZWRFeHRlbnQSEQoJZXh0ZW50X2lkGAEgASgJEgwKBHBhdGgYAiABKAkiUAoaTGlzdERyb3BwZWRFeHRlbnRzUmVzcG9uc2USMgoHZXh0ZW50cxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wcGVkRXh0ZW50IjEKG0ZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBISCgpleHRlbnRfaWRzGAEgAygJIh4KHEZvcmdldERyb3BwZWRFeHRlbnRzUmVzcG9uc2UikQIKC0V4cG9ydFN0YXRlEhEKCWV4cG9ydF9pZBgBIAEoCRIZChFjaGVja3BvaW50X2N1cnNvchgCIAEoCRIUCgxzdGFydF9jdXJzb3IYAyABKAkSEgoKaXNfcnVubmluZxgEIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYBSABKAkSMQoNbGFzdF9ydW5fdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcnVuX2NvdW50GAcgASgDEjIKDmxhc3RfcnVuX3N0YXJ0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9zeXN0ZW1fZGlzYWJsZWQYCSABKAkiSwoWSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCSJJChdJbml0RXhwb3J0U3RhdGVSZXNwb25zZRIuCgVzdGF0ZRgBIAEoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIsChZHZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0EhIKCmV4cG9ydF9pZHMYASADKAkiSgoXR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USLwoGc3RhdGVzGAEgAygLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIikKFExpc3RBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJRChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USOAoJYXJ0aWZhY3RzGAEgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0IkQKE0xpc3RGYWlsdXJlc1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhoKEnNpbmNlX2xhc3Rfc3VjY2VzcxgCIAEoCCJMChRMaXN0RmFpbHVyZXNSZXNwb25zZRI0CghmYWlsdXJlcxgBIAMoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0RmFpbHVyZSI1ChNSdW5FeHBvcnROb3dSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkiGQoXV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QidwoYV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSDAoEbmFtZRgDIAEoCRITCgt0cmFjZXBhcmVudBgEIAEoCRISCgp0cmFjZXN0YXRlGAUgASgJIpUBChlDb21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSOQoHb3V0Y29tZRgCIAEoCzIoLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRISCgplcnJvcl9jb2RlGAMgASgFEhUKDWVycm9yX21lc3NhZ2UYBCABKAkiHAoaQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2UiqQEKFFJ1bkV4cG9ydE5vd1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIOCgZyZXN1bHQYAiABKAkSEwoLZnJvbV9jdXJzb3IYAyABKAkSEQoJdG9fY3Vyc29yGAQgASgJEjgKCWFydGlmYWN0cxgFIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdBIPCgdkZXRhaWxzGAYgASgJMoMWCg1DdXJzb3JTZXJ2aWNlEm0KEEdldEN1cnJlbnRDdXJzb3ISKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEmEKDENvbW1pdEV4dGVudBInLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlc3BvbnNlEl4KC0xpc3RFeHRlbnRzEiYuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVxdWVzdBonLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1Jlc3BvbnNlEm0KEERyb3BUYWJsZUV4dGVudHMSKy5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlEnMKEkxpc3REcm9wcGVkRXh0ZW50cxItLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEnkKFEZvcmdldERyb3BwZWRFeHRlbnRzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkZvcmdldERyb3BwZWRFeHRlbnRzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEmoKD0luaXRFeHBvcnRTdGF0ZRIqLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEmoKD0dldEV4cG9ydFN0YXRlcxIqLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEmQKDUxpc3RBcnRpZmFjdHMSKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaKS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlEmEKDExpc3RGYWlsdXJlcxInLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1Jlc3BvbnNlEmEKDFJ1bkV4cG9ydE5vdxInLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEm8KEFdhdGNoUnVuUmVxdWVzdHMSKy5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1JlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuV2F0Y2hSdW5SZXF1ZXN0c1Jlc3BvbnNlMAEScwoSQ29tcGxldGVSdW5SZXF1ZXN0Ei0uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QaLi5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVzcG9uc2USVQoIU3RhcnRSdW4SIy5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXF1ZXN0GiQuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVzcG9uc2USWwoKUmVuZXdMZWFzZRIlLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld0xlYXNlUmVzcG9uc2USYQoMUmVsZWFzZUxlYXNlEicuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USZwoOSm91cm5hbFBlbmRpbmcSKS5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXF1ZXN0Giouc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVzcG9uc2USeQoUTGlzdFBlbmRpbmdBcnRpZmFjdHMSLy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVzcG9uc2USYQoMQ2xlYXJQZW5kaW5nEicuc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVzcG9uc2USWAoJQ29tbWl0UnVuEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVzcG9uc2USUgoHRmFpbFJ1bhIiLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVxdWVzdBojLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsUnVuUmVzcG9uc2USWwoKQWRkRmFpbHVyZRIlLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVxdWVzdBomLnNwaWxsd2F5LmN1cnNvci52MS5BZGRGYWlsdXJlUmVzcG9uc2USbQoQUHVyZ2VFeHBvcnRTdGF0ZRIrLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5QdXJnZUV4cG9ydFN0YXRlUmVzcG9uc2USeQoUUmVjb3ZlckFiYW5kb25lZFJ1bnMSLy5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVzcG9uc2UScAoRU2V0U3lzdGVtRGlzYWJsZWQSLC5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXF1ZXN0Gi0uc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQuc3BpbGx3YXkuY3Vyc29yLnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuSGVhcnRiZWF0UmVzcG9uc2USWAoJTGlzdE5vZGVzEiQuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3ROb2Rlc1JlcXVlc3QaJS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdE5vZGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSJICgxFeHBvcnRUYWJsZXMSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEhMKC2ZhY3RfdGFibGVzGAMgAygJIk0KGEdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBIxCgdleHBvcnRzGAEgAygLMiAuc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFRhYmxlcyJKCg1FeHBvcnRCYWNrbG9nEhEKCWV4cG9ydF9pZBgBIAEoCRIPCgdyZWNvcmRzGAIgASgDEhUKDW9sZGVzdF9jdXJzb3IYAyABKAkiUAoZR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZRIzCghiYWNrbG9ncxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRCYWNrbG9nIjQKEEhlYXJ0YmVhdFJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIhMKEUhlYXJ0YmVhdFJlc3BvbnNlIiYKEExpc3ROb2Rlc1JlcXVlc3QSEgoKbWF4X2FnZV9tcxgBIAEoAyIoCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSI8ChFMaXN0Tm9kZXNSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnNwaWxsd2F5LmN1cnNvci52MS5Ob2RlIj0KGFNldFN5c3RlbURpc2FibGVkUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhsKGVNldFN5c3RlbURpc2FibGVkUmVzcG9uc2UiLwoPUGVuZGluZ0FydGlmYWN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJInsKD1N0YXJ0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZydW5faWQYAyABKAkSDQoFb3duZXIYBCABKAkSFAoMbGVhc2VfdHRsX21zGAUgASgDEhIKCm1heF9jdXJzb3IYBiABKAkirQEKEFN0YXJ0UnVuUmVzcG9uc2USDwoHc3RhcnRlZBgBIAEoCBISCgpydW5fbnVtYmVyGAIgASgDEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRIWCg5jb21wbGV0ZWRfcnVucxgFIAEoAxI0CgdwZW5kaW5nGAYgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCJLChFSZW5ld0xlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgDIiIKElJlbmV3TGVhc2VSZXNwb25zZRIMCgRoZWxkGAEgASgIIjcKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJIhYKFFJlbGVhc2VMZWFzZVJlc3BvbnNlIkkKFUpvdXJuYWxQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEg0KBXBhdGhzGAMgAygJIhgKFkpvdXJuYWxQZW5kaW5nUmVzcG9uc2UiMAobTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJUChxMaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEjQKB3BlbmRpbmcYASADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IjcKE0NsZWFyUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIhYKFENsZWFyUGVuZGluZ1Jlc3BvbnNlIkwKEEFydGlmYWN0VG9Db21taXQSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIr0BChBDb21taXRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSEwoLZnJvbV9jdXJzb3IYBCABKAkSEQoJdG9fY3Vyc29yGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0Eg0KBW93bmVyGAcgASgJIk0KEUNvbW1pdFJ1blJlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJyCg9GYWlsdXJlVG9SZWNvcmQSFAoMb3BlcmF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZmFpbHVyZV9raW5kGAMgASgJEg8KB2RldGFpbHMYBCABKAkSFAoMaXNfcGVybWFuZW50GAUgASgIIngKDkZhaWxSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSNAoHZmFpbHVyZRgDIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQSDQoFb3duZXIYBCABKAkiEQoPRmFpbFJ1blJlc3BvbnNlIlwKEUFkZEZhaWx1cmVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRI0CgdmYWlsdXJlGAIgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZCIUChJBZGRGYWlsdXJlUmVzcG9uc2UiLAoXUHVyZ2VFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIhoKGFB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZSIdChtSZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QiMQocUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZRIRCglyZWNvdmVyZWQYASABKAUiKwoXR2V0Q3VycmVudEN1cnNvclJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkiKgoYR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSKBAQoGRXh0ZW50EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEhEKCWV4dGVudF9pZBgDIAEoCRIMCgRwYXRoGAQgASgJEhEKCXJvd19jb3VudBgFIAEoAxISCgpzaXplX2J5dGVzGAYgASgDEg4KBmN1cnNvchgHIAEoCSJ+ChNDb21taXRFeHRlbnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEhEKCWV4dGVudF9pZBgDIAEoCRIMCgRwYXRoGAQgASgJEhEKCXJvd19jb3VudBgFIAEoAxISCgpzaXplX2J5dGVzGAYgASgDIiYKFENvbW1pdEV4dGVudFJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSJiChJMaXN0RXh0ZW50c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDgoGdGFibGVzGAIgAygJEhQKDGFmdGVyX2N1cnNvchgDIAEoCRIUCgx1cF90b19jdXJzb3IYBCABKAkiUgoTTGlzdEV4dGVudHNSZXNwb25zZRIrCgdleHRlbnRzGAEgAygLMhouc3BpbGx3YXkuY3Vyc29yLnYxLkV4dGVudBIOCgZjdXJzb3IYAiABKAkiOgoXRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkiGgoYRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlIioKGUxpc3REcm9wcGVkRXh0ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUiMAoNRHJvcHBlZEV4dGVudBIRCglleHRlbnRfaWQYASABKAkSDAoEcGF0aBgCIAEoCSJQChpMaXN0RHJvcHBlZEV4dGVudHNSZXNwb25zZRIyCgdleHRlbnRzGAEgAygLMiEuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BwZWRFeHRlbnQiMQobRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXF1ZXN0EhIKCmV4dGVudF9pZHMYASADKAkiHgocRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXNwb25zZSKRAgoLRXhwb3J0U3RhdGUSEQoJZXhwb3J0X2lkGAEgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGAIgASgJEhQKDHN0YXJ0X2N1cnNvchgDIAEoCRISCgppc19ydW5uaW5nGAQgASgIEhcKD2xhc3RfcnVuX3Jlc3VsdBgFIAEoCRIxCg1sYXN0X3J1bl90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglydW5fY291bnQYByABKAMSMgoObGFzdF9ydW5fc3RhcnQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3N5c3RlbV9kaXNhYmxlZBgJIAEoCSJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSIZChdXYXRjaFJ1blJlcXVlc3RzUmVxdWVzdCJ3ChhXYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkilQEKGUNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRI5CgdvdXRjb21lGAIgASgLMiguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSIcChpDb21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky9RYKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2UScwoSTGlzdERyb3BwZWRFeHRlbnRzEi0uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3REcm9wcGVkRXh0ZW50c1JlcXVlc3QaLi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdERyb3BwZWRFeHRlbnRzUmVzcG9uc2USeQoURm9yZ2V0RHJvcHBlZEV4dGVudHMSLy5zcGlsbHdheS5jdXJzb3IudjEuRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkZvcmdldERyb3BwZWRFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USbwoQV2F0Y2hSdW5SZXF1ZXN0cxIrLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2UwARJzChJDb21wbGV0ZVJ1blJlcXVlc3QSLS5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZRJVCghTdGFydFJ1bhIjLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlcXVlc3QaJC5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXNwb25zZRJbCgpSZW5ld0xlYXNlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJhCgxSZWxlYXNlTGVhc2USJy5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJnCg5Kb3VybmFsUGVuZGluZxIpLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1JlcXVlc3QaKi5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXNwb25zZRJ5ChRMaXN0UGVuZGluZ0FydGlmYWN0cxIvLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRJhCgxDbGVhclBlbmRpbmcSJy5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXNwb25zZRJYCglDb21taXRSdW4SJC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXNwb25zZRJSCgdGYWlsUnVuEiIuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXF1ZXN0GiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXNwb25zZRJbCgpBZGRGYWlsdXJlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXNwb25zZRJtChBQdXJnZUV4cG9ydFN0YXRlEisuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZRJ5ChRSZWNvdmVyQWJhbmRvbmVkUnVucxIvLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZRJwChFTZXRTeXN0ZW1EaXNhYmxlZBIsLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QaLS5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXNwb25zZRJYCglIZWFydGJlYXQSJC5zcGlsbHdheS5jdXJzb3IudjEuSGVhcnRiZWF0UmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5IZWFydGJlYXRSZXNwb25zZRJYCglMaXN0Tm9kZXMSJC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdE5vZGVzUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0Tm9kZXNSZXNwb25zZRJwChFHZXRFeHBvcnRCYWNrbG9ncxIsLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRCYWNrbG9nc1JlcXVlc3QaLS5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.cursor.v1.ExportTables
+ */
+export type ExportTables = Message<"spillway.cursor.v1.ExportTables"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * @generated from field: string database = 2;
+   */
+  database: string;
+
+  /**
+   * @generated from field: repeated string fact_tables = 3;
+   */
+  factTables: string[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ExportTables.
+ * Use `create(ExportTablesSchema)` to create a new message.
+ */
+export const ExportTablesSchema: GenMessage<ExportTables> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+
+/**
+ * @generated from message spillway.cursor.v1.GetExportBacklogsRequest
+ */
+export type GetExportBacklogsRequest = Message<"spillway.cursor.v1.GetExportBacklogsRequest"> & {
+  /**
+   * @generated from field: repeated spillway.cursor.v1.ExportTables exports = 1;
+   */
+  exports: ExportTables[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.GetExportBacklogsRequest.
+ * Use `create(GetExportBacklogsRequestSchema)` to create a new message.
+ */
+export const GetExportBacklogsRequestSchema: GenMessage<GetExportBacklogsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+
+/**
+ * @generated from message spillway.cursor.v1.ExportBacklog
+ */
+export type ExportBacklog = Message<"spillway.cursor.v1.ExportBacklog"> & {
+  /**
+   * @generated from field: string export_id = 1;
+   */
+  exportId: string;
+
+  /**
+   * Records ingested into the fact tables after the checkpoint.
+   *
+   * @generated from field: int64 records = 2;
+   */
+  records: bigint;
+
+  /**
+   * The cursor of the oldest of them; empty when there are none.
+   *
+   * @generated from field: string oldest_cursor = 3;
+   */
+  oldestCursor: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ExportBacklog.
+ * Use `create(ExportBacklogSchema)` to create a new message.
+ */
+export const ExportBacklogSchema: GenMessage<ExportBacklog> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+
+/**
+ * @generated from message spillway.cursor.v1.GetExportBacklogsResponse
+ */
+export type GetExportBacklogsResponse = Message<"spillway.cursor.v1.GetExportBacklogsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.cursor.v1.ExportBacklog backlogs = 1;
+   */
+  backlogs: ExportBacklog[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.GetExportBacklogsResponse.
+ * Use `create(GetExportBacklogsResponseSchema)` to create a new message.
+ */
+export const GetExportBacklogsResponseSchema: GenMessage<GetExportBacklogsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
 
 /**
  * @generated from message spillway.cursor.v1.HeartbeatRequest
@@ -38,7 +130,7 @@ export type HeartbeatRequest = Message<"spillway.cursor.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 0);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
 
 /**
  * @generated from message spillway.cursor.v1.HeartbeatResponse
@@ -51,7 +143,7 @@ export type HeartbeatResponse = Message<"spillway.cursor.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 1);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
 
 /**
  * @generated from message spillway.cursor.v1.ListNodesRequest
@@ -70,7 +162,7 @@ export type ListNodesRequest = Message<"spillway.cursor.v1.ListNodesRequest"> & 
  * Use `create(ListNodesRequestSchema)` to create a new message.
  */
 export const ListNodesRequestSchema: GenMessage<ListNodesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 2);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
 
 /**
  * @generated from message spillway.cursor.v1.Node
@@ -92,7 +184,7 @@ export type Node = Message<"spillway.cursor.v1.Node"> & {
  * Use `create(NodeSchema)` to create a new message.
  */
 export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 3);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
 
 /**
  * @generated from message spillway.cursor.v1.ListNodesResponse
@@ -111,7 +203,7 @@ export type ListNodesResponse = Message<"spillway.cursor.v1.ListNodesResponse"> 
  * Use `create(ListNodesResponseSchema)` to create a new message.
  */
 export const ListNodesResponseSchema: GenMessage<ListNodesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 4);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
 
 /**
  * @generated from message spillway.cursor.v1.SetSystemDisabledRequest
@@ -133,7 +225,7 @@ export type SetSystemDisabledRequest = Message<"spillway.cursor.v1.SetSystemDisa
  * Use `create(SetSystemDisabledRequestSchema)` to create a new message.
  */
 export const SetSystemDisabledRequestSchema: GenMessage<SetSystemDisabledRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 5);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
 
 /**
  * @generated from message spillway.cursor.v1.SetSystemDisabledResponse
@@ -146,7 +238,7 @@ export type SetSystemDisabledResponse = Message<"spillway.cursor.v1.SetSystemDis
  * Use `create(SetSystemDisabledResponseSchema)` to create a new message.
  */
 export const SetSystemDisabledResponseSchema: GenMessage<SetSystemDisabledResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 6);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
 
 /**
  * @generated from message spillway.cursor.v1.PendingArtifact
@@ -168,7 +260,7 @@ export type PendingArtifact = Message<"spillway.cursor.v1.PendingArtifact"> & {
  * Use `create(PendingArtifactSchema)` to create a new message.
  */
 export const PendingArtifactSchema: GenMessage<PendingArtifact> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 7);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunRequest
@@ -214,7 +306,7 @@ export type StartRunRequest = Message<"spillway.cursor.v1.StartRunRequest"> & {
  * Use `create(StartRunRequestSchema)` to create a new message.
  */
 export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 8);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
 
 /**
  * @generated from message spillway.cursor.v1.StartRunResponse
@@ -260,7 +352,7 @@ export type StartRunResponse = Message<"spillway.cursor.v1.StartRunResponse"> & 
  * Use `create(StartRunResponseSchema)` to create a new message.
  */
 export const StartRunResponseSchema: GenMessage<StartRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 9);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseRequest
@@ -287,7 +379,7 @@ export type RenewLeaseRequest = Message<"spillway.cursor.v1.RenewLeaseRequest"> 
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 10);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
 
 /**
  * @generated from message spillway.cursor.v1.RenewLeaseResponse
@@ -304,7 +396,7 @@ export type RenewLeaseResponse = Message<"spillway.cursor.v1.RenewLeaseResponse"
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 11);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseRequest
@@ -326,7 +418,7 @@ export type ReleaseLeaseRequest = Message<"spillway.cursor.v1.ReleaseLeaseReques
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 12);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
 
 /**
  * @generated from message spillway.cursor.v1.ReleaseLeaseResponse
@@ -339,7 +431,7 @@ export type ReleaseLeaseResponse = Message<"spillway.cursor.v1.ReleaseLeaseRespo
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 13);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingRequest
@@ -366,7 +458,7 @@ export type JournalPendingRequest = Message<"spillway.cursor.v1.JournalPendingRe
  * Use `create(JournalPendingRequestSchema)` to create a new message.
  */
 export const JournalPendingRequestSchema: GenMessage<JournalPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 14);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
 
 /**
  * @generated from message spillway.cursor.v1.JournalPendingResponse
@@ -379,7 +471,7 @@ export type JournalPendingResponse = Message<"spillway.cursor.v1.JournalPendingR
  * Use `create(JournalPendingResponseSchema)` to create a new message.
  */
 export const JournalPendingResponseSchema: GenMessage<JournalPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 15);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsRequest
@@ -396,7 +488,7 @@ export type ListPendingArtifactsRequest = Message<"spillway.cursor.v1.ListPendin
  * Use `create(ListPendingArtifactsRequestSchema)` to create a new message.
  */
 export const ListPendingArtifactsRequestSchema: GenMessage<ListPendingArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 16);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
 
 /**
  * @generated from message spillway.cursor.v1.ListPendingArtifactsResponse
@@ -413,7 +505,7 @@ export type ListPendingArtifactsResponse = Message<"spillway.cursor.v1.ListPendi
  * Use `create(ListPendingArtifactsResponseSchema)` to create a new message.
  */
 export const ListPendingArtifactsResponseSchema: GenMessage<ListPendingArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 17);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingRequest
@@ -435,7 +527,7 @@ export type ClearPendingRequest = Message<"spillway.cursor.v1.ClearPendingReques
  * Use `create(ClearPendingRequestSchema)` to create a new message.
  */
 export const ClearPendingRequestSchema: GenMessage<ClearPendingRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 18);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
 
 /**
  * @generated from message spillway.cursor.v1.ClearPendingResponse
@@ -448,7 +540,7 @@ export type ClearPendingResponse = Message<"spillway.cursor.v1.ClearPendingRespo
  * Use `create(ClearPendingResponseSchema)` to create a new message.
  */
 export const ClearPendingResponseSchema: GenMessage<ClearPendingResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 19);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
 
 /**
  * @generated from message spillway.cursor.v1.ArtifactToCommit
@@ -475,7 +567,7 @@ export type ArtifactToCommit = Message<"spillway.cursor.v1.ArtifactToCommit"> & 
  * Use `create(ArtifactToCommitSchema)` to create a new message.
  */
 export const ArtifactToCommitSchema: GenMessage<ArtifactToCommit> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 20);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunRequest
@@ -522,7 +614,7 @@ export type CommitRunRequest = Message<"spillway.cursor.v1.CommitRunRequest"> & 
  * Use `create(CommitRunRequestSchema)` to create a new message.
  */
 export const CommitRunRequestSchema: GenMessage<CommitRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 21);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
 
 /**
  * @generated from message spillway.cursor.v1.CommitRunResponse
@@ -539,7 +631,7 @@ export type CommitRunResponse = Message<"spillway.cursor.v1.CommitRunResponse"> 
  * Use `create(CommitRunResponseSchema)` to create a new message.
  */
 export const CommitRunResponseSchema: GenMessage<CommitRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 22);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
 
 /**
  * @generated from message spillway.cursor.v1.FailureToRecord
@@ -576,7 +668,7 @@ export type FailureToRecord = Message<"spillway.cursor.v1.FailureToRecord"> & {
  * Use `create(FailureToRecordSchema)` to create a new message.
  */
 export const FailureToRecordSchema: GenMessage<FailureToRecord> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 23);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunRequest
@@ -610,7 +702,7 @@ export type FailRunRequest = Message<"spillway.cursor.v1.FailRunRequest"> & {
  * Use `create(FailRunRequestSchema)` to create a new message.
  */
 export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 24);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
 
 /**
  * @generated from message spillway.cursor.v1.FailRunResponse
@@ -623,7 +715,7 @@ export type FailRunResponse = Message<"spillway.cursor.v1.FailRunResponse"> & {
  * Use `create(FailRunResponseSchema)` to create a new message.
  */
 export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 25);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureRequest
@@ -645,7 +737,7 @@ export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> 
  * Use `create(AddFailureRequestSchema)` to create a new message.
  */
 export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 26);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureResponse
@@ -658,7 +750,7 @@ export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"
  * Use `create(AddFailureResponseSchema)` to create a new message.
  */
 export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 27);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateRequest
@@ -675,7 +767,7 @@ export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportSta
  * Use `create(PurgeExportStateRequestSchema)` to create a new message.
  */
 export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 28);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateResponse
@@ -688,7 +780,7 @@ export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportSt
  * Use `create(PurgeExportStateResponseSchema)` to create a new message.
  */
 export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 29);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
@@ -701,7 +793,7 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
  * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
@@ -720,7 +812,7 @@ export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAb
  * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -739,7 +831,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -756,7 +848,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -803,7 +895,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -845,7 +937,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -862,7 +954,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -898,7 +990,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -922,7 +1014,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -944,7 +1036,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -957,7 +1049,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsRequest
@@ -974,7 +1066,7 @@ export type ListDroppedExtentsRequest = Message<"spillway.cursor.v1.ListDroppedE
  * Use `create(ListDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ListDroppedExtentsRequestSchema: GenMessage<ListDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.DroppedExtent
@@ -996,7 +1088,7 @@ export type DroppedExtent = Message<"spillway.cursor.v1.DroppedExtent"> & {
  * Use `create(DroppedExtentSchema)` to create a new message.
  */
 export const DroppedExtentSchema: GenMessage<DroppedExtent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsResponse
@@ -1013,7 +1105,7 @@ export type ListDroppedExtentsResponse = Message<"spillway.cursor.v1.ListDropped
  * Use `create(ListDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ListDroppedExtentsResponseSchema: GenMessage<ListDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsRequest
@@ -1030,7 +1122,7 @@ export type ForgetDroppedExtentsRequest = Message<"spillway.cursor.v1.ForgetDrop
  * Use `create(ForgetDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsRequestSchema: GenMessage<ForgetDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsResponse
@@ -1043,7 +1135,7 @@ export type ForgetDroppedExtentsResponse = Message<"spillway.cursor.v1.ForgetDro
  * Use `create(ForgetDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsResponseSchema: GenMessage<ForgetDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -1104,7 +1196,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -1131,7 +1223,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -1148,7 +1240,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -1165,7 +1257,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -1182,7 +1274,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -1199,7 +1291,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -1216,7 +1308,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1240,7 +1332,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1257,7 +1349,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1279,7 +1371,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
 
 /**
  * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
@@ -1292,7 +1384,7 @@ export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunReques
  * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
  */
 export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
 
 /**
  * One run asked for.
@@ -1333,7 +1425,7 @@ export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunReque
  * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
  */
 export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 61);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
@@ -1367,7 +1459,7 @@ export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunR
  * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 62);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
@@ -1380,7 +1472,7 @@ export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRun
  * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
  */
 export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 63);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1422,7 +1514,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 64);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1663,6 +1755,16 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof ListNodesRequestSchema;
     output: typeof ListNodesResponseSchema;
+  },
+  /**
+   * What each export has yet to export: the records after its checkpoint in its fact tables.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.GetExportBacklogs
+   */
+  getExportBacklogs: {
+    methodKind: "unary";
+    input: typeof GetExportBacklogsRequestSchema;
+    output: typeof GetExportBacklogsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_spillway_cursor_v1_cursor_service, 0);
