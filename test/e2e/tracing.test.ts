@@ -14,9 +14,20 @@ interface ReceivedSpan {
   name: string;
 }
 
-/** A minimal OTLP/HTTP JSON receiver: what a collector would get from each process. */
-async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; server: Server }> {
+interface ReceivedPoint {
+  service: string;
+  metric: string;
+  attributes: Record<string, string>;
+  value: number;
+}
+
+type OtlpAttributes = Array<{ key: string; value: { stringValue?: string; intValue?: string | number } }>;
+type OtlpPoint = { attributes?: OtlpAttributes; asInt?: string | number; asDouble?: number; count?: string | number };
+
+/** A minimal OTLP/HTTP JSON receiver: what a collector would get from each process, spans and metrics. */
+async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; points: ReceivedPoint[]; server: Server }> {
   const spans: ReceivedSpan[] = [];
+  const points: ReceivedPoint[] = [];
   const server = createServer((req, res) => {
     let body = "";
     req.on("data", (d) => (body += d));
@@ -26,7 +37,22 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
           resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
           scopeSpans: Array<{ spans: Array<{ traceId: string; name: string }> }>;
         }>;
+        resourceMetrics?: Array<{
+          resource: { attributes: OtlpAttributes };
+          scopeMetrics: Array<{ metrics: Array<{ name: string; sum?: { dataPoints: OtlpPoint[] }; gauge?: { dataPoints: OtlpPoint[] }; histogram?: { dataPoints: OtlpPoint[] } }> }>;
+        }>;
       };
+      for (const rm of payload.resourceMetrics ?? []) {
+        const service = rm.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
+        for (const sm of rm.scopeMetrics) {
+          for (const m of sm.metrics) {
+            for (const p of [...(m.sum?.dataPoints ?? []), ...(m.gauge?.dataPoints ?? []), ...(m.histogram?.dataPoints ?? [])]) {
+              const attributes = Object.fromEntries((p.attributes ?? []).map((a) => [a.key, String(a.value.stringValue ?? a.value.intValue)]));
+              points.push({ service, metric: m.name, attributes, value: Number(p.asInt ?? p.asDouble ?? p.count) });
+            }
+          }
+        }
+      }
       for (const rs of payload.resourceSpans ?? []) {
         const service = rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
         for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ service, traceId: s.traceId, name: s.name });
@@ -36,7 +62,7 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, spans, server };
+  return { url: `http://127.0.0.1:${port}`, spans, points, server };
 }
 
 describe("tracing across one process per module", () => {
@@ -51,6 +77,7 @@ describe("tracing across one process per module", () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_BSP_SCHEDULE_DELAY: "100",
+      OTEL_METRIC_EXPORT_INTERVAL: "500",
     });
   });
   afterAll(async () => {
@@ -98,5 +125,13 @@ describe("tracing across one process per module", () => {
     // The ingestion before it was a trace of its own.
     const ingest = await waitFor("the ingest span", async () => collector.spans.find((s) => s.name === "spillway.query.v1.QueryService/Ingest"));
     expect(ingest.traceId).not.toBe(runSpan.traceId);
+
+    // The metrics go to the same collector over OTLP: the run's result from the scheduler, the ingestion from the query service.
+    const result = await waitFor("the run's result over OTLP", async () =>
+      collector.points.find((p) => p.metric === "continuous_export.result" && p.attributes.export === "E" && p.attributes.result === "Completed"),
+    );
+    expect(result).toMatchObject({ service: "spillway-scheduler", value: 1, attributes: { database: "default" } });
+    const rows = await waitFor("the ingested rows over OTLP", async () => collector.points.find((p) => p.metric === "ingestion.rows" && p.attributes.table === "T"));
+    expect(rows).toMatchObject({ service: "spillway-query", value: 2 });
   });
 });
