@@ -1,0 +1,194 @@
+// The Spillway command line: `npx spillway <command>` against a running Spillway (README "CLI").
+import { createReadStream, readFileSync, statSync } from "node:fs";
+import { basename, extname } from "node:path";
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { ListValueSchema } from "@bufbuild/protobuf/wkt";
+import { Command, CommanderError, Option } from "commander";
+import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, QueryService, TableSchema } from "@spillway/proto";
+import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
+import { ingestProgress } from "./ingest-progress.js";
+import { render, type OutputFormat, type Row } from "./output.js";
+
+/** Exit codes scripts can rely on. */
+const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+interface Globals {
+  addr: string;
+  token?: string;
+  tlsCa?: string;
+  database: string;
+  output: OutputFormat;
+}
+
+const json = <D extends DescMessage>(schema: D, message: MessageShape<D>) => toJson(schema, message, { alwaysEmitImplicit: true }) as Row;
+
+function clients(g: Globals) {
+  const options: GrpcClientOptions = { token: g.token ?? process.env.SPILLWAY_TOKEN, tls: g.tlsCa ? { ca: readFileSync(g.tlsCa) } : undefined };
+  return {
+    catalog: createGrpcClient(CatalogService, g.addr, options),
+    query: createGrpcClient(QueryService, g.addr, options),
+    kusto: createGrpcClient(KustoService, g.addr, options),
+  };
+}
+
+/** Runs `task` with clients of the server the options name, printing what it returns. */
+function action<A extends unknown[]>(task: (c: ReturnType<typeof clients>, g: Globals, ...args: A) => Promise<{ rows: Row[]; columns?: string[]; failed?: boolean } | void>) {
+  return async (...args: unknown[]) => {
+    const command = args.at(-1) as Command;
+    const g = command.optsWithGlobals() as Globals;
+    const c = clients(g);
+    try {
+      const out = await task(c, g, ...(args.slice(0, -2) as A));
+      if (out) process.stdout.write(`${render(out.rows, g.output, out.columns)}\n`);
+      if (out?.failed) process.exitCode = EXIT.failure;
+    } finally {
+      c.catalog.close();
+      c.query.close();
+      c.kusto.close();
+    }
+  };
+}
+
+const program = new Command("spillway")
+  .description("Spillway's command line: tables, continuous exports, ingestion and Kusto, against a running Spillway")
+  .addOption(new Option("--addr <host:port>", "where Spillway listens").env("SPILLWAY_ADDR").default("127.0.0.1:50051"))
+  .addOption(new Option("--token <token>", "bearer token (or SPILLWAY_TOKEN)"))
+  .addOption(new Option("--tls-ca <file>", "PEM file to check the server's certificate against: dial with TLS"))
+  .addOption(new Option("-d, --database <name>", "database").default("default"))
+  .addOption(new Option("-o, --output <format>", "table, json or csv").choices(["table", "json", "csv"]).default("table"))
+  .exitOverride()
+  .showHelpAfterError();
+
+program
+  .command("tables")
+  .description("tables")
+  .command("list")
+  .description("the tables of the database")
+  .action(
+    action(async (c, g) => {
+      const { tables } = await c.catalog.listTables({ database: g.database });
+      return { rows: tables.map((t) => json(TableSchema, t)).map((t) => ({ name: t.name, columns: (t.columns as Array<{ name: string; type: string }>).map((col) => `${col.name}:${col.type}`).join(", "), ingestionTimePolicy: t.ingestionTimePolicy })) };
+    }),
+  );
+
+const exportsCommand = program.command("exports").description("continuous exports");
+const EXPORT_COLUMNS = ["name", "externalTableName", "isDisabled", "lastRunResult", "lastRunTime", "exportedTo", "query"];
+exportsCommand
+  .command("list")
+  .description("the continuous exports of the database")
+  .action(
+    action(async (c, g) => {
+      const { exports } = await c.catalog.listContinuousExports({ database: g.database });
+      return { rows: exports.map((e) => json(ContinuousExportSchema, e)), columns: g.output === "table" ? EXPORT_COLUMNS : undefined };
+    }),
+  );
+exportsCommand
+  .command("show <name>")
+  .description("one continuous export, every field")
+  .action(
+    action(async (c, g, name: string) => {
+      const shown = json(ContinuousExportSchema, (await c.catalog.showContinuousExport({ database: g.database, name })).export!);
+      return g.output === "table" ? { rows: Object.entries(shown).map(([field, value]) => ({ field, value })) } : { rows: [shown] };
+    }),
+  );
+exportsCommand
+  .command("run <name>")
+  .description("run the export now; exits 1 when the run fails")
+  .action(
+    action(async (c, g, name: string) => {
+      const r = await c.catalog.runContinuousExportNow({ database: g.database, name });
+      const records = r.artifacts.reduce((n, a) => n + a.numRecords, 0n);
+      return { rows: [{ result: r.result, artifacts: r.artifacts.length, records: records.toString(), details: r.details }], failed: r.result !== "Completed" };
+    }),
+  );
+for (const [verb, what] of [
+  ["enable", "enable the export: it resumes from its checkpoint"],
+  ["disable", "disable the export"],
+  ["drop", "drop the export"],
+] as const) {
+  exportsCommand
+    .command(`${verb} <name>`)
+    .description(what)
+    .action(
+      action(async (c, g, name: string) => {
+        const req = { database: g.database, name };
+        if (verb === "enable") await c.catalog.enableContinuousExport(req);
+        else if (verb === "disable") await c.catalog.disableContinuousExport(req);
+        else await c.catalog.dropContinuousExport(req);
+        return { rows: [{ export: name, done: verb }] };
+      }),
+    );
+}
+exportsCommand
+  .command("artifacts <name>")
+  .description("the files the export has written (14 days)")
+  .action(
+    action(async (c, g, name: string) => ({ rows: (await c.catalog.showExportedArtifacts({ database: g.database, name })).artifacts.map((a) => json(ExportedArtifactSchema, a)) })),
+  );
+exportsCommand
+  .command("failures <name>")
+  .description("the export's failed runs")
+  .action(
+    action(async (c, g, name: string) => ({ rows: (await c.catalog.showFailures({ database: g.database, name })).failures.map((f) => json(ExportFailureSchema, f)) })),
+  );
+
+program
+  .command("ingest <table> <files...>")
+  .description("ingest files into a table, each in one IngestStream call, with progress on stderr")
+  .addOption(new Option("--format <format>", "csv, tsv, json or parquet (default: from the file name)"))
+  .option("--ignore-first-record", "skip a header line")
+  .action(
+    action(async (c, g, table: string, files: string[]) => {
+      const opts = program.commands.find((x) => x.name() === "ingest")!.opts() as { format?: string; ignoreFirstRecord?: boolean };
+      const progress = ingestProgress(files.reduce((n, f) => n + statSync(f).size, 0));
+      const rows: Row[] = [];
+      try {
+        for (const file of files) {
+          const format = opts.format ?? extname(file).slice(1).toLowerCase();
+          const pieces = async function* () {
+            yield { database: g.database, table, format, ignoreFirstRecord: opts.ignoreFirstRecord ?? false };
+            for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+              progress.sent((chunk as Buffer).length);
+              yield { payload: chunk as Buffer };
+            }
+            yield { endOfPayload: true };
+          };
+          const r = await c.query.ingestStream(pieces());
+          progress.fileDone(basename(file), r.rowCount);
+          rows.push({ file, rows: r.rowCount.toString(), cursor: r.cursor });
+        }
+      } finally {
+        progress.stop();
+      }
+      return { rows };
+    }),
+  );
+
+program
+  .command("kql <text>")
+  .description("run a Kusto query or command through KustoService/Execute")
+  .action(
+    action(async (c, g, text: string) => {
+      const rows: Row[] = [];
+      let columns: string[] | undefined;
+      for await (const part of c.kusto.execute({ database: g.database, text })) {
+        columns ??= part.columns.map((col) => col.name);
+        for (const r of part.rows) rows.push(Object.fromEntries((toJson(ListValueSchema, r) as unknown[]).map((v, i) => [columns![i]!, v])));
+      }
+      return { rows, columns };
+    }),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are not failures; a usage error was printed by commander.
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else {
+    // One clear line: what the server said, with its status.
+    const e = err as { code?: number; message?: string };
+    process.stderr.write(`spillway: ${e.message ?? String(err)}\n`);
+    process.exitCode = EXIT.failure;
+  }
+}
