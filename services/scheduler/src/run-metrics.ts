@@ -37,15 +37,22 @@ export class RunMetrics {
  * there is none: unlike Kusto's (the age of ExportedTo), an export that is caught up on a
  * quiet table is not late. The backlog in records is there too, which Kusto does not have.
  */
-export function observeExports(peers: Pick<SchedulerPeers, "catalog" | "cursor">, runner: { readonly runningCount: number }, now: () => number = Date.now): void {
+export function observeExports(
+  peers: Pick<SchedulerPeers, "catalog" | "cursor">,
+  runner: { readonly runningCount: number },
+  scheduler: { readonly waitingCount: number },
+  now: () => number = Date.now,
+): void {
   const meter = meterOf();
   const lateness = meter.createObservableGauge("continuous_export.lateness", { unit: "s", description: "Seconds the oldest record not yet exported has waited, per export (0 when caught up)" });
   const maxLateness = meter.createObservableGauge("continuous_export.max_lateness", { unit: "s", description: "The largest lateness of all enabled exports" });
   const backlog = meter.createObservableGauge("continuous_export.lateness.records", { description: "Records ingested into an export's fact tables and not yet exported" });
   const inFlight = meter.createObservableGauge("continuous_export.runs_in_flight", { description: "Runs this scheduler has under way" });
+  const waiting = meter.createObservableGauge("continuous_export.runs_waiting", { description: "Exports due that wait for room under the capacity limit (SPILLWAY_MAX_CONCURRENT_RUNS)" });
   meter.addBatchObservableCallback(
     async (result) => {
       result.observe(inFlight, runner.runningCount);
+      result.observe(waiting, scheduler.waitingCount);
       const { specs } = await peers.catalog.listExportSpecs({});
       const enabled = specs.filter((s) => !s.isDisabled);
       if (enabled.length === 0) return;
@@ -62,6 +69,6 @@ export function observeExports(peers: Pick<SchedulerPeers, "catalog" | "cursor">
       }
       result.observe(maxLateness, max);
     },
-    [lateness, maxLateness, backlog, inFlight],
+    [lateness, maxLateness, backlog, inFlight, waiting],
   );
 }

@@ -156,6 +156,10 @@ describe("RunScheduler, exports unequally behind", () => {
       }
       // An interval later, all three are due; each run moves its last start, so each runs once.
       clock += 61_000;
+      // With every slot taken, all three wait (the runs_waiting metric), and none starts.
+      const full = new RunScheduler(ledger, { isRunning: () => false, runningCount: 1, run: () => Promise.reject(new Error("no room")) }, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      await full.tick();
+      expect(full.waitingCount).toBe(3);
       const started: string[] = [];
       const runner: ScheduledRunner = {
         isRunning: () => false,
@@ -170,6 +174,8 @@ describe("RunScheduler, exports unequally behind", () => {
       const scheduler = new RunScheduler(ledger, runner, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
       await scheduler.tick();
       await until(() => started.length === 3);
+      await scheduler.tick();
+      expect(scheduler.waitingCount).toBe(0);
       scheduler.stop();
       expect(started).toEqual(["Y", "Z", "X"]);
     } finally {

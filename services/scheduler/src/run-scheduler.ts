@@ -27,6 +27,7 @@ export class RunScheduler {
   private tickAgain = false;
   private stopped = false;
   private readonly now: () => number;
+  private waiting = 0;
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -40,6 +41,11 @@ export class RunScheduler {
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.options.tickMs);
     this.timer.unref();
+  }
+
+  /** Exports due at the last look that found no room under the capacity limit. */
+  get waitingCount(): number {
+    return this.waiting;
   }
 
   stop(): void {
@@ -78,6 +84,7 @@ export class RunScheduler {
         // When exports lag, the one furthest behind runs first (SPEC §3).
         .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
       const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount);
+      this.waiting = Math.max(0, due.length - room);
       if (this.stopped) return;
       for (const spec of due.slice(0, room)) this.launch(spec);
     } catch (err) {

@@ -35,13 +35,13 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
   const ledger = cursorLedger(peers.cursor);
   const node = options.node && nodeOf(options.node, peers, config.distributedMinBytes);
   const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster, metrics: new RunMetrics() });
-  observeExports(peers, runner, options.now);
   const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
     now: options.now,
     log,
   });
+  observeExports(peers, runner, scheduler, options.now);
   const listener = new RunRequestListener(runner, peers, log);
   let stopped = false;
   let starting: Promise<void> | undefined;

@@ -16,6 +16,7 @@ import { columnsFromDeltaSchema } from "./delta-schema.js";
 import { addActionFor, checkWritable, commitDelta, committedRun, deltaTarget, type DeltaPlan } from "./delta-table-writer.js";
 import { readStageManifest, writeStageManifest } from "./stage-manifest.js";
 import { finishTextFile } from "./text-finishing.js";
+import { storageCall } from "./storage-call.js";
 
 export interface WrittenArtifact {
   path: string;
@@ -323,18 +324,6 @@ async function uploadWithClassification(target: StorageTarget, name: string, fil
   return storageCall(() => target.put(name, file, signal));
 }
 
-/** Storage errors as domain errors: missing container or denied access are permanent, the rest transient. */
-async function storageCall<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof SpillwayError) throw err;
-    const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.statusCode === 404) throw new SpillwayError(ErrorCode.failedPrecondition, `storage container not found: ${e.code ?? e.message}`);
-    if (e.statusCode === 403 || e.statusCode === 401) throw new SpillwayError(ErrorCode.permissionDenied, `storage access denied: ${e.code ?? e.message}`);
-    throw new SpillwayError(ErrorCode.unavailable, `storage write failed: ${e.message ?? String(err)}`);
-  }
-}
 
 interface EncodedGroup {
   /** The partition folder, relative to the connection string's folder ("" when unpartitioned). */
