@@ -218,21 +218,24 @@ export class ExportRunner {
 
   private async execute(spec: ExportSpec, runId: string, started: StartedRun): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
-    const spoolName = runId;
     const attempt: Attempt = {};
+    // Where the run's spools and stages are, each named by its handle: the run's id, or a part's.
+    let places: Array<{ peers: Pick<RunnerPeers, "query" | "writer">; handle: string }> = [{ peers: this.peers, handle: runId }];
     try {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
       this.checkTables(spec);
-      await this.removeFailedAttempts(spec, started.pending);
+      // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a run.
+      await this.deletePending(spec.id, externalTable, started.pending);
 
       const parts = await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
+        places = parts;
         return await this.executeParts(spec, runId, started, parts, attempt);
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, spoolName)), this.retry);
+      const spool = await withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
 
       const staged = await withRetry(
@@ -244,12 +247,7 @@ export class ExportRunner {
         const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
         return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
       }
-      // Journal first: whatever happens from here, the next attempt knows what to delete. The
-      // check that the export is still wanted asks another service meanwhile: neither waits on the other.
-      // Both settle before going on, so a journal entry never lands after the run was failed.
-      for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, staged.artifacts.map((a) => a.path)), this.assertStillWanted(spec)])) {
-        if (step.status === "rejected") throw step.reason;
-      }
+      await this.journalBeforeUpload(spec, runId, staged.artifacts.map((a) => a.path));
       attempt.uploaded = staged.artifacts.map((a) => a.path);
       const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
       await this.assertStillWanted(spec);
@@ -258,9 +256,21 @@ export class ExportRunner {
       return await this.fail(spec, runId, from, to, err, attempt);
     } finally {
       // Named by this run's id, which no other run has: removing them can go on after the outcome is known.
-      const cleanup = Promise.allSettled([this.peers.writer.discardStage({ stageId: runId }), this.peers.query.discardSpool({ spoolName })]);
+      const cleanup = Promise.allSettled(places.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })]));
       this.cleanups.add(cleanup);
       void cleanup.finally(() => this.cleanups.delete(cleanup));
+    }
+  }
+
+  /**
+   * Journals the files a run is about to upload: whatever happens from here, the next attempt
+   * knows what to delete. The check that the export is still wanted asks another service
+   * meanwhile: neither waits on the other. Both settle before going on, so a journal entry
+   * never lands after the run was failed.
+   */
+  private async journalBeforeUpload(spec: ExportSpec, runId: string, paths: string[]): Promise<void> {
+    for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
+      if (step.status === "rejected") throw step.reason;
     }
   }
 
@@ -293,42 +303,34 @@ export class ExportRunner {
    * artifacts; all their names are journaled; each uploads its own; one commit takes every
    * part's artifacts, or none does (a part that fails fails the run, and what any part
    * uploaded is deleted). Parts are always waited for to the end, so no upload of a failed
-   * run lands after its files were deleted.
+   * run lands after its files were deleted. Their spools and stages are discarded by `execute`.
    */
   private async executeParts(spec: ExportSpec, runId: string, started: StartedRun, parts: RunPart[], attempt: Attempt): Promise<RunOutcome> {
     const externalTable = spec.externalTable!;
     const { from, to, runNumber } = started;
-    try {
-      const staged = await settled(
-        parts.map(async (part) => {
-          const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
-          if (spool.rowCount === 0n) return { part, artifacts: [] };
-          const stage = await withRetry(
-            () =>
-              part.peers.writer.stageArtifacts({
-                ...this.stageRequest(spec, started, part.handle, spool),
-                nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}_p${part.index}`,
-              }),
-            this.retry,
-          );
-          return { part, artifacts: stage.artifacts };
-        }),
-      );
-      const withRows = staged.filter((s) => s.artifacts.length > 0);
-      const paths = withRows.flatMap((s) => s.artifacts.map((a) => a.path));
-      if (paths.length === 0) return await this.commit(spec, runId, from, to, []);
-      for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
-        if (step.status === "rejected") throw step.reason;
-      }
-      attempt.uploaded = paths;
-      const uploaded = await settled(withRows.map((s) => withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry)));
-      await this.assertStillWanted(spec);
-      return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
-    } finally {
-      const cleanup = Promise.allSettled(parts.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })]));
-      this.cleanups.add(cleanup);
-      void cleanup.finally(() => this.cleanups.delete(cleanup));
-    }
+    const staged = await settled(
+      parts.map(async (part) => {
+        const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
+        if (spool.rowCount === 0n) return { part, artifacts: [] };
+        const stage = await withRetry(
+          () =>
+            part.peers.writer.stageArtifacts({
+              ...this.stageRequest(spec, started, part.handle, spool),
+              nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}_p${part.index}`,
+            }),
+          this.retry,
+        );
+        return { part, artifacts: stage.artifacts };
+      }),
+    );
+    const withRows = staged.filter((s) => s.artifacts.length > 0);
+    const paths = withRows.flatMap((s) => s.artifacts.map((a) => a.path));
+    if (paths.length === 0) return await this.commit(spec, runId, from, to, []);
+    await this.journalBeforeUpload(spec, runId, paths);
+    attempt.uploaded = paths;
+    const uploaded = await settled(withRows.map((s) => withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry)));
+    await this.assertStillWanted(spec);
+    return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
   }
 
   private spoolRequest(spec: ExportSpec, range: CursorRange, spoolName: string) {
@@ -379,11 +381,6 @@ export class ExportRunner {
         throw new PermanentRunError(`fact table '${name}' has its IngestionTime policy off; a fact table needs it`);
       }
     }
-  }
-
-  /** Deletes the files failed attempts journaled: only the export's lease holder may, as it starts a run. */
-  private async removeFailedAttempts(spec: ExportSpec, known: PendingArtifact[]): Promise<void> {
-    await this.deletePending(spec.id, spec.externalTable, known);
   }
 
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
