@@ -90,8 +90,6 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR NOT NULL, address VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)`,
 ];
 
-type Queryable = MetadataSession;
-type Row = SqlRow;
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
 const ARTIFACT_RETENTION_MS = 14 * 86_400_000;
 // Rows of one artifacts INSERT: a statement's parameters are prepared once per distinct count (libs/duck PreparedStatements).
@@ -499,7 +497,7 @@ export interface StartedRun {
   pending: PendingArtifact[];
 }
 
-async function takeLease(q: Queryable, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+async function takeLease(q: MetadataSession, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
   // Our own lease, or one that expired, makes way; then the insert lands only where none is left.
   await q.run("DELETE FROM leases WHERE export_id = $1 AND (owner = $2 OR expires_at <= $3)", [exportId, owner, new Date(now)]);
   // The id twice: PostgreSQL deduces a parameter's type from each place it appears, and they differ here.
@@ -508,7 +506,7 @@ async function takeLease(q: Queryable, exportId: string, owner: string, ttlMs: n
 }
 
 /** The export's state, created at the current cursor if it has none: it exports what is ingested from now on. */
-async function initState(q: Queryable, exportId: string, database: string, name: string, now: number): Promise<ExportStateRecord> {
+async function initState(q: MetadataSession, exportId: string, database: string, name: string, now: number): Promise<ExportStateRecord> {
   const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
   if (existing) return stateOf(existing);
   const start = await lastCursor(q);
@@ -518,7 +516,7 @@ async function initState(q: Queryable, exportId: string, database: string, name:
 }
 
 /** A new run number, recorded as Running. */
-async function openRun(q: Queryable, exportId: string, runId: string, from: bigint, to: bigint, now: number, runsSoFar: bigint): Promise<bigint> {
+async function openRun(q: MetadataSession, exportId: string, runId: string, from: bigint, to: bigint, now: number, runsSoFar: bigint): Promise<bigint> {
   const runNumber = runsSoFar + 1n;
   const at = new Date(now);
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
@@ -526,21 +524,21 @@ async function openRun(q: Queryable, exportId: string, runId: string, from: bigi
   return runNumber;
 }
 
-async function pendingOf(q: Queryable, exportId: string): Promise<PendingArtifact[]> {
+async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingArtifact[]> {
   const rows = await q.all("SELECT DISTINCT run_id, path FROM pending_artifacts WHERE export_id = $1 ORDER BY path", [exportId]);
   return rows.map((r) => ({ runId: String(r.run_id), path: String(r.path) }));
 }
 
-async function holdsLease(q: Queryable, exportId: string, owner: string, now: number): Promise<boolean> {
+async function holdsLease(q: MetadataSession, exportId: string, owner: string, now: number): Promise<boolean> {
   return leaseHeld(await q.one("SELECT owner, expires_at FROM leases WHERE export_id = $1", [exportId]), owner, now);
 }
 
 /** Whether a lease row (owner, expires_at; both null when there is none) is `owner`'s and unexpired. */
-function leaseHeld(row: Row | undefined, owner: string, now: number): boolean {
+function leaseHeld(row: SqlRow | undefined, owner: string, now: number): boolean {
   return !!row && row.owner === owner && row.expires_at !== null && dateOf(row.expires_at)!.getTime() > now;
 }
 
-async function insertFailure(q: Queryable, exportId: string, at: Date, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
+async function insertFailure(q: MetadataSession, exportId: string, at: Date, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
   await q.run("INSERT INTO failures VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
     exportId,
     failure.operationId,
@@ -553,7 +551,7 @@ async function insertFailure(q: Queryable, exportId: string, at: Date, lastSucce
   ]);
 }
 
-async function lastCursor(q: Queryable): Promise<bigint> {
+async function lastCursor(q: MetadataSession): Promise<bigint> {
   return (await q.one("SELECT last_cursor FROM clock"))!.last_cursor as bigint;
 }
 
@@ -561,7 +559,7 @@ function inList(items: string[]): string {
   return items.length ? items.map(quoteLiteral).join(", ") : "NULL";
 }
 
-function extentOf(r: Row): ExtentRecord {
+function extentOf(r: SqlRow): ExtentRecord {
   return {
     database: String(r.database),
     table: String(r.table_name),
@@ -573,7 +571,7 @@ function extentOf(r: Row): ExtentRecord {
   };
 }
 
-function stateOf(r: Row): ExportStateRecord {
+function stateOf(r: SqlRow): ExportStateRecord {
   return {
     exportId: String(r.export_id),
     database: String(r.database),
