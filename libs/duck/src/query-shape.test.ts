@@ -58,6 +58,8 @@ describe("isRowWise: may a run of this query be split by cursor range over nodes
       "WITH e AS (SELECT * FROM Events) SELECT Id FROM e",
       "SELECT Id FROM Events UNION SELECT Id FROM Clicks",
       "SELECT Id FROM Events EXCEPT SELECT Id FROM Clicks",
+      "SELECT Id FROM Events UNION ALL SELECT Id FROM Clicks LIMIT 5",
+      "SELECT Id FROM Events UNION ALL SELECT Id FROM Clicks ORDER BY Id",
       "SELECT Key, max(Id) FROM Events GROUP BY ALL",
       "SELECT Id FROM Events QUALIFY Id > 1",
     ]) {

@@ -51,16 +51,7 @@ export function queryShape(statement: unknown): QueryShape {
       if (node.qualify) combine("QUALIFY");
       if (node.aggregate_handling && node.aggregate_handling !== "STANDARD_HANDLING") combine("GROUP BY ALL");
     }
-    if (node.type === "SET_OPERATION_NODE") {
-      if (!(String(node.setop_type).startsWith("UNION") && node.setop_all === true)) combine(`${node.setop_type}${node.setop_all ? " ALL" : ""}`);
-      const [left, right]: [string[], string[]] = [[], []];
-      visit(node.left, left);
-      visit(node.right, right);
-      shape.unions.push([left, right]);
-      reads.push(...left, ...right);
-      for (const [k, v] of Object.entries(node)) if (k !== "left" && k !== "right") visit(v, reads);
-      return;
-    }
+    if (node.type === "SET_OPERATION_NODE" && !(String(node.setop_type).startsWith("UNION") && node.setop_all === true)) combine(`${node.setop_type}${node.setop_all ? " ALL" : ""}`);
     if (node.sample) combine("a sample");
     for (const m of (node.modifiers as Array<{ type?: string }> | undefined) ?? []) if (m.type && COMBINING_MODIFIERS[m.type]) combine(COMBINING_MODIFIERS[m.type]!);
     if (node.class === "WINDOW") combine("a window function");
@@ -70,11 +61,13 @@ export function queryShape(statement: unknown): QueryShape {
       shape.tableReads.push(node.table_name.toLowerCase());
       reads.push(node.table_name.toLowerCase());
     }
-    if (node.type === "JOIN") {
+    // What each side of a join or a set operation reads decides whether it keeps rows apart (isRowWise).
+    if (node.type === "JOIN" || node.type === "SET_OPERATION_NODE") {
       const [left, right]: [string[], string[]] = [[], []];
       visit(node.left, left);
       visit(node.right, right);
-      shape.joins.push({ joinType: String(node.join_type), refType: String(node.ref_type), left, right });
+      if (node.type === "JOIN") shape.joins.push({ joinType: String(node.join_type), refType: String(node.ref_type), left, right });
+      else shape.unions.push([left, right]);
       reads.push(...left, ...right);
       for (const [k, v] of Object.entries(node)) if (k !== "left" && k !== "right") visit(v, reads);
       return;
