@@ -1,12 +1,10 @@
 import type { ChildProcess } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CatalogService, CursorService, QueryService } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
-import { useAzurite } from "./azurite.js";
-import { postgresDatabaseForTest } from "./postgres.js";
+import { sharedByNodes } from "./nodes-topology.js";
 import { NODE_COUNT, SERVICES, spawnListening, spillwayEnv, startWaves, waitServing, type Mode } from "./spillway-processes.js";
 
 export const SPLIT_SERVICES = SERVICES;
@@ -53,12 +51,9 @@ export interface ChaosSpillway {
 export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, string> = {}): Promise<ChaosSpillway> {
   const dataDir = mkdtempSync(join(tmpdir(), "spillway-chaos-"));
   const targets: ChaosTarget[] = mode === "split" ? [...SPLIT_SERVICES] : mode === "nodes" ? Array.from({ length: NODE_COUNT }, (_, i) => `node${i + 1}` as const) : ["all"];
-  const metadata = mode === "nodes" ? await postgresDatabaseForTest() : undefined;
-  if (metadata) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: metadata.url };
-  const azurite = mode === "nodes" ? await useAzurite() : undefined;
-  const extentContainer = `extents-${randomUUID().slice(0, 8)}`;
+  const shared = mode === "nodes" ? await sharedByNodes() : undefined;
   // Runs of two extents or more split over the live nodes: a node killed may own a split run, or export a part of one.
-  if (azurite) extraEnv = { SPILLWAY_DISTRIBUTED_MIN_SIZE: "1", ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
+  if (shared) extraEnv = { SPILLWAY_DISTRIBUTED_MIN_SIZE: "1", ...extraEnv, ...shared.env };
   const isNode = (target: ChaosTarget) => target.startsWith("node");
   // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();
@@ -186,9 +181,7 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
       queryClient?.close();
       cursorClient?.close();
       if (!keepDataDir) rmSync(dataDir, { recursive: true, force: true });
-      await metadata?.release();
-      await azurite?.client.getContainerClient(extentContainer).deleteIfExists().catch(() => undefined);
-      await azurite?.stop();
+      await shared?.release();
     },
   };
   try {

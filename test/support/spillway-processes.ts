@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,8 +6,7 @@ import { CatalogService, CursorService, Health, HealthCheckResponse_ServingStatu
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { DEPENDENCIES, MODULES } from "../../services/app/src/index.js";
 import { waitFor } from "./free-port.js";
-import { useAzurite } from "./azurite.js";
-import { postgresDatabaseForTest } from "./postgres.js";
+import { sharedByNodes } from "./nodes-topology.js";
 
 /**
  * The topologies a suite runs in: one process (`all`), one per module (`split`), or
@@ -159,16 +157,9 @@ export async function startSpillwayProcesses(
   clientOptions: GrpcClientOptions = {},
 ): Promise<SpillwayUnderTest> {
   const ports = new Map<string, number>();
-  const shared = mode === "nodes" ? await postgresDatabaseForTest() : undefined;
-  const azurite = mode === "nodes" ? await useAzurite().catch(async (err) => (await shared?.release(), Promise.reject(err))) : undefined;
-  const extentContainer = `extents-${randomUUID().slice(0, 8)}`;
-  if (shared) extraEnv = { ...extraEnv, SPILLWAY_METADATA_URL: shared.url };
-  if (azurite) extraEnv = { ...extraEnv, SPILLWAY_EXTENT_STORE: azurite.connectionString(`${extentContainer}/cluster`) };
-  const release = async () => {
-    await shared?.release();
-    await azurite?.client.getContainerClient(extentContainer).deleteIfExists().catch(() => undefined);
-    await azurite?.stop();
-  };
+  const shared = mode === "nodes" ? await sharedByNodes() : undefined;
+  if (shared) extraEnv = { ...extraEnv, ...shared.env };
+  const release = async () => await shared?.release();
 
   const processes: ProcessSpec[] =
     mode === "split"
@@ -236,10 +227,8 @@ export async function startSpillwayProcesses(
     cursor: createGrpcClient(CursorService, mode === "nodes" ? at("node1") : serviceAddr("cursor"), clientOptions),
     kusto: createGrpcClient(KustoService, serviceAddr("kusto"), balanced),
     async extentFiles(table) {
-      if (!azurite) return existsSync(join(dataDir, "extents/default", table)) ? readdirSync(join(dataDir, "extents/default", table)) : [];
-      const names: string[] = [];
-      for await (const b of azurite.client.getContainerClient(extentContainer).listBlobsFlat({ prefix: `cluster/extents/default/${table}/` })) names.push(b.name);
-      return names;
+      if (shared) return shared.extentFiles(table);
+      return existsSync(join(dataDir, "extents/default", table)) ? readdirSync(join(dataDir, "extents/default", table)) : [];
     },
     output: () => log,
     kill,
