@@ -60,6 +60,9 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
   await mkdir(config.dataDir, { recursive: true });
   const internalKey = await loadInternalKey(config.dataDir, config.metadataUrl);
   let listeningPort = 0;
+  /** A client of `service` at `address`, as one Spillway service dials another (the internal key, TLS to peers). */
+  const dial = <K extends ServiceName>(service: K, address: string) =>
+    createGrpcClient(SERVICE_DESCRIPTORS[service], address, { internalKey, tls: config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key } });
   const hosted = modulesOf(config.target);
   const modules = new Map<ModuleName, StartedModule>();
   const remotes: Array<{ close(): void }> = [];
@@ -74,8 +77,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
         // The order of MODULES puts every dependency first: reaching here is a bug in it.
         throw new Error(`module ${name} is used before it has started`);
       } else {
-        const tls = config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key };
-        const remote = createGrpcClient(SERVICE_DESCRIPTORS[name], config.peers[name], { internalKey, tls });
+        const remote = dial(name, config.peers[name]);
         remotes.push(remote);
         clients.set(name, remote);
       }
@@ -98,10 +100,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
           config.metadataUrl && config.extentStore && config.target === "all"
             ? {
                 address: () => advertisedAddress(config, listeningPort),
-                dial: (service, address) => {
-                  const tls = config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key };
-                  return createGrpcClient(SERVICE_DESCRIPTORS[service], address, { internalKey, tls }) as never;
-                },
+                dial: (service, address) => dial(service, address) as never,
               }
             : undefined,
       }),
