@@ -48,6 +48,7 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
     const expectedIds: Array<Record<string, unknown>> = [];
     const labels: Record<string, string> = { a: "Alpha", b: "Beta", c: "Gamma", d: "Delta" };
     let id = 0;
+    const asked: Array<{ runId: string; fromCursor: string; toCursor: string; artifacts: Array<{ numRecords: bigint; sizeInBytes: bigint }> }> = [];
     for (let round = 0; round < 4; round++) {
       if (round === 2) {
         // kill -9 between runs: the next run continues from the checkpoint.
@@ -73,6 +74,7 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
       expect(a.result, a.details).toBe("Completed");
       expect(b.result, b.details).toBe("Completed");
       expect(a.artifacts.length).toBe(1);
+      asked.push(b);
     }
 
     // A run with nothing new writes nothing and still completes.
@@ -93,6 +95,29 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
     expect(shown).toMatchObject({ name: "LabelledEvents", externalTableName: "Labelled", lastRunResult: "Completed", isRunning: false, isDisabled: false });
     expect(shown.startCursor).toMatch(/^\d+$/);
     expect(shown.exportedTo).toBeDefined();
+
+    // The run history (SPEC §8): each run asked for, with its range and what it cost.
+    const { runs } = await env.sw.catalog.showRunHistory({ name: "EveryId" });
+    expect(runs.map((r) => [r.runId, r.result, r.fromCursor, r.toCursor])).toEqual(asked.map((r) => [r.runId, "Completed", r.fromCursor, r.toCursor]));
+    for (const [i, run] of runs.entries()) {
+      const sum = (f: (a: { numRecords: bigint; sizeInBytes: bigint }) => bigint) => asked[i]!.artifacts.reduce((n, a) => n + f(a), 0n);
+      const { usage, rowsWritten, bytesWritten, phases } = run.resources!;
+      expect(rowsWritten).toBe(sum((a) => a.numRecords));
+      expect(bytesWritten).toBe(sum((a) => a.sizeInBytes));
+      // Both fact tables' rows of the run's range: 10 events and 10 clicks a round.
+      expect(usage!.rowsRead).toBe(20n);
+      expect(usage!.bytesRead).toBeGreaterThan(0n);
+      expect(usage!.cpuTimeUs).toBeGreaterThan(0n);
+      expect(usage!.peakProcessMemoryBytes).toBeGreaterThan(0n);
+      expect(phases.map((p) => p.name)).toEqual(expect.arrayContaining(["start", "upload"]));
+      expect(run.finishedOn!.seconds).toBeGreaterThanOrEqual(run.startedOn!.seconds);
+    }
+    // Every export of the database when none is named: LabelledEvents' four and its idle run too.
+    const all = await env.sw.catalog.showRunHistory({});
+    expect(all.runs.filter((r) => r.exportName === "LabelledEvents").map((r) => r.resources?.rowsWritten)).toEqual([
+      ...(await env.sw.catalog.showExportedArtifacts({ name: "LabelledEvents" })).artifacts.map((a) => a.numRecords),
+      0n,
+    ]);
   });
 
   it("holds back records younger than forcedLatency", async () => {

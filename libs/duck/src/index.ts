@@ -6,3 +6,4 @@ export * from "./table-binding.js";
 export * from "./query-description.js";
 export * from "./artifact-encoding.js";
 export * from "./query-shape.js";
+export * from "./memory-probe.js";

@@ -1,2 +1,3 @@
 export * from "./start-telemetry.js";
 export * from "./metrics-endpoint.js";
+export * from "./resource-meter.js";

@@ -34,6 +34,7 @@ export const catalogAccess: AccessTable<typeof CatalogService> = {
   listContinuousExports: { need: "databaseMonitor" },
   showExportedArtifacts: { need: "databaseMonitor" },
   showFailures: { need: "databaseMonitor" },
+  showRunHistory: { need: "databaseMonitor" },
   enableContinuousExport: { need: "databaseAdmin", audit: named },
   disableContinuousExport: { need: "databaseAdmin", audit: named },
   dropContinuousExport: { need: "databaseAdmin", audit: named },

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { create, fromJsonString, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampNow, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Caller } from "@spillway/auth";
 import { alreadyExists, ErrorCode, failedPrecondition, invalidArgument, notFound, permissionDenied, SpillwayError } from "@spillway/errors";
 import { databaseName, dateFromCursor, normalizeColumns, validateName } from "@spillway/kusto";
@@ -321,6 +321,17 @@ export class Catalog {
   async listFailures(databaseArg: string, nameArg: string) {
     const { definition } = await this.storedExport(databaseName(databaseArg), nameArg);
     return this.peers.cursor.listFailures({ exportId: definition.id });
+  }
+
+  /** The runs of one export, or of every export in the database, with what each cost (kept 14 days). */
+  async runHistory(databaseArg: string, nameArg: string, since?: Timestamp) {
+    const database = databaseName(databaseArg);
+    const ids = nameArg
+      ? [(await this.storedExport(database, nameArg)).definition.id]
+      : (await this.store.list("continuous_export", database)).map((b) => parseStoredExport(b).definition.id);
+    // No export, no runs: an empty list would ask the ledger for every database's.
+    if (ids.length === 0) return { runs: [] };
+    return this.peers.cursor.listRuns({ exportIds: ids, since });
   }
 
   async runNow(databaseArg: string, nameArg: string) {

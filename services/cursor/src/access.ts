@@ -24,6 +24,7 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   clearPending: "internal",
   commitRun: "internal",
   failRun: "internal",
+  listRuns: "internal",
   addFailure: "internal",
   purgeExportState: "internal",
   recoverAbandonedRuns: "internal",

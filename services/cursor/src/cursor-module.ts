@@ -10,13 +10,31 @@ export interface CursorModuleOptions {
   now?: () => number;
 }
 
-/** The commit log and the export ledger: a leaf, with no peers. */
+const PRUNE_EVERY_MS = 3_600_000;
+
+/**
+ * The commit log and the export ledger: a leaf, with no peers. It forgets the runs,
+ * artifacts and failures past their retention (14 days) at start and every hour; on a
+ * shared store every node does, and a second pass finds nothing to delete.
+ */
 export async function createCursorModule(config: SpillwayConfig, options: CursorModuleOptions = {}) {
   const store = await CursorStore.open(config.dataDir, options.now, config.metadataUrl);
+  let pruning: Promise<unknown> = Promise.resolve();
+  const prune = () => {
+    // A failed pass is tried again by the next one: the history is only kept longer meanwhile.
+    pruning = store.pruneHistory().catch(() => undefined);
+  };
+  prune();
+  const timer = setInterval(prune, PRUNE_EVERY_MS);
+  timer.unref();
   return {
     service: CursorService,
     handlers: cursorHandlers(store, new RunRequestBoard<RunExportNowResponse>()),
     access: cursorAccess,
-    stop: () => store.close(),
+    async stop() {
+      clearInterval(timer);
+      await pruning;
+      await store.close();
+    },
   };
 }

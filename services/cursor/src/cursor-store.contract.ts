@@ -261,6 +261,60 @@ export function cursorStoreContract(
         expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["new"]);
       });
 
+      it("lists runs oldest first, with their range, result, resources and the export's name, for 14 days", async () => {
+        await store.initExportState("x2", "db", "Export2");
+        await begin("x1", "run-1", start, to);
+        const runStarted = new Date(clock);
+        clock += 250;
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER, '{"parts":2}');
+        const committedAt = new Date(clock);
+        clock += 1000;
+        await begin("x1", "run-2", to, to);
+        await store.failRun("x1", "run-2", { operationId: "op", name: "Export1", failureKind: "Failure", details: "storage down", isPermanent: false }, OWNER, '{"parts":1}');
+        clock += 1000;
+        await begin("x2", "run-3", to, to);
+
+        const runs = await store.listRuns(["x1"]);
+        expect(runs).toEqual([
+          { runId: "run-1", exportId: "x1", database: "db", name: "Export1", runNumber: 1n, result: "Completed", from: start, to, startedAt: runStarted, finishedAt: committedAt, details: "", resources: '{"parts":2}' },
+          expect.objectContaining({ runId: "run-2", runNumber: 2n, result: "Failed", from: to, to, details: "storage down", resources: '{"parts":1}' }),
+        ]);
+        // Every export's when none is named; a run in flight shows as Running, with nothing recorded yet.
+        expect((await store.listRuns([])).map((r) => [r.runId, r.result, r.resources])).toEqual([
+          ["run-1", "Completed", '{"parts":2}'],
+          ["run-2", "Failed", '{"parts":1}'],
+          ["run-3", "Running", ""],
+        ]);
+        expect((await store.listRuns(["x1", "x2"], new Date(committedAt.getTime() + 1))).map((r) => r.runId)).toEqual(["run-2", "run-3"]);
+        clock = runStarted.getTime() + 14 * DAY + 1;
+        expect((await store.listRuns(["x1"])).map((r) => r.runId)).toEqual(["run-2"]);
+      });
+
+      it("pruneHistory forgets runs, artifacts and failures past 14 days, but not a run still Running", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "old", numRecords: 1n, sizeBytes: 1n }], OWNER);
+        await begin("x1", "run-2", to, to);
+        await store.failRun("x1", "run-2", { operationId: "op", name: "Export1", failureKind: "Failure", details: "d", isPermanent: false }, OWNER);
+        await store.initExportState("x2", "db", "Export2");
+        await store.acquireLease("x2", OWNER, 60_000);
+        await store.beginRun("x2", "run-stuck", to, to);
+        const old = clock;
+        clock += 1000;
+        await begin("x1", "run-3", to, to);
+        await store.commitRun("x1", "run-3", "Ext", to, to, [{ path: "new", numRecords: 1n, sizeBytes: 1n }], OWNER);
+
+        clock = old + 14 * DAY + 1;
+        // run-1, its artifact, run-2 and its failure.
+        expect(await store.pruneHistory()).toBe(4);
+        clock = old;
+        expect((await store.listRuns([])).map((r) => r.runId)).toEqual(["run-stuck", "run-3"]);
+        expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["new"]);
+        expect(await store.listFailures("x1")).toEqual([]);
+        // What it prunes is only what is past retention: a second pass finds nothing.
+        clock = old + 14 * DAY + 1;
+        expect(await store.pruneHistory()).toBe(0);
+      });
+
       it("dropExportState removes state, runs, artifacts and failures", async () => {
         await begin("x1", "run-1", start, to);
         await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);

@@ -38,6 +38,23 @@ export interface ArtifactRecord {
   sizeBytes: bigint;
 }
 
+/** One run as the history shows it. */
+export interface RunRecord {
+  runId: string;
+  exportId: string;
+  database: string;
+  name: string;
+  runNumber: bigint;
+  result: string;
+  from: bigint;
+  to: bigint;
+  startedAt: Date;
+  finishedAt?: Date;
+  details: string;
+  /** The run's RunResources message as JSON; '' when none was recorded (a run a dead process left). */
+  resources: string;
+}
+
 export interface FailureRecord {
   timestamp: Date;
   operationId: string;
@@ -88,10 +105,15 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS runs_by_run_id ON runs (run_id)`,
   // Nodes sharing the store, by their last heartbeat: runs split over the live ones.
   `CREATE TABLE IF NOT EXISTS nodes (node_id VARCHAR NOT NULL, address VARCHAR NOT NULL, seen_at TIMESTAMP NOT NULL)`,
+  // What each run cost (ShowRunHistory): its RunResources message as JSON, opaque to the store.
+  `ALTER TABLE runs ADD COLUMN IF NOT EXISTS resources VARCHAR`,
+  // A run history is read by export and start time.
+  `CREATE INDEX IF NOT EXISTS runs_by_export ON runs (export_id, started_at)`,
 ];
 
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
-const ARTIFACT_RETENTION_MS = 14 * 86_400_000;
+/** How long the artifacts, runs and failures of an export are kept (Kusto's .show exports artifacts: 14 days). */
+export const HISTORY_RETENTION_MS = 14 * 86_400_000;
 // Rows of one artifacts INSERT: a statement's parameters are prepared once per distinct count (libs/duck PreparedStatements).
 const ARTIFACT_ROWS_PER_INSERT = 64;
 
@@ -300,7 +322,7 @@ export class CursorStore {
    * Commits a run: its artifacts and the new checkpoint in one transaction, only if
    * the checkpoint is still where the run started from (no other run got there first).
    */
-  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string): Promise<ArtifactRecord[]> {
+  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string, resources = ""): Promise<ArtifactRecord[]> {
     return this.db.transaction(async (q) => {
       // The state and the lease in one read (bench #3).
       const state = await q.one("SELECT s.checkpoint_cursor, l.owner, l.expires_at FROM export_state s LEFT JOIN leases l USING (export_id) WHERE s.export_id = $1", [exportId]);
@@ -315,7 +337,7 @@ export class CursorStore {
         `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3, completed_runs = completed_runs + 1 WHERE export_id = $1`,
         [exportId, to, now],
       );
-      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2 WHERE run_id = $1", [runId, now]);
+      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2, resources = $3 WHERE run_id = $1", [runId, now, resources]);
       await q.run("DELETE FROM pending_artifacts WHERE run_id = $1", [runId]);
       // One statement for all of them: a bulk run may have hundreds.
       for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
@@ -331,14 +353,14 @@ export class CursorStore {
   }
 
   /** Records a failed run; `owner`'s lease, if given, goes with it. */
-  async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, owner?: string): Promise<void> {
+  async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, owner?: string, resources = ""): Promise<void> {
     await this.db.transaction(async (q) => {
       const now = new Date(this.now());
       if (owner !== undefined) await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
       const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) return;
       await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
-      await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3 WHERE run_id = $1", [runId, now, failure.details]);
+      await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3, resources = $4 WHERE run_id = $1", [runId, now, failure.details, resources]);
       await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
     });
   }
@@ -430,7 +452,7 @@ export class CursorStore {
 
   async listArtifacts(exportId: string): Promise<ArtifactRecord[]> {
     return this.db.exclusive(async (q) => {
-      const since = new Date(this.now() - ARTIFACT_RETENTION_MS);
+      const since = new Date(this.now() - HISTORY_RETENTION_MS);
       const rows = await q.all(
         "SELECT * FROM artifacts WHERE export_id = $1 AND committed_at >= $2 ORDER BY committed_at, path",
         [exportId, since],
@@ -442,6 +464,50 @@ export class CursorStore {
         numRecords: r.num_records as bigint,
         sizeBytes: r.size_bytes as bigint,
       }));
+    });
+  }
+
+  /** Runs of the given exports (every export's when none is given) started at or after `since`, oldest first. */
+  async listRuns(exportIds: string[], since?: Date): Promise<RunRecord[]> {
+    return this.db.exclusive(async (q) => {
+      const kept = new Date(this.now() - HISTORY_RETENTION_MS);
+      const from = since && since > kept ? since : kept;
+      const which = exportIds.length ? `AND r.export_id IN (${inList(exportIds)})` : "";
+      const rows = await q.all(
+        `SELECT r.*, s.database, s.name FROM runs r JOIN export_state s USING (export_id) WHERE r.started_at >= $1 ${which} ORDER BY r.started_at, r.run_number`,
+        [from],
+      );
+      return rows.map((r) => ({
+        runId: String(r.run_id),
+        exportId: String(r.export_id),
+        database: String(r.database),
+        name: String(r.name),
+        runNumber: r.run_number as bigint,
+        result: String(r.result),
+        from: r.from_cursor as bigint,
+        to: r.to_cursor as bigint,
+        startedAt: dateOf(r.started_at)!,
+        finishedAt: dateOf(r.finished_at),
+        details: r.details === null || r.details === undefined ? "" : String(r.details),
+        resources: r.resources === null || r.resources === undefined ? "" : String(r.resources),
+      }));
+    });
+  }
+
+  /**
+   * Forgets the runs, artifacts and failures older than the retention (14 days); a run still
+   * Running is kept whatever its age. Returns how many rows went.
+   */
+  async pruneHistory(): Promise<number> {
+    return this.db.transaction(async (q) => {
+      const before = new Date(this.now() - HISTORY_RETENTION_MS);
+      let removed = 0;
+      for (const [table, column, kept] of [["runs", "started_at", " AND result <> 'Running'"], ["artifacts", "committed_at", ""], ["failures", "failed_at", ""]]) {
+        const where = `WHERE ${column} < $1${kept}`;
+        removed += Number((await q.one(`SELECT count(*) AS n FROM ${table} ${where}`, [before]))!.n);
+        await q.run(`DELETE FROM ${table} ${where}`, [before]);
+      }
+      return removed;
     });
   }
 
@@ -520,7 +586,7 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
   const runNumber = runsSoFar + 1n;
   const at = new Date(now);
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
-  await q.run("INSERT INTO runs VALUES ($1, $2, $3, $4, $5, $6, NULL, 'Running', NULL)", [runId, exportId, runNumber, from, to, at]);
+  await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
 }
 

@@ -1,4 +1,5 @@
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation } from "@opentelemetry/api";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { cursorText, minCursor, parseCursor } from "@spillway/kusto";
@@ -19,10 +20,13 @@ import type {
   HeartbeatRequest,
   ListNodesRequest,
   GetExportBacklogsRequest,
+  ListRunsRequest,
+  RunResources,
   StartRunRequest,
 } from "@spillway/proto";
+import { RunResourcesSchema } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
-import type { ArtifactRecord, CursorStore, ExportStateRecord } from "./cursor-store.js";
+import type { ArtifactRecord, CursorStore, ExportStateRecord, RunRecord } from "./cursor-store.js";
 import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
@@ -149,10 +153,15 @@ function ledgerHandlers(store: CursorStore) {
         parseCursor(req.toCursor, "toCursor"),
         req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
         req.owner,
+        resourcesText(req.resources),
       );
       return { artifacts: committed.map(artifactMessage) };
     },
-    failRun: async (req: FailRunRequest) => (await store.failRun(req.exportId, req.runId, failureOf(req.failure), req.owner || undefined), {}),
+    failRun: async (req: FailRunRequest) => (await store.failRun(req.exportId, req.runId, failureOf(req.failure), req.owner || undefined, resourcesText(req.resources)), {}),
+    async listRuns(req: ListRunsRequest) {
+      const runs = await store.listRuns(req.exportIds, req.since && timestampDate(req.since));
+      return { runs: runs.map(runMessage) };
+    },
     addFailure: async (req: AddFailureRequest) => (await store.addFailure(req.exportId, failureOf(req.failure)), {}),
     purgeExportState: async (req: PurgeExportStateRequest) => (await store.dropExportState(req.exportId), {}),
     recoverAbandonedRuns: async () => ({ recovered: await store.recoverAbandonedRuns() }),
@@ -166,6 +175,28 @@ function ledgerHandlers(store: CursorStore) {
         oldestCursor: b.oldestCursor === undefined ? "" : b.oldestCursor.toString(),
       })),
     }),
+  };
+}
+
+/** Kept as the message's JSON: the store does not read it, and a field added later needs no migration. */
+function resourcesText(resources: RunResources | undefined): string {
+  return resources ? toJsonString(RunResourcesSchema, resources) : "";
+}
+
+function runMessage(r: RunRecord) {
+  return {
+    runId: r.runId,
+    database: r.database,
+    exportName: r.name,
+    runNumber: r.runNumber,
+    result: r.result,
+    fromCursor: cursorText(r.from),
+    toCursor: cursorText(r.to),
+    startedOn: timestampFromDate(r.startedAt),
+    finishedOn: r.finishedAt && timestampFromDate(r.finishedAt),
+    duration: r.finishedAt && durationFromMs(r.finishedAt.getTime() - r.startedAt.getTime()),
+    resources: r.resources ? fromJsonString(RunResourcesSchema, r.resources, { ignoreUnknownFields: true }) : undefined,
+    details: r.details,
   };
 }
 

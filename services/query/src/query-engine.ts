@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import {
@@ -66,6 +66,9 @@ const DEFAULT_ADHOC_LIMITS: AdhocQueryLimits = { memoryLimit: "2GB", timeoutMs: 
  * limit, so one caller's query cannot take the memory export runs need (SPEC §7 limits).
  */
 export class QueryEngine {
+  /** DuckDB's memory in use by export runs, for their resource records. */
+  readonly runMemory: DuckdbMemoryProbe;
+
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly ingestInstance: DuckDBInstance,
@@ -76,7 +79,9 @@ export class QueryEngine {
     readonly spools: SpoolStore,
     /** The tables' data: this service writes extents, and deletes the files of dropped ones. */
     readonly extents: ExtentStore,
-  ) {}
+  ) {
+    this.runMemory = new DuckdbMemoryProbe(instance);
+  }
 
   /**
    * `sharedExtents`: extents in shared storage (a connection string) read through a local
@@ -101,6 +106,7 @@ export class QueryEngine {
   }
 
   close(): void {
+    this.runMemory.close();
     this.instance.closeSync();
     this.ingestInstance.closeSync();
     this.adhocInstance.closeSync();

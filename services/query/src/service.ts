@@ -7,6 +7,7 @@ import { databaseName, validateName } from "@spillway/kusto";
 import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
+import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
 import { translateKqlQuery } from "./kql-query.js";
 
@@ -180,8 +181,14 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       const bindings: TableBinding[] = req.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path) }));
       const folder = await engine.spools.create(req.spoolName);
       try {
-        const spool = await engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding));
-        return { spoolHandle: req.spoolName, rowCount: spool.rows, encodedFiles: spool.encodedFiles };
+        const { value: spool, usage } = await measured(() => engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding)), engine.runMemory.read);
+        const read = facts.flat().concat(dimensions);
+        return {
+          spoolHandle: req.spoolName,
+          rowCount: spool.rows,
+          encodedFiles: spool.encodedFiles,
+          usage: { ...usage, rowsRead: read.reduce((n, e) => n + e.rowCount, 0n), bytesRead: read.reduce((n, e) => n + e.sizeBytes, 0n) },
+        };
       } catch (err) {
         await engine.spools.discard(req.spoolName).catch(() => undefined);
         throw err;

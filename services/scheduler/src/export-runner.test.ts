@@ -51,6 +51,13 @@ let extents = 0;
 const ingest = async () =>
   BigInt((await cursor.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n })).cursor);
 
+/** What each fake call reports it cost. */
+const USAGE = {
+  query: { cpuTimeUs: 1000n, peakProcessMemoryBytes: 5000n, peakDuckdbMemoryBytes: 300n, rowsRead: 10n, bytesRead: 100n },
+  stage: { cpuTimeUs: 500n, peakProcessMemoryBytes: 7000n, peakDuckdbMemoryBytes: 200n, rowsRead: 0n, bytesRead: 0n },
+  upload: { cpuTimeUs: 100n, peakProcessMemoryBytes: 6000n, peakDuckdbMemoryBytes: 0n, rowsRead: 0n, bytesRead: 0n },
+};
+
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
   const calls = { spooled: [] as string[][][], staged: [] as Array<{ spoolHandle?: string; encodedFiles?: string[]; spoolRows?: bigint }>, uploaded: 0, deleted: [] as string[][], discarded: [] as string[] };
@@ -63,17 +70,17 @@ function fakePeers(spec: () => ExportSpec | undefined) {
       executeToSpool: async (req) => {
         calls.spooled.push((req.factTables ?? []).map((f) => [f.table ?? "", f.afterCursor ?? "", f.upToCursor ?? ""]));
         await hooks.duringQuery();
-        return { spoolHandle: req.spoolName, rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] } as never;
+        return { spoolHandle: req.spoolName, rowCount: 10n, encodedFiles: ["encoded/data_0.csv"], usage: USAGE.query } as never;
       },
       discardSpool: async (req) => (calls.discarded.push(req.spoolName ?? ""), {}) as never,
     },
     writer: {
-      stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
+      stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false, usage: USAGE.stage }) as never,
       uploadArtifacts: async (req) => {
         calls.uploaded++;
         await hooks.upload();
         // Each run's files are its own, as the writer names them after the run.
-        return { artifacts: [{ path: `file:///tmp/lake/own-${req.stageId}.csv`, numRecords: 10n, sizeInBytes: 50n }] } as never;
+        return { artifacts: [{ path: `file:///tmp/lake/own-${req.stageId}.csv`, numRecords: 10n, sizeInBytes: 50n }], usage: USAGE.upload } as never;
       },
       discardStage: async () => ({}) as never,
       deleteArtifacts: async (req) => (calls.deleted.push(req.paths ?? []), {}) as never,
@@ -132,6 +139,37 @@ describe("ExportRunner", () => {
 
     hooks.upload = async () => {};
     expect((await runner.run(spec)).result).toBe("Completed");
+  });
+
+  it("records what each run cost: the calls' usage summed or at its peak, the rows it wrote, and its phases in order", async () => {
+    const spec = exportSpec();
+    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await ingest();
+    const { peers, hooks } = fakePeers(() => spec);
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+    const done = await runner.run(spec);
+    await ingest();
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+    };
+    const failed = await runner.run(spec);
+
+    const { runs } = await cursor.listRuns({ exportIds: [spec.id] });
+    expect(runs.map((r) => [r.runId, r.result])).toEqual([
+      [done.runId, "Completed"],
+      [failed.runId, "Failed"],
+    ]);
+    expect(runs[0]!.resources).toMatchObject({
+      usage: { cpuTimeUs: 1600n, peakProcessMemoryBytes: 7000n, peakDuckdbMemoryBytes: 300n, rowsRead: 10n, bytesRead: 100n },
+      rowsWritten: 10n,
+      bytesWritten: 50n,
+      parts: 1,
+    });
+    expect(runs[0]!.resources!.phases.map((p) => p.name)).toEqual(["start", "query", "stage", "journal", "upload", "check"]);
+    // A failed run keeps what it cost until it failed, and wrote nothing.
+    expect(runs[1]!.resources).toMatchObject({ usage: { cpuTimeUs: 1500n }, rowsWritten: 0n });
+    expect(runs[1]!.resources!.phases.map((p) => p.name)).toEqual(["start", "query", "stage", "journal", "upload"]);
+    expect(runs[1]!.details).toContain("storage timed out");
   });
 
   it("fenced: a run that lost its lease while paused commits nothing and deletes what it uploaded, though its journal was cleared by the new owner", async () => {
@@ -318,6 +356,10 @@ describe("ExportRunner", () => {
       const committed = (await cursor.listArtifacts({ exportId: spec.id })).artifacts.map((a) => a.path).sort();
       expect(committed).toEqual([`file:///tmp/lake/a-${run.runId}-p2.csv`, `file:///tmp/lake/own-${run.runId}-p0.csv`, `file:///tmp/lake/c-${run.runId}-p1.csv`].sort());
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(cursors[5]);
+      // Its record: three parts; only node b's fake reports usage, so the sum is b's calls'.
+      const [record] = (await cursor.listRuns({ exportIds: [spec.id] })).runs;
+      expect(record!.resources).toMatchObject({ parts: 3, rowsWritten: 30n, bytesWritten: 150n, usage: { cpuTimeUs: 1600n, rowsRead: 10n } });
+      expect(record!.resources!.phases.map((p) => p.name)).toEqual(["start", "query and stage", "journal", "upload", "check"]);
       await runner.drain();
       expect(nodes.a.log.discarded.sort()).toEqual([`spool ${run.runId}-p2`, `stage ${run.runId}-p2`]);
     });

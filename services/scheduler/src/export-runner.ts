@@ -6,6 +6,7 @@ import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
+import { RunAccount } from "./run-account.js";
 import type { RunMetrics } from "./run-metrics.js";
 import { splitRange, type CursorRange } from "./run-split.js";
 
@@ -58,8 +59,10 @@ export interface RunCluster {
   minSplitBytes: bigint;
 }
 
-/** What one attempt at a run has done so far, for its failure path. */
+/** What one attempt at a run has done so far, for its failure path and its record. */
 interface Attempt {
+  /** What it cost so far, phase by phase. */
+  account: RunAccount;
   /** What it may have uploaded, once uploads began. */
   uploaded?: string[];
   /** The artifacts its commit was sent with: it may have landed though no answer came back. */
@@ -191,7 +194,8 @@ export class ExportRunner {
   private async underLease(spec: ExportSpec): Promise<RunOutcome> {
     const runId = randomUUID();
     const latency = durationMs(spec.forcedLatency);
-    const started = await this.store.startRun({
+    const account = new RunAccount();
+    const started = await account.phase("start", () => this.store.startRun({
       exportId: spec.id,
       name: spec.name,
       runId,
@@ -199,7 +203,7 @@ export class ExportRunner {
       leaseTtlMs: this.leaseTtlMs,
       // forcedLatency: leave extents committed less than that long ago for a later run.
       maxCursor: latency > 0 ? ticksFromEpochMs(this.now() - latency) : undefined,
-    });
+    }));
     if (!started) throw new LeaseHeldError(spec.name);
     const heartbeat = setInterval(() => {
       void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).catch(() => undefined);
@@ -207,7 +211,7 @@ export class ExportRunner {
     let leaseReleased = false;
     try {
       // The run's commit or failure record releases the lease in its own transaction.
-      const outcome = await this.execute(spec, runId, started);
+      const outcome = await this.execute(spec, runId, started, account);
       leaseReleased = true;
       return outcome;
     } finally {
@@ -216,9 +220,9 @@ export class ExportRunner {
     }
   }
 
-  private async execute(spec: ExportSpec, runId: string, started: StartedRun): Promise<RunOutcome> {
+  private async execute(spec: ExportSpec, runId: string, started: StartedRun, account: RunAccount): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
-    const attempt: Attempt = {};
+    const attempt: Attempt = { account };
     // Where the run's spools and stages are, each named by its handle: the run's id, or a part's.
     let places: Array<{ peers: Pick<RunnerPeers, "query" | "writer">; handle: string }> = [{ peers: this.peers, handle: runId }];
     try {
@@ -226,7 +230,7 @@ export class ExportRunner {
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
       this.checkTables(spec);
       // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a run.
-      await this.deletePending(spec.id, externalTable, started.pending);
+      if (started.pending.length) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
 
       const parts = await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
@@ -235,22 +239,24 @@ export class ExportRunner {
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry);
-      if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, []);
+      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry));
+      account.add(spool.usage);
+      if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);
 
-      const staged = await withRetry(
-        () => this.peers.writer.stageArtifacts({ ...this.stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }),
-        this.retry,
+      const staged = await account.phase("stage", () =>
+        withRetry(() => this.peers.writer.stageArtifacts({ ...this.stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }), this.retry),
       );
+      account.add(staged.usage);
       if (staged.alreadyCommitted) {
         // The Delta log has this run already: record it with the range that commit covered.
         const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
-        return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)));
+        return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
       }
-      await this.journalBeforeUpload(spec, runId, staged.artifacts.map((a) => a.path));
+      await account.phase("journal", () => this.journalBeforeUpload(spec, runId, staged.artifacts.map((a) => a.path)));
       attempt.uploaded = staged.artifacts.map((a) => a.path);
-      const uploaded = await withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry);
-      await this.assertStillWanted(spec);
+      const uploaded = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry));
+      account.add(uploaded.usage);
+      await account.phase("check", () => this.assertStillWanted(spec));
       return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, attempt);
@@ -307,30 +313,43 @@ export class ExportRunner {
    */
   private async executeParts(spec: ExportSpec, runId: string, started: StartedRun, parts: RunPart[], attempt: Attempt): Promise<RunOutcome> {
     const externalTable = spec.externalTable!;
-    const { from, to, runNumber } = started;
-    const staged = await settled(
-      parts.map(async (part) => {
-        const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
-        if (spool.rowCount === 0n) return { part, artifacts: [] };
-        const stage = await withRetry(
-          () =>
-            part.peers.writer.stageArtifacts({
-              ...this.stageRequest(spec, started, part.handle, spool),
-              nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}_p${part.index}`,
-            }),
-          this.retry,
-        );
-        return { part, artifacts: stage.artifacts };
-      }),
-    );
+    const { from, to } = started;
+    const { account } = attempt;
+    account.parts = parts.length;
+    const staged = await account.phase("query and stage", () => settled(parts.map((part) => this.stagePart(spec, started, runId, part, account))));
     const withRows = staged.filter((s) => s.artifacts.length > 0);
     const paths = withRows.flatMap((s) => s.artifacts.map((a) => a.path));
-    if (paths.length === 0) return await this.commit(spec, runId, from, to, []);
-    await this.journalBeforeUpload(spec, runId, paths);
+    if (paths.length === 0) return await this.commit(spec, runId, from, to, [], attempt);
+    await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths));
     attempt.uploaded = paths;
-    const uploaded = await settled(withRows.map((s) => withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry)));
-    await this.assertStillWanted(spec);
+    const uploaded = await account.phase("upload", () =>
+      settled(
+        withRows.map(async (s) => {
+          const done = await withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry);
+          account.add(done.usage);
+          return done;
+        }),
+      ),
+    );
+    await account.phase("check", () => this.assertStillWanted(spec));
     return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
+  }
+
+  /** One part of a split run: its node's query service runs the query over the part's range, its writer stages the result. */
+  private async stagePart(spec: ExportSpec, started: StartedRun, runId: string, part: RunPart, account: RunAccount) {
+    const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
+    account.add(spool.usage);
+    if (spool.rowCount === 0n) return { part, artifacts: [] };
+    const stage = await withRetry(
+      () =>
+        part.peers.writer.stageArtifacts({
+          ...this.stageRequest(spec, started, part.handle, spool),
+          nameStem: `${spec.id.slice(0, 8)}_${started.runNumber}_${runId.slice(0, 8)}_p${part.index}`,
+        }),
+      this.retry,
+    );
+    account.add(stage.usage);
+    return { part, artifacts: stage.artifacts };
   }
 
   private spoolRequest(spec: ExportSpec, range: CursorRange, spoolName: string) {
@@ -399,9 +418,9 @@ export class ExportRunner {
     if (current.query !== spec.query) throw new RunSupersededError(`export '${spec.name}' was altered during the run; nothing was committed`);
   }
 
-  private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[], attempt?: Attempt): Promise<RunOutcome> {
-    if (attempt) attempt.committing = artifacts.map((a) => a.path);
-    const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId);
+  private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[], attempt: Attempt): Promise<RunOutcome> {
+    attempt.committing = artifacts.map((a) => a.path);
+    const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId, attempt.account.resources(artifacts));
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
 
@@ -428,7 +447,7 @@ export class ExportRunner {
       failureKind: uploadStarted ? "PartialFailure" : "Failure",
       details,
       isPermanent: permanent,
-    }, this.ownerId);
+    }, this.ownerId, attempt.account.resources([]));
     if (permanent) await this.disableIfFailingTooLong(spec);
     return { runId, result: "Failed", from, to, artifacts: [], details };
   }

@@ -2,6 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { cursorText, parseCursor } from "@spillway/kusto";
 import type { CursorService, ExportedArtifact } from "@spillway/proto";
 import type { ServiceClient } from "@spillway/rpc";
+import type { RunResourcesInit } from "./run-account.js";
 
 export interface ArtifactRecord {
   timestamp: Date;
@@ -60,10 +61,11 @@ export interface RunLedger {
   journalPending(exportId: string, runId: string, paths: string[]): Promise<void>;
   pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
   clearPending(exportId: string, paths: string[]): Promise<void>;
-  commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string): Promise<ArtifactRecord[]>;
+  /** Commits the run with its artifacts and what it cost; `resources` is kept in its record. */
+  commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string, resources?: RunResourcesInit): Promise<ArtifactRecord[]>;
   /** The export's committed artifacts (those kept: 14 days). */
   committedArtifacts(exportId: string): Promise<ArtifactRecord[]>;
-  failRun(exportId: string, runId: string, failure: FailureToRecord, owner?: string): Promise<void>;
+  failRun(exportId: string, runId: string, failure: FailureToRecord, owner?: string, resources?: RunResourcesInit): Promise<void>;
   addFailure(exportId: string, failure: FailureToRecord): Promise<void>;
   failuresSinceLastSuccess(exportId: string): Promise<FailureRecord[]>;
   purgeExportState(exportId: string): Promise<void>;
@@ -107,7 +109,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     journalPending: async (exportId, runId, paths) => void (await cursor.journalPending({ exportId, runId, paths })),
     pendingArtifacts: async (exportId) => (await cursor.listPendingArtifacts({ exportId })).pending.map((p) => ({ runId: p.runId, path: p.path })),
     clearPending: async (exportId, paths) => void (await cursor.clearPending({ exportId, paths })),
-    async commitRun(exportId, runId, externalTable, from, to, artifacts, owner) {
+    async commitRun(exportId, runId, externalTable, from, to, artifacts, owner, resources) {
       const r = await cursor.commitRun({
         exportId,
         runId,
@@ -116,13 +118,14 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
         toCursor: to.toString(),
         artifacts: artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeBytes })),
         owner,
+        resources,
       });
       return r.artifacts.map(artifactOf);
     },
     async committedArtifacts(exportId) {
       return (await cursor.listArtifacts({ exportId })).artifacts.map(artifactOf);
     },
-    failRun: async (exportId, runId, failure, owner) => void (await cursor.failRun({ exportId, runId, failure, owner: owner ?? "" })),
+    failRun: async (exportId, runId, failure, owner, resources) => void (await cursor.failRun({ exportId, runId, failure, owner: owner ?? "", resources })),
     addFailure: async (exportId, failure) => void (await cursor.addFailure({ exportId, failure })),
     failuresSinceLastSuccess: async (exportId) => (await cursor.listFailures({ exportId, sinceLastSuccess: true })).failures.map(failureOf),
     purgeExportState: async (exportId) => void (await cursor.purgeExportState({ exportId })),

@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
-import { encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
+import { DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
@@ -63,6 +63,9 @@ interface StagedArtifact extends WrittenArtifact {
  * is kept on disk with its manifest, so it survives a restart of the writer.
  */
 export class ArtifactWriter {
+  /** DuckDB's memory in use, for the resource records of runs. */
+  readonly duckdbMemory: DuckdbMemoryProbe;
+
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly dataDir: string,
@@ -71,7 +74,9 @@ export class ArtifactWriter {
     private readonly spools: SpoolStore,
     /** Where staged runs wait for their upload, kept across restarts (durable stage). */
     private readonly stages: SpoolStore,
-  ) {}
+  ) {
+    this.duckdbMemory = new DuckdbMemoryProbe(instance);
+  }
 
   /** `fileTargets` says where file:// tables may be written; checked again on every write. */
   static async create(dataDir: string, fileTargets: FileTargetPolicy): Promise<ArtifactWriter> {
@@ -84,6 +89,7 @@ export class ArtifactWriter {
   }
 
   close(): void {
+    this.duckdbMemory.close();
     this.instance.closeSync();
   }
 

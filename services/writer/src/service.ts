@@ -1,12 +1,13 @@
 import type { WriterService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
+import { measured } from "@spillway/telemetry";
 import type { ArtifactWriter } from "./artifact-writer.js";
 
 /** gRPC handlers of WriterService: translation between wire and the artifact writer. */
 export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof WriterService> {
   return {
     async stageArtifacts(req) {
-      return writer.stage({
+      const { value: staged, usage } = await measured(() => writer.stage({
         stageId: req.stageId,
         externalTable: req.externalTable!,
         spoolHandle: req.spoolHandle,
@@ -20,10 +21,12 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
         deltaTxnVersion: req.deltaTxnVersion,
         fromCursor: req.fromCursor,
         toCursor: req.toCursor,
-      });
+      }), writer.duckdbMemory.read);
+      return { ...staged, usage };
     },
     async uploadArtifacts(req, ctx) {
-      return { artifacts: await writer.upload(req.stageId, ctx.signal) };
+      const { value: artifacts, usage } = await measured(() => writer.upload(req.stageId, ctx.signal), writer.duckdbMemory.read);
+      return { artifacts, usage };
     },
     async discardStage(req) {
       await writer.discard(req.stageId);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/catalog/v1/catalog_types.proto.
  */
 export const file_spillway_catalog_v1_catalog_types: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfdHlwZXMucHJvdG8SE3NwaWxsd2F5LmNhdGFsb2cudjEiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSK6AQoFVGFibGUSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIsCgdjb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SHQoVaW5nZXN0aW9uX3RpbWVfcG9saWN5GAQgASgIEjAKDGNyZWF0ZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZG9jX3N0cmluZxgGIAEoCSKGAQoJUGFydGl0aW9uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCghmdW5jdGlvbhgDIAEoCRIOCgZjb2x1bW4YBCABKAkSDgoGbW9kdWxvGAUgASgDEisKCGJpbl9zaXplGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsMBChdFeHRlcm5hbFRhYmxlUHJvcGVydGllcxIXCg9pbmNsdWRlX2hlYWRlcnMYASABKAkSEgoKY29tcHJlc3NlZBgCIAEoCBITCgtuYW1lX3ByZWZpeBgDIAEoCRIWCg5maWxlX2V4dGVuc2lvbhgEIAEoCRIQCghlbmNvZGluZxgFIAEoCRIYChBjb21wcmVzc2lvbl90eXBlGAYgASgJEg4KBmZvbGRlchgHIAEoCRISCgpkb2Nfc3RyaW5nGAggASgJItkCCg1FeHRlcm5hbFRhYmxlEhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEa2luZBgDIAEoCRITCgtkYXRhX2Zvcm1hdBgEIAEoCRIsCgdjb2x1bW5zGAUgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SMgoKcGFydGl0aW9ucxgGIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuUGFydGl0aW9uEhMKC3BhdGhfZm9ybWF0GAcgASgJEhoKEmNvbm5lY3Rpb25fc3RyaW5ncxgIIAMoCRJACgpwcm9wZXJ0aWVzGAkgASgLMiwuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlUHJvcGVydGllcxIwCgxjcmVhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItICChBFeHBvcnRQcm9wZXJ0aWVzEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpzaXplX2xpbWl0GAMgASgDEhgKC2Rpc3RyaWJ1dGVkGAQgASgISACIAQESHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRImChl1c2VfbmF0aXZlX3BhcnF1ZXRfd3JpdGVyGAYgASgISAGIAQESGAoQbWFuYWdlZF9pZGVudGl0eRgHIAEoCRITCgtpc19kaXNhYmxlZBgIIAEoCEIOCgxfZGlzdHJpYnV0ZWRCHAoaX3VzZV9uYXRpdmVfcGFycXVldF93cml0ZXIipgQKEENvbnRpbnVvdXNFeHBvcnQSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIbChNleHRlcm5hbF90YWJsZV9uYW1lGAMgASgJEg0KBXF1ZXJ5GAQgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAUgASgJEhwKFGN1cnNvcl9zY29wZWRfdGFibGVzGAYgAygJEkAKEWV4cG9ydF9wcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEjEKDmZvcmNlZF9sYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtleHBvcnRlZF90bxgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLaXNfZGlzYWJsZWQYCyABKAgSEgoKaXNfcnVubmluZxgMIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYDSABKAkSMQoNbGFzdF9ydW5fdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc3RhcnRfY3Vyc29yGA8gASgJEgoKAmlkGBAgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGBEgASgJIpgBChBFeHBvcnRlZEFydGlmYWN0Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZXh0ZXJuYWxfdGFibGVfbmFtZRgCIAEoCRIMCgRwYXRoGAMgASgJEhMKC251bV9yZWNvcmRzGAQgASgDEhUKDXNpemVfaW5fYnl0ZXMYBSABKAMi1QEKDUV4cG9ydEZhaWx1cmUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvcGVyYXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRI0ChBsYXN0X3N1Y2Nlc3NfcnVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxmYWlsdXJlX2tpbmQYBSABKAkSDwoHZGV0YWlscxgGIAEoCRIUCgxpc19wZXJtYW5lbnQYByABKAhiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfdHlwZXMucHJvdG8SE3NwaWxsd2F5LmNhdGFsb2cudjEiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSK6AQoFVGFibGUSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIsCgdjb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SHQoVaW5nZXN0aW9uX3RpbWVfcG9saWN5GAQgASgIEjAKDGNyZWF0ZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZG9jX3N0cmluZxgGIAEoCSKGAQoJUGFydGl0aW9uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCghmdW5jdGlvbhgDIAEoCRIOCgZjb2x1bW4YBCABKAkSDgoGbW9kdWxvGAUgASgDEisKCGJpbl9zaXplGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsMBChdFeHRlcm5hbFRhYmxlUHJvcGVydGllcxIXCg9pbmNsdWRlX2hlYWRlcnMYASABKAkSEgoKY29tcHJlc3NlZBgCIAEoCBITCgtuYW1lX3ByZWZpeBgDIAEoCRIWCg5maWxlX2V4dGVuc2lvbhgEIAEoCRIQCghlbmNvZGluZxgFIAEoCRIYChBjb21wcmVzc2lvbl90eXBlGAYgASgJEg4KBmZvbGRlchgHIAEoCRISCgpkb2Nfc3RyaW5nGAggASgJItkCCg1FeHRlcm5hbFRhYmxlEhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEa2luZBgDIAEoCRITCgtkYXRhX2Zvcm1hdBgEIAEoCRIsCgdjb2x1bW5zGAUgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SMgoKcGFydGl0aW9ucxgGIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuUGFydGl0aW9uEhMKC3BhdGhfZm9ybWF0GAcgASgJEhoKEmNvbm5lY3Rpb25fc3RyaW5ncxgIIAMoCRJACgpwcm9wZXJ0aWVzGAkgASgLMiwuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlUHJvcGVydGllcxIwCgxjcmVhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItICChBFeHBvcnRQcm9wZXJ0aWVzEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpzaXplX2xpbWl0GAMgASgDEhgKC2Rpc3RyaWJ1dGVkGAQgASgISACIAQESHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRImChl1c2VfbmF0aXZlX3BhcnF1ZXRfd3JpdGVyGAYgASgISAGIAQESGAoQbWFuYWdlZF9pZGVudGl0eRgHIAEoCRITCgtpc19kaXNhYmxlZBgIIAEoCEIOCgxfZGlzdHJpYnV0ZWRCHAoaX3VzZV9uYXRpdmVfcGFycXVldF93cml0ZXIipgQKEENvbnRpbnVvdXNFeHBvcnQSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIbChNleHRlcm5hbF90YWJsZV9uYW1lGAMgASgJEg0KBXF1ZXJ5GAQgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAUgASgJEhwKFGN1cnNvcl9zY29wZWRfdGFibGVzGAYgAygJEkAKEWV4cG9ydF9wcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEjEKDmZvcmNlZF9sYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtleHBvcnRlZF90bxgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLaXNfZGlzYWJsZWQYCyABKAgSEgoKaXNfcnVubmluZxgMIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYDSABKAkSMQoNbGFzdF9ydW5fdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc3RhcnRfY3Vyc29yGA8gASgJEgoKAmlkGBAgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGBEgASgJIpgBChBFeHBvcnRlZEFydGlmYWN0Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZXh0ZXJuYWxfdGFibGVfbmFtZRgCIAEoCRIMCgRwYXRoGAMgASgJEhMKC251bV9yZWNvcmRzGAQgASgDEhUKDXNpemVfaW5fYnl0ZXMYBSABKAMi1QEKDUV4cG9ydEZhaWx1cmUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvcGVyYXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRI0ChBsYXN0X3N1Y2Nlc3NfcnVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxmYWlsdXJlX2tpbmQYBSABKAkSDwoHZGV0YWlscxgGIAEoCRIUCgxpc19wZXJtYW5lbnQYByABKAgikAEKDVJlc291cmNlVXNhZ2USEwoLY3B1X3RpbWVfdXMYASABKAMSIQoZcGVha19wcm9jZXNzX21lbW9yeV9ieXRlcxgCIAEoAxIgChhwZWFrX2R1Y2tkYl9tZW1vcnlfYnl0ZXMYAyABKAMSEQoJcm93c19yZWFkGAQgASgDEhIKCmJ5dGVzX3JlYWQYBSABKAMiLQoIUnVuUGhhc2USDAoEbmFtZRgBIAEoCRITCgtkdXJhdGlvbl9tcxgCIAEoAyKsAQoMUnVuUmVzb3VyY2VzEjEKBXVzYWdlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlEhQKDHJvd3Nfd3JpdHRlbhgCIAEoAxIVCg1ieXRlc193cml0dGVuGAMgASgDEi0KBnBoYXNlcxgEIAMoCzIdLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUGhhc2USDQoFcGFydHMYBSABKAUi4wIKCVJ1blJlY29yZBIOCgZydW5faWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSEwoLZXhwb3J0X25hbWUYAyABKAkSEgoKcnVuX251bWJlchgEIAEoAxIOCgZyZXN1bHQYBSABKAkSEwoLZnJvbV9jdXJzb3IYBiABKAkSEQoJdG9fY3Vyc29yGAcgASgJEi4KCnN0YXJ0ZWRfb24YCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX29uGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0CglyZXNvdXJjZXMYCyABKAsyIS5zcGlsbHdheS5jYXRhbG9nLnYxLlJ1blJlc291cmNlcxIPCgdkZXRhaWxzGAwgASgJYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A column as Kusto spells it: type is one of bool, int, long, real, decimal,
@@ -483,4 +483,196 @@ export type ExportFailure = Message<"spillway.catalog.v1.ExportFailure"> & {
  */
 export const ExportFailureSchema: GenMessage<ExportFailure> = /*@__PURE__*/
   messageDesc(file_spillway_catalog_v1_catalog_types, 8);
+
+/**
+ * What a run's calls cost in one service process, as Kusto's .show commands-and-queries
+ * reports TotalCpu and MemoryPeak. CPU time is the process's while the call ran, every
+ * thread counted (DuckDB's too), so runs at the same time in one process share it; peaks are
+ * sampled while the call ran.
+ *
+ * @generated from message spillway.catalog.v1.ResourceUsage
+ */
+export type ResourceUsage = Message<"spillway.catalog.v1.ResourceUsage"> & {
+  /**
+   * @generated from field: int64 cpu_time_us = 1;
+   */
+  cpuTimeUs: bigint;
+
+  /**
+   * Resident memory of the process.
+   *
+   * @generated from field: int64 peak_process_memory_bytes = 2;
+   */
+  peakProcessMemoryBytes: bigint;
+
+  /**
+   * Memory DuckDB held (its buffer manager), part of the process's.
+   *
+   * @generated from field: int64 peak_duckdb_memory_bytes = 3;
+   */
+  peakDuckdbMemoryBytes: bigint;
+
+  /**
+   * Rows and bytes of the extents the run's query read.
+   *
+   * @generated from field: int64 rows_read = 4;
+   */
+  rowsRead: bigint;
+
+  /**
+   * @generated from field: int64 bytes_read = 5;
+   */
+  bytesRead: bigint;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.ResourceUsage.
+ * Use `create(ResourceUsageSchema)` to create a new message.
+ */
+export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_types, 9);
+
+/**
+ * One step of a run and how long it took, in the order the run took them.
+ *
+ * @generated from message spillway.catalog.v1.RunPhase
+ */
+export type RunPhase = Message<"spillway.catalog.v1.RunPhase"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 duration_ms = 2;
+   */
+  durationMs: bigint;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.RunPhase.
+ * Use `create(RunPhaseSchema)` to create a new message.
+ */
+export const RunPhaseSchema: GenMessage<RunPhase> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_types, 10);
+
+/**
+ * What a run did and cost: its calls' usage summed (CPU) or their largest (peaks), the
+ * artifacts it wrote, its phases, and over how many nodes it was split.
+ *
+ * @generated from message spillway.catalog.v1.RunResources
+ */
+export type RunResources = Message<"spillway.catalog.v1.RunResources"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.ResourceUsage usage = 1;
+   */
+  usage?: ResourceUsage | undefined;
+
+  /**
+   * @generated from field: int64 rows_written = 2;
+   */
+  rowsWritten: bigint;
+
+  /**
+   * @generated from field: int64 bytes_written = 3;
+   */
+  bytesWritten: bigint;
+
+  /**
+   * @generated from field: repeated spillway.catalog.v1.RunPhase phases = 4;
+   */
+  phases: RunPhase[];
+
+  /**
+   * @generated from field: int32 parts = 5;
+   */
+  parts: number;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.RunResources.
+ * Use `create(RunResourcesSchema)` to create a new message.
+ */
+export const RunResourcesSchema: GenMessage<RunResources> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_types, 11);
+
+/**
+ * One run of a continuous export (ShowRunHistory).
+ *
+ * @generated from message spillway.catalog.v1.RunRecord
+ */
+export type RunRecord = Message<"spillway.catalog.v1.RunRecord"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: string database = 2;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string export_name = 3;
+   */
+  exportName: string;
+
+  /**
+   * @generated from field: int64 run_number = 4;
+   */
+  runNumber: bigint;
+
+  /**
+   * Completed, Failed, or Running.
+   *
+   * @generated from field: string result = 5;
+   */
+  result: string;
+
+  /**
+   * The run's cursor range: after from_cursor, up to and including to_cursor.
+   *
+   * @generated from field: string from_cursor = 6;
+   */
+  fromCursor: string;
+
+  /**
+   * @generated from field: string to_cursor = 7;
+   */
+  toCursor: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_on = 8;
+   */
+  startedOn?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_on = 9;
+   */
+  finishedOn?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration duration = 10;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * @generated from field: spillway.catalog.v1.RunResources resources = 11;
+   */
+  resources?: RunResources | undefined;
+
+  /**
+   * Why it failed; empty otherwise.
+   *
+   * @generated from field: string details = 12;
+   */
+  details: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.RunRecord.
+ * Use `create(RunRecordSchema)` to create a new message.
+ */
+export const RunRecordSchema: GenMessage<RunRecord> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_types, 12);
 

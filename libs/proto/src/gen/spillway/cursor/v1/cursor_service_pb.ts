@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ExportedArtifact, ExportFailure } from "../../catalog/v1/catalog_types_pb.js";
+import type { ExportedArtifact, ExportFailure, RunRecord, RunResources } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSJICgxFeHBvcnRUYWJsZXMSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEhMKC2ZhY3RfdGFibGVzGAMgAygJIk0KGEdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBIxCgdleHBvcnRzGAEgAygLMiAuc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFRhYmxlcyJKCg1FeHBvcnRCYWNrbG9nEhEKCWV4cG9ydF9pZBgBIAEoCRIPCgdyZWNvcmRzGAIgASgDEhUKDW9sZGVzdF9jdXJzb3IYAyABKAkiUAoZR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZRIzCghiYWNrbG9ncxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRCYWNrbG9nIjQKEEhlYXJ0YmVhdFJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIhMKEUhlYXJ0YmVhdFJlc3BvbnNlIiYKEExpc3ROb2Rlc1JlcXVlc3QSEgoKbWF4X2FnZV9tcxgBIAEoAyIoCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSI8ChFMaXN0Tm9kZXNSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnNwaWxsd2F5LmN1cnNvci52MS5Ob2RlIj0KGFNldFN5c3RlbURpc2FibGVkUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhsKGVNldFN5c3RlbURpc2FibGVkUmVzcG9uc2UiLwoPUGVuZGluZ0FydGlmYWN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJInsKD1N0YXJ0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZydW5faWQYAyABKAkSDQoFb3duZXIYBCABKAkSFAoMbGVhc2VfdHRsX21zGAUgASgDEhIKCm1heF9jdXJzb3IYBiABKAkirQEKEFN0YXJ0UnVuUmVzcG9uc2USDwoHc3RhcnRlZBgBIAEoCBISCgpydW5fbnVtYmVyGAIgASgDEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRIWCg5jb21wbGV0ZWRfcnVucxgFIAEoAxI0CgdwZW5kaW5nGAYgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCJLChFSZW5ld0xlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgDIiIKElJlbmV3TGVhc2VSZXNwb25zZRIMCgRoZWxkGAEgASgIIjcKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJIhYKFFJlbGVhc2VMZWFzZVJlc3BvbnNlIkkKFUpvdXJuYWxQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEg0KBXBhdGhzGAMgAygJIhgKFkpvdXJuYWxQZW5kaW5nUmVzcG9uc2UiMAobTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJUChxMaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEjQKB3BlbmRpbmcYASADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IjcKE0NsZWFyUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIhYKFENsZWFyUGVuZGluZ1Jlc3BvbnNlIkwKEEFydGlmYWN0VG9Db21taXQSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIr0BChBDb21taXRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSEwoLZnJvbV9jdXJzb3IYBCABKAkSEQoJdG9fY3Vyc29yGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0Eg0KBW93bmVyGAcgASgJIk0KEUNvbW1pdFJ1blJlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJyCg9GYWlsdXJlVG9SZWNvcmQSFAoMb3BlcmF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZmFpbHVyZV9raW5kGAMgASgJEg8KB2RldGFpbHMYBCABKAkSFAoMaXNfcGVybWFuZW50GAUgASgIIngKDkZhaWxSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSNAoHZmFpbHVyZRgDIAEoCzIjLnNwaWxsd2F5LmN1cnNvci52MS5GYWlsdXJlVG9SZWNvcmQSDQoFb3duZXIYBCABKAkiEQoPRmFpbFJ1blJlc3BvbnNlIlwKEUFkZEZhaWx1cmVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRI0CgdmYWlsdXJlGAIgASgLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWx1cmVUb1JlY29yZCIUChJBZGRGYWlsdXJlUmVzcG9uc2UiLAoXUHVyZ2VFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIhoKGFB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZSIdChtSZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QiMQocUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZRIRCglyZWNvdmVyZWQYASABKAUiKwoXR2V0Q3VycmVudEN1cnNvclJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkiKgoYR2V0Q3VycmVudEN1cnNvclJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSKBAQoGRXh0ZW50EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEhEKCWV4dGVudF9pZBgDIAEoCRIMCgRwYXRoGAQgASgJEhEKCXJvd19jb3VudBgFIAEoAxISCgpzaXplX2J5dGVzGAYgASgDEg4KBmN1cnNvchgHIAEoCSJ+ChNDb21taXRFeHRlbnRSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEhEKCWV4dGVudF9pZBgDIAEoCRIMCgRwYXRoGAQgASgJEhEKCXJvd19jb3VudBgFIAEoAxISCgpzaXplX2J5dGVzGAYgASgDIiYKFENvbW1pdEV4dGVudFJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSJiChJMaXN0RXh0ZW50c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDgoGdGFibGVzGAIgAygJEhQKDGFmdGVyX2N1cnNvchgDIAEoCRIUCgx1cF90b19jdXJzb3IYBCABKAkiUgoTTGlzdEV4dGVudHNSZXNwb25zZRIrCgdleHRlbnRzGAEgAygLMhouc3BpbGx3YXkuY3Vyc29yLnYxLkV4dGVudBIOCgZjdXJzb3IYAiABKAkiOgoXRHJvcFRhYmxlRXh0ZW50c1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkiGgoYRHJvcFRhYmxlRXh0ZW50c1Jlc3BvbnNlIioKGUxpc3REcm9wcGVkRXh0ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUiMAoNRHJvcHBlZEV4dGVudBIRCglleHRlbnRfaWQYASABKAkSDAoEcGF0aBgCIAEoCSJQChpMaXN0RHJvcHBlZEV4dGVudHNSZXNwb25zZRIyCgdleHRlbnRzGAEgAygLMiEuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BwZWRFeHRlbnQiMQobRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXF1ZXN0EhIKCmV4dGVudF9pZHMYASADKAkiHgocRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXNwb25zZSKRAgoLRXhwb3J0U3RhdGUSEQoJZXhwb3J0X2lkGAEgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGAIgASgJEhQKDHN0YXJ0X2N1cnNvchgDIAEoCRISCgppc19ydW5uaW5nGAQgASgIEhcKD2xhc3RfcnVuX3Jlc3VsdBgFIAEoCRIxCg1sYXN0X3J1bl90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglydW5fY291bnQYByABKAMSMgoObGFzdF9ydW5fc3RhcnQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3N5c3RlbV9kaXNhYmxlZBgJIAEoCSJLChZJbml0RXhwb3J0U3RhdGVSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJIkkKF0luaXRFeHBvcnRTdGF0ZVJlc3BvbnNlEi4KBXN0YXRlGAEgASgLMh8uc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFN0YXRlIiwKFkdldEV4cG9ydFN0YXRlc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCSJKChdHZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRIvCgZzdGF0ZXMYASADKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiKQoUTGlzdEFydGlmYWN0c1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJIlEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiRAoTTGlzdEZhaWx1cmVzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSGgoSc2luY2VfbGFzdF9zdWNjZXNzGAIgASgIIkwKFExpc3RGYWlsdXJlc1Jlc3BvbnNlEjQKCGZhaWx1cmVzGAEgAygLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRGYWlsdXJlIjUKE1J1bkV4cG9ydE5vd1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCSIZChdXYXRjaFJ1blJlcXVlc3RzUmVxdWVzdCJ3ChhXYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkilQEKGUNvbXBsZXRlUnVuUmVxdWVzdFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRI5CgdvdXRjb21lGAIgASgLMiguc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1Jlc3BvbnNlEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSIcChpDb21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZSKpAQoUUnVuRXhwb3J0Tm93UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEg4KBnJlc3VsdBgCIAEoCRITCgtmcm9tX2N1cnNvchgDIAEoCRIRCgl0b19jdXJzb3IYBCABKAkSOAoJYXJ0aWZhY3RzGAUgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Eg8KB2RldGFpbHMYBiABKAky9RYKDUN1cnNvclNlcnZpY2USbQoQR2V0Q3VycmVudEN1cnNvchIrLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5HZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USYQoMQ29tbWl0RXh0ZW50Eicuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdEV4dGVudFJlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVzcG9uc2USXgoLTGlzdEV4dGVudHMSJi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXF1ZXN0Gicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RFeHRlbnRzUmVzcG9uc2USbQoQRHJvcFRhYmxlRXh0ZW50cxIrLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5Ecm9wVGFibGVFeHRlbnRzUmVzcG9uc2UScwoSTGlzdERyb3BwZWRFeHRlbnRzEi0uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3REcm9wcGVkRXh0ZW50c1JlcXVlc3QaLi5zcGlsbHdheS5jdXJzb3IudjEuTGlzdERyb3BwZWRFeHRlbnRzUmVzcG9uc2USeQoURm9yZ2V0RHJvcHBlZEV4dGVudHMSLy5zcGlsbHdheS5jdXJzb3IudjEuRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXF1ZXN0GjAuc3BpbGx3YXkuY3Vyc29yLnYxLkZvcmdldERyb3BwZWRFeHRlbnRzUmVzcG9uc2USagoPSW5pdEV4cG9ydFN0YXRlEiouc3BpbGx3YXkuY3Vyc29yLnYxLkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USagoPR2V0RXhwb3J0U3RhdGVzEiouc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydFN0YXRlc1JlcXVlc3QaKy5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVzcG9uc2USZAoNTGlzdEFydGlmYWN0cxIoLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBopLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoMTGlzdEZhaWx1cmVzEicuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RGYWlsdXJlc1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVzcG9uc2USYQoMUnVuRXhwb3J0Tm93Eicuc3BpbGx3YXkuY3Vyc29yLnYxLlJ1bkV4cG9ydE5vd1JlcXVlc3QaKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USbwoQV2F0Y2hSdW5SZXF1ZXN0cxIrLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVxdWVzdBosLnNwaWxsd2F5LmN1cnNvci52MS5XYXRjaFJ1blJlcXVlc3RzUmVzcG9uc2UwARJzChJDb21wbGV0ZVJ1blJlcXVlc3QSLS5zcGlsbHdheS5jdXJzb3IudjEuQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXNwb25zZRJVCghTdGFydFJ1bhIjLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlcXVlc3QaJC5zcGlsbHdheS5jdXJzb3IudjEuU3RhcnRSdW5SZXNwb25zZRJbCgpSZW5ld0xlYXNlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJhCgxSZWxlYXNlTGVhc2USJy5zcGlsbHdheS5jdXJzb3IudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJnCg5Kb3VybmFsUGVuZGluZxIpLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1JlcXVlc3QaKi5zcGlsbHdheS5jdXJzb3IudjEuSm91cm5hbFBlbmRpbmdSZXNwb25zZRJ5ChRMaXN0UGVuZGluZ0FydGlmYWN0cxIvLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXNwb25zZRJhCgxDbGVhclBlbmRpbmcSJy5zcGlsbHdheS5jdXJzb3IudjEuQ2xlYXJQZW5kaW5nUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXNwb25zZRJYCglDb21taXRSdW4SJC5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0UnVuUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXNwb25zZRJSCgdGYWlsUnVuEiIuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXF1ZXN0GiMuc3BpbGx3YXkuY3Vyc29yLnYxLkZhaWxSdW5SZXNwb25zZRJbCgpBZGRGYWlsdXJlEiUuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXF1ZXN0GiYuc3BpbGx3YXkuY3Vyc29yLnYxLkFkZEZhaWx1cmVSZXNwb25zZRJtChBQdXJnZUV4cG9ydFN0YXRlEisuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLlB1cmdlRXhwb3J0U3RhdGVSZXNwb25zZRJ5ChRSZWNvdmVyQWJhbmRvbmVkUnVucxIvLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuUmVjb3ZlckFiYW5kb25lZFJ1bnNSZXNwb25zZRJwChFTZXRTeXN0ZW1EaXNhYmxlZBIsLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlcXVlc3QaLS5zcGlsbHdheS5jdXJzb3IudjEuU2V0U3lzdGVtRGlzYWJsZWRSZXNwb25zZRJYCglIZWFydGJlYXQSJC5zcGlsbHdheS5jdXJzb3IudjEuSGVhcnRiZWF0UmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5IZWFydGJlYXRSZXNwb25zZRJYCglMaXN0Tm9kZXMSJC5zcGlsbHdheS5jdXJzb3IudjEuTGlzdE5vZGVzUmVxdWVzdBolLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0Tm9kZXNSZXNwb25zZRJwChFHZXRFeHBvcnRCYWNrbG9ncxIsLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRCYWNrbG9nc1JlcXVlc3QaLS5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSJICgxFeHBvcnRUYWJsZXMSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEhMKC2ZhY3RfdGFibGVzGAMgAygJIk0KGEdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBIxCgdleHBvcnRzGAEgAygLMiAuc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFRhYmxlcyJKCg1FeHBvcnRCYWNrbG9nEhEKCWV4cG9ydF9pZBgBIAEoCRIPCgdyZWNvcmRzGAIgASgDEhUKDW9sZGVzdF9jdXJzb3IYAyABKAkiUAoZR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZRIzCghiYWNrbG9ncxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRCYWNrbG9nIjQKEEhlYXJ0YmVhdFJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIhMKEUhlYXJ0YmVhdFJlc3BvbnNlIiYKEExpc3ROb2Rlc1JlcXVlc3QSEgoKbWF4X2FnZV9tcxgBIAEoAyIoCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSI8ChFMaXN0Tm9kZXNSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnNwaWxsd2F5LmN1cnNvci52MS5Ob2RlIj0KGFNldFN5c3RlbURpc2FibGVkUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhsKGVNldFN5c3RlbURpc2FibGVkUmVzcG9uc2UiLwoPUGVuZGluZ0FydGlmYWN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJInsKD1N0YXJ0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZydW5faWQYAyABKAkSDQoFb3duZXIYBCABKAkSFAoMbGVhc2VfdHRsX21zGAUgASgDEhIKCm1heF9jdXJzb3IYBiABKAkirQEKEFN0YXJ0UnVuUmVzcG9uc2USDwoHc3RhcnRlZBgBIAEoCBISCgpydW5fbnVtYmVyGAIgASgDEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRIWCg5jb21wbGV0ZWRfcnVucxgFIAEoAxI0CgdwZW5kaW5nGAYgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCJLChFSZW5ld0xlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgDIiIKElJlbmV3TGVhc2VSZXNwb25zZRIMCgRoZWxkGAEgASgIIjcKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJIhYKFFJlbGVhc2VMZWFzZVJlc3BvbnNlIkkKFUpvdXJuYWxQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEg0KBXBhdGhzGAMgAygJIhgKFkpvdXJuYWxQZW5kaW5nUmVzcG9uc2UiMAobTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJUChxMaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEjQKB3BlbmRpbmcYASADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IjcKE0NsZWFyUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIhYKFENsZWFyUGVuZGluZ1Jlc3BvbnNlIkwKEEFydGlmYWN0VG9Db21taXQSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIvMBChBDb21taXRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSEwoLZnJvbV9jdXJzb3IYBCABKAkSEQoJdG9fY3Vyc29yGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0Eg0KBW93bmVyGAcgASgJEjQKCXJlc291cmNlcxgIIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIk0KEUNvbW1pdFJ1blJlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJyCg9GYWlsdXJlVG9SZWNvcmQSFAoMb3BlcmF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZmFpbHVyZV9raW5kGAMgASgJEg8KB2RldGFpbHMYBCABKAkSFAoMaXNfcGVybWFuZW50GAUgASgIIq4BCg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJEjQKCXJlc291cmNlcxgFIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIhEKD0ZhaWxSdW5SZXNwb25zZSJQCg9MaXN0UnVuc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCRIpCgVzaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoQTGlzdFJ1bnNSZXNwb25zZRIsCgRydW5zGAEgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5SZWNvcmQiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2UiKgoZTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIwCg1Ecm9wcGVkRXh0ZW50EhEKCWV4dGVudF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIlAKGkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEjIKB2V4dGVudHMYASADKAsyIS5zcGlsbHdheS5jdXJzb3IudjEuRHJvcHBlZEV4dGVudCIxChtGb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QSEgoKZXh0ZW50X2lkcxgBIAMoCSIeChxGb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlIpECCgtFeHBvcnRTdGF0ZRIRCglleHBvcnRfaWQYASABKAkSGQoRY2hlY2twb2ludF9jdXJzb3IYAiABKAkSFAoMc3RhcnRfY3Vyc29yGAMgASgJEhIKCmlzX3J1bm5pbmcYBCABKAgSFwoPbGFzdF9ydW5fcmVzdWx0GAUgASgJEjEKDWxhc3RfcnVuX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJ1bl9jb3VudBgHIAEoAxIyCg5sYXN0X3J1bl9zdGFydBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPc3lzdGVtX2Rpc2FibGVkGAkgASgJIksKFkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkiSQoXSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USLgoFc3RhdGUYASABKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiLAoWR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBISCgpleHBvcnRfaWRzGAEgAygJIkoKF0dldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEi8KBnN0YXRlcxgBIAMoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIpChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiUQoVTGlzdEFydGlmYWN0c1Jlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJEChNMaXN0RmFpbHVyZXNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIaChJzaW5jZV9sYXN0X3N1Y2Nlc3MYAiABKAgiTAoUTGlzdEZhaWx1cmVzUmVzcG9uc2USNAoIZmFpbHVyZXMYASADKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydEZhaWx1cmUiNQoTUnVuRXhwb3J0Tm93UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIhkKF1dhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0IncKGFdhdGNoUnVuUmVxdWVzdHNSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLdHJhY2VwYXJlbnQYBCABKAkSEgoKdHJhY2VzdGF0ZRgFIAEoCSKVAQoZQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEjkKB291dGNvbWUYAiABKAsyKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USEgoKZXJyb3JfY29kZRgDIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJIhwKGkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlIqkBChRSdW5FeHBvcnROb3dSZXNwb25zZRIOCgZydW5faWQYASABKAkSDgoGcmVzdWx0GAIgASgJEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRI4CglhcnRpZmFjdHMYBSADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QSDwoHZGV0YWlscxgGIAEoCTLMFwoNQ3Vyc29yU2VydmljZRJtChBHZXRDdXJyZW50Q3Vyc29yEisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRJhCgxDb21taXRFeHRlbnQSJy5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXNwb25zZRJeCgtMaXN0RXh0ZW50cxImLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1JlcXVlc3QaJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXNwb25zZRJtChBEcm9wVGFibGVFeHRlbnRzEisuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXNwb25zZRJzChJMaXN0RHJvcHBlZEV4dGVudHMSLS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJ5ChRGb3JnZXREcm9wcGVkRXh0ZW50cxIvLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJqCg9Jbml0RXhwb3J0U3RhdGUSKi5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXNwb25zZRJqCg9HZXRFeHBvcnRTdGF0ZXMSKi5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRJkCg1MaXN0QXJ0aWZhY3RzEiguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0Gikuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXNwb25zZRJhCgxMaXN0RmFpbHVyZXMSJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXNwb25zZRJhCgxSdW5FeHBvcnROb3cSJy5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRJvChBXYXRjaFJ1blJlcXVlc3RzEisuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXNwb25zZTABEnMKEkNvbXBsZXRlUnVuUmVxdWVzdBItLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlElUKCFN0YXJ0UnVuEiMuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlc3BvbnNlElsKClJlbmV3TGVhc2USJS5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlc3BvbnNlEmEKDFJlbGVhc2VMZWFzZRInLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlc3BvbnNlEmcKDkpvdXJuYWxQZW5kaW5nEikuc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1Jlc3BvbnNlEnkKFExpc3RQZW5kaW5nQXJ0aWZhY3RzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEmEKDENsZWFyUGVuZGluZxInLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1Jlc3BvbnNlElgKCUNvbW1pdFJ1bhIkLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlc3BvbnNlElIKB0ZhaWxSdW4SIi5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlcXVlc3QaIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlc3BvbnNlElUKCExpc3RSdW5zEiMuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RSdW5zUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UnVuc1Jlc3BvbnNlElsKCkFkZEZhaWx1cmUSJS5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlc3BvbnNlEm0KEFB1cmdlRXhwb3J0U3RhdGUSKy5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlEnkKFFJlY292ZXJBYmFuZG9uZWRSdW5zEi8uc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEnAKEVNldFN5c3RlbURpc2FibGVkEiwuc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLnNwaWxsd2F5LmN1cnNvci52MS5IZWFydGJlYXRSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElgKCUxpc3ROb2RlcxIkLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0Tm9kZXNSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3ROb2Rlc1Jlc3BvbnNlEnAKEUdldEV4cG9ydEJhY2tsb2dzEiwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRCYWNrbG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.cursor.v1.ExportTables
@@ -607,6 +607,13 @@ export type CommitRunRequest = Message<"spillway.cursor.v1.CommitRunRequest"> & 
    * @generated from field: string owner = 7;
    */
   owner: string;
+
+  /**
+   * What the run cost, kept with its record.
+   *
+   * @generated from field: spillway.catalog.v1.RunResources resources = 8;
+   */
+  resources?: RunResources | undefined;
 };
 
 /**
@@ -695,6 +702,13 @@ export type FailRunRequest = Message<"spillway.cursor.v1.FailRunRequest"> & {
    * @generated from field: string owner = 4;
    */
   owner: string;
+
+  /**
+   * What the run cost until it failed.
+   *
+   * @generated from field: spillway.catalog.v1.RunResources resources = 5;
+   */
+  resources?: RunResources | undefined;
 };
 
 /**
@@ -718,6 +732,45 @@ export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
   messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
+ * @generated from message spillway.cursor.v1.ListRunsRequest
+ */
+export type ListRunsRequest = Message<"spillway.cursor.v1.ListRunsRequest"> & {
+  /**
+   * @generated from field: repeated string export_ids = 1;
+   */
+  exportIds: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListRunsRequest.
+ * Use `create(ListRunsRequestSchema)` to create a new message.
+ */
+export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+
+/**
+ * @generated from message spillway.cursor.v1.ListRunsResponse
+ */
+export type ListRunsResponse = Message<"spillway.cursor.v1.ListRunsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.RunRecord runs = 1;
+   */
+  runs: RunRecord[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListRunsResponse.
+ * Use `create(ListRunsResponseSchema)` to create a new message.
+ */
+export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+
+/**
  * @generated from message spillway.cursor.v1.AddFailureRequest
  */
 export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> & {
@@ -737,7 +790,7 @@ export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> 
  * Use `create(AddFailureRequestSchema)` to create a new message.
  */
 export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureResponse
@@ -750,7 +803,7 @@ export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"
  * Use `create(AddFailureResponseSchema)` to create a new message.
  */
 export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateRequest
@@ -767,7 +820,7 @@ export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportSta
  * Use `create(PurgeExportStateRequestSchema)` to create a new message.
  */
 export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateResponse
@@ -780,7 +833,7 @@ export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportSt
  * Use `create(PurgeExportStateResponseSchema)` to create a new message.
  */
 export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
@@ -793,7 +846,7 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
  * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
@@ -812,7 +865,7 @@ export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAb
  * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -831,7 +884,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -848,7 +901,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -895,7 +948,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -937,7 +990,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -954,7 +1007,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -990,7 +1043,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -1014,7 +1067,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -1036,7 +1089,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -1049,7 +1102,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsRequest
@@ -1066,7 +1119,7 @@ export type ListDroppedExtentsRequest = Message<"spillway.cursor.v1.ListDroppedE
  * Use `create(ListDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ListDroppedExtentsRequestSchema: GenMessage<ListDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.DroppedExtent
@@ -1088,7 +1141,7 @@ export type DroppedExtent = Message<"spillway.cursor.v1.DroppedExtent"> & {
  * Use `create(DroppedExtentSchema)` to create a new message.
  */
 export const DroppedExtentSchema: GenMessage<DroppedExtent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsResponse
@@ -1105,7 +1158,7 @@ export type ListDroppedExtentsResponse = Message<"spillway.cursor.v1.ListDropped
  * Use `create(ListDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ListDroppedExtentsResponseSchema: GenMessage<ListDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsRequest
@@ -1122,7 +1175,7 @@ export type ForgetDroppedExtentsRequest = Message<"spillway.cursor.v1.ForgetDrop
  * Use `create(ForgetDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsRequestSchema: GenMessage<ForgetDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsResponse
@@ -1135,7 +1188,7 @@ export type ForgetDroppedExtentsResponse = Message<"spillway.cursor.v1.ForgetDro
  * Use `create(ForgetDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsResponseSchema: GenMessage<ForgetDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -1196,7 +1249,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -1223,7 +1276,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -1240,7 +1293,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -1257,7 +1310,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -1274,7 +1327,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -1291,7 +1344,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -1308,7 +1361,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1332,7 +1385,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1349,7 +1402,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1371,7 +1424,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 61);
 
 /**
  * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
@@ -1384,7 +1437,7 @@ export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunReques
  * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
  */
 export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 62);
 
 /**
  * One run asked for.
@@ -1425,7 +1478,7 @@ export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunReque
  * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
  */
 export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 61);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 63);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
@@ -1459,7 +1512,7 @@ export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunR
  * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 62);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 64);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
@@ -1472,7 +1525,7 @@ export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRun
  * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
  */
 export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 63);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 65);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1514,7 +1567,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 64);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 66);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1703,6 +1756,16 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof FailRunRequestSchema;
     output: typeof FailRunResponseSchema;
+  },
+  /**
+   * Runs of the given exports (all when none is named) started at or after `since`, oldest first.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.ListRuns
+   */
+  listRuns: {
+    methodKind: "unary";
+    input: typeof ListRunsRequestSchema;
+    output: typeof ListRunsResponseSchema;
   },
   /**
    * @generated from rpc spillway.cursor.v1.CursorService.AddFailure
