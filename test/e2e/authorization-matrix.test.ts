@@ -82,6 +82,7 @@ const EXPECTED: Record<string, Case> = {
   "CatalogService/listContinuousExports": { allowed: MONITORS, request: () => ({}) },
   "CatalogService/showExportedArtifacts": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/showFailures": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
+  "CatalogService/showRunHistory": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/enableContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/disableContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/dropContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },
