@@ -66,6 +66,14 @@ describe("the CLI against a running Spillway", () => {
     const artifacts = JSON.parse((await cli(sw, "exports", "artifacts", "Out", "-o", "json")).stdout) as Array<{ path: string; numRecords: string }>;
     expect(artifacts.map((a) => a.numRecords)).toEqual(["3"]);
     expect(JSON.parse((await cli(sw, "exports", "failures", "Out", "-o", "json")).stdout)).toEqual([]);
+    const history = JSON.parse((await cli(sw, "exports", "history", "Out", "-o", "json")).stdout) as Array<{ result: string; resources: { rowsWritten: string; usage: { cpuTimeUs: string } } }>;
+    expect(history).toEqual([expect.objectContaining({ result: "Completed", exportName: "Out", resources: expect.objectContaining({ rowsWritten: "3" }) })]);
+    expect(Number(history[0]!.resources.usage.cpuTimeUs)).toBeGreaterThan(0);
+    // A time ahead of every run shows none; one that is no time is a usage error.
+    expect(JSON.parse((await cli(sw, "exports", "history", "--since", "2999-01-01T00:00:00Z", "-o", "json")).stdout)).toEqual([]);
+    const badSince = await cli(sw, "exports", "history", "--since", "yesterday");
+    expect(badSince.code).toBe(2);
+    expect(badSince.stderr).toMatch(/expected an ISO time or an age/);
 
     expect((await cli(sw, "exports", "disable", "Out")).code).toBe(0);
     expect(JSON.parse((await cli(sw, "exports", "show", "Out", "-o", "json")).stdout)[0]).toMatchObject({ name: "Out", isDisabled: true });
@@ -108,7 +116,10 @@ describe("the CLI against a running Spillway", () => {
     expect(outputs[1]).toMatch(/events\.csv\s+2\s/);
     expect(outputs[3]).toMatch(/Completed\s+1\s+2/);
     expect(outputs[4].split("\n")[0]).toBe("timestamp,externalTableName,path,numRecords,sizeInBytes");
-    expect(outputs[5]).toMatch(/Count\s*\n-+\s*\n\d+/);
+    // The run just made, with what it read and wrote.
+    expect(outputs[5]).toMatch(/^export\s+run\s+result\s+startedOn/);
+    expect(outputs[5]).toMatch(/\nOut\s+1\s+Completed\s+\S+\s+\d+\s+\d+\s+2\s/);
+    expect(outputs[6]).toMatch(/Count\s*\n-+\s*\n\d+/);
   });
 
   it("exits 2 on a usage error, and 1 when the server cannot be reached", async () => {

@@ -2,9 +2,9 @@
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { ListValueSchema } from "@bufbuild/protobuf/wkt";
-import { Command, CommanderError, Option } from "commander";
-import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, QueryService, TableSchema } from "@spillway/proto";
+import { ListValueSchema, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, QueryService, RunRecordSchema, TableSchema, type RunRecord } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { ingestProgress } from "./ingest-progress.js";
 import { render, type OutputFormat, type Row } from "./output.js";
@@ -131,6 +131,49 @@ exportsCommand
   .action(
     action(async (c, g, name: string) => ({ rows: (await c.catalog.showFailures({ database: g.database, name })).failures.map((f) => json(ExportFailureSchema, f)) })),
   );
+exportsCommand
+  .command("history [name]")
+  .description("the runs of one export, or of every export of the database, with what each cost (14 days)")
+  .addOption(new Option("--since <time>", "only runs started since: an ISO time, or an age such as 90m, 6h, 2d").argParser(sinceTime))
+  .action(
+    action(async (c, g, name: string | undefined) => {
+      const opts = exportsCommand.commands.find((x) => x.name() === "history")!.opts() as { since?: Date };
+      const { runs } = await c.catalog.showRunHistory({ database: g.database, name: name ?? "", since: opts.since && timestampFromDate(opts.since) });
+      if (g.output !== "table") return { rows: runs.map((r) => json(RunRecordSchema, r)) };
+      return { rows: runs.map(historyRow) };
+    }),
+  );
+
+/** A run as a line of the history table: the figures an operator compares, in units to read at a glance. */
+function historyRow(r: RunRecord): Row {
+  const res = r.resources;
+  const mb = (bytes: bigint | undefined) => (Number(bytes ?? 0n) / 2 ** 20).toFixed(1);
+  return {
+    export: r.exportName,
+    run: r.runNumber.toString(),
+    result: r.result,
+    startedOn: r.startedOn ? timestampDate(r.startedOn).toISOString() : "",
+    durationMs: r.duration ? String(Number(r.duration.seconds) * 1000 + Math.round(r.duration.nanos / 1e6)) : "",
+    rowsRead: (res?.usage?.rowsRead ?? 0n).toString(),
+    rowsWritten: (res?.rowsWritten ?? 0n).toString(),
+    bytesWritten: (res?.bytesWritten ?? 0n).toString(),
+    cpuMs: (Number(res?.usage?.cpuTimeUs ?? 0n) / 1000).toFixed(1),
+    peakMemoryMB: mb(res?.usage?.peakProcessMemoryBytes),
+    peakDuckdbMB: mb(res?.usage?.peakDuckdbMemoryBytes),
+    parts: res?.parts ?? 0,
+    phases: (res?.phases ?? []).map((p) => `${p.name} ${p.durationMs}ms`).join(", "),
+    details: r.details,
+  };
+}
+
+/** `--since`: an ISO time, or an age back from now (90m, 6h, 2d). */
+function sinceTime(text: string): Date {
+  const age = /^(\d+)([smhd])$/.exec(text);
+  if (age) return new Date(Date.now() - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"]);
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) throw new InvalidArgumentError("expected an ISO time or an age such as 90m, 6h, 2d");
+  return new Date(at);
+}
 
 program
   .command("ingest <table> <files...>")
