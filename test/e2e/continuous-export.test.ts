@@ -111,6 +111,11 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
       expect(usage!.peakProcessMemoryBytes).toBeGreaterThan(0n);
       expect(phases.map((p) => p.name)).toEqual(expect.arrayContaining(["start", "upload"]));
       expect(run.finishedOn!.seconds).toBeGreaterThanOrEqual(run.startedOn!.seconds);
+      // The oldest record it exported was ingested before the run, and waited until its commit.
+      const ingested = BigInt(run.resources!.oldestRecordCursor);
+      expect(ingested).toBeGreaterThan(BigInt(run.fromCursor || "0"));
+      expect(ingested).toBeLessThanOrEqual(BigInt(run.toCursor));
+      expect(run.lateness).toBeDefined();
     }
     // Every export of the database when none is named: LabelledEvents' four and its idle run too.
     const all = await env.sw.catalog.showRunHistory({});

@@ -2,7 +2,7 @@ import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation } from "@opentelemetry/api";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
-import { cursorText, minCursor, parseCursor } from "@spillway/kusto";
+import { cursorText, dateFromCursor, minCursor, parseCursor } from "@spillway/kusto";
 import type {
   AddFailureRequest,
   ClearPendingRequest,
@@ -184,6 +184,9 @@ function resourcesText(resources: RunResources | undefined): string {
 }
 
 function runMessage(r: RunRecord) {
+  const resources = r.resources ? fromJsonString(RunResourcesSchema, r.resources, { ignoreUnknownFields: true }) : undefined;
+  const oldest = resources?.oldestRecordCursor ? dateFromCursor(resources.oldestRecordCursor) : undefined;
+  const ended = r.result === "Completed" && r.finishedAt && oldest && resources!.rowsWritten > 0n ? r.finishedAt.getTime() - oldest.getTime() : undefined;
   return {
     runId: r.runId,
     database: r.database,
@@ -195,8 +198,9 @@ function runMessage(r: RunRecord) {
     startedOn: timestampFromDate(r.startedAt),
     finishedOn: r.finishedAt && timestampFromDate(r.finishedAt),
     duration: r.finishedAt && durationFromMs(r.finishedAt.getTime() - r.startedAt.getTime()),
-    resources: r.resources ? fromJsonString(RunResourcesSchema, r.resources, { ignoreUnknownFields: true }) : undefined,
+    resources,
     details: r.details,
+    lateness: ended === undefined ? undefined : durationFromMs(Math.max(0, ended)),
   };
 }
 

@@ -183,7 +183,9 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       try {
         const { value: spool, usage } = await measured(() => engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding)), engine.runMemory.read);
         const read = facts.flat().concat(dimensions);
+        const oldest = facts.flat().reduce<bigint | undefined>((min, e) => (min === undefined || BigInt(e.cursor) < min ? BigInt(e.cursor) : min), undefined);
         return {
+          oldestFactCursor: oldest === undefined ? "" : oldest.toString(),
           spoolHandle: req.spoolName,
           rowCount: spool.rows,
           encodedFiles: spool.encodedFiles,

@@ -241,6 +241,7 @@ export class ExportRunner {
       // The query service binds the fact tables to this run's range and the dimensions whole.
       const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry));
       account.add(spool.usage);
+      account.read(spool.oldestFactCursor);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);
 
       const staged = await account.phase("stage", () =>
@@ -339,6 +340,7 @@ export class ExportRunner {
   private async stagePart(spec: ExportSpec, started: StartedRun, runId: string, part: RunPart, account: RunAccount) {
     const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
     account.add(spool.usage);
+    account.read(spool.oldestFactCursor);
     if (spool.rowCount === 0n) return { part, artifacts: [] };
     const stage = await withRetry(
       () =>

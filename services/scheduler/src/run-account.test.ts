@@ -13,6 +13,10 @@ describe("RunAccount", () => {
     await account.phase("query", async () => void (now += 40));
     await expect(account.phase("upload", async () => ((now += 15), Promise.reject(new Error("down"))))).rejects.toThrow("down");
     account.parts = 3;
+    // The oldest record of all the parts' queries; a part that read none does not count.
+    account.read("700");
+    account.read("");
+    account.read("650");
     expect(account.resources([{ numRecords: 4n, sizeBytes: 100n }, { numRecords: 6n, sizeBytes: 50n }])).toEqual({
       usage: { cpuTimeUs: 500n, peakProcessMemoryBytes: 900n, peakDuckdbMemoryBytes: 70n, rowsRead: 10n, bytesRead: 1000n },
       rowsWritten: 10n,
@@ -22,6 +26,8 @@ describe("RunAccount", () => {
         { name: "upload", durationMs: 15n },
       ],
       parts: 3,
+      oldestRecordCursor: "650",
     });
+    expect(new RunAccount().resources([]).oldestRecordCursor).toBe("");
   });
 });

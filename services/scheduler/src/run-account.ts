@@ -18,6 +18,8 @@ export class RunAccount {
   private readonly phases: Array<{ name: string; durationMs: bigint }> = [];
   /** Over how many nodes the run was split (1: not split). */
   parts = 1;
+  /** The cursor of the oldest record the run read (its lateness at commit is that record's age). */
+  private oldestRecord?: bigint;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
@@ -29,6 +31,13 @@ export class RunAccount {
     this.bytesRead += usage.bytesRead;
     if (usage.peakProcessMemoryBytes > this.peakProcessMemoryBytes) this.peakProcessMemoryBytes = usage.peakProcessMemoryBytes;
     if (usage.peakDuckdbMemoryBytes > this.peakDuckdbMemoryBytes) this.peakDuckdbMemoryBytes = usage.peakDuckdbMemoryBytes;
+  }
+
+  /** Notes the oldest fact cursor one query read ('' when it read none). */
+  read(oldestFactCursor: string): void {
+    if (!oldestFactCursor) return;
+    const cursor = BigInt(oldestFactCursor);
+    if (this.oldestRecord === undefined || cursor < this.oldestRecord) this.oldestRecord = cursor;
   }
 
   /** Runs one phase of the run, timing it whether it succeeds or fails. */
@@ -55,6 +64,7 @@ export class RunAccount {
       bytesWritten: artifacts.reduce((n, a) => n + a.sizeBytes, 0n),
       phases: [...this.phases],
       parts: this.parts,
+      oldestRecordCursor: this.oldestRecord === undefined ? "" : this.oldestRecord.toString(),
     };
   }
 }
