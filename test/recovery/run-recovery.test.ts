@@ -23,7 +23,7 @@ describe("run recovery", () => {
   let app: RunningSpillway | undefined;
   let clock = Date.now();
   const open = async () => {
-    app = await startSpillway(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--min-interval", "1s", "--scheduler-tick", "1h"], {}), {
+    app = await startSpillway(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--min-interval", "1s", "--scheduler-tick", "1h", "--http-listen", "off", "--metrics-listen", "off"], {}), {
       log: () => {},
       now: () => clock,
     });

@@ -48,6 +48,10 @@ describe("loadConfig", () => {
     expect(loadConfig([], {}).metricsListen).toBe("127.0.0.1:9464");
     expect(loadConfig([], { SPILLWAY_METRICS_LISTEN: "0.0.0.0:9100" }).metricsListen).toBe("0.0.0.0:9100");
     expect(loadConfig(["--metrics-listen=off"]).metricsListen).toBeUndefined();
+    expect(loadConfig([], {}).httpListen).toBe("127.0.0.1:8080");
+    expect(loadConfig([], { SPILLWAY_HTTP_LISTEN: "127.0.0.1:0" }).httpListen).toBe("127.0.0.1:0");
+    expect(loadConfig(["--http-listen=off"]).httpListen).toBeUndefined();
+    expect(() => loadConfig(["--http-listen=8080"])).toThrow("console listen address '8080' is not host:port (or 'off')");
     expect(() => loadConfig([], { SPILLWAY_METRICS_LISTEN: "9464" })).toThrow(/metrics listen address '9464' is not host:port/);
   });
   it("reads ingestion limits as sizes and timespans", () => {

@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { parseTimespan } from "@spillway/kusto";
 
-export const TARGETS = ["all", "catalog", "query", "cursor", "writer", "scheduler", "kusto"] as const;
+export const TARGETS = ["all", "catalog", "query", "cursor", "writer", "scheduler", "kusto", "console"] as const;
 export type Target = (typeof TARGETS)[number];
 /**
  * The modules other modules call, each reached at a peer address when it runs in another
- * process. The scheduler serves no RPC, and the Kusto front door serves only clients: no
- * module calls either.
+ * process. The scheduler serves no RPC, the Kusto front door serves only clients and the
+ * console only browsers: no module calls any of them.
  */
-export type ServiceName = Exclude<Target, "all" | "scheduler" | "kusto">;
+export type ServiceName = Exclude<Target, "all" | "scheduler" | "kusto" | "console">;
 
 export interface SpillwayConfig {
   listen: string;
@@ -36,6 +36,8 @@ export interface SpillwayConfig {
   distributedMinBytes: number;
   /** host:port of the Prometheus scrape endpoint (`/metrics`); absent: none. */
   metricsListen?: string;
+  /** host:port of the console (read-only web pages over HTTP); absent: none. */
+  httpListen?: string;
   target: Target;
   /** Where each service is reached when it runs in another process. */
   peers: Record<ServiceName, string>;
@@ -121,6 +123,7 @@ export const DEFAULTS: SpillwayConfig = {
   extentCacheBytes: 10 * 1024 * MB,
   distributedMinBytes: 64 * MB,
   metricsListen: "127.0.0.1:9464",
+  httpListen: "127.0.0.1:8080",
   target: "all",
   peers: {
     catalog: "127.0.0.1:50051",
@@ -159,6 +162,7 @@ const KEYS = {
   advertiseAddr: { flag: "advertise-addr", env: "SPILLWAY_ADVERTISE_ADDR" },
   distributedMinSize: { flag: "distributed-min-size", env: "SPILLWAY_DISTRIBUTED_MIN_SIZE" },
   metricsListen: { flag: "metrics-listen", env: "SPILLWAY_METRICS_LISTEN" },
+  httpListen: { flag: "http-listen", env: "SPILLWAY_HTTP_LISTEN" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
   catalogAddr: { flag: "catalog-addr", env: "SPILLWAY_CATALOG_ADDR" },
   queryAddr: { flag: "query-addr", env: "SPILLWAY_QUERY_ADDR" },
@@ -340,10 +344,11 @@ function fileTargetRoots(raw: Raw, auth: AuthConfig): string[] {
   return auth.mode === "jwt" ? [] : [resolve("lake"), tmpdir()];
 }
 
-function metricsListen(text: string | undefined): string | undefined {
-  if (text === undefined) return DEFAULTS.metricsListen;
+/** A listen address of an HTTP endpoint: host:port, or 'off' for none. */
+function httpAddress(text: string | undefined, fallback: string, what: string): string | undefined {
+  if (text === undefined) return fallback;
   if (text.trim() === "off") return undefined;
-  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(text.trim())) throw new ConfigError(`metrics listen address '${text}' is not host:port (or 'off')`);
+  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(text.trim())) throw new ConfigError(`${what} listen address '${text}' is not host:port (or 'off')`);
   return text.trim();
 }
 
@@ -400,7 +405,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     metadataUrl: metadataUrl(raw.metadataUrl),
     extentStore: raw.extentStore?.trim() || undefined,
     advertiseAddr: raw.advertiseAddr?.trim() || undefined,
-    metricsListen: metricsListen(raw.metricsListen),
+    metricsListen: httpAddress(raw.metricsListen, DEFAULTS.metricsListen!, "metrics"),
+    httpListen: httpAddress(raw.httpListen, DEFAULTS.httpListen!, "console"),
     distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,

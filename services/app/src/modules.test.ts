@@ -10,10 +10,10 @@ describe("the module graph", () => {
     }
   });
 
-  it("keeps the cursor service and the writer leaves, and no module depends on the scheduler or the Kusto front door", () => {
+  it("keeps the cursor service and the writer leaves, and no module depends on the scheduler, the Kusto front door or the console", () => {
     expect(DEPENDENCIES.cursor).toEqual([]);
     expect(DEPENDENCIES.writer).toEqual([]);
-    for (const top of ["scheduler", "kusto"]) {
+    for (const top of ["scheduler", "kusto", "console"]) {
       expect(Object.values(DEPENDENCIES).some((deps) => (deps as readonly string[]).includes(top)), top).toBe(false);
     }
   });
@@ -22,5 +22,6 @@ describe("the module graph", () => {
     expect(modulesOf("all")).toEqual([...MODULES]);
     expect(modulesOf("scheduler")).toEqual(["scheduler"]);
     expect(modulesOf("kusto")).toEqual(["kusto"]);
+    expect(modulesOf("console")).toEqual(["console"]);
   });
 });

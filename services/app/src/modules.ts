@@ -1,7 +1,7 @@
 import type { ServiceName, Target } from "@spillway/config";
 
 /** Every module, leaves first: an order in which each one's dependencies come before it. */
-export const MODULES = ["cursor", "writer", "catalog", "query", "scheduler", "kusto"] as const;
+export const MODULES = ["cursor", "writer", "catalog", "query", "scheduler", "kusto", "console"] as const;
 export type ModuleName = (typeof MODULES)[number];
 
 /**
@@ -10,7 +10,8 @@ export type ModuleName = (typeof MODULES)[number];
  * catalog reads export states from the cursor service and has the writer clean up storage;
  * the query service reads schemas from the catalog and extents from the cursor service; the
  * scheduler uses all four and no module uses it. The Kusto front door runs commands on the
- * catalog and queries and ingestion on the query service, and no module uses it either. A
+ * catalog and queries and ingestion on the query service, and no module uses it either; nor
+ * the console, which reads the catalog and export backlogs from the cursor service. A
  * module gets clients of exactly these.
  */
 export const DEPENDENCIES = {
@@ -20,6 +21,7 @@ export const DEPENDENCIES = {
   query: ["catalog", "cursor"],
   scheduler: ["catalog", "cursor", "query", "writer"],
   kusto: ["catalog", "query"],
+  console: ["catalog", "cursor"],
 } as const satisfies Record<ModuleName, readonly ServiceName[]>;
 
 /** The modules a target runs: `all` runs every one, in one process. */

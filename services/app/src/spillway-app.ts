@@ -6,6 +6,7 @@ import { closeSharedKqlEngine } from "@spillway/kql";
 import { CatalogService, CursorService, QueryService, WriterService } from "@spillway/proto";
 import { createGrpcClient, createLocalClient, RpcServer, type AccessRule, type ServiceClient } from "@spillway/rpc";
 import { catalogAccess, createCatalogModule } from "../../catalog/src/index.js";
+import { createConsoleModule } from "../../console/src/index.js";
 import { createCursorModule } from "../../cursor/src/index.js";
 import { createKustoModule } from "../../kusto/src/index.js";
 import { createQueryModule, queryAccess } from "../../query/src/index.js";
@@ -110,6 +111,8 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
         access: { catalog: catalogAccess, query: queryAccess },
         admitter: createCommandAdmitter(config, () => clientOf("catalog"), log),
       }),
+    // Its pages are read as the RPCs they read through, for the request's bearer token.
+    console: () => createConsoleModule(config, peersOf("console"), { guard: createCallGuard(config, () => clientOf("catalog"), log), catalogAccess, log }),
   };
 
   try {

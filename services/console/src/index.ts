@@ -1,0 +1,1 @@
+export { createConsoleModule, type ConsoleModuleDeps } from "./console-module.js";
