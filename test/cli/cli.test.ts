@@ -71,9 +71,11 @@ describe("the CLI against a running Spillway", () => {
     expect(Number(history[0]!.resources.usage.cpuTimeUs)).toBeGreaterThan(0);
     // A time ahead of every run shows none; one that is no time is a usage error.
     expect(JSON.parse((await cli(sw, "exports", "history", "--since", "2999-01-01T00:00:00Z", "-o", "json")).stdout)).toEqual([]);
-    const badSince = await cli(sw, "exports", "history", "--since", "yesterday");
-    expect(badSince.code).toBe(2);
-    expect(badSince.stderr).toMatch(/expected an ISO time or an age/);
+    for (const since of ["yesterday", "90"]) {
+      const badSince = await cli(sw, "exports", "history", "--since", since);
+      expect(badSince.code).toBe(2);
+      expect(badSince.stderr).toMatch(/expected an ISO time or an age/);
+    }
 
     expect((await cli(sw, "exports", "disable", "Out")).code).toBe(0);
     expect(JSON.parse((await cli(sw, "exports", "show", "Out", "-o", "json")).stdout)[0]).toMatchObject({ name: "Out", isDisabled: true });

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -20,6 +21,19 @@ const consoleUrl = (sw: SpillwayUnderTest) => /console on (http:\/\/127\.0\.0\.1
 async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { status: res.status, body: await res.json() };
+}
+
+/** One HTTP request written as given on a socket: what comes back, or '' when the connection just closes. */
+function rawRequest(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    let answer = "";
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    socket.on("data", (d) => (answer += d));
+    socket.on("end", () => resolve(answer));
+    socket.on("error", reject);
+    setTimeout(() => socket.end(), 1000);
+  });
 }
 
 /** Headless Chromium (Debian's package) loads the page, runs its script, and prints the DOM it made. */
@@ -106,6 +120,12 @@ describe.each<Mode>(["all", "split"])("the console (%s)", (mode) => {
     expect((await getJson(`${url}/api/export`)).status).toBe(400);
     expect((await fetch(`${url}/api/overview`, { method: "POST" })).status).toBe(405);
     expect((await fetch(`${url}/nowhere`)).status).toBe(404);
+    // A request line no URL parser takes is a 400, and the process goes on.
+    expect(await rawRequest(url, "GET http://[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${url}/api/overview`)).status).toBe(200);
+    // Open on loopback: a request for another host name is a page elsewhere pointing its name here (DNS rebinding).
+    expect(await rawRequest(url, "GET /api/overview HTTP/1.1\r\nHost: attacker.example:8080\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 421/);
+    expect(await rawRequest(url, "GET /api/overview HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 200/);
   });
 
   it.runIf(mode === "all")("renders in headless Chromium: the tables with the right numbers, and the chart", async () => {
@@ -161,6 +181,9 @@ describe("the console with authentication on", () => {
     expect(none.body.error).toMatch(/token/i);
     const stranger = await getJson(`${url}/api/overview`, await idp.userToken("stranger"));
     expect(stranger).toEqual({ status: 403, body: { error: expect.stringContaining("aaduser=stranger may not call CatalogService/listContinuousExports on database 'default'") } });
+    // An export's page needs the same: refused before the export is even looked up.
+    expect(await getJson(`${url}/api/export?name=Any`, await idp.userToken("stranger"))).toEqual({ status: 403, body: { error: expect.stringContaining("may not call CatalogService/showContinuousExport") } });
+    expect((await getJson(`${url}/api/export?name=Any`)).status).toBe(401);
 
     const root = await idp.userToken("root");
     const admin = (await import("@spillway/rpc")).createGrpcClient((await import("@spillway/proto")).CatalogService, sw.catalogAddress, { token: root });
@@ -171,6 +194,7 @@ describe("the console with authentication on", () => {
     }
     const watcher = await getJson(`${url}/api/overview`, await idp.userToken("watcher"));
     expect(watcher).toMatchObject({ status: 200, body: { database: "default", exports: [] } });
+    expect(await getJson(`${url}/api/export?name=Any`, await idp.userToken("watcher"))).toMatchObject({ status: 404 });
     // A token is never echoed back, and a bad one is refused like none.
     const forged = await getJson(`${url}/api/overview`, "not-a-token");
     expect(forged.status).toBe(401);

@@ -78,7 +78,21 @@ describe("Prometheus (Debian's prometheus) scraping Spillway with the README's c
     const alerts = [...readme.slice(readme.indexOf("Then, for example,"), readme.indexOf("Lateness differs from Kusto's")).matchAll(/`([^`]*continuous_export[^`]*)`/g)].map((m) => m[1]!);
     expect(alerts).toHaveLength(2);
     for (const alert of alerts) expect(await query(alert)).toEqual([]);
-    // Without its threshold, each finds the export's series: the alerts look at real data.
+    // Without its threshold, the lateness alert finds the export's series: it looks at real data.
     expect(await query(alerts[0]!.replace(/ > \d+$/, ""))).toHaveLength(1);
+
+    // Runs that fail make the failure alert fire for their export (an increase needs two scrapes of the counter).
+    await sw.catalog.createTable({ name: "Other", columns: [{ name: "Id", type: "long" }] });
+    await sw.catalog.createOrAlterContinuousExport({ name: "Broken", externalTable: "Lake", query: "SELECT Id FROM Other", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    await sw.catalog.setIngestionTimePolicy({ table: "Other", enabled: false });
+    const fail = async () => expect((await sw.catalog.runContinuousExportNow({ name: "Broken" })).result).toBe("Failed");
+    await fail();
+    await waitFor("a scrape of the first failure", async () => ((await query('continuous_export_result_total{result="Failed"}')).length ? true : undefined), 45_000);
+    await fail();
+    const firing = await waitFor("the failure alert", async () => {
+      const found = await query(alerts[1]!);
+      return found.length ? found : undefined;
+    }, 45_000);
+    expect(firing.map((s) => s.metric.export)).toEqual(["Broken"]);
   });
 });

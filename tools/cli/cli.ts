@@ -170,7 +170,8 @@ function historyRow(r: RunRecord): Row {
 function sinceTime(text: string): Date {
   const age = /^(\d+)([smhd])$/.exec(text);
   if (age) return new Date(Date.now() - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"]);
-  const at = Date.parse(text);
+  // A date first: Date.parse reads a bare number as a year or a month.
+  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(at)) throw new InvalidArgumentError("expected an ISO time or an age such as 90m, 6h, 2d");
   return new Date(at);
 }

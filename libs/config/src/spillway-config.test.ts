@@ -52,6 +52,9 @@ describe("loadConfig", () => {
     expect(loadConfig([], { SPILLWAY_HTTP_LISTEN: "127.0.0.1:0" }).httpListen).toBe("127.0.0.1:0");
     expect(loadConfig(["--http-listen=off"]).httpListen).toBeUndefined();
     expect(() => loadConfig(["--http-listen=8080"])).toThrow("console listen address '8080' is not host:port (or 'off')");
+    // Open (no authentication) is for this host only, the console as the API.
+    expect(() => loadConfig(["--http-listen=0.0.0.0:8080"], {})).toThrow("the console on 0.0.0.0:8080 without authentication is refused");
+    expect(loadConfig(["--http-listen=0.0.0.0:8080", "--auth=none"], {}).httpListen).toBe("0.0.0.0:8080");
     expect(() => loadConfig([], { SPILLWAY_METRICS_LISTEN: "9464" })).toThrow(/metrics listen address '9464' is not host:port/);
   });
   it("reads ingestion limits as sizes and timespans", () => {

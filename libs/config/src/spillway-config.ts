@@ -394,6 +394,10 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (minIntervalMs < 1000) throw new ConfigError(`min interval must be at least 1s (got ${raw.minInterval})`);
   const maxConcurrentRuns = positiveInteger(raw.maxConcurrentRuns, DEFAULTS.maxConcurrentRuns, "max concurrent runs");
   const auth = authConfig(raw, listen);
+  const httpListen = httpAddress(raw.httpListen, DEFAULTS.httpListen!, "console");
+  if (auth.mode === "open" && httpListen && !isLoopbackListen(httpListen)) {
+    throw new ConfigError(`the console on ${httpListen} without authentication is refused: configure authentication as for the API, or give SPILLWAY_HTTP_LISTEN a loopback address, or 'off'`);
+  }
   const limits = DEFAULTS.limits;
   const queryMemoryLimit = raw.queryMemoryLimit ?? limits.queryMemoryLimit;
   if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(queryMemoryLimit)) {
@@ -406,7 +410,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     extentStore: raw.extentStore?.trim() || undefined,
     advertiseAddr: raw.advertiseAddr?.trim() || undefined,
     metricsListen: httpAddress(raw.metricsListen, DEFAULTS.metricsListen!, "metrics"),
-    httpListen: httpAddress(raw.httpListen, DEFAULTS.httpListen!, "console"),
+    httpListen,
     distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,

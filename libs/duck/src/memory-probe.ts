@@ -5,20 +5,38 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
  * connection of its own so a probe never waits behind the query it measures.
  */
 export class DuckdbMemoryProbe {
-  private connection?: Promise<DuckDBConnection>;
-  private opened?: DuckDBConnection;
+  private connecting?: Promise<DuckDBConnection>;
+  private connection?: DuckDBConnection;
+  private closed = false;
 
   constructor(private readonly instance: DuckDBInstance) {}
 
-  /** Bytes in use now. */
+  /** Bytes in use now (0 once closed). */
   readonly read = async (): Promise<bigint> => {
-    this.connection ??= this.instance.connect().then((c) => (this.opened = c));
-    const reader = await (await this.connection).runAndReadAll("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()");
+    if (this.closed) return 0n;
+    this.connecting ??= this.instance.connect().then(
+      (c) => {
+        // Closed while connecting: this connection is not kept.
+        if (this.closed) c.closeSync();
+        else this.connection = c;
+        return c;
+      },
+      (err: unknown) => {
+        // The next read tries to connect again.
+        this.connecting = undefined;
+        throw err;
+      },
+    );
+    const connection = await this.connecting;
+    if (this.closed) return 0n;
+    const reader = await connection.runAndReadAll("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()");
     return reader.getRows()[0]![0] as bigint;
   };
 
   /** Closes its connection, before the instance closes. */
   close(): void {
-    this.opened?.closeSync();
+    this.closed = true;
+    this.connection?.closeSync();
+    this.connection = undefined;
   }
 }

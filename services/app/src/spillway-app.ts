@@ -89,7 +89,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     Object.fromEntries(DEPENDENCIES[module].map((name) => [name, clientOf(name)])) as PeersOf<M>;
 
   const factories: { [M in ModuleName]: () => Promise<StartedModule> } = {
-    cursor: () => createCursorModule(config, { now: options.now }),
+    cursor: () => createCursorModule(config, { now: options.now, log }),
     writer: () => createWriterModule(config),
     catalog: () => createCatalogModule(config, peersOf("catalog")),
     query: () => createQueryModule(config, peersOf("query"), log),

@@ -135,12 +135,10 @@ export class ConsoleData {
 
   /** The exports with their lateness and backlog now, read from the ledger as the metric reads them. */
   private async exportRows(database: string, exports: ContinuousExport[]): Promise<ExportRow[]> {
-    // The fact tables of each export are in its spec; only ids and table names are taken from it.
-    const { specs } = await this.peers.catalog.listExportSpecs({ database });
-    const facts = new Map(specs.map((s) => [s.id, s.factTables]));
-    const enabled = exports.filter((e) => !e.isDisabled && facts.has(e.id));
+    // An export's fact tables are its cursor-scoped tables (the catalog resolves them at creation).
+    const enabled = exports.filter((e) => !e.isDisabled);
     const { backlogs } = enabled.length
-      ? await this.peers.cursor.getExportBacklogs({ exports: enabled.map((e) => ({ exportId: e.id, database, factTables: facts.get(e.id)! })) })
+      ? await this.peers.cursor.getExportBacklogs({ exports: enabled.map((e) => ({ exportId: e.id, database, factTables: e.cursorScopedTables })) })
       : { backlogs: [] };
     const byId = new Map(backlogs.map((b) => [b.exportId, b]));
     return exports.map((e) => {

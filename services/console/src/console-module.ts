@@ -19,13 +19,16 @@ export interface ConsoleModuleDeps {
  * that cannot take its address is said so in the log, and the rest of Spillway goes on.
  */
 export async function createConsoleModule(config: SpillwayConfig, peers: ConsolePeers, deps: ConsoleModuleDeps) {
-  const server = new ConsoleServer(new ConsoleData(peers), deps.guard, deps.catalogAccess);
+  const server = new ConsoleServer(new ConsoleData(peers), deps.guard, deps.catalogAccess, {
+    tls: config.tls && { cert: config.tls.cert, key: config.tls.key },
+    loopbackHostsOnly: config.auth.mode === "open",
+  });
   return {
     async start() {
       const listen = config.httpListen;
       if (!listen) return;
       await server.start(listen).then(
-        (port) => deps.log(`spillway: console on http://${listen.replace(/:0$/, `:${port}`)}/`),
+        (port) => deps.log(`spillway: console on ${config.tls ? "https" : "http"}://${listen.replace(/:0$/, `:${port}`)}/`),
         (err: Error) => deps.log(`spillway: console not started on ${listen} (${err.message}); set SPILLWAY_HTTP_LISTEN to another address, or 'off'`),
       );
     },

@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { isIP } from "node:net";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +45,17 @@ const STATUS: Partial<Record<number, number>> = {
  * data and are served to anyone; each data request is admitted for its bearer token as the
  * RPCs it reads through (the same roles as the API: Database Monitor or more).
  */
+export interface ConsoleServerOptions {
+  /** Serve HTTPS with this certificate (the API's, when it has TLS). */
+  tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Answer only requests addressed to this host by IP or as localhost: with authentication
+   * open on a loopback address, a web page elsewhere could otherwise point a name of its own
+   * at 127.0.0.1 and read the console through the browser (DNS rebinding).
+   */
+  loopbackHostsOnly?: boolean;
+}
+
 export class ConsoleServer {
   private server?: Server;
 
@@ -50,12 +63,19 @@ export class ConsoleServer {
     private readonly data: ConsoleData,
     private readonly guard: ConsoleGuard,
     private readonly rules: AccessTable<typeof CatalogService>,
+    private readonly options: ConsoleServerOptions = {},
   ) {}
 
   /** Listens at `listen` (host:port, port 0 for any); resolves to the port taken. */
   async start(listen: string): Promise<number> {
     const at = listen.lastIndexOf(":");
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) =>
+      void this.handle(req, res).catch(() => {
+        // Nothing a request does may end the process; a reply that cannot be written is dropped.
+        res.destroy();
+      });
+    const tls = this.options.tls;
+    const server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(Number(listen.slice(at + 1)), listen.slice(0, at).replace(/^\[|\]$/g, ""), () => resolve());
@@ -73,8 +93,9 @@ export class ConsoleServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://console");
     try {
+      const url = new URL(req.url ?? "/", "http://console");
+      if (this.options.loopbackHostsOnly && !isLocalHost(req.headers.host)) return send(res, 421, "text/plain", "the console answers requests to localhost or an IP address only\n");
       if (req.method !== "GET") return send(res, 405, "text/plain", "the console is read-only: GET only\n");
       const file = FILES[url.pathname];
       if (file) return send(res, 200, file.type, await readFile(file.path));
@@ -87,6 +108,8 @@ export class ConsoleServer {
       send(res, 404, "text/plain", "not found: the console is at /\n");
     } catch (err) {
       const e = err as { code?: number; message?: string };
+      if (err instanceof TypeError && /Invalid URL/i.test(e.message ?? "")) return send(res, 400, "text/plain", "bad request\n");
+      if (res.headersSent) return void res.destroy();
       sendJson(res, STATUS[e.code ?? -1] ?? 500, { error: redactSecrets(e.message ?? String(err)) });
     }
   }
@@ -106,6 +129,13 @@ export class ConsoleServer {
       await Promise.all(admissions.map((a) => a.finish(failure)));
     }
   }
+}
+
+/** A Host header naming this machine: localhost, or an IP address (with its port, if any). */
+function isLocalHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return name === "localhost" || isIP(name) !== 0;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {

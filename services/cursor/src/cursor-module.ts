@@ -8,6 +8,7 @@ import { cursorHandlers } from "./service.js";
 export interface CursorModuleOptions {
   /** The clock of cursors, leases and failure ages; injectable so tests need not wait days. */
   now?: () => number;
+  log?: (line: string) => void;
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -22,7 +23,7 @@ export async function createCursorModule(config: SpillwayConfig, options: Cursor
   let pruning: Promise<unknown> = Promise.resolve();
   const prune = () => {
     // A failed pass is tried again by the next one: the history is only kept longer meanwhile.
-    pruning = store.pruneHistory().catch(() => undefined);
+    pruning = store.pruneHistory().catch((err: Error) => options.log?.(`spillway: could not forget runs, artifacts and failures past 14 days (${err.message}); trying again in an hour`));
   };
   prune();
   const timer = setInterval(prune, PRUNE_EVERY_MS);

@@ -183,8 +183,18 @@ function resourcesText(resources: RunResources | undefined): string {
   return resources ? toJsonString(RunResourcesSchema, resources) : "";
 }
 
+/** A run's record of resources; none when it has none or it cannot be read (the run still shows). */
+function resourcesOf(text: string): RunResources | undefined {
+  if (!text) return undefined;
+  try {
+    return fromJsonString(RunResourcesSchema, text, { ignoreUnknownFields: true });
+  } catch {
+    return undefined;
+  }
+}
+
 function runMessage(r: RunRecord) {
-  const resources = r.resources ? fromJsonString(RunResourcesSchema, r.resources, { ignoreUnknownFields: true }) : undefined;
+  const resources = resourcesOf(r.resources);
   const oldest = resources?.oldestRecordCursor ? dateFromCursor(resources.oldestRecordCursor) : undefined;
   const ended = r.result === "Completed" && r.finishedAt && oldest && resources!.rowsWritten > 0n ? r.finishedAt.getTime() - oldest.getTime() : undefined;
   return {

@@ -676,8 +676,9 @@ export type RunRecord = Message<"spillway.catalog.v1.RunRecord"> & {
   details: string;
 
   /**
-   * How long the oldest record the run exported had waited, from its ingestion to the run's
-   * commit: the lateness the run ended. Only for a Completed run that exported records.
+   * How long the oldest records the run read (its first fact extent's) had waited, from their
+   * ingestion to the run's commit: the lateness the run ended. Only for a Completed run that
+   * wrote records.
    *
    * @generated from field: google.protobuf.Duration lateness = 13;
    */
