@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
@@ -71,7 +72,20 @@ describe("TLS between clients and Spillway, and between its services", () => {
       const rows = [];
       for await (const batch of sw.query.query({ query: "SELECT Id, Key FROM Events ORDER BY Id" })) rows.push(...batch.rows);
       expect(rows.map((r) => r.values.map((v) => v.kind.value))).toEqual([["1", "a"], ["2", "b"]]);
-      expect(await listeningLines(sw, 1)).toEqual([{ services: "cursor, writer, catalog, query, scheduler, kusto", address: sw.catalogAddress, tls: true }]);
+      expect(await listeningLines(sw, 1)).toEqual([{ services: "cursor, writer, catalog, query, scheduler, kusto, console", address: sw.catalogAddress, tls: true }]);
+    });
+
+    it("serves the console over HTTPS with the same certificate", async () => {
+      const url = /console on (https:\/\/127\.0\.0\.1:\d+)\//.exec(sw.output())![1]!;
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        get(`${url}/api/overview`, { ca: ca.cert }, (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode!, body }));
+        }).on("error", reject);
+      });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ database: "default" });
     });
 
     it("is refused by a client that trusts another CA, without hanging", async () => {
@@ -112,7 +126,7 @@ describe("TLS between clients and Spillway, and between its services", () => {
 
     it("runs a continuous export end to end, every hop over mutual TLS", async () => {
       const lines = await listeningLines(sw, 6);
-      expect(lines.map((l) => l.services).sort()).toEqual(["catalog", "cursor", "kusto", "query", "scheduler", "writer"]);
+      expect(lines.map((l) => l.services).sort()).toEqual(["catalog", "console", "cursor", "kusto", "query", "scheduler", "writer"]);
       expect(lines.every((l) => l.tls)).toBe(true);
 
       await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
@@ -145,7 +159,7 @@ describe("TLS between clients and Spillway, and between its services", () => {
 
     it("refuses, on every process, a client with no certificate or one from another CA", async () => {
       const addresses = (await listeningLines(sw, 6)).map((l) => l.address);
-      expect(addresses).toHaveLength(6);
+      expect(addresses).toHaveLength(7);
       const ours = issueCertificate(ca, "probe-client", { clientAuth: true });
       const foreign = issueCertificate(otherCa, "intruder", { clientAuth: true });
       for (const address of addresses) {

@@ -12,7 +12,7 @@ describe("the process harness", () => {
   });
 
   it("spawns each process after those it calls, leaves first", () => {
-    expect(startWaves()).toEqual([["cursor", "writer"], ["catalog"], ["query"], ["scheduler", "kusto"]]);
+    expect(startWaves()).toEqual([["cursor", "writer"], ["catalog"], ["query", "console"], ["scheduler", "kusto"]]);
   });
 
   it("lets each process pick its port and keeps it across a restart", async () => {
