@@ -7,3 +7,4 @@ export * from "./query-description.js";
 export * from "./artifact-encoding.js";
 export * from "./query-shape.js";
 export * from "./memory-probe.js";
+export * from "./cursor-functions.js";

@@ -6,6 +6,7 @@ import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb } from "@spillway/kusto";
 import { openSandboxedInstance } from "./sandbox.js";
 import type { QueryShape } from "./query-shape.js";
+import { withoutCursorColumns } from "./cursor-functions.js";
 import { bindQueryTables } from "./table-binding.js";
 
 export interface DescribedColumn {
@@ -17,6 +18,8 @@ export interface DescribedColumn {
 export interface TableSchema {
   name: string;
   columns: Array<{ name: string; type: string }>;
+  /** Its rows carry cursors, which cursor functions read. */
+  ingestionTimePolicy?: boolean;
 }
 
 /** A column of a query's result, typed as Kusto names it where it can. */
@@ -65,8 +68,8 @@ export class QueryDescriber {
   async describe(query: string, tables: TableSchema[]): Promise<{ columns: DescribedColumn[]; tables: string[]; shape: QueryShape }> {
     const connection = await this.instance.connect();
     try {
-      const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentFiles: [] })));
-      const described = await connection.runAndReadAll(`DESCRIBE (${bound.sql}\n)`).catch((err: unknown) => {
+      const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentFiles: [], cursors: t.ingestionTimePolicy ? [] : undefined })));
+      const described = await connection.runAndReadAll(`DESCRIBE (${bound.cursorColumn ? withoutCursorColumns(bound.sql) : bound.sql}\n)`).catch((err: unknown) => {
         throw asUserQueryError(err);
       });
       return {

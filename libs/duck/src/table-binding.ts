@@ -2,6 +2,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { fromStorageSql, KUSTO_TO_DUCKDB, parseKustoType } from "@spillway/kusto";
 import type { QueryShape } from "./query-shape.js";
+import { CURSOR_COLUMN, cursorCalls, readsRowCursors, rewriteCursorFunctions } from "./cursor-functions.js";
 import { checkQuery } from "./sql-guard.js";
 import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
 
@@ -10,16 +11,22 @@ import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
  * extents given (a fact table's cursor range, or a dimension table whole), with the
  * table's columns and types whether or not it has any extent.
  */
-export function bindTableSql(table: BindableTable): string {
+export function bindTableSql(table: BindableTable, withCursor = false): string {
   const typed = table.columns.map((c) => {
     const kusto = parseKustoType(c.type, `table '${table.name}'`);
     return { name: c.name, kusto, duck: KUSTO_TO_DUCKDB[kusto] };
   });
+  // Each row's cursor is its file's: an expression of the file name alone, so a filter on it skips files.
+  const cursors = table.cursors ?? [];
+  const cursorOf = table.extentFiles.length
+    ? `CASE filename ${table.extentFiles.map((f, i) => `WHEN ${quoteLiteral(f)} THEN ${cursors[i] ?? 0n}`).join(" ")} END::BIGINT`
+    : "CAST(NULL AS BIGINT)";
+  const cursorColumn = withCursor ? [`${cursorOf} AS ${quoteIdent(CURSOR_COLUMN)}`] : [];
   let body: string;
   if (table.extentFiles.length === 0) {
-    body = `SELECT ${typed.map((c) => `CAST(NULL AS ${c.duck}) AS ${quoteIdent(c.name)}`).join(", ")} WHERE false`;
+    body = `SELECT ${[...typed.map((c) => `CAST(NULL AS ${c.duck}) AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} WHERE false`;
   } else {
-    body = `SELECT ${typed.map((c) => `${fromStorageSql(quoteIdent(c.name), c.kusto)} AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${quoteList(table.extentFiles)})`;
+    body = `SELECT ${[...typed.map((c) => `${fromStorageSql(quoteIdent(c.name), c.kusto)} AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} FROM read_parquet(${quoteList(table.extentFiles)})`;
   }
   return `CREATE OR REPLACE TEMP VIEW ${quoteIdent(table.name)} AS ${body}`;
 }
@@ -29,6 +36,17 @@ export interface BindableTable {
   columns: Array<{ name: string; type: string }>;
   /** The local files of the extents to read (the extent store hands them out). */
   extentFiles: string[];
+  /**
+   * Each file's cursor, in the same order: given for a table with the IngestionTime policy,
+   * whose rows cursor functions can then filter; absent for one without it.
+   */
+  cursors?: bigint[];
+}
+
+/** What binding a query needs besides its tables. */
+export interface BindOptions {
+  /** What cursor_current() is; the current cursor when the query's extents were listed. */
+  currentCursor?: bigint;
 }
 
 /**
@@ -36,14 +54,21 @@ export interface BindableTable {
  * the given extents; refuses a table it was not given. Returns the SQL to run and the
  * tables' names as they were given (SQL matches them case-insensitively).
  */
-export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[]): Promise<{ sql: string; tables: string[]; shape: QueryShape }> {
+export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[], options: BindOptions = {}): Promise<{ sql: string; tables: string[]; shape: QueryShape; cursorColumn: boolean }> {
   const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
-  const checked = checkQuery(query, String(reader.getRowObjects()[0]!.tree));
+  const tree = String(reader.getRowObjects()[0]!.tree);
+  const checked = checkQuery(query, tree);
   const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
   const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));
   if (unknown.length) throw invalidArgument(`query reads unknown table${unknown.length > 1 ? "s" : ""} ${unknown.map((t) => `'${t}'`).join(", ")}`);
-  for (const name of checked.tables) await connection.run(bindTableSql(known.get(name.toLowerCase())!));
+  const calls = cursorCalls((JSON.parse(tree) as { statements: unknown[] }).statements[0]);
+  const rowCursors = readsRowCursors(calls);
+  const named = checked.tables.map((name) => known.get(name.toLowerCase())!);
+  if (rowCursors && !named.some((t) => t.cursors)) {
+    throw invalidArgument(`cursor_after, cursor_before_or_at and ingestion_time() read a row's ingestion cursor: ${named.length ? `${named.map((t) => `'${t.name}'`).join(", ")} ${named.length > 1 ? "have" : "has"}` : "the query reads no table with"} no IngestionTime policy`);
+  }
+  for (const table of named) await connection.run(bindTableSql(table, rowCursors && table.cursors !== undefined));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
-  const sql = query.trim().replace(/;+\s*$/, "");
-  return { sql, tables: checked.tables.map((t) => known.get(t.toLowerCase())!.name), shape: checked.shape };
+  const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n) : query).trim().replace(/;+\s*$/, "");
+  return { sql, tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
 }

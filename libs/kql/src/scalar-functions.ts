@@ -277,6 +277,12 @@ function positiveOnly(fn: (x: string) => string): Translate {
 const real1 = (fn: string): Translate => (c) => `${fn}(${c.arg(0, "real")})`;
 
 export const SCALAR_FUNCTIONS: Record<string, Translate> = {
+  // Cursor functions (SPEC §6a): the SQL functions of the same names, which the query
+  // service's table binding turns into filters on each row's cursor (libs/duck cursor-functions.ts).
+  cursor_after: (c) => `cursor_after(${quoteLiteral(constantString(c, 0))})`,
+  cursor_before_or_at: (c) => `cursor_before_or_at(${quoteLiteral(constantString(c, 0))})`,
+  cursor_current: () => "cursor_current()",
+  ingestion_time: () => "ingestion_time()",
   // strings
   strcat: (c) => `concat(${c.args.map((a, i) => toStringSql(c.arg(i), a.type)).join(", ")})`,
   strcat_delim: (c) => `concat_ws(${c.arg(0, "string")}, ${c.args.slice(1).map((a, i) => toStringSql(c.arg(i + 1), a.type)).join(", ")})`,

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import {
@@ -24,6 +24,13 @@ export interface TableBinding {
   name: string;
   columns: Array<{ name: string; type: string }>;
   extentPaths: string[];
+  /** Each extent's cursor, in the same order, for a table with the IngestionTime policy (cursor functions read them). */
+  extentCursors?: bigint[];
+}
+
+/** What a query needs besides its tables: what cursor_current() is. */
+export interface QueryContext {
+  currentCursor?: bigint;
 }
 
 export interface ResultColumn {
@@ -133,7 +140,7 @@ export class QueryEngine {
    * Checks the query and opens a connection that sees `tables` only, bound as the query names
    * them. `close` ends the connection and lets the extent store evict the files it read.
    */
-  private async openBound(query: string, tables: TableBinding[], instance = this.instance): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; shape: QueryShape; close(): void }> {
+  private async openBound(query: string, tables: TableBinding[], instance = this.instance, context: QueryContext = {}): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; shape: QueryShape; cursorColumn: boolean; close(): void }> {
     const connection = await instance.connect();
     const held: Array<{ release(): void }> = [];
     const close = () => {
@@ -146,16 +153,16 @@ export class QueryEngine {
       for (const l of local) if (l.status === "fulfilled") held.push(l.value);
       const failed = local.find((l) => l.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
-      const bindable = tables.map((t, i) => ({ name: t.name, columns: t.columns, extentFiles: (local[i] as PromiseFulfilledResult<{ files: string[] }>).value.files }));
-      return { connection, close, ...(await bindQueryTables(connection, query, bindable)) };
+      const bindable = tables.map((t, i) => ({ name: t.name, columns: t.columns, extentFiles: (local[i] as PromiseFulfilledResult<{ files: string[] }>).value.files, cursors: t.extentCursors }));
+      return { connection, close, ...(await bindQueryTables(connection, query, bindable, context)) };
     } catch (err) {
       close();
       throw err;
     }
   }
 
-  private async withBoundQuery<T>(query: string, tables: TableBinding[], task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
-    const { connection, sql, tables: named, shape, close } = await this.openBound(query, tables);
+  private async withBoundQuery<T>(query: string, tables: TableBinding[], context: QueryContext, task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
+    const { connection, sql, tables: named, shape, close } = await this.openBound(query, tables, this.instance, context);
     try {
       return await task(connection, sql, { tables: named, shape });
     } catch (err) {
@@ -171,8 +178,8 @@ export class QueryEngine {
    * (one pass: the writer only finishes and uploads them); otherwise, cast to the target's
    * types, as one Parquet file of rows for the writer to encode.
    */
-  async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, folder: string, encoding?: SpoolEncoding): Promise<{ rows: bigint; encodedFiles: string[] }> {
-    return this.withBoundQuery(query, tables, async (c, sql) => {
+  async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, folder: string, encoding?: SpoolEncoding, context: QueryContext = {}): Promise<{ rows: bigint; encodedFiles: string[] }> {
+    return this.withBoundQuery(query, tables, context, async (c, sql) => {
       const select = output
         .map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`)
         .join(", ");
@@ -190,8 +197,11 @@ export class QueryEngine {
    * Runs an ad-hoc query, yielding the columns first, then batches of JSON-ready rows. It
    * is interrupted when `signal` aborts (the caller went away) or the query timeout passes.
    */
-  async *query(query: string, tables: TableBinding[], signal?: AbortSignal): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
-    const { connection, sql, close } = await this.openBound(query, tables, this.adhocInstance);
+  async *query(query: string, tables: TableBinding[], signal?: AbortSignal, context: QueryContext = {}): AsyncIterable<{ columns?: ResultColumn[]; rows?: unknown[][] }> {
+    const bound = await this.openBound(query, tables, this.adhocInstance, context);
+    const { connection, close } = bound;
+    // The cursor column a table got for cursor functions is not part of the answer.
+    const sql = bound.cursorColumn ? withoutCursorColumns(bound.sql) : bound.sql;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

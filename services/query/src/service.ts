@@ -143,17 +143,12 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       const kql = checked ? undefined : await translateKqlQuery(req.query, database, tables);
       const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
       const named = (checked ?? kql!).tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!] : []));
-      const { extents } = named.length
+      const { extents, cursor } = named.length
         ? await peers.cursor.listExtents({ database, tables: named.map((t) => t.name) })
-        : { extents: [] };
-      const bindings: TableBinding[] = tables.map((t) => ({
-        name: t.name,
-        columns: t.columns,
-        extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path),
-      }));
+        : { extents: [], cursor: (await peers.cursor.getCurrentCursor({ database })).cursor };
       let rows = 0;
       let bytes = 0;
-      const batches = engine.query(kql?.sql ?? req.query, bindings, ctx.signal);
+      const batches = engine.query(kql?.sql ?? req.query, bindingsOf(tables, extents), ctx.signal, { currentCursor: BigInt(cursor || "0") });
       for await (const batch of kql ? kql.results(batches) : batches) {
         if (batch.columns) yield { columns: batch.columns };
         if (!batch.rows) continue;
@@ -176,12 +171,14 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
         }),
       );
       if (facts.every((extents) => extents.length === 0)) return { spoolHandle: "", rowCount: 0n, encodedFiles: [] };
-      const dimensions = req.dimensionTables.length ? (await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables })).extents : [];
-      const extents = [...facts.flat(), ...dimensions];
-      const bindings: TableBinding[] = req.tables.map((t) => ({ name: t.name, columns: t.columns, extentPaths: extents.filter((e) => e.table === t.name).map((e) => e.path) }));
+      const dimensionListing = req.dimensionTables.length ? await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables }) : undefined;
+      const dimensions = dimensionListing?.extents ?? [];
+      const bindings = bindingsOf(req.tables, [...facts.flat(), ...dimensions]);
+      // cursor_current() in an export's query: the run's upper bound, the newest cursor it reads.
+      const currentCursor = req.factTables.reduce((max, f) => (f.upToCursor && BigInt(f.upToCursor) > max ? BigInt(f.upToCursor) : max), 0n);
       const folder = await engine.spools.create(req.spoolName);
       try {
-        const { value: spool, usage } = await measured(() => engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding)), engine.runMemory.read);
+        const { value: spool, usage } = await measured(() => engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding), { currentCursor }), engine.runMemory.read);
         const read = facts.flat().concat(dimensions);
         const oldest = facts.flat().reduce<bigint | undefined>((min, e) => (min === undefined || BigInt(e.cursor) < min ? BigInt(e.cursor) : min), undefined);
         return {
@@ -202,6 +199,17 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       return {};
     },
   };
+}
+
+/**
+ * The tables a query may read, each bound to its extents; a table with the IngestionTime
+ * policy also to their cursors, which cursor functions read.
+ */
+function bindingsOf(tables: Array<{ name: string; columns: Array<{ name: string; type: string }>; ingestionTimePolicy: boolean }>, extents: Array<{ table: string; path: string; cursor: string }>): TableBinding[] {
+  return tables.map((t) => {
+    const own = extents.filter((e) => e.table === t.name);
+    return { name: t.name, columns: t.columns, extentPaths: own.map((e) => e.path), extentCursors: t.ingestionTimePolicy ? own.map((e) => BigInt(e.cursor)) : undefined };
+  });
 }
 
 /**

@@ -1,0 +1,98 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CURSOR_COLUMN, cursorCalls, rewriteCursorFunctions, withoutCursorColumns } from "./cursor-functions.js";
+import { bindQueryTables } from "./table-binding.js";
+
+let instance: DuckDBInstance;
+let c: DuckDBConnection;
+let dir: string;
+
+beforeAll(async () => {
+  instance = await DuckDBInstance.create(":memory:");
+  c = await instance.connect();
+  dir = await mkdtemp(join(tmpdir(), "spillway-cursor-fn-"));
+});
+afterAll(async () => {
+  c.closeSync();
+  instance.closeSync();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The calls DuckDB's parser finds in `query`, as the binding finds them. */
+async function callsOf(query: string) {
+  const reader = await c.runAndReadAll(`SELECT json_serialize_sql('${query.replaceAll("'", "''")}') AS t`);
+  return cursorCalls((JSON.parse(String(reader.getRows()[0]![0])) as { statements: unknown[] }).statements[0]);
+}
+
+const rewrite = async (query: string, current = 42n) => rewriteCursorFunctions(query, await callsOf(query), current);
+
+describe("rewriteCursorFunctions", () => {
+  it("turns each call into a filter on the row's cursor, the current cursor, or the ingestion time", async () => {
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('123') AND Id > 1")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" > 123) AND Id > 1`);
+    expect(await rewrite("SELECT * FROM T WHERE CURSOR_BEFORE_OR_AT ( '456' )")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" <= 456)`);
+    expect(await rewrite("SELECT cursor_current() AS c", 638000000000000001n)).toBe("SELECT '638000000000000001' AS c");
+    expect(await rewrite("SELECT ingestion_time() AS t FROM T")).toBe(`SELECT make_timestamp(("${CURSOR_COLUMN}" - 621355968000000000) // 10) AS t FROM T`);
+    // '' is the beginning of time: after it, everything; at or before it, nothing.
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('')")).toContain(`("${CURSOR_COLUMN}" > 0)`);
+  });
+
+  it("finds calls by byte offset past non-ASCII text, and skips strings and comments inside them", async () => {
+    expect(await rewrite("SELECT 'héllo wörld' AS s FROM T WHERE cursor_after('7') AND s <> 'é'")).toBe(`SELECT 'héllo wörld' AS s FROM T WHERE ("${CURSOR_COLUMN}" > 7) AND s <> 'é'`);
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after(/* ) */ '9' -- )\n) OR cursor_before_or_at('3')")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" > 9) OR ("${CURSOR_COLUMN}" <= 3)`);
+  });
+
+  it("refuses a malformed cursor, one that is not a literal, and a wrong number of arguments", async () => {
+    await expect(rewrite("SELECT * FROM T WHERE cursor_after('yesterday')")).rejects.toThrow("cursor_after(): 'yesterday' is not a cursor; a cursor is a string of digits");
+    await expect(rewrite("SELECT * FROM T WHERE cursor_after(Key)")).rejects.toThrow("cursor_after() takes a cursor as a string literal");
+    await expect(rewrite("SELECT * FROM T WHERE cursor_before_or_at('1', '2')")).rejects.toThrow("cursor_before_or_at() takes one argument, a cursor as a string literal, got 2");
+    await expect(rewrite("SELECT cursor_current(1)")).rejects.toThrow("cursor_current() takes no argument, got 1");
+  });
+});
+
+describe("cursor functions in a bound query", () => {
+  let files: string[];
+
+  beforeAll(async () => {
+    files = [join(dir, "e1.parquet"), join(dir, "e2.parquet")];
+    await c.run(`COPY (SELECT range AS Id FROM range(0, 1000)) TO '${files[0]}' (FORMAT parquet)`);
+    await c.run(`COPY (SELECT range AS Id FROM range(1000, 1500)) TO '${files[1]}' (FORMAT parquet)`);
+  });
+
+  /** T's two extents have cursors 638000000000000100 and …200; D has no IngestionTime policy. */
+  const tables = () => [
+    { name: "T", columns: [{ name: "Id", type: "long" }], extentFiles: files, cursors: [638000000000000100n, 638000000000000200n] },
+    { name: "D", columns: [{ name: "Id", type: "long" }], extentFiles: [files[0]!] },
+  ];
+  const rows = async (query: string) => {
+    const bound = await bindQueryTables(c, query, tables(), { currentCursor: 638000000000000200n });
+    const reader = await c.runAndReadAll(bound.cursorColumn ? withoutCursorColumns(bound.sql) : bound.sql);
+    return { columns: reader.columnNames(), rows: reader.getRows() };
+  };
+
+  it("filters rows by their extent's cursor, reading only the extents it keeps", async () => {
+    expect((await rows("SELECT count(*) AS n, min(Id) AS lo FROM T WHERE cursor_after('638000000000000150')")).rows).toEqual([[500n, 1000n]]);
+    expect((await rows("SELECT count(*) AS n FROM T WHERE cursor_before_or_at('638000000000000150')")).rows).toEqual([[1000n]]);
+    expect((await rows("SELECT count(*) AS n FROM T WHERE cursor_after('')")).rows).toEqual([[1500n]]);
+    // The filter is on the file alone: DuckDB's plan shows it at the scan, where files are skipped.
+    const bound = await bindQueryTables(c, "SELECT count(*) FROM T WHERE cursor_after('638000000000000150')", tables());
+    const plan = String((await c.runAndReadAll(`EXPLAIN ${bound.sql}`)).getRows()[0]![1]);
+    expect(plan).toMatch(/READ_PARQUET[\s\S]*Filters:[\s\S]*filename/);
+  });
+
+  it("answers the ingestion time and the current cursor, and never the cursor column itself", async () => {
+    const answer = await rows("SELECT *, ingestion_time() AS at, cursor_current() AS now FROM T WHERE Id = 1200");
+    expect(answer.columns).toEqual(["Id", "at", "now"]);
+    expect(answer.rows[0]![2]).toBe("638000000000000200");
+    // Cursor ticks are 100 ns since 0001-01-01: …200 ticks is a date in 2022.
+    expect(String(answer.rows[0]![1])).toMatch(/^2022-/);
+  });
+
+  it("refuses cursor functions on a table without the IngestionTime policy", async () => {
+    await expect(rows("SELECT * FROM D WHERE cursor_after('1')")).rejects.toThrow("'D' has no IngestionTime policy");
+    // cursor_current() reads no row, so it needs no policy.
+    expect((await rows("SELECT cursor_current() AS c FROM D LIMIT 1")).rows).toEqual([["638000000000000200"]]);
+  });
+});

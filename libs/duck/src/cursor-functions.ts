@@ -1,0 +1,127 @@
+import { invalidArgument } from "@spillway/errors";
+import { cursorText } from "@spillway/kusto";
+
+/**
+ * The column of a bound table that holds each row's cursor (its extent's), present only
+ * when a query uses cursor functions, and never part of what a query returns.
+ */
+export const CURSOR_COLUMN = "__spillway_cursor";
+const COLUMN = `"${CURSOR_COLUMN}"`;
+const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
+
+const ARITY: Record<string, number> = { cursor_after: 1, cursor_before_or_at: 1, cursor_current: 0, ingestion_time: 0 };
+
+/** One call of a cursor function in a query: where it starts (a UTF-8 byte offset, as DuckDB's parser counts) and its constant arguments. */
+export interface CursorCall {
+  name: string;
+  location: number;
+  /** Each argument's value when it is a string constant; undefined when it is anything else. */
+  args: Array<string | undefined>;
+}
+
+/** The cursor-function calls of a query, from DuckDB's parse tree (json_serialize_sql) of its statement. */
+export function cursorCalls(statement: unknown): CursorCall[] {
+  const calls: CursorCall[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== "object") return;
+    const node = value as Record<string, unknown>;
+    const name = node.class === "FUNCTION" ? String(node.function_name).toLowerCase() : "";
+    if (name in ARITY) {
+      const children = (node.children as Array<Record<string, unknown>>) ?? [];
+      calls.push({
+        name,
+        location: Number(node.query_location),
+        args: children.map((c) => {
+          const constant = c.class === "CONSTANT" ? (c.value as { type?: { id?: string }; is_null?: boolean; value?: unknown }) : undefined;
+          return constant?.type?.id === "VARCHAR" && !constant.is_null ? String(constant.value) : undefined;
+        }),
+      });
+    }
+    Object.values(node).forEach(visit);
+  };
+  visit(statement);
+  return calls;
+}
+
+/** `sql`'s result without the cursor columns its tables got for cursor functions: what the caller asked for. */
+export function withoutCursorColumns(sql: string): string {
+  return `SELECT COLUMNS(lambda c: NOT starts_with(c, '${CURSOR_COLUMN}')) FROM (${sql}\n) AS q`;
+}
+
+/** Whether the calls read rows' cursors (all but cursor_current do). */
+export const readsRowCursors = (calls: CursorCall[]) => calls.some((c) => c.name !== "cursor_current");
+
+/**
+ * The query with each cursor-function call replaced by the SQL it stands for: a comparison of
+ * the row's cursor column, the current cursor as a string, or the row's ingestion time. A
+ * filter on cursors is on a column computed from each row's file alone, so DuckDB skips the
+ * files (extents) it rules out rather than scanning them.
+ */
+export function rewriteCursorFunctions(query: string, calls: CursorCall[], current: bigint): string {
+  let bytes = Buffer.from(query, "utf8");
+  for (const call of [...calls].sort((a, b) => b.location - a.location)) {
+    if (call.args.length !== ARITY[call.name]) {
+      throw invalidArgument(`${call.name}() takes ${ARITY[call.name] === 0 ? "no argument" : "one argument, a cursor as a string literal"}, got ${call.args.length}`);
+    }
+    const end = callEnd(bytes, call.location, call.name);
+    bytes = Buffer.concat([bytes.subarray(0, call.location), Buffer.from(replacement(call, current)), bytes.subarray(end)]);
+  }
+  return bytes.toString("utf8");
+}
+
+function replacement(call: CursorCall, current: bigint): string {
+  switch (call.name) {
+    case "cursor_current":
+      return `'${cursorText(current)}'`;
+    case "ingestion_time":
+      return `make_timestamp((${COLUMN} - ${UNIX_EPOCH_TICKS}) // 10)`;
+    case "cursor_after":
+      return `(${COLUMN} > ${cursorArgument(call)})`;
+    default:
+      return `(${COLUMN} <= ${cursorArgument(call)})`;
+  }
+}
+
+/** A cursor argument: a string of digits, or '' for the beginning of time. */
+function cursorArgument(call: CursorCall): bigint {
+  const text = call.args[0];
+  if (text === undefined) throw invalidArgument(`${call.name}() takes a cursor as a string literal, such as '${cursorText(638000000000000000n)}' (an export's startCursor, or what cursor_current() gave)`);
+  if (text === "") return 0n;
+  if (!/^\d{1,19}$/.test(text.trim())) throw invalidArgument(`${call.name}(): '${text}' is not a cursor; a cursor is a string of digits, as cursor_current() or an export's startCursor gives it, or '' for the beginning`);
+  return BigInt(text.trim());
+}
+
+/**
+ * The byte offset just past the call that starts at `start` (its name, then its parenthesised
+ * arguments): strings, quoted names and comments inside it are skipped whole.
+ */
+function callEnd(sql: Buffer, start: number, name: string): number {
+  let i = start + name.length;
+  if (sql.subarray(start, i).toString("utf8").toLowerCase() !== name) throw invalidArgument(`could not find ${name}() at byte ${start} of the query`);
+  while (i < sql.length && /\s/.test(String.fromCharCode(sql[i]!))) i++;
+  if (sql[i] !== 0x28) throw invalidArgument(`could not read the arguments of ${name}()`);
+  let depth = 0;
+  for (; i < sql.length; i++) {
+    const ch = sql[i]!;
+    if (ch === 0x27 || ch === 0x22) {
+      // A quoted string or name: to its closing quote (a doubled quote is one quote inside).
+      for (i++; i < sql.length; i++) {
+        if (sql[i] === ch) {
+          if (sql[i + 1] === ch) i++;
+          else break;
+        }
+      }
+    } else if (ch === 0x2d && sql[i + 1] === 0x2d) {
+      while (i < sql.length && sql[i] !== 0x0a) i++;
+    } else if (ch === 0x2f && sql[i + 1] === 0x2a) {
+      const close = sql.indexOf("*/", i + 2);
+      i = close < 0 ? sql.length : close + 1;
+    } else if (ch === 0x28) {
+      depth++;
+    } else if (ch === 0x29 && --depth === 0) {
+      return i + 1;
+    }
+  }
+  throw invalidArgument(`the call of ${name}() is not closed`);
+}
