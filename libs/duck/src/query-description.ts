@@ -6,7 +6,7 @@ import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb } from "@spillway/kusto";
 import { openSandboxedInstance } from "./sandbox.js";
 import type { QueryShape } from "./query-shape.js";
-import { withoutCursorColumns } from "./cursor-functions.js";
+import { CURSOR_COLUMN, withoutCursorColumns } from "./cursor-functions.js";
 import { bindQueryTables } from "./table-binding.js";
 
 export interface DescribedColumn {
@@ -87,5 +87,13 @@ export class QueryDescriber {
 export function asUserQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
   const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
+  if (m && m[2]!.includes(CURSOR_COLUMN)) {
+    // The column is Spillway's, not the user's: say what to write instead.
+    return invalidArgument(
+      /ambiguous/i.test(m[2]!)
+        ? "cursor functions read one table's cursors, and this query reads several where they are called: filter that table in a subquery first, e.g. FROM (SELECT * FROM T WHERE cursor_after('…')) AS t JOIN …"
+        : "cursor functions read the cursors of the table they filter: call them where that table's rows are (its WHERE, before a projection or an aggregation)",
+    );
+  }
   return m ? invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`) : err;
 }

@@ -17,8 +17,9 @@ export function bindTableSql(table: BindableTable, withCursor = false): string {
     return { name: c.name, kusto, duck: KUSTO_TO_DUCKDB[kusto] };
   });
   // Each row's cursor is its file's: an expression of the file name alone, so a filter on it skips files.
-  const cursors = table.cursors ?? [];
-  const cursorOf = table.extentFiles.length
+  // A table without the IngestionTime policy has none: NULL, which no cursor filter keeps.
+  const cursors = table.cursors;
+  const cursorOf = cursors && table.extentFiles.length
     ? `CASE filename ${table.extentFiles.map((f, i) => `WHEN ${quoteLiteral(f)} THEN ${cursors[i] ?? 0n}`).join(" ")} END::BIGINT`
     : "CAST(NULL AS BIGINT)";
   const cursorColumn = withCursor ? [`${cursorOf} AS ${quoteIdent(CURSOR_COLUMN)}`] : [];
@@ -67,7 +68,8 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   if (rowCursors && !named.some((t) => t.cursors)) {
     throw invalidArgument(`cursor_after, cursor_before_or_at and ingestion_time() read a row's ingestion cursor: ${named.length ? `${named.map((t) => `'${t.name}'`).join(", ")} ${named.length > 1 ? "have" : "has"}` : "the query reads no table with"} no IngestionTime policy`);
   }
-  for (const table of named) await connection.run(bindTableSql(table, rowCursors && table.cursors !== undefined));
+  // Every table gets the column (a KQL translation selects it from each table it reads), NULL where the table has no policy.
+  for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n) : query).trim().replace(/;+\s*$/, "");
   return { sql, tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };

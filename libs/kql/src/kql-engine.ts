@@ -66,7 +66,10 @@ export function createKqlEngine(): KqlEngine {
 /** The typed tree as one SELECT whose columns carry exactly the parser's names and types. */
 export function translate(text: string, query: TabularExpr): string {
   try {
-    const body = new TabularSql().sql(query);
+    const first = new TabularSql();
+    let body = first.sql(query);
+    // Cursor functions read a column the tables yield only when asked: translated again with it.
+    if (first.scalar.readsRowCursors) body = new TabularSql(true).sql(query);
     const columns = query.columns.map((c) => {
       const ref = quoteIdent(c.name);
       // datetime stays TIMESTAMP or TIMESTAMP_NS, whichever holds its precision.

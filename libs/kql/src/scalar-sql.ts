@@ -22,7 +22,13 @@ export interface CallContext {
 const NUMERIC = new Set<KustoType>(["int", "long", "real", "decimal"]);
 
 /** Translates Kusto scalar expressions to DuckDB SQL of the expression's Kusto type. */
+/** The cursor functions that read a row's cursor (libs/duck cursor-functions.ts). */
+const ROW_CURSOR_FUNCTIONS = new Set(["cursor_after", "cursor_before_or_at", "ingestion_time"]);
+
 export class ScalarSql {
+  /** A function that reads rows' cursors was translated: their tables must carry them. */
+  readsRowCursors = false;
+
   constructor(private readonly subquery: (t: TabularExpr) => string) {}
 
   sql(e: ScalarExpr): string {
@@ -220,6 +226,7 @@ export class ScalarSql {
   private call(e: Call): string {
     const translate = SCALAR_FUNCTIONS[e.name];
     if (!translate) return unsupported(e, `function '${e.name}' is not supported`);
+    if (ROW_CURSOR_FUNCTIONS.has(e.name)) this.readsRowCursors = true;
     const ctx: CallContext = {
       call: e,
       args: e.args,

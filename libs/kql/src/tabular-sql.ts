@@ -1,3 +1,4 @@
+import { CURSOR_COLUMN } from "@spillway/duck";
 import type { KustoType } from "@spillway/kusto";
 import { planAggregate } from "./aggregate-sql.js";
 import type { KqlColumn } from "./kql-schema.js";
@@ -53,10 +54,17 @@ export class TabularSql {
   readonly scalar = new ScalarSql((t) => this.sql(t));
   private aliases = 0;
 
+  /**
+   * `withCursors`: each table read also yields its rows' cursor column, for the cursor
+   * functions of a later operator (where, extend) to read; project, summarize and join drop it,
+   * as their columns are their own.
+   */
+  constructor(private readonly withCursors = false) {}
+
   sql(t: TabularExpr): string {
     switch (t.kind) {
       case "table":
-        return `SELECT ${t.columns.map((c) => q(c.name)).join(", ")} FROM ${q(t.name)}`;
+        return `SELECT ${[...t.columns.map((c) => q(c.name)), ...(this.withCursors ? [q(CURSOR_COLUMN)] : [])].join(", ")} FROM ${q(t.name)}`;
       case "datatable":
         return this.datatable(t);
       case "range": {

@@ -125,6 +125,21 @@ export function cursorStoreContract(
 
     const OWNER = "scheduler-a";
 
+    describe("start cursors", () => {
+      it("is the creation time when nothing was ingested, and every later extent's cursor is above it, whatever the clock says", async () => {
+        clock = T0 + 5000;
+        const state = await store.initExportState("x0", "db", "Early");
+        expect(state.startCursor).toBe(ticksFromEpochMs(T0 + 5000));
+        expect(state.checkpointCursor).toBe(state.startCursor);
+        // A node whose clock is behind commits next: its extent still comes after the start.
+        clock = T0;
+        expect(await store.commitExtent(extent("T", "late"))).toBe(state.startCursor + 1n);
+        // Kept as it was when the export is initialised again.
+        clock = T0 + 9000;
+        expect((await store.initExportState("x0", "db", "Early")).startCursor).toBe(state.startCursor);
+      });
+    });
+
     describe("export runs", () => {
       let start: bigint;
       let to: bigint;
@@ -349,14 +364,14 @@ export function cursorStoreContract(
 
     describe("backlogs", () => {
       it("counts the records after each export's checkpoint in its fact tables, with the oldest cursor", async () => {
-        await store.initExportState("x1", "db", "E1");
+        const { startCursor: start } = await store.initExportState("x1", "db", "E1");
         const a = await store.commitExtent(extent("T", "a"));
         const b = await store.commitExtent(extent("T", "b"));
         await store.commitExtent(extent("Other", "c"));
         expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["T"] }])).toEqual([{ exportId: "x1", records: 20n, oldestCursor: a }]);
         await store.acquireLease("x1", "o", 60_000);
-        await store.beginRun("x1", "r1", 0n, a);
-        await store.commitRun("x1", "r1", "Ext", 0n, a, [], "o");
+        await store.beginRun("x1", "r1", start, a);
+        await store.commitRun("x1", "r1", "Ext", start, a, [], "o");
         expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["T", "Other"] }])).toEqual([{ exportId: "x1", records: 20n, oldestCursor: b }]);
         expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["None"] }])).toEqual([{ exportId: "x1", records: 0n, oldestCursor: undefined }]);
       });

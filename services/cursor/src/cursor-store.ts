@@ -575,7 +575,14 @@ async function takeLease(q: MetadataSession, exportId: string, owner: string, tt
 async function initState(q: MetadataSession, exportId: string, database: string, name: string, now: number): Promise<ExportStateRecord> {
   const existing = await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]);
   if (existing) return stateOf(existing);
-  const start = await lastCursor(q);
+  let start = await lastCursor(q);
+  if (start === 0n) {
+    // Nothing was ingested yet: the creation time stands for the start, so `cursor_before_or_at(startCursor)`
+    // works as the seed's recipe writes it. The clock moves there too: no later extent can get a
+    // cursor at or below it, whatever another node's clock says.
+    start = ticksFromEpochMs(now);
+    await q.run("UPDATE clock SET last_cursor = $1", [start]);
+  }
   // The first scheduled run comes one interval after creation: nothing is new before that.
   await q.run(`INSERT INTO export_state VALUES ($1, $2, $3, $4, $4, 0, '', NULL, $5, NULL, '', 0)`, [exportId, database, name, start, new Date(now)]);
   return stateOf((await q.one("SELECT * FROM export_state WHERE export_id = $1", [exportId]))!);

@@ -47,6 +47,9 @@ const exportSpec = (): ExportSpec =>
     intervalBetweenRuns: durationFromMs(60_000),
   });
 
+/** The export's state, as its creation makes it; its start cursor (the creation time: nothing was ingested yet). */
+const initState = async (spec: ExportSpec) => BigInt((await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name })).state!.startCursor);
+
 let extents = 0;
 const ingest = async () =>
   BigInt((await cursor.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n })).cursor);
@@ -94,7 +97,7 @@ const noRetry: RetryOptions = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 describe("ExportRunner", () => {
   it("commits the range it fixed at the start: a record ingested during the run waits for the next one", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    const start = await initState(spec);
     const first = await ingest();
     let lateCursor = 0n;
     const { peers, calls, hooks } = fakePeers(() => spec);
@@ -112,7 +115,7 @@ describe("ExportRunner", () => {
     const next = await runner.run(spec);
     expect(next).toMatchObject({ result: "Completed", from: first, to: lateCursor });
     // The query service was asked for exactly each run's range of the fact table, and each spool was let go.
-    expect(calls.spooled).toEqual([[["T", "", String(first)]], [["T", String(first), String(lateCursor)]]]);
+    expect(calls.spooled).toEqual([[["T", String(start), String(first)]], [["T", String(first), String(lateCursor)]]]);
     expect(calls.discarded).toEqual([run.runId, next.runId]);
     // The writer stages what the query service spooled, by handle, with the files it encoded in one pass.
     expect(calls.staged).toEqual([run.runId, next.runId].map((handle) => ({ spoolHandle: handle, encodedFiles: ["encoded/data_0.csv"], spoolRows: 10n })));
@@ -120,7 +123,7 @@ describe("ExportRunner", () => {
 
   it("leaves the checkpoint where it was when an upload fails, and removes that attempt's files before the next", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    const start = await initState(spec);
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     hooks.upload = async () => {
@@ -130,7 +133,7 @@ describe("ExportRunner", () => {
 
     const failed = await runner.run(spec);
     expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("storage timed out") });
-    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
     const failures = (await cursor.listFailures({ exportId: spec.id })).failures;
     expect(failures).toEqual([expect.objectContaining({ failureKind: "PartialFailure", isPermanent: false })]);
     // The failed run cleaned up after itself already; the journal is empty again.
@@ -143,7 +146,7 @@ describe("ExportRunner", () => {
 
   it("records what each run cost: the calls' usage summed or at its peak, the rows it wrote, and its phases in order", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers, hooks } = fakePeers(() => spec);
     const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
@@ -174,7 +177,7 @@ describe("ExportRunner", () => {
 
   it("fenced: a run that lost its lease while paused commits nothing and deletes what it uploaded, though its journal was cleared by the new owner", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 1000 });
@@ -199,7 +202,7 @@ describe("ExportRunner", () => {
 
   it("fenced: deletes only its own files, never those the new owner journaled for its run in flight", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 1000 });
@@ -218,7 +221,7 @@ describe("ExportRunner", () => {
 
   it("completes, deleting nothing, when its commit landed but the answer was lost", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers, calls } = fakePeers(() => spec);
     const lossy: RunLedger = {
@@ -238,7 +241,7 @@ describe("ExportRunner", () => {
   it("does not commit a run whose export was disabled meanwhile", async () => {
     let current: ExportSpec | undefined = exportSpec();
     const spec = current;
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    const start = await initState(spec);
     await ingest();
     const { peers, hooks } = fakePeers(() => current);
     hooks.duringQuery = async () => {
@@ -247,12 +250,12 @@ describe("ExportRunner", () => {
     const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("was disabled during the run") });
-    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
   });
 
   it("disables an export whose runs have failed only permanently for 7 days, and not before", async () => {
     const spec = { ...exportSpec(), externalTable: undefined };
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers } = fakePeers(() => spec);
     const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
@@ -271,7 +274,7 @@ describe("ExportRunner", () => {
 
   it("completes once when the writer restarts between staging and upload (its stage is durable)", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers, calls, hooks } = fakePeers(() => spec);
     let down = true;
@@ -292,7 +295,7 @@ describe("ExportRunner", () => {
 
   it("runs an asked-for run once another scheduler's run of the export is over, rather than refuse it", async () => {
     const spec = exportSpec();
-    await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+    await initState(spec);
     await ingest();
     const { peers } = fakePeers(() => spec);
     // Another node holds the export's lease; it lets go 600 ms later.
@@ -340,7 +343,7 @@ describe("ExportRunner", () => {
 
     it("exports a row-wise run's cursor range in parts on every live node, and commits all their artifacts at once", async () => {
       const spec = { ...exportSpec(), rowWise: true };
-      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      const start = await initState(spec);
       const cursors = [await ingest(), await ingest(), await ingest(), await ingest(), await ingest(), await ingest()];
       const { peers: own, calls } = fakePeers(() => spec);
       const nodes = { a: node("a"), b: node("b"), c: node("c") };
@@ -348,9 +351,9 @@ describe("ExportRunner", () => {
       nodes.b.peers = own;
       const runner = new ExportRunner(ledger, own, { now: () => clock, retry: noRetry, cluster: cluster(nodes, "b") });
       const run = await runner.run(spec);
-      expect(run).toMatchObject({ result: "Completed", from: 0n, to: cursors[5] });
+      expect(run).toMatchObject({ result: "Completed", from: start, to: cursors[5] });
       // Parts by bytes (each extent 100 bytes): two extents each, b first, then c and a.
-      expect(calls.spooled).toEqual([[["T", "", String(cursors[1])]]]);
+      expect(calls.spooled).toEqual([[["T", String(start), String(cursors[1])]]]);
       expect(nodes.c.log.ranges).toEqual([[`${cursors[1]}..${cursors[3]}`]]);
       expect(nodes.a.log.ranges).toEqual([[`${cursors[3]}..${cursors[5]}`]]);
       const committed = (await cursor.listArtifacts({ exportId: spec.id })).artifacts.map((a) => a.path).sort();
@@ -366,7 +369,7 @@ describe("ExportRunner", () => {
 
     it("commits nothing when one part fails, deletes what the others uploaded, and waits for every part first", async () => {
       const spec = { ...exportSpec(), rowWise: true };
-      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      const start = await initState(spec);
       for (let i = 0; i < 4; i++) await ingest();
       const { peers: own, calls } = fakePeers(() => spec);
       const nodes = { a: node("a"), b: node("b", true) };
@@ -374,7 +377,7 @@ describe("ExportRunner", () => {
       const runner = new ExportRunner(ledger, own, { now: () => clock, retry: noRetry, cluster: cluster(nodes, "a") });
       const run = await runner.run(spec);
       expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("b: storage unavailable") });
-      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(0n);
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
       expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toEqual([]);
       // Every part's staged name is deleted: a's, which uploaded, and b's, which may have landed.
       expect(calls.deleted.flat().sort()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p0.csv`, `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p1.csv`]);
@@ -383,7 +386,7 @@ describe("ExportRunner", () => {
 
     it("keeps a run whole when the export is not row-wise, is small, or not distributed", async () => {
       const spec = exportSpec();
-      await cursor.initExportState({ exportId: spec.id, database: spec.database, name: spec.name });
+      await initState(spec);
       for (let i = 0; i < 4; i++) await ingest();
       const { peers: own, calls } = fakePeers(() => spec);
       const nodes = { a: node("a"), b: node("b") };
