@@ -62,6 +62,8 @@ const exportOf = (i: number) => ({
   properties: { intervalBetweenRuns: { seconds: 3600n }, isDisabled: true },
 });
 const payload = Buffer.from("7,x\n");
+/** An operation the cluster admin ran before the cases, for those that name one. */
+const operation = { id: "" };
 
 /** What each RPC needs, from SPEC §7; every public RPC of the access tables must be here. */
 const EXPECTED: Record<string, Case> = {
@@ -97,6 +99,11 @@ const EXPECTED: Record<string, Case> = {
   "QueryService/ingest": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload }) },
   "QueryService/ingestStream": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload, endOfPayload: true }) },
   "QueryService/query": { allowed: READERS, request: (i) => ({ query: `SELECT count(*) AS n FROM T_${i}`, queryLanguage: "sql" }) },
+  // SPEC §7: a one-shot export needs Table Admin of the external table it writes.
+  "QueryService/exportToTable": { allowed: TABLE_ADMINS, request: (i) => ({ externalTable: `L_${i}`, query: `SELECT Id FROM T_${i}` }) },
+  "QueryService/showOperations": { allowed: MONITORS, request: () => ({}) },
+  "QueryService/showOperationDetails": { allowed: MONITORS, request: () => ({ operationId: operation.id }) },
+  "QueryService/cancelOperation": { allowed: ADMINS, request: () => ({ operationId: operation.id }) },
   "CursorService/getCurrentCursor": { allowed: READERS, request: () => ({}) },
 };
 
@@ -151,6 +158,9 @@ describe("who may call what: every public RPC × every role", () => {
       ["ingestors", "dbIngestor"],
     ];
     for (const [role, who] of grants) await root().addDatabasePrincipals({ role, principals: [`aaduser=${USER[who]}`] });
+    await root().createTable({ name: "Ops", columns });
+    await root().createExternalTable(lakeTable("OpsLake", join(lake, "ops")));
+    operation.id = (await rootQuery().exportToTable({ externalTable: "OpsLake", query: "SELECT Id FROM Ops" })).operationId;
   }, 120_000);
 
   afterAll(async () => {

@@ -15,6 +15,7 @@ import {
   type CreateTableRequest,
   type ExportSpec,
   type ExternalTable,
+  type PlanExportRequest,
   type Table,
 } from "@spillway/proto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -210,9 +211,9 @@ export class Catalog {
 
     const tables = await this.listTables(database);
     const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-    const described = await describeExportQuery(name, language, req.query, database, tables, this.describer, this.kql);
+    const described = await describeExportQuery(where, language, req.query, database, tables, this.describer, this.kql);
     const { facts, dimensions } = factAndDimensionTables(name, described.tables, req.over, byName);
-    checkOutputSchema(name, described.columns, target);
+    checkOutputSchema(where, described.columns, target);
     // SQL runs as written; KQL as its translation, kept beside the user's text shown as the query.
     const sql = language === "sql" ? undefined : described.sql;
     const rowWise = isRowWise(described.shape, facts, await this.describer.aggregates());
@@ -332,6 +333,36 @@ export class Catalog {
     // No export, no runs: an empty list would ask the ledger for every database's.
     if (ids.length === 0) return { runs: [] };
     return this.peers.cursor.listRuns({ exportIds: ids, since });
+  }
+
+  /**
+   * What a one-shot export runs (PlanExport): its query checked against the external table
+   * as a continuous export's is, KQL translated, every table it reads bound whole, the
+   * target with its secrets (internal only).
+   */
+  async planExport(req: PlanExportRequest): Promise<ExportSpec> {
+    const database = databaseName(req.database);
+    const externalName = validateName("external table", req.externalTable);
+    const where = `export to external table '${externalName}'`;
+    const target = await this.externalTableWithSecrets(database, externalName);
+    const language = queryLanguage(req.queryLanguage, where);
+    if (!req.query.trim()) throw invalidArgument(`${where}: query is required`);
+    const sizeLimit = req.properties?.sizeLimit || BigInt(Math.max(1 << 30, this.limits.minSizeLimit));
+    if (sizeLimit < BigInt(this.limits.minSizeLimit)) throw invalidArgument(`${where}: sizeLimit ${sizeLimit} is below the minimum of ${this.limits.minSizeLimit} bytes`);
+    if ((req.properties?.parquetRowGroupSize ?? 0) < 0) throw invalidArgument(`${where}: parquetRowGroupSize must be positive`);
+    const tables = await this.listTables(database);
+    const described = await describeExportQuery(where, language, req.query, database, tables, this.describer, this.kql);
+    checkOutputSchema(where, described.columns, target);
+    const byName = new Map(tables.map((t) => [t.name, t]));
+    return create(ExportSpecSchema, {
+      database,
+      query: described.sql,
+      factTables: [],
+      dimensionTables: described.tables,
+      tables: described.tables.flatMap((t) => (byName.has(t) ? [byName.get(t)!] : [])),
+      externalTable: target,
+      properties: { sizeLimit, parquetRowGroupSize: req.properties?.parquetRowGroupSize || 100_000, distributed: false },
+    });
   }
 
   async runNow(databaseArg: string, nameArg: string) {

@@ -76,8 +76,7 @@ export function factAndDimensionTables(
 }
 
 /** The query's output must have the external table's columns: names, order, compatible types. */
-export function checkOutputSchema(exportName: string, output: ReadonlyArray<{ name: string; type: string }>, target: ExternalTable): void {
-  const where = `continuous export '${exportName}'`;
+export function checkOutputSchema(where: string, output: ReadonlyArray<{ name: string; type: string }>, target: ExternalTable): void {
   // Virtual partition columns are not stored in the files: the query gives them after the table's columns.
   const expected = [...target.columns, ...target.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];
   const show = (cols: ReadonlyArray<{ name: string; type: string }>) => cols.map((c) => `${c.name}:${c.type}`).join(", ");
@@ -127,7 +126,8 @@ export type KqlTranslator = Pick<KqlEngine, "translateQuery">;
  * refused now rather than at every run.
  */
 export async function describeExportQuery(
-  exportName: string,
+  /** What the query is for, as messages name it: "continuous export 'X'". */
+  where: string,
   language: QueryLanguage,
   query: string,
   database: string,
@@ -139,7 +139,6 @@ export async function describeExportQuery(
     const described = await describer.describe(query, tables);
     return { sql: query, tables: described.tables, columns: described.columns, shape: described.shape };
   }
-  const where = `continuous export '${exportName}'`;
   const schema = kqlSchemaOf(database, tables);
   let translated;
   try {

@@ -125,6 +125,57 @@ export function cursorStoreContract(
 
     const OWNER = "scheduler-a";
 
+    describe("operations", () => {
+      const artifact = { path: "https://acct/c/export_1.csv", numRecords: 3n, sizeBytes: 30n };
+
+      it("is taken by one scheduler at a time, and commits its artifacts and clears its journal as it completes", async () => {
+        await store.createOperation("op-1", "db", "ExportToTable", '{"q":1}');
+        await store.createOperation("op-2", "other", "ExportToTable", "{}");
+        expect((await store.listOperations("db")).map((o) => [o.operationId, o.state, o.owner])).toEqual([["op-1", "InProgress", ""]]);
+        const taken = await store.claimOperation("sched-a", 60_000);
+        expect(taken).toMatchObject({ operation: { operationId: "op-1", database: "db", request: '{"q":1}', owner: "sched-a" }, abandoned: false, pending: [] });
+        // The next claim takes the other one, and then there is none.
+        expect((await store.claimOperation("sched-b", 60_000))?.operation.operationId).toBe("op-2");
+        expect(await store.claimOperation("sched-b", 60_000)).toBeUndefined();
+        expect(await store.renewOperation("op-1", "sched-a", 60_000)).toEqual({ held: true, cancelRequested: false });
+        expect(await store.renewOperation("op-1", "sched-b", 60_000)).toEqual({ held: false, cancelRequested: false });
+
+        await store.journalPending("op-1", "op-1", [artifact.path]);
+        await expect(store.finishOperation("op-1", "sched-b", { state: "Completed", status: "", externalTable: "Lake", artifacts: [artifact], resources: "" })).rejects.toThrow("no longer this scheduler's");
+        clock += 500;
+        await store.finishOperation("op-1", "sched-a", { state: "Completed", status: "", externalTable: "Lake", artifacts: [artifact], resources: '{"parts":1}' });
+        expect(await store.listOperations("db", "op-1")).toEqual([expect.objectContaining({ state: "Completed", resources: '{"parts":1}', updatedAt: new Date(clock) })]);
+        expect(await store.listArtifacts("op-1")).toEqual([{ ...artifact, externalTable: "Lake", timestamp: new Date(clock) }]);
+        expect(await store.pendingArtifacts("op-1")).toEqual([]);
+        // Ended: it cannot be finished twice.
+        await expect(store.finishOperation("op-1", "sched-a", { state: "Failed", status: "x", externalTable: "Lake", artifacts: [], resources: "" })).rejects.toThrow();
+      });
+
+      it("cancels one not yet taken at once, and tells the owner of a running one when it renews", async () => {
+        await store.createOperation("op-1", "db", "ExportToTable", "{}");
+        expect(await store.cancelOperation("op-1")).toMatchObject({ state: "Canceled" });
+        expect(await store.claimOperation("sched-a", 60_000)).toBeUndefined();
+
+        await store.createOperation("op-2", "db", "ExportToTable", "{}");
+        await store.claimOperation("sched-a", 60_000);
+        expect(await store.cancelOperation("op-2")).toMatchObject({ state: "InProgress", cancelRequested: true });
+        expect(await store.renewOperation("op-2", "sched-a", 60_000)).toEqual({ held: true, cancelRequested: true });
+        await store.finishOperation("op-2", "sched-a", { state: "Canceled", status: "canceled by request", externalTable: "Lake", artifacts: [], resources: "" });
+        expect(await store.cancelOperation("missing")).toBeUndefined();
+      });
+
+      it("gives one whose owner stopped (its lease expired) to the next claim, with the files it journaled", async () => {
+        await store.createOperation("op-1", "db", "ExportToTable", "{}");
+        await store.claimOperation("sched-a", 10_000);
+        await store.journalPending("op-1", "op-1", [artifact.path]);
+        expect(await store.claimOperation("sched-b", 10_000)).toBeUndefined();
+        clock += 10_001;
+        expect(await store.claimOperation("sched-b", 10_000)).toMatchObject({ operation: { operationId: "op-1", owner: "sched-b" }, abandoned: true, pending: [artifact.path] });
+        // The old owner can no longer end it.
+        expect((await store.renewOperation("op-1", "sched-a", 10_000)).held).toBe(false);
+      });
+    });
+
     describe("start cursors", () => {
       it("is the creation time when nothing was ingested, and every later extent's cursor is above it, whatever the clock says", async () => {
         clock = T0 + 5000;

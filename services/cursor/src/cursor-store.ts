@@ -55,6 +55,24 @@ export interface RunRecord {
   resources: string;
 }
 
+/** A one-shot operation as the ledger keeps it. */
+export interface OperationRecord {
+  operationId: string;
+  database: string;
+  operation: string;
+  /** What to run (no secrets), as JSON. */
+  request: string;
+  state: "InProgress" | "Completed" | "Failed" | "Canceled";
+  status: string;
+  /** The scheduler running it; '' before one took it. */
+  owner: string;
+  cancelRequested: boolean;
+  startedAt: Date;
+  updatedAt: Date;
+  /** Its RunResources message as JSON, once it ended; ''. */
+  resources: string;
+}
+
 export interface FailureRecord {
   timestamp: Date;
   operationId: string;
@@ -109,6 +127,12 @@ const SCHEMA = [
   `ALTER TABLE runs ADD COLUMN IF NOT EXISTS resources VARCHAR`,
   // A run history is read by export and start time.
   `CREATE INDEX IF NOT EXISTS runs_by_export ON runs (export_id, started_at)`,
+  // One-shot operations (ExportToTable): taken by one scheduler under a lease (owner, expires_at);
+  // their journal and artifacts are pending_artifacts and artifacts rows under the operation's id.
+  `CREATE TABLE IF NOT EXISTS operations (
+     operation_id VARCHAR NOT NULL, database VARCHAR NOT NULL, operation VARCHAR NOT NULL, request VARCHAR NOT NULL,
+     state VARCHAR NOT NULL, status VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP,
+     cancel_requested BOOLEAN NOT NULL, started_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, resources VARCHAR NOT NULL)`,
 ];
 
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
@@ -284,7 +308,12 @@ export class CursorStore {
    * store's leases are other nodes' too: they only expire.
    */
   async releaseAllLeases(): Promise<void> {
-    if (!this.db.shared) await this.db.exclusive((q) => q.run("DELETE FROM leases"));
+    if (this.db.shared) return;
+    await this.db.exclusive(async (q) => {
+      await q.run("DELETE FROM leases");
+      // Operations the dead process held are taken at once by the next claim, which cleans them up.
+      await q.run("UPDATE operations SET expires_at = $1 WHERE state = 'InProgress' AND owner <> ''", [new Date(this.now() - 1)]);
+    });
   }
 
   async releaseLease(exportId: string, owner: string): Promise<void> {
@@ -467,6 +496,96 @@ export class CursorStore {
     });
   }
 
+  /** Records an operation asked for, InProgress and not yet taken. */
+  async createOperation(operationId: string, database: string, operation: string, request: string): Promise<void> {
+    const now = new Date(this.now());
+    await this.db.exclusive((q) =>
+      q.run("INSERT INTO operations VALUES ($1, $2, $3, $4, 'InProgress', '', '', NULL, false, $5, $5, '')", [operationId, database, operation, request, now]),
+    );
+  }
+
+  /**
+   * Takes the oldest operation that waits, or one whose owner stopped (its lease expired),
+   * under a lease for `owner`; a canceled one that no one ran ends here too. Undefined when
+   * none is left. An abandoned one comes with the files it journaled, to remove before it fails.
+   */
+  async claimOperation(owner: string, ttlMs: number): Promise<{ operation: OperationRecord; abandoned: boolean; pending: string[] } | undefined> {
+    return this.db.transaction(async (q) => {
+      const now = new Date(this.now());
+      const row = await q.one(
+        `SELECT * FROM operations WHERE state = 'InProgress' AND (owner = '' OR expires_at < $1) ORDER BY started_at, operation_id LIMIT 1`,
+        [now],
+      );
+      if (!row) return undefined;
+      const operation = operationOf(row);
+      await q.run("UPDATE operations SET owner = $2, expires_at = $3, updated_at = $4 WHERE operation_id = $1", [operation.operationId, owner, new Date(this.now() + ttlMs), now]);
+      const pending = (await pendingOf(q, operation.operationId)).map((p) => p.path);
+      return { operation: { ...operation, owner }, abandoned: operation.owner !== "", pending };
+    });
+  }
+
+  /** Extends `owner`'s lease on the operation; says whether it still holds it and whether cancel was asked. */
+  async renewOperation(operationId: string, owner: string, ttlMs: number): Promise<{ held: boolean; cancelRequested: boolean }> {
+    return this.db.transaction(async (q) => {
+      const row = await q.one("SELECT owner, state, cancel_requested FROM operations WHERE operation_id = $1", [operationId]);
+      if (!row || row.owner !== owner || row.state !== "InProgress") return { held: false, cancelRequested: Boolean(row?.cancel_requested) };
+      await q.run("UPDATE operations SET expires_at = $2, updated_at = $3 WHERE operation_id = $1", [operationId, new Date(this.now() + ttlMs), new Date(this.now())]);
+      return { held: true, cancelRequested: Boolean(row.cancel_requested) };
+    });
+  }
+
+  /**
+   * Ends an operation `owner` holds: Completed with its artifacts (recorded, its journal
+   * cleared, in one transaction), or Failed or Canceled. Refused when the lease was lost.
+   */
+  async finishOperation(operationId: string, owner: string, end: { state: "Completed" | "Failed" | "Canceled"; status: string; externalTable: string; artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>; resources: string }): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const row = await q.one("SELECT owner, state FROM operations WHERE operation_id = $1", [operationId]);
+      if (!row || row.state !== "InProgress" || row.owner !== owner) throw new LeaseLostError(`operation ${operationId} is no longer this scheduler's to finish`);
+      const now = new Date(this.now());
+      await q.run("UPDATE operations SET state = $2, status = $3, resources = $4, updated_at = $5, expires_at = NULL WHERE operation_id = $1", [operationId, end.state, end.status, end.resources, now]);
+      if (end.state !== "Completed") return;
+      await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
+      for (let i = 0; i < end.artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
+        const some = end.artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
+        const at = 4 + 3 * some.length;
+        const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
+        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [operationId, operationId, end.externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
+      }
+    });
+  }
+
+  /**
+   * Asks an operation to stop. One no scheduler has taken ends Canceled at once; a running
+   * one is stopped by its owner, which sees the request when it renews its lease.
+   */
+  async cancelOperation(operationId: string): Promise<OperationRecord | undefined> {
+    return this.db.transaction(async (q) => {
+      const row = await q.one("SELECT * FROM operations WHERE operation_id = $1", [operationId]);
+      if (!row) return undefined;
+      const operation = operationOf(row);
+      if (operation.state !== "InProgress") return operation;
+      const now = new Date(this.now());
+      if (operation.owner === "") {
+        await q.run("UPDATE operations SET state = 'Canceled', status = 'canceled before it started', cancel_requested = true, updated_at = $2 WHERE operation_id = $1", [operationId, now]);
+      } else {
+        await q.run("UPDATE operations SET cancel_requested = true, updated_at = $2 WHERE operation_id = $1", [operationId, now]);
+      }
+      return operationOf((await q.one("SELECT * FROM operations WHERE operation_id = $1", [operationId]))!);
+    });
+  }
+
+  /** The database's operations (kept 14 days), or the one asked for, oldest first. */
+  async listOperations(database: string, operationId?: string): Promise<OperationRecord[]> {
+    return this.db.exclusive(async (q) => {
+      const since = new Date(this.now() - HISTORY_RETENTION_MS);
+      const rows = operationId
+        ? await q.all("SELECT * FROM operations WHERE database = $1 AND operation_id = $2", [database, operationId])
+        : await q.all("SELECT * FROM operations WHERE database = $1 AND started_at >= $2 ORDER BY started_at, operation_id", [database, since]);
+      return rows.map(operationOf);
+    });
+  }
+
   /** Runs of the given exports (every export's when none is given) started at or after `since`, oldest first. */
   async listRuns(exportIds: string[], since?: Date): Promise<RunRecord[]> {
     return this.db.exclusive(async (q) => {
@@ -502,7 +621,7 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const before = new Date(this.now() - HISTORY_RETENTION_MS);
       let removed = 0;
-      for (const [table, column, kept] of [["runs", "started_at", " AND result <> 'Running'"], ["artifacts", "committed_at", ""], ["failures", "failed_at", ""]]) {
+      for (const [table, column, kept] of [["runs", "started_at", " AND result <> 'Running'"], ["artifacts", "committed_at", ""], ["failures", "failed_at", ""], ["operations", "started_at", " AND state <> 'InProgress'"]]) {
         const where = `WHERE ${column} < $1${kept}`;
         removed += Number((await q.one(`SELECT count(*) AS n FROM ${table} ${where}`, [before]))!.n);
         await q.run(`DELETE FROM ${table} ${where}`, [before]);
@@ -595,6 +714,22 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
   await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
+}
+
+function operationOf(r: SqlRow): OperationRecord {
+  return {
+    operationId: String(r.operation_id),
+    database: String(r.database),
+    operation: String(r.operation),
+    request: String(r.request),
+    state: r.state as OperationRecord["state"],
+    status: String(r.status),
+    owner: String(r.owner),
+    cancelRequested: Boolean(r.cancel_requested),
+    startedAt: dateOf(r.started_at)!,
+    updatedAt: dateOf(r.updated_at)!,
+    resources: String(r.resources),
+  };
 }
 
 async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingArtifact[]> {

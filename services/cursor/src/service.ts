@@ -1,7 +1,7 @@
 import { fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation } from "@opentelemetry/api";
-import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+import { ErrorCode, invalidArgument, notFound, SpillwayError } from "@spillway/errors";
 import { cursorText, dateFromCursor, minCursor, parseCursor } from "@spillway/kusto";
 import type {
   AddFailureRequest,
@@ -21,12 +21,18 @@ import type {
   ListNodesRequest,
   GetExportBacklogsRequest,
   ListRunsRequest,
+  CreateOperationRequest,
+  ClaimOperationRequest,
+  RenewOperationRequest,
+  FinishOperationRequest,
+  RequestOperationCancelRequest,
+  ListOperationsRequest,
   RunResources,
   StartRunRequest,
 } from "@spillway/proto";
 import { RunResourcesSchema } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
-import type { ArtifactRecord, CursorStore, ExportStateRecord, RunRecord } from "./cursor-store.js";
+import type { ArtifactRecord, CursorStore, ExportStateRecord, OperationRecord, RunRecord } from "./cursor-store.js";
 import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
@@ -158,6 +164,31 @@ function ledgerHandlers(store: CursorStore) {
       return { artifacts: committed.map(artifactMessage) };
     },
     failRun: async (req: FailRunRequest) => (await store.failRun(req.exportId, req.runId, failureOf(req.failure), req.owner || undefined, resourcesText(req.resources)), {}),
+    createOperation: async (req: CreateOperationRequest) => (await store.createOperation(req.operationId, req.database, req.operation, req.requestJson), {}),
+    async claimOperation(req: ClaimOperationRequest) {
+      const claimed = await store.claimOperation(req.owner, Number(req.leaseTtlMs));
+      if (!claimed) return { found: false };
+      const { operation, abandoned, pending } = claimed;
+      return { found: true, operationId: operation.operationId, database: operation.database, requestJson: operation.request, abandoned, pending };
+    },
+    renewOperation: async (req: RenewOperationRequest) => store.renewOperation(req.operationId, req.owner, Number(req.leaseTtlMs)),
+    async finishOperation(req: FinishOperationRequest) {
+      const state = req.state === "Completed" || req.state === "Canceled" ? req.state : "Failed";
+      await store.finishOperation(req.operationId, req.owner, {
+        state,
+        status: req.status,
+        externalTable: req.externalTable,
+        artifacts: req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+        resources: resourcesText(req.resources),
+      });
+      return {};
+    },
+    async requestOperationCancel(req: RequestOperationCancelRequest) {
+      const operation = await store.cancelOperation(req.operationId);
+      if (!operation) throw notFound(`operation '${req.operationId}' does not exist`);
+      return { operation: operationMessage(operation) };
+    },
+    listOperations: async (req: ListOperationsRequest) => ({ operations: (await store.listOperations(req.database, req.operationId || undefined)).map(operationMessage) }),
     async listRuns(req: ListRunsRequest) {
       const runs = await store.listRuns(req.exportIds, req.since && timestampDate(req.since));
       return { runs: runs.map(runMessage) };
@@ -191,6 +222,22 @@ function resourcesOf(text: string): RunResources | undefined {
   } catch {
     return undefined;
   }
+}
+
+function operationMessage(o: OperationRecord) {
+  const ended = o.state !== "InProgress";
+  return {
+    operationId: o.operationId,
+    operation: o.operation,
+    nodeId: o.owner,
+    startedOn: timestampFromDate(o.startedAt),
+    lastUpdatedOn: timestampFromDate(o.updatedAt),
+    duration: durationFromMs((ended ? o.updatedAt.getTime() : Date.now()) - o.startedAt.getTime()),
+    state: o.state,
+    status: o.status,
+    database: o.database,
+    resources: resourcesOf(o.resources),
+  };
 }
 
 function runMessage(r: RunRecord) {

@@ -7,6 +7,11 @@ export const queryAccess: AccessTable<typeof QueryService> = {
   // Admitted on its first message, which names the table.
   ingestStream: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
   query: { need: "databaseViewer", limit: "query" },
+  // SPEC §7: a one-shot export needs Table Admin (of the external table it writes).
+  exportToTable: { need: "tableAdmin", table: (r) => r.externalTable, audit: { object: (r) => r.externalTable } },
+  showOperations: { need: "databaseMonitor" },
+  showOperationDetails: { need: "databaseMonitor" },
+  cancelOperation: { need: "databaseAdmin", audit: { object: (r) => r.operationId } },
   executeToSpool: "internal",
   discardSpool: "internal",
 };

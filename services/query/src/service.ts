@@ -9,6 +9,7 @@ import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
 import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
+import { OneShotExports } from "./one-shot-export.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -87,6 +88,7 @@ export interface QueryResultLimits {
 
 /** gRPC handlers of QueryService: translation between wire and the engine. */
 export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: IngestLimits, resultLimits: QueryResultLimits): ServiceImpl<typeof QueryService> {
+  const oneShot = new OneShotExports(peers);
   /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
   async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
     const database = databaseName(target.database);
@@ -162,6 +164,11 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       }
     },
 
+    exportToTable: (req, ctx) => oneShot.exportToTable(req, ctx.signal),
+    showOperations: async (req) => ({ operations: await oneShot.operations(req.database, req.operationId) }),
+    showOperationDetails: async (req) => ({ artifacts: await oneShot.details(req.database, req.operationId) }),
+    cancelOperation: async (req) => ({ operation: await oneShot.cancel(req.database, req.operationId) }),
+
     async executeToSpool(req) {
       // Binding tables is the query service's job (DESIGN "Scale-out"): callers name tables and ranges, not files.
       const facts = await Promise.all(
@@ -170,12 +177,15 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
           return extents;
         }),
       );
-      if (facts.every((extents) => extents.length === 0)) return { spoolHandle: "", rowCount: 0n, encodedFiles: [] };
+      // A run with fact tables and nothing new in them has nothing to do; a one-shot export (no fact tables) reads its tables whole.
+      if (req.factTables.length && facts.every((extents) => extents.length === 0)) return { spoolHandle: "", rowCount: 0n, encodedFiles: [] };
       const dimensionListing = req.dimensionTables.length ? await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables }) : undefined;
       const dimensions = dimensionListing?.extents ?? [];
       const bindings = bindingsOf(req.tables, [...facts.flat(), ...dimensions]);
-      // cursor_current() in an export's query: the run's upper bound, the newest cursor it reads.
-      const currentCursor = req.factTables.reduce((max, f) => (f.upToCursor && BigInt(f.upToCursor) > max ? BigInt(f.upToCursor) : max), 0n);
+      // cursor_current() in an export's query: a run's upper bound, the newest cursor it reads; in a one-shot export, the listing's.
+      const currentCursor = req.factTables.length
+        ? req.factTables.reduce((max, f) => (f.upToCursor && BigInt(f.upToCursor) > max ? BigInt(f.upToCursor) : max), 0n)
+        : BigInt(dimensionListing?.cursor || "0");
       const folder = await engine.spools.create(req.spoolName);
       try {
         const { value: spool, usage } = await measured(() => engine.executeToSpool(req.query, bindings, req.outputColumns, folder, oneShotEncoding(req.encoding), { currentCursor }), engine.runMemory.read);

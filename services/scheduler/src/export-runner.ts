@@ -239,13 +239,13 @@ export class ExportRunner {
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(this.spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry));
+      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry));
       account.add(spool.usage);
       account.read(spool.oldestFactCursor);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);
 
       const staged = await account.phase("stage", () =>
-        withRetry(() => this.peers.writer.stageArtifacts({ ...this.stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }), this.retry),
+        withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }), this.retry),
       );
       account.add(staged.usage);
       if (staged.alreadyCommitted) {
@@ -338,54 +338,20 @@ export class ExportRunner {
 
   /** One part of a split run: its node's query service runs the query over the part's range, its writer stages the result. */
   private async stagePart(spec: ExportSpec, started: StartedRun, runId: string, part: RunPart, account: RunAccount) {
-    const spool = await withRetry(() => part.peers.query.executeToSpool(this.spoolRequest(spec, part.range, part.handle)), this.retry);
+    const spool = await withRetry(() => part.peers.query.executeToSpool(spoolRequest(spec, part.range, part.handle)), this.retry);
     account.add(spool.usage);
     account.read(spool.oldestFactCursor);
     if (spool.rowCount === 0n) return { part, artifacts: [] };
     const stage = await withRetry(
       () =>
         part.peers.writer.stageArtifacts({
-          ...this.stageRequest(spec, started, part.handle, spool),
+          ...stageRequest(spec, started, part.handle, spool),
           nameStem: `${spec.id.slice(0, 8)}_${started.runNumber}_${runId.slice(0, 8)}_p${part.index}`,
         }),
       this.retry,
     );
     account.add(stage.usage);
     return { part, artifacts: stage.artifacts };
-  }
-
-  private spoolRequest(spec: ExportSpec, range: CursorRange, spoolName: string) {
-    const externalTable = spec.externalTable!;
-    return {
-      database: spec.database,
-      query: spec.query,
-      tables: spec.tables,
-      factTables: spec.factTables.map((table) => ({ table, afterCursor: cursorText(range.after), upToCursor: range.upTo.toString() })),
-      dimensionTables: spec.dimensionTables,
-      outputColumns: exportedColumns(externalTable),
-      spoolName,
-      // Where no partition needs a spool of rows, the query service encodes the artifacts' content in one pass.
-      encoding: { externalTable, sizeLimit: spec.properties?.sizeLimit ?? 0n, parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0 },
-    };
-  }
-
-  private stageRequest(spec: ExportSpec, started: StartedRun, stageId: string, spool: { spoolHandle: string; encodedFiles: string[]; rowCount: bigint }) {
-    return {
-      stageId,
-      externalTable: spec.externalTable!,
-      spoolHandle: spool.spoolHandle,
-      encodedFiles: spool.encodedFiles,
-      spoolRows: spool.rowCount,
-      sizeLimit: spec.properties?.sizeLimit ?? 0n,
-      parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
-      distributed: spec.properties?.distributed ?? true,
-      // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
-      // has the same number, so a commit that landed before a crash is not made twice.
-      deltaAppId: spec.id,
-      deltaTxnVersion: started.completedRuns + 1n,
-      fromCursor: started.from.toString(),
-      toCursor: started.to.toString(),
-    };
   }
 
   private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint }): ArtifactRecord {
@@ -505,4 +471,40 @@ async function settled<T>(tasks: Array<Promise<T>>): Promise<T[]> {
 /** What a run's query yields: the external table's columns, then its virtual partition columns. */
 function exportedColumns(table: NonNullable<ExportSpec["externalTable"]>) {
   return [...table.columns, ...table.partitions.filter((p) => !p.column).map((p) => ({ name: p.name, type: p.type }))];
+}
+
+/** What the query service is asked for one run's (or part's) range: the query, its tables, where to spool. */
+export function spoolRequest(spec: ExportSpec, range: CursorRange, spoolName: string) {
+  const externalTable = spec.externalTable!;
+  return {
+    database: spec.database,
+    query: spec.query,
+    tables: spec.tables,
+    factTables: spec.factTables.map((table) => ({ table, afterCursor: cursorText(range.after), upToCursor: range.upTo.toString() })),
+    dimensionTables: spec.dimensionTables,
+    outputColumns: exportedColumns(externalTable),
+    spoolName,
+    // Where no partition needs a spool of rows, the query service encodes the artifacts' content in one pass.
+    encoding: { externalTable, sizeLimit: spec.properties?.sizeLimit ?? 0n, parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0 },
+  };
+}
+
+/** What the writer is asked to stage a spool as: the target, its files' size, the Delta transaction it would commit. */
+export function stageRequest(spec: ExportSpec, started: Pick<StartedRun, "completedRuns" | "from" | "to">, stageId: string, spool: { spoolHandle: string; encodedFiles: string[]; rowCount: bigint }) {
+  return {
+    stageId,
+    externalTable: spec.externalTable!,
+    spoolHandle: spool.spoolHandle,
+    encodedFiles: spool.encodedFiles,
+    spoolRows: spool.rowCount,
+    sizeLimit: spec.properties?.sizeLimit ?? 0n,
+    parquetRowGroupSize: spec.properties?.parquetRowGroupSize ?? 0,
+    distributed: spec.properties?.distributed ?? true,
+    // Delta commits carry txn {appId: export id, version: run number}; a retry of a run
+    // has the same number, so a commit that landed before a crash is not made twice.
+    deltaAppId: spec.id,
+    deltaTxnVersion: started.completedRuns + 1n,
+    fromCursor: started.from.toString(),
+    toCursor: started.to.toString(),
+  };
 }

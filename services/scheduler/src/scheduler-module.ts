@@ -3,6 +3,7 @@ import type { SpillwayConfig } from "@spillway/config";
 import { errorMessage } from "@spillway/errors";
 import { withRetry } from "@spillway/rpc";
 import { ExportRunner, type RunCluster } from "./export-runner.js";
+import { OperationRunner } from "./operation-runner.js";
 import { observeExports, RunMetrics } from "./run-metrics.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import { cursorLedger } from "./run-ledger.js";
@@ -43,6 +44,8 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
   });
   observeExports(peers, runner, scheduler, options.now);
   const listener = new RunRequestListener(runner, peers, log);
+  // One-shot exports (ExportToTable) the query service recorded: taken from the ledger by whichever scheduler asks first.
+  const operations = new OperationRunner(peers, { leaseTtlMs: config.runLeaseMs, log });
   let stopped = false;
   let starting: Promise<void> | undefined;
   return {
@@ -54,6 +57,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
         node?.start();
         scheduler.start();
         listener.start();
+        operations.start();
       };
       try {
         await recover();
@@ -70,6 +74,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
       await starting;
       scheduler.stop();
       await listener.stop();
+      await operations.stop();
       await runner.drain();
       node?.stop();
     },

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ExportedArtifact, ExportFailure, RunRecord, RunResources } from "../../catalog/v1/catalog_types_pb.js";
+import type { ExportedArtifact, ExportFailure, Operation, RunRecord, RunResources } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/cursor/v1/cursor_service.proto.
  */
 export const file_spillway_cursor_v1_cursor_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSJICgxFeHBvcnRUYWJsZXMSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEhMKC2ZhY3RfdGFibGVzGAMgAygJIk0KGEdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBIxCgdleHBvcnRzGAEgAygLMiAuc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFRhYmxlcyJKCg1FeHBvcnRCYWNrbG9nEhEKCWV4cG9ydF9pZBgBIAEoCRIPCgdyZWNvcmRzGAIgASgDEhUKDW9sZGVzdF9jdXJzb3IYAyABKAkiUAoZR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZRIzCghiYWNrbG9ncxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRCYWNrbG9nIjQKEEhlYXJ0YmVhdFJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIhMKEUhlYXJ0YmVhdFJlc3BvbnNlIiYKEExpc3ROb2Rlc1JlcXVlc3QSEgoKbWF4X2FnZV9tcxgBIAEoAyIoCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSI8ChFMaXN0Tm9kZXNSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnNwaWxsd2F5LmN1cnNvci52MS5Ob2RlIj0KGFNldFN5c3RlbURpc2FibGVkUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhsKGVNldFN5c3RlbURpc2FibGVkUmVzcG9uc2UiLwoPUGVuZGluZ0FydGlmYWN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJInsKD1N0YXJ0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZydW5faWQYAyABKAkSDQoFb3duZXIYBCABKAkSFAoMbGVhc2VfdHRsX21zGAUgASgDEhIKCm1heF9jdXJzb3IYBiABKAkirQEKEFN0YXJ0UnVuUmVzcG9uc2USDwoHc3RhcnRlZBgBIAEoCBISCgpydW5fbnVtYmVyGAIgASgDEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRIWCg5jb21wbGV0ZWRfcnVucxgFIAEoAxI0CgdwZW5kaW5nGAYgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCJLChFSZW5ld0xlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgDIiIKElJlbmV3TGVhc2VSZXNwb25zZRIMCgRoZWxkGAEgASgIIjcKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJIhYKFFJlbGVhc2VMZWFzZVJlc3BvbnNlIkkKFUpvdXJuYWxQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEg0KBXBhdGhzGAMgAygJIhgKFkpvdXJuYWxQZW5kaW5nUmVzcG9uc2UiMAobTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJUChxMaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEjQKB3BlbmRpbmcYASADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IjcKE0NsZWFyUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIhYKFENsZWFyUGVuZGluZ1Jlc3BvbnNlIkwKEEFydGlmYWN0VG9Db21taXQSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIvMBChBDb21taXRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSEwoLZnJvbV9jdXJzb3IYBCABKAkSEQoJdG9fY3Vyc29yGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0Eg0KBW93bmVyGAcgASgJEjQKCXJlc291cmNlcxgIIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIk0KEUNvbW1pdFJ1blJlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJyCg9GYWlsdXJlVG9SZWNvcmQSFAoMb3BlcmF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZmFpbHVyZV9raW5kGAMgASgJEg8KB2RldGFpbHMYBCABKAkSFAoMaXNfcGVybWFuZW50GAUgASgIIq4BCg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJEjQKCXJlc291cmNlcxgFIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIhEKD0ZhaWxSdW5SZXNwb25zZSJQCg9MaXN0UnVuc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCRIpCgVzaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoQTGlzdFJ1bnNSZXNwb25zZRIsCgRydW5zGAEgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5SZWNvcmQiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2UiKgoZTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIwCg1Ecm9wcGVkRXh0ZW50EhEKCWV4dGVudF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIlAKGkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEjIKB2V4dGVudHMYASADKAsyIS5zcGlsbHdheS5jdXJzb3IudjEuRHJvcHBlZEV4dGVudCIxChtGb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QSEgoKZXh0ZW50X2lkcxgBIAMoCSIeChxGb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlIpECCgtFeHBvcnRTdGF0ZRIRCglleHBvcnRfaWQYASABKAkSGQoRY2hlY2twb2ludF9jdXJzb3IYAiABKAkSFAoMc3RhcnRfY3Vyc29yGAMgASgJEhIKCmlzX3J1bm5pbmcYBCABKAgSFwoPbGFzdF9ydW5fcmVzdWx0GAUgASgJEjEKDWxhc3RfcnVuX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJ1bl9jb3VudBgHIAEoAxIyCg5sYXN0X3J1bl9zdGFydBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPc3lzdGVtX2Rpc2FibGVkGAkgASgJIksKFkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkiSQoXSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USLgoFc3RhdGUYASABKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiLAoWR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBISCgpleHBvcnRfaWRzGAEgAygJIkoKF0dldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEi8KBnN0YXRlcxgBIAMoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIpChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiUQoVTGlzdEFydGlmYWN0c1Jlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJEChNMaXN0RmFpbHVyZXNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIaChJzaW5jZV9sYXN0X3N1Y2Nlc3MYAiABKAgiTAoUTGlzdEZhaWx1cmVzUmVzcG9uc2USNAoIZmFpbHVyZXMYASADKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydEZhaWx1cmUiNQoTUnVuRXhwb3J0Tm93UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIhkKF1dhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0IncKGFdhdGNoUnVuUmVxdWVzdHNSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLdHJhY2VwYXJlbnQYBCABKAkSEgoKdHJhY2VzdGF0ZRgFIAEoCSKVAQoZQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEjkKB291dGNvbWUYAiABKAsyKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USEgoKZXJyb3JfY29kZRgDIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJIhwKGkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlIqkBChRSdW5FeHBvcnROb3dSZXNwb25zZRIOCgZydW5faWQYASABKAkSDgoGcmVzdWx0GAIgASgJEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRI4CglhcnRpZmFjdHMYBSADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QSDwoHZGV0YWlscxgGIAEoCTLMFwoNQ3Vyc29yU2VydmljZRJtChBHZXRDdXJyZW50Q3Vyc29yEisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRJhCgxDb21taXRFeHRlbnQSJy5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXNwb25zZRJeCgtMaXN0RXh0ZW50cxImLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1JlcXVlc3QaJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXNwb25zZRJtChBEcm9wVGFibGVFeHRlbnRzEisuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXNwb25zZRJzChJMaXN0RHJvcHBlZEV4dGVudHMSLS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJ5ChRGb3JnZXREcm9wcGVkRXh0ZW50cxIvLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJqCg9Jbml0RXhwb3J0U3RhdGUSKi5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXNwb25zZRJqCg9HZXRFeHBvcnRTdGF0ZXMSKi5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRJkCg1MaXN0QXJ0aWZhY3RzEiguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0Gikuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXNwb25zZRJhCgxMaXN0RmFpbHVyZXMSJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXNwb25zZRJhCgxSdW5FeHBvcnROb3cSJy5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRJvChBXYXRjaFJ1blJlcXVlc3RzEisuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXNwb25zZTABEnMKEkNvbXBsZXRlUnVuUmVxdWVzdBItLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlElUKCFN0YXJ0UnVuEiMuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlc3BvbnNlElsKClJlbmV3TGVhc2USJS5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlc3BvbnNlEmEKDFJlbGVhc2VMZWFzZRInLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlc3BvbnNlEmcKDkpvdXJuYWxQZW5kaW5nEikuc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1Jlc3BvbnNlEnkKFExpc3RQZW5kaW5nQXJ0aWZhY3RzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEmEKDENsZWFyUGVuZGluZxInLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1Jlc3BvbnNlElgKCUNvbW1pdFJ1bhIkLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlc3BvbnNlElIKB0ZhaWxSdW4SIi5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlcXVlc3QaIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlc3BvbnNlElUKCExpc3RSdW5zEiMuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RSdW5zUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UnVuc1Jlc3BvbnNlElsKCkFkZEZhaWx1cmUSJS5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlc3BvbnNlEm0KEFB1cmdlRXhwb3J0U3RhdGUSKy5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlEnkKFFJlY292ZXJBYmFuZG9uZWRSdW5zEi8uc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEnAKEVNldFN5c3RlbURpc2FibGVkEiwuc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLnNwaWxsd2F5LmN1cnNvci52MS5IZWFydGJlYXRSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElgKCUxpc3ROb2RlcxIkLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0Tm9kZXNSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3ROb2Rlc1Jlc3BvbnNlEnAKEUdldEV4cG9ydEJhY2tsb2dzEiwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRCYWNrbG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS9jdXJzb3IvdjEvY3Vyc29yX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LmN1cnNvci52MSJICgxFeHBvcnRUYWJsZXMSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEhMKC2ZhY3RfdGFibGVzGAMgAygJIk0KGEdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBIxCgdleHBvcnRzGAEgAygLMiAuc3BpbGx3YXkuY3Vyc29yLnYxLkV4cG9ydFRhYmxlcyJKCg1FeHBvcnRCYWNrbG9nEhEKCWV4cG9ydF9pZBgBIAEoCRIPCgdyZWNvcmRzGAIgASgDEhUKDW9sZGVzdF9jdXJzb3IYAyABKAkiUAoZR2V0RXhwb3J0QmFja2xvZ3NSZXNwb25zZRIzCghiYWNrbG9ncxgBIAMoCzIhLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRCYWNrbG9nIjQKEEhlYXJ0YmVhdFJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJIhMKEUhlYXJ0YmVhdFJlc3BvbnNlIiYKEExpc3ROb2Rlc1JlcXVlc3QSEgoKbWF4X2FnZV9tcxgBIAEoAyIoCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCSI8ChFMaXN0Tm9kZXNSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnNwaWxsd2F5LmN1cnNvci52MS5Ob2RlIj0KGFNldFN5c3RlbURpc2FibGVkUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhsKGVNldFN5c3RlbURpc2FibGVkUmVzcG9uc2UiLwoPUGVuZGluZ0FydGlmYWN0Eg4KBnJ1bl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJInsKD1N0YXJ0UnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZydW5faWQYAyABKAkSDQoFb3duZXIYBCABKAkSFAoMbGVhc2VfdHRsX21zGAUgASgDEhIKCm1heF9jdXJzb3IYBiABKAkirQEKEFN0YXJ0UnVuUmVzcG9uc2USDwoHc3RhcnRlZBgBIAEoCBISCgpydW5fbnVtYmVyGAIgASgDEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRIWCg5jb21wbGV0ZWRfcnVucxgFIAEoAxI0CgdwZW5kaW5nGAYgAygLMiMuc3BpbGx3YXkuY3Vyc29yLnYxLlBlbmRpbmdBcnRpZmFjdCJLChFSZW5ld0xlYXNlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDQoFb3duZXIYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgDIiIKElJlbmV3TGVhc2VSZXNwb25zZRIMCgRoZWxkGAEgASgIIjcKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBW93bmVyGAIgASgJIhYKFFJlbGVhc2VMZWFzZVJlc3BvbnNlIkkKFUpvdXJuYWxQZW5kaW5nUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEg0KBXBhdGhzGAMgAygJIhgKFkpvdXJuYWxQZW5kaW5nUmVzcG9uc2UiMAobTGlzdFBlbmRpbmdBcnRpZmFjdHNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCSJUChxMaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEjQKB3BlbmRpbmcYASADKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuUGVuZGluZ0FydGlmYWN0IjcKE0NsZWFyUGVuZGluZ1JlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIhYKFENsZWFyUGVuZGluZ1Jlc3BvbnNlIkwKEEFydGlmYWN0VG9Db21taXQSDAoEcGF0aBgBIAEoCRITCgtudW1fcmVjb3JkcxgCIAEoAxIVCg1zaXplX2luX2J5dGVzGAMgASgDIvMBChBDb21taXRSdW5SZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAyABKAkSEwoLZnJvbV9jdXJzb3IYBCABKAkSEQoJdG9fY3Vyc29yGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0Eg0KBW93bmVyGAcgASgJEjQKCXJlc291cmNlcxgIIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIk0KEUNvbW1pdFJ1blJlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJyCg9GYWlsdXJlVG9SZWNvcmQSFAoMb3BlcmF0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMZmFpbHVyZV9raW5kGAMgASgJEg8KB2RldGFpbHMYBCABKAkSFAoMaXNfcGVybWFuZW50GAUgASgIIq4BCg5GYWlsUnVuUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjQKB2ZhaWx1cmUYAyABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkEg0KBW93bmVyGAQgASgJEjQKCXJlc291cmNlcxgFIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIhEKD0ZhaWxSdW5SZXNwb25zZSJpChZDcmVhdGVPcGVyYXRpb25SZXF1ZXN0EhQKDG9wZXJhdGlvbl9pZBgBIAEoCRIQCghkYXRhYmFzZRgCIAEoCRIRCglvcGVyYXRpb24YAyABKAkSFAoMcmVxdWVzdF9qc29uGAQgASgJIhkKF0NyZWF0ZU9wZXJhdGlvblJlc3BvbnNlIjwKFUNsYWltT3BlcmF0aW9uUmVxdWVzdBINCgVvd25lchgBIAEoCRIUCgxsZWFzZV90dGxfbXMYAiABKAMiiQEKFkNsYWltT3BlcmF0aW9uUmVzcG9uc2USDQoFZm91bmQYASABKAgSFAoMb3BlcmF0aW9uX2lkGAIgASgJEhAKCGRhdGFiYXNlGAMgASgJEhQKDHJlcXVlc3RfanNvbhgEIAEoCRIRCglhYmFuZG9uZWQYBSABKAgSDwoHcGVuZGluZxgGIAMoCSJSChVSZW5ld09wZXJhdGlvblJlcXVlc3QSFAoMb3BlcmF0aW9uX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoAyJAChZSZW5ld09wZXJhdGlvblJlc3BvbnNlEgwKBGhlbGQYASABKAgSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCLjAQoWRmluaXNoT3BlcmF0aW9uUmVxdWVzdBIUCgxvcGVyYXRpb25faWQYASABKAkSDQoFb3duZXIYAiABKAkSDQoFc3RhdGUYAyABKAkSDgoGc3RhdHVzGAQgASgJEhYKDmV4dGVybmFsX3RhYmxlGAUgASgJEjcKCWFydGlmYWN0cxgGIAMoCzIkLnNwaWxsd2F5LmN1cnNvci52MS5BcnRpZmFjdFRvQ29tbWl0EjQKCXJlc291cmNlcxgHIAEoCzIhLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUmVzb3VyY2VzIhkKF0ZpbmlzaE9wZXJhdGlvblJlc3BvbnNlIjUKHVJlcXVlc3RPcGVyYXRpb25DYW5jZWxSZXF1ZXN0EhQKDG9wZXJhdGlvbl9pZBgBIAEoCSJTCh5SZXF1ZXN0T3BlcmF0aW9uQ2FuY2VsUmVzcG9uc2USMQoJb3BlcmF0aW9uGAEgASgLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5PcGVyYXRpb24iPwoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEhQKDG9wZXJhdGlvbl9pZBgCIAEoCSJMChZMaXN0T3BlcmF0aW9uc1Jlc3BvbnNlEjIKCm9wZXJhdGlvbnMYASADKAsyHi5zcGlsbHdheS5jYXRhbG9nLnYxLk9wZXJhdGlvbiJQCg9MaXN0UnVuc1JlcXVlc3QSEgoKZXhwb3J0X2lkcxgBIAMoCRIpCgVzaW5jZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoQTGlzdFJ1bnNSZXNwb25zZRIsCgRydW5zGAEgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5SZWNvcmQiXAoRQWRkRmFpbHVyZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEjQKB2ZhaWx1cmUYAiABKAsyIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbHVyZVRvUmVjb3JkIhQKEkFkZEZhaWx1cmVSZXNwb25zZSIsChdQdXJnZUV4cG9ydFN0YXRlUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiGgoYUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlIh0KG1JlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdCIxChxSZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEhEKCXJlY292ZXJlZBgBIAEoBSIrChdHZXRDdXJyZW50Q3Vyc29yUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCSIqChhHZXRDdXJyZW50Q3Vyc29yUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJIoEBCgZFeHRlbnQSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMSDgoGY3Vyc29yGAcgASgJIn4KE0NvbW1pdEV4dGVudFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSEQoJZXh0ZW50X2lkGAMgASgJEgwKBHBhdGgYBCABKAkSEQoJcm93X2NvdW50GAUgASgDEhIKCnNpemVfYnl0ZXMYBiABKAMiJgoUQ29tbWl0RXh0ZW50UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJImIKEkxpc3RFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIOCgZ0YWJsZXMYAiADKAkSFAoMYWZ0ZXJfY3Vyc29yGAMgASgJEhQKDHVwX3RvX2N1cnNvchgEIAEoCSJSChNMaXN0RXh0ZW50c1Jlc3BvbnNlEisKB2V4dGVudHMYASADKAsyGi5zcGlsbHdheS5jdXJzb3IudjEuRXh0ZW50Eg4KBmN1cnNvchgCIAEoCSI6ChdEcm9wVGFibGVFeHRlbnRzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCSIaChhEcm9wVGFibGVFeHRlbnRzUmVzcG9uc2UiKgoZTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBSIwCg1Ecm9wcGVkRXh0ZW50EhEKCWV4dGVudF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIlAKGkxpc3REcm9wcGVkRXh0ZW50c1Jlc3BvbnNlEjIKB2V4dGVudHMYASADKAsyIS5zcGlsbHdheS5jdXJzb3IudjEuRHJvcHBlZEV4dGVudCIxChtGb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QSEgoKZXh0ZW50X2lkcxgBIAMoCSIeChxGb3JnZXREcm9wcGVkRXh0ZW50c1Jlc3BvbnNlIpECCgtFeHBvcnRTdGF0ZRIRCglleHBvcnRfaWQYASABKAkSGQoRY2hlY2twb2ludF9jdXJzb3IYAiABKAkSFAoMc3RhcnRfY3Vyc29yGAMgASgJEhIKCmlzX3J1bm5pbmcYBCABKAgSFwoPbGFzdF9ydW5fcmVzdWx0GAUgASgJEjEKDWxhc3RfcnVuX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJ1bl9jb3VudBgHIAEoAxIyCg5sYXN0X3J1bl9zdGFydBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPc3lzdGVtX2Rpc2FibGVkGAkgASgJIksKFkluaXRFeHBvcnRTdGF0ZVJlcXVlc3QSEQoJZXhwb3J0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkiSQoXSW5pdEV4cG9ydFN0YXRlUmVzcG9uc2USLgoFc3RhdGUYASABKAsyHy5zcGlsbHdheS5jdXJzb3IudjEuRXhwb3J0U3RhdGUiLAoWR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBISCgpleHBvcnRfaWRzGAEgAygJIkoKF0dldEV4cG9ydFN0YXRlc1Jlc3BvbnNlEi8KBnN0YXRlcxgBIAMoCzIfLnNwaWxsd2F5LmN1cnNvci52MS5FeHBvcnRTdGF0ZSIpChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBIRCglleHBvcnRfaWQYASABKAkiUQoVTGlzdEFydGlmYWN0c1Jlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJEChNMaXN0RmFpbHVyZXNSZXF1ZXN0EhEKCWV4cG9ydF9pZBgBIAEoCRIaChJzaW5jZV9sYXN0X3N1Y2Nlc3MYAiABKAgiTAoUTGlzdEZhaWx1cmVzUmVzcG9uc2USNAoIZmFpbHVyZXMYASADKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydEZhaWx1cmUiNQoTUnVuRXhwb3J0Tm93UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIMCgRuYW1lGAIgASgJIhkKF1dhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0IncKGFdhdGNoUnVuUmVxdWVzdHNSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLdHJhY2VwYXJlbnQYBCABKAkSEgoKdHJhY2VzdGF0ZRgFIAEoCSKVAQoZQ29tcGxldGVSdW5SZXF1ZXN0UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEjkKB291dGNvbWUYAiABKAsyKC5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVzcG9uc2USEgoKZXJyb3JfY29kZRgDIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJIhwKGkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlIqkBChRSdW5FeHBvcnROb3dSZXNwb25zZRIOCgZydW5faWQYASABKAkSDgoGcmVzdWx0GAIgASgJEhMKC2Zyb21fY3Vyc29yGAMgASgJEhEKCXRvX2N1cnNvchgEIAEoCRI4CglhcnRpZmFjdHMYBSADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QSDwoHZGV0YWlscxgGIAEoCTLgHAoNQ3Vyc29yU2VydmljZRJtChBHZXRDdXJyZW50Q3Vyc29yEisuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEN1cnJlbnRDdXJzb3JSZXNwb25zZRJhCgxDb21taXRFeHRlbnQSJy5zcGlsbHdheS5jdXJzb3IudjEuQ29tbWl0RXh0ZW50UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRFeHRlbnRSZXNwb25zZRJeCgtMaXN0RXh0ZW50cxImLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RXh0ZW50c1JlcXVlc3QaJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEV4dGVudHNSZXNwb25zZRJtChBEcm9wVGFibGVFeHRlbnRzEisuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLkRyb3BUYWJsZUV4dGVudHNSZXNwb25zZRJzChJMaXN0RHJvcHBlZEV4dGVudHMSLS5zcGlsbHdheS5jdXJzb3IudjEuTGlzdERyb3BwZWRFeHRlbnRzUmVxdWVzdBouLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJ5ChRGb3JnZXREcm9wcGVkRXh0ZW50cxIvLnNwaWxsd2F5LmN1cnNvci52MS5Gb3JnZXREcm9wcGVkRXh0ZW50c1JlcXVlc3QaMC5zcGlsbHdheS5jdXJzb3IudjEuRm9yZ2V0RHJvcHBlZEV4dGVudHNSZXNwb25zZRJqCg9Jbml0RXhwb3J0U3RhdGUSKi5zcGlsbHdheS5jdXJzb3IudjEuSW5pdEV4cG9ydFN0YXRlUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5Jbml0RXhwb3J0U3RhdGVSZXNwb25zZRJqCg9HZXRFeHBvcnRTdGF0ZXMSKi5zcGlsbHdheS5jdXJzb3IudjEuR2V0RXhwb3J0U3RhdGVzUmVxdWVzdBorLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRTdGF0ZXNSZXNwb25zZRJkCg1MaXN0QXJ0aWZhY3RzEiguc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0Gikuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RBcnRpZmFjdHNSZXNwb25zZRJhCgxMaXN0RmFpbHVyZXMSJy5zcGlsbHdheS5jdXJzb3IudjEuTGlzdEZhaWx1cmVzUmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0RmFpbHVyZXNSZXNwb25zZRJhCgxSdW5FeHBvcnROb3cSJy5zcGlsbHdheS5jdXJzb3IudjEuUnVuRXhwb3J0Tm93UmVxdWVzdBooLnNwaWxsd2F5LmN1cnNvci52MS5SdW5FeHBvcnROb3dSZXNwb25zZRJvChBXYXRjaFJ1blJlcXVlc3RzEisuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXF1ZXN0Giwuc3BpbGx3YXkuY3Vyc29yLnYxLldhdGNoUnVuUmVxdWVzdHNSZXNwb25zZTABEnMKEkNvbXBsZXRlUnVuUmVxdWVzdBItLnNwaWxsd2F5LmN1cnNvci52MS5Db21wbGV0ZVJ1blJlcXVlc3RSZXF1ZXN0Gi4uc3BpbGx3YXkuY3Vyc29yLnYxLkNvbXBsZXRlUnVuUmVxdWVzdFJlc3BvbnNlElUKCFN0YXJ0UnVuEiMuc3BpbGx3YXkuY3Vyc29yLnYxLlN0YXJ0UnVuUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5TdGFydFJ1blJlc3BvbnNlElsKClJlbmV3TGVhc2USJS5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuUmVuZXdMZWFzZVJlc3BvbnNlEmEKDFJlbGVhc2VMZWFzZRInLnNwaWxsd2F5LmN1cnNvci52MS5SZWxlYXNlTGVhc2VSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLlJlbGVhc2VMZWFzZVJlc3BvbnNlEmcKDkpvdXJuYWxQZW5kaW5nEikuc3BpbGx3YXkuY3Vyc29yLnYxLkpvdXJuYWxQZW5kaW5nUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5Kb3VybmFsUGVuZGluZ1Jlc3BvbnNlEnkKFExpc3RQZW5kaW5nQXJ0aWZhY3RzEi8uc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RQZW5kaW5nQXJ0aWZhY3RzUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UGVuZGluZ0FydGlmYWN0c1Jlc3BvbnNlEmEKDENsZWFyUGVuZGluZxInLnNwaWxsd2F5LmN1cnNvci52MS5DbGVhclBlbmRpbmdSZXF1ZXN0Giguc3BpbGx3YXkuY3Vyc29yLnYxLkNsZWFyUGVuZGluZ1Jlc3BvbnNlElgKCUNvbW1pdFJ1bhIkLnNwaWxsd2F5LmN1cnNvci52MS5Db21taXRSdW5SZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkNvbW1pdFJ1blJlc3BvbnNlElIKB0ZhaWxSdW4SIi5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlcXVlc3QaIy5zcGlsbHdheS5jdXJzb3IudjEuRmFpbFJ1blJlc3BvbnNlElUKCExpc3RSdW5zEiMuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RSdW5zUmVxdWVzdBokLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0UnVuc1Jlc3BvbnNlEmoKD0NyZWF0ZU9wZXJhdGlvbhIqLnNwaWxsd2F5LmN1cnNvci52MS5DcmVhdGVPcGVyYXRpb25SZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkNyZWF0ZU9wZXJhdGlvblJlc3BvbnNlEmcKDkNsYWltT3BlcmF0aW9uEikuc3BpbGx3YXkuY3Vyc29yLnYxLkNsYWltT3BlcmF0aW9uUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5DbGFpbU9wZXJhdGlvblJlc3BvbnNlEmcKDlJlbmV3T3BlcmF0aW9uEikuc3BpbGx3YXkuY3Vyc29yLnYxLlJlbmV3T3BlcmF0aW9uUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5SZW5ld09wZXJhdGlvblJlc3BvbnNlEmoKD0ZpbmlzaE9wZXJhdGlvbhIqLnNwaWxsd2F5LmN1cnNvci52MS5GaW5pc2hPcGVyYXRpb25SZXF1ZXN0Gisuc3BpbGx3YXkuY3Vyc29yLnYxLkZpbmlzaE9wZXJhdGlvblJlc3BvbnNlEn8KFlJlcXVlc3RPcGVyYXRpb25DYW5jZWwSMS5zcGlsbHdheS5jdXJzb3IudjEuUmVxdWVzdE9wZXJhdGlvbkNhbmNlbFJlcXVlc3QaMi5zcGlsbHdheS5jdXJzb3IudjEuUmVxdWVzdE9wZXJhdGlvbkNhbmNlbFJlc3BvbnNlEmcKDkxpc3RPcGVyYXRpb25zEikuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBoqLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlElsKCkFkZEZhaWx1cmUSJS5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlcXVlc3QaJi5zcGlsbHdheS5jdXJzb3IudjEuQWRkRmFpbHVyZVJlc3BvbnNlEm0KEFB1cmdlRXhwb3J0U3RhdGUSKy5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlcXVlc3QaLC5zcGlsbHdheS5jdXJzb3IudjEuUHVyZ2VFeHBvcnRTdGF0ZVJlc3BvbnNlEnkKFFJlY292ZXJBYmFuZG9uZWRSdW5zEi8uc3BpbGx3YXkuY3Vyc29yLnYxLlJlY292ZXJBYmFuZG9uZWRSdW5zUmVxdWVzdBowLnNwaWxsd2F5LmN1cnNvci52MS5SZWNvdmVyQWJhbmRvbmVkUnVuc1Jlc3BvbnNlEnAKEVNldFN5c3RlbURpc2FibGVkEiwuc3BpbGx3YXkuY3Vyc29yLnYxLlNldFN5c3RlbURpc2FibGVkUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5TZXRTeXN0ZW1EaXNhYmxlZFJlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLnNwaWxsd2F5LmN1cnNvci52MS5IZWFydGJlYXRSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElgKCUxpc3ROb2RlcxIkLnNwaWxsd2F5LmN1cnNvci52MS5MaXN0Tm9kZXNSZXF1ZXN0GiUuc3BpbGx3YXkuY3Vyc29yLnYxLkxpc3ROb2Rlc1Jlc3BvbnNlEnAKEUdldEV4cG9ydEJhY2tsb2dzEiwuc3BpbGx3YXkuY3Vyc29yLnYxLkdldEV4cG9ydEJhY2tsb2dzUmVxdWVzdBotLnNwaWxsd2F5LmN1cnNvci52MS5HZXRFeHBvcnRCYWNrbG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.cursor.v1.ExportTables
@@ -732,6 +732,307 @@ export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
   messageDesc(file_spillway_cursor_v1_cursor_service, 29);
 
 /**
+ * @generated from message spillway.cursor.v1.CreateOperationRequest
+ */
+export type CreateOperationRequest = Message<"spillway.cursor.v1.CreateOperationRequest"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * @generated from field: string database = 2;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string operation = 3;
+   */
+  operation: string;
+
+  /**
+   * What to run, as the scheduler reads it (no secrets).
+   *
+   * @generated from field: string request_json = 4;
+   */
+  requestJson: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CreateOperationRequest.
+ * Use `create(CreateOperationRequestSchema)` to create a new message.
+ */
+export const CreateOperationRequestSchema: GenMessage<CreateOperationRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+
+/**
+ * @generated from message spillway.cursor.v1.CreateOperationResponse
+ */
+export type CreateOperationResponse = Message<"spillway.cursor.v1.CreateOperationResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.CreateOperationResponse.
+ * Use `create(CreateOperationResponseSchema)` to create a new message.
+ */
+export const CreateOperationResponseSchema: GenMessage<CreateOperationResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+
+/**
+ * @generated from message spillway.cursor.v1.ClaimOperationRequest
+ */
+export type ClaimOperationRequest = Message<"spillway.cursor.v1.ClaimOperationRequest"> & {
+  /**
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * @generated from field: int64 lease_ttl_ms = 2;
+   */
+  leaseTtlMs: bigint;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ClaimOperationRequest.
+ * Use `create(ClaimOperationRequestSchema)` to create a new message.
+ */
+export const ClaimOperationRequestSchema: GenMessage<ClaimOperationRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+
+/**
+ * @generated from message spillway.cursor.v1.ClaimOperationResponse
+ */
+export type ClaimOperationResponse = Message<"spillway.cursor.v1.ClaimOperationResponse"> & {
+  /**
+   * False when no operation waits.
+   *
+   * @generated from field: bool found = 1;
+   */
+  found: boolean;
+
+  /**
+   * @generated from field: string operation_id = 2;
+   */
+  operationId: string;
+
+  /**
+   * @generated from field: string database = 3;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string request_json = 4;
+   */
+  requestJson: string;
+
+  /**
+   * Its previous owner stopped while it ran: its journaled files are to be removed and it fails.
+   *
+   * @generated from field: bool abandoned = 5;
+   */
+  abandoned: boolean;
+
+  /**
+   * Files it journaled (an abandoned one's).
+   *
+   * @generated from field: repeated string pending = 6;
+   */
+  pending: string[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ClaimOperationResponse.
+ * Use `create(ClaimOperationResponseSchema)` to create a new message.
+ */
+export const ClaimOperationResponseSchema: GenMessage<ClaimOperationResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+
+/**
+ * @generated from message spillway.cursor.v1.RenewOperationRequest
+ */
+export type RenewOperationRequest = Message<"spillway.cursor.v1.RenewOperationRequest"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * @generated from field: int64 lease_ttl_ms = 3;
+   */
+  leaseTtlMs: bigint;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RenewOperationRequest.
+ * Use `create(RenewOperationRequestSchema)` to create a new message.
+ */
+export const RenewOperationRequestSchema: GenMessage<RenewOperationRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+
+/**
+ * @generated from message spillway.cursor.v1.RenewOperationResponse
+ */
+export type RenewOperationResponse = Message<"spillway.cursor.v1.RenewOperationResponse"> & {
+  /**
+   * @generated from field: bool held = 1;
+   */
+  held: boolean;
+
+  /**
+   * @generated from field: bool cancel_requested = 2;
+   */
+  cancelRequested: boolean;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RenewOperationResponse.
+ * Use `create(RenewOperationResponseSchema)` to create a new message.
+ */
+export const RenewOperationResponseSchema: GenMessage<RenewOperationResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+
+/**
+ * @generated from message spillway.cursor.v1.FinishOperationRequest
+ */
+export type FinishOperationRequest = Message<"spillway.cursor.v1.FinishOperationRequest"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * Completed, Failed or Canceled.
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string status = 4;
+   */
+  status: string;
+
+  /**
+   * @generated from field: string external_table = 5;
+   */
+  externalTable: string;
+
+  /**
+   * @generated from field: repeated spillway.cursor.v1.ArtifactToCommit artifacts = 6;
+   */
+  artifacts: ArtifactToCommit[];
+
+  /**
+   * @generated from field: spillway.catalog.v1.RunResources resources = 7;
+   */
+  resources?: RunResources | undefined;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.FinishOperationRequest.
+ * Use `create(FinishOperationRequestSchema)` to create a new message.
+ */
+export const FinishOperationRequestSchema: GenMessage<FinishOperationRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+
+/**
+ * @generated from message spillway.cursor.v1.FinishOperationResponse
+ */
+export type FinishOperationResponse = Message<"spillway.cursor.v1.FinishOperationResponse"> & {
+};
+
+/**
+ * Describes the message spillway.cursor.v1.FinishOperationResponse.
+ * Use `create(FinishOperationResponseSchema)` to create a new message.
+ */
+export const FinishOperationResponseSchema: GenMessage<FinishOperationResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+
+/**
+ * @generated from message spillway.cursor.v1.RequestOperationCancelRequest
+ */
+export type RequestOperationCancelRequest = Message<"spillway.cursor.v1.RequestOperationCancelRequest"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RequestOperationCancelRequest.
+ * Use `create(RequestOperationCancelRequestSchema)` to create a new message.
+ */
+export const RequestOperationCancelRequestSchema: GenMessage<RequestOperationCancelRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+
+/**
+ * @generated from message spillway.cursor.v1.RequestOperationCancelResponse
+ */
+export type RequestOperationCancelResponse = Message<"spillway.cursor.v1.RequestOperationCancelResponse"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.Operation operation = 1;
+   */
+  operation?: Operation | undefined;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.RequestOperationCancelResponse.
+ * Use `create(RequestOperationCancelResponseSchema)` to create a new message.
+ */
+export const RequestOperationCancelResponseSchema: GenMessage<RequestOperationCancelResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+
+/**
+ * @generated from message spillway.cursor.v1.ListOperationsRequest
+ */
+export type ListOperationsRequest = Message<"spillway.cursor.v1.ListOperationsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string operation_id = 2;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListOperationsRequest.
+ * Use `create(ListOperationsRequestSchema)` to create a new message.
+ */
+export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+
+/**
+ * @generated from message spillway.cursor.v1.ListOperationsResponse
+ */
+export type ListOperationsResponse = Message<"spillway.cursor.v1.ListOperationsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.Operation operations = 1;
+   */
+  operations: Operation[];
+};
+
+/**
+ * Describes the message spillway.cursor.v1.ListOperationsResponse.
+ * Use `create(ListOperationsResponseSchema)` to create a new message.
+ */
+export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+
+/**
  * @generated from message spillway.cursor.v1.ListRunsRequest
  */
 export type ListRunsRequest = Message<"spillway.cursor.v1.ListRunsRequest"> & {
@@ -751,7 +1052,7 @@ export type ListRunsRequest = Message<"spillway.cursor.v1.ListRunsRequest"> & {
  * Use `create(ListRunsRequestSchema)` to create a new message.
  */
 export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 30);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
 
 /**
  * @generated from message spillway.cursor.v1.ListRunsResponse
@@ -768,7 +1069,7 @@ export type ListRunsResponse = Message<"spillway.cursor.v1.ListRunsResponse"> & 
  * Use `create(ListRunsResponseSchema)` to create a new message.
  */
 export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 31);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureRequest
@@ -790,7 +1091,7 @@ export type AddFailureRequest = Message<"spillway.cursor.v1.AddFailureRequest"> 
  * Use `create(AddFailureRequestSchema)` to create a new message.
  */
 export const AddFailureRequestSchema: GenMessage<AddFailureRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 32);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
 
 /**
  * @generated from message spillway.cursor.v1.AddFailureResponse
@@ -803,7 +1104,7 @@ export type AddFailureResponse = Message<"spillway.cursor.v1.AddFailureResponse"
  * Use `create(AddFailureResponseSchema)` to create a new message.
  */
 export const AddFailureResponseSchema: GenMessage<AddFailureResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 33);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateRequest
@@ -820,7 +1121,7 @@ export type PurgeExportStateRequest = Message<"spillway.cursor.v1.PurgeExportSta
  * Use `create(PurgeExportStateRequestSchema)` to create a new message.
  */
 export const PurgeExportStateRequestSchema: GenMessage<PurgeExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 34);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
 
 /**
  * @generated from message spillway.cursor.v1.PurgeExportStateResponse
@@ -833,7 +1134,7 @@ export type PurgeExportStateResponse = Message<"spillway.cursor.v1.PurgeExportSt
  * Use `create(PurgeExportStateResponseSchema)` to create a new message.
  */
 export const PurgeExportStateResponseSchema: GenMessage<PurgeExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 35);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsRequest
@@ -846,7 +1147,7 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
  * Use `create(RecoverAbandonedRunsRequestSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsRequestSchema: GenMessage<RecoverAbandonedRunsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 36);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
 
 /**
  * @generated from message spillway.cursor.v1.RecoverAbandonedRunsResponse
@@ -865,7 +1166,7 @@ export type RecoverAbandonedRunsResponse = Message<"spillway.cursor.v1.RecoverAb
  * Use `create(RecoverAbandonedRunsResponseSchema)` to create a new message.
  */
 export const RecoverAbandonedRunsResponseSchema: GenMessage<RecoverAbandonedRunsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 37);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorRequest
@@ -884,7 +1185,7 @@ export type GetCurrentCursorRequest = Message<"spillway.cursor.v1.GetCurrentCurs
  * Use `create(GetCurrentCursorRequestSchema)` to create a new message.
  */
 export const GetCurrentCursorRequestSchema: GenMessage<GetCurrentCursorRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 38);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
 
 /**
  * @generated from message spillway.cursor.v1.GetCurrentCursorResponse
@@ -901,7 +1202,7 @@ export type GetCurrentCursorResponse = Message<"spillway.cursor.v1.GetCurrentCur
  * Use `create(GetCurrentCursorResponseSchema)` to create a new message.
  */
 export const GetCurrentCursorResponseSchema: GenMessage<GetCurrentCursorResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 39);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
 
 /**
  * @generated from message spillway.cursor.v1.Extent
@@ -948,7 +1249,7 @@ export type Extent = Message<"spillway.cursor.v1.Extent"> & {
  * Use `create(ExtentSchema)` to create a new message.
  */
 export const ExtentSchema: GenMessage<Extent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 40);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentRequest
@@ -990,7 +1291,7 @@ export type CommitExtentRequest = Message<"spillway.cursor.v1.CommitExtentReques
  * Use `create(CommitExtentRequestSchema)` to create a new message.
  */
 export const CommitExtentRequestSchema: GenMessage<CommitExtentRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 41);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
 
 /**
  * @generated from message spillway.cursor.v1.CommitExtentResponse
@@ -1007,7 +1308,7 @@ export type CommitExtentResponse = Message<"spillway.cursor.v1.CommitExtentRespo
  * Use `create(CommitExtentResponseSchema)` to create a new message.
  */
 export const CommitExtentResponseSchema: GenMessage<CommitExtentResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 42);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsRequest
@@ -1043,7 +1344,7 @@ export type ListExtentsRequest = Message<"spillway.cursor.v1.ListExtentsRequest"
  * Use `create(ListExtentsRequestSchema)` to create a new message.
  */
 export const ListExtentsRequestSchema: GenMessage<ListExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 43);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
 
 /**
  * @generated from message spillway.cursor.v1.ListExtentsResponse
@@ -1067,7 +1368,7 @@ export type ListExtentsResponse = Message<"spillway.cursor.v1.ListExtentsRespons
  * Use `create(ListExtentsResponseSchema)` to create a new message.
  */
 export const ListExtentsResponseSchema: GenMessage<ListExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 44);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsRequest
@@ -1089,7 +1390,7 @@ export type DropTableExtentsRequest = Message<"spillway.cursor.v1.DropTableExten
  * Use `create(DropTableExtentsRequestSchema)` to create a new message.
  */
 export const DropTableExtentsRequestSchema: GenMessage<DropTableExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 45);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
 
 /**
  * @generated from message spillway.cursor.v1.DropTableExtentsResponse
@@ -1102,7 +1403,7 @@ export type DropTableExtentsResponse = Message<"spillway.cursor.v1.DropTableExte
  * Use `create(DropTableExtentsResponseSchema)` to create a new message.
  */
 export const DropTableExtentsResponseSchema: GenMessage<DropTableExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 46);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsRequest
@@ -1119,7 +1420,7 @@ export type ListDroppedExtentsRequest = Message<"spillway.cursor.v1.ListDroppedE
  * Use `create(ListDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ListDroppedExtentsRequestSchema: GenMessage<ListDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 47);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
 
 /**
  * @generated from message spillway.cursor.v1.DroppedExtent
@@ -1141,7 +1442,7 @@ export type DroppedExtent = Message<"spillway.cursor.v1.DroppedExtent"> & {
  * Use `create(DroppedExtentSchema)` to create a new message.
  */
 export const DroppedExtentSchema: GenMessage<DroppedExtent> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 48);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
 
 /**
  * @generated from message spillway.cursor.v1.ListDroppedExtentsResponse
@@ -1158,7 +1459,7 @@ export type ListDroppedExtentsResponse = Message<"spillway.cursor.v1.ListDropped
  * Use `create(ListDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ListDroppedExtentsResponseSchema: GenMessage<ListDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 49);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 61);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsRequest
@@ -1175,7 +1476,7 @@ export type ForgetDroppedExtentsRequest = Message<"spillway.cursor.v1.ForgetDrop
  * Use `create(ForgetDroppedExtentsRequestSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsRequestSchema: GenMessage<ForgetDroppedExtentsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 50);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 62);
 
 /**
  * @generated from message spillway.cursor.v1.ForgetDroppedExtentsResponse
@@ -1188,7 +1489,7 @@ export type ForgetDroppedExtentsResponse = Message<"spillway.cursor.v1.ForgetDro
  * Use `create(ForgetDroppedExtentsResponseSchema)` to create a new message.
  */
 export const ForgetDroppedExtentsResponseSchema: GenMessage<ForgetDroppedExtentsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 51);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 63);
 
 /**
  * @generated from message spillway.cursor.v1.ExportState
@@ -1249,7 +1550,7 @@ export type ExportState = Message<"spillway.cursor.v1.ExportState"> & {
  * Use `create(ExportStateSchema)` to create a new message.
  */
 export const ExportStateSchema: GenMessage<ExportState> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 52);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 64);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateRequest
@@ -1276,7 +1577,7 @@ export type InitExportStateRequest = Message<"spillway.cursor.v1.InitExportState
  * Use `create(InitExportStateRequestSchema)` to create a new message.
  */
 export const InitExportStateRequestSchema: GenMessage<InitExportStateRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 53);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 65);
 
 /**
  * @generated from message spillway.cursor.v1.InitExportStateResponse
@@ -1293,7 +1594,7 @@ export type InitExportStateResponse = Message<"spillway.cursor.v1.InitExportStat
  * Use `create(InitExportStateResponseSchema)` to create a new message.
  */
 export const InitExportStateResponseSchema: GenMessage<InitExportStateResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 54);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 66);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesRequest
@@ -1310,7 +1611,7 @@ export type GetExportStatesRequest = Message<"spillway.cursor.v1.GetExportStates
  * Use `create(GetExportStatesRequestSchema)` to create a new message.
  */
 export const GetExportStatesRequestSchema: GenMessage<GetExportStatesRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 55);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 67);
 
 /**
  * @generated from message spillway.cursor.v1.GetExportStatesResponse
@@ -1327,7 +1628,7 @@ export type GetExportStatesResponse = Message<"spillway.cursor.v1.GetExportState
  * Use `create(GetExportStatesResponseSchema)` to create a new message.
  */
 export const GetExportStatesResponseSchema: GenMessage<GetExportStatesResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 56);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 68);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsRequest
@@ -1344,7 +1645,7 @@ export type ListArtifactsRequest = Message<"spillway.cursor.v1.ListArtifactsRequ
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 57);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 69);
 
 /**
  * @generated from message spillway.cursor.v1.ListArtifactsResponse
@@ -1361,7 +1662,7 @@ export type ListArtifactsResponse = Message<"spillway.cursor.v1.ListArtifactsRes
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 58);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 70);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresRequest
@@ -1385,7 +1686,7 @@ export type ListFailuresRequest = Message<"spillway.cursor.v1.ListFailuresReques
  * Use `create(ListFailuresRequestSchema)` to create a new message.
  */
 export const ListFailuresRequestSchema: GenMessage<ListFailuresRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 59);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 71);
 
 /**
  * @generated from message spillway.cursor.v1.ListFailuresResponse
@@ -1402,7 +1703,7 @@ export type ListFailuresResponse = Message<"spillway.cursor.v1.ListFailuresRespo
  * Use `create(ListFailuresResponseSchema)` to create a new message.
  */
 export const ListFailuresResponseSchema: GenMessage<ListFailuresResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 60);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 72);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowRequest
@@ -1424,7 +1725,7 @@ export type RunExportNowRequest = Message<"spillway.cursor.v1.RunExportNowReques
  * Use `create(RunExportNowRequestSchema)` to create a new message.
  */
 export const RunExportNowRequestSchema: GenMessage<RunExportNowRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 61);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 73);
 
 /**
  * @generated from message spillway.cursor.v1.WatchRunRequestsRequest
@@ -1437,7 +1738,7 @@ export type WatchRunRequestsRequest = Message<"spillway.cursor.v1.WatchRunReques
  * Use `create(WatchRunRequestsRequestSchema)` to create a new message.
  */
 export const WatchRunRequestsRequestSchema: GenMessage<WatchRunRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 62);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 74);
 
 /**
  * One run asked for.
@@ -1478,7 +1779,7 @@ export type WatchRunRequestsResponse = Message<"spillway.cursor.v1.WatchRunReque
  * Use `create(WatchRunRequestsResponseSchema)` to create a new message.
  */
 export const WatchRunRequestsResponseSchema: GenMessage<WatchRunRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 63);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 75);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestRequest
@@ -1512,7 +1813,7 @@ export type CompleteRunRequestRequest = Message<"spillway.cursor.v1.CompleteRunR
  * Use `create(CompleteRunRequestRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestRequestSchema: GenMessage<CompleteRunRequestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 64);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 76);
 
 /**
  * @generated from message spillway.cursor.v1.CompleteRunRequestResponse
@@ -1525,7 +1826,7 @@ export type CompleteRunRequestResponse = Message<"spillway.cursor.v1.CompleteRun
  * Use `create(CompleteRunRequestResponseSchema)` to create a new message.
  */
 export const CompleteRunRequestResponseSchema: GenMessage<CompleteRunRequestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 65);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 77);
 
 /**
  * @generated from message spillway.cursor.v1.RunExportNowResponse
@@ -1567,7 +1868,7 @@ export type RunExportNowResponse = Message<"spillway.cursor.v1.RunExportNowRespo
  * Use `create(RunExportNowResponseSchema)` to create a new message.
  */
 export const RunExportNowResponseSchema: GenMessage<RunExportNowResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_cursor_v1_cursor_service, 66);
+  messageDesc(file_spillway_cursor_v1_cursor_service, 78);
 
 /**
  * The commit log (database cursor, extents) and the state of continuous
@@ -1766,6 +2067,57 @@ export const CursorService: GenService<{
     methodKind: "unary";
     input: typeof ListRunsRequestSchema;
     output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * One-shot operations: recorded when asked for, taken by one scheduler under a lease,
+   * finished with their artifacts (committed at once) or their failure.
+   *
+   * @generated from rpc spillway.cursor.v1.CursorService.CreateOperation
+   */
+  createOperation: {
+    methodKind: "unary";
+    input: typeof CreateOperationRequestSchema;
+    output: typeof CreateOperationResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ClaimOperation
+   */
+  claimOperation: {
+    methodKind: "unary";
+    input: typeof ClaimOperationRequestSchema;
+    output: typeof ClaimOperationResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.RenewOperation
+   */
+  renewOperation: {
+    methodKind: "unary";
+    input: typeof RenewOperationRequestSchema;
+    output: typeof RenewOperationResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.FinishOperation
+   */
+  finishOperation: {
+    methodKind: "unary";
+    input: typeof FinishOperationRequestSchema;
+    output: typeof FinishOperationResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.RequestOperationCancel
+   */
+  requestOperationCancel: {
+    methodKind: "unary";
+    input: typeof RequestOperationCancelRequestSchema;
+    output: typeof RequestOperationCancelResponseSchema;
+  },
+  /**
+   * @generated from rpc spillway.cursor.v1.CursorService.ListOperations
+   */
+  listOperations: {
+    methodKind: "unary";
+    input: typeof ListOperationsRequestSchema;
+    output: typeof ListOperationsResponseSchema;
   },
   /**
    * @generated from rpc spillway.cursor.v1.CursorService.AddFailure

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ListValue } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Column, ExternalTable, ResourceUsage, Table } from "../../catalog/v1/catalog_types_pb.js";
+import type { Column, ExportedArtifact, ExternalTable, Operation, ResourceUsage, Table } from "../../catalog/v1/catalog_types_pb.js";
 import { file_spillway_catalog_v1_catalog_types } from "../../catalog/v1/catalog_types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,218 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJuCg1Jbmdlc3RSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgiRgoOSW5nZXN0UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkijAEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCCJMChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCSJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIksKDkZhY3RUYWJsZVJhbmdlEg0KBXRhYmxlGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCRIUCgx1cF90b19jdXJzb3IYAyABKAkiygIKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkSEAoIZGF0YWJhc2UYBSABKAkSKgoGdGFibGVzGAYgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZRI2CgtmYWN0X3RhYmxlcxgHIAMoCzIhLnNwaWxsd2F5LnF1ZXJ5LnYxLkZhY3RUYWJsZVJhbmdlEhgKEGRpbWVuc2lvbl90YWJsZXMYCCADKAkSNQoIZW5jb2RpbmcYCSABKAsyIy5zcGlsbHdheS5xdWVyeS52MS5BcnRpZmFjdEVuY29kaW5nSgQIAhADUgxib3VuZF90YWJsZXMiggEKEEFydGlmYWN0RW5jb2RpbmcSOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUSEgoKc2l6ZV9saW1pdBgCIAEoAxIeChZwYXJxdWV0X3Jvd19ncm91cF9zaXplGAMgASgFIqcBChZFeGVjdXRlVG9TcG9vbFJlc3BvbnNlEhQKDHNwb29sX2hhbmRsZRgBIAEoCRIRCglyb3dfY291bnQYAiABKAMSFQoNZW5jb2RlZF9maWxlcxgDIAMoCRIxCgV1c2FnZRgEIAEoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuUmVzb3VyY2VVc2FnZRIaChJvbGRlc3RfZmFjdF9jdXJzb3IYBSABKAkiKQoTRGlzY2FyZFNwb29sUmVxdWVzdBISCgpzcG9vbF9uYW1lGAEgASgJIhYKFERpc2NhcmRTcG9vbFJlc3BvbnNlMtYDCgxRdWVyeVNlcnZpY2USTQoGSW5nZXN0EiAuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVxdWVzdBohLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlc3BvbnNlEmEKDEluZ2VzdFN0cmVhbRImLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFN0cmVhbVJlcXVlc3QaJy5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXNwb25zZSgBEkwKBVF1ZXJ5Eh8uc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXF1ZXN0GiAuc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXNwb25zZTABEmUKDkV4ZWN1dGVUb1Nwb29sEiguc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Gikuc3BpbGx3YXkucXVlcnkudjEuRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZRJfCgxEaXNjYXJkU3Bvb2wSJi5zcGlsbHdheS5xdWVyeS52MS5EaXNjYXJkU3Bvb2xSZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuRGlzY2FyZFNwb29sUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJNChdFeHBvcnRUb1RhYmxlUHJvcGVydGllcxISCgpzaXplX2xpbWl0GAEgASgDEh4KFnBhcnF1ZXRfcm93X2dyb3VwX3NpemUYAiABKAUitgEKFEV4cG9ydFRvVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEhYKDmV4dGVybmFsX3RhYmxlGAIgASgJEg0KBXF1ZXJ5GAMgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAQgASgJEg0KBWFzeW5jGAUgASgIEj4KCnByb3BlcnRpZXMYBiABKAsyKi5zcGlsbHdheS5xdWVyeS52MS5FeHBvcnRUb1RhYmxlUHJvcGVydGllcyJnChVFeHBvcnRUb1RhYmxlUmVzcG9uc2USFAoMb3BlcmF0aW9uX2lkGAEgASgJEjgKCWFydGlmYWN0cxgCIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCI/ChVTaG93T3BlcmF0aW9uc1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSFAoMb3BlcmF0aW9uX2lkGAIgASgJIkwKFlNob3dPcGVyYXRpb25zUmVzcG9uc2USMgoKb3BlcmF0aW9ucxgBIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuT3BlcmF0aW9uIkUKG1Nob3dPcGVyYXRpb25EZXRhaWxzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIUCgxvcGVyYXRpb25faWQYAiABKAkiWAocU2hvd09wZXJhdGlvbkRldGFpbHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiQAoWQ2FuY2VsT3BlcmF0aW9uUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIUCgxvcGVyYXRpb25faWQYAiABKAkiTAoXQ2FuY2VsT3BlcmF0aW9uUmVzcG9uc2USMQoJb3BlcmF0aW9uGAEgASgLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5PcGVyYXRpb24ibgoNSW5nZXN0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIOCgZmb3JtYXQYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIbChNpZ25vcmVfZmlyc3RfcmVjb3JkGAUgASgIIkYKDkluZ2VzdFJlc3BvbnNlEhEKCWV4dGVudF9pZBgBIAEoCRIRCglyb3dfY291bnQYAiABKAMSDgoGY3Vyc29yGAMgASgJIowBChNJbmdlc3RTdHJlYW1SZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgSFgoOZW5kX29mX3BheWxvYWQYBiABKAgiTAoUSW5nZXN0U3RyZWFtUmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkiRwoMUXVlcnlSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXF1ZXJ5GAIgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAMgASgJIikKC1F1ZXJ5Q29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSJqCg1RdWVyeVJlc3BvbnNlEi8KB2NvbHVtbnMYASADKAsyHi5zcGlsbHdheS5xdWVyeS52MS5RdWVyeUNvbHVtbhIoCgRyb3dzGAIgAygLMhouZ29vZ2xlLnByb3RvYnVmLkxpc3RWYWx1ZSJLCg5GYWN0VGFibGVSYW5nZRINCgV0YWJsZRgBIAEoCRIUCgxhZnRlcl9jdXJzb3IYAiABKAkSFAoMdXBfdG9fY3Vyc29yGAMgASgJIsoCChVFeGVjdXRlVG9TcG9vbFJlcXVlc3QSDQoFcXVlcnkYASABKAkSMwoOb3V0cHV0X2NvbHVtbnMYAyADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhISCgpzcG9vbF9uYW1lGAQgASgJEhAKCGRhdGFiYXNlGAUgASgJEioKBnRhYmxlcxgGIAMoCzIaLnNwaWxsd2F5LmNhdGFsb2cudjEuVGFibGUSNgoLZmFjdF90YWJsZXMYByADKAsyIS5zcGlsbHdheS5xdWVyeS52MS5GYWN0VGFibGVSYW5nZRIYChBkaW1lbnNpb25fdGFibGVzGAggAygJEjUKCGVuY29kaW5nGAkgASgLMiMuc3BpbGx3YXkucXVlcnkudjEuQXJ0aWZhY3RFbmNvZGluZ0oECAIQA1IMYm91bmRfdGFibGVzIoIBChBBcnRpZmFjdEVuY29kaW5nEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhIKCnNpemVfbGltaXQYAiABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgDIAEoBSKnAQoWRXhlY3V0ZVRvU3Bvb2xSZXNwb25zZRIUCgxzcG9vbF9oYW5kbGUYASABKAkSEQoJcm93X2NvdW50GAIgASgDEhUKDWVuY29kZWRfZmlsZXMYAyADKAkSMQoFdXNhZ2UYBCABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLlJlc291cmNlVXNhZ2USGgoSb2xkZXN0X2ZhY3RfY3Vyc29yGAUgASgJIikKE0Rpc2NhcmRTcG9vbFJlcXVlc3QSEgoKc3Bvb2xfbmFtZRgBIAEoCSIWChREaXNjYXJkU3Bvb2xSZXNwb25zZTKEBwoMUXVlcnlTZXJ2aWNlEk0KBkluZ2VzdBIgLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlcXVlc3QaIS5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXNwb25zZRJhCgxJbmdlc3RTdHJlYW0SJi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXF1ZXN0Gicuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVzcG9uc2UoARJMCgVRdWVyeRIfLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVxdWVzdBogLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5UmVzcG9uc2UwARJiCg1FeHBvcnRUb1RhYmxlEicuc3BpbGx3YXkucXVlcnkudjEuRXhwb3J0VG9UYWJsZVJlcXVlc3QaKC5zcGlsbHdheS5xdWVyeS52MS5FeHBvcnRUb1RhYmxlUmVzcG9uc2USZQoOU2hvd09wZXJhdGlvbnMSKC5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uc1JlcXVlc3QaKS5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uc1Jlc3BvbnNlEncKFFNob3dPcGVyYXRpb25EZXRhaWxzEi4uc3BpbGx3YXkucXVlcnkudjEuU2hvd09wZXJhdGlvbkRldGFpbHNSZXF1ZXN0Gi8uc3BpbGx3YXkucXVlcnkudjEuU2hvd09wZXJhdGlvbkRldGFpbHNSZXNwb25zZRJoCg9DYW5jZWxPcGVyYXRpb24SKS5zcGlsbHdheS5xdWVyeS52MS5DYW5jZWxPcGVyYXRpb25SZXF1ZXN0Giouc3BpbGx3YXkucXVlcnkudjEuQ2FuY2VsT3BlcmF0aW9uUmVzcG9uc2USZQoORXhlY3V0ZVRvU3Bvb2wSKC5zcGlsbHdheS5xdWVyeS52MS5FeGVjdXRlVG9TcG9vbFJlcXVlc3QaKS5zcGlsbHdheS5xdWVyeS52MS5FeGVjdXRlVG9TcG9vbFJlc3BvbnNlEl8KDERpc2NhcmRTcG9vbBImLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlcXVlc3QaJy5zcGlsbHdheS5xdWVyeS52MS5EaXNjYXJkU3Bvb2xSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.query.v1.ExportToTableProperties
+ */
+export type ExportToTableProperties = Message<"spillway.query.v1.ExportToTableProperties"> & {
+  /**
+   * Bytes per artifact before compression; 0: the default (1 GB).
+   *
+   * @generated from field: int64 size_limit = 1;
+   */
+  sizeLimit: bigint;
+
+  /**
+   * @generated from field: int32 parquet_row_group_size = 2;
+   */
+  parquetRowGroupSize: number;
+};
+
+/**
+ * Describes the message spillway.query.v1.ExportToTableProperties.
+ * Use `create(ExportToTablePropertiesSchema)` to create a new message.
+ */
+export const ExportToTablePropertiesSchema: GenMessage<ExportToTableProperties> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 0);
+
+/**
+ * @generated from message spillway.query.v1.ExportToTableRequest
+ */
+export type ExportToTableRequest = Message<"spillway.query.v1.ExportToTableRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string external_table = 2;
+   */
+  externalTable: string;
+
+  /**
+   * @generated from field: string query = 3;
+   */
+  query: string;
+
+  /**
+   * sql (default) or kql.
+   *
+   * @generated from field: string query_language = 4;
+   */
+  queryLanguage: string;
+
+  /**
+   * @generated from field: bool async = 5;
+   */
+  async: boolean;
+
+  /**
+   * @generated from field: spillway.query.v1.ExportToTableProperties properties = 6;
+   */
+  properties?: ExportToTableProperties | undefined;
+};
+
+/**
+ * Describes the message spillway.query.v1.ExportToTableRequest.
+ * Use `create(ExportToTableRequestSchema)` to create a new message.
+ */
+export const ExportToTableRequestSchema: GenMessage<ExportToTableRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 1);
+
+/**
+ * @generated from message spillway.query.v1.ExportToTableResponse
+ */
+export type ExportToTableResponse = Message<"spillway.query.v1.ExportToTableResponse"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * Sync only: what was written.
+   *
+   * @generated from field: repeated spillway.catalog.v1.ExportedArtifact artifacts = 2;
+   */
+  artifacts: ExportedArtifact[];
+};
+
+/**
+ * Describes the message spillway.query.v1.ExportToTableResponse.
+ * Use `create(ExportToTableResponseSchema)` to create a new message.
+ */
+export const ExportToTableResponseSchema: GenMessage<ExportToTableResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 2);
+
+/**
+ * @generated from message spillway.query.v1.ShowOperationsRequest
+ */
+export type ShowOperationsRequest = Message<"spillway.query.v1.ShowOperationsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * One operation; empty: the database's (kept 14 days).
+   *
+   * @generated from field: string operation_id = 2;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message spillway.query.v1.ShowOperationsRequest.
+ * Use `create(ShowOperationsRequestSchema)` to create a new message.
+ */
+export const ShowOperationsRequestSchema: GenMessage<ShowOperationsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 3);
+
+/**
+ * @generated from message spillway.query.v1.ShowOperationsResponse
+ */
+export type ShowOperationsResponse = Message<"spillway.query.v1.ShowOperationsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.Operation operations = 1;
+   */
+  operations: Operation[];
+};
+
+/**
+ * Describes the message spillway.query.v1.ShowOperationsResponse.
+ * Use `create(ShowOperationsResponseSchema)` to create a new message.
+ */
+export const ShowOperationsResponseSchema: GenMessage<ShowOperationsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 4);
+
+/**
+ * @generated from message spillway.query.v1.ShowOperationDetailsRequest
+ */
+export type ShowOperationDetailsRequest = Message<"spillway.query.v1.ShowOperationDetailsRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string operation_id = 2;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message spillway.query.v1.ShowOperationDetailsRequest.
+ * Use `create(ShowOperationDetailsRequestSchema)` to create a new message.
+ */
+export const ShowOperationDetailsRequestSchema: GenMessage<ShowOperationDetailsRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 5);
+
+/**
+ * @generated from message spillway.query.v1.ShowOperationDetailsResponse
+ */
+export type ShowOperationDetailsResponse = Message<"spillway.query.v1.ShowOperationDetailsResponse"> & {
+  /**
+   * @generated from field: repeated spillway.catalog.v1.ExportedArtifact artifacts = 1;
+   */
+  artifacts: ExportedArtifact[];
+};
+
+/**
+ * Describes the message spillway.query.v1.ShowOperationDetailsResponse.
+ * Use `create(ShowOperationDetailsResponseSchema)` to create a new message.
+ */
+export const ShowOperationDetailsResponseSchema: GenMessage<ShowOperationDetailsResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 6);
+
+/**
+ * @generated from message spillway.query.v1.CancelOperationRequest
+ */
+export type CancelOperationRequest = Message<"spillway.query.v1.CancelOperationRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string operation_id = 2;
+   */
+  operationId: string;
+};
+
+/**
+ * Describes the message spillway.query.v1.CancelOperationRequest.
+ * Use `create(CancelOperationRequestSchema)` to create a new message.
+ */
+export const CancelOperationRequestSchema: GenMessage<CancelOperationRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 7);
+
+/**
+ * @generated from message spillway.query.v1.CancelOperationResponse
+ */
+export type CancelOperationResponse = Message<"spillway.query.v1.CancelOperationResponse"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.Operation operation = 1;
+   */
+  operation?: Operation | undefined;
+};
+
+/**
+ * Describes the message spillway.query.v1.CancelOperationResponse.
+ * Use `create(CancelOperationResponseSchema)` to create a new message.
+ */
+export const CancelOperationResponseSchema: GenMessage<CancelOperationResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 8);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -55,7 +266,7 @@ export type IngestRequest = Message<"spillway.query.v1.IngestRequest"> & {
  * Use `create(IngestRequestSchema)` to create a new message.
  */
 export const IngestRequestSchema: GenMessage<IngestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 0);
+  messageDesc(file_spillway_query_v1_query_service, 9);
 
 /**
  * @generated from message spillway.query.v1.IngestResponse
@@ -82,7 +293,7 @@ export type IngestResponse = Message<"spillway.query.v1.IngestResponse"> & {
  * Use `create(IngestResponseSchema)` to create a new message.
  */
 export const IngestResponseSchema: GenMessage<IngestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 1);
+  messageDesc(file_spillway_query_v1_query_service, 10);
 
 /**
  * The fields of IngestRequest; see IngestStream for which message carries which.
@@ -128,7 +339,7 @@ export type IngestStreamRequest = Message<"spillway.query.v1.IngestStreamRequest
  * Use `create(IngestStreamRequestSchema)` to create a new message.
  */
 export const IngestStreamRequestSchema: GenMessage<IngestStreamRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 2);
+  messageDesc(file_spillway_query_v1_query_service, 11);
 
 /**
  * @generated from message spillway.query.v1.IngestStreamResponse
@@ -155,7 +366,7 @@ export type IngestStreamResponse = Message<"spillway.query.v1.IngestStreamRespon
  * Use `create(IngestStreamResponseSchema)` to create a new message.
  */
 export const IngestStreamResponseSchema: GenMessage<IngestStreamResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 3);
+  messageDesc(file_spillway_query_v1_query_service, 12);
 
 /**
  * @generated from message spillway.query.v1.QueryRequest
@@ -184,7 +395,7 @@ export type QueryRequest = Message<"spillway.query.v1.QueryRequest"> & {
  * Use `create(QueryRequestSchema)` to create a new message.
  */
 export const QueryRequestSchema: GenMessage<QueryRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 4);
+  messageDesc(file_spillway_query_v1_query_service, 13);
 
 /**
  * @generated from message spillway.query.v1.QueryColumn
@@ -208,7 +419,7 @@ export type QueryColumn = Message<"spillway.query.v1.QueryColumn"> & {
  * Use `create(QueryColumnSchema)` to create a new message.
  */
 export const QueryColumnSchema: GenMessage<QueryColumn> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 5);
+  messageDesc(file_spillway_query_v1_query_service, 14);
 
 /**
  * The first message carries the columns, later ones batches of rows.
@@ -232,7 +443,7 @@ export type QueryResponse = Message<"spillway.query.v1.QueryResponse"> & {
  * Use `create(QueryResponseSchema)` to create a new message.
  */
 export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 6);
+  messageDesc(file_spillway_query_v1_query_service, 15);
 
 /**
  * A fact table of an export run: the query sees only its records in (after_cursor, up_to_cursor].
@@ -261,7 +472,7 @@ export type FactTableRange = Message<"spillway.query.v1.FactTableRange"> & {
  * Use `create(FactTableRangeSchema)` to create a new message.
  */
 export const FactTableRangeSchema: GenMessage<FactTableRange> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 7);
+  messageDesc(file_spillway_query_v1_query_service, 16);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolRequest
@@ -325,7 +536,7 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
  * Use `create(ExecuteToSpoolRequestSchema)` to create a new message.
  */
 export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 8);
+  messageDesc(file_spillway_query_v1_query_service, 17);
 
 /**
  * @generated from message spillway.query.v1.ArtifactEncoding
@@ -352,7 +563,7 @@ export type ArtifactEncoding = Message<"spillway.query.v1.ArtifactEncoding"> & {
  * Use `create(ArtifactEncodingSchema)` to create a new message.
  */
 export const ArtifactEncodingSchema: GenMessage<ArtifactEncoding> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 9);
+  messageDesc(file_spillway_query_v1_query_service, 18);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolResponse
@@ -398,7 +609,7 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  * Use `create(ExecuteToSpoolResponseSchema)` to create a new message.
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 10);
+  messageDesc(file_spillway_query_v1_query_service, 19);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolRequest
@@ -415,7 +626,7 @@ export type DiscardSpoolRequest = Message<"spillway.query.v1.DiscardSpoolRequest
  * Use `create(DiscardSpoolRequestSchema)` to create a new message.
  */
 export const DiscardSpoolRequestSchema: GenMessage<DiscardSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 11);
+  messageDesc(file_spillway_query_v1_query_service, 20);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolResponse
@@ -428,7 +639,7 @@ export type DiscardSpoolResponse = Message<"spillway.query.v1.DiscardSpoolRespon
  * Use `create(DiscardSpoolResponseSchema)` to create a new message.
  */
 export const DiscardSpoolResponseSchema: GenMessage<DiscardSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 12);
+  messageDesc(file_spillway_query_v1_query_service, 21);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.
@@ -468,6 +679,48 @@ export const QueryService: GenService<{
     methodKind: "server_streaming";
     input: typeof QueryRequestSchema;
     output: typeof QueryResponseSchema;
+  },
+  /**
+   * A one-shot export of a query's result to an external table (Kusto's `.export [async] to
+   * table`): all its artifacts or none, like a continuous run. Sync: answers once done, with
+   * the artifacts. Async: answers the operation id at once.
+   *
+   * @generated from rpc spillway.query.v1.QueryService.ExportToTable
+   */
+  exportToTable: {
+    methodKind: "unary";
+    input: typeof ExportToTableRequestSchema;
+    output: typeof ExportToTableResponseSchema;
+  },
+  /**
+   * One-shot operations of a database, or one (Kusto's .show operations).
+   *
+   * @generated from rpc spillway.query.v1.QueryService.ShowOperations
+   */
+  showOperations: {
+    methodKind: "unary";
+    input: typeof ShowOperationsRequestSchema;
+    output: typeof ShowOperationsResponseSchema;
+  },
+  /**
+   * What an operation wrote (Kusto's .show operation details).
+   *
+   * @generated from rpc spillway.query.v1.QueryService.ShowOperationDetails
+   */
+  showOperationDetails: {
+    methodKind: "unary";
+    input: typeof ShowOperationDetailsRequestSchema;
+    output: typeof ShowOperationDetailsResponseSchema;
+  },
+  /**
+   * Stops an operation in progress: it ends Canceled, and what it wrote is removed.
+   *
+   * @generated from rpc spillway.query.v1.QueryService.CancelOperation
+   */
+  cancelOperation: {
+    methodKind: "unary";
+    input: typeof CancelOperationRequestSchema;
+    output: typeof CancelOperationResponseSchema;
   },
   /**
    * Internal: runs an export query, its fact tables bound to their cursor range and its

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCode, SpillwayError } from "@spillway/errors";
+import { OperationRunner, type OperationPeers } from "./operation-runner.js";
+
+const noRetry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+const request = JSON.stringify({ externalTable: "Lake", query: "SELECT Id FROM T", queryLanguage: "sql", sizeLimit: "0", parquetRowGroupSize: 0 });
+
+/** Peers doing what a healthy Spillway does for one operation, recording what they were asked. */
+function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
+  const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0 };
+  const hooks = { cancelAfterRenewals: Infinity, upload: async () => {} };
+  let claimed = false;
+  const peers: OperationPeers = {
+    catalog: { planExport: async () => ({ spec: { database: "db", query: "SELECT Id FROM T", factTables: [], dimensionTables: ["T"], tables: [], externalTable: { name: "Lake", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } } }) as never },
+    cursor: {
+      claimOperation: async () => {
+        if (claimed) return { found: false } as never;
+        claimed = true;
+        return { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: claim.abandoned ?? false, pending: claim.pending ?? [] } as never;
+      },
+      renewOperation: async () => ({ held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
+      finishOperation: async (req) => (log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
+      journalPending: async (req) => (log.journaled.push(req.paths ?? []), {}) as never,
+      clearPending: async (req) => (log.cleared.push(req.paths ?? []), {}) as never,
+    },
+    query: {
+      executeToSpool: async () => ({ spoolHandle: "op-1", rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] }) as never,
+      discardSpool: async () => ({}) as never,
+    },
+    writer: {
+      stageArtifacts: async () => ({ artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
+      uploadArtifacts: async () => (await hooks.upload(), { artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
+      discardStage: async () => ({}) as never,
+      deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
+    },
+  };
+  return { peers, log, hooks };
+}
+
+async function runOnce(peers: OperationPeers) {
+  const runner = new OperationRunner(peers, { retry: noRetry });
+  await runner.poll();
+  await runner.drain();
+}
+
+describe("OperationRunner", () => {
+  it("runs a taken operation to its commit: journaled before the upload, its artifacts committed with its end", async () => {
+    const { peers, log } = fakes();
+    await runOnce(peers);
+    expect(log.journaled).toEqual([["file:///lake/export_op-1_0.csv"]]);
+    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/export_op-1_0.csv", numRecords: 10n })] }]);
+    expect(log.deleted).toEqual([]);
+  });
+
+  it("stops when asked between steps: Canceled, and what it uploaded is deleted", async () => {
+    const { peers, log, hooks } = fakes();
+    // The check after the upload is the third.
+    hooks.cancelAfterRenewals = 2;
+    await runOnce(peers);
+    expect(log.finished).toEqual([{ state: "Canceled", status: expect.stringContaining("canceled by request; the files it had written were removed"), artifacts: [] }]);
+    expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);
+    expect(log.cleared).toEqual([["file:///lake/export_op-1_0.csv"]]);
+  });
+
+  it("fails when the upload fails, deleting what it may have uploaded", async () => {
+    const { peers, log, hooks } = fakes();
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+    };
+    await runOnce(peers);
+    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("storage timed out; the files it had written were removed"), artifacts: [] }]);
+    expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);
+  });
+
+  it("fails one whose scheduler died, after deleting what it had journaled, without running it again", async () => {
+    const { peers, log } = fakes({ abandoned: true, pending: ["file:///lake/export_op-1_0.csv", "file:///lake/export_op-1_1.csv"] });
+    let queried = false;
+    peers.query.executeToSpool = async () => ((queried = true), { spoolHandle: "", rowCount: 0n, encodedFiles: [] }) as never;
+    await runOnce(peers);
+    expect(queried).toBe(false);
+    expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv", "file:///lake/export_op-1_1.csv"]]);
+    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("stopped before it ended"), artifacts: [] }]);
+  });
+});

@@ -1,0 +1,210 @@
+import { randomUUID } from "node:crypto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway/errors";
+import { RunResourcesSchema, type ExportSpec } from "@spillway/proto";
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from "@spillway/rpc";
+import { spoolRequest, stageRequest } from "./export-runner.js";
+import type { SchedulerPeers } from "./peer-clients.js";
+import { RunAccount } from "./run-account.js";
+
+/** What running one-shot operations needs of the other services: the narrow interface its tests fake. */
+export interface OperationPeers {
+  catalog: Pick<SchedulerPeers["catalog"], "planExport">;
+  cursor: Pick<SchedulerPeers["cursor"], "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending">;
+  query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
+  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
+}
+
+export interface OperationRunnerOptions {
+  ownerId?: string;
+  leaseTtlMs?: number;
+  /** How often it looks for operations to take. */
+  pollMs?: number;
+  /** Operations this scheduler runs at once. */
+  maxConcurrent?: number;
+  retry?: RetryOptions;
+  log?: (line: string) => void;
+}
+
+/** The ExportToTable request the query service recorded (services/query one-shot-export.ts). */
+interface OneShotRequest {
+  externalTable: string;
+  query: string;
+  queryLanguage: string;
+  sizeLimit: string;
+  parquetRowGroupSize: number;
+}
+
+/** The operation was asked to stop: it ends Canceled, with nothing of it left in storage. */
+class OperationCanceled extends SpillwayError {
+  constructor() {
+    super(ErrorCode.cancelled, "canceled by request");
+  }
+}
+
+/**
+ * Runs one-shot exports (SPEC §6a) as operations the ledger hands out: each under a lease,
+ * through the same steps as a continuous run (the query service spools, the writer stages,
+ * the files are journaled, uploaded, then committed with the operation's end in one
+ * transaction). A failed or canceled one deletes what it uploaded; one whose scheduler died
+ * is taken by the next claim, which deletes what it journaled and fails it.
+ */
+export class OperationRunner {
+  private readonly inFlight = new Set<Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private polling = false;
+  readonly ownerId: string;
+  private readonly leaseTtlMs: number;
+  private readonly pollMs: number;
+  private readonly maxConcurrent: number;
+  private readonly retry: RetryOptions;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly peers: OperationPeers,
+    options: OperationRunnerOptions = {},
+  ) {
+    this.ownerId = options.ownerId ?? randomUUID();
+    this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
+    this.pollMs = options.pollMs ?? 500;
+    this.maxConcurrent = options.maxConcurrent ?? 2;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.log = options.log ?? (() => undefined);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.poll(), this.pollMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Takes operations while there is room; each runs on its own. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      while (this.inFlight.size < this.maxConcurrent) {
+        const claimed = await this.peers.cursor.claimOperation({ owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs) });
+        if (!claimed.found) return;
+        const running = this.runClaimed(claimed).catch((err) => this.log(`scheduler: operation ${claimed.operationId}: ${errorMessage(err)}`));
+        this.inFlight.add(running);
+        void running.finally(() => this.inFlight.delete(running));
+      }
+    } catch (err) {
+      this.log(`scheduler: could not look for operations: ${errorMessage(err)}`);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Waits for the operations in flight (tests, shutdown). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async runClaimed(claimed: { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] }): Promise<void> {
+    const { operationId } = claimed;
+    const request = JSON.parse(claimed.requestJson) as OneShotRequest;
+    const account = new RunAccount();
+    const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
+    let uploaded: string[] | undefined;
+    let spec: ExportSpec | undefined;
+    try {
+      spec = await account.phase("plan", () => this.plan(claimed.database, operationId, request));
+      if (claimed.abandoned) {
+        // Its scheduler stopped mid-way: what it journaled may be in storage.
+        await this.deleteFiles(spec, operationId, claimed.pending);
+        return await this.finish(operationId, "Failed", "the process running this operation stopped before it ended; what it had written was removed", spec, [], account);
+      }
+      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, operationId)), this.retry));
+      account.add(spool.usage);
+      if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account);
+      await this.assertNotCanceled(operationId);
+      const staged = await account.phase("stage", () =>
+        withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, operationId, spool), nameStem: `export_${operationId.slice(0, 8)}` }), this.retry),
+      );
+      account.add(staged.usage);
+      const paths = staged.artifacts.map((a) => a.path);
+      await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: operationId, paths }));
+      await this.assertNotCanceled(operationId);
+      uploaded = paths;
+      const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: operationId }), this.retry));
+      account.add(done.usage);
+      await this.assertNotCanceled(operationId);
+      await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account);
+    } catch (err) {
+      const canceled = err instanceof OperationCanceled;
+      let cleanup = "";
+      if (uploaded && spec) {
+        cleanup = await this.deleteFiles(spec, operationId, uploaded).then(
+          () => "; the files it had written were removed",
+          (e: unknown) => `; its files could not all be removed (${errorMessage(e)}) and are listed for the next attempt`,
+        );
+      }
+      await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
+        this.log(`scheduler: operation ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
+      );
+    } finally {
+      clearInterval(heartbeat);
+      await Promise.allSettled([this.peers.writer.discardStage({ stageId: operationId }), this.peers.query.discardSpool({ spoolName: operationId })]);
+    }
+  }
+
+  /** The operation's plan from the catalog, as a run spec named after the operation. */
+  private async plan(database: string, operationId: string, request: OneShotRequest): Promise<ExportSpec> {
+    const { spec } = await withRetry(
+      () =>
+        this.peers.catalog.planExport({
+          database,
+          externalTable: request.externalTable,
+          query: request.query,
+          queryLanguage: request.queryLanguage,
+          properties: { sizeLimit: BigInt(request.sizeLimit || "0"), parquetRowGroupSize: request.parquetRowGroupSize },
+        }),
+      this.retry,
+    );
+    return { ...spec!, id: operationId, name: operationId };
+  }
+
+  private async renew(operationId: string): Promise<{ held: boolean; cancelRequested: boolean }> {
+    return this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs) });
+  }
+
+  /** Between steps: stop when asked to, or when the lease went to another scheduler. */
+  private async assertNotCanceled(operationId: string): Promise<void> {
+    const { held, cancelRequested } = await this.renew(operationId);
+    if (cancelRequested) throw new OperationCanceled();
+    if (!held) throw new SpillwayError(ErrorCode.aborted, "this scheduler lost the operation's lease");
+  }
+
+  /** Deletes `paths` from the target, then forgets them in the journal. */
+  private async deleteFiles(spec: ExportSpec, operationId: string, paths: string[]): Promise<void> {
+    if (paths.length === 0) return;
+    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable, paths }), this.retry);
+    await this.peers.cursor.clearPending({ exportId: operationId, paths });
+  }
+
+  private async finish(
+    operationId: string,
+    state: "Completed" | "Failed" | "Canceled",
+    status: string,
+    spec: ExportSpec | undefined,
+    artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>,
+    account: RunAccount,
+  ): Promise<void> {
+    const resources: MessageInitShape<typeof RunResourcesSchema> = account.resources(artifacts.map((a) => ({ numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
+    await this.peers.cursor.finishOperation({
+      operationId,
+      owner: this.ownerId,
+      state,
+      status,
+      externalTable: spec?.externalTable?.name ?? "",
+      artifacts,
+      resources: create(RunResourcesSchema, resources),
+    });
+  }
+}

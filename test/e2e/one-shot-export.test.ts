@@ -1,0 +1,110 @@
+import { status } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { readArtifacts } from "../support/artifact-reader.js";
+import { blobNames, csv, newContainer, refusal, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import { waitFor } from "../support/free-port.js";
+import type { Mode, SpillwayUnderTest } from "../support/spillway-processes.js";
+
+// One-shot exports (SPEC §6a) against real processes, DuckDB and Azurite: the seed's
+// "Export historical data" recipe, operations, cancel, and a crash mid-way.
+
+const HOUR = { seconds: 3600n };
+const ids = (rows: Array<Record<string, unknown>>) => sortBy(rows, "Id").map((r) => Number(r.Id));
+
+/** Until the operation ends: its last state. */
+async function ended(sw: SpillwayUnderTest, operationId: string) {
+  return waitFor(`operation ${operationId} to end`, async () => {
+    const [op] = (await sw.query.showOperations({ operationId })).operations;
+    return op && op.state !== "InProgress" ? op : undefined;
+  }, 60_000);
+}
+
+/** A table big enough that exporting it takes a while: `rows` ids in one extent. */
+async function bigTable(sw: SpillwayUnderTest, name: string, rows: number): Promise<void> {
+  await sw.catalog.createTable({ name, columns: [{ name: "Id", type: "long" }] });
+  await sw.query.ingest({ table: name, format: "csv", payload: Buffer.from(Array.from({ length: rows }, (_, i) => String(i)).join("\n") + "\n") });
+}
+
+describe.each<Mode>(["all", "split"])("one-shot export to an external table (%s)", (mode) => {
+  const env = withSpillwayAndAzurite(mode);
+
+  it("exports the records before an export's start cursor once, so with the continuous runs every record goes out exactly once (the seed's recipe)", async () => {
+    const container = await newContainer(env.azurite, "history");
+    const { sw, azurite } = env;
+    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
+    await sw.query.ingest({ table: "Events", format: "csv", payload: csv([[1], [2], [3]]) });
+    await sw.catalog.createExternalTable({ name: "Lake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [azurite.connectionString(container)] });
+    const created = await sw.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", properties: { intervalBetweenRuns: HOUR } });
+    const start = created.export!.startCursor;
+    await sw.query.ingest({ table: "Events", format: "csv", payload: csv([[4], [5]]) });
+
+    const history = await sw.query.exportToTable({ externalTable: "Lake", query: `SELECT Id FROM Events WHERE cursor_before_or_at('${start}')` });
+    expect(history.artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(3n);
+    expect(history.artifacts.every((a) => a.externalTableName === "Lake")).toBe(true);
+    const run = await sw.catalog.runContinuousExportNow({ name: "Out" });
+    expect(run.result).toBe("Completed");
+
+    const files = [...history.artifacts, ...run.artifacts].map((a) => a.path);
+    expect(ids(await readArtifacts(azurite.client, files, "csv", { Id: "BIGINT" }))).toEqual([1, 2, 3, 4, 5]);
+    // Storage holds exactly those files.
+    expect((await blobNames(azurite, container)).length).toBe(files.length);
+
+    // The operation is listed, with what it wrote.
+    const [op] = (await sw.query.showOperations({ operationId: history.operationId })).operations;
+    expect(op).toMatchObject({ operation: "ExportToTable", state: "Completed", status: "" });
+    expect(op!.resources?.rowsWritten).toBe(3n);
+    expect((await sw.query.showOperationDetails({ operationId: history.operationId })).artifacts.map((a) => a.path)).toEqual(history.artifacts.map((a) => a.path));
+  });
+
+  it("runs async in KQL: an operation id at once, then Completed with its artifacts", async () => {
+    const { sw } = env;
+    const container = await newContainer(env.azurite, "async");
+    await sw.catalog.createExternalTable({ name: "AsyncLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
+    const { operationId, artifacts } = await sw.query.exportToTable({ externalTable: "AsyncLake", query: "Events | where Id > 2 | project Id", queryLanguage: "kql", async: true });
+    expect(artifacts).toEqual([]);
+    expect((await ended(sw, operationId)).state).toBe("Completed");
+    const details = (await sw.query.showOperationDetails({ operationId })).artifacts;
+    expect(ids(await readArtifacts(env.azurite.client, details.map((a) => a.path), "parquet"))).toEqual([3, 4, 5]);
+  });
+
+  it("refuses bad input with a clear error and records no operation", async () => {
+    const { sw } = env;
+    const before = (await sw.query.showOperations({})).operations.length;
+    expect(await refusal(sw.query.exportToTable({ externalTable: "Nowhere", query: "SELECT Id FROM Events" }))).toMatchObject({ code: status.NOT_FOUND, message: expect.stringContaining("'Nowhere'") });
+    expect(await refusal(sw.query.exportToTable({ externalTable: "Lake", query: "SELECT Id, Id + 1 AS Other FROM Events" }))).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringContaining("does not match external table 'Lake'"),
+    });
+    expect(await refusal(sw.query.showOperations({ operationId: "no-such-operation" }))).toMatchObject({ code: status.NOT_FOUND });
+    expect((await sw.query.showOperations({})).operations.length).toBe(before);
+  });
+
+  it("cancels an operation: it ends Canceled and leaves no file", async () => {
+    const { sw } = env;
+    const container = await newContainer(env.azurite, "cancel");
+    await bigTable(sw, "Big", 1_500_000);
+    await sw.catalog.createExternalTable({ name: "CancelLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
+    const { operationId } = await sw.query.exportToTable({ externalTable: "CancelLake", query: "SELECT Id FROM Big", async: true, properties: { sizeLimit: 1n << 20n } });
+    const canceled = await sw.query.cancelOperation({ operationId });
+    expect(canceled.operation!.operationId).toBe(operationId);
+    const op = await ended(sw, operationId);
+    expect(op.state).toBe("Canceled");
+    expect((await sw.query.showOperationDetails({ operationId })).artifacts).toEqual([]);
+    expect(await blobNames(env.azurite, container)).toEqual([]);
+  });
+
+  it.runIf(mode === "all")("fails an operation whose process was killed, once it is back, and leaves no file", async () => {
+    const { sw } = env;
+    const container = await newContainer(env.azurite, "killed");
+    await sw.catalog.createExternalTable({ name: "KilledLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
+    const { operationId } = await sw.query.exportToTable({ externalTable: "KilledLake", query: "SELECT Id FROM Big", async: true, properties: { sizeLimit: 1n << 20n } });
+    // Killed once a scheduler has taken it.
+    await waitFor("the operation to be taken", async () => ((await sw.query.showOperations({ operationId })).operations[0]?.nodeId ? true : undefined), 30_000);
+    await sw.kill();
+    await sw.start();
+    const op = await ended(sw, operationId);
+    expect(op.state).toBe("Failed");
+    expect(op.status).toContain("stopped before it ended");
+    expect(await blobNames(env.azurite, container)).toEqual([]);
+  });
+});
