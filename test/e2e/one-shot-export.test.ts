@@ -1,4 +1,6 @@
 import { status } from "@grpc/grpc-js";
+import { toJson, type JsonValue } from "@bufbuild/protobuf";
+import { ExecuteResponseSchema } from "@spillway/proto";
 import { describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
 import { blobNames, csv, newContainer, refusal, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
@@ -56,11 +58,42 @@ describe.each<Mode>(["all", "split"])("one-shot export to an external table (%s)
     expect((await sw.query.showOperationDetails({ operationId: history.operationId })).artifacts.map((a) => a.path)).toEqual(history.artifacts.map((a) => a.path));
   });
 
+  it("runs the seed's recipe in Kusto's own words through KustoService: .export async to table <| T | where cursor_before_or_at(StartCursor)", async () => {
+    const { sw } = env;
+    const container = await newContainer(env.azurite, "kusto");
+    const execute = async (text: string) => {
+      const rows: JsonValue[][] = [];
+      let columns: Array<{ name: string }> = [];
+      for await (const m of sw.kusto.execute({ database: "default", text })) {
+        const r = toJson(ExecuteResponseSchema, m) as { columns?: Array<{ name: string }>; rows?: JsonValue[][] };
+        columns = r.columns ?? columns;
+        rows.push(...(r.rows ?? []));
+      }
+      return rows.map((row) => Object.fromEntries(row.map((v, i) => [columns[i]!.name, v])));
+    };
+    await execute(`.create external table KustoLake (Id:long) kind=storage dataformat=csv ('${env.azurite.connectionString(container)}')`);
+    await execute(".create-or-alter continuous-export KustoOut to table KustoLake with (intervalBetweenRuns=1h) <| Events");
+    const [shown] = await execute(".show continuous-export KustoOut");
+    const start = String(shown!.StartCursor);
+    await sw.query.ingest({ table: "Events", format: "csv", payload: csv([[6]]) });
+
+    const [asked] = await execute(`.export async to table KustoLake <| Events | where cursor_before_or_at("${start}")`);
+    const op = await ended(sw, String(asked!.OperationId));
+    expect(op.state).toBe("Completed");
+    const run = await sw.catalog.runContinuousExportNow({ name: "KustoOut" });
+    const files = [...(await sw.query.showOperationDetails({ operationId: op.operationId })).artifacts, ...run.artifacts].map((a) => a.path);
+    // Events held 1 to 5 when the export was made; 6 came after.
+    expect(ids(await readArtifacts(env.azurite.client, files, "csv", { Id: "BIGINT" }))).toEqual([1, 2, 3, 4, 5, 6]);
+    // And sync, answering what it wrote.
+    const written = await execute(".export to table KustoLake <| Events | where Id == 6");
+    expect(written).toEqual([{ ExternalTableName: "KustoLake", Path: expect.stringContaining(container), NumRecords: "1" }]);
+  });
+
   it("runs async in KQL: an operation id at once, then Completed with its artifacts", async () => {
     const { sw } = env;
     const container = await newContainer(env.azurite, "async");
     await sw.catalog.createExternalTable({ name: "AsyncLake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
-    const { operationId, artifacts } = await sw.query.exportToTable({ externalTable: "AsyncLake", query: "Events | where Id > 2 | project Id", queryLanguage: "kql", async: true });
+    const { operationId, artifacts } = await sw.query.exportToTable({ externalTable: "AsyncLake", query: "Events | where Id > 2 and Id < 6 | project Id", queryLanguage: "kql", async: true });
     expect(artifacts).toEqual([]);
     expect((await ended(sw, operationId)).state).toBe("Completed");
     const details = (await sw.query.showOperationDetails({ operationId })).artifacts;

@@ -194,6 +194,22 @@ function readCommandBody(name: string, command: SyntaxDump, text: string): Comma
       return { kind: "showExternalTable", name: need(parts, "ExternalTableName", at) };
     case "CreateOrAlterContinuousExport":
       return continuousExport(custom, parts, text, at);
+    case "ExportToExternalTable": {
+      const queryList = findQuery(custom);
+      if (!queryList) throw new UnknownCommand(".export to table needs a query after <|", at.start);
+      const reader = new QueryReader();
+      const query = reader.readStatements(listOf(queryList), queryList);
+      return {
+        kind: "exportToTable",
+        async: words.includes("async"),
+        externalTable: need(parts, "ExternalTableName", at),
+        properties: properties(parts),
+        queryText: text.slice(queryList.start, queryList.end),
+        query,
+        queryTables: [...reader.tables],
+        queryColumns: query.columns,
+      };
+    }
     case "ShowContinuousExports":
       return { kind: "showContinuousExports" };
     case "ShowContinuousExport":

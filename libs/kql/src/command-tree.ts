@@ -45,6 +45,11 @@ export type CommandBody =
       /** The query after `<|`, as written and as typed by the parser. */
       queryText: string; query: TabularExpr; queryTables: string[]; queryColumns: KqlColumn[];
     }
+  | {
+      kind: "exportToTable"; async: boolean; externalTable: string; properties: CommandProperties;
+      /** The query after `<|`, as written and as typed by the parser. */
+      queryText: string; query: TabularExpr; queryTables: string[]; queryColumns: KqlColumn[];
+    }
   | { kind: "showContinuousExports" }
   | { kind: "showContinuousExport"; name: string }
   | { kind: "showContinuousExportArtifacts"; name: string }

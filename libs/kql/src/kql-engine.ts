@@ -56,7 +56,7 @@ export function createKqlEngine(): KqlEngine {
       const command = analysis.command;
       // Translating now refuses an unsupported pipe or export query before anything changes.
       if (command.pipe) translate(text, command.pipe.query);
-      if (command.kind === "createOrAlterContinuousExport") translate(text, command.query);
+      if (command.kind === "createOrAlterContinuousExport" || command.kind === "exportToTable") translate(text, command.query);
       return command;
     },
     close: () => host.close(),

@@ -84,6 +84,12 @@ export function exportProperties(properties: CommandProperties): Partial<Omit<Ex
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined));
 }
 
+/** `.export [async] to table T with (sizeLimit=..., parquetRowGroupSize=...) <| query`. */
+export function oneShotExportProperties(properties: CommandProperties): { sizeLimit: bigint; parquetRowGroupSize: number } {
+  const p = readProperties(properties, { sizeLimit: long, parquetRowGroupSize: int }, ".export to table");
+  return { sizeLimit: p.sizeLimit ?? 0n, parquetRowGroupSize: p.parquetRowGroupSize ?? 0 };
+}
+
 /** `.ingest inline ... with (format=..., ignoreFirstRecord=...)`; CSV when no format is named, as in Kusto. */
 export function ingestProperties(properties: CommandProperties): { format: string; ignoreFirstRecord: boolean } {
   const p = readProperties(properties, { format: text, ignoreFirstRecord: bool }, ".ingest inline");

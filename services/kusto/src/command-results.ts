@@ -41,6 +41,9 @@ export const ARTIFACTS = [col("Timestamp", "datetime"), col("ExternalTableName")
 export const FAILURES = [col("Timestamp", "datetime"), col("OperationId"), col("Name"), col("LastSuccessRun", "datetime"), col("FailureKind"), col("Details")];
 /** `.ingest inline`: one row per extent made, or one with the zero id when none was (ingest-inline). */
 export const INGESTED = [col("ExtentId", "guid")];
+/** `.export to table`: what a sync export wrote; an async one answers its operation. */
+export const EXPORTED = [col("ExternalTableName"), col("Path"), col("NumRecords", "long")];
+export const EXPORT_OPERATION = [col("OperationId", "guid")];
 /** `.show|.add|.drop database|table ... principals|<role>` (manage-database-security-roles; Notes as cluster-follower shows it). */
 export const PRINCIPALS = [col("Role"), col("PrincipalType"), col("PrincipalDisplayName"), col("PrincipalObjectId"), col("PrincipalFQN"), col("Notes")];
 

@@ -2,12 +2,14 @@ import { ErrorCode, invalidArgument, failedPrecondition, notFound, SpillwayError
 import type { Command, CommandBody, CommandColumn, ExternalTablePartition, KqlSchema, PathFormatPart } from "@spillway/kql";
 import { durationFromMs, parseKustoType, parseTimespan } from "@spillway/kusto";
 import type { ExternalTable, Table } from "@spillway/proto";
-import { exportProperties, externalTableProperties, ingestProperties, tableProperties } from "./command-properties.js";
+import { exportProperties, externalTableProperties, ingestProperties, oneShotExportProperties, tableProperties } from "./command-properties.js";
 import {
   ARTIFACTS,
   artifactRow,
   CONTINUOUS_EXPORT,
   DROPPED_EXTERNAL_TABLE,
+  EXPORT_OPERATION,
+  EXPORTED,
   EXTERNAL_TABLE,
   externalTableRow,
   exportRow,
@@ -112,6 +114,18 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
         properties,
       });
       return resultOf(CONTINUOUS_EXPORT, [exportRow(response.export!)]);
+    }
+    case "exportToTable": {
+      const { response } = await calls.exportToTable({
+        database,
+        externalTable: c.externalTable,
+        query: c.queryText,
+        queryLanguage: "kql",
+        async: c.async,
+        properties: oneShotExportProperties(c.properties),
+      });
+      if (c.async) return resultOf(EXPORT_OPERATION, [{ OperationId: response.operationId }]);
+      return resultOf(EXPORTED, response.artifacts.map((a) => ({ ExternalTableName: a.externalTableName, Path: a.path, NumRecords: a.numRecords })));
     }
     case "showContinuousExports": {
       const { response } = await calls.catalog("listContinuousExports", { database });

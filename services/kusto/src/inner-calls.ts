@@ -18,6 +18,8 @@ type QueryMethods = MethodsOf<typeof QueryService>;
 export type IngestRequestInit = MessageInitShape<QueryMethods["ingest"]["input"]>;
 export type IngestResponse = MessageShape<QueryMethods["ingest"]["output"]>;
 export type QueryRequestInit = MessageInitShape<QueryMethods["query"]["input"]>;
+export type ExportToTableRequestInit = MessageInitShape<QueryMethods["exportToTable"]["input"]>;
+export type ExportToTableResponse = MessageShape<QueryMethods["exportToTable"]["output"]>;
 
 /** An RPC answered as the caller: its answer, and what the caller may do in the call's database. */
 export interface Answer<R> {
@@ -39,6 +41,8 @@ export interface CommandCalls {
   catalog<M extends CatalogRpc>(method: M, request: CatalogRequest<M>, options?: { alters?: boolean }): Promise<Answer<CatalogResponse<M>>>;
   /** QueryService/Ingest on the caller's behalf. */
   ingest(request: IngestRequestInit): Promise<Answer<IngestResponse>>;
+  /** QueryService/ExportToTable on the caller's behalf. */
+  exportToTable(request: ExportToTableRequestInit): Promise<Answer<ExportToTableResponse>>;
   /** QueryService/Query on the caller's behalf; admitted before the first message, released after the last. */
   query(request: QueryRequestInit): AsyncIterable<QueryResponse>;
   /** Whether the caller could make a CatalogService call (to show in a listing only what it may see one by one). */
@@ -94,6 +98,11 @@ export function commandCalls(peers: KustoPeers, access: PeerAccess, admitter: Ca
       const desc = QueryService.method.ingest;
       const request = create(desc.input, init);
       return admitted(`${QueryService.name}/${desc.name}`, access.query.ingest as AccessRule<never>, request, () => peers.query.ingest(request));
+    },
+    exportToTable(init) {
+      const desc = QueryService.method.exportToTable;
+      const request = create(desc.input, init);
+      return admitted(`${QueryService.name}/${desc.name}`, access.query.exportToTable as AccessRule<never>, request, () => peers.query.exportToTable(request));
     },
     async *query(init) {
       const desc = QueryService.method.query;
