@@ -86,6 +86,21 @@ describe("the CLI against a running Spillway", () => {
     expect((await cli(sw, "exports", "enable", "Out")).code).toBe(0);
     expect((await cli(sw, "exports", "show", "Out")).stdout).toMatch(/isDisabled\s+false/);
 
+    // A one-shot export, followed to its end: plain step lines on stderr when not a terminal, the files on stdout.
+    const exported = await cli(sw, "export", "Lake", "SELECT Id, Key FROM Events WHERE Id > 1", "-o", "json");
+    expect(exported.code).toBe(0);
+    expect(JSON.parse(exported.stdout)).toEqual([expect.objectContaining({ records: "2" })]);
+    expect(exported.stderr).toMatch(/^export [0-9a-f-]{36}: .*Completed \(\d+\.\d s\)$/ms);
+    const operations = JSON.parse((await cli(sw, "operations", "list", "-o", "json")).stdout) as Array<{ state: string; operation: string }>;
+    expect(operations).toEqual([expect.objectContaining({ operation: "ExportToTable", state: "Completed" })]);
+    // Refused before anything starts: one clear line, exit 1.
+    const refusedExport = await cli(sw, "export", "Lake", "SELECT 1 AS Wrong");
+    expect(refusedExport.code).toBe(1);
+    expect(refusedExport.stderr.trim()).toMatch(/^spillway: export to external table 'Lake': the query's output .* does not match/);
+    const asyncExport = await cli(sw, "export", "Lake", "Events | project Id, Key", "--kql", "--async", "-o", "json");
+    const [{ operationId }] = JSON.parse(asyncExport.stdout) as Array<{ operationId: string }>;
+    expect(JSON.parse((await cli(sw, "operations", "cancel", operationId!, "-o", "json")).stdout)[0].operationId).toBe(operationId);
+
     const counted = JSON.parse((await cli(sw, "kql", "Events | count", "-o", "json")).stdout);
     expect(counted).toEqual([{ Count: "3" }]);
 
@@ -102,8 +117,8 @@ describe("the CLI against a running Spillway", () => {
     // The quick start's Events table (made by the test before when the file runs whole).
     await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] }).catch(() => undefined);
     const container = await newContainer(azurite, "cli-readme");
-    await sw.catalog.createExternalTable({ name: "ReadmeLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [azurite.connectionString(container)] });
-    await sw.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "ReadmeLake", query: "SELECT Id, Key FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    await sw.catalog.createExternalTable({ name: "EventsLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [azurite.connectionString(container)] });
+    await sw.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "EventsLake", query: "SELECT Id, Key FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
     const cwd = mkdtempSync(join(tmpdir(), "spillway-cli-readme-"));
     writeFileSync(join(cwd, "events.csv"), "Id,Key\n10,x\n11,y\n");
     const outputs: string[] = [];
@@ -121,7 +136,10 @@ describe("the CLI against a running Spillway", () => {
     // The run just made, with what it read and wrote.
     expect(outputs[5]).toMatch(/^export\s+run\s+result\s+startedOn/);
     expect(outputs[5]).toMatch(/\nOut\s+1\s+Completed\s+\S+\s+\d+\s+\d+\s+2\s/);
-    expect(outputs[6]).toMatch(/Count\s*\n-+\s*\n\d+/);
+    // The one-shot export: the files it wrote, with every row of Events (2 from the file, and the test's before).
+    expect(outputs[6]).toMatch(/^path\s+records\s+bytes/);
+    expect(outputs[6]).toContain(container);
+    expect(outputs[7]).toMatch(/Count\s*\n-+\s*\n\d+/);
   });
 
   it("exits 2 on a usage error, and 1 when the server cannot be reached", async () => {
@@ -144,5 +162,9 @@ describe("the CLI against a running Spillway", () => {
     expect(stdout).toMatch(/\d+% \| \d+\/\d+ bytes \| \d+ rows\/s \| ETA/);
     expect(stdout).toMatch(/100% \|/);
     expect(stdout).toMatch(/big\.csv\s+400000/);
+    // An export of it, followed in a terminal: a bar of its steps, full once it completed.
+    const followed = await run("script", ["-qec", `${process.execPath} ${BIN} --addr ${sw.catalogAddress} export Lake "SELECT Id, Key FROM Events"`, "/dev/null"], { maxBuffer: 64 << 20 });
+    expect(followed.stdout).toMatch(/step \d\/6: \w+ \| \d+\.\d s/);
+    expect(followed.stdout).toMatch(/step 6\/6: Completed/);
   });
 });

@@ -4,9 +4,10 @@ import { basename, extname } from "node:path";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { ListValueSchema, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, QueryService, RunRecordSchema, TableSchema, type RunRecord } from "@spillway/proto";
+import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, OperationSchema, QueryService, RunRecordSchema, TableSchema, type RunRecord } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
 import { ingestProgress } from "./ingest-progress.js";
+import { operationProgress } from "./operation-progress.js";
 import { render, type OutputFormat, type Row } from "./output.js";
 
 /** Exit codes scripts can rely on. */
@@ -205,6 +206,59 @@ program
         progress.stop();
       }
       return { rows };
+    }),
+  );
+
+program
+  .command("export <external-table> <query>")
+  .description("export a query's result to an external table once (all files or none), following it with progress on stderr")
+  .option("--kql", "the query is KQL (default: SQL)")
+  .option("--async", "start it and print its operation id, without waiting")
+  .addOption(new Option("--size-limit <bytes>", "bytes per file before compression").argParser((v) => BigInt(v)))
+  .action(
+    action(async (c, g, externalTable: string, query: string) => {
+      const opts = program.commands.find((x) => x.name() === "export")!.opts() as { kql?: boolean; async?: boolean; sizeLimit?: bigint };
+      const { operationId } = await c.query.exportToTable({
+        database: g.database,
+        externalTable,
+        query,
+        queryLanguage: opts.kql ? "kql" : "sql",
+        async: true,
+        properties: { sizeLimit: opts.sizeLimit ?? 0n },
+      });
+      if (opts.async) return { rows: [{ operationId }] };
+      const progress = operationProgress(operationId);
+      let operation;
+      for (;;) {
+        [operation] = (await c.query.showOperations({ database: g.database, operationId })).operations;
+        if (operation!.state !== "InProgress") break;
+        progress.at(operation!.phase);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      progress.done(operation!.state);
+      if (operation!.state !== "Completed") throw new Error(`export ${operation!.state.toLowerCase()} (operation ${operationId}): ${operation!.status}`);
+      const { artifacts } = await c.query.showOperationDetails({ database: g.database, operationId });
+      return { rows: artifacts.map((a) => ({ path: a.path, records: a.numRecords.toString(), bytes: a.sizeInBytes.toString() })) };
+    }),
+  );
+
+const operationsCommand = program.command("operations").description("one-shot operations (exports to a table)");
+operationsCommand
+  .command("list [id]")
+  .description("the database's operations (14 days), or one")
+  .action(
+    action(async (c, g, id: string | undefined) => {
+      const { operations } = await c.query.showOperations({ database: g.database, operationId: id ?? "" });
+      return { rows: operations.map((o) => json(OperationSchema, o)), columns: g.output === "table" ? ["operationId", "operation", "state", "phase", "startedOn", "duration", "status"] : undefined };
+    }),
+  );
+operationsCommand
+  .command("cancel <id>")
+  .description("stop an operation in progress: it ends Canceled, its files removed")
+  .action(
+    action(async (c, g, id: string) => {
+      const { operation } = await c.query.cancelOperation({ database: g.database, operationId: id });
+      return { rows: [{ operationId: id, state: operation!.state }] };
     }),
   );
 

@@ -137,7 +137,10 @@ export function cursorStoreContract(
         // The next claim takes the other one, and then there is none.
         expect((await store.claimOperation("sched-b", 60_000))?.operation.operationId).toBe("op-2");
         expect(await store.claimOperation("sched-b", 60_000)).toBeUndefined();
-        expect(await store.renewOperation("op-1", "sched-a", 60_000)).toEqual({ held: true, cancelRequested: false });
+        expect(await store.renewOperation("op-1", "sched-a", 60_000, "upload")).toEqual({ held: true, cancelRequested: false });
+        // The step it reached stays until the next one is said.
+        await store.renewOperation("op-1", "sched-a", 60_000);
+        expect((await store.listOperations("db", "op-1"))[0]!.phase).toBe("upload");
         expect(await store.renewOperation("op-1", "sched-b", 60_000)).toEqual({ held: false, cancelRequested: false });
 
         await store.journalPending("op-1", "op-1", [artifact.path]);

@@ -67,6 +67,8 @@ export interface OperationRecord {
   /** The scheduler running it; '' before one took it. */
   owner: string;
   cancelRequested: boolean;
+  /** The step it has reached while InProgress ('' before one took it). */
+  phase: string;
   startedAt: Date;
   updatedAt: Date;
   /** Its RunResources message as JSON, once it ended; ''. */
@@ -133,6 +135,8 @@ const SCHEMA = [
      operation_id VARCHAR NOT NULL, database VARCHAR NOT NULL, operation VARCHAR NOT NULL, request VARCHAR NOT NULL,
      state VARCHAR NOT NULL, status VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP,
      cancel_requested BOOLEAN NOT NULL, started_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, resources VARCHAR NOT NULL)`,
+  // The step an operation in progress is at, for those following it.
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS phase VARCHAR DEFAULT ''`,
 ];
 
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
@@ -500,7 +504,10 @@ export class CursorStore {
   async createOperation(operationId: string, database: string, operation: string, request: string): Promise<void> {
     const now = new Date(this.now());
     await this.db.exclusive((q) =>
-      q.run("INSERT INTO operations VALUES ($1, $2, $3, $4, 'InProgress', '', '', NULL, false, $5, $5, '')", [operationId, database, operation, request, now]),
+      q.run(
+        "INSERT INTO operations (operation_id, database, operation, request, state, status, owner, expires_at, cancel_requested, started_at, updated_at, resources, phase) VALUES ($1, $2, $3, $4, 'InProgress', '', '', NULL, false, $5, $5, '', '')",
+        [operationId, database, operation, request, now],
+      ),
     );
   }
 
@@ -525,11 +532,11 @@ export class CursorStore {
   }
 
   /** Extends `owner`'s lease on the operation; says whether it still holds it and whether cancel was asked. */
-  async renewOperation(operationId: string, owner: string, ttlMs: number): Promise<{ held: boolean; cancelRequested: boolean }> {
+  async renewOperation(operationId: string, owner: string, ttlMs: number, phase = ""): Promise<{ held: boolean; cancelRequested: boolean }> {
     return this.db.transaction(async (q) => {
       const row = await q.one("SELECT owner, state, cancel_requested FROM operations WHERE operation_id = $1", [operationId]);
       if (!row || row.owner !== owner || row.state !== "InProgress") return { held: false, cancelRequested: Boolean(row?.cancel_requested) };
-      await q.run("UPDATE operations SET expires_at = $2, updated_at = $3 WHERE operation_id = $1", [operationId, new Date(this.now() + ttlMs), new Date(this.now())]);
+      await q.run("UPDATE operations SET expires_at = $2, updated_at = $3, phase = CASE WHEN $4 = '' THEN phase ELSE $4 END WHERE operation_id = $1", [operationId, new Date(this.now() + ttlMs), new Date(this.now()), phase]);
       return { held: true, cancelRequested: Boolean(row.cancel_requested) };
     });
   }
@@ -726,6 +733,7 @@ function operationOf(r: SqlRow): OperationRecord {
     status: String(r.status),
     owner: String(r.owner),
     cancelRequested: Boolean(r.cancel_requested),
+    phase: r.phase === null || r.phase === undefined ? "" : String(r.phase),
     startedAt: dateOf(r.started_at)!,
     updatedAt: dateOf(r.updated_at)!,
     resources: String(r.resources),

@@ -171,7 +171,7 @@ function ledgerHandlers(store: CursorStore) {
       const { operation, abandoned, pending } = claimed;
       return { found: true, operationId: operation.operationId, database: operation.database, requestJson: operation.request, abandoned, pending };
     },
-    renewOperation: async (req: RenewOperationRequest) => store.renewOperation(req.operationId, req.owner, Number(req.leaseTtlMs)),
+    renewOperation: async (req: RenewOperationRequest) => store.renewOperation(req.operationId, req.owner, Number(req.leaseTtlMs), req.phase),
     async finishOperation(req: FinishOperationRequest) {
       const state = req.state === "Completed" || req.state === "Canceled" ? req.state : "Failed";
       await store.finishOperation(req.operationId, req.owner, {
@@ -237,6 +237,7 @@ function operationMessage(o: OperationRecord) {
     status: o.status,
     database: o.database,
     resources: resourcesOf(o.resources),
+    phase: o.state === "InProgress" ? o.phase || (o.owner ? "plan" : "queued") : "",
   };
 }
 

@@ -54,8 +54,8 @@ describe("OperationRunner", () => {
 
   it("stops when asked between steps: Canceled, and what it uploaded is deleted", async () => {
     const { peers, log, hooks } = fakes();
-    // The check after the upload is the third.
-    hooks.cancelAfterRenewals = 2;
+    // The check after the upload is the fourth (before the query, the stage, the upload, the commit).
+    hooks.cancelAfterRenewals = 3;
     await runOnce(peers);
     expect(log.finished).toEqual([{ state: "Canceled", status: expect.stringContaining("canceled by request; the files it had written were removed"), artifacts: [] }]);
     expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);

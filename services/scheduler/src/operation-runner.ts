@@ -120,21 +120,22 @@ export class OperationRunner {
         await this.deleteFiles(spec, operationId, claimed.pending);
         return await this.finish(operationId, "Failed", "the process running this operation stopped before it ended; what it had written was removed", spec, [], account);
       }
+      await this.assertNotCanceled(operationId, "query");
       const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, operationId)), this.retry));
       account.add(spool.usage);
       if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account);
-      await this.assertNotCanceled(operationId);
+      await this.assertNotCanceled(operationId, "stage");
       const staged = await account.phase("stage", () =>
         withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, operationId, spool), nameStem: `export_${operationId.slice(0, 8)}` }), this.retry),
       );
       account.add(staged.usage);
       const paths = staged.artifacts.map((a) => a.path);
       await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: operationId, paths }));
-      await this.assertNotCanceled(operationId);
+      await this.assertNotCanceled(operationId, "upload");
       uploaded = paths;
       const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: operationId }), this.retry));
       account.add(done.usage);
-      await this.assertNotCanceled(operationId);
+      await this.assertNotCanceled(operationId, "commit");
       await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account);
     } catch (err) {
       const canceled = err instanceof OperationCanceled;
@@ -170,13 +171,13 @@ export class OperationRunner {
     return { ...spec!, id: operationId, name: operationId };
   }
 
-  private async renew(operationId: string): Promise<{ held: boolean; cancelRequested: boolean }> {
-    return this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs) });
+  private async renew(operationId: string, phase = ""): Promise<{ held: boolean; cancelRequested: boolean }> {
+    return this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs), phase });
   }
 
-  /** Between steps: stop when asked to, or when the lease went to another scheduler. */
-  private async assertNotCanceled(operationId: string): Promise<void> {
-    const { held, cancelRequested } = await this.renew(operationId);
+  /** Between steps: says which step comes next, and stops when asked to or when the lease went to another scheduler. */
+  private async assertNotCanceled(operationId: string, next: string): Promise<void> {
+    const { held, cancelRequested } = await this.renew(operationId, next);
     if (cancelRequested) throw new OperationCanceled();
     if (!held) throw new SpillwayError(ErrorCode.aborted, "this scheduler lost the operation's lease");
   }
