@@ -35,6 +35,7 @@ export const catalogAccess: AccessTable<typeof CatalogService> = {
   showExportedArtifacts: { need: "databaseMonitor" },
   showFailures: { need: "databaseMonitor" },
   showRunHistory: { need: "databaseMonitor" },
+  resetContinuousExportCursor: { need: "databaseAdmin", audit: { object: (r) => r.name } },
   planExport: "internal",
   enableContinuousExport: { need: "databaseAdmin", audit: named },
   disableContinuousExport: { need: "databaseAdmin", audit: named },

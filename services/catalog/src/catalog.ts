@@ -365,6 +365,14 @@ export class Catalog {
     });
   }
 
+  /** Replay (SPEC §6a): the export's checkpoint moved to `cursor`, by `principal`. */
+  async resetCursor(databaseArg: string, nameArg: string, cursor: string, principal: string): Promise<ContinuousExport> {
+    const database = databaseName(databaseArg);
+    const { definition } = await this.storedExport(database, nameArg);
+    await this.peers.cursor.resetExportCheckpoint({ exportId: definition.id, name: definition.name, cursor, note: `by ${principal}` });
+    return this.withState(definition);
+  }
+
   async runNow(databaseArg: string, nameArg: string) {
     const database = databaseName(databaseArg);
     // Disabled by the user here; one the scheduler disabled is refused when the run would open (StartRun).

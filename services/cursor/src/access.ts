@@ -25,6 +25,7 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   commitRun: "internal",
   failRun: "internal",
   listRuns: "internal",
+  resetExportCheckpoint: "internal",
   createOperation: "internal",
   claimOperation: "internal",
   renewOperation: "internal",

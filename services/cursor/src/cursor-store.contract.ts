@@ -384,6 +384,24 @@ export function cursorStoreContract(
         expect(await store.pruneHistory()).toBe(0);
       });
 
+      it("resetCheckpoint moves the checkpoint and records it in the failures history, unless a run holds the export", async () => {
+        await begin("x1", "run-1", start, to);
+        await store.commitRun("x1", "run-1", "Ext", start, to, [], OWNER);
+        expect(await store.resetCheckpoint("x1", "Export1", start, "by aaduser=admin")).toBe(to);
+        expect((await state()).checkpointCursor).toBe(start);
+        expect(await store.listFailures("x1")).toEqual([
+          expect.objectContaining({ failureKind: "CursorReset", isPermanent: false, details: `checkpoint moved from ${to} to ${start} by aaduser=admin; the next run exports what comes after it` }),
+        ]);
+        // The next run covers the range again.
+        expect((await store.startRun({ exportId: "x1", name: "Export1", runId: "run-2", owner: OWNER, leaseTtlMs: 60_000, upTo: (c) => c }))!.from).toBe(start);
+        // Its lease is held: no reset meanwhile, and nothing changes.
+        await expect(store.resetCheckpoint("x1", "Export1", 0n, "")).rejects.toThrow("has a run in flight");
+        expect((await state()).checkpointCursor).toBe(start);
+        await store.releaseLease("x1", OWNER);
+        await expect(store.resetCheckpoint("x1", "Export1", to + 1_000_000n, "")).rejects.toThrow("is beyond the current cursor");
+        await expect(store.resetCheckpoint("gone", "Gone", 0n, "")).rejects.toThrow("no longer exists");
+      });
+
       it("dropExportState removes state, runs, artifacts and failures", async () => {
         await begin("x1", "run-1", start, to);
         await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);

@@ -1,6 +1,6 @@
 import { quoteLiteral } from "@spillway/duck";
-import { ErrorCode, failedPrecondition, SpillwayError } from "@spillway/errors";
-import { ticksFromEpochMs } from "@spillway/kusto";
+import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError } from "@spillway/errors";
+import { cursorText, ticksFromEpochMs } from "@spillway/kusto";
 import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow } from "@spillway/metadata";
 
 export interface ExtentRecord {
@@ -80,7 +80,8 @@ export interface FailureRecord {
   operationId: string;
   name: string;
   lastSuccessRun?: Date;
-  failureKind: "Failure" | "PartialFailure";
+  /** CursorReset: not a failure, the checkpoint moved by an admin (replay), kept in the same history. */
+  failureKind: "Failure" | "PartialFailure" | "CursorReset";
   details: string;
   isPermanent: boolean;
 }
@@ -433,6 +434,36 @@ export class CursorStore {
   /** Disables the export on the scheduler's own account (with the reason), or clears that ('' as reason). */
   async setSystemDisabled(exportId: string, reason: string): Promise<void> {
     await this.db.exclusive((q) => q.run("UPDATE export_state SET system_disabled = $2 WHERE export_id = $1", [exportId, reason]));
+  }
+
+  /**
+   * Moves an export's checkpoint to `cursor` (replay: its next run exports what comes after),
+   * refused while a run holds the export; recorded in its failures history as a CursorReset
+   * with `note`. The cursor may not be beyond the current one. Returns the checkpoint it left.
+   */
+  async resetCheckpoint(exportId: string, name: string, cursor: bigint, note: string): Promise<bigint> {
+    return this.db.transaction(async (q) => {
+      const state = await q.one("SELECT s.checkpoint_cursor, s.last_success_time, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]);
+      if (!state) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
+      const current = state.__last_cursor as bigint;
+      if (cursor > current) throw invalidArgument(`cursor ${cursor} is beyond the current cursor ${current}: nothing has that cursor yet`);
+      // A lease of its own, for the length of this transaction: none is taken while a run holds the export.
+      const owner = `reset:${exportId}`;
+      if (!(await takeLease(q, exportId, owner, 60_000, this.now()))) {
+        throw failedPrecondition(`continuous export '${name}' has a run in flight; reset its cursor once the run has ended`);
+      }
+      const from = state.checkpoint_cursor as bigint;
+      await q.run("UPDATE export_state SET checkpoint_cursor = $2 WHERE export_id = $1", [exportId, cursor]);
+      await insertFailure(q, exportId, new Date(this.now()), state.last_success_time ?? null, {
+        operationId: `reset-${ticksFromEpochMs(this.now())}`,
+        name,
+        failureKind: "CursorReset",
+        details: `checkpoint moved from ${cursorText(from)} to ${cursorText(cursor)}${note ? ` ${note}` : ""}; the next run exports what comes after it`,
+        isPermanent: false,
+      });
+      await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
+      return from;
+    });
   }
 
   /** A failure that belongs to no run (e.g. the export was disabled automatically). */

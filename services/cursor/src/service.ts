@@ -21,6 +21,7 @@ import type {
   ListNodesRequest,
   GetExportBacklogsRequest,
   ListRunsRequest,
+  ResetExportCheckpointRequest,
   CreateOperationRequest,
   ClaimOperationRequest,
   RenewOperationRequest,
@@ -164,6 +165,10 @@ function ledgerHandlers(store: CursorStore) {
       return { artifacts: committed.map(artifactMessage) };
     },
     failRun: async (req: FailRunRequest) => (await store.failRun(req.exportId, req.runId, failureOf(req.failure), req.owner || undefined, resourcesText(req.resources)), {}),
+    async resetExportCheckpoint(req: ResetExportCheckpointRequest) {
+      const previous = await store.resetCheckpoint(req.exportId, req.name, parseCursor(req.cursor, "cursor"), req.note);
+      return { previousCursor: cursorText(previous) };
+    },
     createOperation: async (req: CreateOperationRequest) => (await store.createOperation(req.operationId, req.database, req.operation, req.requestJson), {}),
     async claimOperation(req: ClaimOperationRequest) {
       const claimed = await store.claimOperation(req.owner, Number(req.leaseTtlMs));

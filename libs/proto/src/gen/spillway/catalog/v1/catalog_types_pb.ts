@@ -460,7 +460,8 @@ export type ExportFailure = Message<"spillway.catalog.v1.ExportFailure"> & {
   lastSuccessRun?: Timestamp | undefined;
 
   /**
-   * Failure, or PartialFailure when some artifacts were written.
+   * Failure, or PartialFailure when some artifacts were written; CursorReset when an admin
+   * moved the checkpoint (ResetContinuousExportCursor), not a failure but kept with them.
    *
    * @generated from field: string failure_kind = 5;
    */
