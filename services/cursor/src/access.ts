@@ -6,6 +6,7 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   getCurrentCursor: { need: "databaseViewer" },
   commitExtent: "internal",
   listExtents: "internal",
+  findExtentTags: "internal",
   dropTableExtents: "internal",
   listDroppedExtents: "internal",
   forgetDroppedExtents: "internal",

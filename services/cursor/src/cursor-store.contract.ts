@@ -125,6 +125,27 @@ export function cursorStoreContract(
 
     const OWNER = "scheduler-a";
 
+    describe("extent tags", () => {
+      it("skip an extent whose if-not-exists tag an extent of the table has, until the table's extents are dropped", async () => {
+        const first = await store.commitTaggedExtent(extent("T", "a"), ["ingest-by:batch-1", "ingest-by:batch-1"], ["ingest-by:batch-1"]);
+        expect(first.skipped).toBe(false);
+        const current = await store.currentCursor();
+        // A retry of the same batch: nothing committed, the clock unmoved.
+        expect(await store.commitTaggedExtent(extent("T", "a-again"), ["ingest-by:batch-1"], ["ingest-by:batch-1"])).toEqual({ skipped: true });
+        expect(await store.currentCursor()).toBe(current);
+        expect((await store.listExtents("db", ["T"], 0n)).extents.map((e) => e.extentId)).toEqual(["a"]);
+        // Another table, or another tag, is not that batch.
+        expect((await store.commitTaggedExtent(extent("U", "b"), [], ["ingest-by:batch-1"])).skipped).toBe(false);
+        expect((await store.commitTaggedExtent(extent("T", "c"), ["ingest-by:batch-2"], ["ingest-by:batch-2"])).skipped).toBe(false);
+        expect(await store.findExtentTags("db", "T", ["ingest-by:batch-2", "ingest-by:batch-1", "ingest-by:none"])).toEqual(["ingest-by:batch-1", "ingest-by:batch-2"]);
+        await reopen();
+        expect(await store.findExtentTags("db", "T", ["ingest-by:batch-1"])).toEqual(["ingest-by:batch-1"]);
+        await store.dropTableExtents("db", "T");
+        expect(await store.findExtentTags("db", "T", ["ingest-by:batch-1"])).toEqual([]);
+        expect((await store.commitTaggedExtent(extent("T", "d"), ["ingest-by:batch-1"], ["ingest-by:batch-1"])).skipped).toBe(false);
+      });
+    });
+
     describe("operations", () => {
       const artifact = { path: "https://acct/c/export_1.csv", numRecords: 3n, sizeBytes: 30n };
 

@@ -136,6 +136,9 @@ const SCHEMA = [
      operation_id VARCHAR NOT NULL, database VARCHAR NOT NULL, operation VARCHAR NOT NULL, request VARCHAR NOT NULL,
      state VARCHAR NOT NULL, status VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP,
      cancel_requested BOOLEAN NOT NULL, started_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, resources VARCHAR NOT NULL)`,
+  // Kusto's extent tags (ingest-by:...), for idempotent ingestion; they go with their extent.
+  `CREATE TABLE IF NOT EXISTS extent_tags (database VARCHAR NOT NULL, table_name VARCHAR NOT NULL, extent_id VARCHAR NOT NULL, tag VARCHAR NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS extent_tags_by_tag ON extent_tags (database, table_name, tag)`,
   // The step an operation in progress is at, for those following it.
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS phase VARCHAR DEFAULT ''`,
 ];
@@ -183,7 +186,17 @@ export class CursorStore {
   }
 
   async commitExtent(extent: Omit<ExtentRecord, "cursor">): Promise<bigint> {
+    return (await this.commitTaggedExtent(extent, [], [])).cursor!;
+  }
+
+  /**
+   * Commits an extent with its tags, unless one of `ifNotExists` is already on an extent of
+   * its table (then nothing is committed: skipped). The check and the commit are one task, so
+   * two ingestions with the same tag commit once between them.
+   */
+  async commitTaggedExtent(extent: Omit<ExtentRecord, "cursor">, tags: string[], ifNotExists: string[]): Promise<{ cursor?: bigint; skipped: boolean }> {
     return this.db.transaction(async (q) => {
+      if (ifNotExists.length && (await foundTags(q, extent.database, extent.table, ifNotExists)).length) return { skipped: true };
       const last = await lastCursor(q);
       const nowTicks = ticksFromEpochMs(this.now());
       const cursor = nowTicks > last ? nowTicks : last + 1n;
@@ -198,8 +211,15 @@ export class CursorStore {
         cursor,
         new Date(this.now()),
       ]);
-      return cursor;
+      for (const tag of new Set(tags)) await q.run("INSERT INTO extent_tags VALUES ($1, $2, $3, $4)", [extent.database, extent.table, extent.extentId, tag]);
+      return { cursor, skipped: false };
     });
+  }
+
+  /** Which of `tags` some extent of the table carries. */
+  async findExtentTags(database: string, table: string, tags: string[]): Promise<string[]> {
+    if (tags.length === 0) return [];
+    return this.db.exclusive((q) => foundTags(q, database, table, tags));
   }
 
   /** Extents of `tables` with after < cursor ≤ upTo, and the cursor the listing is consistent with. */
@@ -226,6 +246,8 @@ export class CursorStore {
       const rows = await q.all("SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
       await q.run("INSERT INTO dropped_extents SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
       await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+      // Dropping the extents drops their tags: the same tag may be ingested again.
+      await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
       return rows.map((r) => String(r.path));
     });
   }
@@ -752,6 +774,11 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
   await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
+}
+
+async function foundTags(q: MetadataSession, database: string, table: string, tags: string[]): Promise<string[]> {
+  const rows = await q.all(`SELECT DISTINCT tag FROM extent_tags WHERE database = $1 AND table_name = $2 AND tag IN (${inList(tags)}) ORDER BY tag`, [database, table]);
+  return rows.map((r) => String(r.tag));
 }
 
 function operationOf(r: SqlRow): OperationRecord {

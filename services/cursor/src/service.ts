@@ -44,16 +44,11 @@ export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<
       return { cursor: cursorText(await store.currentCursor()) };
     },
     async commitExtent(req) {
-      const cursor = await store.commitExtent({
-        database: req.database,
-        table: req.table,
-        extentId: req.extentId,
-        path: req.path,
-        rowCount: req.rowCount,
-        sizeBytes: req.sizeBytes,
-      });
-      return { cursor: cursor.toString() };
+      const extent = { database: req.database, table: req.table, extentId: req.extentId, path: req.path, rowCount: req.rowCount, sizeBytes: req.sizeBytes };
+      const { cursor, skipped } = await store.commitTaggedExtent(extent, req.tags, req.ifNotExists);
+      return { cursor: cursor === undefined ? "" : cursor.toString(), skipped };
     },
+    findExtentTags: async (req) => ({ found: await store.findExtentTags(req.database, req.table, req.tags) }),
     async listExtents(req) {
       const after = parseCursor(req.afterCursor, "afterCursor");
       const upTo = req.upToCursor ? parseCursor(req.upToCursor, "upToCursor") : undefined;

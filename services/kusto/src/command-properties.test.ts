@@ -31,7 +31,7 @@ describe("with (...) properties of commands", () => {
     expect(e.message).toContain("intervalBetweenRuns");
     expect(refusal(() => tableProperties({ docstring: "d", folder: "f" })).message).toContain("unknown property 'folder'");
     expect(refusal(() => externalTableProperties({ dryRun: "true" })).message).toContain("unknown property 'dryRun'");
-    expect(refusal(() => ingestProperties({ format: "csv", tags: "[]" })).message).toContain("unknown property 'tags'");
+    expect(refusal(() => ingestProperties({ format: "csv", creationTime: "2024-01-01" })).message).toContain("unknown property 'creationTime'");
   });
 
   it("refuses values of the wrong type and a property given twice", () => {
@@ -44,8 +44,14 @@ describe("with (...) properties of commands", () => {
 
   it("gives an external table only the properties named, and an ingestion CSV unless told otherwise", () => {
     expect(externalTableProperties({ includeHeaders: "all", compressed: "true", folder: "lake" })).toEqual({ includeHeaders: "all", compressed: true, folder: "lake" });
-    expect(ingestProperties({})).toEqual({ format: "csv", ignoreFirstRecord: false });
-    expect(ingestProperties({ Format: "json", ignoreFirstRecord: "true" })).toEqual({ format: "json", ignoreFirstRecord: true });
+    expect(ingestProperties({})).toEqual({ format: "csv", ignoreFirstRecord: false, ingestByTags: [], ingestIfNotExists: [] });
+    expect(ingestProperties({ Format: "json", ignoreFirstRecord: "true" })).toEqual({ format: "json", ignoreFirstRecord: true, ingestByTags: [], ingestIfNotExists: [] });
+  });
+
+  it("reads an ingestion's ingest-by tags and ingestIfNotExists as Kusto writes them, and refuses other tags", () => {
+    expect(ingestProperties({ tags: '["ingest-by:b7"]', ingestIfNotExists: '["b7"]' })).toMatchObject({ ingestByTags: ["b7"], ingestIfNotExists: ["b7"] });
+    expect(refusal(() => ingestProperties({ tags: '["drop-by:x"]' })).message).toContain("tags 'drop-by:x' are not supported; only ingest-by: tags are");
+    expect(refusal(() => ingestProperties({ ingestIfNotExists: "b7" })).message).toContain("ingestIfNotExists must be a JSON array of strings");
     expect(tableProperties({ DocString: "events" })).toEqual({ docString: "events" });
   });
 });

@@ -90,8 +90,33 @@ export function oneShotExportProperties(properties: CommandProperties): { sizeLi
   return { sizeLimit: p.sizeLimit ?? 0n, parquetRowGroupSize: p.parquetRowGroupSize ?? 0 };
 }
 
-/** `.ingest inline ... with (format=..., ignoreFirstRecord=...)`; CSV when no format is named, as in Kusto. */
-export function ingestProperties(properties: CommandProperties): { format: string; ignoreFirstRecord: boolean } {
-  const p = readProperties(properties, { format: text, ignoreFirstRecord: bool }, ".ingest inline");
-  return { format: p.format ?? "csv", ignoreFirstRecord: p.ignoreFirstRecord ?? false };
+/**
+ * `.ingest inline ... with (format=..., ignoreFirstRecord=..., tags='["ingest-by:x"]',
+ * ingestIfNotExists='["x"]')`; CSV when no format is named, as in Kusto. Of tags, only
+ * ingest-by ones are kept (the ingestion's identity for ingestIfNotExists).
+ */
+export function ingestProperties(properties: CommandProperties): { format: string; ignoreFirstRecord: boolean; ingestByTags: string[]; ingestIfNotExists: string[] } {
+  const p = readProperties(properties, { format: text, ignoreFirstRecord: bool, tags: text, ingestIfNotExists: text }, ".ingest inline");
+  const tags = stringList(p.tags, "tags");
+  const other = tags.filter((t) => !t.startsWith("ingest-by:"));
+  if (other.length) throw invalidArgument(`.ingest inline: tags ${other.map((t) => `'${t}'`).join(", ")} are not supported; only ingest-by: tags are`);
+  return {
+    format: p.format ?? "csv",
+    ignoreFirstRecord: p.ignoreFirstRecord ?? false,
+    ingestByTags: tags.map((t) => t.slice("ingest-by:".length)),
+    ingestIfNotExists: stringList(p.ingestIfNotExists, "ingestIfNotExists"),
+  };
+}
+
+/** A property holding a JSON array of strings, as Kusto writes tags: '["a","b"]'. */
+function stringList(value: string | undefined, name: string): string[] {
+  if (value === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === "string")) throw invalidArgument(`.ingest inline: ${name} must be a JSON array of strings, e.g. '["ingest-by:batch-7"]'`);
+  return parsed as string[];
 }

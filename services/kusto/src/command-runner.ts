@@ -156,8 +156,8 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
       return resultOf(CONTINUOUS_EXPORT, exports.map(exportRow));
     }
     case "ingestInline": {
-      const { format, ignoreFirstRecord } = ingestProperties(c.properties);
-      const { response } = await calls.ingest({ database, table: c.table, format, payload: new TextEncoder().encode(c.data), ignoreFirstRecord });
+      const { format, ignoreFirstRecord, ingestByTags, ingestIfNotExists } = ingestProperties(c.properties);
+      const { response } = await calls.ingest({ database, table: c.table, format, payload: new TextEncoder().encode(c.data), ignoreFirstRecord, ingestByTags, ingestIfNotExists });
       return resultOf(INGESTED, [ingestedRow(response.extentId)]);
     }
     case "addDatabaseRole":

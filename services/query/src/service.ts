@@ -18,7 +18,7 @@ import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
 
-type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord">;
+type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord" | "ingestByTags" | "ingestIfNotExists">;
 
 export interface IngestLimits {
   /** Largest payload a call may bring, whole or in pieces. */
@@ -94,6 +94,11 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
     const database = databaseName(target.database);
     const format = parseIngestFormat(target.format);
     const { table } = await peers.catalog.getTable({ database, name: validateName("table", target.table) });
+    // Kusto's ingest-by tags: a retry of an ingestion that landed finds its tag and is skipped, before any work.
+    const tags = target.ingestByTags.map((t) => `ingest-by:${t}`);
+    const ifNotExists = target.ingestIfNotExists.map((t) => `ingest-by:${t}`);
+    const skipped = { extentId: "", rowCount: 0n, cursor: "", bytes: 0n, skipped: true };
+    if (ifNotExists.length && (await peers.cursor.findExtentTags({ database, table: table!.name, tags: ifNotExists })).found.length) return skipped;
     const extentId = randomUUID();
     const extentName = join("extents", database, table!.name, `${extentId}.parquet`);
     const extent = await engine.ingest(format, payload, table!.columns, target.ignoreFirstRecord, extentName);
@@ -102,15 +107,22 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       return { extentId: "", rowCount: 0n, cursor: "", bytes: 0n };
     }
     try {
-      const { cursor } = await peers.cursor.commitExtent({
+      const committed = await peers.cursor.commitExtent({
         database,
         table: table!.name,
         extentId,
         path: extent.path,
         rowCount: extent.rows,
         sizeBytes: extent.bytes,
+        tags,
+        ifNotExists,
       });
-      return { extentId, rowCount: extent.rows, cursor, bytes: extent.bytes };
+      if (committed.skipped) {
+        // Another ingestion with the tag committed meanwhile: this one's file was never visible.
+        await engine.extents.delete(extent.path);
+        return skipped;
+      }
+      return { extentId, rowCount: extent.rows, cursor: committed.cursor, bytes: extent.bytes, skipped: false };
     } catch (err) {
       // Refused, so not committed and not visible: the file must not linger either. When the
       // answer was lost (the cursor service or its database went away mid-call) the extent may
