@@ -40,6 +40,10 @@ const service = {
   },
   ingest: unused,
   query: unused,
+  exportToTable: unused,
+  showOperations: unused,
+  showOperationDetails: unused,
+  cancelOperation: unused,
   executeToSpool: unused,
   discardSpool: unused,
 };
