@@ -5,6 +5,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { credentials } from "@grpc/grpc-js";
 import { GrpcReflection } from "grpc-js-reflection-client";
 import { grpcurl, listServices } from "../../tools/grpcurl.js";
+import { waitFor } from "../support/free-port.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
 /** The grpcurl commands of a README section, as written (single-quoted JSON). */
@@ -82,7 +83,7 @@ describe("the README quick start, through reflection with no proto files", () =>
   });
 
   it("ingests the README's IngestStream example, two messages, as one payload", async () => {
-    const commands = readmeCommands("## Large payloads", "## Kusto commands");
+    const commands = readmeCommands("## Large payloads", "## History, replay");
     expect(commands.map((c) => c.method.split("/")[1])).toEqual(["IngestStream"]);
     // The README's Events table, made by the quick start; made here when this test runs alone.
     const createTable = readmeCommands("## Quick start", "## External tables")[0]!;
@@ -93,6 +94,35 @@ describe("the README quick start, through reflection with no proto files", () =>
     expect(response).toEqual(expect.objectContaining({ rowCount: "2", cursor: expect.stringMatching(/^\d{18}$/) }));
     const rows = await grpcurl(sw.catalogAddress, "spillway.query.v1.QueryService/Query", '{"query":"SELECT Key, Value FROM Events WHERE Key IN (\'k3\', \'k4\') ORDER BY Key"}');
     expect(rows).toEqual([{ columns: [{ name: "Key", type: "string" }, { name: "Value", type: "real" }] }, { rows: [["k3", 3.5], ["k4", 4.5]] }]);
+  });
+
+  it("runs the README's history, replay and idempotent ingestion examples as written", async () => {
+    const commands = readmeCommands("## History, replay", "## Kusto commands");
+    expect(commands.map((c) => c.method.split("/")[1])).toEqual(["ExportToTable", "ShowOperations", "ResetContinuousExportCursor", "Ingest", "Ingest"]);
+    // The quick start's table, external table and export; made here when this test runs alone.
+    for (const c of readmeCommands("## Quick start", "## External tables").slice(0, 3)) {
+      await grpcurl(sw.catalogAddress, c.method, c.data).catch((err: { code?: number }) => {
+        if (err.code !== 6) throw err; // ALREADY_EXISTS
+      });
+    }
+    const results = [];
+    for (const c of commands) {
+      expect(c.address).toBe("127.0.0.1:50051");
+      results.push(await grpcurl(sw.catalogAddress, c.method, c.data));
+    }
+    const [[exported], [listed], [reset], [first], [second]] = results as Array<Array<Record<string, any>>>;
+    expect(exported!.operationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(listed!.operations).toEqual(expect.arrayContaining([expect.objectContaining({ operationId: exported!.operationId, operation: "ExportToTable" })]));
+    expect(reset!.export).toMatchObject({ name: "EventsToLake" });
+    expect(reset!.export.checkpointCursor ?? "").toBe("");
+    expect(first).toMatchObject({ rowCount: "1" });
+    expect(second).toMatchObject({ skipped: true });
+    // The export went on to complete, with every row Events had.
+    const done = await waitFor("the README's export to end", async () => {
+      const [{ operations }] = (await grpcurl(sw.catalogAddress, "spillway.query.v1.QueryService/ShowOperations", JSON.stringify({ operationId: exported!.operationId }))) as Array<{ operations: Array<{ state: string }> }>;
+      return operations[0]!.state === "InProgress" ? undefined : operations[0]!;
+    });
+    expect(done.state).toBe("Completed");
   });
 
   it("runs the README's Kusto commands as written, through KustoService/Execute", async () => {
