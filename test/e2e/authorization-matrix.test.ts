@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -99,6 +99,9 @@ const EXPECTED: Record<string, Case> = {
   "CatalogService/showCommands": { allowed: ALL, request: () => ({}) },
   "QueryService/ingest": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload }) },
   "QueryService/ingestStream": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload, endOfPayload: true }) },
+  "QueryService/ingestFromStorage": { allowed: INGESTORS, request: (i, lake) => ({ table: `T_${i}`, format: "csv", uris: [`file://${join(lake, "source.csv")}`] }) },
+  // It may replace a table's rows (set-or-replace) or create one: Table Admin, whatever the mode.
+  "QueryService/ingestFromQuery": { allowed: TABLE_ADMINS, request: (i) => ({ table: `T_${i}`, query: `SELECT Id, Key FROM T_${i}`, mode: "append" }) },
   "QueryService/query": { allowed: READERS, request: (i) => ({ query: `SELECT count(*) AS n FROM T_${i}`, queryLanguage: "sql" }) },
   // SPEC §7: a one-shot export needs Table Admin of the external table it writes.
   "QueryService/exportToTable": { allowed: TABLE_ADMINS, request: (i) => ({ externalTable: `L_${i}`, query: `SELECT Id FROM T_${i}` }) },
@@ -159,6 +162,7 @@ describe("who may call what: every public RPC × every role", () => {
       ["ingestors", "dbIngestor"],
     ];
     for (const [role, who] of grants) await root().addDatabasePrincipals({ role, principals: [`aaduser=${USER[who]}`] });
+    writeFileSync(join(lake, "source.csv"), "8,y\n");
     await root().createTable({ name: "Ops", columns });
     await root().createExternalTable(lakeTable("OpsLake", join(lake, "ops")));
     operation.id = (await rootQuery().exportToTable({ externalTable: "OpsLake", query: "SELECT Id FROM Ops" })).operationId;

@@ -194,9 +194,11 @@ export class CursorStore {
    * its table (then nothing is committed: skipped). The check and the commit are one task, so
    * two ingestions with the same tag commit once between them.
    */
-  async commitTaggedExtent(extent: Omit<ExtentRecord, "cursor">, tags: string[], ifNotExists: string[]): Promise<{ cursor?: bigint; skipped: boolean }> {
+  async commitTaggedExtent(extent: Omit<ExtentRecord, "cursor">, tags: string[], ifNotExists: string[], replace = false): Promise<{ cursor?: bigint; skipped: boolean }> {
     return this.db.transaction(async (q) => {
       if (ifNotExists.length && (await foundTags(q, extent.database, extent.table, ifNotExists)).length) return { skipped: true };
+      // set-or-replace: the table's extents so far go (their files to the collector), in the same commit.
+      if (replace) await dropExtentsOf(q, extent.database, extent.table);
       const last = await lastCursor(q);
       const nowTicks = ticksFromEpochMs(this.now());
       const cursor = nowTicks > last ? nowTicks : last + 1n;
@@ -242,14 +244,7 @@ export class CursorStore {
    * service, which owns the files and deletes them (forgetDroppedExtents once it has).
    */
   async dropTableExtents(database: string, table: string): Promise<string[]> {
-    return this.db.transaction(async (q) => {
-      const rows = await q.all("SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
-      await q.run("INSERT INTO dropped_extents SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
-      await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
-      // Dropping the extents drops their tags: the same tag may be ingested again.
-      await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
-      return rows.map((r) => String(r.path));
-    });
+    return this.db.transaction((q) => dropExtentsOf(q, database, table));
   }
 
   /** Extents dropped whose files may still exist, oldest first. */
@@ -774,6 +769,16 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
   await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
   await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
+}
+
+/** Drops a table's extents (their files to the query service's collector) and their tags; returns their paths. */
+async function dropExtentsOf(q: MetadataSession, database: string, table: string): Promise<string[]> {
+  const rows = await q.all("SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+  await q.run("INSERT INTO dropped_extents SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+  await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+  // Dropping the extents drops their tags: the same tag may be ingested again.
+  await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
+  return rows.map((r) => String(r.path));
 }
 
 async function foundTags(q: MetadataSession, database: string, table: string, tags: string[]): Promise<string[]> {

@@ -45,7 +45,7 @@ export function cursorHandlers(store: CursorStore, runRequests: RunRequestBoard<
     },
     async commitExtent(req) {
       const extent = { database: req.database, table: req.table, extentId: req.extentId, path: req.path, rowCount: req.rowCount, sizeBytes: req.sizeBytes };
-      const { cursor, skipped } = await store.commitTaggedExtent(extent, req.tags, req.ifNotExists);
+      const { cursor, skipped } = await store.commitTaggedExtent(extent, req.tags, req.ifNotExists, req.replace);
       return { cursor: cursor === undefined ? "" : cursor.toString(), skipped };
     },
     findExtentTags: async (req) => ({ found: await store.findExtentTags(req.database, req.table, req.tags) }),

@@ -7,6 +7,9 @@ export const queryAccess: AccessTable<typeof QueryService> = {
   // Admitted on its first message, which names the table.
   ingestStream: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
   query: { need: "databaseViewer", limit: "query" },
+  ingestFromStorage: { need: "tableIngestor", table: (r) => r.table, limit: "ingest" },
+  // It may create the table (set-or-append) or replace its rows (set-or-replace): Table Admin, as for altering it.
+  ingestFromQuery: { need: "tableAdmin", table: (r) => r.table, limit: "ingest", audit: { object: (r) => r.table } },
   // SPEC §7: a one-shot export needs Table Admin (of the external table it writes).
   exportToTable: { need: "tableAdmin", table: (r) => r.externalTable, audit: { object: (r) => r.externalTable } },
   showOperations: { need: "databaseMonitor" },

@@ -13,6 +13,8 @@ export interface ResultBatch {
 export interface KqlQuery {
   /** One DuckDB SELECT naming tables as views are bound, each column rendered as Kusto's JSON text. */
   sql: string;
+  /** The same SELECT with its values as typed, not rendered: what writing them somewhere reads. */
+  typedSql: string;
   /** The tables it reads, as the catalog names them. */
   tables: string[];
   /** Its result columns with their Kusto types, as the parser typed them. */
@@ -43,6 +45,7 @@ export async function translateKqlQuery(
   const sql = `SELECT ${rendered.join(", ")} FROM (${translated.sql}\n) AS __kusto`;
   return {
     sql,
+    typedSql: translated.sql,
     tables: translated.tables,
     columns,
     async *results(batches) {

@@ -25,7 +25,7 @@ interface Column {
  */
 export function payloadSelectSql(
   format: IngestFormat,
-  file: string,
+  file: string | string[],
   columns: Column[],
   ignoreFirstRecord: boolean,
   parquetTypes: ReadonlyMap<string, string> = new Map(),
@@ -39,7 +39,7 @@ export function payloadSelectSql(
       return `SELECT ${typed.map((c) => castText(c.name, c.kusto)).join(", ")} FROM ${payloadSourceSql(format, file, typed, ignoreFirstRecord)}`;
     case "parquet":
       // Qualified with the source alias, so a missing column is reported as missing.
-      return `SELECT ${typed.map((c) => `${parquetValue(`p.${quoteIdent(c.name)}`, c.kusto, parquetTypes.get(c.name))} AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${quoteLiteral(file)}) AS p`;
+      return `SELECT ${typed.map((c) => `${parquetValue(`p.${quoteIdent(c.name)}`, c.kusto, parquetTypes.get(c.name))} AS ${quoteIdent(c.name)}`).join(", ")} FROM read_parquet(${fileList(file)}) AS p`;
   }
 }
 
@@ -100,7 +100,7 @@ function parquetValue(expr: string, type: KustoType, sourceType: string | undefi
  * After a failed read, finds the first row and column whose value does not convert,
  * reading the payload again as text with row numbers.
  */
-export function firstBadValueSql(format: IngestFormat, file: string, columns: Column[], ignoreFirstRecord: boolean): string | undefined {
+export function firstBadValueSql(format: IngestFormat, file: string | string[], columns: Column[], ignoreFirstRecord: boolean): string | undefined {
   if (format === "parquet") return undefined;
   const typed = columns.map((c) => ({ name: c.name, kusto: parseKustoType(c.type, `column '${c.name}'`) }));
   const source = payloadSourceSql(format, file, typed, ignoreFirstRecord);
@@ -113,14 +113,19 @@ export function firstBadValueSql(format: IngestFormat, file: string, columns: Co
 }
 
 /** The payload as rows of text (JSON text for dynamic values), one column per table column. */
-function payloadSourceSql(format: IngestFormat, file: string, typed: Array<{ name: string; kusto: KustoType }>, ignoreFirstRecord: boolean): string {
+/** One file, or several read as one payload (each with its own header line, when there is one). */
+function fileList(file: string | string[]): string {
+  return typeof file === "string" ? quoteLiteral(file) : `[${file.map(quoteLiteral).join(", ")}]`;
+}
+
+function payloadSourceSql(format: IngestFormat, file: string | string[], typed: Array<{ name: string; kusto: KustoType }>, ignoreFirstRecord: boolean): string {
   const struct = (typeOf: (k: KustoType) => string) =>
     `{${typed.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(typeOf(c.kusto))}`).join(", ")}}`;
   if (format === "csv" || format === "tsv") {
     // Text first, then cast: the reader reports structural errors by line, firstBadValueSql the rest.
-    return `read_csv(${quoteLiteral(file)}, header = ${ignoreFirstRecord}, auto_detect = false, delim = ${quoteLiteral(format === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = ${struct(() => "VARCHAR")}, strict_mode = true, null_padding = false, parallel = false)`;
+    return `read_csv(${fileList(file)}, header = ${ignoreFirstRecord}, auto_detect = false, delim = ${quoteLiteral(format === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = ${struct(() => "VARCHAR")}, strict_mode = true, null_padding = false, parallel = false)`;
   }
-  return `read_json(${quoteLiteral(file)}, format = ${format === "json" ? "'newline_delimited'" : "'auto'"}, columns = ${struct((k) => (k === "dynamic" ? "JSON" : "VARCHAR"))})`;
+  return `read_json(${fileList(file)}, format = ${format === "json" ? "'newline_delimited'" : "'auto'"}, columns = ${struct((k) => (k === "dynamic" ? "JSON" : "VARCHAR"))})`;
 }
 
 /** DuckDB's reader and cast errors, retold as the row and column of the payload. */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, CURSOR_COLUMN, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, toStorageSql } from "@spillway/kusto";
 import {
@@ -193,6 +193,39 @@ export class QueryEngine {
     });
   }
 
+  /** The columns a query gives (name and Kusto type where one maps), without running it. */
+  async describe(query: string, tables: TableBinding[], context: QueryContext = {}): Promise<ResultColumn[]> {
+    return this.withBoundQuery(query, tables, context, async (c, sql) => {
+      const described = await c.runAndReadAll(`DESCRIBE (${sql}\n)`);
+      return described
+        .getRowObjects()
+        .map((r) => describedColumn(String(r.column_name), String(r.column_type)))
+        .filter((col) => !col.name.startsWith(CURSOR_COLUMN));
+    });
+  }
+
+  /**
+   * Writes a query's result as the extent `extentName` (a table's new rows: IngestFromQuery),
+   * its `columns` taken from the result by name and stored as the table stores them;
+   * published, or nothing is left.
+   */
+  async queryToExtent(query: string, tables: TableBinding[], columns: Array<{ name: string; type: string }>, extentName: string, context: QueryContext = {}): Promise<{ path: string; rows: bigint; bytes: bigint }> {
+    const out = await this.extents.writeTarget(extentName);
+    try {
+      const rows = await this.withBoundQuery(query, tables, context, async (c, sql) => {
+        const select = columns.map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`).join(", ");
+        const reader = await c.runAndReadAll(`COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
+        return BigInt(String(reader.getRows()[0]![0]));
+      });
+      const bytes = BigInt((await stat(out)).size);
+      await this.extents.publish(extentName);
+      return { path: extentName, rows, bytes };
+    } catch (err) {
+      await this.extents.delete(extentName).catch(() => undefined);
+      throw err;
+    }
+  }
+
   /**
    * Runs an ad-hoc query, yielding the columns first, then batches of JSON-ready rows. It
    * is interrupted when `signal` aborts (the caller went away) or the query timeout passes.
@@ -233,39 +266,56 @@ export class QueryEngine {
    */
   async ingest(format: IngestFormat, payload: Uint8Array | AsyncIterable<Uint8Array>, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
     const scratch = join(this.dataDir, INGEST_SCRATCH, `${randomUUID()}.${format}`);
-    const out = await this.extents.writeTarget(extentName);
     try {
       await keepPayload(scratch, payload);
-      const extent = await this.withConnection(async (c) => {
-        try {
-          const parquetTypes = format === "parquet" ? await sourceTypes(c, scratch) : undefined;
-          // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
-          // in the ingestion benchmark, for files about a fifth larger.
-          const reader = await c.runAndReadAll(
-            `COPY (${payloadSelectSql(format, scratch, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
-          );
-          const rows = BigInt(String(reader.getRows()[0]![0]));
-          return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
-        } catch (err) {
-          await this.extents.delete(extentName);
-          // The scratch file's path is ours, not the caller's business.
-          const explained = await this.explainPayloadError(c, err, format, scratch, columns, ignoreFirstRecord);
-          throw invalidArgument(explained.replaceAll(scratch, "the payload"));
-        }
-      }, this.ingestInstance);
-      try {
-        await this.extents.publish(extentName);
-      } catch (err) {
-        await this.extents.delete(extentName).catch(() => undefined);
-        throw err;
-      }
-      return extent;
+      return await this.ingestFiles(format, [{ file: scratch, shown: "the payload" }], columns, ignoreFirstRecord, extentName);
     } finally {
       await rm(scratch, { force: true });
     }
   }
 
-  private async explainPayloadError(c: DuckDBConnection, err: unknown, format: IngestFormat, file: string, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean): Promise<string> {
+  /** Where files to ingest by reference are kept while they are read (in the ingestion sandbox). */
+  scratchFile(suffix: string): string {
+    return join(this.dataDir, INGEST_SCRATCH, `${randomUUID()}${suffix}`);
+  }
+
+  /**
+   * Turns files in the ingestion scratch folder (`scratchFile`), read as one payload (gzip
+   * by their `.gz` ending), into the extent `extentName`, published; all or nothing. Messages
+   * name each file as `shown`, never its scratch path.
+   */
+  async ingestFiles(format: IngestFormat, files: Array<{ file: string; shown: string }>, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {
+    const out = await this.extents.writeTarget(extentName);
+    const paths = files.map((f) => f.file);
+    const source = paths.length === 1 ? paths[0]! : paths;
+    const extent = await this.withConnection(async (c) => {
+      try {
+        const parquetTypes = format === "parquet" ? await sourceTypes(c, paths[0]!) : undefined;
+        // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
+        // in the ingestion benchmark, for files about a fifth larger.
+        const reader = await c.runAndReadAll(
+          `COPY (${payloadSelectSql(format, source, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
+        );
+        const rows = BigInt(String(reader.getRows()[0]![0]));
+        return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
+      } catch (err) {
+        await this.extents.delete(extentName);
+        // The scratch files' paths are ours, not the caller's business.
+        let explained = await this.explainPayloadError(c, err, format, source, columns, ignoreFirstRecord);
+        for (const f of files) explained = explained.replaceAll(f.file, f.shown);
+        throw invalidArgument(explained);
+      }
+    }, this.ingestInstance);
+    try {
+      await this.extents.publish(extentName);
+    } catch (err) {
+      await this.extents.delete(extentName).catch(() => undefined);
+      throw err;
+    }
+    return extent;
+  }
+
+  private async explainPayloadError(c: DuckDBConnection, err: unknown, format: IngestFormat, file: string | string[], columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean): Promise<string> {
     const message = (err as Error).message;
     if (!/CSV Error on Line/.test(message)) {
       const diagnose = firstBadValueSql(format, file, columns, ignoreFirstRecord);

@@ -18,7 +18,7 @@ export async function createQueryModule(config: SpillwayConfig, peers: QueryPeer
     handlers: queryHandlers(engine, peers, { maxPayloadBytes: config.maxIngestBytes, idleTimeoutMs: config.ingestIdleTimeoutMs }, {
       maxRows: config.limits.maxQueryResultRows,
       maxBytes: config.limits.maxQueryResultBytes,
-    }),
+    }, { roots: config.fileTargetRoots, dataDir: config.dataDir }),
     access: queryAccess,
     async start() {
       collector.start();

@@ -1,15 +1,18 @@
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+import { ErrorCode, invalidArgument, notFound, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
-import type { ArtifactEncoding, IngestRequest, IngestStreamRequest, QueryService } from "@spillway/proto";
+import type { ArtifactEncoding, IngestFromQueryRequest, IngestFromStorageRequest, IngestRequest, IngestStreamRequest, QueryService, Table } from "@spillway/proto";
+import { maskConnectionString, type FileTargetPolicy } from "@spillway/storage";
 import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
 import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
 import { OneShotExports } from "./one-shot-export.js";
+import { fetchSource } from "./storage-source.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -18,7 +21,12 @@ import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
 
-type IngestTarget = Pick<IngestRequest, "database" | "table" | "format" | "ignoreFirstRecord" | "ingestByTags" | "ingestIfNotExists">;
+/** What every ingestion names: where, and its ingest-by tags. */
+type TagTarget = Pick<IngestRequest, "database" | "table" | "ingestByTags" | "ingestIfNotExists">;
+type IngestTarget = TagTarget & Pick<IngestRequest, "format" | "ignoreFirstRecord">;
+/** The most files or blobs one IngestFromStorage call may name. */
+const MAX_URIS = 1000;
+const KUSTO_TYPES = new Set(["bool", "datetime", "dynamic", "guid", "int", "long", "real", "string", "timespan", "decimal"]);
 
 export interface IngestLimits {
   /** Largest payload a call may bring, whole or in pieces. */
@@ -87,35 +95,52 @@ export interface QueryResultLimits {
 }
 
 /** gRPC handlers of QueryService: translation between wire and the engine. */
-export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: IngestLimits, resultLimits: QueryResultLimits): ServiceImpl<typeof QueryService> {
+export function queryHandlers(
+  engine: QueryEngine,
+  peers: QueryPeers,
+  limits: IngestLimits,
+  resultLimits: QueryResultLimits,
+  /** Where files ingested by reference may be read from: the folders file targets may use. */
+  fileTargets: FileTargetPolicy = { roots: [], dataDir: engine.dataDir },
+): ServiceImpl<typeof QueryService> {
   const oneShot = new OneShotExports(peers);
   /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
-  async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
+  /**
+   * One ingestion into `target.table`: skipped at once when an ingestIfNotExists tag is on
+   * an extent of the table; otherwise `make` writes the extent, committed at the table's
+   * cursor with its tags (skipped after all when another ingestion with the tag committed
+   * first), and with `replace` in place of the table's extents.
+   */
+  async function ingestInto(
+    target: TagTarget,
+    make: (extentName: string, table: Table) => Promise<{ path: string; rows: bigint; bytes: bigint }>,
+    options: { replace?: boolean; table?: Table } = {},
+  ) {
     const database = databaseName(target.database);
-    const format = parseIngestFormat(target.format);
-    const { table } = await peers.catalog.getTable({ database, name: validateName("table", target.table) });
+    const table = options.table ?? (await peers.catalog.getTable({ database, name: validateName("table", target.table) })).table!;
     // Kusto's ingest-by tags: a retry of an ingestion that landed finds its tag and is skipped, before any work.
     const tags = target.ingestByTags.map((t) => `ingest-by:${t}`);
     const ifNotExists = target.ingestIfNotExists.map((t) => `ingest-by:${t}`);
     const skipped = { extentId: "", rowCount: 0n, cursor: "", bytes: 0n, skipped: true };
-    if (ifNotExists.length && (await peers.cursor.findExtentTags({ database, table: table!.name, tags: ifNotExists })).found.length) return skipped;
+    if (ifNotExists.length && (await peers.cursor.findExtentTags({ database, table: table.name, tags: ifNotExists })).found.length) return skipped;
     const extentId = randomUUID();
-    const extentName = join("extents", database, table!.name, `${extentId}.parquet`);
-    const extent = await engine.ingest(format, payload, table!.columns, target.ignoreFirstRecord, extentName);
-    if (extent.rows === 0n) {
+    const extent = await make(join("extents", database, table.name, `${extentId}.parquet`), table);
+    // Nothing to add; a replace with nothing still empties the table.
+    if (extent.rows === 0n && !options.replace) {
       await engine.extents.delete(extent.path);
-      return { extentId: "", rowCount: 0n, cursor: "", bytes: 0n };
+      return { extentId: "", rowCount: 0n, cursor: "", bytes: 0n, skipped: false };
     }
     try {
       const committed = await peers.cursor.commitExtent({
         database,
-        table: table!.name,
+        table: table.name,
         extentId,
         path: extent.path,
         rowCount: extent.rows,
         sizeBytes: extent.bytes,
         tags,
         ifNotExists,
+        replace: options.replace ?? false,
       });
       if (committed.skipped) {
         // Another ingestion with the tag committed meanwhile: this one's file was never visible.
@@ -130,6 +155,64 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       if (COMMIT_REFUSALS.has(SpillwayError.from(err).code)) await engine.extents.delete(extent.path);
       throw err;
     }
+  }
+
+  /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
+  async function ingestPayload(target: IngestTarget, payload: Uint8Array | AsyncIterable<Uint8Array>) {
+    const format = parseIngestFormat(target.format);
+    return ingestInto(target, (extentName, table) => engine.ingest(format, payload, table.columns, target.ignoreFirstRecord, extentName));
+  }
+
+  /** Files and blobs by reference, all into one extent (SPEC §6a). */
+  async function ingestFromStorage(req: IngestFromStorageRequest) {
+    const format = parseIngestFormat(req.format);
+    if (req.uris.length === 0) throw invalidArgument("uris: name at least one file or blob to ingest");
+    if (req.uris.length > MAX_URIS) throw invalidArgument(`uris: at most ${MAX_URIS} files or blobs in one call, got ${req.uris.length}`);
+    return ingestInto(req, async (extentName, table) => {
+      const files: Array<{ file: string; shown: string }> = [];
+      try {
+        for (const uri of req.uris) {
+          // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
+          const local = engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(uri) ? ".gz" : ""}`);
+          files.push({ file: local, shown: `'${maskConnectionString(uri)}'` });
+          await fetchSource(uri, local, fileTargets);
+        }
+        return await engine.ingestFiles(format, files, table.columns, req.ignoreFirstRecord, extentName);
+      } finally {
+        await Promise.all(files.map((f) => rm(f.file, { force: true })));
+      }
+    });
+  }
+
+  /** A query's result into a table: append, set-or-append or set-or-replace (Kusto's commands of those names). */
+  async function ingestFromQuery(req: IngestFromQueryRequest) {
+    const database = databaseName(req.database);
+    const mode = req.mode || "append";
+    if (mode !== "append" && mode !== "set-or-append" && mode !== "set-or-replace") throw invalidArgument(`mode '${req.mode}' is not one of append, set-or-append, set-or-replace`);
+    const name = validateName("table", req.table);
+    const { tables } = await peers.catalog.listTables({ database });
+    const kql = queryLanguage(req.queryLanguage) === "sql" ? undefined : await translateKqlQuery(req.query, database, tables);
+    // A KQL query's typed SELECT (not the one rendered as Kusto's JSON text for answers).
+    const sql = kql?.typedSql ?? req.query;
+    const checked = kql ?? (await engine.check(sql));
+    const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+    const read = checked.tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!.name] : []));
+    const listing = read.length ? await peers.cursor.listExtents({ database, tables: read }) : { extents: [], cursor: (await peers.cursor.getCurrentCursor({ database })).cursor };
+    const bindings = bindingsOf(tables, listing.extents);
+    const context = { currentCursor: BigInt(listing.cursor || "0") };
+    let table = tables.find((t) => t.name === name);
+    let created = false;
+    if (!table) {
+      if (mode === "append") throw notFound(`table '${name}' does not exist in database '${database}'; .append adds to a table, set-or-append creates it`);
+      // KQL's columns as the parser typed them; SQL's as DuckDB describes them.
+      const columns = kql ? kql.columns.map((c) => ({ name: c.name, type: c.type })) : await engine.describe(sql, bindings, context);
+      const untyped = columns.filter((c) => !KUSTO_TYPES.has(c.type));
+      if (untyped.length) throw invalidArgument(`the query's column${untyped.length > 1 ? "s" : ""} ${untyped.map((c) => `'${c.name}' (${c.type})`).join(", ")} ha${untyped.length > 1 ? "ve" : "s"} no Kusto type; cast ${untyped.length > 1 ? "them" : "it"} to make table '${name}'`);
+      table = (await peers.catalog.createTable({ database, name, columns })).table!;
+      created = true;
+    }
+    const done = await ingestInto(req, (extentName, t) => engine.queryToExtent(sql, bindings, t.columns, extentName, context), { replace: mode === "set-or-replace", table });
+    return { ...done, created };
   }
 
   return {
@@ -176,6 +259,8 @@ export function queryHandlers(engine: QueryEngine, peers: QueryPeers, limits: In
       }
     },
 
+    ingestFromStorage: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromStorage(req))),
+    ingestFromQuery: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromQuery(req))),
     exportToTable: (req, ctx) => oneShot.exportToTable(req, ctx.signal),
     showOperations: async (req) => ({ operations: await oneShot.operations(req.database, req.operationId) }),
     showOperationDetails: async (req) => ({ artifacts: await oneShot.details(req.database, req.operationId) }),

@@ -14,7 +14,181 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/query/v1/query_service.proto.
  */
 export const file_spillway_query_v1_query_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSJNChdFeHBvcnRUb1RhYmxlUHJvcGVydGllcxISCgpzaXplX2xpbWl0GAEgASgDEh4KFnBhcnF1ZXRfcm93X2dyb3VwX3NpemUYAiABKAUitgEKFEV4cG9ydFRvVGFibGVSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEhYKDmV4dGVybmFsX3RhYmxlGAIgASgJEg0KBXF1ZXJ5GAMgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAQgASgJEg0KBWFzeW5jGAUgASgIEj4KCnByb3BlcnRpZXMYBiABKAsyKi5zcGlsbHdheS5xdWVyeS52MS5FeHBvcnRUb1RhYmxlUHJvcGVydGllcyJnChVFeHBvcnRUb1RhYmxlUmVzcG9uc2USFAoMb3BlcmF0aW9uX2lkGAEgASgJEjgKCWFydGlmYWN0cxgCIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCI/ChVTaG93T3BlcmF0aW9uc1JlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSFAoMb3BlcmF0aW9uX2lkGAIgASgJIkwKFlNob3dPcGVyYXRpb25zUmVzcG9uc2USMgoKb3BlcmF0aW9ucxgBIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuT3BlcmF0aW9uIkUKG1Nob3dPcGVyYXRpb25EZXRhaWxzUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIUCgxvcGVyYXRpb25faWQYAiABKAkiWAocU2hvd09wZXJhdGlvbkRldGFpbHNSZXNwb25zZRI4CglhcnRpZmFjdHMYASADKAsyJS5zcGlsbHdheS5jYXRhbG9nLnYxLkV4cG9ydGVkQXJ0aWZhY3QiQAoWQ2FuY2VsT3BlcmF0aW9uUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIUCgxvcGVyYXRpb25faWQYAiABKAkiTAoXQ2FuY2VsT3BlcmF0aW9uUmVzcG9uc2USMQoJb3BlcmF0aW9uGAEgASgLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5PcGVyYXRpb24ipAEKDUluZ2VzdFJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5pbmdlc3RfYnlfdGFncxgGIAMoCRIcChRpbmdlc3RfaWZfbm90X2V4aXN0cxgHIAMoCSJXCg5Jbmdlc3RSZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCRIPCgdza2lwcGVkGAQgASgIIsIBChNJbmdlc3RTdHJlYW1SZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIPCgdwYXlsb2FkGAQgASgMEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgSFgoOZW5kX29mX3BheWxvYWQYBiABKAgSFgoOaW5nZXN0X2J5X3RhZ3MYByADKAkSHAoUaW5nZXN0X2lmX25vdF9leGlzdHMYCCADKAkiXQoUSW5nZXN0U3RyZWFtUmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkSDwoHc2tpcHBlZBgEIAEoCCJHCgxRdWVyeVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFcXVlcnkYAiABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYAyABKAkiKQoLUXVlcnlDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJImoKDVF1ZXJ5UmVzcG9uc2USLwoHY29sdW1ucxgBIAMoCzIeLnNwaWxsd2F5LnF1ZXJ5LnYxLlF1ZXJ5Q29sdW1uEigKBHJvd3MYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlIksKDkZhY3RUYWJsZVJhbmdlEg0KBXRhYmxlGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCRIUCgx1cF90b19jdXJzb3IYAyABKAkiygIKFUV4ZWN1dGVUb1Nwb29sUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIzCg5vdXRwdXRfY29sdW1ucxgDIAMoCzIbLnNwaWxsd2F5LmNhdGFsb2cudjEuQ29sdW1uEhIKCnNwb29sX25hbWUYBCABKAkSEAoIZGF0YWJhc2UYBSABKAkSKgoGdGFibGVzGAYgAygLMhouc3BpbGx3YXkuY2F0YWxvZy52MS5UYWJsZRI2CgtmYWN0X3RhYmxlcxgHIAMoCzIhLnNwaWxsd2F5LnF1ZXJ5LnYxLkZhY3RUYWJsZVJhbmdlEhgKEGRpbWVuc2lvbl90YWJsZXMYCCADKAkSNQoIZW5jb2RpbmcYCSABKAsyIy5zcGlsbHdheS5xdWVyeS52MS5BcnRpZmFjdEVuY29kaW5nSgQIAhADUgxib3VuZF90YWJsZXMiggEKEEFydGlmYWN0RW5jb2RpbmcSOgoOZXh0ZXJuYWxfdGFibGUYASABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLkV4dGVybmFsVGFibGUSEgoKc2l6ZV9saW1pdBgCIAEoAxIeChZwYXJxdWV0X3Jvd19ncm91cF9zaXplGAMgASgFIqcBChZFeGVjdXRlVG9TcG9vbFJlc3BvbnNlEhQKDHNwb29sX2hhbmRsZRgBIAEoCRIRCglyb3dfY291bnQYAiABKAMSFQoNZW5jb2RlZF9maWxlcxgDIAMoCRIxCgV1c2FnZRgEIAEoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuUmVzb3VyY2VVc2FnZRIaChJvbGRlc3RfZmFjdF9jdXJzb3IYBSABKAkiKQoTRGlzY2FyZFNwb29sUmVxdWVzdBISCgpzcG9vbF9uYW1lGAEgASgJIhYKFERpc2NhcmRTcG9vbFJlc3BvbnNlMoQHCgxRdWVyeVNlcnZpY2USTQoGSW5nZXN0EiAuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVxdWVzdBohLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFJlc3BvbnNlEmEKDEluZ2VzdFN0cmVhbRImLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFN0cmVhbVJlcXVlc3QaJy5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RTdHJlYW1SZXNwb25zZSgBEkwKBVF1ZXJ5Eh8uc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXF1ZXN0GiAuc3BpbGx3YXkucXVlcnkudjEuUXVlcnlSZXNwb25zZTABEmIKDUV4cG9ydFRvVGFibGUSJy5zcGlsbHdheS5xdWVyeS52MS5FeHBvcnRUb1RhYmxlUmVxdWVzdBooLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4cG9ydFRvVGFibGVSZXNwb25zZRJlCg5TaG93T3BlcmF0aW9ucxIoLnNwaWxsd2F5LnF1ZXJ5LnYxLlNob3dPcGVyYXRpb25zUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLlNob3dPcGVyYXRpb25zUmVzcG9uc2USdwoUU2hvd09wZXJhdGlvbkRldGFpbHMSLi5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uRGV0YWlsc1JlcXVlc3QaLy5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uRGV0YWlsc1Jlc3BvbnNlEmgKD0NhbmNlbE9wZXJhdGlvbhIpLnNwaWxsd2F5LnF1ZXJ5LnYxLkNhbmNlbE9wZXJhdGlvblJlcXVlc3QaKi5zcGlsbHdheS5xdWVyeS52MS5DYW5jZWxPcGVyYXRpb25SZXNwb25zZRJlCg5FeGVjdXRlVG9TcG9vbBIoLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVxdWVzdBopLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USXwoMRGlzY2FyZFNwb29sEiYuc3BpbGx3YXkucXVlcnkudjEuRGlzY2FyZFNwb29sUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CiVzcGlsbHdheS9xdWVyeS92MS9xdWVyeV9zZXJ2aWNlLnByb3RvEhFzcGlsbHdheS5xdWVyeS52MSKsAQoYSW5nZXN0RnJvbVN0b3JhZ2VSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg4KBmZvcm1hdBgDIAEoCRIMCgR1cmlzGAQgAygJEhsKE2lnbm9yZV9maXJzdF9yZWNvcmQYBSABKAgSFgoOaW5nZXN0X2J5X3RhZ3MYBiADKAkSHAoUaW5nZXN0X2lmX25vdF9leGlzdHMYByADKAkiYgoZSW5nZXN0RnJvbVN0b3JhZ2VSZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCRIPCgdza2lwcGVkGAQgASgIIqQBChZJbmdlc3RGcm9tUXVlcnlSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEg0KBXRhYmxlGAIgASgJEg0KBXF1ZXJ5GAMgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAQgASgJEgwKBG1vZGUYBSABKAkSFgoOaW5nZXN0X2J5X3RhZ3MYBiADKAkSHAoUaW5nZXN0X2lmX25vdF9leGlzdHMYByADKAkicQoXSW5nZXN0RnJvbVF1ZXJ5UmVzcG9uc2USEQoJZXh0ZW50X2lkGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIOCgZjdXJzb3IYAyABKAkSDwoHc2tpcHBlZBgEIAEoCBIPCgdjcmVhdGVkGAUgASgIIk0KF0V4cG9ydFRvVGFibGVQcm9wZXJ0aWVzEhIKCnNpemVfbGltaXQYASABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgCIAEoBSK2AQoURXhwb3J0VG9UYWJsZVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSFgoOZXh0ZXJuYWxfdGFibGUYAiABKAkSDQoFcXVlcnkYAyABKAkSFgoOcXVlcnlfbGFuZ3VhZ2UYBCABKAkSDQoFYXN5bmMYBSABKAgSPgoKcHJvcGVydGllcxgGIAEoCzIqLnNwaWxsd2F5LnF1ZXJ5LnYxLkV4cG9ydFRvVGFibGVQcm9wZXJ0aWVzImcKFUV4cG9ydFRvVGFibGVSZXNwb25zZRIUCgxvcGVyYXRpb25faWQYASABKAkSOAoJYXJ0aWZhY3RzGAIgAygLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRlZEFydGlmYWN0Ij8KFVNob3dPcGVyYXRpb25zUmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRIUCgxvcGVyYXRpb25faWQYAiABKAkiTAoWU2hvd09wZXJhdGlvbnNSZXNwb25zZRIyCgpvcGVyYXRpb25zGAEgAygLMh4uc3BpbGx3YXkuY2F0YWxvZy52MS5PcGVyYXRpb24iRQobU2hvd09wZXJhdGlvbkRldGFpbHNSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEhQKDG9wZXJhdGlvbl9pZBgCIAEoCSJYChxTaG93T3BlcmF0aW9uRGV0YWlsc1Jlc3BvbnNlEjgKCWFydGlmYWN0cxgBIAMoCzIlLnNwaWxsd2F5LmNhdGFsb2cudjEuRXhwb3J0ZWRBcnRpZmFjdCJAChZDYW5jZWxPcGVyYXRpb25SZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJEhQKDG9wZXJhdGlvbl9pZBgCIAEoCSJMChdDYW5jZWxPcGVyYXRpb25SZXNwb25zZRIxCglvcGVyYXRpb24YASABKAsyHi5zcGlsbHdheS5jYXRhbG9nLnYxLk9wZXJhdGlvbiKkAQoNSW5nZXN0UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgV0YWJsZRgCIAEoCRIOCgZmb3JtYXQYAyABKAkSDwoHcGF5bG9hZBgEIAEoDBIbChNpZ25vcmVfZmlyc3RfcmVjb3JkGAUgASgIEhYKDmluZ2VzdF9ieV90YWdzGAYgAygJEhwKFGluZ2VzdF9pZl9ub3RfZXhpc3RzGAcgAygJIlcKDkluZ2VzdFJlc3BvbnNlEhEKCWV4dGVudF9pZBgBIAEoCRIRCglyb3dfY291bnQYAiABKAMSDgoGY3Vyc29yGAMgASgJEg8KB3NraXBwZWQYBCABKAgiwgEKE0luZ2VzdFN0cmVhbVJlcXVlc3QSEAoIZGF0YWJhc2UYASABKAkSDQoFdGFibGUYAiABKAkSDgoGZm9ybWF0GAMgASgJEg8KB3BheWxvYWQYBCABKAwSGwoTaWdub3JlX2ZpcnN0X3JlY29yZBgFIAEoCBIWCg5lbmRfb2ZfcGF5bG9hZBgGIAEoCBIWCg5pbmdlc3RfYnlfdGFncxgHIAMoCRIcChRpbmdlc3RfaWZfbm90X2V4aXN0cxgIIAMoCSJdChRJbmdlc3RTdHJlYW1SZXNwb25zZRIRCglleHRlbnRfaWQYASABKAkSEQoJcm93X2NvdW50GAIgASgDEg4KBmN1cnNvchgDIAEoCRIPCgdza2lwcGVkGAQgASgIIkcKDFF1ZXJ5UmVxdWVzdBIQCghkYXRhYmFzZRgBIAEoCRINCgVxdWVyeRgCIAEoCRIWCg5xdWVyeV9sYW5ndWFnZRgDIAEoCSIpCgtRdWVyeUNvbHVtbhIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkiagoNUXVlcnlSZXNwb25zZRIvCgdjb2x1bW5zGAEgAygLMh4uc3BpbGx3YXkucXVlcnkudjEuUXVlcnlDb2x1bW4SKAoEcm93cxgCIAMoCzIaLmdvb2dsZS5wcm90b2J1Zi5MaXN0VmFsdWUiSwoORmFjdFRhYmxlUmFuZ2USDQoFdGFibGUYASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJEhQKDHVwX3RvX2N1cnNvchgDIAEoCSLKAgoVRXhlY3V0ZVRvU3Bvb2xSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEjMKDm91dHB1dF9jb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SEgoKc3Bvb2xfbmFtZRgEIAEoCRIQCghkYXRhYmFzZRgFIAEoCRIqCgZ0YWJsZXMYBiADKAsyGi5zcGlsbHdheS5jYXRhbG9nLnYxLlRhYmxlEjYKC2ZhY3RfdGFibGVzGAcgAygLMiEuc3BpbGx3YXkucXVlcnkudjEuRmFjdFRhYmxlUmFuZ2USGAoQZGltZW5zaW9uX3RhYmxlcxgIIAMoCRI1CghlbmNvZGluZxgJIAEoCzIjLnNwaWxsd2F5LnF1ZXJ5LnYxLkFydGlmYWN0RW5jb2RpbmdKBAgCEANSDGJvdW5kX3RhYmxlcyKCAQoQQXJ0aWZhY3RFbmNvZGluZxI6Cg5leHRlcm5hbF90YWJsZRgBIAEoCzIiLnNwaWxsd2F5LmNhdGFsb2cudjEuRXh0ZXJuYWxUYWJsZRISCgpzaXplX2xpbWl0GAIgASgDEh4KFnBhcnF1ZXRfcm93X2dyb3VwX3NpemUYAyABKAUipwEKFkV4ZWN1dGVUb1Nwb29sUmVzcG9uc2USFAoMc3Bvb2xfaGFuZGxlGAEgASgJEhEKCXJvd19jb3VudBgCIAEoAxIVCg1lbmNvZGVkX2ZpbGVzGAMgAygJEjEKBXVzYWdlGAQgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlEhoKEm9sZGVzdF9mYWN0X2N1cnNvchgFIAEoCSIpChNEaXNjYXJkU3Bvb2xSZXF1ZXN0EhIKCnNwb29sX25hbWUYASABKAkiFgoURGlzY2FyZFNwb29sUmVzcG9uc2Uy3ggKDFF1ZXJ5U2VydmljZRJNCgZJbmdlc3QSIC5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RSZXF1ZXN0GiEuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0UmVzcG9uc2USYQoMSW5nZXN0U3RyZWFtEiYuc3BpbGx3YXkucXVlcnkudjEuSW5nZXN0U3RyZWFtUmVxdWVzdBonLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdFN0cmVhbVJlc3BvbnNlKAESTAoFUXVlcnkSHy5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlcXVlc3QaIC5zcGlsbHdheS5xdWVyeS52MS5RdWVyeVJlc3BvbnNlMAESbgoRSW5nZXN0RnJvbVN0b3JhZ2USKy5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RGcm9tU3RvcmFnZVJlcXVlc3QaLC5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RGcm9tU3RvcmFnZVJlc3BvbnNlEmgKD0luZ2VzdEZyb21RdWVyeRIpLnNwaWxsd2F5LnF1ZXJ5LnYxLkluZ2VzdEZyb21RdWVyeVJlcXVlc3QaKi5zcGlsbHdheS5xdWVyeS52MS5Jbmdlc3RGcm9tUXVlcnlSZXNwb25zZRJiCg1FeHBvcnRUb1RhYmxlEicuc3BpbGx3YXkucXVlcnkudjEuRXhwb3J0VG9UYWJsZVJlcXVlc3QaKC5zcGlsbHdheS5xdWVyeS52MS5FeHBvcnRUb1RhYmxlUmVzcG9uc2USZQoOU2hvd09wZXJhdGlvbnMSKC5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uc1JlcXVlc3QaKS5zcGlsbHdheS5xdWVyeS52MS5TaG93T3BlcmF0aW9uc1Jlc3BvbnNlEncKFFNob3dPcGVyYXRpb25EZXRhaWxzEi4uc3BpbGx3YXkucXVlcnkudjEuU2hvd09wZXJhdGlvbkRldGFpbHNSZXF1ZXN0Gi8uc3BpbGx3YXkucXVlcnkudjEuU2hvd09wZXJhdGlvbkRldGFpbHNSZXNwb25zZRJoCg9DYW5jZWxPcGVyYXRpb24SKS5zcGlsbHdheS5xdWVyeS52MS5DYW5jZWxPcGVyYXRpb25SZXF1ZXN0Giouc3BpbGx3YXkucXVlcnkudjEuQ2FuY2VsT3BlcmF0aW9uUmVzcG9uc2USZQoORXhlY3V0ZVRvU3Bvb2wSKC5zcGlsbHdheS5xdWVyeS52MS5FeGVjdXRlVG9TcG9vbFJlcXVlc3QaKS5zcGlsbHdheS5xdWVyeS52MS5FeGVjdXRlVG9TcG9vbFJlc3BvbnNlEl8KDERpc2NhcmRTcG9vbBImLnNwaWxsd2F5LnF1ZXJ5LnYxLkRpc2NhcmRTcG9vbFJlcXVlc3QaJy5zcGlsbHdheS5xdWVyeS52MS5EaXNjYXJkU3Bvb2xSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_spillway_catalog_v1_catalog_types]);
+
+/**
+ * @generated from message spillway.query.v1.IngestFromStorageRequest
+ */
+export type IngestFromStorageRequest = Message<"spillway.query.v1.IngestFromStorageRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+
+  /**
+   * csv, tsv, json (also multijson) or parquet, for every URI.
+   *
+   * @generated from field: string format = 3;
+   */
+  format: string;
+
+  /**
+   * @generated from field: repeated string uris = 4;
+   */
+  uris: string[];
+
+  /**
+   * CSV/TSV: skip each file's first line.
+   *
+   * @generated from field: bool ignore_first_record = 5;
+   */
+  ignoreFirstRecord: boolean;
+
+  /**
+   * @generated from field: repeated string ingest_by_tags = 6;
+   */
+  ingestByTags: string[];
+
+  /**
+   * @generated from field: repeated string ingest_if_not_exists = 7;
+   */
+  ingestIfNotExists: string[];
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestFromStorageRequest.
+ * Use `create(IngestFromStorageRequestSchema)` to create a new message.
+ */
+export const IngestFromStorageRequestSchema: GenMessage<IngestFromStorageRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 0);
+
+/**
+ * @generated from message spillway.query.v1.IngestFromStorageResponse
+ */
+export type IngestFromStorageResponse = Message<"spillway.query.v1.IngestFromStorageResponse"> & {
+  /**
+   * @generated from field: string extent_id = 1;
+   */
+  extentId: string;
+
+  /**
+   * @generated from field: int64 row_count = 2;
+   */
+  rowCount: bigint;
+
+  /**
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool skipped = 4;
+   */
+  skipped: boolean;
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestFromStorageResponse.
+ * Use `create(IngestFromStorageResponseSchema)` to create a new message.
+ */
+export const IngestFromStorageResponseSchema: GenMessage<IngestFromStorageResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 1);
+
+/**
+ * @generated from message spillway.query.v1.IngestFromQueryRequest
+ */
+export type IngestFromQueryRequest = Message<"spillway.query.v1.IngestFromQueryRequest"> & {
+  /**
+   * @generated from field: string database = 1;
+   */
+  database: string;
+
+  /**
+   * @generated from field: string table = 2;
+   */
+  table: string;
+
+  /**
+   * @generated from field: string query = 3;
+   */
+  query: string;
+
+  /**
+   * sql (default) or kql.
+   *
+   * @generated from field: string query_language = 4;
+   */
+  queryLanguage: string;
+
+  /**
+   * append (the table exists), set-or-append (created from the result's columns when it
+   * does not), set-or-replace (created, or its extents swapped for the result at once).
+   *
+   * @generated from field: string mode = 5;
+   */
+  mode: string;
+
+  /**
+   * @generated from field: repeated string ingest_by_tags = 6;
+   */
+  ingestByTags: string[];
+
+  /**
+   * @generated from field: repeated string ingest_if_not_exists = 7;
+   */
+  ingestIfNotExists: string[];
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestFromQueryRequest.
+ * Use `create(IngestFromQueryRequestSchema)` to create a new message.
+ */
+export const IngestFromQueryRequestSchema: GenMessage<IngestFromQueryRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 2);
+
+/**
+ * @generated from message spillway.query.v1.IngestFromQueryResponse
+ */
+export type IngestFromQueryResponse = Message<"spillway.query.v1.IngestFromQueryResponse"> & {
+  /**
+   * @generated from field: string extent_id = 1;
+   */
+  extentId: string;
+
+  /**
+   * @generated from field: int64 row_count = 2;
+   */
+  rowCount: bigint;
+
+  /**
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool skipped = 4;
+   */
+  skipped: boolean;
+
+  /**
+   * set-or-append and set-or-replace: the table did not exist and was created.
+   *
+   * @generated from field: bool created = 5;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message spillway.query.v1.IngestFromQueryResponse.
+ * Use `create(IngestFromQueryResponseSchema)` to create a new message.
+ */
+export const IngestFromQueryResponseSchema: GenMessage<IngestFromQueryResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_query_v1_query_service, 3);
 
 /**
  * @generated from message spillway.query.v1.ExportToTableProperties
@@ -38,7 +212,7 @@ export type ExportToTableProperties = Message<"spillway.query.v1.ExportToTablePr
  * Use `create(ExportToTablePropertiesSchema)` to create a new message.
  */
 export const ExportToTablePropertiesSchema: GenMessage<ExportToTableProperties> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 0);
+  messageDesc(file_spillway_query_v1_query_service, 4);
 
 /**
  * @generated from message spillway.query.v1.ExportToTableRequest
@@ -82,7 +256,7 @@ export type ExportToTableRequest = Message<"spillway.query.v1.ExportToTableReque
  * Use `create(ExportToTableRequestSchema)` to create a new message.
  */
 export const ExportToTableRequestSchema: GenMessage<ExportToTableRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 1);
+  messageDesc(file_spillway_query_v1_query_service, 5);
 
 /**
  * @generated from message spillway.query.v1.ExportToTableResponse
@@ -106,7 +280,7 @@ export type ExportToTableResponse = Message<"spillway.query.v1.ExportToTableResp
  * Use `create(ExportToTableResponseSchema)` to create a new message.
  */
 export const ExportToTableResponseSchema: GenMessage<ExportToTableResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 2);
+  messageDesc(file_spillway_query_v1_query_service, 6);
 
 /**
  * @generated from message spillway.query.v1.ShowOperationsRequest
@@ -130,7 +304,7 @@ export type ShowOperationsRequest = Message<"spillway.query.v1.ShowOperationsReq
  * Use `create(ShowOperationsRequestSchema)` to create a new message.
  */
 export const ShowOperationsRequestSchema: GenMessage<ShowOperationsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 3);
+  messageDesc(file_spillway_query_v1_query_service, 7);
 
 /**
  * @generated from message spillway.query.v1.ShowOperationsResponse
@@ -147,7 +321,7 @@ export type ShowOperationsResponse = Message<"spillway.query.v1.ShowOperationsRe
  * Use `create(ShowOperationsResponseSchema)` to create a new message.
  */
 export const ShowOperationsResponseSchema: GenMessage<ShowOperationsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 4);
+  messageDesc(file_spillway_query_v1_query_service, 8);
 
 /**
  * @generated from message spillway.query.v1.ShowOperationDetailsRequest
@@ -169,7 +343,7 @@ export type ShowOperationDetailsRequest = Message<"spillway.query.v1.ShowOperati
  * Use `create(ShowOperationDetailsRequestSchema)` to create a new message.
  */
 export const ShowOperationDetailsRequestSchema: GenMessage<ShowOperationDetailsRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 5);
+  messageDesc(file_spillway_query_v1_query_service, 9);
 
 /**
  * @generated from message spillway.query.v1.ShowOperationDetailsResponse
@@ -186,7 +360,7 @@ export type ShowOperationDetailsResponse = Message<"spillway.query.v1.ShowOperat
  * Use `create(ShowOperationDetailsResponseSchema)` to create a new message.
  */
 export const ShowOperationDetailsResponseSchema: GenMessage<ShowOperationDetailsResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 6);
+  messageDesc(file_spillway_query_v1_query_service, 10);
 
 /**
  * @generated from message spillway.query.v1.CancelOperationRequest
@@ -208,7 +382,7 @@ export type CancelOperationRequest = Message<"spillway.query.v1.CancelOperationR
  * Use `create(CancelOperationRequestSchema)` to create a new message.
  */
 export const CancelOperationRequestSchema: GenMessage<CancelOperationRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 7);
+  messageDesc(file_spillway_query_v1_query_service, 11);
 
 /**
  * @generated from message spillway.query.v1.CancelOperationResponse
@@ -225,7 +399,7 @@ export type CancelOperationResponse = Message<"spillway.query.v1.CancelOperation
  * Use `create(CancelOperationResponseSchema)` to create a new message.
  */
 export const CancelOperationResponseSchema: GenMessage<CancelOperationResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 8);
+  messageDesc(file_spillway_query_v1_query_service, 12);
 
 /**
  * @generated from message spillway.query.v1.IngestRequest
@@ -281,7 +455,7 @@ export type IngestRequest = Message<"spillway.query.v1.IngestRequest"> & {
  * Use `create(IngestRequestSchema)` to create a new message.
  */
 export const IngestRequestSchema: GenMessage<IngestRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 9);
+  messageDesc(file_spillway_query_v1_query_service, 13);
 
 /**
  * @generated from message spillway.query.v1.IngestResponse
@@ -315,7 +489,7 @@ export type IngestResponse = Message<"spillway.query.v1.IngestResponse"> & {
  * Use `create(IngestResponseSchema)` to create a new message.
  */
 export const IngestResponseSchema: GenMessage<IngestResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 10);
+  messageDesc(file_spillway_query_v1_query_service, 14);
 
 /**
  * The fields of IngestRequest; see IngestStream for which message carries which.
@@ -376,7 +550,7 @@ export type IngestStreamRequest = Message<"spillway.query.v1.IngestStreamRequest
  * Use `create(IngestStreamRequestSchema)` to create a new message.
  */
 export const IngestStreamRequestSchema: GenMessage<IngestStreamRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 11);
+  messageDesc(file_spillway_query_v1_query_service, 15);
 
 /**
  * @generated from message spillway.query.v1.IngestStreamResponse
@@ -408,7 +582,7 @@ export type IngestStreamResponse = Message<"spillway.query.v1.IngestStreamRespon
  * Use `create(IngestStreamResponseSchema)` to create a new message.
  */
 export const IngestStreamResponseSchema: GenMessage<IngestStreamResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 12);
+  messageDesc(file_spillway_query_v1_query_service, 16);
 
 /**
  * @generated from message spillway.query.v1.QueryRequest
@@ -437,7 +611,7 @@ export type QueryRequest = Message<"spillway.query.v1.QueryRequest"> & {
  * Use `create(QueryRequestSchema)` to create a new message.
  */
 export const QueryRequestSchema: GenMessage<QueryRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 13);
+  messageDesc(file_spillway_query_v1_query_service, 17);
 
 /**
  * @generated from message spillway.query.v1.QueryColumn
@@ -461,7 +635,7 @@ export type QueryColumn = Message<"spillway.query.v1.QueryColumn"> & {
  * Use `create(QueryColumnSchema)` to create a new message.
  */
 export const QueryColumnSchema: GenMessage<QueryColumn> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 14);
+  messageDesc(file_spillway_query_v1_query_service, 18);
 
 /**
  * The first message carries the columns, later ones batches of rows.
@@ -485,7 +659,7 @@ export type QueryResponse = Message<"spillway.query.v1.QueryResponse"> & {
  * Use `create(QueryResponseSchema)` to create a new message.
  */
 export const QueryResponseSchema: GenMessage<QueryResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 15);
+  messageDesc(file_spillway_query_v1_query_service, 19);
 
 /**
  * A fact table of an export run: the query sees only its records in (after_cursor, up_to_cursor].
@@ -514,7 +688,7 @@ export type FactTableRange = Message<"spillway.query.v1.FactTableRange"> & {
  * Use `create(FactTableRangeSchema)` to create a new message.
  */
 export const FactTableRangeSchema: GenMessage<FactTableRange> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 16);
+  messageDesc(file_spillway_query_v1_query_service, 20);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolRequest
@@ -578,7 +752,7 @@ export type ExecuteToSpoolRequest = Message<"spillway.query.v1.ExecuteToSpoolReq
  * Use `create(ExecuteToSpoolRequestSchema)` to create a new message.
  */
 export const ExecuteToSpoolRequestSchema: GenMessage<ExecuteToSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 17);
+  messageDesc(file_spillway_query_v1_query_service, 21);
 
 /**
  * @generated from message spillway.query.v1.ArtifactEncoding
@@ -605,7 +779,7 @@ export type ArtifactEncoding = Message<"spillway.query.v1.ArtifactEncoding"> & {
  * Use `create(ArtifactEncodingSchema)` to create a new message.
  */
 export const ArtifactEncodingSchema: GenMessage<ArtifactEncoding> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 18);
+  messageDesc(file_spillway_query_v1_query_service, 22);
 
 /**
  * @generated from message spillway.query.v1.ExecuteToSpoolResponse
@@ -651,7 +825,7 @@ export type ExecuteToSpoolResponse = Message<"spillway.query.v1.ExecuteToSpoolRe
  * Use `create(ExecuteToSpoolResponseSchema)` to create a new message.
  */
 export const ExecuteToSpoolResponseSchema: GenMessage<ExecuteToSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 19);
+  messageDesc(file_spillway_query_v1_query_service, 23);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolRequest
@@ -668,7 +842,7 @@ export type DiscardSpoolRequest = Message<"spillway.query.v1.DiscardSpoolRequest
  * Use `create(DiscardSpoolRequestSchema)` to create a new message.
  */
 export const DiscardSpoolRequestSchema: GenMessage<DiscardSpoolRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 20);
+  messageDesc(file_spillway_query_v1_query_service, 24);
 
 /**
  * @generated from message spillway.query.v1.DiscardSpoolResponse
@@ -681,7 +855,7 @@ export type DiscardSpoolResponse = Message<"spillway.query.v1.DiscardSpoolRespon
  * Use `create(DiscardSpoolResponseSchema)` to create a new message.
  */
 export const DiscardSpoolResponseSchema: GenMessage<DiscardSpoolResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_query_v1_query_service, 21);
+  messageDesc(file_spillway_query_v1_query_service, 25);
 
 /**
  * DuckDB compute: ingestion payloads into extents, ad-hoc queries, export queries.
@@ -721,6 +895,28 @@ export const QueryService: GenService<{
     methodKind: "server_streaming";
     input: typeof QueryRequestSchema;
     output: typeof QueryResponseSchema;
+  },
+  /**
+   * Ingestion by reference (Kusto's `.ingest into table T (h'<uri>', ...)`): files inside
+   * the allowed roots (file:///...) or Azure blobs (https://...;key or ?sas), gzip by their
+   * .gz ending; every URI into one extent, or nothing.
+   *
+   * @generated from rpc spillway.query.v1.QueryService.IngestFromStorage
+   */
+  ingestFromStorage: {
+    methodKind: "unary";
+    input: typeof IngestFromStorageRequestSchema;
+    output: typeof IngestFromStorageResponseSchema;
+  },
+  /**
+   * A query's result into a table (Kusto's .append, .set-or-append, .set-or-replace).
+   *
+   * @generated from rpc spillway.query.v1.QueryService.IngestFromQuery
+   */
+  ingestFromQuery: {
+    methodKind: "unary";
+    input: typeof IngestFromQueryRequestSchema;
+    output: typeof IngestFromQueryResponseSchema;
   },
   /**
    * A one-shot export of a query's result to an external table (Kusto's `.export [async] to

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { toJson } from "@bufbuild/protobuf";
+import { ListValueSchema } from "@bufbuild/protobuf/wkt";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { csv, newContainer, refusal, withSpillwayAndAzurite } from "../support/fixtures.js";
+import type { Mode } from "../support/spillway-processes.js";
+
+// Ingestion by reference and from queries (SPEC §6a) against real processes, Azurite and
+// local files.
+
+describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from queries (%s)", (mode) => {
+  const env = withSpillwayAndAzurite(mode);
+  let dir: string;
+  let container: string;
+  const blob = (name: string) => env.azurite.connectionString(`${container}/${name}`);
+
+  async function rows(query: string, queryLanguage = "sql"): Promise<unknown[][]> {
+    const out: unknown[][] = [];
+    for await (const batch of env.sw.query.query({ query, queryLanguage })) out.push(...batch.rows.map((r) => toJson(ListValueSchema, r) as unknown[]));
+    return out;
+  }
+  const count = async (table: string) => Number((await rows(`SELECT count(*) FROM ${table}`))[0]![0]);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "spillway-by-reference-"));
+    container = await newContainer(env.azurite, "sources");
+    const blobs = env.azurite.client.getContainerClient(container);
+    const put = (name: string, body: Buffer) => blobs.getBlockBlobClient(name).upload(body, body.length);
+    await put("a.csv", Buffer.from("Id,Key\n1,a\n2,b\n"));
+    await put("b.csv.gz", gzipSync(Buffer.from("Id,Key\n3,c\n")));
+    await put("bad.csv", Buffer.from("Id,Key\nnot-a-number,x\n"));
+    writeFileSync(join(dir, "c.csv"), "Id,Key\n4,d\n5,e\n");
+    await env.sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("ingests blobs (gzip by name) and local files, all in one extent", async () => {
+    const done = await env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [blob("a.csv"), blob("b.csv.gz"), `file://${join(dir, "c.csv")}`], ignoreFirstRecord: true });
+    expect(done).toMatchObject({ rowCount: 5n, skipped: false });
+    expect(done.extentId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await rows("SELECT Id, Key FROM Events ORDER BY Id")).toEqual([["1", "a"], ["2", "b"], ["3", "c"], ["4", "d"], ["5", "e"]]);
+    // A retry of the same tagged call is skipped.
+    const tagged = { table: "Events", format: "csv", uris: [blob("a.csv")], ignoreFirstRecord: true, ingestByTags: ["a"], ingestIfNotExists: ["a"] };
+    expect((await env.sw.query.ingestFromStorage(tagged)).skipped).toBe(false);
+    expect((await env.sw.query.ingestFromStorage(tagged)).skipped).toBe(true);
+    expect(await count("Events")).toBe(7);
+  });
+
+  it("refuses the whole call for one bad, missing or forbidden source, naming it without its key, and ingests nothing", async () => {
+    const before = await count("Events");
+    const bad = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [blob("a.csv"), blob("bad.csv")], ignoreFirstRecord: true }));
+    expect(bad).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining("not-a-number") });
+    const missing = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [blob("a.csv"), blob("nowhere.csv")] }));
+    expect(missing).toMatchObject({ code: status.NOT_FOUND, message: expect.stringContaining("nowhere.csv;*******") });
+    expect(missing.message).not.toContain(blob("a.csv").split(";")[1]!);
+    const outside = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: ["file:///etc/passwd"] }));
+    expect(outside).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining("outside the folders allowed") });
+    expect(await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [] }))).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(await count("Events")).toBe(before);
+  });
+
+  it("appends a query's result, creates a table from one, and replaces a table's rows at once", async () => {
+    await env.sw.catalog.createTable({ name: "Copy", columns: [{ name: "Key", type: "string" }, { name: "Id", type: "long" }] });
+    // By column name, whatever the order.
+    expect(await env.sw.query.ingestFromQuery({ table: "Copy", query: "SELECT Id, Key FROM Events WHERE Id BETWEEN 3 AND 4", mode: "append" })).toMatchObject({ rowCount: 2n, created: false });
+    expect(await rows("SELECT Key, Id FROM Copy ORDER BY Id")).toEqual([["c", "3"], ["d", "4"]]);
+    expect(await refusal(env.sw.query.ingestFromQuery({ table: "Nope", query: "SELECT 1 AS x", mode: "append" }))).toMatchObject({ code: status.NOT_FOUND });
+
+    const made = await env.sw.query.ingestFromQuery({ table: "ByKey", query: "Events | summarize n = count() by Key", queryLanguage: "kql", mode: "set-or-append" });
+    expect(made).toMatchObject({ created: true, rowCount: 5n });
+    expect((await env.sw.catalog.getTable({ name: "ByKey" })).table!.columns.map((c) => `${c.name}:${c.type}`)).toEqual(["Key:string", "n:long"]);
+
+    const replaced = await env.sw.query.ingestFromQuery({ table: "ByKey", query: "SELECT 'all' AS Key, count(*) AS n FROM Events", mode: "set-or-replace" });
+    expect(replaced).toMatchObject({ created: false, rowCount: 1n });
+    expect(await rows("SELECT Key, n FROM ByKey")).toEqual([["all", "7"]]);
+  });
+
+  it("on a fact table, exports the rows that replaced others, and not the replaced ones again", async () => {
+    const lake = await newContainer(env.azurite, "replaced");
+    await env.sw.catalog.createTable({ name: "Facts", columns: [{ name: "Id", type: "long" }] });
+    await env.sw.catalog.createExternalTable({ name: "FactsLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(lake)] });
+    await env.sw.catalog.createOrAlterContinuousExport({ name: "FactsOut", externalTable: "FactsLake", query: "SELECT Id FROM Facts", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    await env.sw.query.ingest({ table: "Facts", format: "csv", payload: csv([[1], [2], [3]]) });
+    expect((await env.sw.catalog.runContinuousExportNow({ name: "FactsOut" })).artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(3n);
+    await env.sw.query.ingestFromQuery({ table: "Facts", query: "SELECT Id * 10 AS Id FROM Facts", mode: "set-or-replace" });
+    expect(await rows("SELECT Id FROM Facts ORDER BY Id")).toEqual([["10"], ["20"], ["30"]]);
+    const next = await env.sw.catalog.runContinuousExportNow({ name: "FactsOut" });
+    expect(next.artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(3n);
+    expect((await env.sw.catalog.runContinuousExportNow({ name: "FactsOut" })).artifacts).toEqual([]);
+  });
+});
