@@ -36,6 +36,7 @@ export const catalogAccess: AccessTable<typeof CatalogService> = {
   showFailures: { need: "databaseMonitor" },
   showRunHistory: { need: "databaseMonitor" },
   resetContinuousExportCursor: { need: "databaseAdmin", audit: { object: (r) => r.name } },
+  backfillContinuousExport: { need: "databaseAdmin", audit: { object: (r) => r.name } },
   planExport: "internal",
   enableContinuousExport: { need: "databaseAdmin", audit: named },
   disableContinuousExport: { need: "databaseAdmin", audit: named },

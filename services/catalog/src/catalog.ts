@@ -365,6 +365,25 @@ export class Catalog {
     });
   }
 
+  /**
+   * Managed backfill (SPEC §6a): an operation a scheduler runs in batches, exporting what the
+   * export's start cursor left behind (after `fromCursor` when given).
+   */
+  async backfill(databaseArg: string, nameArg: string, fromCursor: string) {
+    const database = databaseName(databaseArg);
+    const { definition } = await this.storedExport(database, nameArg);
+    const operationId = randomUUID();
+    const { progress } = await this.peers.cursor.createBackfill({
+      operationId,
+      exportId: definition.id,
+      database,
+      name: definition.name,
+      fromCursor,
+      requestJson: JSON.stringify({ kind: "Backfill", exportId: definition.id, name: definition.name }),
+    });
+    return { operationId, progress };
+  }
+
   /** Replay (SPEC §6a): the export's checkpoint moved to `cursor`, by `principal`. */
   async resetCursor(databaseArg: string, nameArg: string, cursor: string, principal: string): Promise<ContinuousExport> {
     const database = databaseName(databaseArg);
@@ -451,8 +470,10 @@ export class Catalog {
 
   private async withStates(defs: ContinuousExport[]): Promise<ContinuousExport[]> {
     if (defs.length === 0) return [];
-    const { states } = await this.peers.cursor.getExportStates({ exportIds: defs.map((d) => d.id) });
+    const exportIds = defs.map((d) => d.id);
+    const [{ states }, { backfills }] = await Promise.all([this.peers.cursor.getExportStates({ exportIds }), this.peers.cursor.listBackfills({ exportIds })]);
     const byId = new Map(states.map((s) => [s.exportId, s]));
+    const backfillOf = new Map(backfills.map((b) => [b.exportId, b.progress]));
     return defs.map((d) => {
       const s = byId.get(d.id);
       if (!s) return d;
@@ -469,6 +490,7 @@ export class Catalog {
         isRunning: s.isRunning,
         lastRunResult: s.lastRunResult,
         lastRunTime: s.lastRunTime,
+        backfill: backfillOf.get(d.id),
       };
     });
   }

@@ -423,6 +423,28 @@ export function cursorStoreContract(
         await expect(store.resetCheckpoint("gone", "Gone", 0n, "")).rejects.toThrow("no longer exists");
       });
 
+      it("backfills the range before the start cursor batch by batch, each committed once among the export's artifacts", async () => {
+        await expect(store.createBackfill("bf-0", "x1", "db", "Export1", start, "{}")).rejects.toThrow("nothing before it to backfill");
+        const created = await store.createBackfill("bf-1", "x1", "db", "Export1", 0n, '{"kind":"Backfill"}');
+        expect(created).toMatchObject({ operationId: "bf-1", exportId: "x1", state: "InProgress", from: 0n, to: start, done: 0n, batchesTotal: 0n });
+        await expect(store.createBackfill("bf-2", "x1", "db", "Export1", 0n, "{}")).rejects.toThrow("has a backfill in progress (operation bf-1)");
+        await store.setBackfillTotals("bf-1", 10n, 2n);
+        expect((await store.claimOperation("sched", 60_000))?.operation.operationId).toBe("bf-1");
+        await store.journalPending("bf-1", "bf-1", ["https://acct/c/b1.csv"]);
+        const batch = [{ path: "https://acct/c/b1.csv", numRecords: 4n, sizeBytes: 40n }];
+        await expect(store.commitBackfillBatch("bf-1", "other", "Ext", 0n, start - 5n, batch, 4n)).rejects.toThrow("no longer this scheduler's");
+        await store.commitBackfillBatch("bf-1", "sched", "Ext", 0n, start - 5n, batch, 4n);
+        // The same batch again (a retry whose first commit landed) is refused: nothing twice.
+        await expect(store.commitBackfillBatch("bf-1", "sched", "Ext", 0n, start - 5n, batch, 4n)).rejects.toThrow("committed already");
+        expect(await store.backfill("bf-1")).toMatchObject({ done: start - 5n, recordsDone: 4n, recordsTotal: 10n, batchesDone: 1n, batchesTotal: 2n });
+        expect((await store.listArtifacts("x1")).map((a) => a.path)).toEqual(["https://acct/c/b1.csv"]);
+        expect(await store.pendingArtifacts("bf-1")).toEqual([]);
+        // The continuous checkpoint is the runs' alone.
+        expect((await state()).checkpointCursor).toBe(start);
+        await store.finishOperation("bf-1", "sched", { state: "Completed", status: "", externalTable: "Ext", artifacts: [], resources: "" });
+        expect(await store.latestBackfills(["x1", "none"])).toEqual([expect.objectContaining({ operationId: "bf-1", state: "Completed" })]);
+      });
+
       it("dropExportState removes state, runs, artifacts and failures", async () => {
         await begin("x1", "run-1", start, to);
         await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);

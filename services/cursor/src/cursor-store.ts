@@ -1,7 +1,7 @@
 import { quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError } from "@spillway/errors";
 import { cursorText, ticksFromEpochMs } from "@spillway/kusto";
-import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow } from "@spillway/metadata";
+import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow, type SqlValue } from "@spillway/metadata";
 
 export interface ExtentRecord {
   database: string;
@@ -53,6 +53,21 @@ export interface RunRecord {
   details: string;
   /** The run's RunResources message as JSON; '' when none was recorded (a run a dead process left). */
   resources: string;
+}
+
+/** How far a backfill has come (BackfillProgress). */
+export interface BackfillRecord {
+  operationId: string;
+  exportId: string;
+  state: string;
+  status: string;
+  from: bigint;
+  to: bigint;
+  done: bigint;
+  recordsDone: bigint;
+  recordsTotal: bigint;
+  batchesDone: bigint;
+  batchesTotal: bigint;
 }
 
 /** A one-shot operation as the ledger keeps it. */
@@ -139,6 +154,11 @@ const SCHEMA = [
   // Kusto's extent tags (ingest-by:...), for idempotent ingestion; they go with their extent.
   `CREATE TABLE IF NOT EXISTS extent_tags (database VARCHAR NOT NULL, table_name VARCHAR NOT NULL, extent_id VARCHAR NOT NULL, tag VARCHAR NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS extent_tags_by_tag ON extent_tags (database, table_name, tag)`,
+  // Managed backfills: each an operation; done_cursor is where its next batch starts, moved by each batch's commit.
+  `CREATE TABLE IF NOT EXISTS backfills (
+     operation_id VARCHAR NOT NULL, export_id VARCHAR NOT NULL, from_cursor BIGINT NOT NULL, to_cursor BIGINT NOT NULL,
+     done_cursor BIGINT NOT NULL, records_done BIGINT NOT NULL, records_total BIGINT NOT NULL,
+     batches_done BIGINT NOT NULL, batches_total BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)`,
   // The step an operation in progress is at, for those following it.
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS phase VARCHAR DEFAULT ''`,
 ];
@@ -548,6 +568,71 @@ export class CursorStore {
     });
   }
 
+  /**
+   * Records a backfill of an export and its operation: every record after `from` up to the
+   * export's start cursor. Refused while another backfill of the export is in progress.
+   */
+  async createBackfill(operationId: string, exportId: string, database: string, name: string, from: bigint, request: string): Promise<BackfillRecord> {
+    return this.db.transaction(async (q) => {
+      const state = await q.one("SELECT start_cursor FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
+      const running = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
+      if (running) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${String(running.operation_id)}); wait for it or cancel it`);
+      const to = state.start_cursor as bigint;
+      if (from >= to) throw invalidArgument(`fromCursor ${cursorText(from)} is at or after the export's start cursor ${cursorText(to)}: there is nothing before it to backfill`);
+      const now = new Date(this.now());
+      await q.run(
+        "INSERT INTO operations (operation_id, database, operation, request, state, status, owner, expires_at, cancel_requested, started_at, updated_at, resources, phase) VALUES ($1, $2, 'Backfill', $3, 'InProgress', '', '', NULL, false, $4, $4, '', '')",
+        [operationId, database, request, now],
+      );
+      await q.run("INSERT INTO backfills VALUES ($1, $2, $3, $4, $3, 0, 0, 0, 0, $5)", [operationId, exportId, from, to, now]);
+      return (await backfillsOf(q, "b.operation_id = $1", [operationId]))[0]!;
+    });
+  }
+
+  async backfill(operationId: string): Promise<BackfillRecord | undefined> {
+    return this.db.exclusive(async (q) => (await backfillsOf(q, "b.operation_id = $1", [operationId]))[0]);
+  }
+
+  /** The latest backfill of each of the exports. */
+  async latestBackfills(exportIds: string[]): Promise<BackfillRecord[]> {
+    if (exportIds.length === 0) return [];
+    return this.db.exclusive(async (q) => {
+      const all = await backfillsOf(q, `b.export_id IN (${inList(exportIds)})`, []);
+      const latest = new Map<string, BackfillRecord>();
+      for (const b of all) latest.set(b.exportId, b);
+      return [...latest.values()];
+    });
+  }
+
+  async setBackfillTotals(operationId: string, recordsTotal: bigint, batchesTotal: bigint): Promise<void> {
+    await this.db.exclusive((q) => q.run("UPDATE backfills SET records_total = $2, batches_total = $3 WHERE operation_id = $1", [operationId, recordsTotal, batchesTotal]));
+  }
+
+  /**
+   * Commits one batch of a backfill, once: its artifacts among the export's, its journal
+   * cleared, the backfill moved past it, in one transaction; refused when `owner` lost the
+   * operation or the batch does not start where the last one ended.
+   */
+  async commitBackfillBatch(operationId: string, owner: string, externalTable: string, from: bigint, upTo: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, records: bigint): Promise<void> {
+    await this.db.transaction(async (q) => {
+      const row = await q.one("SELECT o.owner, o.state, o.expires_at, b.export_id, b.done_cursor FROM operations o JOIN backfills b USING (operation_id) WHERE o.operation_id = $1", [operationId]);
+      if (!row || row.state !== "InProgress" || !leaseHeld(row, owner, this.now())) throw new LeaseLostError(`backfill ${operationId} is no longer this scheduler's`);
+      if (row.done_cursor !== from) throw new RunRaceError(`backfill ${operationId} is at ${row.done_cursor}, not ${from}: this batch was committed already`);
+      const exportId = String(row.export_id);
+      const now = new Date(this.now());
+      for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
+        const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
+        const at = 4 + 3 * some.length;
+        const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
+        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, operationId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
+      }
+      await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
+      await q.run("UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]);
+      await q.run("UPDATE operations SET updated_at = $2 WHERE operation_id = $1", [operationId, now]);
+    });
+  }
+
   /** Records an operation asked for, InProgress and not yet taken. */
   async createOperation(operationId: string, database: string, operation: string, request: string): Promise<void> {
     const now = new Date(this.now());
@@ -779,6 +864,23 @@ async function dropExtentsOf(q: MetadataSession, database: string, table: string
   // Dropping the extents drops their tags: the same tag may be ingested again.
   await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
   return rows.map((r) => String(r.path));
+}
+
+async function backfillsOf(q: MetadataSession, where: string, params: SqlValue[]): Promise<BackfillRecord[]> {
+  const rows = await q.all(`SELECT b.*, o.state, o.status FROM backfills b JOIN operations o USING (operation_id) WHERE ${where} ORDER BY b.created_at, b.operation_id`, params);
+  return rows.map((r) => ({
+    operationId: String(r.operation_id),
+    exportId: String(r.export_id),
+    state: String(r.state),
+    status: String(r.status),
+    from: r.from_cursor as bigint,
+    to: r.to_cursor as bigint,
+    done: r.done_cursor as bigint,
+    recordsDone: r.records_done as bigint,
+    recordsTotal: r.records_total as bigint,
+    batchesDone: r.batches_done as bigint,
+    batchesTotal: r.batches_total as bigint,
+  }));
 }
 
 async function foundTags(q: MetadataSession, database: string, table: string, tags: string[]): Promise<string[]> {

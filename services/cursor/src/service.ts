@@ -22,6 +22,11 @@ import type {
   GetExportBacklogsRequest,
   ListRunsRequest,
   ResetExportCheckpointRequest,
+  CreateBackfillRequest,
+  GetBackfillRequest,
+  SetBackfillTotalsRequest,
+  CommitBackfillBatchRequest,
+  ListBackfillsRequest,
   CreateOperationRequest,
   ClaimOperationRequest,
   RenewOperationRequest,
@@ -33,7 +38,7 @@ import type {
 } from "@spillway/proto";
 import { RunResourcesSchema } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
-import type { ArtifactRecord, CursorStore, ExportStateRecord, OperationRecord, RunRecord } from "./cursor-store.js";
+import type { ArtifactRecord, BackfillRecord, CursorStore, ExportStateRecord, OperationRecord, RunRecord } from "./cursor-store.js";
 import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
@@ -164,6 +169,29 @@ function ledgerHandlers(store: CursorStore) {
       const previous = await store.resetCheckpoint(req.exportId, req.name, parseCursor(req.cursor, "cursor"), req.note);
       return { previousCursor: cursorText(previous) };
     },
+    async createBackfill(req: CreateBackfillRequest) {
+      const created = await store.createBackfill(req.operationId, req.exportId, req.database, req.name, parseCursor(req.fromCursor, "fromCursor"), req.requestJson);
+      return { progress: backfillMessage(created) };
+    },
+    async getBackfill(req: GetBackfillRequest) {
+      const found = await store.backfill(req.operationId);
+      if (!found) throw notFound(`backfill '${req.operationId}' does not exist`);
+      return { exportId: found.exportId, progress: backfillMessage(found), doneCursor: cursorText(found.done) };
+    },
+    setBackfillTotals: async (req: SetBackfillTotalsRequest) => (await store.setBackfillTotals(req.operationId, req.recordsTotal, req.batchesTotal), {}),
+    async commitBackfillBatch(req: CommitBackfillBatchRequest) {
+      await store.commitBackfillBatch(
+        req.operationId,
+        req.owner,
+        req.externalTable,
+        parseCursor(req.fromCursor, "fromCursor"),
+        parseCursor(req.upToCursor, "upToCursor"),
+        req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+        req.records,
+      );
+      return {};
+    },
+    listBackfills: async (req: ListBackfillsRequest) => ({ backfills: (await store.latestBackfills(req.exportIds)).map((b) => ({ exportId: b.exportId, progress: backfillMessage(b) })) }),
     createOperation: async (req: CreateOperationRequest) => (await store.createOperation(req.operationId, req.database, req.operation, req.requestJson), {}),
     async claimOperation(req: ClaimOperationRequest) {
       const claimed = await store.claimOperation(req.owner, Number(req.leaseTtlMs));
@@ -222,6 +250,20 @@ function resourcesOf(text: string): RunResources | undefined {
   } catch {
     return undefined;
   }
+}
+
+function backfillMessage(b: BackfillRecord) {
+  return {
+    operationId: b.operationId,
+    state: b.state,
+    status: b.status,
+    recordsDone: b.recordsDone,
+    recordsTotal: b.recordsTotal,
+    batchesDone: b.batchesDone,
+    batchesTotal: b.batchesTotal,
+    fromCursor: cursorText(b.from),
+    toCursor: cursorText(b.to),
+  };
 }
 
 function operationMessage(o: OperationRecord) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCode, SpillwayError } from "@spillway/errors";
-import { OperationRunner, type OperationPeers } from "./operation-runner.js";
+import { batchesOf, OperationRunner, type OperationPeers } from "./operation-runner.js";
 
 const noRetry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 const request = JSON.stringify({ externalTable: "Lake", query: "SELECT Id FROM T", queryLanguage: "sql", sizeLimit: "0", parquetRowGroupSize: 0 });
@@ -11,7 +11,10 @@ function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
   const hooks = { cancelAfterRenewals: Infinity, upload: async () => {} };
   let claimed = false;
   const peers: OperationPeers = {
-    catalog: { planExport: async () => ({ spec: { database: "db", query: "SELECT Id FROM T", factTables: [], dimensionTables: ["T"], tables: [], externalTable: { name: "Lake", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } } }) as never },
+    catalog: {
+      listExportSpecs: async () => ({ specs: [] }) as never,
+      planExport: async () => ({ spec: { database: "db", query: "SELECT Id FROM T", factTables: [], dimensionTables: ["T"], tables: [], externalTable: { name: "Lake", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } } }) as never,
+    },
     cursor: {
       claimOperation: async () => {
         if (claimed) return { found: false } as never;
@@ -22,6 +25,10 @@ function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
       finishOperation: async (req) => (log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
       journalPending: async (req) => (log.journaled.push(req.paths ?? []), {}) as never,
       clearPending: async (req) => (log.cleared.push(req.paths ?? []), {}) as never,
+      getBackfill: async () => ({}) as never,
+      setBackfillTotals: async () => ({}) as never,
+      commitBackfillBatch: async () => ({}) as never,
+      listExtents: async () => ({ extents: [] }) as never,
     },
     query: {
       executeToSpool: async () => ({ spoolHandle: "op-1", rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] }) as never,
@@ -42,6 +49,18 @@ async function runOnce(peers: OperationPeers) {
   await runner.poll();
   await runner.drain();
 }
+
+describe("batchesOf", () => {
+  it("cuts a backfill's extents into batches of about the byte size asked, each at least one extent, with their records", () => {
+    const extent = (cursor: number, sizeBytes: bigint, rowCount: bigint) => ({ cursor: String(cursor), sizeBytes, rowCount });
+    expect(batchesOf([extent(1, 40n, 4n), extent(2, 70n, 7n), extent(3, 200n, 20n), extent(4, 10n, 1n)], 100n)).toEqual([
+      { upTo: 2n, records: 11n },
+      { upTo: 3n, records: 20n },
+      { upTo: 4n, records: 1n },
+    ]);
+    expect(batchesOf([], 100n)).toEqual([]);
+  });
+});
 
 describe("OperationRunner", () => {
   it("runs a taken operation to its commit: journaled before the upload, its artifacts committed with its end", async () => {

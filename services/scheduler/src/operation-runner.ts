@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway/errors";
 import { RunResourcesSchema, type ExportSpec } from "@spillway/proto";
+import { cursorText } from "@spillway/kusto";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "@spillway/rpc";
 import { spoolRequest, stageRequest } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -9,8 +10,11 @@ import { RunAccount } from "./run-account.js";
 
 /** What running one-shot operations needs of the other services: the narrow interface its tests fake. */
 export interface OperationPeers {
-  catalog: Pick<SchedulerPeers["catalog"], "planExport">;
-  cursor: Pick<SchedulerPeers["cursor"], "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending">;
+  catalog: Pick<SchedulerPeers["catalog"], "planExport" | "listExportSpecs">;
+  cursor: Pick<
+    SchedulerPeers["cursor"],
+    "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents"
+  >;
   query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
   writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
 }
@@ -33,6 +37,35 @@ interface OneShotRequest {
   queryLanguage: string;
   sizeLimit: string;
   parquetRowGroupSize: number;
+}
+
+/** A managed backfill's operation (services/catalog catalog.ts backfill). */
+interface BackfillRequest {
+  kind: "Backfill";
+  exportId: string;
+  name: string;
+}
+
+type Claimed = { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
+
+/**
+ * The batches a backfill's extents make, in cursor order: each ends at the extent where its
+ * bytes reach `batchBytes` (at least one extent a batch), with its records.
+ */
+export function batchesOf(extents: Array<{ cursor: string; sizeBytes: bigint; rowCount: bigint }>, batchBytes: bigint): Array<{ upTo: bigint; records: bigint }> {
+  const batches: Array<{ upTo: bigint; records: bigint }> = [];
+  let bytes = 0n;
+  let records = 0n;
+  for (const [i, e] of extents.entries()) {
+    bytes += e.sizeBytes;
+    records += e.rowCount;
+    if (bytes >= batchBytes || i === extents.length - 1) {
+      batches.push({ upTo: BigInt(e.cursor), records });
+      bytes = 0n;
+      records = 0n;
+    }
+  }
+  return batches;
 }
 
 /** The operation was asked to stop: it ends Canceled, with nothing of it left in storage. */
@@ -106,9 +139,11 @@ export class OperationRunner {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async runClaimed(claimed: { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] }): Promise<void> {
+  private async runClaimed(claimed: Claimed): Promise<void> {
     const { operationId } = claimed;
-    const request = JSON.parse(claimed.requestJson) as OneShotRequest;
+    const parsed = JSON.parse(claimed.requestJson) as OneShotRequest | BackfillRequest;
+    if ("kind" in parsed && parsed.kind === "Backfill") return this.runBackfill(claimed, parsed);
+    const request = parsed as OneShotRequest;
     const account = new RunAccount();
     const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
     let uploaded: string[] | undefined;
@@ -153,6 +188,104 @@ export class OperationRunner {
       clearInterval(heartbeat);
       await Promise.allSettled([this.peers.writer.discardStage({ stageId: operationId }), this.peers.query.discardSpool({ spoolName: operationId })]);
     }
+  }
+
+  /**
+   * A managed backfill: batches of about sizeLimit bytes of extents, from where the last
+   * committed one ended up to the export's start cursor, each through the export's own query
+   * and target and committed once with the backfill's progress. One whose scheduler died
+   * resumes here after its journaled (uncommitted) files are deleted.
+   */
+  private async runBackfill(claimed: Claimed, request: BackfillRequest): Promise<void> {
+    const { operationId } = claimed;
+    const account = new RunAccount();
+    const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
+    let spec: ExportSpec | undefined;
+    let handle = "";
+    let uploaded: string[] | undefined;
+    try {
+      spec = await this.exportSpec(claimed.database, request);
+      if (claimed.abandoned) await this.deleteFiles(spec, operationId, claimed.pending);
+      let { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
+      const to = BigInt(progress!.toCursor);
+      const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
+      const batchBytes = BigInt(spec.properties?.sizeLimit || 1n << 30n);
+      if (progress!.batchesTotal === 0n) {
+        // Sized once, from what the range holds when it begins.
+        const all = await extentsAfter(BigInt(progress!.fromCursor || "0"));
+        const records = all.reduce((n, e) => n + e.rowCount, 0n);
+        await this.peers.cursor.setBackfillTotals({ operationId, recordsTotal: records, batchesTotal: BigInt(batchesOf(all, batchBytes).length) });
+      }
+      for (let done = BigInt(doneCursor || "0"); ; ) {
+        const batch = batchesOf(await extentsAfter(done), batchBytes)[0];
+        if (!batch) break;
+        ({ progress } = await this.peers.cursor.getBackfill({ operationId }));
+        const number = progress!.batchesDone + 1n;
+        await this.assertNotCanceled(operationId, `batch ${number} of ${progress!.batchesTotal}`);
+        spec = await this.exportSpec(claimed.database, request);
+        handle = `${operationId}-b${number}`;
+        const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: done, upTo: batch.upTo }, handle)), this.retry));
+        account.add(spool.usage);
+        let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
+        if (spool.rowCount > 0n) {
+          const staged = await account.phase("stage", () =>
+            withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...spec!, id: operationId }, { completedRuns: number - 1n, from: done, to: batch.upTo }, handle, spool), nameStem: `${spec!.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}` }), this.retry),
+          );
+          account.add(staged.usage);
+          if (staged.alreadyCommitted) {
+            // A Delta table's log has this batch (txn: operation id, batch number) from before a crash: its files are there.
+            artifacts = staged.artifacts;
+          } else {
+            const paths = staged.artifacts.map((a) => a.path);
+            await this.peers.cursor.journalPending({ exportId: operationId, runId: operationId, paths });
+            uploaded = paths;
+            artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
+          }
+        }
+        await this.assertNotCanceled(operationId, "commit");
+        await this.peers.cursor.commitBackfillBatch({
+          operationId,
+          owner: this.ownerId,
+          externalTable: spec.externalTable?.name ?? "",
+          fromCursor: done.toString(),
+          upToCursor: batch.upTo.toString(),
+          artifacts,
+          records: batch.records,
+        });
+        uploaded = undefined;
+        await this.discard(handle);
+        done = batch.upTo;
+      }
+      await this.finish(operationId, "Completed", "", spec, [], account);
+    } catch (err) {
+      const canceled = err instanceof OperationCanceled;
+      let cleanup = "";
+      if (uploaded && spec) {
+        cleanup = await this.deleteFiles(spec, operationId, uploaded).then(
+          () => "; the files of the batch in progress were removed (committed batches stay)",
+          (e: unknown) => `; the files of the batch in progress could not all be removed (${errorMessage(e)}) and are listed for the next attempt`,
+        );
+      }
+      await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
+        this.log(`scheduler: backfill ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
+      );
+    } finally {
+      clearInterval(heartbeat);
+      if (handle) await this.discard(handle);
+    }
+  }
+
+  /** The export a backfill is of, as it is now: refused when it was dropped (or dropped and made again). */
+  private async exportSpec(database: string, request: BackfillRequest): Promise<ExportSpec> {
+    const { specs } = await withRetry(() => this.peers.catalog.listExportSpecs({ database, name: request.name }), this.retry);
+    const spec = specs[0];
+    if (!spec || spec.id !== request.exportId) throw new SpillwayError(ErrorCode.failedPrecondition, `continuous export '${request.name}' was dropped; its backfill stops`);
+    if (!spec.externalTable) throw new SpillwayError(ErrorCode.failedPrecondition, `the external table of continuous export '${request.name}' no longer exists`);
+    return spec;
+  }
+
+  private async discard(handle: string): Promise<void> {
+    await Promise.allSettled([this.peers.writer.discardStage({ stageId: handle }), this.peers.query.discardSpool({ spoolName: handle })]);
   }
 
   /** The operation's plan from the catalog, as a run spec named after the operation. */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/catalog/v1/catalog_types.proto.
  */
 export const file_spillway_catalog_v1_catalog_types: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfdHlwZXMucHJvdG8SE3NwaWxsd2F5LmNhdGFsb2cudjEiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSK6AQoFVGFibGUSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIsCgdjb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SHQoVaW5nZXN0aW9uX3RpbWVfcG9saWN5GAQgASgIEjAKDGNyZWF0ZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZG9jX3N0cmluZxgGIAEoCSKGAQoJUGFydGl0aW9uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCghmdW5jdGlvbhgDIAEoCRIOCgZjb2x1bW4YBCABKAkSDgoGbW9kdWxvGAUgASgDEisKCGJpbl9zaXplGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsMBChdFeHRlcm5hbFRhYmxlUHJvcGVydGllcxIXCg9pbmNsdWRlX2hlYWRlcnMYASABKAkSEgoKY29tcHJlc3NlZBgCIAEoCBITCgtuYW1lX3ByZWZpeBgDIAEoCRIWCg5maWxlX2V4dGVuc2lvbhgEIAEoCRIQCghlbmNvZGluZxgFIAEoCRIYChBjb21wcmVzc2lvbl90eXBlGAYgASgJEg4KBmZvbGRlchgHIAEoCRISCgpkb2Nfc3RyaW5nGAggASgJItkCCg1FeHRlcm5hbFRhYmxlEhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEa2luZBgDIAEoCRITCgtkYXRhX2Zvcm1hdBgEIAEoCRIsCgdjb2x1bW5zGAUgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SMgoKcGFydGl0aW9ucxgGIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuUGFydGl0aW9uEhMKC3BhdGhfZm9ybWF0GAcgASgJEhoKEmNvbm5lY3Rpb25fc3RyaW5ncxgIIAMoCRJACgpwcm9wZXJ0aWVzGAkgASgLMiwuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlUHJvcGVydGllcxIwCgxjcmVhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItICChBFeHBvcnRQcm9wZXJ0aWVzEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpzaXplX2xpbWl0GAMgASgDEhgKC2Rpc3RyaWJ1dGVkGAQgASgISACIAQESHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRImChl1c2VfbmF0aXZlX3BhcnF1ZXRfd3JpdGVyGAYgASgISAGIAQESGAoQbWFuYWdlZF9pZGVudGl0eRgHIAEoCRITCgtpc19kaXNhYmxlZBgIIAEoCEIOCgxfZGlzdHJpYnV0ZWRCHAoaX3VzZV9uYXRpdmVfcGFycXVldF93cml0ZXIipgQKEENvbnRpbnVvdXNFeHBvcnQSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIbChNleHRlcm5hbF90YWJsZV9uYW1lGAMgASgJEg0KBXF1ZXJ5GAQgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAUgASgJEhwKFGN1cnNvcl9zY29wZWRfdGFibGVzGAYgAygJEkAKEWV4cG9ydF9wcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEjEKDmZvcmNlZF9sYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtleHBvcnRlZF90bxgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLaXNfZGlzYWJsZWQYCyABKAgSEgoKaXNfcnVubmluZxgMIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYDSABKAkSMQoNbGFzdF9ydW5fdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc3RhcnRfY3Vyc29yGA8gASgJEgoKAmlkGBAgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGBEgASgJIpgBChBFeHBvcnRlZEFydGlmYWN0Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZXh0ZXJuYWxfdGFibGVfbmFtZRgCIAEoCRIMCgRwYXRoGAMgASgJEhMKC251bV9yZWNvcmRzGAQgASgDEhUKDXNpemVfaW5fYnl0ZXMYBSABKAMi1QEKDUV4cG9ydEZhaWx1cmUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvcGVyYXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRI0ChBsYXN0X3N1Y2Nlc3NfcnVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxmYWlsdXJlX2tpbmQYBSABKAkSDwoHZGV0YWlscxgGIAEoCRIUCgxpc19wZXJtYW5lbnQYByABKAgikAEKDVJlc291cmNlVXNhZ2USEwoLY3B1X3RpbWVfdXMYASABKAMSIQoZcGVha19wcm9jZXNzX21lbW9yeV9ieXRlcxgCIAEoAxIgChhwZWFrX2R1Y2tkYl9tZW1vcnlfYnl0ZXMYAyABKAMSEQoJcm93c19yZWFkGAQgASgDEhIKCmJ5dGVzX3JlYWQYBSABKAMiLQoIUnVuUGhhc2USDAoEbmFtZRgBIAEoCRITCgtkdXJhdGlvbl9tcxgCIAEoAyLKAQoMUnVuUmVzb3VyY2VzEjEKBXVzYWdlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlEhQKDHJvd3Nfd3JpdHRlbhgCIAEoAxIVCg1ieXRlc193cml0dGVuGAMgASgDEi0KBnBoYXNlcxgEIAMoCzIdLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUGhhc2USDQoFcGFydHMYBSABKAUSHAoUb2xkZXN0X3JlY29yZF9jdXJzb3IYBiABKAkizQIKCU9wZXJhdGlvbhIUCgxvcGVyYXRpb25faWQYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEg8KB25vZGVfaWQYAyABKAkSLgoKc3RhcnRlZF9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF91cGRhdGVkX29uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVzdGF0ZRgHIAEoCRIOCgZzdGF0dXMYCCABKAkSEAoIZGF0YWJhc2UYCSABKAkSNAoJcmVzb3VyY2VzGAogASgLMiEuc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5SZXNvdXJjZXMSDQoFcGhhc2UYCyABKAkikAMKCVJ1blJlY29yZBIOCgZydW5faWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSEwoLZXhwb3J0X25hbWUYAyABKAkSEgoKcnVuX251bWJlchgEIAEoAxIOCgZyZXN1bHQYBSABKAkSEwoLZnJvbV9jdXJzb3IYBiABKAkSEQoJdG9fY3Vyc29yGAcgASgJEi4KCnN0YXJ0ZWRfb24YCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX29uGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0CglyZXNvdXJjZXMYCyABKAsyIS5zcGlsbHdheS5jYXRhbG9nLnYxLlJ1blJlc291cmNlcxIPCgdkZXRhaWxzGAwgASgJEisKCGxhdGVuZXNzGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CidzcGlsbHdheS9jYXRhbG9nL3YxL2NhdGFsb2dfdHlwZXMucHJvdG8SE3NwaWxsd2F5LmNhdGFsb2cudjEiJAoGQ29sdW1uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCSK6AQoFVGFibGUSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIsCgdjb2x1bW5zGAMgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SHQoVaW5nZXN0aW9uX3RpbWVfcG9saWN5GAQgASgIEjAKDGNyZWF0ZWRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZG9jX3N0cmluZxgGIAEoCSKGAQoJUGFydGl0aW9uEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCghmdW5jdGlvbhgDIAEoCRIOCgZjb2x1bW4YBCABKAkSDgoGbW9kdWxvGAUgASgDEisKCGJpbl9zaXplGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsMBChdFeHRlcm5hbFRhYmxlUHJvcGVydGllcxIXCg9pbmNsdWRlX2hlYWRlcnMYASABKAkSEgoKY29tcHJlc3NlZBgCIAEoCBITCgtuYW1lX3ByZWZpeBgDIAEoCRIWCg5maWxlX2V4dGVuc2lvbhgEIAEoCRIQCghlbmNvZGluZxgFIAEoCRIYChBjb21wcmVzc2lvbl90eXBlGAYgASgJEg4KBmZvbGRlchgHIAEoCRISCgpkb2Nfc3RyaW5nGAggASgJItkCCg1FeHRlcm5hbFRhYmxlEhAKCGRhdGFiYXNlGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEa2luZBgDIAEoCRITCgtkYXRhX2Zvcm1hdBgEIAEoCRIsCgdjb2x1bW5zGAUgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SMgoKcGFydGl0aW9ucxgGIAMoCzIeLnNwaWxsd2F5LmNhdGFsb2cudjEuUGFydGl0aW9uEhMKC3BhdGhfZm9ybWF0GAcgASgJEhoKEmNvbm5lY3Rpb25fc3RyaW5ncxgIIAMoCRJACgpwcm9wZXJ0aWVzGAkgASgLMiwuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlUHJvcGVydGllcxIwCgxjcmVhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItICChBFeHBvcnRQcm9wZXJ0aWVzEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5mb3JjZWRfbGF0ZW5jeRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpzaXplX2xpbWl0GAMgASgDEhgKC2Rpc3RyaWJ1dGVkGAQgASgISACIAQESHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRImChl1c2VfbmF0aXZlX3BhcnF1ZXRfd3JpdGVyGAYgASgISAGIAQESGAoQbWFuYWdlZF9pZGVudGl0eRgHIAEoCRITCgtpc19kaXNhYmxlZBgIIAEoCEIOCgxfZGlzdHJpYnV0ZWRCHAoaX3VzZV9uYXRpdmVfcGFycXVldF93cml0ZXIi3wQKEENvbnRpbnVvdXNFeHBvcnQSEAoIZGF0YWJhc2UYASABKAkSDAoEbmFtZRgCIAEoCRIbChNleHRlcm5hbF90YWJsZV9uYW1lGAMgASgJEg0KBXF1ZXJ5GAQgASgJEhYKDnF1ZXJ5X2xhbmd1YWdlGAUgASgJEhwKFGN1cnNvcl9zY29wZWRfdGFibGVzGAYgAygJEkAKEWV4cG9ydF9wcm9wZXJ0aWVzGAcgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHBvcnRQcm9wZXJ0aWVzEjEKDmZvcmNlZF9sYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKFWludGVydmFsX2JldHdlZW5fcnVucxgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtleHBvcnRlZF90bxgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLaXNfZGlzYWJsZWQYCyABKAgSEgoKaXNfcnVubmluZxgMIAEoCBIXCg9sYXN0X3J1bl9yZXN1bHQYDSABKAkSMQoNbGFzdF9ydW5fdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc3RhcnRfY3Vyc29yGA8gASgJEgoKAmlkGBAgASgJEhkKEWNoZWNrcG9pbnRfY3Vyc29yGBEgASgJEjcKCGJhY2tmaWxsGBIgASgLMiUuc3BpbGx3YXkuY2F0YWxvZy52MS5CYWNrZmlsbFByb2dyZXNzIskBChBCYWNrZmlsbFByb2dyZXNzEhQKDG9wZXJhdGlvbl9pZBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIUCgxyZWNvcmRzX2RvbmUYAyABKAMSFQoNcmVjb3Jkc190b3RhbBgEIAEoAxIUCgxiYXRjaGVzX2RvbmUYBSABKAMSFQoNYmF0Y2hlc190b3RhbBgGIAEoAxITCgtmcm9tX2N1cnNvchgHIAEoCRIRCgl0b19jdXJzb3IYCCABKAkSDgoGc3RhdHVzGAkgASgJIpgBChBFeHBvcnRlZEFydGlmYWN0Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTZXh0ZXJuYWxfdGFibGVfbmFtZRgCIAEoCRIMCgRwYXRoGAMgASgJEhMKC251bV9yZWNvcmRzGAQgASgDEhUKDXNpemVfaW5fYnl0ZXMYBSABKAMi1QEKDUV4cG9ydEZhaWx1cmUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvcGVyYXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRI0ChBsYXN0X3N1Y2Nlc3NfcnVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxmYWlsdXJlX2tpbmQYBSABKAkSDwoHZGV0YWlscxgGIAEoCRIUCgxpc19wZXJtYW5lbnQYByABKAgikAEKDVJlc291cmNlVXNhZ2USEwoLY3B1X3RpbWVfdXMYASABKAMSIQoZcGVha19wcm9jZXNzX21lbW9yeV9ieXRlcxgCIAEoAxIgChhwZWFrX2R1Y2tkYl9tZW1vcnlfYnl0ZXMYAyABKAMSEQoJcm93c19yZWFkGAQgASgDEhIKCmJ5dGVzX3JlYWQYBSABKAMiLQoIUnVuUGhhc2USDAoEbmFtZRgBIAEoCRITCgtkdXJhdGlvbl9tcxgCIAEoAyLKAQoMUnVuUmVzb3VyY2VzEjEKBXVzYWdlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlEhQKDHJvd3Nfd3JpdHRlbhgCIAEoAxIVCg1ieXRlc193cml0dGVuGAMgASgDEi0KBnBoYXNlcxgEIAMoCzIdLnNwaWxsd2F5LmNhdGFsb2cudjEuUnVuUGhhc2USDQoFcGFydHMYBSABKAUSHAoUb2xkZXN0X3JlY29yZF9jdXJzb3IYBiABKAkizQIKCU9wZXJhdGlvbhIUCgxvcGVyYXRpb25faWQYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEg8KB25vZGVfaWQYAyABKAkSLgoKc3RhcnRlZF9vbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF91cGRhdGVkX29uGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVzdGF0ZRgHIAEoCRIOCgZzdGF0dXMYCCABKAkSEAoIZGF0YWJhc2UYCSABKAkSNAoJcmVzb3VyY2VzGAogASgLMiEuc3BpbGx3YXkuY2F0YWxvZy52MS5SdW5SZXNvdXJjZXMSDQoFcGhhc2UYCyABKAkikAMKCVJ1blJlY29yZBIOCgZydW5faWQYASABKAkSEAoIZGF0YWJhc2UYAiABKAkSEwoLZXhwb3J0X25hbWUYAyABKAkSEgoKcnVuX251bWJlchgEIAEoAxIOCgZyZXN1bHQYBSABKAkSEwoLZnJvbV9jdXJzb3IYBiABKAkSEQoJdG9fY3Vyc29yGAcgASgJEi4KCnN0YXJ0ZWRfb24YCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX29uGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghkdXJhdGlvbhgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0CglyZXNvdXJjZXMYCyABKAsyIS5zcGlsbHdheS5jYXRhbG9nLnYxLlJ1blJlc291cmNlcxIPCgdkZXRhaWxzGAwgASgJEisKCGxhdGVuZXNzGA0gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A column as Kusto spells it: type is one of bool, int, long, real, decimal,
@@ -389,6 +389,13 @@ export type ContinuousExport = Message<"spillway.catalog.v1.ContinuousExport"> &
    * @generated from field: string checkpoint_cursor = 17;
    */
   checkpointCursor: string;
+
+  /**
+   * Its latest managed backfill, if it had one.
+   *
+   * @generated from field: spillway.catalog.v1.BackfillProgress backfill = 18;
+   */
+  backfill?: BackfillProgress | undefined;
 };
 
 /**
@@ -397,6 +404,71 @@ export type ContinuousExport = Message<"spillway.catalog.v1.ContinuousExport"> &
  */
 export const ContinuousExportSchema: GenMessage<ContinuousExport> = /*@__PURE__*/
   messageDesc(file_spillway_catalog_v1_catalog_types, 6);
+
+/**
+ * How far a managed backfill (BackfillContinuousExport) has come.
+ *
+ * @generated from message spillway.catalog.v1.BackfillProgress
+ */
+export type BackfillProgress = Message<"spillway.catalog.v1.BackfillProgress"> & {
+  /**
+   * @generated from field: string operation_id = 1;
+   */
+  operationId: string;
+
+  /**
+   * InProgress, Completed, Failed or Canceled.
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * Records and batches committed so far, of the total it found when it began.
+   *
+   * @generated from field: int64 records_done = 3;
+   */
+  recordsDone: bigint;
+
+  /**
+   * @generated from field: int64 records_total = 4;
+   */
+  recordsTotal: bigint;
+
+  /**
+   * @generated from field: int64 batches_done = 5;
+   */
+  batchesDone: bigint;
+
+  /**
+   * @generated from field: int64 batches_total = 6;
+   */
+  batchesTotal: bigint;
+
+  /**
+   * What it exports: after from_cursor, up to and including to_cursor (the export's start).
+   *
+   * @generated from field: string from_cursor = 7;
+   */
+  fromCursor: string;
+
+  /**
+   * @generated from field: string to_cursor = 8;
+   */
+  toCursor: string;
+
+  /**
+   * @generated from field: string status = 9;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message spillway.catalog.v1.BackfillProgress.
+ * Use `create(BackfillProgressSchema)` to create a new message.
+ */
+export const BackfillProgressSchema: GenMessage<BackfillProgress> = /*@__PURE__*/
+  messageDesc(file_spillway_catalog_v1_catalog_types, 7);
 
 /**
  * @generated from message spillway.catalog.v1.ExportedArtifact
@@ -433,7 +505,7 @@ export type ExportedArtifact = Message<"spillway.catalog.v1.ExportedArtifact"> &
  * Use `create(ExportedArtifactSchema)` to create a new message.
  */
 export const ExportedArtifactSchema: GenMessage<ExportedArtifact> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 7);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 8);
 
 /**
  * @generated from message spillway.catalog.v1.ExportFailure
@@ -483,7 +555,7 @@ export type ExportFailure = Message<"spillway.catalog.v1.ExportFailure"> & {
  * Use `create(ExportFailureSchema)` to create a new message.
  */
 export const ExportFailureSchema: GenMessage<ExportFailure> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 8);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 9);
 
 /**
  * What a run's calls cost in one service process, as Kusto's .show commands-and-queries
@@ -531,7 +603,7 @@ export type ResourceUsage = Message<"spillway.catalog.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 9);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 10);
 
 /**
  * One step of a run and how long it took, in the order the run took them.
@@ -555,7 +627,7 @@ export type RunPhase = Message<"spillway.catalog.v1.RunPhase"> & {
  * Use `create(RunPhaseSchema)` to create a new message.
  */
 export const RunPhaseSchema: GenMessage<RunPhase> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 10);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 11);
 
 /**
  * What a run did and cost: its calls' usage summed (CPU) or their largest (peaks), the
@@ -602,7 +674,7 @@ export type RunResources = Message<"spillway.catalog.v1.RunResources"> & {
  * Use `create(RunResourcesSchema)` to create a new message.
  */
 export const RunResourcesSchema: GenMessage<RunResources> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 11);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 12);
 
 /**
  * A one-shot operation (Kusto's .show operations): an export to an external table.
@@ -683,7 +755,7 @@ export type Operation = Message<"spillway.catalog.v1.Operation"> & {
  * Use `create(OperationSchema)` to create a new message.
  */
 export const OperationSchema: GenMessage<Operation> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 12);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 13);
 
 /**
  * One run of a continuous export (ShowRunHistory).
@@ -772,5 +844,5 @@ export type RunRecord = Message<"spillway.catalog.v1.RunRecord"> & {
  * Use `create(RunRecordSchema)` to create a new message.
  */
 export const RunRecordSchema: GenMessage<RunRecord> = /*@__PURE__*/
-  messageDesc(file_spillway_catalog_v1_catalog_types, 13);
+  messageDesc(file_spillway_catalog_v1_catalog_types, 14);
 

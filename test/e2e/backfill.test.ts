@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { readArtifacts } from "../support/artifact-reader.js";
+import { blobNames, newContainer, withSpillwayAndAzurite } from "../support/fixtures.js";
+import { waitFor } from "../support/free-port.js";
+import type { Mode } from "../support/spillway-processes.js";
+
+// Managed backfill (SPEC §6a) against real processes and Azurite: what an export's start
+// cursor left behind goes out in batches, each once, while records keep coming and the
+// processes are killed twice; with the continuous runs, every record exactly once.
+
+const OLD_EXTENTS = 20;
+const ROWS_PER_EXTENT = 50_000;
+
+describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
+  const env = withSpillwayAndAzurite(mode);
+
+  it("exports every record before the start cursor once through kill -9, beside continuous runs, to 100%", async () => {
+    const { sw, azurite } = env;
+    const container = await newContainer(azurite, "backfill");
+    await sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
+    let next = 0;
+    const ingest = async (rows: number) => {
+      const ids = Array.from({ length: rows }, () => next++);
+      await sw.query.ingest({ table: "Events", format: "csv", payload: Buffer.from(ids.join("\n") + "\n") });
+    };
+    for (let i = 0; i < OLD_EXTENTS; i++) await ingest(ROWS_PER_EXTENT);
+    const old = next;
+    await sw.catalog.createExternalTable({ name: "Lake", kind: "blob", dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [azurite.connectionString(container)] });
+    // Batches of about 1 MB of extents: several of them.
+    await sw.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n }, sizeLimit: 1n << 20n } });
+
+    const { operationId, progress } = await sw.catalog.backfillContinuousExport({ name: "Out" });
+    expect(progress).toMatchObject({ state: "InProgress", fromCursor: "" });
+    const shown = async () => (await sw.catalog.showContinuousExport({ name: "Out" })).export!.backfill!;
+    // Records keep coming, and continuous runs go on beside it; two kill -9 while it works.
+    for (let kill = 0; kill < 2; kill++) {
+      await ingest(1000);
+      expect((await sw.catalog.runContinuousExportNow({ name: "Out" })).result).toBe("Completed");
+      const before = (await shown()).batchesDone;
+      await waitFor("a batch to commit", async () => ((await shown()).batchesDone > before ? true : undefined), 60_000);
+      await sw.kill();
+      await sw.start();
+    }
+    const done = await waitFor("the backfill to end", async () => {
+      const b = await shown();
+      return b.state === "InProgress" ? undefined : b;
+    }, 120_000);
+    expect(done).toMatchObject({ operationId, state: "Completed" });
+    expect(done.recordsDone).toBe(BigInt(old));
+    expect(done.recordsTotal).toBe(BigInt(old));
+    expect(done.batchesDone).toBe(done.batchesTotal);
+    expect(done.batchesTotal).toBeGreaterThan(2n);
+    await ingest(500);
+    expect((await sw.catalog.runContinuousExportNow({ name: "Out" })).result).toBe("Completed");
+
+    const { artifacts } = await sw.catalog.showExportedArtifacts({ name: "Out" });
+    const ids = (await readArtifacts(azurite.client, artifacts.map((a) => a.path), "parquet")).map((r) => Number(r.Id));
+    expect(ids.length).toBe(next);
+    expect(new Set(ids).size).toBe(next);
+    expect(ids.reduce((a, b) => Math.min(a, b))).toBe(0);
+    expect(ids.reduce((a, b) => Math.max(a, b))).toBe(next - 1);
+    // Storage holds exactly the committed artifacts: no batch that did not commit left a file.
+    expect((await blobNames(azurite, container)).length).toBe(artifacts.length);
+    // The backfill is an operation too.
+    const [op] = (await sw.query.showOperations({ operationId })).operations;
+    expect(op).toMatchObject({ operation: "Backfill", state: "Completed" });
+  });
+});
