@@ -101,6 +101,17 @@ describe("the CLI against a running Spillway", () => {
     const [{ operationId }] = JSON.parse(asyncExport.stdout) as Array<{ operationId: string }>;
     expect(JSON.parse((await cli(sw, "operations", "cancel", operationId!, "-o", "json")).stdout)[0].operationId).toBe(operationId);
 
+    // An export made after the rows: a backfill sends them, followed to the end (plain lines off a terminal).
+    await sw.catalog.createOrAlterContinuousExport({ name: "Later", externalTable: "Lake", query: "SELECT Id, Key FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    const backfilled = await cli(sw, "exports", "backfill", "Later", "-o", "json");
+    expect(backfilled.code).toBe(0);
+    expect(JSON.parse(backfilled.stdout)).toEqual([expect.objectContaining({ state: "Completed", records: "3" })]);
+    expect(backfilled.stderr).toMatch(/backfill: batch 1 of 1, 3 of 3 records\nbackfill: Completed/);
+    // Nothing left before its start: refused, one line, exit 1.
+    const again = await cli(sw, "exports", "backfill", "Later", "--from", JSON.parse((await cli(sw, "exports", "show", "Later", "-o", "json")).stdout)[0].startCursor);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^spillway: fromCursor \d+ is at or after the export's start cursor/);
+
     const counted = JSON.parse((await cli(sw, "kql", "Events | count", "-o", "json")).stdout);
     expect(counted).toEqual([{ Count: "3" }]);
 
@@ -166,5 +177,9 @@ describe("the CLI against a running Spillway", () => {
     const followed = await run("script", ["-qec", `${process.execPath} ${BIN} --addr ${sw.catalogAddress} export Lake "SELECT Id, Key FROM Events"`, "/dev/null"], { maxBuffer: 64 << 20 });
     expect(followed.stdout).toMatch(/step \d\/6: \w+ \| \d+\.\d s/);
     expect(followed.stdout).toMatch(/step 6\/6: Completed/);
+    // A backfill of them, followed in a terminal: a bar of records and batches.
+    await sw.catalog.createOrAlterContinuousExport({ name: "Backfilled", externalTable: "Lake", query: "SELECT Id, Key FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    const bar = await run("script", ["-qec", `${process.execPath} ${BIN} --addr ${sw.catalogAddress} exports backfill Backfilled`, "/dev/null"], { maxBuffer: 64 << 20 });
+    expect(bar.stdout).toMatch(/100% \| \d+\/\d+ records \| batch 1\/1 \| \d+ rows\/s/);
   });
 });

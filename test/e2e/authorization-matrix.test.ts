@@ -85,6 +85,7 @@ const EXPECTED: Record<string, Case> = {
   "CatalogService/showExportedArtifacts": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/showFailures": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/showRunHistory": { allowed: MONITORS, request: (i) => ({ name: `X_${i}` }) },
+  "CatalogService/backfillContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/resetContinuousExportCursor": { allowed: ADMINS, request: (i) => ({ name: `X_${i}`, cursor: "" }) },
   "CatalogService/enableContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },
   "CatalogService/disableContinuousExport": { allowed: ADMINS, request: (i) => ({ name: `X_${i}` }) },

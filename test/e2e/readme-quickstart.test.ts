@@ -98,7 +98,7 @@ describe("the README quick start, through reflection with no proto files", () =>
 
   it("runs the README's history, replay and idempotent ingestion examples as written", async () => {
     const commands = readmeCommands("## History, replay", "## Kusto commands");
-    expect(commands.map((c) => c.method.split("/")[1])).toEqual(["ExportToTable", "ShowOperations", "ResetContinuousExportCursor", "Ingest", "Ingest", "IngestFromQuery"]);
+    expect(commands.map((c) => c.method.split("/")[1])).toEqual(["ExportToTable", "ShowOperations", "BackfillContinuousExport", "ResetContinuousExportCursor", "Ingest", "Ingest", "IngestFromQuery"]);
     // The quick start's table, external table and export; made here when this test runs alone.
     for (const c of readmeCommands("## Quick start", "## External tables").slice(0, 3)) {
       await grpcurl(sw.catalogAddress, c.method, c.data).catch((err: { code?: number }) => {
@@ -110,7 +110,9 @@ describe("the README quick start, through reflection with no proto files", () =>
       expect(c.address).toBe("127.0.0.1:50051");
       results.push(await grpcurl(sw.catalogAddress, c.method, c.data));
     }
-    const [[exported], [listed], [reset], [first], [second], [byKey]] = results as Array<Array<Record<string, any>>>;
+    const [[exported], [listed], [backfill], [reset], [first], [second], [byKey]] = results as Array<Array<Record<string, any>>>;
+    expect(backfill!.operationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(backfill!.progress).toMatchObject({ state: "InProgress" });
     expect(byKey).toMatchObject({ created: true });
     expect(Number(byKey!.rowCount)).toBeGreaterThan(0);
     expect(exported!.operationId).toMatch(/^[0-9a-f-]{36}$/);

@@ -6,6 +6,7 @@ import { ListValueSchema, timestampDate, timestampFromDate } from "@bufbuild/pro
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CatalogService, ContinuousExportSchema, ExportedArtifactSchema, ExportFailureSchema, KustoService, OperationSchema, QueryService, RunRecordSchema, TableSchema, type RunRecord } from "@spillway/proto";
 import { createGrpcClient, type GrpcClientOptions } from "@spillway/rpc";
+import { backfillProgress } from "./backfill-progress.js";
 import { ingestProgress } from "./ingest-progress.js";
 import { operationProgress } from "./operation-progress.js";
 import { render, type OutputFormat, type Row } from "./output.js";
@@ -206,6 +207,30 @@ program
         progress.stop();
       }
       return { rows };
+    }),
+  );
+
+exportsCommand
+  .command("backfill <name>")
+  .description("export what the export's start cursor left behind, in batches, following it with progress on stderr")
+  .option("--from <cursor>", "only records after this cursor")
+  .option("--async", "start it and print its operation id, without waiting")
+  .action(
+    action(async (c, g, name: string) => {
+      const opts = exportsCommand.commands.find((x) => x.name() === "backfill")!.opts() as { from?: string; async?: boolean };
+      const { operationId } = await c.catalog.backfillContinuousExport({ database: g.database, name, fromCursor: opts.from ?? "" });
+      if (opts.async) return { rows: [{ operationId }] };
+      const progress = backfillProgress();
+      let backfill;
+      for (;;) {
+        backfill = (await c.catalog.showContinuousExport({ database: g.database, name })).export!.backfill!;
+        progress.at(backfill);
+        if (backfill.state !== "InProgress") break;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      progress.done(backfill.state);
+      if (backfill.state !== "Completed") throw new Error(`backfill ${backfill.state.toLowerCase()} (operation ${operationId}): ${backfill.status}`);
+      return { rows: [{ operationId, state: backfill.state, records: backfill.recordsDone.toString(), batches: backfill.batchesDone.toString() }] };
     }),
   );
 
