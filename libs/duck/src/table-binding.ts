@@ -11,6 +11,8 @@ import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
  * extents given (a fact table's cursor range, or a dimension table whole), with the
  * table's columns and types whether or not it has any extent.
  */
+const FILE_COLUMN = "__spillway_file";
+
 export function bindTableSql(table: BindableTable, withCursor = false): string {
   const typed = table.columns.map((c) => {
     const kusto = parseKustoType(c.type, `table '${table.name}'`);
@@ -20,14 +22,16 @@ export function bindTableSql(table: BindableTable, withCursor = false): string {
   // A table without the IngestionTime policy has none: NULL, which no cursor filter keeps.
   const cursors = table.cursors;
   const cursorOf = cursors && table.extentFiles.length
-    ? `CASE filename ${table.extentFiles.map((f, i) => `WHEN ${quoteLiteral(f)} THEN ${cursors[i] ?? 0n}`).join(" ")} END::BIGINT`
+    ? `CASE ${FILE_COLUMN} ${table.extentFiles.map((f, i) => `WHEN ${quoteLiteral(f)} THEN ${cursors[i] ?? 0n}`).join(" ")} END::BIGINT`
     : "CAST(NULL AS BIGINT)";
   const cursorColumn = withCursor ? [`${cursorOf} AS ${quoteIdent(CURSOR_COLUMN)}`] : [];
   let body: string;
   if (table.extentFiles.length === 0) {
     body = `SELECT ${[...typed.map((c) => `CAST(NULL AS ${c.duck}) AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} WHERE false`;
   } else {
-    body = `SELECT ${[...typed.map((c) => `${fromStorageSql(quoteIdent(c.name), c.kusto)} AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} FROM read_parquet(${quoteList(table.extentFiles)})`;
+    // The file name under a name of Spillway's own: a table's column may be called `filename`.
+    const fileName = withCursor ? `, filename = '${FILE_COLUMN}'` : "";
+    body = `SELECT ${[...typed.map((c) => `${fromStorageSql(quoteIdent(c.name), c.kusto)} AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} FROM read_parquet(${quoteList(table.extentFiles)}${fileName})`;
   }
   return `CREATE OR REPLACE TEMP VIEW ${quoteIdent(table.name)} AS ${body}`;
 }
@@ -66,11 +70,48 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   const rowCursors = readsRowCursors(calls);
   const named = checked.tables.map((name) => known.get(name.toLowerCase())!);
   if (rowCursors && !named.some((t) => t.cursors)) {
-    throw invalidArgument(`cursor_after, cursor_before_or_at and ingestion_time() read a row's ingestion cursor: ${named.length ? `${named.map((t) => `'${t.name}'`).join(", ")} ${named.length > 1 ? "have" : "has"}` : "the query reads no table with"} no IngestionTime policy`);
+    throw invalidArgument(
+      named.length
+        ? `cursor_after, cursor_before_or_at and ingestion_time() read a row's ingestion cursor: ${named.map((t) => `'${t.name}'`).join(", ")} ${named.length > 1 ? "have" : "has"} no IngestionTime policy`
+        : "cursor_after, cursor_before_or_at and ingestion_time() read a row's ingestion cursor: the query reads no table",
+    );
   }
+  if (rowCursors) refuseStarsThatSeeCursors((JSON.parse(tree) as { statements: unknown[] }).statements[0]);
   // Every table gets the column (a KQL translation selects it from each table it reads), NULL where the table has no policy.
   for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n) : query).trim().replace(/;+\s*$/, "");
   return { sql, tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
+}
+
+/**
+ * With cursor functions, every bound table also yields its rows' cursor column, which a `*`
+ * carries along: harmless where the caller's columns are picked afterwards, but DISTINCT *,
+ * GROUP BY ALL over *, and UNION (not ALL) of * would tell rows apart by their cursor.
+ * Those forms are refused rather than answered differently.
+ */
+function refuseStarsThatSeeCursors(statement: unknown): void {
+  const hasStar = (node: Record<string, unknown>) => ((node.select_list as Array<{ class?: string }>) ?? []).some((e) => e.class === "STAR");
+  const starBelow = (value: unknown): boolean => {
+    if (Array.isArray(value)) return value.some(starBelow);
+    if (!value || typeof value !== "object") return false;
+    const node = value as Record<string, unknown>;
+    if (node.type === "SELECT_NODE" && hasStar(node)) return true;
+    return Object.values(node).some(starBelow);
+  };
+  const refuse = (form: string) => {
+    throw invalidArgument(`with cursor functions, ${form} would tell rows apart by their cursor: list the columns instead of *`);
+  };
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== "object") return;
+    const node = value as Record<string, unknown>;
+    if (node.type === "SELECT_NODE" && hasStar(node)) {
+      if (((node.modifiers as Array<{ type?: string }>) ?? []).some((m) => m.type === "DISTINCT_MODIFIER")) refuse("SELECT DISTINCT *");
+      if (node.aggregate_handling === "FORCE_AGGREGATES") refuse("GROUP BY ALL over *");
+    }
+    if (node.type === "SET_OPERATION_NODE" && node.setop_all === false && starBelow([node.left, node.right])) refuse(`${String(node.setop_type)} of *`);
+    Object.values(node).forEach(visit);
+  };
+  visit(statement);
 }

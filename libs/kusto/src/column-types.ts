@@ -91,6 +91,8 @@ export function normalizeColumns(columns: readonly ColumnSpec[], where: string):
       );
     }
     const key = c.name.toLowerCase();
+    // Spillway's own columns (a row's cursor, its file) are named so: a table's may not be.
+    if (key.startsWith("__spillway_")) throw invalidArgument(`${where}: column name '${c.name}' is reserved: names starting with __spillway_ are Spillway's own`);
     if (seen.has(key)) throw invalidArgument(`${where}: column '${c.name}' appears twice`);
     seen.add(key);
     return { name: c.name, type: parseKustoType(c.type, `${where}, column '${c.name}'`) };
