@@ -104,8 +104,8 @@ const EXPECTED: Record<string, Case> = {
   // It may replace a table's rows (set-or-replace) or create one: Table Admin, whatever the mode.
   "QueryService/ingestFromQuery": { allowed: TABLE_ADMINS, request: (i) => ({ table: `T_${i}`, query: `SELECT Id, Key FROM T_${i}`, mode: "append" }) },
   "QueryService/query": { allowed: READERS, request: (i) => ({ query: `SELECT count(*) AS n FROM T_${i}`, queryLanguage: "sql" }) },
-  // SPEC §7: a one-shot export needs Table Admin of the external table it writes.
-  "QueryService/exportToTable": { allowed: TABLE_ADMINS, request: (i) => ({ externalTable: `L_${i}`, query: `SELECT Id FROM T_${i}` }) },
+  // SPEC §7: a one-shot export needs Table Admin of the external table it writes, and to read the database (its query runs as Spillway).
+  "QueryService/exportToTable": { allowed: ADMINS, request: (i) => ({ externalTable: `L_${i}`, query: `SELECT Id FROM T_${i}` }) },
   "QueryService/showOperations": { allowed: MONITORS, request: () => ({}) },
   "QueryService/showOperationDetails": { allowed: MONITORS, request: () => ({ operationId: operation.id }) },
   "QueryService/cancelOperation": { allowed: ADMINS, request: () => ({ operationId: operation.id }) },

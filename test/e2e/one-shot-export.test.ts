@@ -109,35 +109,64 @@ describe.each<Mode>(["all", "split"])("one-shot export to an external table (%s)
       message: expect.stringContaining("does not match external table 'Lake'"),
     });
     expect(await refusal(sw.query.showOperations({ operationId: "no-such-operation" }))).toMatchObject({ code: status.NOT_FOUND });
+    // A Delta table commits each file to its log as it lands: neither a one-shot export nor a backfill could take one back.
+    const delta = await newContainer(env.azurite, "delta");
+    await sw.catalog.createExternalTable({ name: "DeltaLake", kind: "delta", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(delta)] });
+    expect(await refusal(sw.query.exportToTable({ externalTable: "DeltaLake", query: "SELECT Id FROM Events" }))).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringContaining("one-shot exports to Delta tables are not supported") });
+    await sw.catalog.createOrAlterContinuousExport({ name: "DeltaOut", externalTable: "DeltaLake", query: "SELECT Id FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+    expect(await refusal(sw.catalog.backfillContinuousExport({ name: "DeltaOut" }))).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringContaining("managed backfill of Delta tables is not supported") });
     expect((await sw.query.showOperations({})).operations.length).toBe(before);
   });
 
-  it("cancels an operation: it ends Canceled and leaves no file", async () => {
+  /** Starts an async export of Big and waits until it uploads; undefined when it ended before it was seen uploading. */
+  async function uploadingExport(externalTable: string): Promise<string | undefined> {
+    const { operationId } = await env.sw.query.exportToTable({ externalTable, query: "SELECT Id FROM Big", async: true, properties: { sizeLimit: 1n << 20n } });
+    for (;;) {
+      const [op] = (await env.sw.query.showOperations({ operationId })).operations;
+      if (op!.state !== "InProgress") return undefined;
+      if (op!.phase === "upload") return operationId;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  it("cancels an operation while it uploads: it ends Canceled and leaves no file", async () => {
     const { sw } = env;
     const container = await newContainer(env.azurite, "cancel");
     await bigTable(sw, "Big", 1_500_000);
     await sw.catalog.createExternalTable({ name: "CancelLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
-    const { operationId } = await sw.query.exportToTable({ externalTable: "CancelLake", query: "SELECT Id FROM Big", async: true, properties: { sizeLimit: 1n << 20n } });
-    const canceled = await sw.query.cancelOperation({ operationId });
-    expect(canceled.operation!.operationId).toBe(operationId);
-    const op = await ended(sw, operationId);
+    // Asked before anyone took it, it never starts.
+    const queued = await sw.query.exportToTable({ externalTable: "CancelLake", query: "SELECT Id FROM Big", async: true });
+    await sw.query.cancelOperation({ operationId: queued.operationId });
+    expect((await ended(sw, queued.operationId)).state).toBe("Canceled");
+    // Asked while it uploads: what it uploaded goes.
+    let operationId: string | undefined;
+    for (let attempt = 0; attempt < 5 && !operationId; attempt++) operationId = await uploadingExport("CancelLake");
+    expect(operationId, "an export seen while it uploads").toBeDefined();
+    await sw.query.cancelOperation({ operationId: operationId! });
+    const op = await ended(sw, operationId!);
     expect(op.state).toBe("Canceled");
-    expect((await sw.query.showOperationDetails({ operationId })).artifacts).toEqual([]);
-    expect(await blobNames(env.azurite, container)).toEqual([]);
+    expect(op.status).toContain("the files it had written were removed");
+    expect((await sw.query.showOperationDetails({ operationId: operationId! })).artifacts).toEqual([]);
+    // Only the exports that completed before one was caught uploading left files, each an artifact of theirs.
+    const completed = (await sw.query.showOperations({})).operations.filter((o) => o.state === "Completed");
+    const kept = (await Promise.all(completed.map(async (o) => (await sw.query.showOperationDetails({ operationId: o.operationId })).artifacts.map((a) => a.path)))).flat();
+    expect((await blobNames(env.azurite, container)).map((n) => kept.some((p) => p.endsWith(n)))).not.toContain(false);
   });
 
-  it.runIf(mode === "all")("fails an operation whose process was killed, once it is back, and leaves no file", async () => {
+  it.runIf(mode === "all")("fails an operation whose process was killed while it uploaded, once it is back, and leaves no file of it", async () => {
     const { sw } = env;
     const container = await newContainer(env.azurite, "killed");
     await sw.catalog.createExternalTable({ name: "KilledLake", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
-    const { operationId } = await sw.query.exportToTable({ externalTable: "KilledLake", query: "SELECT Id FROM Big", async: true, properties: { sizeLimit: 1n << 20n } });
-    // Killed once a scheduler has taken it.
-    await waitFor("the operation to be taken", async () => ((await sw.query.showOperations({ operationId })).operations[0]?.nodeId ? true : undefined), 30_000);
+    let operationId: string | undefined;
+    for (let attempt = 0; attempt < 5 && !operationId; attempt++) operationId = await uploadingExport("KilledLake");
+    expect(operationId, "an export seen while it uploads").toBeDefined();
     await sw.kill();
     await sw.start();
-    const op = await ended(sw, operationId);
+    const op = await ended(sw, operationId!);
     expect(op.state).toBe("Failed");
-    expect(op.status).toContain("stopped before it ended");
-    expect(await blobNames(env.azurite, container)).toEqual([]);
+    expect(op.status).toContain("did not end cleanly");
+    const completed = (await sw.query.showOperations({})).operations.filter((o) => o.state === "Completed");
+    const kept = (await Promise.all(completed.map(async (o) => (await sw.query.showOperationDetails({ operationId: o.operationId })).artifacts.map((a) => a.path)))).flat();
+    expect((await blobNames(env.azurite, container)).map((n) => kept.some((p) => p.endsWith(n)))).not.toContain(false);
   });
 });

@@ -489,6 +489,13 @@ export class CursorStore {
       if (!(await takeLease(q, exportId, owner, 60_000, this.now()))) {
         throw failedPrecondition(`continuous export '${name}' has a run in flight; reset its cursor once the run has ended`);
       }
+      // A failed attempt whose files are still journaled (or a run a dead process left) may have
+      // committed to a Delta log; the next run settles it, and only then may the checkpoint move.
+      const unsettled = await q.one("SELECT (SELECT count(*) FROM pending_artifacts WHERE export_id = $1) + (SELECT count(*) FROM runs WHERE export_id = $1 AND result = 'Running') AS n", [exportId]);
+      if (Number(unsettled!.n) > 0) {
+        await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
+        throw failedPrecondition(`continuous export '${name}' has a failed attempt not yet cleaned up; reset its cursor after its next run`);
+      }
       const from = state.checkpoint_cursor as bigint;
       await q.run("UPDATE export_state SET checkpoint_cursor = $2 WHERE export_id = $1", [exportId, cursor]);
       await insertFailure(q, exportId, new Date(this.now()), state.last_success_time ?? null, {

@@ -38,7 +38,7 @@ export class OneShotExports {
     const ended = await this.ended(database, operationId, signal);
     if (ended.state === "Completed") return { operationId, artifacts: (await this.peers.cursor.listArtifacts({ exportId: operationId })).artifacts };
     if (ended.state === "Canceled") throw new SpillwayError(ErrorCode.cancelled, `export to table '${req.externalTable}' (operation ${operationId}) was canceled: ${ended.status}`);
-    throw new SpillwayError(ErrorCode.aborted, `export to table '${req.externalTable}' (operation ${operationId}) failed, and what it wrote was removed: ${ended.status}`);
+    throw new SpillwayError(ErrorCode.aborted, `export to table '${req.externalTable}' (operation ${operationId}) failed: ${ended.status}`);
   }
 
   async operations(databaseArg: string, operationId: string): Promise<Operation[]> {

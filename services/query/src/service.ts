@@ -24,6 +24,8 @@ import type { QueryPeers } from "./peer-clients.js";
 /** What every ingestion names: where, and its ingest-by tags. */
 type TagTarget = Pick<IngestRequest, "database" | "table" | "ingestByTags" | "ingestIfNotExists">;
 type IngestTarget = TagTarget & Pick<IngestRequest, "format" | "ignoreFirstRecord">;
+/** The most ingest-by tags one call may carry (each list). */
+const MAX_TAGS = 100;
 /** The most files or blobs one IngestFromStorage call may name. */
 const MAX_URIS = 1000;
 const KUSTO_TYPES = new Set(["bool", "datetime", "dynamic", "guid", "int", "long", "real", "string", "timespan", "decimal"]);
@@ -118,6 +120,11 @@ export function queryHandlers(
   ) {
     const database = databaseName(target.database);
     const table = options.table ?? (await peers.catalog.getTable({ database, name: validateName("table", target.table) })).table!;
+    for (const [field, values] of [["ingestByTags", target.ingestByTags], ["ingestIfNotExists", target.ingestIfNotExists]] as const) {
+      if (values.length > MAX_TAGS) throw invalidArgument(`${field}: at most ${MAX_TAGS} tags, got ${values.length}`);
+      const bad = values.find((t) => t.length === 0 || t.length > 256 || /[\u0000-\u001f]/.test(t));
+      if (bad !== undefined) throw invalidArgument(`${field}: a tag is 1 to 256 characters with no control character (got ${JSON.stringify(bad.slice(0, 40))})`);
+    }
     // Kusto's ingest-by tags: a retry of an ingestion that landed finds its tag and is skipped, before any work.
     const tags = target.ingestByTags.map((t) => `ingest-by:${t}`);
     const ifNotExists = target.ingestIfNotExists.map((t) => `ingest-by:${t}`);
@@ -261,7 +268,13 @@ export function queryHandlers(
 
     ingestFromStorage: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromStorage(req))),
     ingestFromQuery: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromQuery(req))),
-    exportToTable: (req, ctx) => oneShot.exportToTable(req, ctx.signal),
+    exportToTable: (req, ctx) => {
+      // Table Admin of the target (the access rule), and a reader of the database: its query runs as Spillway.
+      if (!ctx.caller.may("databaseViewer")) {
+        throw new SpillwayError(ErrorCode.permissionDenied, `${ctx.caller.principal} may not call QueryService/ExportToTable on database '${databaseName(req.database)}': its query reads the database's tables, which needs Database Viewer as well`);
+      }
+      return oneShot.exportToTable(req, ctx.signal);
+    },
     showOperations: async (req) => ({ operations: await oneShot.operations(req.database, req.operationId) }),
     showOperationDetails: async (req) => ({ artifacts: await oneShot.details(req.database, req.operationId) }),
     cancelOperation: async (req) => ({ operation: await oneShot.cancel(req.database, req.operationId) }),

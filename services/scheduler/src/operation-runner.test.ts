@@ -7,8 +7,8 @@ const request = JSON.stringify({ externalTable: "Lake", query: "SELECT Id FROM T
 
 /** Peers doing what a healthy Spillway does for one operation, recording what they were asked. */
 function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
-  const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0 };
-  const hooks = { cancelAfterRenewals: Infinity, upload: async () => {} };
+  const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0, released: 0 };
+  const hooks = { cancelAfterRenewals: Infinity, upload: async () => {}, ledgerState: "InProgress", finish: async () => {}, delete: async () => {} };
   let claimed = false;
   const peers: OperationPeers = {
     catalog: {
@@ -21,14 +21,15 @@ function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
         claimed = true;
         return { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: claim.abandoned ?? false, pending: claim.pending ?? [] } as never;
       },
-      renewOperation: async () => ({ held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
-      finishOperation: async (req) => (log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
+      renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true, cancelRequested: false }) : { held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
+      finishOperation: async (req) => (await hooks.finish(), log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
       journalPending: async (req) => (log.journaled.push(req.paths ?? []), {}) as never,
       clearPending: async (req) => (log.cleared.push(req.paths ?? []), {}) as never,
       getBackfill: async () => ({}) as never,
       setBackfillTotals: async () => ({}) as never,
       commitBackfillBatch: async () => ({}) as never,
       listExtents: async () => ({ extents: [] }) as never,
+      listOperations: async () => ({ operations: [{ state: hooks.ledgerState }] }) as never,
     },
     query: {
       executeToSpool: async () => ({ spoolHandle: "op-1", rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] }) as never,
@@ -38,7 +39,7 @@ function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
       stageArtifacts: async () => ({ artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
       uploadArtifacts: async () => (await hooks.upload(), { artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
       discardStage: async () => ({}) as never,
-      deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
+      deleteArtifacts: async (req) => (await hooks.delete(), log.deleted.push(req.paths ?? []), {}) as never,
     },
   };
   return { peers, log, hooks };
@@ -91,6 +92,29 @@ describe("OperationRunner", () => {
     expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);
   });
 
+  it("deletes nothing when the answer to its commit was lost but the ledger has it Completed", async () => {
+    const { peers, log, hooks } = fakes();
+    hooks.finish = async () => {
+      hooks.ledgerState = "Completed";
+      throw new SpillwayError(ErrorCode.unavailable, "the answer was lost");
+    };
+    await runOnce(peers);
+    expect(log.deleted).toEqual([]);
+  });
+
+  it("is not ended while its files cannot be removed: its lease is given up for another attempt", async () => {
+    const { peers, log, hooks } = fakes();
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+    };
+    hooks.delete = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage still down");
+    };
+    await runOnce(peers);
+    expect(log.finished).toEqual([]);
+    expect(log.released).toBe(1);
+  });
+
   it("fails one whose scheduler died, after deleting what it had journaled, without running it again", async () => {
     const { peers, log } = fakes({ abandoned: true, pending: ["file:///lake/export_op-1_0.csv", "file:///lake/export_op-1_1.csv"] });
     let queried = false;
@@ -98,6 +122,6 @@ describe("OperationRunner", () => {
     await runOnce(peers);
     expect(queried).toBe(false);
     expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv", "file:///lake/export_op-1_1.csv"]]);
-    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("stopped before it ended"), artifacts: [] }]);
+    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("did not end cleanly"), artifacts: [] }]);
   });
 });

@@ -13,7 +13,7 @@ export interface OperationPeers {
   catalog: Pick<SchedulerPeers["catalog"], "planExport" | "listExportSpecs">;
   cursor: Pick<
     SchedulerPeers["cursor"],
-    "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents"
+    "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents" | "listOperations"
   >;
   query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
   writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
@@ -148,13 +148,16 @@ export class OperationRunner {
     const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
     let uploaded: string[] | undefined;
     let spec: ExportSpec | undefined;
+    let committing = false;
     try {
-      spec = await account.phase("plan", () => this.plan(claimed.database, operationId, request));
       if (claimed.abandoned) {
-        // Its scheduler stopped mid-way: what it journaled may be in storage.
-        await this.deleteFiles(spec, operationId, claimed.pending);
-        return await this.finish(operationId, "Failed", "the process running this operation stopped before it ended; what it had written was removed", spec, [], account);
+        // Its run did not end cleanly: what it journaled may be in storage. Only the target is
+        // needed to remove it (its query may no longer plan); until that works, it is not ended.
+        const target = await this.plan(claimed.database, operationId, request, true);
+        if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
+        return await this.finish(operationId, "Failed", "its run did not end cleanly (its process stopped, or its clean-up failed); what it had written was removed", target, [], account);
       }
+      spec = await account.phase("plan", () => this.plan(claimed.database, operationId, request));
       await this.assertNotCanceled(operationId, "query");
       const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, operationId)), this.retry));
       account.add(spool.usage);
@@ -171,16 +174,14 @@ export class OperationRunner {
       const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: operationId }), this.retry));
       account.add(done.usage);
       await this.assertNotCanceled(operationId, "commit");
+      committing = true;
       await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account);
     } catch (err) {
+      // A commit whose answer was lost may have landed: its files are the operation's now.
+      if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
       const canceled = err instanceof OperationCanceled;
-      let cleanup = "";
-      if (uploaded && spec) {
-        cleanup = await this.deleteFiles(spec, operationId, uploaded).then(
-          () => "; the files it had written were removed",
-          (e: unknown) => `; its files could not all be removed (${errorMessage(e)}) and are listed for the next attempt`,
-        );
-      }
+      if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      const cleanup = uploaded ? "; the files it had written were removed" : "";
       await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: operation ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
       );
@@ -203,9 +204,10 @@ export class OperationRunner {
     let spec: ExportSpec | undefined;
     let handle = "";
     let uploaded: string[] | undefined;
+    let committing: { upTo: bigint } | undefined;
     try {
       spec = await this.exportSpec(claimed.database, request);
-      if (claimed.abandoned) await this.deleteFiles(spec, operationId, claimed.pending);
+      if (claimed.abandoned && !(await this.cleanedUp(spec, operationId, claimed.pending))) return;
       let { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
@@ -243,6 +245,7 @@ export class OperationRunner {
           }
         }
         await this.assertNotCanceled(operationId, "commit");
+        committing = { upTo: batch.upTo };
         await this.peers.cursor.commitBackfillBatch({
           operationId,
           owner: this.ownerId,
@@ -253,25 +256,52 @@ export class OperationRunner {
           records: batch.records,
         });
         uploaded = undefined;
+        committing = undefined;
         await this.discard(handle);
         done = batch.upTo;
       }
       await this.finish(operationId, "Completed", "", spec, [], account);
     } catch (err) {
-      const canceled = err instanceof OperationCanceled;
-      let cleanup = "";
-      if (uploaded && spec) {
-        cleanup = await this.deleteFiles(spec, operationId, uploaded).then(
-          () => "; the files of the batch in progress were removed (committed batches stay)",
-          (e: unknown) => `; the files of the batch in progress could not all be removed (${errorMessage(e)}) and are listed for the next attempt`,
-        );
+      // A batch commit whose answer was lost may have landed: then its files are the export's.
+      if (committing) {
+        const { doneCursor } = await this.peers.cursor.getBackfill({ operationId }).catch(() => ({ doneCursor: "" }));
+        if (doneCursor === committing.upTo.toString()) uploaded = undefined;
+        else if (!doneCursor) return; // Unknown: left to the next claim, which cleans up what is journaled.
       }
+      const canceled = err instanceof OperationCanceled;
+      if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      const cleanup = uploaded ? "; the files of the batch in progress were removed (committed batches stay)" : "";
       await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: backfill ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
       );
     } finally {
       clearInterval(heartbeat);
       if (handle) await this.discard(handle);
+    }
+  }
+
+  /**
+   * Deletes files of the operation that were not committed. When that fails, the operation
+   * is not ended: its lease is given up, so the next claim (here or on another node) takes it
+   * as abandoned and tries again. Says whether they are gone.
+   */
+  private async cleanedUp(spec: ExportSpec, operationId: string, paths: string[]): Promise<boolean> {
+    try {
+      await this.deleteFiles(spec, operationId, paths);
+      return true;
+    } catch (err) {
+      this.log(`scheduler: operation ${operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
+      await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: 0n }).catch(() => undefined);
+      return false;
+    }
+  }
+
+  /** The operation's state in the ledger; '' when it cannot be read now. */
+  private async stateOf(database: string, operationId: string): Promise<string> {
+    try {
+      return (await this.peers.cursor.listOperations({ database, operationId })).operations[0]?.state ?? "";
+    } catch {
+      return "";
     }
   }
 
@@ -289,7 +319,7 @@ export class OperationRunner {
   }
 
   /** The operation's plan from the catalog, as a run spec named after the operation. */
-  private async plan(database: string, operationId: string, request: OneShotRequest): Promise<ExportSpec> {
+  private async plan(database: string, operationId: string, request: OneShotRequest, targetOnly = false): Promise<ExportSpec> {
     const { spec } = await withRetry(
       () =>
         this.peers.catalog.planExport({
@@ -298,6 +328,7 @@ export class OperationRunner {
           query: request.query,
           queryLanguage: request.queryLanguage,
           properties: { sizeLimit: BigInt(request.sizeLimit || "0"), parquetRowGroupSize: request.parquetRowGroupSize },
+          targetOnly,
         }),
       this.retry,
     );
