@@ -7,7 +7,7 @@ import type { ExportedArtifact } from "@spillway/proto";
 import { useAzurite, type Azurite } from "../support/azurite.js";
 import { startChaosSpillway, type ChaosSpillway, type ChaosTarget } from "../support/chaos-processes.js";
 import { seededRandom, startFaultProxy, type FaultProxy, type FaultProxyStats } from "../support/fault-proxy.js";
-import { csv, newContainer } from "../support/fixtures.js";
+import { csv, manifests, newContainer } from "../support/fixtures.js";
 import type { Mode } from "../support/spillway-processes.js";
 
 /*
@@ -433,11 +433,27 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
             (await catalog.showFailures({ name })).failures.map((f) => ({ operationId: f.operationId, kind: f.failureKind, details: f.details })),
           );
         }
-        // Storage listed directly in Azurite, not through the proxy.
+        // Storage listed directly in Azurite, not through the proxy; Spillway's manifests apart from the data.
         const stored = new Map<string, { size: number; modified?: Date }>();
         for await (const b of azurite.client.getContainerClient(container).listBlobsFlat()) {
-          stored.set(b.name, { size: b.properties.contentLength ?? -1, modified: b.properties.lastModified });
+          if (!/(^|\/)_spillway\//.test(b.name)) stored.set(b.name, { size: b.properties.contentLength ?? -1, modified: b.properties.lastModified });
         }
+        // Every committed run's manifest lists its files; they are written just after the commits, so wait for them.
+        const committedPaths = new Set([...artifacts.values()].flat().map((a) => a.path));
+        let listed: Map<string, { files: Array<{ path: string; numRecords: number; md5: string | null }> }> = new Map();
+        const manifestDeadline = Date.now() + 30_000;
+        do {
+          listed = await manifests(azurite, container);
+          if ([...committedPaths].every((p) => [...listed.values()].some((m) => m.files.some((f) => f.path === p)))) break;
+          await new Promise((r) => setTimeout(r, 500));
+        } while (Date.now() < manifestDeadline);
+        const manifestFiles = [...listed.values()].flatMap((m) => m.files);
+        const manifestCounts = tally(manifestFiles.map((f) => f.path));
+        const manifestProblems = [
+          ...[...committedPaths].filter((p) => !manifestCounts[p]).map((p) => `committed, in no manifest: ${p}`),
+          ...Object.entries(manifestCounts).filter(([p, n]) => n > 1 || !committedPaths.has(p)).map(([p, n]) => `in ${n} manifest(s), ${committedPaths.has(p) ? "committed" : "NOT committed"}: ${p}`),
+          ...manifestFiles.filter((f) => !f.md5).map((f) => `no md5: ${f.path}`),
+        ];
         const committedNames = new Map<string, { exportName: string; artifact: ExportedArtifact }>();
         const foreignPaths: string[] = [];
         for (const [name, list] of artifacts) {
@@ -524,7 +540,7 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
           `artifacts=${totalArtifacts} committed holding ${plainCheck.rows} (${EXPORTS.plain}) + ${labelledCheck.rows} (${EXPORTS.labelled}) records; ` +
           `${EXPORTS.plain}: lost=${plainCheck.lost.length} duplicated=${plainCheck.duplicated.length} unexpected=${plainCheck.unexpected.length} wrong=${plainCheck.wrong.length} uncertain-present=${plainCheck.uncertainPresent}; ` +
           `${EXPORTS.labelled}: lost=${labelledCheck.lost.length} duplicated=${labelledCheck.duplicated.length} unexpected=${labelledCheck.unexpected.length} wrong=${labelledCheck.wrong.length} uncertain-present=${labelledCheck.uncertainPresent}; ` +
-          `orphan files=${orphans.length} of ${stored.size} stored; unreadable artifacts=${unreadable.length}; count mismatches=${countMismatch.length}; ` +
+          `orphan files=${orphans.length} of ${stored.size} stored; manifests=${listed.size} (${manifestProblems.length} problems); unreadable artifacts=${unreadable.length}; count mismatches=${countMismatch.length}; ` +
           `caught up=${caughtUp.size}/${exportIds.size}; unexpected exits=${sw.unexpectedExits().length}; ` +
           `cursor order: ${order.violations.length} violations in ${order.listings} listings${joined ? `; ${joined} joined` : ""}`;
         console.log(summary);
@@ -543,6 +559,7 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
             return `${o} (${s.size} bytes, ${s.modified?.toISOString()}) run #${m?.[1] ?? "?"} ${fail ? `-> failure ${fail.kind}: ${fail.details}` : "-> no failure recorded for this run id"}`;
           }),
         );
+        list("manifests that do not match the committed artifacts", manifestProblems);
         list("committed artifacts that do not read back", unreadable);
         list("record count mismatches", countMismatch);
         list("artifact paths outside the container", foreignPaths);
@@ -583,6 +600,7 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
         expect.soft([...plainCheck.unexpected, ...labelledCheck.unexpected], "no ids that were never ingested").toEqual([]);
         expect.soft([...plainCheck.wrong, ...labelledCheck.wrong], "rows carry the ingested values and labels").toEqual([]);
         expect.soft(orphans, "files in storage that are not committed artifacts = 0").toEqual([]);
+        expect.soft(manifestProblems, "the manifests list exactly the committed artifacts, each once, with its md5").toEqual([]);
         expect.soft(unreadable, "committed artifacts that don't read back = 0").toEqual([]);
         expect.soft(countMismatch, "committed record counts match the files").toEqual([]);
         expect.soft(foreignPaths, "artifacts are in the external table's container").toEqual([]);

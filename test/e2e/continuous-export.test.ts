@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
-import { artifactPaths, blobNames, csv, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import { artifactPaths, blobNames, csv, manifests, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
+import { waitFor } from "../support/free-port.js";
 import type { Mode } from "../support/spillway-processes.js";
 
 const HOUR = { seconds: 3600n };
@@ -48,7 +50,7 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
     const expectedIds: Array<Record<string, unknown>> = [];
     const labels: Record<string, string> = { a: "Alpha", b: "Beta", c: "Gamma", d: "Delta" };
     let id = 0;
-    const asked: Array<{ runId: string; fromCursor: string; toCursor: string; artifacts: Array<{ numRecords: bigint; sizeInBytes: bigint }> }> = [];
+    const asked: Array<{ runId: string; fromCursor: string; toCursor: string; artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> }> = [];
     for (let round = 0; round < 4; round++) {
       if (round === 2) {
         // kill -9 between runs: the next run continues from the checkpoint.
@@ -117,6 +119,25 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
       expect(ingested).toBeLessThanOrEqual(BigInt(run.toCursor));
       expect(run.lateness).toBeDefined();
     }
+    // Beside the data, each run that wrote files has its manifest: its files, each with its MD5, and its range.
+    const written = await waitFor("the manifests", async () => {
+      const m = await manifests(env.azurite, container);
+      return [...m.keys()].filter((n) => n.startsWith("_spillway/manifests/EveryId/")).length === runs.length ? m : undefined;
+    });
+    for (const run of runs) {
+      const manifest = written.get(`_spillway/manifests/EveryId/${run.runNumber}.json`)!;
+      expect(manifest).toMatchObject({ kind: "ContinuousExportRun", runId: run.runId, fromCursor: run.fromCursor || "0", toCursor: run.toCursor });
+      expect(manifest.files.map((f) => f.path).sort()).toEqual(asked.find((a) => a.runId === run.runId)!.artifacts.map((a) => (a as { path: string }).path).sort());
+      for (const f of manifest.files) {
+        // The MD5 of the file's content, as Blob Storage reports it.
+        const blobName = f.path.slice(f.path.indexOf(`/${container}/`) + container.length + 2);
+        const content = await env.azurite.client.getContainerClient(container).getBlockBlobClient(blobName).downloadToBuffer();
+        expect(f.md5).toBe(createHash("md5").update(content).digest("base64"));
+      }
+    }
+    // The idle run of LabelledEvents wrote nothing, and has no manifest: four, not five.
+    expect([...written.keys()].filter((n) => n.startsWith("_spillway/manifests/LabelledEvents/"))).toHaveLength(4);
+
     // Every export of the database when none is named: LabelledEvents' four and its idle run too.
     const all = await env.sw.catalog.showRunHistory({});
     expect(all.runs.filter((r) => r.exportName === "LabelledEvents").map((r) => r.resources?.rowsWritten)).toEqual([

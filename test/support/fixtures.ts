@@ -30,10 +30,22 @@ export async function artifactPaths(sw: SpillwayUnderTest, name: string): Promis
   return artifacts.map((a) => a.path);
 }
 
+/** The data files in a container: its blobs but Spillway's own manifests (_spillway/). */
 export async function blobNames(azurite: Azurite, container: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const b of azurite.client.getContainerClient(container).listBlobsFlat()) out.push(b.name);
+  for await (const b of azurite.client.getContainerClient(container).listBlobsFlat()) if (!/(^|\/)_spillway\//.test(b.name)) out.push(b.name);
   return out.sort();
+}
+
+/** The run manifests Spillway wrote into a container (under any folder), by name from `_spillway/` on, parsed. */
+export async function manifests(azurite: Azurite, container: string): Promise<Map<string, { kind: string; runId: string; runNumber?: number; fromCursor: string; toCursor: string; files: Array<{ path: string; numRecords: number; sizeInBytes: number; md5: string | null }> }>> {
+  const out = new Map();
+  const client = azurite.client.getContainerClient(container);
+  for await (const b of client.listBlobsFlat()) {
+    const at = b.name.indexOf("_spillway/manifests/");
+    if (at === 0 || (at > 0 && b.name[at - 1] === "/")) out.set(b.name.slice(at), JSON.parse((await client.getBlockBlobClient(b.name).downloadToBuffer()).toString()));
+  }
+  return out;
 }
 
 export const sortBy = <T extends Record<string, unknown>>(rows: T[], ...keys: string[]) =>

@@ -1,5 +1,6 @@
 import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
@@ -23,8 +24,17 @@ export interface StorageTarget {
   download(name: string, localFile: string): Promise<boolean>;
   /** The full path an artifact named `name` has. */
   pathOf(name: string): string;
+  /** The MD5 of `name`'s content, base64, as Blob Storage reports Content-MD5; undefined when unknown or missing. */
+  md5(name: string): Promise<string | undefined>;
   /** Creates the container or folder if it is missing. */
   ensureExists(): Promise<void>;
+}
+
+/** The MD5 of a local file's content. */
+async function fileMd5(file: string): Promise<Buffer> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest();
 }
 
 /** A target taken as it is: for reading what is there; writers open theirs confined. */
@@ -142,6 +152,15 @@ class FolderTarget implements StorageTarget {
     }
   }
 
+  async md5(name: string): Promise<string | undefined> {
+    try {
+      return (await fileMd5(await this.fileAt(name))).toString("base64");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
   async download(name: string, localFile: string): Promise<boolean> {
     try {
       await copyFile(await this.resolve(await this.fileAt(name)), localFile);
@@ -196,6 +215,16 @@ class BlobTarget implements StorageTarget {
     return `${this.containerUrl}/${this.prefix}${name}`;
   }
 
+  async md5(name: string): Promise<string | undefined> {
+    try {
+      const md5 = (await this.container.getBlockBlobClient(this.prefix + name).getProperties()).contentMD5;
+      return md5 ? Buffer.from(md5).toString("base64") : undefined;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
   async ensureExists(): Promise<void> {
     await this.container.createIfNotExists();
   }
@@ -203,11 +232,13 @@ class BlobTarget implements StorageTarget {
   async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
     const { size } = await stat(localFile);
     // A block blob commits all at once: a failed upload leaves nothing visible. The signal
-    // stops an upload whose run is over (the caller died): it must not land later.
+    // stops an upload whose run is over (the caller died): it must not land later. Its MD5 is
+    // kept as Content-MD5 (a block upload has none of its own), for manifests to report.
     await this.container.getBlockBlobClient(this.prefix + name).uploadFile(localFile, {
       blockSize: size > 64 * 1024 * 1024 ? 8 * 1024 * 1024 : 4 * 1024 * 1024,
       concurrency: 4,
       abortSignal: signal,
+      blobHTTPHeaders: { blobContentMD5: await fileMd5(localFile) },
     });
     return this.pathOf(name);
   }

@@ -32,6 +32,8 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   setBackfillTotals: "internal",
   commitBackfillBatch: "internal",
   listBackfills: "internal",
+  listDueManifests: "internal",
+  forgetManifest: "internal",
   createOperation: "internal",
   claimOperation: "internal",
   renewOperation: "internal",

@@ -55,6 +55,15 @@ export interface RunRecord {
   resources: string;
 }
 
+/** A manifest to write to storage (DueManifest). */
+export interface DueManifestRecord {
+  key: string;
+  database: string;
+  externalTable: string;
+  name: string;
+  body: string;
+}
+
 /** How far a backfill has come (BackfillProgress). */
 export interface BackfillRecord {
   operationId: string;
@@ -159,6 +168,11 @@ const SCHEMA = [
      operation_id VARCHAR NOT NULL, export_id VARCHAR NOT NULL, from_cursor BIGINT NOT NULL, to_cursor BIGINT NOT NULL,
      done_cursor BIGINT NOT NULL, records_done BIGINT NOT NULL, records_total BIGINT NOT NULL,
      batches_done BIGINT NOT NULL, batches_total BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)`,
+  // Manifests of committed runs still to write to storage: inserted by the commit itself, so
+  // one exists for every committed run, and only for those; removed once written.
+  `CREATE TABLE IF NOT EXISTS due_manifests (
+     key VARCHAR NOT NULL, database VARCHAR NOT NULL, external_table VARCHAR NOT NULL, name VARCHAR NOT NULL,
+     body VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)`,
   // The step an operation in progress is at, for those following it.
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS phase VARCHAR DEFAULT ''`,
 ];
@@ -393,7 +407,7 @@ export class CursorStore {
    * Commits a run: its artifacts and the new checkpoint in one transaction, only if
    * the checkpoint is still where the run started from (no other run got there first).
    */
-  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string, resources = ""): Promise<ArtifactRecord[]> {
+  async commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Omit<ArtifactRecord, "timestamp" | "externalTable">[], owner: string, resources = "", manifest?: DueManifestRecord): Promise<ArtifactRecord[]> {
     return this.db.transaction(async (q) => {
       // The state and the lease in one read (bench #3).
       const state = await q.one("SELECT s.checkpoint_cursor, l.owner, l.expires_at FROM export_state s LEFT JOIN leases l USING (export_id) WHERE s.export_id = $1", [exportId]);
@@ -417,6 +431,7 @@ export class CursorStore {
         const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
         await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
       }
+      if (manifest) await dueManifest(q, manifest, now);
       // The run is over: its lease goes with the commit.
       await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
       return artifacts.map((a) => ({ ...a, externalTable, timestamp: now }));
@@ -621,7 +636,7 @@ export class CursorStore {
    * cleared, the backfill moved past it, in one transaction; refused when `owner` lost the
    * operation or the batch does not start where the last one ended.
    */
-  async commitBackfillBatch(operationId: string, owner: string, externalTable: string, from: bigint, upTo: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, records: bigint): Promise<void> {
+  async commitBackfillBatch(operationId: string, owner: string, externalTable: string, from: bigint, upTo: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, records: bigint, manifest?: DueManifestRecord): Promise<void> {
     await this.db.transaction(async (q) => {
       const row = await q.one("SELECT o.owner, o.state, o.expires_at, b.export_id, b.done_cursor FROM operations o JOIN backfills b USING (operation_id) WHERE o.operation_id = $1", [operationId]);
       if (!row || row.state !== "InProgress" || !leaseHeld(row, owner, this.now())) throw new LeaseLostError(`backfill ${operationId} is no longer this scheduler's`);
@@ -636,8 +651,19 @@ export class CursorStore {
       }
       await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
       await q.run("UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]);
+      if (manifest) await dueManifest(q, manifest, now);
       await q.run("UPDATE operations SET updated_at = $2 WHERE operation_id = $1", [operationId, now]);
     });
+  }
+
+  /** Manifests still to write, oldest first. */
+  async dueManifests(limit: number): Promise<DueManifestRecord[]> {
+    const rows = await this.db.exclusive((q) => q.all("SELECT * FROM due_manifests ORDER BY created_at, key LIMIT $1", [limit]));
+    return rows.map((r) => ({ key: String(r.key), database: String(r.database), externalTable: String(r.external_table), name: String(r.name), body: String(r.body) }));
+  }
+
+  async forgetManifest(key: string): Promise<void> {
+    await this.db.exclusive((q) => q.run("DELETE FROM due_manifests WHERE key = $1", [key]));
   }
 
   /** Records an operation asked for, InProgress and not yet taken. */
@@ -685,7 +711,7 @@ export class CursorStore {
    * Ends an operation `owner` holds: Completed with its artifacts (recorded, its journal
    * cleared, in one transaction), or Failed or Canceled. Refused when the lease was lost.
    */
-  async finishOperation(operationId: string, owner: string, end: { state: "Completed" | "Failed" | "Canceled"; status: string; externalTable: string; artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>; resources: string }): Promise<void> {
+  async finishOperation(operationId: string, owner: string, end: { state: "Completed" | "Failed" | "Canceled"; status: string; externalTable: string; artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>; resources: string; manifest?: DueManifestRecord }): Promise<void> {
     await this.db.transaction(async (q) => {
       const row = await q.one("SELECT owner, state FROM operations WHERE operation_id = $1", [operationId]);
       if (!row || row.state !== "InProgress" || row.owner !== owner) throw new LeaseLostError(`operation ${operationId} is no longer this scheduler's to finish`);
@@ -693,6 +719,7 @@ export class CursorStore {
       await q.run("UPDATE operations SET state = $2, status = $3, resources = $4, updated_at = $5, expires_at = NULL WHERE operation_id = $1", [operationId, end.state, end.status, end.resources, now]);
       if (end.state !== "Completed") return;
       await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
+      if (end.manifest) await dueManifest(q, end.manifest, now);
       for (let i = 0; i < end.artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
         const some = end.artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
         const at = 4 + 3 * some.length;
@@ -871,6 +898,10 @@ async function dropExtentsOf(q: MetadataSession, database: string, table: string
   // Dropping the extents drops their tags: the same tag may be ingested again.
   await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
   return rows.map((r) => String(r.path));
+}
+
+async function dueManifest(q: MetadataSession, m: DueManifestRecord, at: Date): Promise<void> {
+  await q.run("INSERT INTO due_manifests VALUES ($1, $2, $3, $4, $5, $6)", [m.key, m.database, m.externalTable, m.name, m.body, at]);
 }
 
 async function backfillsOf(q: MetadataSession, where: string, params: SqlValue[]): Promise<BackfillRecord[]> {

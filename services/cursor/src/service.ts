@@ -27,6 +27,9 @@ import type {
   SetBackfillTotalsRequest,
   CommitBackfillBatchRequest,
   ListBackfillsRequest,
+  ListDueManifestsRequest,
+  ForgetManifestRequest,
+  DueManifest,
   CreateOperationRequest,
   ClaimOperationRequest,
   RenewOperationRequest,
@@ -38,7 +41,7 @@ import type {
 } from "@spillway/proto";
 import { RunResourcesSchema } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
-import type { ArtifactRecord, BackfillRecord, CursorStore, ExportStateRecord, OperationRecord, RunRecord } from "./cursor-store.js";
+import type { ArtifactRecord, BackfillRecord, CursorStore, DueManifestRecord, ExportStateRecord, OperationRecord, RunRecord } from "./cursor-store.js";
 import type { RunRequestBoard } from "./run-request-board.js";
 
 /** gRPC handlers of CursorService: translation between wire and the store and runner. */
@@ -161,6 +164,7 @@ function ledgerHandlers(store: CursorStore) {
         req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
         req.owner,
         resourcesText(req.resources),
+        manifestOf(req.manifest),
       );
       return { artifacts: committed.map(artifactMessage) };
     },
@@ -188,6 +192,7 @@ function ledgerHandlers(store: CursorStore) {
         parseCursor(req.upToCursor, "upToCursor"),
         req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
         req.records,
+        manifestOf(req.manifest),
       );
       return {};
     },
@@ -208,9 +213,12 @@ function ledgerHandlers(store: CursorStore) {
         externalTable: req.externalTable,
         artifacts: req.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
         resources: resourcesText(req.resources),
+        manifest: manifestOf(req.manifest),
       });
       return {};
     },
+    listDueManifests: async (req: ListDueManifestsRequest) => ({ manifests: (await store.dueManifests(req.limit || 20)).map((m) => ({ ...m, bodyJson: m.body })) }),
+    forgetManifest: async (req: ForgetManifestRequest) => (await store.forgetManifest(req.key), {}),
     async requestOperationCancel(req: RequestOperationCancelRequest) {
       const operation = await store.cancelOperation(req.operationId);
       if (!operation) throw notFound(`operation '${req.operationId}' does not exist`);
@@ -235,6 +243,10 @@ function ledgerHandlers(store: CursorStore) {
       })),
     }),
   };
+}
+
+function manifestOf(m: DueManifest | undefined): DueManifestRecord | undefined {
+  return m && m.key ? { key: m.key, database: m.database, externalTable: m.externalTable, name: m.name, body: m.bodyJson } : undefined;
 }
 
 /** Kept as the message's JSON: the store does not read it, and a field added later needs no migration. */

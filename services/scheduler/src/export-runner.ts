@@ -7,6 +7,7 @@ import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
 import { RunAccount } from "./run-account.js";
+import { manifestOf } from "./run-manifest.js";
 import type { RunMetrics } from "./run-metrics.js";
 import { splitRange, type CursorRange } from "./run-split.js";
 
@@ -63,6 +64,8 @@ export interface RunCluster {
 interface Attempt {
   /** What it cost so far, phase by phase. */
   account: RunAccount;
+  /** Its run number (its manifest is named after it). */
+  runNumber: bigint;
   /** What it may have uploaded, once uploads began. */
   uploaded?: string[];
   /** The artifacts its commit was sent with: it may have landed though no answer came back. */
@@ -222,7 +225,7 @@ export class ExportRunner {
 
   private async execute(spec: ExportSpec, runId: string, started: StartedRun, account: RunAccount): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
-    const attempt: Attempt = { account };
+    const attempt: Attempt = { account, runNumber };
     // Where the run's spools and stages are, each named by its handle: the run's id, or a part's.
     let places: Array<{ peers: Pick<RunnerPeers, "query" | "writer">; handle: string }> = [{ peers: this.peers, handle: runId }];
     try {
@@ -388,7 +391,8 @@ export class ExportRunner {
 
   private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[], attempt: Attempt): Promise<RunOutcome> {
     attempt.committing = artifacts.map((a) => a.path);
-    const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId, attempt.account.resources(artifacts));
+    const manifest = manifestOf(spec, { key: runId, kind: "ContinuousExportRun", name: `${spec.name}/${attempt.runNumber}`, exportName: spec.name, runNumber: attempt.runNumber, from, to }, artifacts);
+    const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId, attempt.account.resources(artifacts), manifest);
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
 

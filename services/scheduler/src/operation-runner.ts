@@ -7,6 +7,7 @@ import { DEFAULT_RETRY, withRetry, type RetryOptions } from "@spillway/rpc";
 import { spoolRequest, stageRequest } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import { RunAccount } from "./run-account.js";
+import { manifestOf, type ManifestToWrite } from "./run-manifest.js";
 
 /** What running one-shot operations needs of the other services: the narrow interface its tests fake. */
 export interface OperationPeers {
@@ -175,7 +176,8 @@ export class OperationRunner {
       account.add(done.usage);
       await this.assertNotCanceled(operationId, "commit");
       committing = true;
-      await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account);
+      const manifest = manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
+      await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account, manifest);
     } catch (err) {
       // A commit whose answer was lost may have landed: its files are the operation's now.
       if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
@@ -254,6 +256,11 @@ export class OperationRunner {
           upToCursor: batch.upTo.toString(),
           artifacts,
           records: batch.records,
+          manifest: manifestOf(
+            spec,
+            { key: `${operationId}-${number}`, kind: "BackfillBatch", name: `${spec.name}/backfill-${operationId.slice(0, 8)}-${number}`, exportName: spec.name, runNumber: number, from: done, to: batch.upTo },
+            artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+          ),
         });
         uploaded = undefined;
         committing = undefined;
@@ -360,6 +367,7 @@ export class OperationRunner {
     spec: ExportSpec | undefined,
     artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>,
     account: RunAccount,
+    manifest?: ManifestToWrite,
   ): Promise<void> {
     const resources: MessageInitShape<typeof RunResourcesSchema> = account.resources(artifacts.map((a) => ({ numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
     await this.peers.cursor.finishOperation({
@@ -370,6 +378,7 @@ export class OperationRunner {
       externalTable: spec?.externalTable?.name ?? "",
       artifacts,
       resources: create(RunResourcesSchema, resources),
+      manifest,
     });
   }
 }

@@ -3,6 +3,7 @@ import { cursorText, parseCursor } from "@spillway/kusto";
 import type { CursorService, ExportedArtifact } from "@spillway/proto";
 import type { ServiceClient } from "@spillway/rpc";
 import type { RunResourcesInit } from "./run-account.js";
+import type { ManifestToWrite } from "./run-manifest.js";
 
 export interface ArtifactRecord {
   timestamp: Date;
@@ -62,7 +63,7 @@ export interface RunLedger {
   pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
   clearPending(exportId: string, paths: string[]): Promise<void>;
   /** Commits the run with its artifacts and what it cost; `resources` is kept in its record. */
-  commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string, resources?: RunResourcesInit): Promise<ArtifactRecord[]>;
+  commitRun(exportId: string, runId: string, externalTable: string, from: bigint, to: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, owner: string, resources?: RunResourcesInit, manifest?: ManifestToWrite): Promise<ArtifactRecord[]>;
   /** The export's committed artifacts (those kept: 14 days). */
   committedArtifacts(exportId: string): Promise<ArtifactRecord[]>;
   failRun(exportId: string, runId: string, failure: FailureToRecord, owner?: string, resources?: RunResourcesInit): Promise<void>;
@@ -109,7 +110,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     journalPending: async (exportId, runId, paths) => void (await cursor.journalPending({ exportId, runId, paths })),
     pendingArtifacts: async (exportId) => (await cursor.listPendingArtifacts({ exportId })).pending.map((p) => ({ runId: p.runId, path: p.path })),
     clearPending: async (exportId, paths) => void (await cursor.clearPending({ exportId, paths })),
-    async commitRun(exportId, runId, externalTable, from, to, artifacts, owner, resources) {
+    async commitRun(exportId, runId, externalTable, from, to, artifacts, owner, resources, manifest) {
       const r = await cursor.commitRun({
         exportId,
         runId,
@@ -119,6 +120,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
         artifacts: artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeBytes })),
         owner,
         resources,
+        manifest,
       });
       return r.artifacts.map(artifactOf);
     },

@@ -3,6 +3,7 @@ import type { SpillwayConfig } from "@spillway/config";
 import { errorMessage } from "@spillway/errors";
 import { withRetry } from "@spillway/rpc";
 import { ExportRunner, type RunCluster } from "./export-runner.js";
+import { ManifestWriter } from "./manifest-writer.js";
 import { OperationRunner } from "./operation-runner.js";
 import { observeExports, RunMetrics } from "./run-metrics.js";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -46,6 +47,8 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
   const listener = new RunRequestListener(runner, peers, log);
   // One-shot exports (ExportToTable) the query service recorded: taken from the ledger by whichever scheduler asks first.
   const operations = new OperationRunner(peers, { leaseTtlMs: config.runLeaseMs, log });
+  // Every committed run's manifest, beside its data; those a crash left due are written at start.
+  const manifests = new ManifestWriter(peers, { log });
   let stopped = false;
   let starting: Promise<void> | undefined;
   return {
@@ -58,6 +61,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
         scheduler.start();
         listener.start();
         operations.start();
+        manifests.start();
       };
       try {
         await recover();
@@ -75,6 +79,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
       scheduler.stop();
       await listener.stop();
       await operations.stop();
+      await manifests.stop();
       await runner.drain();
       node?.stop();
     },

@@ -7,5 +7,6 @@ export const writerAccess: AccessTable<typeof WriterService> = {
   uploadArtifacts: "internal",
   discardStage: "internal",
   deleteArtifacts: "internal",
+  writeManifest: "internal",
   readDeltaSchema: "internal",
 };

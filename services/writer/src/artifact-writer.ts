@@ -287,6 +287,28 @@ export class ArtifactWriter {
     }
   }
 
+  /**
+   * Writes a committed run's manifest at the root of the table's first connection string,
+   * filling each file's md5 as its storage reports it (null when it does not). Overwrites:
+   * writing it again after a lost answer gives the same file.
+   */
+  async writeManifest(table: ExternalTable, name: string, bodyJson: string): Promise<void> {
+    if (!name.startsWith("_spillway/manifests/") || name.split("/").includes("..")) throw invalidArgument(`manifest name '${name}' is not under _spillway/manifests/`);
+    const targets = await this.targetsOf(table);
+    const body = JSON.parse(bodyJson) as { files: Array<{ path: string; md5?: string | null }> };
+    for (const file of body.files) {
+      file.md5 = null;
+      for (const target of targets) {
+        const at = nameUnder(target, file.path);
+        if (at !== undefined) {
+          file.md5 = (await target.md5(at)) ?? null;
+          break;
+        }
+      }
+    }
+    await targets[0]!.putOverwrite(name, Buffer.from(`${JSON.stringify(body, null, 2)}\n`));
+  }
+
   /** The table's storage, each file:// folder confined to where the policy allows writing. */
   private targetsOf(table: ExternalTable): Promise<StorageTarget[]> {
     return Promise.all(table.connectionStrings.map((cs) => openConfinedStorageTarget(parseConnectionString(cs), this.fileTargets)));

@@ -35,6 +35,10 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
     async readDeltaSchema(req) {
       return writer.readDeltaSchema(req.connectionStrings);
     },
+    async writeManifest(req) {
+      await writer.writeManifest(req.externalTable!, req.name, req.bodyJson);
+      return {};
+    },
     async deleteArtifacts(req) {
       await writer.delete(req.externalTable!, req.paths);
       return {};

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spillway/writer/v1/writer_service.proto.
  */
 export const file_spillway_writer_v1_writer_service: GenFile = /*@__PURE__*/
-  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSLbAgoVU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAcgASgJEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhQKDHNwb29sX2hhbmRsZRgCIAEoCRIVCg1lbmNvZGVkX2ZpbGVzGAwgAygJEhIKCnNwb29sX3Jvd3MYDSABKAMSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCBIUCgxkZWx0YV9hcHBfaWQYCCABKAkSGQoRZGVsdGFfdHhuX3ZlcnNpb24YCSABKAMSEwoLZnJvbV9jdXJzb3IYCiABKAkSEQoJdG9fY3Vyc29yGAsgASgJIksKD1dyaXR0ZW5BcnRpZmFjdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMiuwEKFlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdBIZChFhbHJlYWR5X2NvbW1pdHRlZBgCIAEoCBIbChNjb21taXR0ZWRfdG9fY3Vyc29yGAMgASgJEjEKBXVzYWdlGAQgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlIioKFlVwbG9hZEFydGlmYWN0c1JlcXVlc3QSEAoIc3RhZ2VfaWQYASABKAkihAEKF1VwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEjYKCWFydGlmYWN0cxgBIAMoCzIjLnNwaWxsd2F5LndyaXRlci52MS5Xcml0dGVuQXJ0aWZhY3QSMQoFdXNhZ2UYAiABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLlJlc291cmNlVXNhZ2UiJwoTRGlzY2FyZFN0YWdlUmVxdWVzdBIQCghzdGFnZV9pZBgBIAEoCSIWChREaXNjYXJkU3RhZ2VSZXNwb25zZSJjChZEZWxldGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEg0KBXBhdGhzGAIgAygJIhkKF0RlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlIjQKFlJlYWREZWx0YVNjaGVtYVJlcXVlc3QSGgoSY29ubmVjdGlvbl9zdHJpbmdzGAEgAygJIn4KF1JlYWREZWx0YVNjaGVtYVJlc3BvbnNlEiwKB2NvbHVtbnMYASADKAsyGy5zcGlsbHdheS5jYXRhbG9nLnYxLkNvbHVtbhIZChFwYXJ0aXRpb25fY29sdW1ucxgCIAMoCRIaChJtaW5fd3JpdGVyX3ZlcnNpb24YAyABKAUynwQKDVdyaXRlclNlcnZpY2USZwoOU3RhZ2VBcnRpZmFjdHMSKS5zcGlsbHdheS53cml0ZXIudjEuU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0Giouc3BpbGx3YXkud3JpdGVyLnYxLlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USagoPVXBsb2FkQXJ0aWZhY3RzEiouc3BpbGx3YXkud3JpdGVyLnYxLlVwbG9hZEFydGlmYWN0c1JlcXVlc3QaKy5zcGlsbHdheS53cml0ZXIudjEuVXBsb2FkQXJ0aWZhY3RzUmVzcG9uc2USYQoMRGlzY2FyZFN0YWdlEicuc3BpbGx3YXkud3JpdGVyLnYxLkRpc2NhcmRTdGFnZVJlcXVlc3QaKC5zcGlsbHdheS53cml0ZXIudjEuRGlzY2FyZFN0YWdlUmVzcG9uc2USagoPRGVsZXRlQXJ0aWZhY3RzEiouc3BpbGx3YXkud3JpdGVyLnYxLkRlbGV0ZUFydGlmYWN0c1JlcXVlc3QaKy5zcGlsbHdheS53cml0ZXIudjEuRGVsZXRlQXJ0aWZhY3RzUmVzcG9uc2USagoPUmVhZERlbHRhU2NoZW1hEiouc3BpbGx3YXkud3JpdGVyLnYxLlJlYWREZWx0YVNjaGVtYVJlcXVlc3QaKy5zcGlsbHdheS53cml0ZXIudjEuUmVhZERlbHRhU2NoZW1hUmVzcG9uc2ViBnByb3RvMw", [file_spillway_catalog_v1_catalog_types]);
+  fileDesc("CidzcGlsbHdheS93cml0ZXIvdjEvd3JpdGVyX3NlcnZpY2UucHJvdG8SEnNwaWxsd2F5LndyaXRlci52MSLbAgoVU3RhZ2VBcnRpZmFjdHNSZXF1ZXN0EhAKCHN0YWdlX2lkGAcgASgJEjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEhQKDHNwb29sX2hhbmRsZRgCIAEoCRIVCg1lbmNvZGVkX2ZpbGVzGAwgAygJEhIKCnNwb29sX3Jvd3MYDSABKAMSEQoJbmFtZV9zdGVtGAMgASgJEhIKCnNpemVfbGltaXQYBCABKAMSHgoWcGFycXVldF9yb3dfZ3JvdXBfc2l6ZRgFIAEoBRITCgtkaXN0cmlidXRlZBgGIAEoCBIUCgxkZWx0YV9hcHBfaWQYCCABKAkSGQoRZGVsdGFfdHhuX3ZlcnNpb24YCSABKAMSEwoLZnJvbV9jdXJzb3IYCiABKAkSEQoJdG9fY3Vyc29yGAsgASgJIksKD1dyaXR0ZW5BcnRpZmFjdBIMCgRwYXRoGAEgASgJEhMKC251bV9yZWNvcmRzGAIgASgDEhUKDXNpemVfaW5fYnl0ZXMYAyABKAMiuwEKFlN0YWdlQXJ0aWZhY3RzUmVzcG9uc2USNgoJYXJ0aWZhY3RzGAEgAygLMiMuc3BpbGx3YXkud3JpdGVyLnYxLldyaXR0ZW5BcnRpZmFjdBIZChFhbHJlYWR5X2NvbW1pdHRlZBgCIAEoCBIbChNjb21taXR0ZWRfdG9fY3Vyc29yGAMgASgJEjEKBXVzYWdlGAQgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5SZXNvdXJjZVVzYWdlIioKFlVwbG9hZEFydGlmYWN0c1JlcXVlc3QSEAoIc3RhZ2VfaWQYASABKAkihAEKF1VwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEjYKCWFydGlmYWN0cxgBIAMoCzIjLnNwaWxsd2F5LndyaXRlci52MS5Xcml0dGVuQXJ0aWZhY3QSMQoFdXNhZ2UYAiABKAsyIi5zcGlsbHdheS5jYXRhbG9nLnYxLlJlc291cmNlVXNhZ2UiJwoTRGlzY2FyZFN0YWdlUmVxdWVzdBIQCghzdGFnZV9pZBgBIAEoCSIWChREaXNjYXJkU3RhZ2VSZXNwb25zZSJjChZEZWxldGVBcnRpZmFjdHNSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEg0KBXBhdGhzGAIgAygJIhkKF0RlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlInMKFFdyaXRlTWFuaWZlc3RSZXF1ZXN0EjoKDmV4dGVybmFsX3RhYmxlGAEgASgLMiIuc3BpbGx3YXkuY2F0YWxvZy52MS5FeHRlcm5hbFRhYmxlEgwKBG5hbWUYAiABKAkSEQoJYm9keV9qc29uGAMgASgJIhcKFVdyaXRlTWFuaWZlc3RSZXNwb25zZSI0ChZSZWFkRGVsdGFTY2hlbWFSZXF1ZXN0EhoKEmNvbm5lY3Rpb25fc3RyaW5ncxgBIAMoCSJ+ChdSZWFkRGVsdGFTY2hlbWFSZXNwb25zZRIsCgdjb2x1bW5zGAEgAygLMhsuc3BpbGx3YXkuY2F0YWxvZy52MS5Db2x1bW4SGQoRcGFydGl0aW9uX2NvbHVtbnMYAiADKAkSGgoSbWluX3dyaXRlcl92ZXJzaW9uGAMgASgFMoUFCg1Xcml0ZXJTZXJ2aWNlEmcKDlN0YWdlQXJ0aWZhY3RzEikuc3BpbGx3YXkud3JpdGVyLnYxLlN0YWdlQXJ0aWZhY3RzUmVxdWVzdBoqLnNwaWxsd2F5LndyaXRlci52MS5TdGFnZUFydGlmYWN0c1Jlc3BvbnNlEmoKD1VwbG9hZEFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5VcGxvYWRBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLlVwbG9hZEFydGlmYWN0c1Jlc3BvbnNlEmEKDERpc2NhcmRTdGFnZRInLnNwaWxsd2F5LndyaXRlci52MS5EaXNjYXJkU3RhZ2VSZXF1ZXN0Giguc3BpbGx3YXkud3JpdGVyLnYxLkRpc2NhcmRTdGFnZVJlc3BvbnNlEmoKD0RlbGV0ZUFydGlmYWN0cxIqLnNwaWxsd2F5LndyaXRlci52MS5EZWxldGVBcnRpZmFjdHNSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLkRlbGV0ZUFydGlmYWN0c1Jlc3BvbnNlEmQKDVdyaXRlTWFuaWZlc3QSKC5zcGlsbHdheS53cml0ZXIudjEuV3JpdGVNYW5pZmVzdFJlcXVlc3QaKS5zcGlsbHdheS53cml0ZXIudjEuV3JpdGVNYW5pZmVzdFJlc3BvbnNlEmoKD1JlYWREZWx0YVNjaGVtYRIqLnNwaWxsd2F5LndyaXRlci52MS5SZWFkRGVsdGFTY2hlbWFSZXF1ZXN0Gisuc3BpbGx3YXkud3JpdGVyLnYxLlJlYWREZWx0YVNjaGVtYVJlc3BvbnNlYgZwcm90bzM", [file_spillway_catalog_v1_catalog_types]);
 
 /**
  * @generated from message spillway.writer.v1.StageArtifactsRequest
@@ -277,6 +277,50 @@ export const DeleteArtifactsResponseSchema: GenMessage<DeleteArtifactsResponse> 
   messageDesc(file_spillway_writer_v1_writer_service, 8);
 
 /**
+ * @generated from message spillway.writer.v1.WriteManifestRequest
+ */
+export type WriteManifestRequest = Message<"spillway.writer.v1.WriteManifestRequest"> & {
+  /**
+   * @generated from field: spillway.catalog.v1.ExternalTable external_table = 1;
+   */
+  externalTable?: ExternalTable | undefined;
+
+  /**
+   * Relative to the table's root: _spillway/manifests/<export>/<run number>.json.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The manifest as JSON; each of its files[] gets an md5.
+   *
+   * @generated from field: string body_json = 3;
+   */
+  bodyJson: string;
+};
+
+/**
+ * Describes the message spillway.writer.v1.WriteManifestRequest.
+ * Use `create(WriteManifestRequestSchema)` to create a new message.
+ */
+export const WriteManifestRequestSchema: GenMessage<WriteManifestRequest> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 9);
+
+/**
+ * @generated from message spillway.writer.v1.WriteManifestResponse
+ */
+export type WriteManifestResponse = Message<"spillway.writer.v1.WriteManifestResponse"> & {
+};
+
+/**
+ * Describes the message spillway.writer.v1.WriteManifestResponse.
+ * Use `create(WriteManifestResponseSchema)` to create a new message.
+ */
+export const WriteManifestResponseSchema: GenMessage<WriteManifestResponse> = /*@__PURE__*/
+  messageDesc(file_spillway_writer_v1_writer_service, 10);
+
+/**
  * @generated from message spillway.writer.v1.ReadDeltaSchemaRequest
  */
 export type ReadDeltaSchemaRequest = Message<"spillway.writer.v1.ReadDeltaSchemaRequest"> & {
@@ -291,7 +335,7 @@ export type ReadDeltaSchemaRequest = Message<"spillway.writer.v1.ReadDeltaSchema
  * Use `create(ReadDeltaSchemaRequestSchema)` to create a new message.
  */
 export const ReadDeltaSchemaRequestSchema: GenMessage<ReadDeltaSchemaRequest> = /*@__PURE__*/
-  messageDesc(file_spillway_writer_v1_writer_service, 9);
+  messageDesc(file_spillway_writer_v1_writer_service, 11);
 
 /**
  * @generated from message spillway.writer.v1.ReadDeltaSchemaResponse
@@ -318,7 +362,7 @@ export type ReadDeltaSchemaResponse = Message<"spillway.writer.v1.ReadDeltaSchem
  * Use `create(ReadDeltaSchemaResponseSchema)` to create a new message.
  */
 export const ReadDeltaSchemaResponseSchema: GenMessage<ReadDeltaSchemaResponse> = /*@__PURE__*/
-  messageDesc(file_spillway_writer_v1_writer_service, 10);
+  messageDesc(file_spillway_writer_v1_writer_service, 12);
 
 /**
  * The storage side: encodes spooled results into the external table's format,
@@ -361,6 +405,17 @@ export const WriterService: GenService<{
     methodKind: "unary";
     input: typeof DeleteArtifactsRequestSchema;
     output: typeof DeleteArtifactsResponseSchema;
+  },
+  /**
+   * Writes a committed run's manifest beside the table's data (at the root of its first
+   * connection string), each file's MD5 filled in as storage reports it; overwrites, so a retry is harmless.
+   *
+   * @generated from rpc spillway.writer.v1.WriterService.WriteManifest
+   */
+  writeManifest: {
+    methodKind: "unary";
+    input: typeof WriteManifestRequestSchema;
+    output: typeof WriteManifestResponseSchema;
   },
   /**
    * The columns of an existing Delta table, read from its log.

@@ -1,0 +1,51 @@
+import type { ExportSpec } from "@spillway/proto";
+
+/** What the ledger keeps with a commit, for the manifest to be written after it (DueManifest). */
+export interface ManifestToWrite {
+  key: string;
+  database: string;
+  externalTable: string;
+  name: string;
+  bodyJson: string;
+}
+
+/** One committed run's record, beside the data (SPEC §6a "Per-run manifests"). */
+export interface ManifestBody {
+  version: 1;
+  kind: "ContinuousExportRun" | "BackfillBatch" | "ExportToTable";
+  database: string;
+  /** The export, or the operation for a one-shot export. */
+  export: string;
+  externalTable: string;
+  runId: string;
+  runNumber?: number;
+  fromCursor: string;
+  toCursor: string;
+  files: Array<{ path: string; numRecords: number; sizeInBytes: number; md5?: string | null }>;
+}
+
+/**
+ * The manifest of a run that commits `artifacts`, or none: a run that wrote no file has
+ * nothing to list, and a Delta table's log already is its manifest.
+ */
+export function manifestOf(
+  spec: ExportSpec,
+  run: { key: string; kind: ManifestBody["kind"]; name: string; exportName: string; runNumber?: bigint; from: bigint; to: bigint },
+  artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>,
+): ManifestToWrite | undefined {
+  const table = spec.externalTable;
+  if (!table || table.kind === "delta" || artifacts.length === 0) return undefined;
+  const body: ManifestBody = {
+    version: 1,
+    kind: run.kind,
+    database: spec.database,
+    export: run.exportName,
+    externalTable: table.name,
+    runId: run.key,
+    runNumber: run.runNumber === undefined ? undefined : Number(run.runNumber),
+    fromCursor: run.from.toString(),
+    toCursor: run.to.toString(),
+    files: artifacts.map((a) => ({ path: a.path, numRecords: Number(a.numRecords), sizeInBytes: Number(a.sizeBytes) })),
+  };
+  return { key: run.key, database: spec.database, externalTable: table.name, name: `_spillway/manifests/${run.name}.json`, bodyJson: JSON.stringify(body) };
+}
