@@ -17,6 +17,7 @@ import { ingestion } from "./measures/ingestion.js";
 import { kustoLanguage } from "./measures/kusto-language.js";
 import { manyExports } from "./measures/many-exports.js";
 import { manyNodes } from "./measures/many-nodes.js";
+import { history } from "./measures/history.js";
 import { runLatency } from "./measures/run-latency.js";
 import { startAzurite, type Azurite } from "./processes.js";
 import { firstLine, formatNotes, formatTable, MiB, notMeasured, writeJson, type Figure } from "./report.js";
@@ -74,6 +75,15 @@ const GROUPS: Group[] = [
       [9, "one run exporting 4M rows to Parquet on 1, 2 and 3 nodes", "reported"],
     ],
     run: manyNodes,
+  },
+  {
+    ids: [10],
+    placeholders: [
+      [10, "backfill of 10M rows vs a one-shot export of the same rows", "≤ 1.2×"],
+      [10, "query over the last tenth of a 50M-row table by cursor_after vs over only those rows", "reported", "10b"],
+      [10, "the same query over the whole table", "reported", "10c"],
+    ],
+    run: history,
   },
 ];
 

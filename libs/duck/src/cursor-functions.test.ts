@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CURSOR_COLUMN, cursorCalls, rewriteCursorFunctions, withoutCursorColumns } from "./cursor-functions.js";
+import { CURSOR_COLUMN, cursorCalls, FILE_COLUMN, rewriteCursorFunctions, withoutCursorColumns } from "./cursor-functions.js";
 import { bindQueryTables } from "./table-binding.js";
 
 let instance: DuckDBInstance;
@@ -27,21 +27,30 @@ async function callsOf(query: string) {
   return cursorCalls((JSON.parse(String(reader.getRows()[0]![0])) as { statements: unknown[] }).statements[0]);
 }
 
-const rewrite = async (query: string, current = 42n) => rewriteCursorFunctions(query, await callsOf(query), current);
+/** Three extents: file a at cursor 5, b at 8, c at 200. */
+const FILES = [
+  { file: "a", cursor: 5n },
+  { file: "b", cursor: 8n },
+  { file: "c", cursor: 200n },
+];
+const rewrite = async (query: string, current = 42n) => rewriteCursorFunctions(query, await callsOf(query), current, FILES);
+const F = `"${FILE_COLUMN}"`;
 
 describe("rewriteCursorFunctions", () => {
-  it("turns each call into a filter on the row's cursor, the current cursor, or the ingestion time", async () => {
-    expect(await rewrite("SELECT * FROM T WHERE cursor_after('123') AND Id > 1")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" > 123) AND Id > 1`);
-    expect(await rewrite("SELECT * FROM T WHERE CURSOR_BEFORE_OR_AT ( '456' )")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" <= 456)`);
+  it("turns each call into a filter on the files it keeps, the current cursor, or the ingestion time", async () => {
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('7') AND Id > 1")).toBe(`SELECT * FROM T WHERE (${F} IN ('b', 'c')) AND Id > 1`);
+    expect(await rewrite("SELECT * FROM T WHERE CURSOR_BEFORE_OR_AT ( '8' )")).toBe(`SELECT * FROM T WHERE (${F} IN ('a', 'b'))`);
+    // None kept: a comparison with NULL, which keeps no row.
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('300')")).toBe(`SELECT * FROM T WHERE (${F} IN (NULL))`);
     expect(await rewrite("SELECT cursor_current() AS c", 638000000000000001n)).toBe("SELECT '638000000000000001' AS c");
     expect(await rewrite("SELECT ingestion_time() AS t FROM T")).toBe(`SELECT make_timestamp(("${CURSOR_COLUMN}" - 621355968000000000) // 10) AS t FROM T`);
     // '' is the beginning of time: after it, everything; at or before it, nothing.
-    expect(await rewrite("SELECT * FROM T WHERE cursor_after('')")).toContain(`("${CURSOR_COLUMN}" > 0)`);
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('')")).toContain(`(${F} IN ('a', 'b', 'c'))`);
   });
 
   it("finds calls by byte offset past non-ASCII text, and skips strings and comments inside them", async () => {
-    expect(await rewrite("SELECT 'héllo wörld' AS s FROM T WHERE cursor_after('7') AND s <> 'é'")).toBe(`SELECT 'héllo wörld' AS s FROM T WHERE ("${CURSOR_COLUMN}" > 7) AND s <> 'é'`);
-    expect(await rewrite("SELECT * FROM T WHERE cursor_after(/* ) */ '9' -- )\n) OR cursor_before_or_at('3')")).toBe(`SELECT * FROM T WHERE ("${CURSOR_COLUMN}" > 9) OR ("${CURSOR_COLUMN}" <= 3)`);
+    expect(await rewrite("SELECT 'héllo wörld' AS s FROM T WHERE cursor_after('7') AND s <> 'é'")).toBe(`SELECT 'héllo wörld' AS s FROM T WHERE (${F} IN ('b', 'c')) AND s <> 'é'`);
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after(/* ) */ '9' -- )\n) OR cursor_before_or_at('5')")).toBe(`SELECT * FROM T WHERE (${F} IN ('c')) OR (${F} IN ('a'))`);
   });
 
   it("refuses a malformed cursor, one that is not a literal, and a wrong number of arguments", async () => {

@@ -1,12 +1,19 @@
 import { invalidArgument } from "@spillway/errors";
 import { cursorText } from "@spillway/kusto";
+import { quoteLiteral } from "./sql-text.js";
 
 /**
  * The column of a bound table that holds each row's cursor (its extent's), present only
  * when a query uses cursor functions, and never part of what a query returns.
  */
 export const CURSOR_COLUMN = "__spillway_cursor";
+/** The column of a bound table that holds each row's file (extent), which cursor filters name. */
+export const FILE_COLUMN = "__spillway_file";
 const COLUMN = `"${CURSOR_COLUMN}"`;
+const FILE = `"${FILE_COLUMN}"`;
+
+/** The extent files of the tables a query reads, with their cursors: what a cursor filter selects from. */
+export type CursorFiles = ReadonlyArray<{ file: string; cursor: bigint }>;
 const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
 
 const ARITY: Record<string, number> = { cursor_after: 1, cursor_before_or_at: 1, cursor_current: 0, ingestion_time: 0 };
@@ -46,40 +53,43 @@ export function cursorCalls(statement: unknown): CursorCall[] {
 
 /** `sql`'s result without the cursor columns its tables got for cursor functions: what the caller asked for. */
 export function withoutCursorColumns(sql: string): string {
-  return `SELECT COLUMNS(lambda c: NOT starts_with(c, '${CURSOR_COLUMN}')) FROM (${sql}\n) AS q`;
+  return `SELECT COLUMNS(lambda c: NOT starts_with(c, '__spillway_')) FROM (${sql}\n) AS q`;
 }
 
 /** Whether the calls read rows' cursors (all but cursor_current do). */
 export const readsRowCursors = (calls: CursorCall[]) => calls.some((c) => c.name !== "cursor_current");
 
 /**
- * The query with each cursor-function call replaced by the SQL it stands for: a comparison of
- * the row's cursor column, the current cursor as a string, or the row's ingestion time. A
- * filter on cursors is on a column computed from each row's file alone, so DuckDB skips the
- * files (extents) it rules out rather than scanning them.
+ * The query with each cursor-function call replaced by the SQL it stands for: the current
+ * cursor as a string, the row's ingestion time, or for a cursor filter the list of the extent
+ * files it keeps, compared with the row's file: a filter on the file name is one DuckDB
+ * applies to the file list, so the extents it rules out are not read at all. Files are each
+ * one table's, so one list serves whichever table the call filters.
  */
-export function rewriteCursorFunctions(query: string, calls: CursorCall[], current: bigint): string {
+export function rewriteCursorFunctions(query: string, calls: CursorCall[], current: bigint, files: CursorFiles = []): string {
   let bytes = Buffer.from(query, "utf8");
   for (const call of [...calls].sort((a, b) => b.location - a.location)) {
     if (call.args.length !== ARITY[call.name]) {
       throw invalidArgument(`${call.name}() takes ${ARITY[call.name] === 0 ? "no argument" : "one argument, a cursor as a string literal"}, got ${call.args.length}`);
     }
     const end = callEnd(bytes, call.location, call.name);
-    bytes = Buffer.concat([bytes.subarray(0, call.location), Buffer.from(replacement(call, current)), bytes.subarray(end)]);
+    bytes = Buffer.concat([bytes.subarray(0, call.location), Buffer.from(replacement(call, current, files)), bytes.subarray(end)]);
   }
   return bytes.toString("utf8");
 }
 
-function replacement(call: CursorCall, current: bigint): string {
+function replacement(call: CursorCall, current: bigint, files: CursorFiles): string {
   switch (call.name) {
     case "cursor_current":
       return `'${cursorText(current)}'`;
     case "ingestion_time":
       return `make_timestamp((${COLUMN} - ${UNIX_EPOCH_TICKS}) // 10)`;
-    case "cursor_after":
-      return `(${COLUMN} > ${cursorArgument(call)})`;
-    default:
-      return `(${COLUMN} <= ${cursorArgument(call)})`;
+    default: {
+      const bound = cursorArgument(call);
+      const kept = files.filter((f) => (call.name === "cursor_after" ? f.cursor > bound : f.cursor <= bound)).map((f) => quoteLiteral(f.file));
+      // No file kept: a comparison with NULL keeps no row (and still names the column, so its table is checked).
+      return `(${FILE} IN (${kept.length ? kept.join(", ") : "NULL"}))`;
+    }
   }
 }
 

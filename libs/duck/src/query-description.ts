@@ -6,7 +6,7 @@ import { invalidArgument } from "@spillway/errors";
 import { kustoTypeOfDuckDb } from "@spillway/kusto";
 import { openSandboxedInstance } from "./sandbox.js";
 import type { QueryShape } from "./query-shape.js";
-import { CURSOR_COLUMN, withoutCursorColumns } from "./cursor-functions.js";
+import { CURSOR_COLUMN, FILE_COLUMN, withoutCursorColumns } from "./cursor-functions.js";
 import { bindQueryTables } from "./table-binding.js";
 
 export interface DescribedColumn {
@@ -87,7 +87,7 @@ export class QueryDescriber {
 export function asUserQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
   const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
-  if (m && m[2]!.includes(CURSOR_COLUMN)) {
+  if (m && (m[2]!.includes(CURSOR_COLUMN) || m[2]!.includes(FILE_COLUMN))) {
     // The column is Spillway's, not the user's: say what to write instead.
     return invalidArgument(
       /ambiguous/i.test(m[2]!)

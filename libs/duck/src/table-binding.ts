@@ -2,7 +2,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { fromStorageSql, KUSTO_TO_DUCKDB, parseKustoType } from "@spillway/kusto";
 import type { QueryShape } from "./query-shape.js";
-import { CURSOR_COLUMN, cursorCalls, readsRowCursors, rewriteCursorFunctions } from "./cursor-functions.js";
+import { CURSOR_COLUMN, cursorCalls, FILE_COLUMN, readsRowCursors, rewriteCursorFunctions } from "./cursor-functions.js";
 import { checkQuery } from "./sql-guard.js";
 import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
 
@@ -11,8 +11,6 @@ import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
  * extents given (a fact table's cursor range, or a dimension table whole), with the
  * table's columns and types whether or not it has any extent.
  */
-const FILE_COLUMN = "__spillway_file";
-
 export function bindTableSql(table: BindableTable, withCursor = false): string {
   const typed = table.columns.map((c) => {
     const kusto = parseKustoType(c.type, `table '${table.name}'`);
@@ -24,7 +22,9 @@ export function bindTableSql(table: BindableTable, withCursor = false): string {
   const cursorOf = cursors && table.extentFiles.length
     ? `CASE ${FILE_COLUMN} ${table.extentFiles.map((f, i) => `WHEN ${quoteLiteral(f)} THEN ${cursors[i] ?? 0n}`).join(" ")} END::BIGINT`
     : "CAST(NULL AS BIGINT)";
-  const cursorColumn = withCursor ? [`${cursorOf} AS ${quoteIdent(CURSOR_COLUMN)}`] : [];
+  // The file too: cursor filters keep rows by it, which DuckDB applies to the file list.
+  const fileOf = cursors && table.extentFiles.length ? FILE_COLUMN : "CAST(NULL AS VARCHAR)";
+  const cursorColumn = withCursor ? [`${cursorOf} AS ${quoteIdent(CURSOR_COLUMN)}`, `${fileOf} AS ${quoteIdent(FILE_COLUMN)}`] : [];
   let body: string;
   if (table.extentFiles.length === 0) {
     body = `SELECT ${[...typed.map((c) => `CAST(NULL AS ${c.duck}) AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} WHERE false`;
@@ -80,7 +80,8 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   // Every table gets the column (a KQL translation selects it from each table it reads), NULL where the table has no policy.
   for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
-  const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n) : query).trim().replace(/;+\s*$/, "");
+  const files = named.flatMap((t) => (t.cursors ? t.extentFiles.map((file, i) => ({ file, cursor: t.cursors![i] ?? 0n })) : []));
+  const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query).trim().replace(/;+\s*$/, "");
   return { sql, tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
 }
 

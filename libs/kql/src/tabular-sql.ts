@@ -1,4 +1,4 @@
-import { CURSOR_COLUMN } from "@spillway/duck";
+import { CURSOR_COLUMN, FILE_COLUMN } from "@spillway/duck";
 import type { KustoType } from "@spillway/kusto";
 import { planAggregate } from "./aggregate-sql.js";
 import type { KqlColumn } from "./kql-schema.js";
@@ -64,7 +64,7 @@ export class TabularSql {
   sql(t: TabularExpr): string {
     switch (t.kind) {
       case "table":
-        return `SELECT ${[...t.columns.map((c) => q(c.name)), ...(this.withCursors ? [q(CURSOR_COLUMN)] : [])].join(", ")} FROM ${q(t.name)}`;
+        return `SELECT ${[...t.columns.map((c) => q(c.name)), ...(this.withCursors ? [q(CURSOR_COLUMN), q(FILE_COLUMN)] : [])].join(", ")} FROM ${q(t.name)}`;
       case "datatable":
         return this.datatable(t);
       case "range": {
