@@ -108,7 +108,7 @@ describe("the CLI against a running Spillway", () => {
     expect(JSON.parse(backfilled.stdout)).toEqual([expect.objectContaining({ state: "Completed", records: "3" })]);
     expect(backfilled.stderr).toMatch(/backfill: batch 1 of 1, 3 of 3 records\nbackfill: Completed/);
     // Nothing left before its start: refused, one line, exit 1.
-    const again = await cli(sw, "exports", "backfill", "Later", "--from", JSON.parse((await cli(sw, "exports", "show", "Later", "-o", "json")).stdout)[0].startCursor);
+    const again = await cli(sw, "backfill", "Later", "--from", JSON.parse((await cli(sw, "exports", "show", "Later", "-o", "json")).stdout)[0].startCursor);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^spillway: fromCursor \d+ is at or after the export's start cursor/);
 

@@ -210,14 +210,16 @@ program
     }),
   );
 
-exportsCommand
-  .command("backfill <name>")
-  .description("export what the export's start cursor left behind, in batches, following it with progress on stderr")
-  .option("--from <cursor>", "only records after this cursor")
-  .option("--async", "start it and print its operation id, without waiting")
-  .action(
+/** `backfill <export>` (and `exports backfill <export>`): a managed backfill, followed to its end. */
+function backfillCommand(parent: Command): Command {
+  const command = parent
+    .command("backfill <name>")
+    .description("export what the export's start cursor left behind, in batches, following it with progress on stderr")
+    .option("--from <cursor>", "only records after this cursor")
+    .option("--async", "start it and print its operation id, without waiting");
+  return command.action(
     action(async (c, g, name: string) => {
-      const opts = exportsCommand.commands.find((x) => x.name() === "backfill")!.opts() as { from?: string; async?: boolean };
+      const opts = command.opts() as { from?: string; async?: boolean };
       const { operationId } = await c.catalog.backfillContinuousExport({ database: g.database, name, fromCursor: opts.from ?? "" });
       if (opts.async) return { rows: [{ operationId }] };
       const progress = backfillProgress();
@@ -233,6 +235,9 @@ exportsCommand
       return { rows: [{ operationId, state: backfill.state, records: backfill.recordsDone.toString(), batches: backfill.batchesDone.toString() }] };
     }),
   );
+}
+backfillCommand(exportsCommand);
+backfillCommand(program);
 
 program
   .command("export <external-table> <query>")
