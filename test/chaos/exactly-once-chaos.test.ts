@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -479,6 +480,10 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
             try {
               const body = await azurite.client.getContainerClient(container).getBlobClient(blob).downloadToBuffer();
               writeFileSync(file, body);
+              // The manifest's MD5 is the content's.
+              const md5 = createHash("md5").update(body).digest("base64");
+              const listedMd5 = manifestFiles.find((f) => f.path === artifact.path)?.md5;
+              if (listedMd5 && listedMd5 !== md5) manifestProblems.push(`md5 ${listedMd5} in its manifest, ${md5} in storage: ${artifact.path}`);
             } catch (err) {
               unreadable.push(`${exportName} ${blob}: download failed: ${short(err)}`);
               continue;

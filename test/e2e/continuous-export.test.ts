@@ -125,7 +125,7 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
       return [...m.keys()].filter((n) => n.startsWith("_spillway/manifests/EveryId/")).length === runs.length ? m : undefined;
     });
     for (const run of runs) {
-      const manifest = written.get(`_spillway/manifests/EveryId/${run.runNumber}.json`)!;
+      const manifest = written.get(`_spillway/manifests/EveryId/${run.runNumber}-${run.runId}.json`)!;
       expect(manifest).toMatchObject({ kind: "ContinuousExportRun", runId: run.runId, fromCursor: run.fromCursor || "0", toCursor: run.toCursor });
       expect(manifest.files.map((f) => f.path).sort()).toEqual(asked.find((a) => a.runId === run.runId)!.artifacts.map((a) => (a as { path: string }).path).sort());
       for (const f of manifest.files) {

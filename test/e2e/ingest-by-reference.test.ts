@@ -35,6 +35,8 @@ describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from 
     await put("bad.csv", Buffer.from("Id,Key\nnot-a-number,x\n"));
     writeFileSync(join(dir, "c.csv"), "Id,Key\n4,d\n5,e\n");
     await env.sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+    // Blobs are read from Azure, or from a storage host an external table of the database uses: here Azurite's.
+    await env.sw.catalog.createExternalTable({ name: "Sources", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -60,6 +62,9 @@ describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from 
     const outside = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: ["file:///etc/passwd"] }));
     expect(outside).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining("outside the folders allowed") });
     expect(await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [] }))).toMatchObject({ code: status.INVALID_ARGUMENT });
+    // Any other host is refused before anything is fetched: a caller cannot make Spillway read its internal network.
+    const elsewhere = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: ["http://169.254.169.254/latest/meta-data/x.csv?sig=1"] }));
+    expect(elsewhere).toMatchObject({ code: status.PERMISSION_DENIED, message: expect.stringContaining("is not on Azure Blob Storage nor on a storage host an external table of this database uses") });
     expect(await count("Events")).toBe(before);
   });
 

@@ -37,7 +37,7 @@ export function startWaves(): Service[][] {
  */
 export function spillwayEnv(dataDir: string, addr: (service: Service) => string | undefined, extraEnv: Record<string, string>): NodeJS.ProcessEnv {
   const peers = { SPILLWAY_CATALOG_ADDR: addr("catalog"), SPILLWAY_QUERY_ADDR: addr("query"), SPILLWAY_CURSOR_ADDR: addr("cursor"), SPILLWAY_WRITER_ADDR: addr("writer") };
-  const env: NodeJS.ProcessEnv = { ...process.env, SPILLWAY_DATA_DIR: dataDir, SPILLWAY_MIN_INTERVAL: "1s", SPILLWAY_MIN_SIZE_LIMIT: "1KB" };
+  const env: NodeJS.ProcessEnv = { ...process.env, SPILLWAY_DATA_DIR: dataDir, SPILLWAY_MIN_INTERVAL: "1s", SPILLWAY_MIN_SIZE_LIMIT: "1KB", SPILLWAY_DROPPED_EXTENT_GRACE: "1s" };
   for (const [name, value] of Object.entries(peers)) if (value !== undefined) env[name] = value;
   return { ...env, ...extraEnv };
 }

@@ -54,6 +54,8 @@ export interface SpillwayConfig {
    * a node that died wait before another node runs them (the lease is renewed at a third of it).
    */
   runLeaseMs: number;
+  /** How long the file of a dropped extent (drop table, set-or-replace) is kept for queries and runs that listed it before, in ms. */
+  droppedExtentGraceMs: number;
   /** Largest payload one Ingest or IngestStream call may bring, in bytes. */
   maxIngestBytes: number;
   /** How long an IngestStream may go without a message before it is refused, in ms. */
@@ -136,6 +138,7 @@ export const DEFAULTS: SpillwayConfig = {
   maxConcurrentRuns: 4,
   schedulerTickMs: 1000,
   runLeaseMs: 30_000,
+  droppedExtentGraceMs: 5 * 60_000,
   maxIngestBytes: 4 * 1024 * MB,
   ingestIdleTimeoutMs: 60_000,
   fileTargetRoots: [],
@@ -173,6 +176,7 @@ const KEYS = {
   maxConcurrentRuns: { flag: "max-concurrent-runs", env: "SPILLWAY_MAX_CONCURRENT_RUNS" },
   schedulerTick: { flag: "scheduler-tick", env: "SPILLWAY_SCHEDULER_TICK" },
   runLease: { flag: "run-lease", env: "SPILLWAY_RUN_LEASE" },
+  droppedExtentGrace: { flag: "dropped-extent-grace", env: "SPILLWAY_DROPPED_EXTENT_GRACE" },
   maxIngestSize: { flag: "max-ingest-size", env: "SPILLWAY_MAX_INGEST_SIZE" },
   ingestIdleTimeout: { flag: "ingest-idle-timeout", env: "SPILLWAY_INGEST_IDLE_TIMEOUT" },
   fileTargetRoots: { flag: "file-target-roots", env: "SPILLWAY_FILE_TARGET_ROOTS" },
@@ -426,6 +430,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     maxConcurrentRuns,
     schedulerTickMs: raw.schedulerTick ? parseDuration(raw.schedulerTick, "scheduler tick") : Math.min(DEFAULTS.schedulerTickMs, minIntervalMs),
     runLeaseMs: runLease(raw.runLease),
+    droppedExtentGraceMs: raw.droppedExtentGrace ? parseDuration(raw.droppedExtentGrace, "dropped extent grace") : DEFAULTS.droppedExtentGraceMs,
     maxIngestBytes: positive(raw.maxIngestSize ? parseBytes(raw.maxIngestSize, "max ingest size") : DEFAULTS.maxIngestBytes, "max ingest size", raw.maxIngestSize),
     ingestIdleTimeoutMs: positive(
       raw.ingestIdleTimeout ? parseDuration(raw.ingestIdleTimeout, "ingest idle timeout") : DEFAULTS.ingestIdleTimeoutMs,

@@ -1,4 +1,4 @@
-import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -29,6 +29,9 @@ export interface StorageTarget {
   /** Creates the container or folder if it is missing. */
   ensureExists(): Promise<void>;
 }
+
+/** The largest upload sent in one request (the SDK's default), whose MD5 the service computes. */
+const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
 
 /** The MD5 of a local file's content. */
 async function fileMd5(file: string): Promise<Buffer> {
@@ -154,7 +157,10 @@ class FolderTarget implements StorageTarget {
 
   async md5(name: string): Promise<string | undefined> {
     try {
-      return (await fileMd5(await this.fileAt(name))).toString("base64");
+      // Resolved as every other access is (confined to the allowed roots), and a regular file only.
+      const file = await this.resolve(await this.fileAt(name));
+      if (!(await lstat(file)).isFile()) return undefined;
+      return (await fileMd5(file)).toString("base64");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
@@ -238,7 +244,10 @@ class BlobTarget implements StorageTarget {
       blockSize: size > 64 * 1024 * 1024 ? 8 * 1024 * 1024 : 4 * 1024 * 1024,
       concurrency: 4,
       abortSignal: signal,
-      blobHTTPHeaders: { blobContentMD5: await fileMd5(localFile) },
+      // Blob Storage keeps Content-MD5 of a blob put in one request (up to 256 MiB) itself; one
+      // sent in blocks has none unless given.
+      blobHTTPHeaders: size > SINGLE_PUT_BYTES ? { blobContentMD5: await fileMd5(localFile) } : undefined,
+      maxSingleShotSize: SINGLE_PUT_BYTES,
     });
     return this.pathOf(name);
   }

@@ -386,7 +386,7 @@ export class Catalog {
       database,
       name: definition.name,
       fromCursor,
-      requestJson: JSON.stringify({ kind: "Backfill", exportId: definition.id, name: definition.name }),
+      requestJson: JSON.stringify({ kind: "Backfill", exportId: definition.id, name: definition.name, externalTable: definition.externalTableName }),
     });
     return { operationId, progress };
   }

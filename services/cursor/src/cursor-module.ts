@@ -19,7 +19,7 @@ const PRUNE_EVERY_MS = 3_600_000;
  * shared store every node does, and a second pass finds nothing to delete.
  */
 export async function createCursorModule(config: SpillwayConfig, options: CursorModuleOptions = {}) {
-  const store = await CursorStore.open(config.dataDir, options.now, config.metadataUrl);
+  const store = await CursorStore.open(config.dataDir, options.now, config.metadataUrl, config.droppedExtentGraceMs);
   let pruning: Promise<unknown> = Promise.resolve();
   const prune = () => {
     // A failed pass is tried again by the next one: the history is only kept longer meanwhile.

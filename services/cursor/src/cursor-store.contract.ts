@@ -120,6 +120,10 @@ export function cursorStoreContract(
       it("forgets a dropped table's extents and returns their paths", async () => {
         expect(await store.dropTableExtents("db", "T")).toEqual(["extents/db/T/e1.parquet", "extents/db/T/e2.parquet"]);
         expect(ids(await store.listExtents("db", ["T", "Other"], 0n))).toEqual(["o1"]);
+        // Their files wait a while for readers that listed them before (5 minutes by default).
+        expect(await store.droppedExtents(10)).toEqual([]);
+        clock += 5 * 60_000 + 1;
+        expect((await store.droppedExtents(10)).map((e) => e.extentId)).toEqual(["e1", "e2"]);
       });
     });
 
@@ -441,8 +445,21 @@ export function cursorStoreContract(
         expect(await store.pendingArtifacts("bf-1")).toEqual([]);
         // The continuous checkpoint is the runs' alone.
         expect((await state()).checkpointCursor).toBe(start);
-        await store.finishOperation("bf-1", "sched", { state: "Completed", status: "", externalTable: "Ext", artifacts: [], resources: "" });
-        expect(await store.latestBackfills(["x1", "none"])).toEqual([expect.objectContaining({ operationId: "bf-1", state: "Completed" })]);
+        // While it runs, the checkpoint is not reset under it.
+        await store.releaseLease("x1", OWNER);
+        await expect(store.resetCheckpoint("x1", "Export1", 0n, "")).rejects.toThrow("has a backfill in progress");
+        await store.finishOperation("bf-1", "sched", { state: "Failed", status: "stopped", externalTable: "Ext", artifacts: [], resources: "" });
+        expect(await store.latestBackfills(["x1", "none"])).toEqual([expect.objectContaining({ operationId: "bf-1", state: "Failed" })]);
+        // A new one without fromCursor goes on where it stopped: the committed batch is not exported again.
+        const next = await store.createBackfill("bf-3", "x1", "db", "Export1", undefined, "{}");
+        expect(next).toMatchObject({ from: start - 5n, done: start - 5n, to: start });
+        await store.claimOperation("sched", 60_000);
+        await store.commitBackfillBatch("bf-3", "sched", "Ext", start - 5n, start, [], 6n);
+        await store.finishOperation("bf-3", "sched", { state: "Completed", status: "", externalTable: "Ext", artifacts: [], resources: "" });
+        await expect(store.createBackfill("bf-4", "x1", "db", "Export1", undefined, "{}")).rejects.toThrow("has nothing left to backfill");
+        // A checkpoint reset below the start bounds the next one: the runs export what comes after it.
+        await store.resetCheckpoint("x1", "Export1", start - 10n, "");
+        expect(await store.createBackfill("bf-5", "x1", "db", "Export1", 0n, "{}")).toMatchObject({ to: start - 10n });
       });
 
       it("dropExportState removes state, runs, artifacts and failures", async () => {

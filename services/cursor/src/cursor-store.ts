@@ -168,6 +168,8 @@ const SCHEMA = [
      operation_id VARCHAR NOT NULL, export_id VARCHAR NOT NULL, from_cursor BIGINT NOT NULL, to_cursor BIGINT NOT NULL,
      done_cursor BIGINT NOT NULL, records_done BIGINT NOT NULL, records_total BIGINT NOT NULL,
      batches_done BIGINT NOT NULL, batches_total BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)`,
+  // When an extent was dropped: its file waits a while, for queries and runs that were reading it.
+  `ALTER TABLE dropped_extents ADD COLUMN IF NOT EXISTS dropped_at TIMESTAMP`,
   // Manifests of committed runs still to write to storage: inserted by the commit itself, so
   // one exists for every committed run, and only for those; removed once written.
   `CREATE TABLE IF NOT EXISTS due_manifests (
@@ -178,6 +180,8 @@ const SCHEMA = [
 ];
 
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
+/** How long a dropped extent's file is kept for readers that listed it before (set-or-replace, drop table), by default. */
+const DROPPED_EXTENT_GRACE_MS = 5 * 60_000;
 /** How long the artifacts, runs and failures of an export are kept (Kusto's .show exports artifacts: 14 days). */
 export const HISTORY_RETENTION_MS = 14 * 86_400_000;
 // Rows of one artifacts INSERT: a statement's parameters are prepared once per distinct count (libs/duck PreparedStatements).
@@ -193,10 +197,12 @@ export class CursorStore {
   private constructor(
     private readonly db: MetadataDb,
     private readonly now: () => number,
+    /** How long a dropped extent's file waits for readers that listed it before. */
+    private readonly droppedExtentGraceMs: number,
   ) {}
 
   /** The store on PostgreSQL at `metadataUrl` when given, else in `<dataDir>/cursor.duckdb`. */
-  static async open(dataDir: string, now: () => number = Date.now, metadataUrl?: string): Promise<CursorStore> {
+  static async open(dataDir: string, now: () => number = Date.now, metadataUrl?: string, droppedExtentGraceMs = DROPPED_EXTENT_GRACE_MS): Promise<CursorStore> {
     const db = await openMetadataDb(metadataUrl, dataDir, "cursor.duckdb");
     try {
       await db.migrate(SCHEMA);
@@ -208,7 +214,7 @@ export class CursorStore {
       await db.close();
       throw err;
     }
-    return new CursorStore(db, now);
+    return new CursorStore(db, now, droppedExtentGraceMs);
   }
 
   close(): Promise<void> {
@@ -232,7 +238,7 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       if (ifNotExists.length && (await foundTags(q, extent.database, extent.table, ifNotExists)).length) return { skipped: true };
       // set-or-replace: the table's extents so far go (their files to the collector), in the same commit.
-      if (replace) await dropExtentsOf(q, extent.database, extent.table);
+      if (replace) await dropExtentsOf(q, extent.database, extent.table, new Date(this.now()));
       const last = await lastCursor(q);
       const nowTicks = ticksFromEpochMs(this.now());
       const cursor = nowTicks > last ? nowTicks : last + 1n;
@@ -278,12 +284,14 @@ export class CursorStore {
    * service, which owns the files and deletes them (forgetDroppedExtents once it has).
    */
   async dropTableExtents(database: string, table: string): Promise<string[]> {
-    return this.db.transaction((q) => dropExtentsOf(q, database, table));
+    return this.db.transaction((q) => dropExtentsOf(q, database, table, new Date(this.now())));
   }
 
   /** Extents dropped whose files may still exist, oldest first. */
   async droppedExtents(limit: number): Promise<Array<{ extentId: string; path: string }>> {
-    const rows = await this.db.exclusive((q) => q.all("SELECT extent_id, path FROM dropped_extents ORDER BY extent_id LIMIT $1", [limit]));
+    // Dropped a while ago: a query or run that listed the extent before it was dropped has had time to read it.
+    const before = new Date(this.now() - this.droppedExtentGraceMs);
+    const rows = await this.db.exclusive((q) => q.all("SELECT extent_id, path FROM dropped_extents WHERE dropped_at IS NULL OR dropped_at < $2 ORDER BY extent_id LIMIT $1", [limit, before]));
     return rows.map((r) => ({ extentId: String(r.extent_id), path: String(r.path) }));
   }
 
@@ -504,6 +512,8 @@ export class CursorStore {
       if (!(await takeLease(q, exportId, owner, 60_000, this.now()))) {
         throw failedPrecondition(`continuous export '${name}' has a run in flight; reset its cursor once the run has ended`);
       }
+      const backfilling = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
+      if (backfilling) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${String(backfilling.operation_id)}); reset its cursor once it has ended`);
       // A failed attempt whose files are still journaled (or a run a dead process left) may have
       // committed to a Delta log; the next run settles it, and only then may the checkpoint move.
       const unsettled = await q.one("SELECT (SELECT count(*) FROM pending_artifacts WHERE export_id = $1) + (SELECT count(*) FROM runs WHERE export_id = $1 AND result = 'Running') AS n", [exportId]);
@@ -594,14 +604,24 @@ export class CursorStore {
    * Records a backfill of an export and its operation: every record after `from` up to the
    * export's start cursor. Refused while another backfill of the export is in progress.
    */
-  async createBackfill(operationId: string, exportId: string, database: string, name: string, from: bigint, request: string): Promise<BackfillRecord> {
+  async createBackfill(operationId: string, exportId: string, database: string, name: string, fromArg: bigint | undefined, request: string): Promise<BackfillRecord> {
     return this.db.transaction(async (q) => {
-      const state = await q.one("SELECT start_cursor FROM export_state WHERE export_id = $1", [exportId]);
+      const state = await q.one("SELECT start_cursor, checkpoint_cursor FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
       const running = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
       if (running) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${String(running.operation_id)}); wait for it or cancel it`);
-      const to = state.start_cursor as bigint;
-      if (from >= to) throw invalidArgument(`fromCursor ${cursorText(from)} is at or after the export's start cursor ${cursorText(to)}: there is nothing before it to backfill`);
+      // Up to the start, or to the checkpoint if a reset moved it below: the runs export what comes after it.
+      const start = state.start_cursor as bigint;
+      const checkpoint = state.checkpoint_cursor as bigint;
+      const to = checkpoint < start ? checkpoint : start;
+      // Without fromCursor, where the last backfill of the export stopped: what it committed is not exported twice.
+      const last = (await backfillsOf(q, "b.export_id = $1", [exportId])).at(-1);
+      const from = fromArg ?? last?.done ?? 0n;
+      if (from >= to) {
+        throw fromArg === undefined
+          ? failedPrecondition(`continuous export '${name}' has nothing left to backfill: its last backfill (operation ${last!.operationId}) reached ${cursorText(from)}, and the runs export what comes after ${cursorText(to)}`)
+          : invalidArgument(`fromCursor ${cursorText(from)} is at or after the export's start cursor ${cursorText(to)}: there is nothing before it to backfill`);
+      }
       const now = new Date(this.now());
       await q.run(
         "INSERT INTO operations (operation_id, database, operation, request, state, status, owner, expires_at, cancel_requested, started_at, updated_at, resources, phase) VALUES ($1, $2, 'Backfill', $3, 'InProgress', '', '', NULL, false, $4, $4, '', '')",
@@ -649,7 +669,8 @@ export class CursorStore {
         const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
         await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, operationId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
       }
-      await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
+      // Its own journal entries: another attempt's (a scheduler that lost the lease) are that one's to remove.
+      if (artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(artifacts.map((a) => a.path))})`, [operationId]);
       await q.run("UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]);
       if (manifest) await dueManifest(q, manifest, now);
       await q.run("UPDATE operations SET updated_at = $2 WHERE operation_id = $1", [operationId, now]);
@@ -718,7 +739,7 @@ export class CursorStore {
       const now = new Date(this.now());
       await q.run("UPDATE operations SET state = $2, status = $3, resources = $4, updated_at = $5, expires_at = NULL WHERE operation_id = $1", [operationId, end.state, end.status, end.resources, now]);
       if (end.state !== "Completed") return;
-      await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [operationId]);
+      if (end.artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(end.artifacts.map((a) => a.path))})`, [operationId]);
       if (end.manifest) await dueManifest(q, end.manifest, now);
       for (let i = 0; i < end.artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
         const some = end.artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
@@ -891,9 +912,9 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
 }
 
 /** Drops a table's extents (their files to the query service's collector) and their tags; returns their paths. */
-async function dropExtentsOf(q: MetadataSession, database: string, table: string): Promise<string[]> {
+async function dropExtentsOf(q: MetadataSession, database: string, table: string, at: Date): Promise<string[]> {
   const rows = await q.all("SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
-  await q.run("INSERT INTO dropped_extents SELECT extent_id, path FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
+  await q.run("INSERT INTO dropped_extents (extent_id, path, dropped_at) SELECT extent_id, path, $3 FROM extents WHERE database = $1 AND table_name = $2", [database, table, at]);
   await q.run("DELETE FROM extents WHERE database = $1 AND table_name = $2", [database, table]);
   // Dropping the extents drops their tags: the same tag may be ingested again.
   await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);

@@ -174,7 +174,7 @@ function ledgerHandlers(store: CursorStore) {
       return { previousCursor: cursorText(previous) };
     },
     async createBackfill(req: CreateBackfillRequest) {
-      const created = await store.createBackfill(req.operationId, req.exportId, req.database, req.name, parseCursor(req.fromCursor, "fromCursor"), req.requestJson);
+      const created = await store.createBackfill(req.operationId, req.exportId, req.database, req.name, req.fromCursor ? parseCursor(req.fromCursor, "fromCursor") : undefined, req.requestJson);
       return { progress: backfillMessage(created) };
     },
     async getBackfill(req: GetBackfillRequest) {
@@ -275,6 +275,7 @@ function backfillMessage(b: BackfillRecord) {
     batchesTotal: b.batchesTotal,
     fromCursor: cursorText(b.from),
     toCursor: cursorText(b.to),
+    doneCursor: cursorText(b.done),
   };
 }
 

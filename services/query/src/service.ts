@@ -6,7 +6,7 @@ import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, invalidArgument, notFound, SpillwayError } from "@spillway/errors";
 import { databaseName, validateName } from "@spillway/kusto";
 import type { ArtifactEncoding, IngestFromQueryRequest, IngestFromStorageRequest, IngestRequest, IngestStreamRequest, QueryService, Table } from "@spillway/proto";
-import { maskConnectionString, type FileTargetPolicy } from "@spillway/storage";
+import { maskConnectionString, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 import type { ServiceImpl } from "@spillway/rpc";
 import { queryLanguage } from "@spillway/kql";
 import { measured } from "@spillway/telemetry";
@@ -175,6 +175,24 @@ export function queryHandlers(
     const format = parseIngestFormat(req.format);
     if (req.uris.length === 0) throw invalidArgument("uris: name at least one file or blob to ingest");
     if (req.uris.length > MAX_URIS) throw invalidArgument(`uris: at most ${MAX_URIS} files or blobs in one call, got ${req.uris.length}`);
+    let hosts: Promise<Set<string>> | undefined;
+    // The storage hosts the database's external tables use, read once if a URI needs them.
+    const storageHosts = () =>
+      (hosts ??= peers.catalog.listExternalTables({ database: req.database }).then(
+        ({ externalTables }) =>
+          new Set(
+            externalTables.flatMap((t) =>
+              t.connectionStrings.flatMap((cs) => {
+                try {
+                  const location = parseConnectionString(cs);
+                  return location.kind === "blob" ? [new URL(location.serviceUrl).host.toLowerCase()] : [];
+                } catch {
+                  return [];
+                }
+              }),
+            ),
+          ),
+      ));
     return ingestInto(req, async (extentName, table) => {
       const files: Array<{ file: string; shown: string }> = [];
       try {
@@ -182,7 +200,7 @@ export function queryHandlers(
           // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
           const local = engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(uri) ? ".gz" : ""}`);
           files.push({ file: local, shown: `'${maskConnectionString(uri)}'` });
-          await fetchSource(uri, local, fileTargets);
+          await fetchSource(uri, local, fileTargets, storageHosts);
         }
         return await engine.ingestFiles(format, files, table.columns, req.ignoreFirstRecord, extentName);
       } finally {

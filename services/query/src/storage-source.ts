@@ -2,15 +2,31 @@ import { copyFile } from "node:fs/promises";
 import { ErrorCode, notFound, SpillwayError } from "@spillway/errors";
 import { confineFileTarget, maskConnectionString, openStorageTarget, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 
+/** Azure Blob Storage's public endpoints, in every cloud. */
+const AZURE_BLOB_HOST = /\.blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$/i;
+
+/**
+ * A blob is read from Azure Blob Storage, or from a storage host an external table of the
+ * database already uses (an emulator, a private endpoint): never from any address a caller
+ * names, which would let a table ingestor make Spillway fetch from its internal network.
+ */
+async function checkHost(serviceUrl: string, shown: string, storageHosts: () => Promise<ReadonlySet<string>>): Promise<void> {
+  const host = new URL(serviceUrl).host.toLowerCase();
+  if (AZURE_BLOB_HOST.test(new URL(serviceUrl).hostname)) return;
+  if ((await storageHosts()).has(host)) return;
+  throw new SpillwayError(ErrorCode.permissionDenied, `'${shown}' is not on Azure Blob Storage nor on a storage host an external table of this database uses; blobs are ingested from those only`);
+}
+
 /**
  * Copies the file or blob a URI names (Kusto's ingestion by reference) to `localFile`: a
  * `file:///` file inside the folders file targets may use (SPEC §7), or an Azure blob with an
  * account key (`;key`) or a SAS (`?sas`), as an external table's connection string is
  * written. Errors name the URI with its secret masked.
  */
-export async function fetchSource(uri: string, localFile: string, files: FileTargetPolicy): Promise<void> {
+export async function fetchSource(uri: string, localFile: string, files: FileTargetPolicy, storageHosts: () => Promise<ReadonlySet<string>>): Promise<void> {
   const shown = maskConnectionString(uri);
   const location = parseConnectionString(uri);
+  if (location.kind === "blob") await checkHost(location.serviceUrl, shown, storageHosts);
   if (location.kind === "folder") {
     const real = await confineFileTarget(location.path, files);
     await copyFile(real, localFile).catch((err: NodeJS.ErrnoException) => {

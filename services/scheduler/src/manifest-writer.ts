@@ -17,11 +17,12 @@ export interface ManifestPeers {
 export class ManifestWriter {
   private timer?: NodeJS.Timeout;
   private writing?: Promise<void>;
-  private lastError = "";
+  /** Manifests that failed, by key: when to try again (doubling up to 5 minutes) and the last error said. */
+  private readonly retries = new Map<string, { at: number; delayMs: number; error: string }>();
 
   constructor(
     private readonly peers: ManifestPeers,
-    private readonly options: { pollMs?: number; log?: (line: string) => void } = {},
+    private readonly options: { pollMs?: number; log?: (line: string) => void; now?: () => number } = {},
   ) {}
 
   start(): void {
@@ -34,24 +35,34 @@ export class ManifestWriter {
     await this.writing;
   }
 
-  /** Writes what is due now; a failure is tried again on the next pass. */
+  /** Writes what is due now; one that fails waits its turn again, without holding the others back. */
   writeDue(): Promise<void> {
     this.writing ??= this.pass().finally(() => (this.writing = undefined));
     return this.writing;
   }
 
   private async pass(): Promise<void> {
+    const now = (this.options.now ?? Date.now)();
+    let due;
     try {
-      for (;;) {
-        const { manifests } = await this.peers.cursor.listDueManifests({ limit: 20 });
-        if (manifests.length === 0) return;
-        for (const m of manifests) await this.write(m);
-      }
+      ({ manifests: due } = await this.peers.cursor.listDueManifests({ limit: 200 }));
     } catch (err) {
-      const message = errorMessage(err);
-      // Said once while the same thing keeps failing, not every second.
-      if (message !== this.lastError) this.options.log?.(`scheduler: manifests not written yet (${message}); trying again`);
-      this.lastError = message;
+      this.options.log?.(`scheduler: manifests due could not be read (${errorMessage(err)}); trying again`);
+      return;
+    }
+    for (const m of due) {
+      const retry = this.retries.get(m.key);
+      if (retry && retry.at > now) continue;
+      try {
+        await this.write(m);
+        this.retries.delete(m.key);
+      } catch (err) {
+        const error = errorMessage(err);
+        const delayMs = Math.min(300_000, (retry?.delayMs ?? 500) * 2);
+        // Said when it first fails and when its reason changes, not on every attempt.
+        if (error !== retry?.error) this.options.log?.(`scheduler: manifest ${m.name} not written yet (${error}); trying again`);
+        this.retries.set(m.key, { at: now + delayMs, delayMs, error });
+      }
     }
   }
 
@@ -70,6 +81,5 @@ export class ManifestWriter {
     }
     await this.peers.writer.writeManifest({ externalTable: spec!.externalTable, name: m.name, bodyJson: m.bodyJson });
     await this.peers.cursor.forgetManifest({ key: m.key });
-    this.lastError = "";
   }
 }

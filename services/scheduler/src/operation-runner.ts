@@ -45,6 +45,8 @@ interface BackfillRequest {
   kind: "Backfill";
   exportId: string;
   name: string;
+  /** Where its files go, to remove an attempt's even once the export is gone. */
+  externalTable?: string;
 }
 
 type Claimed = { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
@@ -67,6 +69,25 @@ export function batchesOf(extents: Array<{ cursor: string; sizeBytes: bigint; ro
     }
   }
   return batches;
+}
+
+/** Another scheduler took the operation (this one was paused or cut off past its lease): it is that one's to end. */
+class LeaseLost extends SpillwayError {
+  constructor() {
+    super(ErrorCode.aborted, "this scheduler lost the operation's lease");
+  }
+}
+
+/** Whether the commit or a check said this scheduler no longer holds the operation. */
+function isLeaseLost(err: unknown): boolean {
+  return err instanceof LeaseLost || (err instanceof SpillwayError && err.code === ErrorCode.aborted && /no longer this scheduler's/.test(err.message));
+}
+
+/** Whether a commit landed cannot be told now: the next claim settles it from the journal. */
+class Unsettled extends SpillwayError {
+  constructor() {
+    super(ErrorCode.unavailable, "whether the batch committed cannot be read now");
+  }
 }
 
 /** The operation was asked to stop: it ends Canceled, with nothing of it left in storage. */
@@ -150,6 +171,9 @@ export class OperationRunner {
     let uploaded: string[] | undefined;
     let spec: ExportSpec | undefined;
     let committing = false;
+    // This claim's own: its stage, spool and files carry it, so they are no other attempt's.
+    const token = randomUUID().slice(0, 8);
+    const handle = `${operationId}-${token}`;
     try {
       if (claimed.abandoned) {
         // Its run did not end cleanly: what it journaled may be in storage. Only the target is
@@ -160,19 +184,19 @@ export class OperationRunner {
       }
       spec = await account.phase("plan", () => this.plan(claimed.database, operationId, request));
       await this.assertNotCanceled(operationId, "query");
-      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, operationId)), this.retry));
+      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, handle)), this.retry));
       account.add(spool.usage);
       if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account);
       await this.assertNotCanceled(operationId, "stage");
       const staged = await account.phase("stage", () =>
-        withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, operationId, spool), nameStem: `export_${operationId.slice(0, 8)}` }), this.retry),
+        withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, handle, spool), nameStem: `export_${operationId.slice(0, 8)}_${token}` }), this.retry),
       );
       account.add(staged.usage);
       const paths = staged.artifacts.map((a) => a.path);
-      await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: operationId, paths }));
+      await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths }));
       await this.assertNotCanceled(operationId, "upload");
       uploaded = paths;
-      const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: operationId }), this.retry));
+      const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry));
       account.add(done.usage);
       await this.assertNotCanceled(operationId, "commit");
       committing = true;
@@ -183,13 +207,15 @@ export class OperationRunner {
       if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
       const canceled = err instanceof OperationCanceled;
       if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      // Another scheduler has it now: that one ends it (its own files, named with this token, are gone).
+      if (isLeaseLost(err)) return;
       const cleanup = uploaded ? "; the files it had written were removed" : "";
       await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: operation ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
       );
     } finally {
       clearInterval(heartbeat);
-      await Promise.allSettled([this.peers.writer.discardStage({ stageId: operationId }), this.peers.query.discardSpool({ spoolName: operationId })]);
+      await this.discard(handle);
     }
   }
 
@@ -203,12 +229,22 @@ export class OperationRunner {
     const { operationId } = claimed;
     const account = new RunAccount();
     const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
+    // This claim's own: its files and handles carry it, so they are no other attempt's.
+    const token = randomUUID().slice(0, 8);
     let spec: ExportSpec | undefined;
     let handle = "";
     let uploaded: string[] | undefined;
-    let committing: { upTo: bigint } | undefined;
     try {
-      spec = await this.exportSpec(claimed.database, request);
+      try {
+        spec = await this.exportSpec(claimed.database, request);
+      } catch (err) {
+        // The export is gone: what an attempt journaled is still removed, through its table.
+        if (claimed.pending.length && request.externalTable) {
+          const target = await this.plan(claimed.database, operationId, { externalTable: request.externalTable, query: "", queryLanguage: "", sizeLimit: "0", parquetRowGroupSize: 0 }, true);
+          if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
+        }
+        throw err;
+      }
       if (claimed.abandoned && !(await this.cleanedUp(spec, operationId, claimed.pending))) return;
       let { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const to = BigInt(progress!.toCursor);
@@ -227,28 +263,22 @@ export class OperationRunner {
         const number = progress!.batchesDone + 1n;
         await this.assertNotCanceled(operationId, `batch ${number} of ${progress!.batchesTotal}`);
         spec = await this.exportSpec(claimed.database, request);
-        handle = `${operationId}-b${number}`;
+        handle = `${operationId}-b${number}-${token}`;
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: done, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
         let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
         if (spool.rowCount > 0n) {
           const staged = await account.phase("stage", () =>
-            withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...spec!, id: operationId }, { completedRuns: number - 1n, from: done, to: batch.upTo }, handle, spool), nameStem: `${spec!.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}` }), this.retry),
+            withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...spec!, id: operationId }, { completedRuns: number - 1n, from: done, to: batch.upTo }, handle, spool), nameStem: `${spec!.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
           );
           account.add(staged.usage);
-          if (staged.alreadyCommitted) {
-            // A Delta table's log has this batch (txn: operation id, batch number) from before a crash: its files are there.
-            artifacts = staged.artifacts;
-          } else {
-            const paths = staged.artifacts.map((a) => a.path);
-            await this.peers.cursor.journalPending({ exportId: operationId, runId: operationId, paths });
-            uploaded = paths;
-            artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
-          }
+          const paths = staged.artifacts.map((a) => a.path);
+          await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
+          uploaded = paths;
+          artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
         }
         await this.assertNotCanceled(operationId, "commit");
-        committing = { upTo: batch.upTo };
-        await this.peers.cursor.commitBackfillBatch({
+        const commit = {
           operationId,
           owner: this.ownerId,
           externalTable: spec.externalTable?.name ?? "",
@@ -258,25 +288,40 @@ export class OperationRunner {
           records: batch.records,
           manifest: manifestOf(
             spec,
-            { key: `${operationId}-${number}`, kind: "BackfillBatch", name: `${spec.name}/backfill-${operationId.slice(0, 8)}-${number}`, exportName: spec.name, runNumber: number, from: done, to: batch.upTo },
+            { key: `${operationId}-${number}`, kind: "BackfillBatch", name: `${spec.name}/backfill-${operationId}-${number}`, exportName: spec.name, runNumber: number, from: done, to: batch.upTo },
             artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
           ),
-        });
+        };
+        try {
+          await this.peers.cursor.commitBackfillBatch(commit);
+        } catch (err) {
+          // An answer lost while the commit landed: the batch is the export's, and the backfill goes on.
+          const { doneCursor: now } = await this.peers.cursor.getBackfill({ operationId }).catch(() => ({ doneCursor: "" }));
+          if (now !== batch.upTo.toString()) {
+            // Unknown (the ledger cannot be read): its files stay journaled, for the next claim to settle.
+            if (!now) {
+              uploaded = undefined;
+              throw new Unsettled();
+            }
+            throw err;
+          }
+        }
         uploaded = undefined;
-        committing = undefined;
         await this.discard(handle);
+        handle = "";
         done = batch.upTo;
       }
       await this.finish(operationId, "Completed", "", spec, [], account);
     } catch (err) {
-      // A batch commit whose answer was lost may have landed: then its files are the export's.
-      if (committing) {
-        const { doneCursor } = await this.peers.cursor.getBackfill({ operationId }).catch(() => ({ doneCursor: "" }));
-        if (doneCursor === committing.upTo.toString()) uploaded = undefined;
-        else if (!doneCursor) return; // Unknown: left to the next claim, which cleans up what is journaled.
+      if (err instanceof Unsettled) {
+        await this.giveUp(operationId);
+        return;
       }
-      const canceled = err instanceof OperationCanceled;
+      // Its own files (named with this claim's token, so no other attempt's) are removed whatever happens.
       if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      // Another scheduler has it now: that one ends it.
+      if (isLeaseLost(err)) return;
+      const canceled = err instanceof OperationCanceled;
       const cleanup = uploaded ? "; the files of the batch in progress were removed (committed batches stay)" : "";
       await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: backfill ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
@@ -298,9 +343,14 @@ export class OperationRunner {
       return true;
     } catch (err) {
       this.log(`scheduler: operation ${operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
-      await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: 0n }).catch(() => undefined);
+      await this.giveUp(operationId);
       return false;
     }
+  }
+
+  /** Lets the lease go at once, so the next claim (this scheduler's or another's) takes the operation as abandoned. */
+  private async giveUp(operationId: string): Promise<void> {
+    await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: 0n }).catch(() => undefined);
   }
 
   /** The operation's state in the ledger; '' when it cannot be read now. */
@@ -350,7 +400,7 @@ export class OperationRunner {
   private async assertNotCanceled(operationId: string, next: string): Promise<void> {
     const { held, cancelRequested } = await this.renew(operationId, next);
     if (cancelRequested) throw new OperationCanceled();
-    if (!held) throw new SpillwayError(ErrorCode.aborted, "this scheduler lost the operation's lease");
+    if (!held) throw new LeaseLost();
   }
 
   /** Deletes `paths` from the target, then forgets them in the journal. */

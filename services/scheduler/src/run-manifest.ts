@@ -9,7 +9,11 @@ export interface ManifestToWrite {
   bodyJson: string;
 }
 
-/** One committed run's record, beside the data (SPEC §6a "Per-run manifests"). */
+/**
+ * One committed run's record, beside the data (SPEC §6a "Per-run manifests"), named
+ * `<export>/<run number>-<run id>.json`: the run id keeps an export dropped and made again
+ * under its name (whose run numbers start over) from overwriting the manifests of the first.
+ */
 export interface ManifestBody {
   version: 1;
   kind: "ContinuousExportRun" | "BackfillBatch" | "ExportToTable";

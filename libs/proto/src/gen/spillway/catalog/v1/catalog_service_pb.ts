@@ -1459,7 +1459,8 @@ export type BackfillContinuousExportRequest = Message<"spillway.catalog.v1.Backf
   name: string;
 
   /**
-   * Only records after this cursor; empty: from the beginning.
+   * Only records after this cursor; empty: after where the export's last backfill stopped
+   * (the beginning for its first), so what one committed is not exported twice.
    *
    * @generated from field: string from_cursor = 3;
    */
