@@ -125,3 +125,76 @@ describe("OperationRunner", () => {
     expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("did not end cleanly"), artifacts: [] }]);
   });
 });
+
+describe("OperationRunner, a managed backfill", () => {
+  /** A backfill of export E over two extents (cursors 10 and 20), in batches of one extent each. */
+  function backfillFakes() {
+    const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], released: 0 };
+    const hooks = { commit: async (_upTo: string) => {}, heldAtCommit: true };
+    let done = "0";
+    let claimed = false;
+    const spec = { id: "export-1", database: "db", name: "E", query: "SELECT Id FROM T", factTables: ["T"], dimensionTables: [], tables: [], properties: { sizeLimit: 1n }, externalTable: { name: "Lake", kind: "blob", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } };
+    const peers: OperationPeers = {
+      catalog: { listExportSpecs: async () => ({ specs: [spec] }) as never, planExport: async () => ({ spec }) as never },
+      cursor: {
+        claimOperation: async () => {
+          if (claimed) return { found: false } as never;
+          claimed = true;
+          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: false, pending: [] } as never;
+        },
+        renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: false }) as never,
+        finishOperation: async (req) => (log.finished.push(req.state ?? ""), {}) as never,
+        journalPending: async () => ({}) as never,
+        clearPending: async () => ({}) as never,
+        getBackfill: async () => ({ progress: { toCursor: "20", fromCursor: "", batchesDone: BigInt(log.committed.length), batchesTotal: 2n }, doneCursor: done }) as never,
+        setBackfillTotals: async () => ({}) as never,
+        commitBackfillBatch: async (req) => {
+          done = req.upToCursor ?? done;
+          log.committed.push(req.upToCursor ?? "");
+          await hooks.commit(req.upToCursor ?? "");
+          return {} as never;
+        },
+        listExtents: async (req) => ({ extents: [{ cursor: "10", sizeBytes: 5n, rowCount: 3n }, { cursor: "20", sizeBytes: 5n, rowCount: 4n }].filter((e) => BigInt(e.cursor) > BigInt(req.afterCursor || "0")) }) as never,
+        listOperations: async () => ({ operations: [] }) as never,
+      },
+      query: { executeToSpool: async (req) => ({ spoolHandle: req.spoolName, rowCount: 3n, encodedFiles: ["e.csv"] }) as never, discardSpool: async () => ({}) as never },
+      writer: {
+        stageArtifacts: async (req) => (log.staged.push(req.nameStem ?? ""), { artifacts: [{ path: `file:///lake/${req.nameStem}.csv`, numRecords: 3n, sizeInBytes: 9n }] }) as never,
+        uploadArtifacts: async (req) => ({ artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
+        discardStage: async () => ({}) as never,
+        deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
+      },
+    };
+    return { peers, log, hooks };
+  }
+
+  it("commits each batch once, in order, and completes", async () => {
+    const { peers, log } = backfillFakes();
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.finished).toEqual(["Completed"]);
+    // Each attempt's files carry a token of its own claim.
+    expect(log.staged.every((n) => /^export-1_backfill_bf-1_\d_[0-9a-f]{8}$/.test(n))).toBe(true);
+  });
+
+  it("goes on when the answer to a batch's commit was lost but the commit landed", async () => {
+    const { peers, log, hooks } = backfillFakes();
+    hooks.commit = async (upTo) => {
+      if (upTo === "10") throw new SpillwayError(ErrorCode.unavailable, "the answer was lost");
+    };
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual(["Completed"]);
+  });
+
+  it("when another scheduler took it, deletes only its own files and does not end it", async () => {
+    const { peers, log, hooks } = backfillFakes();
+    hooks.heldAtCommit = false;
+    await runOnce(peers);
+    expect(log.committed).toEqual([]);
+    expect(log.finished).toEqual([]);
+    expect(log.deleted).toEqual([[`file:///lake/${log.staged[0]}.csv`]]);
+    expect(log.deleted[0]![0]).toMatch(/_[0-9a-f]{8}\.csv$/);
+  });
+});
