@@ -108,6 +108,13 @@ describe("the README quick start, through reflection with no proto files", () =>
     const results = [];
     for (const c of commands) {
       expect(c.address).toBe("127.0.0.1:50051");
+      // As the README says, the reset waits for the backfill to end.
+      if (c.method.endsWith("/ResetContinuousExportCursor")) {
+        await waitFor("the README's backfill to end", async () => {
+          const [{ export: shown }] = (await grpcurl(sw.catalogAddress, "spillway.catalog.v1.CatalogService/ShowContinuousExport", '{"name":"EventsToLake"}')) as Array<{ export: { backfill?: { state: string } } }>;
+          return shown.backfill?.state === "InProgress" ? undefined : true;
+        });
+      }
       results.push(await grpcurl(sw.catalogAddress, c.method, c.data));
     }
     const [[exported], [listed], [backfill], [reset], [first], [second], [byKey]] = results as Array<Array<Record<string, any>>>;
