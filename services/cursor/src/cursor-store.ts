@@ -432,13 +432,7 @@ export class CursorStore {
       );
       await q.run("UPDATE runs SET result = 'Completed', finished_at = $2, resources = $3 WHERE run_id = $1", [runId, now, resources]);
       await q.run("DELETE FROM pending_artifacts WHERE run_id = $1", [runId]);
-      // One statement for all of them: a bulk run may have hundreds.
-      for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
-        const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
-        const at = 4 + 3 * some.length;
-        const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
-        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
-      }
+      await insertArtifacts(q, exportId, runId, externalTable, artifacts, now);
       if (manifest) await dueManifest(q, manifest, now);
       // The run is over: its lease goes with the commit.
       await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
@@ -663,12 +657,7 @@ export class CursorStore {
       if (row.done_cursor !== from) throw new RunRaceError(`backfill ${operationId} is at ${row.done_cursor}, not ${from}: this batch was committed already`);
       const exportId = String(row.export_id);
       const now = new Date(this.now());
-      for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
-        const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
-        const at = 4 + 3 * some.length;
-        const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
-        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, operationId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
-      }
+      await insertArtifacts(q, exportId, operationId, externalTable, artifacts, now);
       // Its own journal entries: another attempt's (a scheduler that lost the lease) are that one's to remove.
       if (artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(artifacts.map((a) => a.path))})`, [operationId]);
       await q.run("UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]);
@@ -741,12 +730,7 @@ export class CursorStore {
       if (end.state !== "Completed") return;
       if (end.artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(end.artifacts.map((a) => a.path))})`, [operationId]);
       if (end.manifest) await dueManifest(q, end.manifest, now);
-      for (let i = 0; i < end.artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
-        const some = end.artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
-        const at = 4 + 3 * some.length;
-        const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${at})`).join(", ");
-        await q.run(`INSERT INTO artifacts VALUES ${rows}`, [operationId, operationId, end.externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), now]);
-      }
+      await insertArtifacts(q, operationId, operationId, end.externalTable, end.artifacts, now);
     });
   }
 
@@ -919,6 +903,16 @@ async function dropExtentsOf(q: MetadataSession, database: string, table: string
   // Dropping the extents drops their tags: the same tag may be ingested again.
   await q.run("DELETE FROM extent_tags WHERE database = $1 AND table_name = $2", [database, table]);
   return rows.map((r) => String(r.path));
+}
+
+/** Records committed artifacts, many rows a statement: a bulk run may have hundreds. */
+async function insertArtifacts(q: MetadataSession, exportId: string, runId: string, externalTable: string, artifacts: ReadonlyArray<{ path: string; numRecords: bigint; sizeBytes: bigint }>, at: Date): Promise<void> {
+  for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
+    const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
+    const last = 4 + 3 * some.length;
+    const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${last})`).join(", ");
+    await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), at]);
+  }
 }
 
 async function dueManifest(q: MetadataSession, m: DueManifestRecord, at: Date): Promise<void> {
