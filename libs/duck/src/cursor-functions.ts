@@ -1,5 +1,5 @@
 import { invalidArgument } from "@spillway/errors";
-import { cursorText } from "@spillway/kusto";
+import { cursorText, UNIX_EPOCH_TICKS } from "@spillway/kusto";
 import { quoteLiteral } from "./sql-text.js";
 
 /**
@@ -14,7 +14,6 @@ const FILE = `"${FILE_COLUMN}"`;
 
 /** The extent files of the tables a query reads, with their cursors: what a cursor filter selects from. */
 export type CursorFiles = ReadonlyArray<{ file: string; cursor: bigint }>;
-const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
 
 const ARITY: Record<string, number> = { cursor_after: 1, cursor_before_or_at: 1, cursor_current: 0, ingestion_time: 0 };
 

@@ -2,7 +2,8 @@
 // the same number .NET's DateTime.Ticks gives, so cursors read as ingestion times.
 import { invalidArgument } from "@spillway/errors";
 
-const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
+/** 1970-01-01 in ticks. */
+export const UNIX_EPOCH_TICKS = 621_355_968_000_000_000n;
 const TICKS_PER_MS = 10_000n;
 
 export function ticksFromEpochMs(ms: number): bigint {
@@ -11,6 +12,14 @@ export function ticksFromEpochMs(ms: number): bigint {
 
 export function epochMsFromTicks(ticks: bigint): number {
   return Number((ticks - UNIX_EPOCH_TICKS) / TICKS_PER_MS);
+}
+
+/**
+ * How long, in seconds at `now`, the record of `oldestCursor` has waited since it was
+ * ingested: an export's lateness (SPEC §8), 0 when nothing waits ('' or undefined).
+ */
+export function latenessSeconds(oldestCursor: string | undefined, now: number): number {
+  return oldestCursor ? Math.max(0, (now - epochMsFromTicks(BigInt(oldestCursor))) / 1000) : 0;
 }
 
 /** The cursor as the ingestion time it stands for; the empty cursor is the beginning of time. */

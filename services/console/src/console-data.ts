@@ -1,5 +1,5 @@
 import { timestampDate, timestampFromMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { epochMsFromTicks } from "@spillway/kusto";
+import { latenessSeconds } from "@spillway/kusto";
 import type { ContinuousExport, ExportFailure, RunRecord } from "@spillway/proto";
 import type { ConsolePeers } from "./peer-clients.js";
 
@@ -151,7 +151,7 @@ export class ConsoleData {
         lastRunTime: iso(e.lastRunTime),
         exportedTo: iso(e.exportedTo),
         running: e.isRunning,
-        latenessSeconds: b?.oldestCursor ? Math.max(0, (this.now() - epochMsFromTicks(BigInt(b.oldestCursor))) / 1000) : 0,
+        latenessSeconds: latenessSeconds(b?.oldestCursor, this.now()),
         recordsWaiting: Number(b?.records ?? 0n),
       };
     });

@@ -506,13 +506,12 @@ export class CursorStore {
       if (!(await takeLease(q, exportId, owner, 60_000, this.now()))) {
         throw failedPrecondition(`continuous export '${name}' has a run in flight; reset its cursor once the run has ended`);
       }
-      const backfilling = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
-      if (backfilling) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${String(backfilling.operation_id)}); reset its cursor once it has ended`);
+      const backfilling = await backfillInProgress(q, exportId);
+      if (backfilling) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${backfilling}); reset its cursor once it has ended`);
       // A failed attempt whose files are still journaled (or a run a dead process left) may have
       // committed to a Delta log; the next run settles it, and only then may the checkpoint move.
       const unsettled = await q.one("SELECT (SELECT count(*) FROM pending_artifacts WHERE export_id = $1) + (SELECT count(*) FROM runs WHERE export_id = $1 AND result = 'Running') AS n", [exportId]);
       if (Number(unsettled!.n) > 0) {
-        await q.run("DELETE FROM leases WHERE export_id = $1 AND owner = $2", [exportId, owner]);
         throw failedPrecondition(`continuous export '${name}' has a failed attempt not yet cleaned up; reset its cursor after its next run`);
       }
       const from = state.checkpoint_cursor as bigint;
@@ -602,8 +601,8 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const state = await q.one("SELECT start_cursor, checkpoint_cursor FROM export_state WHERE export_id = $1", [exportId]);
       if (!state) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
-      const running = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
-      if (running) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${String(running.operation_id)}); wait for it or cancel it`);
+      const running = await backfillInProgress(q, exportId);
+      if (running) throw failedPrecondition(`continuous export '${name}' has a backfill in progress (operation ${running}); wait for it or cancel it`);
       // Up to the start, or to the checkpoint if a reset moved it below: the runs export what comes after it.
       const start = state.start_cursor as bigint;
       const checkpoint = state.checkpoint_cursor as bigint;
@@ -917,6 +916,12 @@ async function insertArtifacts(q: MetadataSession, exportId: string, runId: stri
 
 async function dueManifest(q: MetadataSession, m: DueManifestRecord, at: Date): Promise<void> {
   await q.run("INSERT INTO due_manifests VALUES ($1, $2, $3, $4, $5, $6)", [m.key, m.database, m.externalTable, m.name, m.body, at]);
+}
+
+/** The id of the export's backfill in progress, if one is. */
+async function backfillInProgress(q: MetadataSession, exportId: string): Promise<string | undefined> {
+  const row = await q.one("SELECT b.operation_id FROM backfills b JOIN operations o USING (operation_id) WHERE b.export_id = $1 AND o.state = 'InProgress'", [exportId]);
+  return row ? String(row.operation_id) : undefined;
 }
 
 async function backfillsOf(q: MetadataSession, where: string, params: SqlValue[]): Promise<BackfillRecord[]> {

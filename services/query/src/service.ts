@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, invalidArgument, notFound, SpillwayError } from "@spillway/errors";
-import { databaseName, validateName } from "@spillway/kusto";
+import { databaseName, KUSTO_TO_DUCKDB, validateName } from "@spillway/kusto";
 import type { ArtifactEncoding, IngestFromQueryRequest, IngestFromStorageRequest, IngestRequest, IngestStreamRequest, QueryService, Table } from "@spillway/proto";
 import { maskConnectionString, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 import type { ServiceImpl } from "@spillway/rpc";
@@ -28,7 +28,6 @@ type IngestTarget = TagTarget & Pick<IngestRequest, "format" | "ignoreFirstRecor
 const MAX_TAGS = 100;
 /** The most files or blobs one IngestFromStorage call may name. */
 const MAX_URIS = 1000;
-const KUSTO_TYPES = new Set(["bool", "datetime", "dynamic", "guid", "int", "long", "real", "string", "timespan", "decimal"]);
 
 export interface IngestLimits {
   /** Largest payload a call may bring, whole or in pieces. */
@@ -231,7 +230,7 @@ export function queryHandlers(
       if (mode === "append") throw notFound(`table '${name}' does not exist in database '${database}'; .append adds to a table, set-or-append creates it`);
       // KQL's columns as the parser typed them; SQL's as DuckDB describes them.
       const columns = kql ? kql.columns.map((c) => ({ name: c.name, type: c.type })) : await engine.describe(sql, bindings, context);
-      const untyped = columns.filter((c) => !KUSTO_TYPES.has(c.type));
+      const untyped = columns.filter((c) => !(c.type in KUSTO_TO_DUCKDB));
       if (untyped.length) throw invalidArgument(`the query's column${untyped.length > 1 ? "s" : ""} ${untyped.map((c) => `'${c.name}' (${c.type})`).join(", ")} ha${untyped.length > 1 ? "ve" : "s"} no Kusto type; cast ${untyped.length > 1 ? "them" : "it"} to make table '${name}'`);
       table = (await peers.catalog.createTable({ database, name, columns })).table!;
       created = true;

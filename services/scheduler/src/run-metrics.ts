@@ -1,6 +1,6 @@
 import { metrics } from "@opentelemetry/api";
 import { SECONDS_BUCKETS } from "@spillway/telemetry";
-import { epochMsFromTicks } from "@spillway/kusto";
+import { latenessSeconds } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import type { RunOutcome } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -62,7 +62,7 @@ export function observeExports(
       for (const spec of enabled) {
         const b = byId.get(spec.id);
         const labels = { database: spec.database, export: spec.name };
-        const seconds = b?.oldestCursor ? Math.max(0, (now() - epochMsFromTicks(BigInt(b.oldestCursor))) / 1000) : 0;
+        const seconds = latenessSeconds(b?.oldestCursor, now());
         max = Math.max(max, seconds);
         result.observe(lateness, seconds, labels);
         result.observe(backlog, Number(b?.records ?? 0n), labels);
