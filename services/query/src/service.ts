@@ -107,6 +107,23 @@ export function queryHandlers(
   const oneShot = new OneShotExports(peers);
   /** One payload, whole or in pieces, into one extent committed at the table's cursor. */
   /**
+   * What a query of the database reads, bound: SQL checked (KQL translated, to run as the SQL
+   * it becomes, through the same binding, sandbox and limits), the extents of the tables it
+   * names listed with the cursor they are consistent with, which cursor_current() gives.
+   */
+  async function boundQuery(database: string, query: string, language: string) {
+    const checked = queryLanguage(language) === "sql" ? await engine.check(query) : undefined;
+    const { tables } = await peers.catalog.listTables({ database });
+    const kql = checked ? undefined : await translateKqlQuery(query, database, tables);
+    const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
+    const named = (checked ?? kql!).tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!.name] : []));
+    const { extents, cursor } = named.length
+      ? await peers.cursor.listExtents({ database, tables: named })
+      : { extents: [], cursor: (await peers.cursor.getCurrentCursor({ database })).cursor };
+    return { tables, kql, bindings: bindingsOf(tables, extents), context: { currentCursor: BigInt(cursor || "0") } };
+  }
+
+  /**
    * One ingestion into `target.table`: skipped at once when an ingestIfNotExists tag is on
    * an extent of the table; otherwise `make` writes the extent, committed at the table's
    * cursor with its tags (skipped after all when another ingestion with the tag committed
@@ -214,16 +231,9 @@ export function queryHandlers(
     const mode = req.mode || "append";
     if (mode !== "append" && mode !== "set-or-append" && mode !== "set-or-replace") throw invalidArgument(`mode '${req.mode}' is not one of append, set-or-append, set-or-replace`);
     const name = validateName("table", req.table);
-    const { tables } = await peers.catalog.listTables({ database });
-    const kql = queryLanguage(req.queryLanguage) === "sql" ? undefined : await translateKqlQuery(req.query, database, tables);
+    const { tables, kql, bindings, context } = await boundQuery(database, req.query, req.queryLanguage);
     // A KQL query's typed SELECT (not the one rendered as Kusto's JSON text for answers).
     const sql = kql?.typedSql ?? req.query;
-    const checked = kql ?? (await engine.check(sql));
-    const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-    const read = checked.tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!.name] : []));
-    const listing = read.length ? await peers.cursor.listExtents({ database, tables: read }) : { extents: [], cursor: (await peers.cursor.getCurrentCursor({ database })).cursor };
-    const bindings = bindingsOf(tables, listing.extents);
-    const context = { currentCursor: BigInt(listing.cursor || "0") };
     let table = tables.find((t) => t.name === name);
     let created = false;
     if (!table) {
@@ -257,19 +267,10 @@ export function queryHandlers(
     },
 
     async *query(req, ctx) {
-      const database = databaseName(req.database);
-      const checked = queryLanguage(req.queryLanguage) === "sql" ? await engine.check(req.query) : undefined;
-      const { tables } = await peers.catalog.listTables({ database });
-      // KQL runs as the SQL it translates to, through the same binding, sandbox and limits.
-      const kql = checked ? undefined : await translateKqlQuery(req.query, database, tables);
-      const byName = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
-      const named = (checked ?? kql!).tables.flatMap((t) => (byName.has(t.toLowerCase()) ? [byName.get(t.toLowerCase())!] : []));
-      const { extents, cursor } = named.length
-        ? await peers.cursor.listExtents({ database, tables: named.map((t) => t.name) })
-        : { extents: [], cursor: (await peers.cursor.getCurrentCursor({ database })).cursor };
+      const { kql, bindings, context } = await boundQuery(databaseName(req.database), req.query, req.queryLanguage);
       let rows = 0;
       let bytes = 0;
-      const batches = engine.query(kql?.sql ?? req.query, bindingsOf(tables, extents), ctx.signal, { currentCursor: BigInt(cursor || "0") });
+      const batches = engine.query(kql?.sql ?? req.query, bindings, ctx.signal, context);
       for await (const batch of kql ? kql.results(batches) : batches) {
         if (batch.columns) yield { columns: batch.columns };
         if (!batch.rows) continue;
