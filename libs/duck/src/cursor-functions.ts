@@ -1,14 +1,14 @@
 import { invalidArgument } from "@spillway/errors";
-import { cursorText, UNIX_EPOCH_TICKS } from "@spillway/kusto";
+import { cursorText, RESERVED_COLUMN_PREFIX, UNIX_EPOCH_TICKS } from "@spillway/kusto";
 import { quoteLiteral } from "./sql-text.js";
 
 /**
  * The column of a bound table that holds each row's cursor (its extent's), present only
  * when a query uses cursor functions, and never part of what a query returns.
  */
-export const CURSOR_COLUMN = "__spillway_cursor";
+export const CURSOR_COLUMN = `${RESERVED_COLUMN_PREFIX}cursor`;
 /** The column of a bound table that holds each row's file (extent), which cursor filters name. */
-export const FILE_COLUMN = "__spillway_file";
+export const FILE_COLUMN = `${RESERVED_COLUMN_PREFIX}file`;
 const COLUMN = `"${CURSOR_COLUMN}"`;
 const FILE = `"${FILE_COLUMN}"`;
 
@@ -52,7 +52,7 @@ export function cursorCalls(statement: unknown): CursorCall[] {
 
 /** `sql`'s result without the cursor columns its tables got for cursor functions: what the caller asked for. */
 export function withoutCursorColumns(sql: string): string {
-  return `SELECT COLUMNS(lambda c: NOT starts_with(c, '__spillway_')) FROM (${sql}\n) AS q`;
+  return `SELECT COLUMNS(lambda c: NOT starts_with(c, '${RESERVED_COLUMN_PREFIX}')) FROM (${sql}\n) AS q`;
 }
 
 /** Whether the calls read rows' cursors (all but cursor_current do). */

@@ -16,6 +16,9 @@ export const KUSTO_TO_DUCKDB = {
 
 export type KustoType = keyof typeof KUSTO_TO_DUCKDB;
 
+/** Columns Spillway adds to what a query sees (a row's cursor, its file) start so; a table's may not. */
+export const RESERVED_COLUMN_PREFIX = "__spillway_";
+
 // Kusto accepts these spellings too (e.g. `.create table T (x: int64)`).
 const ALIASES: Record<string, KustoType> = {
   boolean: "bool",
@@ -92,7 +95,7 @@ export function normalizeColumns(columns: readonly ColumnSpec[], where: string):
     }
     const key = c.name.toLowerCase();
     // Spillway's own columns (a row's cursor, its file) are named so: a table's may not be.
-    if (key.startsWith("__spillway_")) throw invalidArgument(`${where}: column name '${c.name}' is reserved: names starting with __spillway_ are Spillway's own`);
+    if (key.startsWith(RESERVED_COLUMN_PREFIX)) throw invalidArgument(`${where}: column name '${c.name}' is reserved: names starting with ${RESERVED_COLUMN_PREFIX} are Spillway's own`);
     if (seen.has(key)) throw invalidArgument(`${where}: column '${c.name}' appears twice`);
     seen.add(key);
     return { name: c.name, type: parseKustoType(c.type, `${where}, column '${c.name}'`) };

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
-import { parseKustoType, toStorageSql } from "@spillway/kusto";
+import { parseKustoType, RESERVED_COLUMN_PREFIX, toStorageSql } from "@spillway/kusto";
 import {
   ABANDONED_SPOOL_MS,
   LocalExtentStore,
@@ -200,7 +200,7 @@ export class QueryEngine {
       return described
         .getRowObjects()
         .map((r) => describedColumn(String(r.column_name), String(r.column_type)))
-        .filter((col) => !col.name.startsWith("__spillway_"));
+        .filter((col) => !col.name.startsWith(RESERVED_COLUMN_PREFIX));
     });
   }
 
