@@ -2,7 +2,9 @@ import { status } from "@grpc/grpc-js";
 import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ExecuteResponseSchema } from "@spillway/proto";
 import { describe, expect, it } from "vitest";
+import { openStorageTarget, parseConnectionString } from "@spillway/storage";
 import { readArtifacts } from "../support/artifact-reader.js";
+import { readDeltaTable } from "../support/delta-reader.js";
 import { blobNames, csv, newContainer, refusal, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
 import { waitFor } from "../support/free-port.js";
 import type { Mode, SpillwayUnderTest } from "../support/spillway-processes.js";
@@ -109,13 +111,30 @@ describe.each<Mode>(["all", "split"])("one-shot export to an external table (%s)
       message: expect.stringContaining("does not match external table 'Lake'"),
     });
     expect(await refusal(sw.query.showOperations({ operationId: "no-such-operation" }))).toMatchObject({ code: status.NOT_FOUND });
-    // A Delta table commits each file to its log as it lands: neither a one-shot export nor a backfill could take one back.
-    const delta = await newContainer(env.azurite, "delta");
-    await sw.catalog.createExternalTable({ name: "DeltaLake", kind: "delta", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(delta)] });
-    expect(await refusal(sw.query.exportToTable({ externalTable: "DeltaLake", query: "SELECT Id FROM Events" }))).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringContaining("one-shot exports to Delta tables are not supported") });
-    await sw.catalog.createOrAlterContinuousExport({ name: "DeltaOut", externalTable: "DeltaLake", query: "SELECT Id FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
-    expect(await refusal(sw.catalog.backfillContinuousExport({ name: "DeltaOut" }))).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringContaining("managed backfill of Delta tables is not supported") });
     expect((await sw.query.showOperations({})).operations.length).toBe(before);
+  });
+
+  it("exports to a Delta table in one log commit, its txn the operation's, beside a continuous export's commits", async () => {
+    const { sw, azurite } = env;
+    const container = await newContainer(azurite, "delta");
+    const cs = azurite.connectionString(container);
+    await sw.catalog.createTable({ name: "Facts", columns: [{ name: "Id", type: "long" }] });
+    await sw.query.ingest({ table: "Facts", format: "csv", payload: csv([[1], [2], [3]]) });
+    await sw.catalog.createExternalTable({ name: "DeltaLake", kind: "delta", columns: [{ name: "Id", type: "long" }], connectionStrings: [cs] });
+    const created = await sw.catalog.createOrAlterContinuousExport({ name: "ToDelta", externalTable: "DeltaLake", query: "SELECT Id FROM Facts", properties: { intervalBetweenRuns: HOUR } });
+    await sw.query.ingest({ table: "Facts", format: "csv", payload: csv([[4], [5]]) });
+    expect((await sw.catalog.runContinuousExportNow({ name: "ToDelta" })).result).toBe("Completed");
+
+    const { operationId } = await sw.query.exportToTable({ externalTable: "DeltaLake", query: `SELECT Id FROM Facts WHERE cursor_before_or_at('${created.export!.startCursor}')`, async: true });
+    expect(await ended(sw, operationId)).toMatchObject({ state: "Completed", status: "" });
+    const table = await readDeltaTable(openStorageTarget(parseConnectionString(cs)));
+    expect(ids(table.rows)).toEqual([1, 2, 3, 4, 5]);
+    expect(table.txns).toEqual({ [created.export!.id]: 1, [operationId]: 1 });
+    // The operation's artifacts are the data files its commit added.
+    const details = (await sw.query.showOperationDetails({ operationId })).artifacts;
+    expect(details.reduce((n, a) => n + a.numRecords, 0n)).toBe(3n);
+    const tableFiles = table.files.map((f) => `${azurite.serviceUrl}/${container}/${decodeURIComponent(f.path)}`);
+    expect(details.every((a) => tableFiles.includes(a.path))).toBe(true);
   });
 
   /** Starts an async export of Big and waits until it uploads; undefined when it ended before it was seen uploading. */

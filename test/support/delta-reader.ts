@@ -67,7 +67,7 @@ export async function readDeltaTable(target: StorageTarget): Promise<DeltaTableC
         .map(([k, v]) => `CAST(${v === null ? "NULL" : `'${v.replaceAll("'", "''")}'`} AS ${types.get(k) === "timestamp" ? "TIMESTAMP" : "VARCHAR"}) AS "${k}"`)
         .join(", ");
       const rows = (await c.runAndReadAll(`SELECT *${partitions ? `, ${partitions}` : ""} FROM read_parquet('${local}')`)).getRowObjectsJson();
-      out.rows.push(...(rows as Array<Record<string, unknown>>));
+      for (const row of rows as Array<Record<string, unknown>>) out.rows.push(row);
     }
     return out;
   } finally {

@@ -346,8 +346,6 @@ export class Catalog {
     const where = `export to external table '${externalName}'`;
     const target = await this.externalTableWithSecrets(database, externalName);
     if (req.targetOnly) return create(ExportSpecSchema, { database, externalTable: target });
-    // A Delta table's files are committed by its log as they are uploaded: a one-shot export could not take them back.
-    if (target.kind === "delta") throw failedPrecondition(`${where}: one-shot exports to Delta tables are not supported; export to a blob external table, or use a continuous export`);
     const language = queryLanguage(req.queryLanguage, where);
     if (!req.query.trim()) throw invalidArgument(`${where}: query is required`);
     const sizeLimit = req.properties?.sizeLimit || BigInt(Math.max(1 << 30, this.limits.minSizeLimit));
@@ -377,8 +375,6 @@ export class Catalog {
     const { definition } = await this.storedExport(database, nameArg);
     const target = await this.externalTableWithSecrets(database, definition.externalTableName).catch(() => undefined);
     if (!target) throw failedPrecondition(`the external table of continuous export '${definition.name}' no longer exists`);
-    // A Delta table's batch is committed by its log at upload: a backfill could not take a failed batch back.
-    if (target.kind === "delta") throw failedPrecondition(`continuous export '${definition.name}' writes a Delta table: managed backfill of Delta tables is not supported; use a one-shot export with cursor_before_or_at(startCursor) into a blob table`);
     const operationId = randomUUID();
     const { progress } = await this.peers.cursor.createBackfill({
       operationId,

@@ -6,14 +6,22 @@ const noRetry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 const request = JSON.stringify({ externalTable: "Lake", query: "SELECT Id FROM T", queryLanguage: "sql", sizeLimit: "0", parquetRowGroupSize: 0 });
 
 /** Peers doing what a healthy Spillway does for one operation, recording what they were asked. */
-function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
+function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string } = {}) {
   const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0, released: 0 };
-  const hooks = { cancelAfterRenewals: Infinity, upload: async () => {}, ledgerState: "InProgress", finish: async () => {}, delete: async () => {} };
+  const hooks = {
+    cancelAfterRenewals: Infinity,
+    upload: async () => {},
+    ledgerState: "InProgress",
+    finish: async () => {},
+    delete: async () => {},
+    /** What the Delta log holds for the operation's txn. */
+    deltaCommit: async (): Promise<{ committed: boolean; artifacts: unknown[] }> => ({ committed: false, artifacts: [] }),
+  };
   let claimed = false;
   const peers: OperationPeers = {
     catalog: {
       listExportSpecs: async () => ({ specs: [] }) as never,
-      planExport: async () => ({ spec: { database: "db", query: "SELECT Id FROM T", factTables: [], dimensionTables: ["T"], tables: [], externalTable: { name: "Lake", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } } }) as never,
+      planExport: async () => ({ spec: { database: "db", query: "SELECT Id FROM T", factTables: [], dimensionTables: ["T"], tables: [], externalTable: { name: "Lake", kind: claim.kind ?? "blob", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } } }) as never,
     },
     cursor: {
       claimOperation: async () => {
@@ -40,6 +48,7 @@ function fakes(claim: { abandoned?: boolean; pending?: string[] } = {}) {
       uploadArtifacts: async () => (await hooks.upload(), { artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
       discardStage: async () => ({}) as never,
       deleteArtifacts: async (req) => (await hooks.delete(), log.deleted.push(req.paths ?? []), {}) as never,
+      findDeltaCommit: async (req) => (req.appId === "op-1" && req.txnVersion === 1n ? await hooks.deltaCommit() : { committed: false, artifacts: [] }) as never,
     },
   };
   return { peers, log, hooks };
@@ -126,14 +135,77 @@ describe("OperationRunner", () => {
   });
 });
 
+describe("OperationRunner, a one-shot export to a Delta table", () => {
+  const committed = { committed: true, artifacts: [{ path: "file:///lake/part-00000.parquet", numRecords: 10n, sizeInBytes: 400n }] };
+
+  it("once its upload returned (the log took the files), completes even when asked to cancel", async () => {
+    const { peers, log, hooks } = fakes({ kind: "delta" });
+    hooks.cancelAfterRenewals = 3;
+    await runOnce(peers);
+    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/export_op-1_0.csv" })] }]);
+    expect(log.deleted).toEqual([]);
+  });
+
+  it("completes when its upload failed after the log took the files (a lost answer)", async () => {
+    const { peers, log, hooks } = fakes({ kind: "delta" });
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "the answer was lost");
+    };
+    hooks.deltaCommit = async () => committed;
+    await runOnce(peers);
+    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/part-00000.parquet", numRecords: 10n })] }]);
+    expect(log.deleted).toEqual([]);
+  });
+
+  it("whose scheduler died: Completed with the log's files when its commit is there, without running it again", async () => {
+    const { peers, log, hooks } = fakes({ kind: "delta", abandoned: true, pending: ["file:///lake/part-00000.parquet"] });
+    hooks.deltaCommit = async () => committed;
+    let queried = false;
+    peers.query.executeToSpool = async () => ((queried = true), { spoolHandle: "", rowCount: 0n, encodedFiles: [] }) as never;
+    await runOnce(peers);
+    expect(queried).toBe(false);
+    expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: committed.artifacts }]);
+  });
+
+  it("whose scheduler died before the log took its files: Failed, its files deleted", async () => {
+    const { peers, log } = fakes({ kind: "delta", abandoned: true, pending: ["file:///lake/part-00000.parquet"] });
+    await runOnce(peers);
+    expect(log.deleted).toEqual([["file:///lake/part-00000.parquet"]]);
+    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("did not end cleanly"), artifacts: [] }]);
+  });
+
+  it("is not ended while the log cannot be read: its lease is given up for another attempt", async () => {
+    const { peers, log, hooks } = fakes({ kind: "delta" });
+    hooks.upload = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+    };
+    hooks.deltaCommit = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage still down");
+    };
+    await runOnce(peers);
+    expect(log.finished).toEqual([]);
+    expect(log.deleted).toEqual([]);
+    expect(log.released).toBe(1);
+  });
+});
+
 describe("OperationRunner, a managed backfill", () => {
   /** A backfill of export E over two extents (cursors 10 and 20), in batches of one extent each. */
-  function backfillFakes() {
-    const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], released: 0 };
-    const hooks = { commit: async (_upTo: string) => {}, heldAtCommit: true };
+  function backfillFakes(kind = "blob") {
+    const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], uploaded: 0, released: 0, committedArtifacts: [] as unknown[][] };
+    const hooks = {
+      /** After the commit landed (its answer lost). */
+      commit: async (_upTo: string) => {},
+      /** Before it lands (the ledger refused it). */
+      refuse: async (_upTo: string) => {},
+      heldAtCommit: true,
+      /** Batch numbers a Delta log already holds (txn {bf-1, n}). */
+      inLog: new Set<bigint>(),
+    };
     let done = "0";
     let claimed = false;
-    const spec = { id: "export-1", database: "db", name: "E", query: "SELECT Id FROM T", factTables: ["T"], dimensionTables: [], tables: [], properties: { sizeLimit: 1n }, externalTable: { name: "Lake", kind: "blob", columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } };
+    const spec = { id: "export-1", database: "db", name: "E", query: "SELECT Id FROM T", factTables: ["T"], dimensionTables: [], tables: [], properties: { sizeLimit: 1n }, externalTable: { name: "Lake", kind, columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } };
     const peers: OperationPeers = {
       catalog: { listExportSpecs: async () => ({ specs: [spec] }) as never, planExport: async () => ({ spec }) as never },
       cursor: {
@@ -149,8 +221,10 @@ describe("OperationRunner, a managed backfill", () => {
         getBackfill: async () => ({ progress: { toCursor: "20", fromCursor: "", batchesDone: BigInt(log.committed.length), batchesTotal: 2n }, doneCursor: done }) as never,
         setBackfillTotals: async () => ({}) as never,
         commitBackfillBatch: async (req) => {
+          await hooks.refuse(req.upToCursor ?? "");
           done = req.upToCursor ?? done;
           log.committed.push(req.upToCursor ?? "");
+          log.committedArtifacts.push(req.artifacts ?? []);
           await hooks.commit(req.upToCursor ?? "");
           return {} as never;
         },
@@ -159,10 +233,14 @@ describe("OperationRunner, a managed backfill", () => {
       },
       query: { executeToSpool: async (req) => ({ spoolHandle: req.spoolName, rowCount: 3n, encodedFiles: ["e.csv"] }) as never, discardSpool: async () => ({}) as never },
       writer: {
-        stageArtifacts: async (req) => (log.staged.push(req.nameStem ?? ""), { artifacts: [{ path: `file:///lake/${req.nameStem}.csv`, numRecords: 3n, sizeInBytes: 9n }] }) as never,
-        uploadArtifacts: async (req) => ({ artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
+        stageArtifacts: async (req) =>
+          (hooks.inLog.has(req.deltaTxnVersion ?? 0n)
+            ? { artifacts: [{ path: `file:///lake/in-log-${req.deltaTxnVersion}.parquet`, numRecords: 3n, sizeInBytes: 9n }], alreadyCommitted: true, committedToCursor: req.toCursor }
+            : (log.staged.push(req.nameStem ?? ""), { artifacts: [{ path: `file:///lake/${req.nameStem}.csv`, numRecords: 3n, sizeInBytes: 9n }] })) as never,
+        uploadArtifacts: async (req) => (log.uploaded++, { artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
         discardStage: async () => ({}) as never,
         deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
+        findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n), artifacts: [] }) as never,
       },
     };
     return { peers, log, hooks };
@@ -196,5 +274,30 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.finished).toEqual([]);
     expect(log.deleted).toEqual([[`file:///lake/${log.staged[0]}.csv`]]);
     expect(log.deleted[0]![0]).toMatch(/_[0-9a-f]{8}\.csv$/);
+  });
+
+  it("to a Delta table: a batch the log already has (an earlier claim's upload) is committed with the log's files, not uploaded again", async () => {
+    const { peers, log, hooks } = backfillFakes("delta");
+    hooks.inLog.add(1n);
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.committedArtifacts[0]).toEqual([expect.objectContaining({ path: "file:///lake/in-log-1.parquet" })]);
+    expect(log.uploaded).toBe(1);
+    expect(log.finished).toEqual(["Completed"]);
+  });
+
+  it("to a Delta table: a batch whose ledger commit failed after the log took it is left for the next claim, nothing deleted", async () => {
+    const { peers, log, hooks } = backfillFakes("delta");
+    hooks.refuse = async (upTo) => {
+      if (upTo === "10") {
+        hooks.inLog.add(1n);
+        throw new SpillwayError(ErrorCode.failedPrecondition, "refused");
+      }
+    };
+    await runOnce(peers);
+    expect(log.committed).toEqual([]);
+    expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual([]);
+    expect(log.released).toBe(1);
   });
 });

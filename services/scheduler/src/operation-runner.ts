@@ -17,7 +17,7 @@ export interface OperationPeers {
     "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents" | "listOperations"
   >;
   query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
-  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
+  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts" | "findDeltaCommit">;
 }
 
 export interface OperationRunnerOptions {
@@ -179,6 +179,10 @@ export class OperationRunner {
         // Its run did not end cleanly: what it journaled may be in storage. Only the target is
         // needed to remove it (its query may no longer plan); until that works, it is not ended.
         const target = await this.plan(claimed.database, operationId, request, true);
+        // A Delta table's log may have taken its files already: then it did complete.
+        const landed = await this.deltaCommitOf(target, operationId, 1n);
+        if (landed === "unknown") return;
+        if (landed) return await this.finish(operationId, "Completed", "", target, landed, account);
         if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
         return await this.finish(operationId, "Failed", "its run did not end cleanly (its process stopped, or its clean-up failed); what it had written was removed", target, [], account);
       }
@@ -192,19 +196,28 @@ export class OperationRunner {
         withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, handle, spool), nameStem: `export_${operationId.slice(0, 8)}_${token}` }), this.retry),
       );
       account.add(staged.usage);
+      // Delta (txn {operation id, 1}): an earlier claim's upload is in the table's log.
+      if (staged.alreadyCommitted) return await this.finish(operationId, "Completed", "", spec, staged.artifacts, account);
       const paths = staged.artifacts.map((a) => a.path);
       await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths }));
       await this.assertNotCanceled(operationId, "upload");
       uploaded = paths;
       const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry));
       account.add(done.usage);
-      await this.assertNotCanceled(operationId, "commit");
+      // A Delta table's upload ends with its log commit: the export is in the table, past canceling.
+      if (!isDelta(spec)) await this.assertNotCanceled(operationId, "commit");
       committing = true;
       const manifest = manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
       await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account, manifest);
     } catch (err) {
       // A commit whose answer was lost may have landed: its files are the operation's now.
       if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
+      if (uploaded && spec && isDelta(spec)) {
+        // Its upload may have reached the table's log: then it completed, whatever failed after.
+        const landed = await this.deltaCommitOf(spec, operationId, 1n);
+        if (landed === "unknown") return;
+        if (landed) return await this.finish(operationId, "Completed", "", spec, landed, account).catch(() => this.giveUp(operationId));
+      }
       const canceled = err instanceof OperationCanceled;
       if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
       // Another scheduler has it now: that one ends it (its own files, named with this token, are gone).
@@ -234,6 +247,8 @@ export class OperationRunner {
     let spec: ExportSpec | undefined;
     let handle = "";
     let uploaded: string[] | undefined;
+    // The number of the batch being uploaded to a Delta table, whose log may have taken it.
+    let inDelta: bigint | undefined;
     try {
       try {
         spec = await this.exportSpec(claimed.database, request);
@@ -267,17 +282,27 @@ export class OperationRunner {
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: done, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
         let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
+        inDelta = undefined;
         if (spool.rowCount > 0n) {
+          // Delta: the batch's log commit carries txn {operation id, batch number}.
           const staged = await account.phase("stage", () =>
             withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...spec!, id: operationId }, { completedRuns: number - 1n, from: done, to: batch.upTo }, handle, spool), nameStem: `${spec!.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
           );
           account.add(staged.usage);
-          const paths = staged.artifacts.map((a) => a.path);
-          await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
-          uploaded = paths;
-          artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
+          if (staged.alreadyCommitted) {
+            // An earlier claim's upload of this batch is in the Delta log: it is committed here with the range it covered.
+            artifacts = staged.artifacts;
+            if (staged.committedToCursor) batch.upTo = BigInt(staged.committedToCursor);
+          } else {
+            const paths = staged.artifacts.map((a) => a.path);
+            await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
+            uploaded = paths;
+            if (isDelta(spec)) inDelta = number;
+            artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
+          }
         }
-        await this.assertNotCanceled(operationId, "commit");
+        // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
+        if (!isDelta(spec) || artifacts.length === 0) await this.assertNotCanceled(operationId, "commit");
         const commit = {
           operationId,
           owner: this.ownerId,
@@ -307,13 +332,15 @@ export class OperationRunner {
           }
         }
         uploaded = undefined;
+        inDelta = undefined;
         await this.discard(handle);
         handle = "";
         done = batch.upTo;
       }
       await this.finish(operationId, "Completed", "", spec, [], account);
     } catch (err) {
-      if (err instanceof Unsettled) {
+      // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
+      if (err instanceof Unsettled || (inDelta !== undefined && spec && (await this.deltaCommitOf(spec, operationId, inDelta)) !== undefined)) {
         await this.giveUp(operationId);
         return;
       }
@@ -345,6 +372,23 @@ export class OperationRunner {
       this.log(`scheduler: operation ${operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
       await this.giveUp(operationId);
       return false;
+    }
+  }
+
+  /**
+   * The files of txn {appId, version} in a Delta target's log: undefined when the log does not
+   * have it (or the target is not Delta), "unknown" when the log cannot be read now (the lease
+   * is then given up, for the next claim to ask again).
+   */
+  private async deltaCommitOf(spec: ExportSpec, appId: string, version: bigint): Promise<Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> | "unknown" | undefined> {
+    if (!isDelta(spec)) return undefined;
+    try {
+      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version }), this.retry);
+      return found.committed ? found.artifacts : undefined;
+    } catch (err) {
+      this.log(`scheduler: operation ${appId}: its Delta table's log could not be read (${errorMessage(err)}); it is left for another attempt`);
+      await this.giveUp(appId);
+      return "unknown";
     }
   }
 
@@ -431,4 +475,8 @@ export class OperationRunner {
       manifest,
     });
   }
+}
+
+function isDelta(spec: ExportSpec): boolean {
+  return spec.externalTable?.kind === "delta";
 }

@@ -9,4 +9,5 @@ export const writerAccess: AccessTable<typeof WriterService> = {
   deleteArtifacts: "internal",
   writeManifest: "internal",
   readDeltaSchema: "internal",
+  findDeltaCommit: "internal",
 };

@@ -119,13 +119,7 @@ export class ArtifactWriter {
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
         const done = req.deltaAppId ? committedRun(snap, req.deltaAppId, Number(req.deltaTxnVersion)) : undefined;
-        if (done) {
-          return {
-            artifacts: done.adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) })),
-            alreadyCommitted: true,
-            committedToCursor: done.toCursor,
-          };
-        }
+        if (done) return { artifacts: writtenOf(target, done.adds), alreadyCommitted: true, committedToCursor: done.toCursor };
       }
       const spool = await this.spools.open(req.spoolHandle);
       const groups = !encodes
@@ -245,6 +239,16 @@ export class ArtifactWriter {
     const snap = await this.withDeltaLog(target, (log) => storageCall(() => log.snapshot()));
     const active = new Set([...snap.files.keys()].map((p) => target.pathOf(decodeURIComponent(p))));
     return paths.filter((p) => !active.has(p));
+  }
+
+  /** The commit of txn {appId, txnVersion} in the table's Delta log, if one landed: its files and the range it covered. */
+  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
+    if (table.kind !== "delta") throw invalidArgument(`external table '${table.name}' is not a Delta table`);
+    if (!appId || txnVersion <= 0n) throw invalidArgument("appId and a positive txnVersion are required");
+    const target = deltaTarget(await this.targetsOf(table), table);
+    const snap = await this.withDeltaLog(target, (log) => storageCall(() => log.snapshot()));
+    const done = committedRun(snap, appId, Number(txnVersion));
+    return done ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
   }
 
   /** The columns of the Delta table at `connectionStrings`, from its log. */
@@ -427,4 +431,9 @@ async function countRows(connection: DuckDBConnection, table: ExternalTable, fil
         ? `SELECT count(*) FROM read_json(${f}, format = 'newline_delimited', columns = {'x': 'JSON'})`
         : `SELECT count(*) FROM read_csv(${f}, header = ${header}, auto_detect = false, all_varchar = true, delim = ${quoteLiteral(table.dataFormat === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = {${table.columns.map((c, i) => `'c${i}': 'VARCHAR'`).join(", ")}})`;
   return BigInt(String((await connection.runAndReadAll(sql)).getRows()[0]![0]));
+}
+
+/** A Delta commit's add actions as the artifacts they are: full path, records (from the file's stats), size. */
+function writtenOf(target: StorageTarget, adds: AddAction[]): WrittenArtifact[] {
+  return adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) }));
 }

@@ -35,6 +35,9 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
     async readDeltaSchema(req) {
       return writer.readDeltaSchema(req.connectionStrings);
     },
+    async findDeltaCommit(req) {
+      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion);
+    },
     async writeManifest(req) {
       await writer.writeManifest(req.externalTable!, req.name, req.bodyJson);
       return {};
