@@ -1,3 +1,4 @@
+import { ErrorCode } from "@spillway/errors";
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,6 +85,16 @@ describe("Delta commits", () => {
     const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
     expect(read.version).toBe(0);
     expect(read.rows.length).toBe(30);
+  });
+
+  it("finds a txn's commit in the log (its files and range), and says when there is none", async () => {
+    const folder = join(lake, "t-find");
+    const table = deltaTable(folder);
+    const first = await runOnce(writer, table, "op-1", 1n);
+    await expect(writer.findDeltaCommit(table, "op-1", 1n)).resolves.toEqual({ committed: true, artifacts: first.uploaded, toCursor: "101" });
+    await expect(writer.findDeltaCommit(table, "op-1", 2n)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+    await expect(writer.findDeltaCommit(table, "op-2", 1n)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+    await expect(writer.findDeltaCommit({ ...table, kind: "blob" }, "op-1", 1n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
   });
 
   it("lands both of two writers committing at once, as consecutive versions", async () => {
