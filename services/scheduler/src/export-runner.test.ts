@@ -219,6 +219,25 @@ describe("ExportRunner", () => {
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "other-run", path: "file:///tmp/lake/other-run.csv" }]);
   });
 
+  it("commits a manifest for a run whose query kept none of the records it read, and none for a run that read nothing", async () => {
+    const spec = exportSpec();
+    await initState(spec);
+    const { peers } = fakePeers(() => spec);
+    let read = "";
+    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: 0n, encodedFiles: [], oldestFactCursor: read }) as never;
+    const manifests: unknown[] = [];
+    const recording: RunLedger = { ...ledger, commitRun: async (...args) => (manifests.push(args[8]), ledger.commitRun(...args)) };
+    const runner = new ExportRunner(recording, peers, { now: () => clock, retry: noRetry });
+    read = String(await ingest());
+    const filtered = await runner.run(spec);
+    read = "";
+    const idle = await runner.run(spec);
+    expect([filtered.result, idle.result]).toEqual(["Completed", "Completed"]);
+    expect(manifests).toHaveLength(2);
+    expect(JSON.parse((manifests[0] as { bodyJson: string }).bodyJson)).toMatchObject({ kind: "ContinuousExportRun", runId: filtered.runId, fromCursor: String(filtered.from), toCursor: String(filtered.to), files: [] });
+    expect(manifests[1]).toBeUndefined();
+  });
+
   it("completes, deleting nothing, when its commit landed but the answer was lost", async () => {
     const spec = exportSpec();
     await initState(spec);

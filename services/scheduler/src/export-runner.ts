@@ -391,7 +391,9 @@ export class ExportRunner {
 
   private async commit(spec: ExportSpec, runId: string, from: bigint, to: bigint, artifacts: ArtifactRecord[], attempt: Attempt): Promise<RunOutcome> {
     attempt.committing = artifacts.map((a) => a.path);
-    const manifest = manifestOf(spec, { key: runId, kind: "ContinuousExportRun", name: `${spec.name}/${attempt.runNumber}-${runId}`, exportName: spec.name, runNumber: attempt.runNumber, from, to }, artifacts);
+    // A run that read records has a manifest even when its query kept none, so the manifests
+    // cover every range that held records; a run over nothing new has none (runs come every interval).
+    const manifest = !artifacts.length && !attempt.account.readFactRecords ? undefined : manifestOf(spec, { key: runId, kind: "ContinuousExportRun", name: `${spec.name}/${attempt.runNumber}-${runId}`, exportName: spec.name, runNumber: attempt.runNumber, from, to }, artifacts);
     const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId, attempt.account.resources(artifacts), manifest);
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }

@@ -190,7 +190,7 @@ export class OperationRunner {
       await this.assertNotCanceled(operationId, "query");
       const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, handle)), this.retry));
       account.add(spool.usage);
-      if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account);
+      if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account, oneShotManifest(spec, operationId, []));
       await this.assertNotCanceled(operationId, "stage");
       const staged = await account.phase("stage", () =>
         withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, handle, spool), nameStem: `export_${operationId.slice(0, 8)}_${token}` }), this.retry),
@@ -207,8 +207,8 @@ export class OperationRunner {
       // A Delta table's upload ends with its log commit: the export is in the table, past canceling.
       if (!isDelta(spec)) await this.assertNotCanceled(operationId, "commit");
       committing = true;
-      const manifest = manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
-      await this.finish(operationId, "Completed", "", spec, done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes })), account, manifest);
+      const artifacts = done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes }));
+      await this.finish(operationId, "Completed", "", spec, artifacts, account, oneShotManifest(spec, operationId, artifacts));
     } catch (err) {
       // A commit whose answer was lost may have landed: its files are the operation's now.
       if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
@@ -475,6 +475,11 @@ export class OperationRunner {
       manifest,
     });
   }
+}
+
+/** A completed one-shot export's manifest: `export-to-table/<operation id>.json`, listing its files (none when its query returned nothing). */
+function oneShotManifest(spec: ExportSpec, operationId: string, artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>): ManifestToWrite | undefined {
+  return manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
 }
 
 function isDelta(spec: ExportSpec): boolean {

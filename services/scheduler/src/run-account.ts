@@ -33,6 +33,11 @@ export class RunAccount {
     if (usage.peakDuckdbMemoryBytes > this.peakDuckdbMemoryBytes) this.peakDuckdbMemoryBytes = usage.peakDuckdbMemoryBytes;
   }
 
+  /** Whether the run read any record of its fact tables. */
+  get readFactRecords(): boolean {
+    return this.oldestRecord !== undefined;
+  }
+
   /** Notes the oldest fact cursor one query read ('' when it read none). */
   read(oldestFactCursor: string): void {
     if (!oldestFactCursor) return;

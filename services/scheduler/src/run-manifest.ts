@@ -29,8 +29,8 @@ export interface ManifestBody {
 }
 
 /**
- * The manifest of a run that commits `artifacts`, or none: a run that wrote no file has
- * nothing to list, and a Delta table's log already is its manifest.
+ * The manifest of a run that commits `artifacts` (none, when its query kept no record of
+ * those it read), or none for a Delta table, whose log already is its manifest.
  */
 export function manifestOf(
   spec: ExportSpec,
@@ -38,7 +38,7 @@ export function manifestOf(
   artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>,
 ): ManifestToWrite | undefined {
   const table = spec.externalTable;
-  if (!table || table.kind === "delta" || artifacts.length === 0) return undefined;
+  if (!table || table.kind === "delta") return undefined;
   const body: ManifestBody = {
     version: 1,
     kind: run.kind,
