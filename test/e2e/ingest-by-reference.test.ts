@@ -6,11 +6,22 @@ import { toJson } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import yazl from "yazl";
 import { csv, newContainer, refusal, withSpillwayAndAzurite } from "../support/fixtures.js";
 import type { Mode } from "../support/spillway-processes.js";
 
 // Ingestion by reference and from queries (SPEC §6a) against real processes, Azurite and
 // local files.
+
+/** A zip archive of `files` (path → content), as bytes. */
+async function zipOf(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [path, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), path);
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from queries (%s)", (mode) => {
   const env = withSpillwayAndAzurite(mode);
@@ -34,6 +45,8 @@ describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from 
     await put("b.csv.gz", gzipSync(Buffer.from("Id,Key\n3,c\n")));
     await put("bad.csv", Buffer.from("Id,Key\nnot-a-number,x\n"));
     writeFileSync(join(dir, "c.csv"), "Id,Key\n4,d\n5,e\n");
+    await put("batch.zip", await zipOf({ "x/10.csv": "Id,Key\n10,z\n", "11.csv.gz": gzipSync(Buffer.from("Id,Key\n11,y\n")), "readme.txt": "not data" }));
+    writeFileSync(join(dir, "local.zip"), await zipOf({ "12.csv": "Id,Key\n12,w\n" }));
     await env.sw.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
     // Blobs are read from Azure, or from a storage host an external table of the database uses: here Azurite's.
     await env.sw.catalog.createExternalTable({ name: "Sources", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [env.azurite.connectionString(container)] });
@@ -66,6 +79,22 @@ describe.each<Mode>(["all", "split", "nodes"])("ingestion by reference and from 
     const elsewhere = await refusal(env.sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: ["http://169.254.169.254/latest/meta-data/x.csv?sig=1"] }));
     expect(elsewhere).toMatchObject({ code: status.PERMISSION_DENIED, message: expect.stringContaining("is not on Azure Blob Storage nor on a storage host an external table of this database uses") });
     expect(await count("Events")).toBe(before);
+  });
+
+  it("ingests the files of zip archives that zipPattern selects (gzip inside by name), refusing an archive with none and a pattern without an archive", async () => {
+    await env.sw.catalog.createTable({ name: "Zipped", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] });
+    const uris = [blob("batch.zip"), `file://${join(dir, "local.zip")}`, blob("a.csv")];
+    const done = await env.sw.query.ingestFromStorage({ table: "Zipped", format: "csv", uris, ignoreFirstRecord: true, zipPattern: "\\.csv(\\.gz)?$" });
+    expect(done).toMatchObject({ rowCount: 5n, skipped: false });
+    expect(await rows("SELECT Id, Key FROM Zipped ORDER BY Id")).toEqual([["1", "a"], ["2", "b"], ["10", "z"], ["11", "y"], ["12", "w"]]);
+    // Kusto's glob form: *.csv selects x/10.csv, not 11.csv.gz nor readme.txt.
+    const none = await refusal(env.sw.query.ingestFromStorage({ table: "Zipped", format: "csv", uris: [`file://${join(dir, "local.zip")}`, blob("batch.zip")], ignoreFirstRecord: true, zipPattern: "*.tsv" }));
+    expect(none).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining("has no file matching zipPattern '*.tsv'; nothing was ingested") });
+    const notArchive = await refusal(env.sw.query.ingestFromStorage({ table: "Zipped", format: "csv", uris: [blob("a.csv")], zipPattern: "*.csv" }));
+    expect(notArchive).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining("none of the uris names one") });
+    const globbed = await env.sw.query.ingestFromStorage({ table: "Zipped", format: "csv", uris: [blob("batch.zip")], ignoreFirstRecord: true, zipPattern: "*.csv" });
+    expect(globbed.rowCount).toBe(1n);
+    expect(await count("Zipped")).toBe(6);
   });
 
   it("appends a query's result, creates a table from one, and replaces a table's rows at once", async () => {

@@ -13,6 +13,7 @@ import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
 import { OneShotExports } from "./one-shot-export.js";
 import { fetchSource } from "./storage-source.js";
+import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -209,18 +210,37 @@ export function queryHandlers(
             ),
           ),
       ));
+    const isZip = (uri: string) => /\.zip(?:[;?]|$)/i.test(uri);
+    if (req.zipPattern && !req.uris.some(isZip)) throw invalidArgument("zipPattern selects files in .zip archives, and none of the uris names one");
+    const inArchive = zipEntryMatcher(req.zipPattern);
+    // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
+    const scratchFor = (name: string) => engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(name) ? ".gz" : ""}`);
     return ingestInto(req, async (extentName, table) => {
       const files: Array<{ file: string; shown: string }> = [];
+      const archives: string[] = [];
       try {
         for (const uri of req.uris) {
-          // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
-          const local = engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(uri) ? ".gz" : ""}`);
-          files.push({ file: local, shown: `'${maskConnectionString(uri)}'` });
-          await fetchSource(uri, local, fileTargets, storageHosts);
+          const shown = maskConnectionString(uri);
+          if (!isZip(uri)) {
+            const local = scratchFor(uri);
+            files.push({ file: local, shown: `'${shown}'` });
+            await fetchSource(uri, local, fileTargets, storageHosts);
+            continue;
+          }
+          // An archive's files (those zipPattern selects) are ingested as if each were named.
+          const archive = engine.scratchFile(".zip");
+          archives.push(archive);
+          await fetchSource(uri, archive, fileTargets, storageHosts);
+          const extracted = await extractZipEntries(archive, shown, inArchive, (path) => {
+            const local = scratchFor(path);
+            files.push({ file: local, shown: `'${path}' in '${shown}'` });
+            return local;
+          }, limits.maxPayloadBytes);
+          if (extracted.length === 0) throw invalidArgument(`archive '${shown}' has no file${req.zipPattern ? ` matching zipPattern '${req.zipPattern}'` : ""}; nothing was ingested`);
         }
         return await engine.ingestFiles(format, files, table.columns, req.ignoreFirstRecord, extentName);
       } finally {
-        await Promise.all(files.map((f) => rm(f.file, { force: true })));
+        await Promise.all([...files.map((f) => f.file), ...archives].map((f) => rm(f, { force: true })));
       }
     });
   }

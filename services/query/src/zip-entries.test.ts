@@ -1,0 +1,68 @@
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import yazl from "yazl";
+import { ErrorCode } from "@spillway/errors";
+import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
+
+// Real archives written by yazl, read back through yauzl into real files.
+
+let dir: string;
+
+/** Writes a zip archive of `files` (path → content) and says where. */
+async function archive(name: string, files: Record<string, string | Buffer>): Promise<string> {
+  const zip = new yazl.ZipFile();
+  for (const [path, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), path);
+  zip.end();
+  const file = join(dir, name);
+  await new Promise<void>((resolve, reject) => zip.outputStream.pipe(createWriteStream(file)).on("close", resolve).on("error", reject));
+  return file;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "zip-entries-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("zipEntryMatcher", () => {
+  it("reads a regular expression as one, and Kusto's glob examples as globs over the whole path", () => {
+    const regex = zipEntryMatcher("\\.csv(\\.gz)?$");
+    expect(["a.csv", "sub/b.csv.gz", "c.txt", "a.csvx"].filter(regex)).toEqual(["a.csv", "sub/b.csv.gz"]);
+    const glob = zipEntryMatcher("*.csv");
+    expect(["a.csv", "sub/b.csv", "b.csv.gz", "acsv"].filter(glob)).toEqual(["a.csv", "sub/b.csv"]);
+    expect(["x", "y/z"].filter(zipEntryMatcher(""))).toEqual(["x", "y/z"]);
+  });
+
+  it("refuses a pattern that is neither", () => {
+    expect(() => zipEntryMatcher("(unclosed")).toThrow(expect.objectContaining({ code: ErrorCode.invalidArgument, message: expect.stringContaining("zipPattern '(unclosed' is not a regular expression") }));
+  });
+});
+
+describe("extractZipEntries", () => {
+  it("extracts the files the pattern keeps, in the archive's order, to the files it is given", async () => {
+    const zip = await archive("a.zip", { "a.csv": "1\n2\n", "notes.txt": "skip me", "sub/b.csv": "3\n" });
+    const written: string[] = [];
+    const paths = await extractZipEntries(zip, "a.zip", zipEntryMatcher("*.csv"), (path) => {
+      const file = join(dir, `out-${written.length}`);
+      written.push(file);
+      return file;
+    }, 1 << 20);
+    expect(paths).toEqual(["a.csv", "sub/b.csv"]);
+    expect(await Promise.all(written.map((f) => readFile(f, "utf8")))).toEqual(["1\n2\n", "3\n"]);
+  });
+
+  it("stops at the byte limit, counting the bytes as they come out", async () => {
+    const zip = await archive("big.zip", { "a.csv": "x".repeat(10_000), "b.csv": "y".repeat(10_000) });
+    await expect(extractZipEntries(zip, "big.zip", () => true, (p) => join(dir, `big-${p}`), 15_000)).rejects.toMatchObject({ code: ErrorCode.resourceExhausted, message: expect.stringContaining("more than the 15000 bytes") });
+  });
+
+  it("refuses a file that is not a zip archive", async () => {
+    const file = join(dir, "not.zip");
+    await writeFile(file, "Id\n1\n");
+    await expect(extractZipEntries(file, "not.zip", () => true, (p) => join(dir, p), 1 << 20)).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringContaining("'not.zip' is not a zip archive that can be read") });
+  });
+});

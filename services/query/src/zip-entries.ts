@@ -1,0 +1,71 @@
+import { createWriteStream } from "node:fs";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import yauzl from "yauzl";
+import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+
+/**
+ * Kusto's `zipPattern`: a regular expression over the paths of an archive's files. Kusto's
+ * own examples write a glob (`*.csv`), which is no regular expression: one that does not
+ * compile as a regular expression but has `*` or `?` is read as a glob over the whole path.
+ */
+export function zipEntryMatcher(pattern: string): (path: string) => boolean {
+  if (!pattern) return () => true;
+  try {
+    const re = new RegExp(pattern);
+    return (path) => re.test(path);
+  } catch (err) {
+    if (!/[*?]/.test(pattern)) throw invalidArgument(`zipPattern '${pattern}' is not a regular expression: ${(err as Error).message}`);
+    const glob = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`);
+    return (path) => glob.test(path);
+  }
+}
+
+/**
+ * Extracts the files of the zip archive at `archive` whose paths `matches` keeps, each to the
+ * local file `fileFor(path)` gives (never a path taken from the archive), at most `maxBytes`
+ * uncompressed in all (an archive may claim any size: bytes are counted as they come). Says
+ * which paths it extracted, in the archive's order.
+ */
+export async function extractZipEntries(archive: string, shown: string, matches: (path: string) => boolean, fileFor: (path: string) => string, maxBytes: number): Promise<string[]> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
+  } catch (err) {
+    throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
+  }
+  const extracted: string[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const entry = await new Promise<yauzl.Entry | undefined>((resolve, reject) => {
+        const onEntry = (e: yauzl.Entry) => (cleanup(), resolve(e));
+        const onEnd = () => (cleanup(), resolve(undefined));
+        const onError = (e: Error) => (cleanup(), reject(e));
+        const cleanup = () => {
+          zip.off("entry", onEntry).off("end", onEnd).off("error", onError);
+        };
+        zip.on("entry", onEntry).on("end", onEnd).on("error", onError);
+        zip.readEntry();
+      });
+      if (!entry) break;
+      if (entry.fileName.endsWith("/") || !matches(entry.fileName)) continue;
+      const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))));
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          total += chunk.length;
+          if (total > maxBytes) done(new SpillwayError(ErrorCode.resourceExhausted, `the files of '${shown}' hold more than the ${maxBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`));
+          else done(null, chunk);
+        },
+      });
+      await pipeline(stream, counter, createWriteStream(fileFor(entry.fileName)));
+      extracted.push(entry.fileName);
+    }
+  } catch (err) {
+    if (err instanceof SpillwayError) throw err;
+    throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
+  } finally {
+    zip.close();
+  }
+  return extracted;
+}
