@@ -49,6 +49,17 @@ interface BackfillRequest {
   externalTable?: string;
 }
 
+/** A backfill batch queried and staged, waiting for its upload and commit. */
+interface PreparedBatch {
+  batch: { upTo: bigint; records: bigint };
+  number: bigint;
+  handle: string;
+  /** The export as it was when the batch was queried. */
+  spec: ExportSpec;
+  /** Absent when the query kept none of the batch's records. */
+  staged?: { artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>; alreadyCommitted: boolean };
+}
+
 type Claimed = { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
 
 /**
@@ -245,7 +256,10 @@ export class OperationRunner {
     // This claim's own: its files and handles carry it, so they are no other attempt's.
     const token = randomUUID().slice(0, 8);
     let spec: ExportSpec | undefined;
-    let handle = "";
+    // The spools and stages of the batches under way (named by this claim's token).
+    const handles = new Set<string>();
+    // The next batch, queried and staged while the one before it is uploaded.
+    let next: Promise<PreparedBatch | undefined> | undefined;
     let uploaded: string[] | undefined;
     // The number of the batch being uploaded to a Delta table, whose log may have taken it.
     let inDelta: bigint | undefined;
@@ -261,45 +275,59 @@ export class OperationRunner {
         throw err;
       }
       if (claimed.abandoned && !(await this.cleanedUp(spec, operationId, claimed.pending))) return;
-      let { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
+      const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
       const batchBytes = BigInt(spec.properties?.sizeLimit || 1n << 30n);
-      if (progress!.batchesTotal === 0n) {
+      let total = progress!.batchesTotal;
+      if (total === 0n) {
         // Sized once, from what the range holds when it begins.
         const all = await extentsAfter(BigInt(progress!.fromCursor || "0"));
         const records = all.reduce((n, e) => n + e.rowCount, 0n);
-        await this.peers.cursor.setBackfillTotals({ operationId, recordsTotal: records, batchesTotal: BigInt(batchesOf(all, batchBytes).length) });
+        total = BigInt(batchesOf(all, batchBytes).length);
+        await this.peers.cursor.setBackfillTotals({ operationId, recordsTotal: records, batchesTotal: total });
       }
-      for (let done = BigInt(doneCursor || "0"); ; ) {
-        const batch = batchesOf(await extentsAfter(done), batchBytes)[0];
-        if (!batch) break;
-        ({ progress } = await this.peers.cursor.getBackfill({ operationId }));
-        const number = progress!.batchesDone + 1n;
-        await this.assertNotCanceled(operationId, `batch ${number} of ${progress!.batchesTotal}`);
-        spec = await this.exportSpec(claimed.database, request);
-        handle = `${operationId}-b${number}-${token}`;
-        const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: done, upTo: batch.upTo }, handle)), this.retry));
+      // Each batch is queried and staged while the one before it uploads and commits: the
+      // two use different resources (DuckDB here, storage there), and commits stay in order.
+      const prepare = async (from: bigint, number: bigint): Promise<PreparedBatch | undefined> => {
+        const batch = batchesOf(await extentsAfter(from), batchBytes)[0];
+        if (!batch) return undefined;
+        await this.assertNotCanceled(operationId, `batch ${number} of ${total}`);
+        const batchSpec = await this.exportSpec(claimed.database, request);
+        const handle = `${operationId}-b${number}-${token}`;
+        handles.add(handle);
+        const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
+        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
+        // Delta: the batch's log commit carries txn {operation id, batch number}.
+        const staged = await account.phase("stage", () =>
+          withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
+        );
+        account.add(staged.usage);
+        // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it covered.
+        if (staged.alreadyCommitted && staged.committedToCursor) batch.upTo = BigInt(staged.committedToCursor);
+        return { batch, number, handle, spec: batchSpec, staged };
+      };
+      let done = BigInt(doneCursor || "0");
+      next = prepare(done, progress!.batchesDone + 1n);
+      for (;;) {
+        const current = await next;
+        if (!current) break;
+        const { batch, number, handle, staged } = current;
+        spec = current.spec;
+        next = prepare(batch.upTo, number + 1n);
+        // Awaited at the next turn, or by the clean-up when this batch fails.
+        next.catch(() => undefined);
         let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
         inDelta = undefined;
-        if (spool.rowCount > 0n) {
-          // Delta: the batch's log commit carries txn {operation id, batch number}.
-          const staged = await account.phase("stage", () =>
-            withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...spec!, id: operationId }, { completedRuns: number - 1n, from: done, to: batch.upTo }, handle, spool), nameStem: `${spec!.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
-          );
-          account.add(staged.usage);
-          if (staged.alreadyCommitted) {
-            // An earlier claim's upload of this batch is in the Delta log: it is committed here with the range it covered.
-            artifacts = staged.artifacts;
-            if (staged.committedToCursor) batch.upTo = BigInt(staged.committedToCursor);
-          } else {
-            const paths = staged.artifacts.map((a) => a.path);
-            await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
-            uploaded = paths;
-            if (isDelta(spec)) inDelta = number;
-            artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
-          }
+        if (staged?.alreadyCommitted) {
+          artifacts = staged.artifacts;
+        } else if (staged) {
+          const paths = staged.artifacts.map((a) => a.path);
+          await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
+          uploaded = paths;
+          if (isDelta(spec)) inDelta = number;
+          artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
         }
         // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
         if (!isDelta(spec) || artifacts.length === 0) await this.assertNotCanceled(operationId, "commit");
@@ -333,8 +361,8 @@ export class OperationRunner {
         }
         uploaded = undefined;
         inDelta = undefined;
+        handles.delete(handle);
         await this.discard(handle);
-        handle = "";
         done = batch.upTo;
       }
       await this.finish(operationId, "Completed", "", spec, [], account);
@@ -355,7 +383,9 @@ export class OperationRunner {
       );
     } finally {
       clearInterval(heartbeat);
-      if (handle) await this.discard(handle);
+      // A batch being prepared when another failed is let finish before its spool and stage go.
+      await next?.catch(() => undefined);
+      await Promise.all([...handles].map((h) => this.discard(h)));
     }
   }
 
