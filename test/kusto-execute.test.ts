@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toJson, type JsonValue } from "@bufbuild/protobuf";
@@ -102,6 +102,47 @@ describe.each<Mode>(["all", "split"])("KustoService/Execute (%s)", (mode) => {
       rows: [["ann", "1", "9007199254740993"], ["bob", "1", "2"]],
     });
     expect(await execute("Events | where Key == 'none'")).toEqual({ columns: expect.any(Array), rows: [] });
+  });
+
+  it("ingests by reference and from queries (append, set-or-append, set-or-replace), and follows an async export with the operations commands", async () => {
+    writeFileSync(join(lake, "readings.csv"), "Key,Value\nk1,1\nk2,2\n");
+    await execute(".create table Readings (Key:string, Value:long)");
+    const ingested = await execute(`.ingest into table Readings (h'file://${join(lake, "readings.csv")}') with (format='csv', ignoreFirstRecord=true)`);
+    expect(ingested.columns).toEqual([{ name: "ExtentId", type: "guid" }]);
+    expect((await execute("Readings | count")).rows).toEqual([["2"]]);
+    expect((await refusal(execute(`.ingest into table Readings (h'file://${join(lake, "readings.csv")}') with (zipPattern='*.csv')`))).message).toContain("none of the uris names one");
+
+    const made = await execute(".set-or-append ReadingsByKey <| Readings | summarize Total = sum(Value) by Key");
+    expect(names(made)).toEqual(["ExtentId", "RowCount"]);
+    expect(records(made)[0]!.RowCount).toBe("2");
+    await execute(".append ReadingsByKey with (tags='[\"ingest-by:k1-again\"]') <| Readings | where Key == 'k1' | summarize Total = sum(Value) by Key");
+    expect((await execute("ReadingsByKey | count")).rows).toEqual([["3"]]);
+    await execute(".set-or-replace ReadingsByKey <| Readings | summarize Total = sum(Value) by Key | extend Total = Total * 10");
+    expect(records(await execute("ReadingsByKey | order by Key asc"))).toEqual([{ Key: "k1", Total: "10" }, { Key: "k2", Total: "20" }]);
+    expect((await refusal(execute(".set-or-append async ReadingsByKey <| Readings | summarize Total = sum(Value) by Key"))).message).toContain("async is not supported");
+
+    await execute(`.create external table ReadingsLake (Key:string, Value:long) kind=storage dataformat=csv (h@'file://${join(lake, "readings-out")}')`);
+    const id = String(records(await execute(".export async to table ReadingsLake <| Readings"))[0]!.OperationId);
+    // As a Kusto user follows an async export: .show operations <id> until it ends.
+    let shown: Record<string, JsonValue> = {};
+    for (let i = 0; i < 300; i++) {
+      const result = await execute(`.show operations ${id}`);
+      expect(names(result)).toEqual(["OperationId", "Operation", "NodeId", "StartedOn", "LastUpdatedOn", "Duration", "State", "Status", "Database"]);
+      shown = records(result)[0]!;
+      if (shown.State !== "InProgress") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(shown).toMatchObject({ OperationId: id, Operation: "ExportToTable", State: "Completed", Status: "", Database: "default" });
+    expect(records(await execute(".show operations")).map((o) => o.OperationId)).toContain(id);
+    const details = records(await execute(`.show operation ${id} details`));
+    expect(details.reduce((n, d) => n + Number(d.NumRecords), 0)).toBe(2);
+    expect(details.every((d) => d.ExternalTableName === "ReadingsLake")).toBe(true);
+    // Canceling one that ended changes nothing, and says so.
+    expect(records(await execute(`.cancel operation ${id}`))).toEqual([expect.objectContaining({ OperationId: id, CancellationState: "Completed", ReasonPhrase: "the operation had already ended" })]);
+    // The tests after this one list the database's tables.
+    await execute(".drop external table ReadingsLake");
+    await execute(".drop table Readings");
+    await execute(".drop table ReadingsByKey");
   });
 
   it("creates, alters, shows and drops external tables", async () => {

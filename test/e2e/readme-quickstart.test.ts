@@ -146,7 +146,7 @@ describe("the README quick start, through reflection with no proto files", () =>
       ".show external table LogsLake", ".drop external table", ".create-or-alter continuous-export", ".show continuous-exports",
       ".show continuous-export LogsToLake", ".show continuous-export LogsToLake exported-artifacts", ".show continuous-export LogsToLake failures",
       ".enable continuous-export", ".disable continuous-export", ".drop continuous-export", ".add database", ".show database", ".drop database",
-      ".add table", ".show table Logs principals", ".drop table Logs ingestors", "Logs | where",
+      ".add table", ".show table Logs principals", ".drop table Logs ingestors", "Logs | where", ".set-or-append", ".show operations",
     ]) {
       expect(texts.some((t) => t.startsWith(start)), start).toBe(true);
     }
@@ -177,5 +177,6 @@ describe("the README quick start, through reflection with no proto files", () =>
     expect(only(".show table Logs principals")[0]!.rows).toEqual([[expect.stringMatching(/Ingestor$/), "AAD Application", expect.any(String), expect.any(String), "aadapp=8c4d5a2b-0f3e-4a8e-9d1c-3f2b1a0e9d8c", ""]]);
     expect(only(".show external tables")[0]!.rows!.map((r) => r[0])).toEqual(expect.arrayContaining(["LogsLake", "LogsCsv"]));
     expect(only(".drop table Scratch")[0]!.rows!.map((r) => r[0])).not.toContain("Scratch");
+    expect(only(".set-or-append")[0]!.columns.map((c) => c.name)).toEqual(["ExtentId", "RowCount"]);
   });
 });

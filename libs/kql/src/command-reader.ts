@@ -230,6 +230,31 @@ function readCommandBody(name: string, command: SyntaxDump, text: string): Comma
       if (!data) throw new UnknownCommand(".ingest inline needs data after <|", at.start);
       return { kind: "ingestInline", table: need(parts, "TableName", at), properties: properties(parts), data: text.slice(data.start, data.end) };
     }
+    case "IngestIntoTable": {
+      const uris = all(parts, "Path").map(textOf);
+      if (uris.length === 0) throw new UnknownCommand(".ingest into table needs the files to ingest, e.g. (h'https://...')", at.start);
+      return { kind: "ingestFromStorage", table: need(parts, "TableName", at), uris, properties: properties(parts) };
+    }
+    case "AppendTable":
+    case "SetOrAppendTable":
+    case "SetOrReplaceTable": {
+      const query = first(parts, "QueryOrCommand");
+      if (!query) throw new UnknownCommand(`.${name === "AppendTable" ? "append" : name === "SetOrAppendTable" ? "set-or-append" : "set-or-replace"} needs a query after <|`, at.start);
+      const mode = name === "AppendTable" ? "append" : name === "SetOrAppendTable" ? "set-or-append" : "set-or-replace";
+      return { kind: "ingestFromQuery", mode, async: words.includes("async"), table: need(parts, "TableName", at), properties: properties(parts), queryText: text.slice(query.start, query.end) };
+    }
+    case "ShowOperations": {
+      const id = first(parts, "OperationId");
+      return { kind: "showOperations", operationId: id ? textOf(id) : "" };
+    }
+    case "ShowOperationDetails":
+      return { kind: "showOperationDetails", operationId: need(parts, "OperationId", at) };
+    case "CancelOperation": {
+      // Kusto's grammar names this command's operation id part `obj`.
+      const id = first(parts, "OperationId") ?? first(parts, "obj");
+      if (!id) throw new UnknownCommand(".cancel operation needs an operation id", at.start);
+      return { kind: "cancelOperation", operationId: textOf(id) };
+    }
     case "AddDatabaseRole":
     case "DropDatabaseRole": {
       const role = need(parts, "Role", at).toLowerCase();

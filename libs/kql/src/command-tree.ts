@@ -56,6 +56,13 @@ export type CommandBody =
   | { kind: "showContinuousExportFailures"; name: string }
   | { kind: "enableContinuousExport" | "disableContinuousExport" | "dropContinuousExport"; name: string }
   | { kind: "ingestInline"; table: string; properties: CommandProperties; data: string }
+  /** `.ingest into table T (h'uri', ...) with (...)`: ingestion by reference. */
+  | { kind: "ingestFromStorage"; table: string; uris: string[]; properties: CommandProperties }
+  /** `.append`, `.set-or-append`, `.set-or-replace [async] T [with (...)] <| query`; the query as written. */
+  | { kind: "ingestFromQuery"; mode: "append" | "set-or-append" | "set-or-replace"; async: boolean; table: string; properties: CommandProperties; queryText: string }
+  | { kind: "showOperations"; operationId: string }
+  | { kind: "showOperationDetails"; operationId: string }
+  | { kind: "cancelOperation"; operationId: string }
   | { kind: "addDatabaseRole" | "dropDatabaseRole"; database: string; role: DatabaseRole; principals: string[]; notes?: string }
   | { kind: "showDatabasePrincipals"; database: string }
   | { kind: "addTableRole" | "dropTableRole"; table: string; role: TableRole; principals: string[]; notes?: string }

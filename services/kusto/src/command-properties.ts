@@ -97,19 +97,30 @@ export function oneShotExportProperties(properties: CommandProperties): { sizeLi
  */
 export function ingestProperties(properties: CommandProperties): { format: string; ignoreFirstRecord: boolean; ingestByTags: string[]; ingestIfNotExists: string[] } {
   const p = readProperties(properties, { format: text, ignoreFirstRecord: bool, tags: text, ingestIfNotExists: text }, ".ingest inline");
-  const tags = stringList(p.tags, "tags");
+  return { format: p.format ?? "csv", ignoreFirstRecord: p.ignoreFirstRecord ?? false, ...ingestTags(p, ".ingest inline") };
+}
+
+/** `.ingest into table T (h'...') with (...)`: `.ingest inline`'s properties and zipPattern. */
+export function ingestFromStorageProperties(properties: CommandProperties): { format: string; ignoreFirstRecord: boolean; zipPattern: string; ingestByTags: string[]; ingestIfNotExists: string[] } {
+  const p = readProperties(properties, { format: text, ignoreFirstRecord: bool, zipPattern: text, tags: text, ingestIfNotExists: text }, ".ingest into");
+  return { format: p.format ?? "csv", ignoreFirstRecord: p.ignoreFirstRecord ?? false, zipPattern: p.zipPattern ?? "", ...ingestTags(p, ".ingest into") };
+}
+
+/** `.append`, `.set-or-append`, `.set-or-replace ... with (tags=..., ingestIfNotExists=...)`. */
+export function ingestFromQueryProperties(properties: CommandProperties, command: string): { ingestByTags: string[]; ingestIfNotExists: string[] } {
+  return ingestTags(readProperties(properties, { tags: text, ingestIfNotExists: text }, command), command);
+}
+
+/** Of tags, the ingest-by ones (the ingestion's identity for ingestIfNotExists); others are refused. */
+function ingestTags(p: { tags?: string; ingestIfNotExists?: string }, command: string): { ingestByTags: string[]; ingestIfNotExists: string[] } {
+  const tags = stringList(p.tags, "tags", command);
   const other = tags.filter((t) => !t.startsWith("ingest-by:"));
-  if (other.length) throw invalidArgument(`.ingest inline: tags ${other.map((t) => `'${t}'`).join(", ")} are not supported; only ingest-by: tags are`);
-  return {
-    format: p.format ?? "csv",
-    ignoreFirstRecord: p.ignoreFirstRecord ?? false,
-    ingestByTags: tags.map((t) => t.slice("ingest-by:".length)),
-    ingestIfNotExists: stringList(p.ingestIfNotExists, "ingestIfNotExists"),
-  };
+  if (other.length) throw invalidArgument(`${command}: tags ${other.map((t) => `'${t}'`).join(", ")} are not supported; only ingest-by: tags are`);
+  return { ingestByTags: tags.map((t) => t.slice("ingest-by:".length)), ingestIfNotExists: stringList(p.ingestIfNotExists, "ingestIfNotExists", command) };
 }
 
 /** A property holding a JSON array of strings, as Kusto writes tags: '["a","b"]'. */
-function stringList(value: string | undefined, name: string): string[] {
+function stringList(value: string | undefined, name: string, command: string): string[] {
   if (value === undefined) return [];
   let parsed: unknown;
   try {
@@ -117,6 +128,6 @@ function stringList(value: string | undefined, name: string): string[] {
   } catch {
     parsed = undefined;
   }
-  if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === "string")) throw invalidArgument(`.ingest inline: ${name} must be a JSON array of strings, e.g. '["ingest-by:batch-7"]'`);
+  if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === "string")) throw invalidArgument(`${command}: ${name} must be a JSON array of strings, e.g. '["ingest-by:batch-7"]'`);
   return parsed as string[];
 }

@@ -5,7 +5,7 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import type { KqlColumn } from "@spillway/kql";
 import { parseKustoType, type KustoType } from "@spillway/kusto";
-import type { ContinuousExport, ExportedArtifact, ExportFailure, ExternalTable, PrincipalRow, Table } from "@spillway/proto";
+import type { ContinuousExport, ExportedArtifact, ExportFailure, ExternalTable, Operation, PrincipalRow, Table } from "@spillway/proto";
 import { col, type Cell, type ResultTable } from "./result-table.js";
 
 /** `.show tables` (show-tables-command). */
@@ -44,6 +44,15 @@ export const INGESTED = [col("ExtentId", "guid")];
 /** `.export to table`: what a sync export wrote; an async one answers its operation. */
 export const EXPORTED = [col("ExternalTableName"), col("Path"), col("NumRecords", "long")];
 export const EXPORT_OPERATION = [col("OperationId", "guid")];
+/** `.append`, `.set-or-append`, `.set-or-replace`: the extent made and its rows. */
+export const INGESTED_FROM_QUERY = [col("ExtentId", "guid"), col("RowCount", "long")];
+/** `.show operations` (show-operations; the columns Spillway has). */
+export const OPERATIONS = [
+  col("OperationId", "guid"), col("Operation"), col("NodeId"), col("StartedOn", "datetime"), col("LastUpdatedOn", "datetime"),
+  col("Duration", "timespan"), col("State"), col("Status"), col("Database"),
+];
+/** `.cancel operation` (cancel-operation-command). */
+export const CANCELED_OPERATION = [col("OperationId", "guid"), col("Operation"), col("StartedOn", "datetime"), col("CancellationState"), col("ReasonPhrase")];
 /** `.show|.add|.drop database|table ... principals|<role>` (manage-database-security-roles; Notes as cluster-follower shows it). */
 export const PRINCIPALS = [col("Role"), col("PrincipalType"), col("PrincipalDisplayName"), col("PrincipalObjectId"), col("PrincipalFQN"), col("Notes")];
 
@@ -195,6 +204,30 @@ export function failureRow(f: ExportFailure): Record<string, Cell> {
     LastSuccessRun: microsOfTimestamp(f.lastSuccessRun),
     FailureKind: f.failureKind,
     Details: f.details,
+  };
+}
+
+export function operationRow(o: Operation): Record<string, Cell> {
+  return {
+    OperationId: o.operationId,
+    Operation: o.operation,
+    NodeId: o.nodeId,
+    StartedOn: microsOfTimestamp(o.startedOn),
+    LastUpdatedOn: microsOfTimestamp(o.lastUpdatedOn),
+    Duration: microsOfDuration(o.duration),
+    State: o.state,
+    Status: o.status,
+    Database: o.database,
+  };
+}
+
+export function canceledOperationRow(o: Operation, reason: string): Record<string, Cell> {
+  return {
+    OperationId: o.operationId,
+    Operation: o.operation,
+    StartedOn: microsOfTimestamp(o.startedOn),
+    CancellationState: o.state === "InProgress" ? "Cancellation Requested" : o.state,
+    ReasonPhrase: reason,
   };
 }
 

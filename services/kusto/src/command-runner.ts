@@ -2,10 +2,15 @@ import { ErrorCode, invalidArgument, failedPrecondition, notFound, SpillwayError
 import type { Command, CommandBody, CommandColumn, ExternalTablePartition, KqlSchema, PathFormatPart } from "@spillway/kql";
 import { durationFromMs, parseKustoType, parseTimespan } from "@spillway/kusto";
 import type { ExternalTable, Table } from "@spillway/proto";
-import { exportProperties, externalTableProperties, ingestProperties, oneShotExportProperties, tableProperties } from "./command-properties.js";
+import { exportProperties, externalTableProperties, ingestFromQueryProperties, ingestFromStorageProperties, ingestProperties, oneShotExportProperties, tableProperties } from "./command-properties.js";
 import {
   ARTIFACTS,
   artifactRow,
+  CANCELED_OPERATION,
+  canceledOperationRow,
+  INGESTED_FROM_QUERY,
+  OPERATIONS,
+  operationRow,
   CONTINUOUS_EXPORT,
   DROPPED_EXTERNAL_TABLE,
   EXPORT_OPERATION,
@@ -116,7 +121,7 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
       return resultOf(CONTINUOUS_EXPORT, [exportRow(response.export!)]);
     }
     case "exportToTable": {
-      const { response } = await calls.exportToTable({
+      const { response } = await calls.queryService("exportToTable", {
         database,
         externalTable: c.externalTable,
         query: c.queryText,
@@ -157,8 +162,32 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
     }
     case "ingestInline": {
       const { format, ignoreFirstRecord, ingestByTags, ingestIfNotExists } = ingestProperties(c.properties);
-      const { response } = await calls.ingest({ database, table: c.table, format, payload: new TextEncoder().encode(c.data), ignoreFirstRecord, ingestByTags, ingestIfNotExists });
+      const { response } = await calls.queryService("ingest", { database, table: c.table, format, payload: new TextEncoder().encode(c.data), ignoreFirstRecord, ingestByTags, ingestIfNotExists });
       return resultOf(INGESTED, [ingestedRow(response.extentId)]);
+    }
+    case "ingestFromStorage": {
+      const { response } = await calls.queryService("ingestFromStorage", { database, table: c.table, uris: c.uris, ...ingestFromStorageProperties(c.properties) });
+      return resultOf(INGESTED, [ingestedRow(response.extentId)]);
+    }
+    case "ingestFromQuery": {
+      // Kusto may run these as an operation; here the answer waits for the extent, which is what async would report.
+      if (c.async) throw invalidArgument(`.${c.mode} async is not supported; run it without async, it answers once the rows are in`);
+      const { response } = await calls.queryService("ingestFromQuery", { database, table: c.table, query: c.queryText, queryLanguage: "kql", mode: c.mode, ...ingestFromQueryProperties(c.properties, `.${c.mode}`) });
+      return resultOf(INGESTED_FROM_QUERY, [{ ...ingestedRow(response.extentId), RowCount: response.rowCount }]);
+    }
+    case "showOperations": {
+      const { response } = await calls.queryService("showOperations", { database, operationId: c.operationId });
+      return resultOf(OPERATIONS, response.operations.map(operationRow));
+    }
+    case "showOperationDetails": {
+      const { response } = await calls.queryService("showOperationDetails", { database, operationId: c.operationId });
+      return resultOf(EXPORTED, response.artifacts.map((a) => ({ ExternalTableName: a.externalTableName, Path: a.path, NumRecords: a.numRecords })));
+    }
+    case "cancelOperation": {
+      const { response } = await calls.queryService("cancelOperation", { database, operationId: c.operationId });
+      const operation = response.operation!;
+      const ended = operation.state === "Completed" || operation.state === "Failed";
+      return resultOf(CANCELED_OPERATION, [canceledOperationRow(operation, ended ? "the operation had already ended" : "")]);
     }
     case "addDatabaseRole":
     case "dropDatabaseRole": {

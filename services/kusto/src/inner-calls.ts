@@ -15,11 +15,10 @@ export type CatalogRequest<M extends CatalogRpc> = MessageInitShape<CatalogMetho
 export type CatalogResponse<M extends CatalogRpc> = MessageShape<CatalogMethods[M]["output"]>;
 
 type QueryMethods = MethodsOf<typeof QueryService>;
-export type IngestRequestInit = MessageInitShape<QueryMethods["ingest"]["input"]>;
-export type IngestResponse = MessageShape<QueryMethods["ingest"]["output"]>;
+export type QueryRpc = UnaryOf<QueryMethods>;
+export type QueryServiceRequest<M extends QueryRpc> = MessageInitShape<QueryMethods[M]["input"]>;
+export type QueryServiceResponse<M extends QueryRpc> = MessageShape<QueryMethods[M]["output"]>;
 export type QueryRequestInit = MessageInitShape<QueryMethods["query"]["input"]>;
-export type ExportToTableRequestInit = MessageInitShape<QueryMethods["exportToTable"]["input"]>;
-export type ExportToTableResponse = MessageShape<QueryMethods["exportToTable"]["output"]>;
 
 /** An RPC answered as the caller: its answer, and what the caller may do in the call's database. */
 export interface Answer<R> {
@@ -39,10 +38,8 @@ export interface CommandCalls {
    * exists, which narrows what it needs (see `narrowed`).
    */
   catalog<M extends CatalogRpc>(method: M, request: CatalogRequest<M>, options?: { alters?: boolean }): Promise<Answer<CatalogResponse<M>>>;
-  /** QueryService/Ingest on the caller's behalf. */
-  ingest(request: IngestRequestInit): Promise<Answer<IngestResponse>>;
-  /** QueryService/ExportToTable on the caller's behalf. */
-  exportToTable(request: ExportToTableRequestInit): Promise<Answer<ExportToTableResponse>>;
+  /** A unary QueryService RPC (Ingest, ExportToTable, ShowOperations, ...) on the caller's behalf, admitted as if called directly. */
+  queryService<M extends QueryRpc>(method: M, request: QueryServiceRequest<M>): Promise<Answer<QueryServiceResponse<M>>>;
   /** QueryService/Query on the caller's behalf; admitted before the first message, released after the last. */
   query(request: QueryRequestInit): AsyncIterable<QueryResponse>;
   /** Whether the caller could make a CatalogService call (to show in a listing only what it may see one by one). */
@@ -94,15 +91,11 @@ export function commandCalls(peers: KustoPeers, access: PeerAccess, admitter: Ca
       const rule = publicRule(rpc, access.catalog[method] as AccessRule<never>);
       return admitted(rpc, { ...rule, need: narrowed(rule.need, options.alters) }, request, () => call(request));
     },
-    ingest(init) {
-      const desc = QueryService.method.ingest;
-      const request = create(desc.input, init);
-      return admitted(`${QueryService.name}/${desc.name}`, access.query.ingest as AccessRule<never>, request, () => peers.query.ingest(request));
-    },
-    exportToTable(init) {
-      const desc = QueryService.method.exportToTable;
-      const request = create(desc.input, init);
-      return admitted(`${QueryService.name}/${desc.name}`, access.query.exportToTable as AccessRule<never>, request, () => peers.query.exportToTable(request));
+    queryService(method, init) {
+      const desc = QueryService.method[method];
+      const request = create(desc.input, init as never);
+      const call = peers.query[method] as unknown as (r: typeof request) => Promise<never>;
+      return admitted(`${QueryService.name}/${desc.name}`, access.query[method] as AccessRule<never>, request, () => call(request));
     },
     async *query(init) {
       const desc = QueryService.method.query;
