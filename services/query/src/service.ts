@@ -13,7 +13,7 @@ import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
 import { OneShotExports } from "./one-shot-export.js";
 import { fetchSource } from "./storage-source.js";
-import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
+import { extractZipEntries, unpackBudget, zipEntryMatcher } from "./zip-entries.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -213,6 +213,8 @@ export function queryHandlers(
     const isZip = (uri: string) => /\.zip(?:[;?]|$)/i.test(uri);
     if (req.zipPattern && !req.uris.some(isZip)) throw invalidArgument("zipPattern selects files in .zip archives, and none of the uris names one");
     const inArchive = zipEntryMatcher(req.zipPattern);
+    // For all the call's archives together: what unpacking may bring, and how many files.
+    const budget = unpackBudget(limits.maxPayloadBytes, MAX_URIS);
     // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
     const scratchFor = (name: string) => engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(name) ? ".gz" : ""}`);
     return ingestInto(req, async (extentName, table) => {
@@ -235,7 +237,7 @@ export function queryHandlers(
             const local = scratchFor(path);
             files.push({ file: local, shown: `'${path}' in '${shown}'` });
             return local;
-          }, limits.maxPayloadBytes);
+          }, budget);
           if (extracted.length === 0) throw invalidArgument(`archive '${shown}' has no file${req.zipPattern ? ` matching zipPattern '${req.zipPattern}'` : ""}; nothing was ingested`);
         }
         return await engine.ingestFiles(format, files, table.columns, req.ignoreFirstRecord, extentName);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import yazl from "yazl";
 import { ErrorCode } from "@spillway/errors";
-import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
+import { extractZipEntries, unpackBudget, zipEntryMatcher } from "./zip-entries.js";
 
 // Real archives written by yazl, read back through yauzl into real files.
 
@@ -50,19 +50,31 @@ describe("extractZipEntries", () => {
       const file = join(dir, `out-${written.length}`);
       written.push(file);
       return file;
-    }, 1 << 20);
+    }, unpackBudget(1 << 20, 10));
     expect(paths).toEqual(["a.csv", "sub/b.csv"]);
     expect(await Promise.all(written.map((f) => readFile(f, "utf8")))).toEqual(["1\n2\n", "3\n"]);
   });
 
-  it("stops at the byte limit, counting the bytes as they come out", async () => {
+  it("stops at the byte and file limits of the whole call, counting the bytes as they come out", async () => {
     const zip = await archive("big.zip", { "a.csv": "x".repeat(10_000), "b.csv": "y".repeat(10_000) });
-    await expect(extractZipEntries(zip, "big.zip", () => true, (p) => join(dir, `big-${p}`), 15_000)).rejects.toMatchObject({ code: ErrorCode.resourceExhausted, message: expect.stringContaining("more than the 15000 bytes") });
+    await expect(extractZipEntries(zip, "big.zip", () => true, (p) => join(dir, `big-${p}`), unpackBudget(15_000, 10))).rejects.toMatchObject({ code: ErrorCode.resourceExhausted, message: expect.stringContaining("more than the 15000 bytes") });
+    // Two archives of one call share the budget: each fits, both do not.
+    const budget = unpackBudget(15_000, 10);
+    const small = await archive("small.zip", { "a.csv": "x".repeat(10_000) });
+    await extractZipEntries(small, "small.zip", () => true, (p) => join(dir, `s1-${p}`), budget);
+    await expect(extractZipEntries(small, "small.zip", () => true, (p) => join(dir, `s2-${p}`), budget)).rejects.toMatchObject({ code: ErrorCode.resourceExhausted });
+    const many = await archive("many.zip", Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`${i}.csv`, ""])));
+    await expect(extractZipEntries(many, "many.zip", () => true, (p) => join(dir, `m-${p}`), unpackBudget(1 << 20, 4))).rejects.toMatchObject({ code: ErrorCode.resourceExhausted, message: expect.stringContaining("more than the 4 files") });
+  });
+
+  it("reports this machine's trouble writing the files as its own, not as a bad archive", async () => {
+    const zip = await archive("ok.zip", { "a.csv": "1\n" });
+    await expect(extractZipEntries(zip, "ok.zip", () => true, () => join(dir, "no-such-folder", "a.csv"), unpackBudget(1 << 20, 10))).rejects.toMatchObject({ code: ErrorCode.unavailable, message: expect.stringContaining("ENOENT") });
   });
 
   it("refuses a file that is not a zip archive", async () => {
     const file = join(dir, "not.zip");
     await writeFile(file, "Id\n1\n");
-    await expect(extractZipEntries(file, "not.zip", () => true, (p) => join(dir, p), 1 << 20)).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringContaining("'not.zip' is not a zip archive that can be read") });
+    await expect(extractZipEntries(file, "not.zip", () => true, (p) => join(dir, p), unpackBudget(1 << 20, 10))).rejects.toMatchObject({ code: ErrorCode.invalidArgument, message: expect.stringContaining("'not.zip' is not a zip archive that can be read") });
   });
 });

@@ -22,20 +22,36 @@ export function zipEntryMatcher(pattern: string): (path: string) => boolean {
 }
 
 /**
- * Extracts the files of the zip archive at `archive` whose paths `matches` keeps, each to the
- * local file `fileFor(path)` gives (never a path taken from the archive), at most `maxBytes`
- * uncompressed in all (an archive may claim any size: bytes are counted as they come). Says
- * which paths it extracted, in the archive's order.
+ * What one ingestion call may still unpack, shared by its archives: bytes (an archive may
+ * claim any size: they are counted as they come) and files (each becomes a scratch file and
+ * a file DuckDB reads).
  */
-export async function extractZipEntries(archive: string, shown: string, matches: (path: string) => boolean, fileFor: (path: string) => string, maxBytes: number): Promise<string[]> {
+export interface UnpackBudget {
+  maxBytes: number;
+  bytesLeft: number;
+  maxFiles: number;
+  filesLeft: number;
+}
+
+export function unpackBudget(maxBytes: number, maxFiles: number): UnpackBudget {
+  return { maxBytes, bytesLeft: maxBytes, maxFiles, filesLeft: maxFiles };
+}
+
+/**
+ * Extracts the files of the zip archive at `archive` whose paths `matches` keeps, each to the
+ * local file `fileFor(path)` gives (never a path taken from the archive), within `budget`.
+ * Says which paths it extracted, in the archive's order.
+ */
+export async function extractZipEntries(archive: string, shown: string, matches: (path: string) => boolean, fileFor: (path: string) => string, budget: UnpackBudget): Promise<string[]> {
   let zip: yauzl.ZipFile;
   try {
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   } catch (err) {
     throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
   }
+  // A late error (closing the file after the last entry) must not go unheard as an 'error' event.
+  zip.on("error", () => undefined);
   const extracted: string[] = [];
-  let total = 0;
   try {
     for (;;) {
       const entry = await new Promise<yauzl.Entry | undefined>((resolve, reject) => {
@@ -50,11 +66,12 @@ export async function extractZipEntries(archive: string, shown: string, matches:
       });
       if (!entry) break;
       if (entry.fileName.endsWith("/") || !matches(entry.fileName)) continue;
+      if (--budget.filesLeft < 0) throw new SpillwayError(ErrorCode.resourceExhausted, `the archives of the call hold more than the ${budget.maxFiles} files one call may ingest; nothing was ingested`);
       const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))));
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
-          total += chunk.length;
-          if (total > maxBytes) done(new SpillwayError(ErrorCode.resourceExhausted, `the files of '${shown}' hold more than the ${maxBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`));
+          budget.bytesLeft -= chunk.length;
+          if (budget.bytesLeft < 0) done(new SpillwayError(ErrorCode.resourceExhausted, `the archives of the call unpack to more than the ${budget.maxBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`));
           else done(null, chunk);
         },
       });
@@ -63,6 +80,8 @@ export async function extractZipEntries(archive: string, shown: string, matches:
     }
   } catch (err) {
     if (err instanceof SpillwayError) throw err;
+    // This machine's own trouble (a full disk, too many open files) is not the archive's fault.
+    if ((err as NodeJS.ErrnoException).syscall) throw new SpillwayError(ErrorCode.unavailable, `could not unpack '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`);
     throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
   } finally {
     zip.close();

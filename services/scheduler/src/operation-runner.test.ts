@@ -7,7 +7,7 @@ const request = JSON.stringify({ externalTable: "Lake", query: "SELECT Id FROM T
 
 /** Peers doing what a healthy Spillway does for one operation, recording what they were asked. */
 function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string } = {}) {
-  const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0, released: 0 };
+  const log = { finished: [] as Array<{ state?: string; status?: string; artifacts?: unknown[] }>, deleted: [] as string[][], cleared: [] as string[][], journaled: [] as string[][], renewals: 0, released: 0, releasedFor: [] as bigint[], fences: [] as boolean[] };
   const hooks = {
     cancelAfterRenewals: Infinity,
     upload: async () => {},
@@ -29,7 +29,8 @@ function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string }
         claimed = true;
         return { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: claim.abandoned ?? false, pending: claim.pending ?? [] } as never;
       },
-      renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true, cancelRequested: false }) : { held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
+      // A lease shorter than the runner's (30 s) is one given up: at once (0) or to be retried later.
+      renewOperation: async (req) => (req.leaseTtlMs! < 30_000n ? (log.released++, log.releasedFor.push(req.leaseTtlMs!), { held: true, cancelRequested: false }) : { held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
       finishOperation: async (req) => (await hooks.finish(), log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
       journalPending: async (req) => (log.journaled.push(req.paths ?? []), {}) as never,
       clearPending: async (req) => (log.cleared.push(req.paths ?? []), {}) as never,
@@ -48,7 +49,7 @@ function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string }
       uploadArtifacts: async () => (await hooks.upload(), { artifacts: [{ path: "file:///lake/export_op-1_0.csv", numRecords: 10n, sizeInBytes: 40n }] }) as never,
       discardStage: async () => ({}) as never,
       deleteArtifacts: async (req) => (await hooks.delete(), log.deleted.push(req.paths ?? []), {}) as never,
-      findDeltaCommit: async (req) => (req.appId === "op-1" && req.txnVersion === 1n ? await hooks.deltaCommit() : { committed: false, artifacts: [] }) as never,
+      findDeltaCommit: async (req) => (log.fences.push(req.fence ?? false), req.appId === "op-1" && req.txnVersion === 1n ? await hooks.deltaCommit() : { committed: false, artifacts: [] }) as never,
     },
   };
   return { peers, log, hooks };
@@ -168,10 +169,18 @@ describe("OperationRunner, a one-shot export to a Delta table", () => {
     expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: committed.artifacts }]);
   });
 
-  it("whose scheduler died before the log took its files: Failed, its files deleted", async () => {
+  it("whose scheduler died before the log took its files: fenced (no late upload can commit), Failed, its files deleted", async () => {
     const { peers, log } = fakes({ kind: "delta", abandoned: true, pending: ["file:///lake/part-00000.parquet"] });
     await runOnce(peers);
+    expect(log.fences).toEqual([true]);
     expect(log.deleted).toEqual([["file:///lake/part-00000.parquet"]]);
+    expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("did not end cleanly"), artifacts: [] }]);
+  });
+
+  it("whose scheduler died before it journaled anything: Failed without asking the log (nothing of it can be there)", async () => {
+    const { peers, log } = fakes({ kind: "delta", abandoned: true, pending: [] });
+    await runOnce(peers);
+    expect(log.fences).toEqual([]);
     expect(log.finished).toEqual([{ state: "Failed", status: expect.stringContaining("did not end cleanly"), artifacts: [] }]);
   });
 
@@ -186,7 +195,8 @@ describe("OperationRunner, a one-shot export to a Delta table", () => {
     await runOnce(peers);
     expect(log.finished).toEqual([]);
     expect(log.deleted).toEqual([]);
-    expect(log.released).toBe(1);
+    // Not retried in a tight loop: the next claim comes once the storage had a while.
+    expect(log.releasedFor).toEqual([10_000n]);
   });
 });
 
@@ -200,6 +210,8 @@ describe("OperationRunner, a managed backfill", () => {
       /** Before it lands (the ledger refused it). */
       refuse: async (_upTo: string) => {},
       heldAtCommit: true,
+      /** The step at whose check a cancel is found. */
+      cancelAt: "",
       /** Batch numbers a Delta log already holds (txn {bf-1, n}). */
       inLog: new Set<bigint>(),
     };
@@ -214,7 +226,7 @@ describe("OperationRunner, a managed backfill", () => {
           claimed = true;
           return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: false, pending: [] } as never;
         },
-        renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: false }) as never,
+        renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: !!hooks.cancelAt && req.phase === hooks.cancelAt }) as never,
         finishOperation: async (req) => (log.finished.push(req.state ?? ""), {}) as never,
         journalPending: async () => ({}) as never,
         clearPending: async () => ({}) as never,
@@ -297,6 +309,27 @@ describe("OperationRunner, a managed backfill", () => {
     await runOnce(peers);
     expect(log.committed).toEqual([]);
     expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual([]);
+    expect(log.released).toBe(1);
+  });
+
+  it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {
+    const { peers, log, hooks } = backfillFakes();
+    hooks.cancelAt = "upload of batch 2 of 2";
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10"]);
+    expect(log.uploaded).toBe(1);
+    expect(log.finished).toEqual(["Canceled"]);
+  });
+
+  it("to a Delta table: a batch the log already has is never ended without its ledger commit, even when that commit is refused", async () => {
+    const { peers, log, hooks } = backfillFakes("delta");
+    hooks.inLog.add(1n);
+    hooks.refuse = async (upTo) => {
+      if (upTo === "10") throw new SpillwayError(ErrorCode.unavailable, "ledger restarting");
+    };
+    await runOnce(peers);
+    expect(log.committed).toEqual([]);
     expect(log.finished).toEqual([]);
     expect(log.released).toBe(1);
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ErrorCode, errorMessage, redactSecrets, SpillwayError } from "@spillway/errors";
+import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
 import { RunResourcesSchema, type ExportSpec } from "@spillway/proto";
 import { cursorText } from "@spillway/kusto";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "@spillway/rpc";
@@ -59,6 +59,9 @@ interface PreparedBatch {
   /** Absent when the query kept none of the batch's records. */
   staged?: { artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>; alreadyCommitted: boolean };
 }
+
+/** How long an operation waits before it is tried again when what it needs cannot be read now. */
+const RETRY_LATER_MS = 10_000;
 
 type Claimed = { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
 
@@ -189,9 +192,17 @@ export class OperationRunner {
       if (claimed.abandoned) {
         // Its run did not end cleanly: what it journaled may be in storage. Only the target is
         // needed to remove it (its query may no longer plan); until that works, it is not ended.
-        const target = await this.plan(claimed.database, operationId, request, true);
-        // A Delta table's log may have taken its files already: then it did complete.
-        const landed = await this.deltaCommitOf(target, operationId, 1n);
+        let target: ExportSpec;
+        try {
+          target = await this.plan(claimed.database, operationId, request, true);
+        } catch (err) {
+          // Its files may be in a Delta table's log: it is ended only once its target can be read, or never will be.
+          if (isPermanent(err) || claimed.pending.length === 0) throw err;
+          await this.giveUp(operationId, RETRY_LATER_MS);
+          return;
+        }
+        // A Delta table's log may have taken its files already (only if it journaled some): then it did complete.
+        const landed = claimed.pending.length ? await this.deltaCommitOf(target, operationId, 1n) : undefined;
         if (landed === "unknown") return;
         if (landed) return await this.finish(operationId, "Completed", "", target, landed, account);
         if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
@@ -321,8 +332,12 @@ export class OperationRunner {
         let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
         inDelta = undefined;
         if (staged?.alreadyCommitted) {
+          // In the log: committed to the ledger below, or left for the next claim (never ended without it).
+          inDelta = number;
           artifacts = staged.artifacts;
         } else if (staged) {
+          // Checked again here: the check before this batch's query ran while the batch before it was uploaded.
+          await this.assertNotCanceled(operationId, `upload of batch ${number} of ${total}`);
           const paths = staged.artifacts.map((a) => a.path);
           await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
           uploaded = paths;
@@ -330,7 +345,7 @@ export class OperationRunner {
           artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
         }
         // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
-        if (!isDelta(spec) || artifacts.length === 0) await this.assertNotCanceled(operationId, "commit");
+        if (!isDelta(spec) || !staged) await this.assertNotCanceled(operationId, "commit");
         const commit = {
           operationId,
           owner: this.ownerId,
@@ -406,25 +421,35 @@ export class OperationRunner {
   }
 
   /**
-   * The files of txn {appId, version} in a Delta target's log: undefined when the log does not
-   * have it (or the target is not Delta), "unknown" when the log cannot be read now (the lease
-   * is then given up, for the next claim to ask again).
+   * The files of txn {appId, version} in a Delta target's log, asked before the operation is
+   * ended: undefined when the log does not have it (it is then fenced: an empty commit takes
+   * the txn, so no upload still under way can commit it later) or the target is not Delta;
+   * "unknown" when the log cannot be read now (the lease is given up, for a later claim to ask
+   * again). A log that will never be read (a permanent error) counts as not having it.
    */
   private async deltaCommitOf(spec: ExportSpec, appId: string, version: bigint): Promise<Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> | "unknown" | undefined> {
     if (!isDelta(spec)) return undefined;
     try {
-      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version }), this.retry);
+      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version, fence: true }), this.retry);
       return found.committed ? found.artifacts : undefined;
     } catch (err) {
+      if (isPermanent(err)) {
+        this.log(`scheduler: operation ${appId}: its Delta table's log cannot be read (${errorMessage(err)}); it is ended as not committed`);
+        return undefined;
+      }
       this.log(`scheduler: operation ${appId}: its Delta table's log could not be read (${errorMessage(err)}); it is left for another attempt`);
-      await this.giveUp(appId);
+      await this.giveUp(appId, RETRY_LATER_MS);
       return "unknown";
     }
   }
 
-  /** Lets the lease go at once, so the next claim (this scheduler's or another's) takes the operation as abandoned. */
-  private async giveUp(operationId: string): Promise<void> {
-    await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: 0n }).catch(() => undefined);
+  /**
+   * Lets the lease go, at once or after `afterMs`, so the next claim (this scheduler's or
+   * another's) takes the operation as abandoned: after a while when what it waits for (a
+   * storage account, the catalog) is down, so it is not retried in a tight loop.
+   */
+  private async giveUp(operationId: string, afterMs = 0): Promise<void> {
+    await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(afterMs) }).catch(() => undefined);
   }
 
   /** The operation's state in the ledger; '' when it cannot be read now. */

@@ -119,6 +119,7 @@ export class ArtifactWriter {
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
         const done = req.deltaAppId ? committedRun(snap, req.deltaAppId, Number(req.deltaTxnVersion)) : undefined;
+        if (done?.fence) throw new SpillwayError(ErrorCode.aborted, `txn ${req.deltaAppId} version ${req.deltaTxnVersion} of the Delta log was fenced: its operation was ended`);
         if (done) return { artifacts: writtenOf(target, done.adds), alreadyCommitted: true, committedToCursor: done.toCursor };
       }
       const spool = await this.spools.open(req.spoolHandle);
@@ -227,7 +228,19 @@ export class ArtifactWriter {
     if (stage.delta) {
       // Data files first, then the log entry that makes them part of the table.
       const target = stage.artifacts[0]?.target ?? deltaTarget(await this.targetsOf(stage.table), stage.table);
-      await this.withDeltaLog(target, (log) => storageCall(() => commitDelta(log, stage.table, stage.delta!, Date.now)));
+      const delta = stage.delta;
+      const holder = await this.withDeltaLog(target, async (log) => {
+        const { alreadyCommitted } = await storageCall(() => commitDelta(log, stage.table, delta, Date.now));
+        return alreadyCommitted ? committedRun(await storageCall(() => log.snapshot()), delta.appId, delta.txnVersion) : undefined;
+      });
+      // The txn was taken already: by this stage's own commit whose answer was lost (its files
+      // are the table's), or by another attempt or a fence, when these files are not the table's.
+      const inLog = new Set(holder ? writtenOf(target, holder.adds).map((a) => a.path) : []);
+      if (holder && !stage.artifacts.every((a) => inLog.has(a.path))) {
+        await this.delete(stage.table, stage.artifacts.map((a) => a.path)).catch(() => undefined);
+        await this.discard(stageId);
+        throw new SpillwayError(ErrorCode.aborted, `txn ${delta.appId} version ${delta.txnVersion} of the Delta log was ${holder.fence ? "fenced: its operation was ended" : "committed by another attempt"}; this attempt's files were removed`);
+      }
     }
     await this.discard(stageId);
     return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
@@ -242,13 +255,20 @@ export class ArtifactWriter {
   }
 
   /** The commit of txn {appId, txnVersion} in the table's Delta log, if one landed: its files and the range it covered. */
-  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
+  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint, fence = false): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
     if (table.kind !== "delta") throw invalidArgument(`external table '${table.name}' is not a Delta table`);
     if (!appId || txnVersion <= 0n) throw invalidArgument("appId and a positive txnVersion are required");
     const target = deltaTarget(await this.targetsOf(table), table);
-    const snap = await this.withDeltaLog(target, (log) => storageCall(() => log.snapshot()));
-    const done = committedRun(snap, appId, Number(txnVersion));
-    return done ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
+    const version = Number(txnVersion);
+    const done = await this.withDeltaLog(target, async (log) => {
+      const found = committedRun(await storageCall(() => log.snapshot()), appId, version);
+      if (found || !fence) return found;
+      // Taken now, so an upload still under way cannot commit it; a commit that won the race is reported.
+      const plan = { appId, txnVersion: version, fromCursor: "", toCursor: "", adds: [], fence: true };
+      const { alreadyCommitted } = await storageCall(() => commitDelta(log, table, plan, Date.now));
+      return alreadyCommitted ? committedRun(await storageCall(() => log.snapshot()), appId, version) : undefined;
+    });
+    return done && !done.fence ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
   }
 
   /** The columns of the Delta table at `connectionStrings`, from its log. */

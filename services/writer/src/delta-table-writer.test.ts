@@ -1,5 +1,6 @@
 import { ErrorCode } from "@spillway/errors";
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile, mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,6 +96,39 @@ describe("Delta commits", () => {
     await expect(writer.findDeltaCommit(table, "op-1", 2n)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
     await expect(writer.findDeltaCommit(table, "op-2", 1n)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
     await expect(writer.findDeltaCommit({ ...table, kind: "blob" }, "op-1", 1n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
+  });
+
+  it("fences a txn no commit holds: an upload staged before the fence cannot commit it, and its files are removed", async () => {
+    const folder = join(lake, "t-fence");
+    const table = deltaTable(folder);
+    await runOnce(writer, table, "export-f", 1n);
+    const stageId = `d${++stages}`;
+    const staged = await writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "op-late", deltaTxnVersion: 1n, fromCursor: "", toCursor: "" });
+    await expect(writer.findDeltaCommit(table, "op-late", 1n, true)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+    // Asked again, the fence is still no commit of files.
+    await expect(writer.findDeltaCommit(table, "op-late", 1n, true)).resolves.toMatchObject({ committed: false });
+    await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("fenced") });
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.rows.length).toBe(30);
+    expect(read.txns).toEqual({ "export-f": 1, "op-late": 1 });
+    for (const a of staged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
+    // A new stage of the fenced txn is refused.
+    await expect(runOnce(writer, table, "op-late", 1n)).rejects.toMatchObject({ code: ErrorCode.aborted });
+  });
+
+  it("an upload whose txn another attempt committed meanwhile reports it and removes its own files", async () => {
+    const folder = join(lake, "t-race");
+    const table = deltaTable(folder);
+    const stage = (stageId: string) => writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "op-race", deltaTxnVersion: 1n, fromCursor: "1", toCursor: "2" });
+    const [a, b] = [`d${++stages}`, `d${++stages}`];
+    const first = await stage(a);
+    const second = await stage(b);
+    await writer.upload(a);
+    await expect(writer.upload(b)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("committed by another attempt") });
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.rows.length).toBe(30);
+    for (const f of first.artifacts) await expect(stat(fileURLToPath(f.path))).resolves.toBeDefined();
+    for (const f of second.artifacts) await expect(stat(fileURLToPath(f.path))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("lands both of two writers committing at once, as consecutive versions", async () => {

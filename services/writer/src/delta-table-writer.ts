@@ -16,6 +16,8 @@ export interface DeltaPlan {
   fromCursor: string;
   toCursor: string;
   adds: AddAction[];
+  /** An empty commit that only takes the txn, so no late attempt can commit it (FindDeltaCommit's fence). */
+  fence?: boolean;
 }
 
 /** The table's columns as the Delta schema has them: stored columns, then partition columns. */
@@ -78,15 +80,18 @@ export async function addActionFor(connection: DuckDBConnection, table: External
   };
 }
 
-/** The files and cursor range of the version that committed `txnVersion` for `appId`, if one did. */
-export function committedRun(snap: DeltaSnapshot, appId: string, txnVersion: number): { adds: AddAction[]; toCursor: string } | undefined {
+/**
+ * The files and cursor range of the version that committed `txnVersion` for `appId`, if one
+ * did; `fence` when that version was a fence (files of no attempt).
+ */
+export function committedRun(snap: DeltaSnapshot, appId: string, txnVersion: number): { adds: AddAction[]; toCursor: string; fence: boolean } | undefined {
   if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
   for (const [version, info] of snap.commitInfos) {
-    const s = info.spillway as { appId?: string; txnVersion?: number; toCursor?: string } | undefined;
-    if (s?.appId === appId && s.txnVersion === txnVersion) return { adds: snap.addsByVersion.get(version) ?? [], toCursor: s.toCursor ?? "" };
+    const s = info.spillway as { appId?: string; txnVersion?: number; toCursor?: string; fence?: boolean } | undefined;
+    if (s?.appId === appId && s.txnVersion === txnVersion) return { adds: snap.addsByVersion.get(version) ?? [], toCursor: s.toCursor ?? "", fence: s.fence === true };
   }
   // Folded into a checkpoint: the range is gone from the log, but the version is known committed.
-  return { adds: [], toCursor: "" };
+  return { adds: [], toCursor: "", fence: false };
 }
 
 /**
@@ -110,7 +115,7 @@ export async function commitDelta(log: DeltaLog, table: ExternalTable, plan: Del
           operationParameters: { mode: "Append", partitionBy: JSON.stringify(table.partitions.map((p) => p.name)) },
           isBlindAppend: true,
           engineInfo: "Spillway",
-          spillway: { appId: plan.appId, txnVersion: plan.txnVersion, fromCursor: plan.fromCursor, toCursor: plan.toCursor },
+          spillway: { appId: plan.appId, txnVersion: plan.txnVersion, fromCursor: plan.fromCursor, toCursor: plan.toCursor, ...(plan.fence ? { fence: true } : {}) },
         },
       },
     ];

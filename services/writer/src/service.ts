@@ -36,7 +36,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       return writer.readDeltaSchema(req.connectionStrings);
     },
     async findDeltaCommit(req) {
-      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion);
+      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion, req.fence);
     },
     async writeManifest(req) {
       await writer.writeManifest(req.externalTable!, req.name, req.bodyJson);
