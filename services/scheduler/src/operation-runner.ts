@@ -301,7 +301,8 @@ export class OperationRunner {
       // Each batch is queried and staged while the one before it uploads and commits: the
       // two use different resources (DuckDB here, storage there), and commits stay in order.
       const prepare = async (from: bigint, number: bigint): Promise<PreparedBatch | undefined> => {
-        const batch = batchesOf(await extentsAfter(from), batchBytes)[0];
+        const extents = await extentsAfter(from);
+        const batch = batchesOf(extents, batchBytes)[0];
         if (!batch) return undefined;
         await this.assertNotCanceled(operationId, `batch ${number} of ${total}`);
         const batchSpec = await this.exportSpec(claimed.database, request);
@@ -315,8 +316,12 @@ export class OperationRunner {
           withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
         );
         account.add(staged.usage);
-        // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it covered.
-        if (staged.alreadyCommitted && staged.committedToCursor) batch.upTo = BigInt(staged.committedToCursor);
+        // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
+        // covered (which differs from this one's when sizeLimit was altered since), and that range's records.
+        if (staged.alreadyCommitted && staged.committedToCursor && BigInt(staged.committedToCursor) !== batch.upTo) {
+          batch.upTo = BigInt(staged.committedToCursor);
+          batch.records = extents.filter((e) => BigInt(e.cursor) <= batch.upTo).reduce((n, e) => n + e.rowCount, 0n);
+        }
         return { batch, number, handle, spec: batchSpec, staged };
       };
       let done = BigInt(doneCursor || "0");

@@ -118,7 +118,7 @@ export class ArtifactWriter {
         const snap = await storageCall(() => snapshotLog!.snapshot());
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
-        const done = req.deltaAppId ? committedRun(snap, req.deltaAppId, Number(req.deltaTxnVersion)) : undefined;
+        const done = req.deltaAppId ? await storageCall(() => committedRun(snapshotLog!, snap, req.deltaAppId!, Number(req.deltaTxnVersion))) : undefined;
         if (done?.fence) throw new SpillwayError(ErrorCode.aborted, `txn ${req.deltaAppId} version ${req.deltaTxnVersion} of the Delta log was fenced: its operation was ended`);
         if (done) return { artifacts: writtenOf(target, done.adds), alreadyCommitted: true, committedToCursor: done.toCursor };
       }
@@ -231,7 +231,7 @@ export class ArtifactWriter {
       const delta = stage.delta;
       const holder = await this.withDeltaLog(target, async (log) => {
         const { alreadyCommitted } = await storageCall(() => commitDelta(log, stage.table, delta, Date.now));
-        return alreadyCommitted ? committedRun(await storageCall(() => log.snapshot()), delta.appId, delta.txnVersion) : undefined;
+        return alreadyCommitted ? storageCall(async () => committedRun(log, await log.snapshot(), delta.appId, delta.txnVersion)) : undefined;
       });
       // The txn was taken already: by this stage's own commit whose answer was lost (its files
       // are the table's), or by another attempt or a fence, when these files are not the table's.
@@ -261,12 +261,12 @@ export class ArtifactWriter {
     const target = deltaTarget(await this.targetsOf(table), table);
     const version = Number(txnVersion);
     const done = await this.withDeltaLog(target, async (log) => {
-      const found = committedRun(await storageCall(() => log.snapshot()), appId, version);
+      const found = await storageCall(async () => committedRun(log, await log.snapshot(), appId, version));
       if (found || !fence) return found;
       // Taken now, so an upload still under way cannot commit it; a commit that won the race is reported.
       const plan = { appId, txnVersion: version, fromCursor: "", toCursor: "", adds: [], fence: true };
       const { alreadyCommitted } = await storageCall(() => commitDelta(log, table, plan, Date.now));
-      return alreadyCommitted ? committedRun(await storageCall(() => log.snapshot()), appId, version) : undefined;
+      return alreadyCommitted ? storageCall(async () => committedRun(log, await log.snapshot(), appId, version)) : undefined;
     });
     return done && !done.fence ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
   }

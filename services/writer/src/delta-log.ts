@@ -111,6 +111,30 @@ export class DeltaLog {
     return snap;
   }
 
+  /**
+   * The newest version, of those a checkpoint folded, whose commitInfo `matches`, with its add
+   * actions: read from its own file (versions are kept after a checkpoint), newest first.
+   */
+  async findCommit(matches: (commitInfo: Record<string, unknown>) => boolean): Promise<{ version: number; commitInfo: Record<string, unknown>; adds: AddAction[] } | undefined> {
+    const last = await this.target.read(`${LOG}_last_checkpoint`);
+    if (!last) return undefined;
+    const checkpoint = (JSON.parse(last.toString("utf8")) as { version: number }).version;
+    const versions = (await this.target.list(LOG))
+      .map((n) => /^_delta_log\/(\d{20})\.json$/.exec(n)?.[1])
+      .filter((v): v is string => v !== undefined)
+      .map(Number)
+      .filter((v) => v <= checkpoint)
+      .sort((a, b) => b - a);
+    for (const v of versions) {
+      const body = await this.target.read(versionFile(v));
+      if (!body) continue;
+      const actions = body.toString("utf8").split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line) as Action);
+      const info = actions.find((a): a is { commitInfo: Record<string, unknown> } => "commitInfo" in a);
+      if (info && matches(info.commitInfo)) return { version: v, commitInfo: info.commitInfo, adds: actions.flatMap((a) => ("add" in a ? [a.add] : [])) };
+    }
+    return undefined;
+  }
+
   /** Writes version `v`; false when another writer already created it. */
   async tryCommit(v: number, actions: Action[]): Promise<boolean> {
     return this.target.putIfAbsent(versionFile(v), Buffer.from(actions.map((a) => JSON.stringify(a)).join("\n") + "\n"));

@@ -98,6 +98,19 @@ describe("Delta commits", () => {
     await expect(writer.findDeltaCommit({ ...table, kind: "blob" }, "op-1", 1n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
   });
 
+  it("finds a txn's files and range after a checkpoint folded its version, from that version's own file", async () => {
+    const folder = join(lake, "t-folded");
+    const table = deltaTable(folder);
+    const first = await runOnce(writer, table, "op-old", 1n);
+    for (let i = 1n; i <= 10n; i++) await runOnce(writer, table, "export-busy", i);
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.checkpointVersion).toBe(10);
+    await expect(writer.findDeltaCommit(table, "op-old", 1n)).resolves.toEqual({ committed: true, artifacts: first.uploaded, toCursor: "101" });
+    // A retry's stage reports the same.
+    const again = await runOnce(writer, table, "op-old", 1n);
+    expect(again.staged).toMatchObject({ alreadyCommitted: true, committedToCursor: "101", artifacts: first.uploaded });
+  });
+
   it("fences a txn no commit holds: an upload staged before the fence cannot commit it, and its files are removed", async () => {
     const folder = join(lake, "t-fence");
     const table = deltaTable(folder);

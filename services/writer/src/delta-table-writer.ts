@@ -84,13 +84,20 @@ export async function addActionFor(connection: DuckDBConnection, table: External
  * The files and cursor range of the version that committed `txnVersion` for `appId`, if one
  * did; `fence` when that version was a fence (files of no attempt).
  */
-export function committedRun(snap: DeltaSnapshot, appId: string, txnVersion: number): { adds: AddAction[]; toCursor: string; fence: boolean } | undefined {
+export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number): Promise<{ adds: AddAction[]; toCursor: string; fence: boolean } | undefined> {
   if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
-  for (const [version, info] of snap.commitInfos) {
-    const s = info.spillway as { appId?: string; txnVersion?: number; toCursor?: string; fence?: boolean } | undefined;
-    if (s?.appId === appId && s.txnVersion === txnVersion) return { adds: snap.addsByVersion.get(version) ?? [], toCursor: s.toCursor ?? "", fence: s.fence === true };
-  }
-  // Folded into a checkpoint: the range is gone from the log, but the version is known committed.
+  const isIt = (info: Record<string, unknown>) => {
+    const s = info.spillway as { appId?: string; txnVersion?: number } | undefined;
+    return s?.appId === appId && s.txnVersion === txnVersion;
+  };
+  const described = (info: Record<string, unknown>, adds: AddAction[]) => {
+    const s = info.spillway as { toCursor?: string; fence?: boolean };
+    return { adds, toCursor: s.toCursor ?? "", fence: s.fence === true };
+  };
+  for (const [version, info] of snap.commitInfos) if (isIt(info)) return described(info, snap.addsByVersion.get(version) ?? []);
+  // Folded into a checkpoint: its version's own file is still in the log, and says what it committed.
+  const folded = await log.findCommit(isIt);
+  if (folded) return described(folded.commitInfo, folded.adds);
   return { adds: [], toCursor: "", fence: false };
 }
 
