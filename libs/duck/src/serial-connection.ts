@@ -7,20 +7,45 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, ty
  */
 export class SerialConnection {
   private tail: Promise<unknown> = Promise.resolve();
+  private readerTail: Promise<unknown> = Promise.resolve();
   private readonly statements: PreparedStatements;
+  private readonly readerStatements: PreparedStatements;
 
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly connection: DuckDBConnection,
+    /** A second connection for reads alone: they see what was committed, without waiting behind writes. */
+    private readonly reader: DuckDBConnection,
   ) {
     this.statements = new PreparedStatements(connection);
+    this.readerStatements = new PreparedStatements(reader);
   }
 
   static async open(path: string): Promise<SerialConnection> {
     // Stores run many tiny statements one at a time: one thread spares DuckDB scheduling
     // parallel tasks for them (a small write transaction took half the time in our bench).
     const instance = await DuckDBInstance.create(path, { threads: "1" });
-    return new SerialConnection(instance, await instance.connect());
+    return new SerialConnection(instance, await instance.connect(), await instance.connect());
+  }
+
+  /**
+   * Runs `task`, which only reads, on the reader connection: one read at a time there, side
+   * by side with the writer's tasks rather than queued behind them. It runs in a transaction
+   * of its own, so its statements all see what was committed when it began (DuckDB's MVCC).
+   */
+  read<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
+    const run = this.readerTail.then(async () => {
+      const db = new Queryable(this.reader, this.readerStatements);
+      await db.run("BEGIN TRANSACTION");
+      try {
+        return await task(db);
+      } finally {
+        // Nothing was written: ending it either way only lets its snapshot go.
+        await db.run("ROLLBACK").catch(() => undefined);
+      }
+    });
+    this.readerTail = run.catch(() => undefined);
+    return run;
   }
 
   /** Runs `task` alone on the connection. */
@@ -46,9 +71,11 @@ export class SerialConnection {
   }
 
   async close(): Promise<void> {
-    await this.tail;
+    await Promise.all([this.tail, this.readerTail]);
     await this.statements.destroy();
+    await this.readerStatements.destroy();
     this.connection.closeSync();
+    this.reader.closeSync();
     this.instance.closeSync();
   }
 }

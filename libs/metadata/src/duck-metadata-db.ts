@@ -31,6 +31,10 @@ export class DuckMetadataDb implements MetadataDb {
     return this.db.transaction((q) => task(duckSession(q)));
   }
 
+  read<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
+    return this.db.read((q) => task(duckSession(q)));
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }

@@ -26,6 +26,11 @@ export interface MetadataDb {
   /** Runs `task` alone: no other task's writes appear or interleave while it runs. */
   exclusive<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
   /**
+   * Runs `task`, which only reads, beside the writing tasks rather than behind them: its
+   * statements see what was committed when it began, all the same moment.
+   */
+  read<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
+  /**
    * Runs `task` in a transaction that commits if it returns and rolls back if it throws. On
    * PostgreSQL a conflict with another node's transaction runs `task` again from the start,
    * so a task must do nothing but its statements.

@@ -48,6 +48,11 @@ export class PostgresMetadataDb implements MetadataDb {
     return this.transaction(task);
   }
 
+  /** PostgreSQL runs transactions side by side already: a read is one of them. */
+  read<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
+    return this.transaction(task);
+  }
+
   async transaction<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();

@@ -222,7 +222,7 @@ export class CursorStore {
   }
 
   async currentCursor(): Promise<bigint> {
-    return this.db.exclusive((q) => lastCursor(q));
+    return this.db.read((q) => lastCursor(q));
   }
 
   async commitExtent(extent: Omit<ExtentRecord, "cursor">): Promise<bigint> {
@@ -261,12 +261,12 @@ export class CursorStore {
   /** Which of `tags` some extent of the table carries. */
   async findExtentTags(database: string, table: string, tags: string[]): Promise<string[]> {
     if (tags.length === 0) return [];
-    return this.db.exclusive((q) => foundTags(q, database, table, tags));
+    return this.db.read((q) => foundTags(q, database, table, tags));
   }
 
   /** Extents of `tables` with after < cursor ≤ upTo, and the cursor the listing is consistent with. */
   async listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: ExtentRecord[]; cursor: bigint }> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const current = await lastCursor(q);
       const limit = upTo === undefined || upTo > current ? current : upTo;
       const rows = await q.all(
@@ -306,7 +306,7 @@ export class CursorStore {
   }
 
   async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       // A run holds the lease from its start to its commit or failure: a live lease is a run in flight.
       const rows = await q.all(
         `SELECT s.*, l.expires_at IS NOT NULL AND l.expires_at > $1 AS is_running
@@ -394,7 +394,7 @@ export class CursorStore {
 
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
   async pendingArtifacts(exportId: string): Promise<PendingArtifact[]> {
-    return this.db.exclusive((q) => pendingOf(q, exportId));
+    return this.db.read((q) => pendingOf(q, exportId));
   }
 
   async clearPending(exportId: string, paths: string[]): Promise<void> {
@@ -455,7 +455,7 @@ export class CursorStore {
 
   /** Per export: the records in its fact tables after its checkpoint, and the cursor of the oldest. */
   async exportBacklogs(exports: Array<{ exportId: string; database: string; factTables: string[] }>): Promise<Array<{ exportId: string; records: bigint; oldestCursor?: bigint }>> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const out: Array<{ exportId: string; records: bigint; oldestCursor?: bigint }> = [];
       for (const e of exports) {
         const row = await q.one(
@@ -481,7 +481,7 @@ export class CursorStore {
 
   /** Nodes heard from within `maxAgeMs`, by node id. */
   async liveNodes(maxAgeMs: number): Promise<Array<{ nodeId: string; address: string }>> {
-    const rows = await this.db.exclusive((q) => q.all("SELECT node_id, address FROM nodes WHERE seen_at >= $1 ORDER BY node_id", [new Date(this.now() - maxAgeMs)]));
+    const rows = await this.db.read((q) => q.all("SELECT node_id, address FROM nodes WHERE seen_at >= $1 ORDER BY node_id", [new Date(this.now() - maxAgeMs)]));
     return rows.map((r) => ({ nodeId: String(r.node_id), address: String(r.address) }));
   }
 
@@ -577,7 +577,7 @@ export class CursorStore {
   }
 
   async listArtifacts(exportId: string): Promise<ArtifactRecord[]> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const since = new Date(this.now() - HISTORY_RETENTION_MS);
       const rows = await q.all(
         "SELECT * FROM artifacts WHERE export_id = $1 AND committed_at >= $2 ORDER BY committed_at, path",
@@ -626,13 +626,13 @@ export class CursorStore {
   }
 
   async backfill(operationId: string): Promise<BackfillRecord | undefined> {
-    return this.db.exclusive(async (q) => (await backfillsOf(q, "b.operation_id = $1", [operationId]))[0]);
+    return this.db.read(async (q) => (await backfillsOf(q, "b.operation_id = $1", [operationId]))[0]);
   }
 
   /** The latest backfill of each of the exports. */
   async latestBackfills(exportIds: string[]): Promise<BackfillRecord[]> {
     if (exportIds.length === 0) return [];
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const all = await backfillsOf(q, `b.export_id IN (${inList(exportIds)})`, []);
       const latest = new Map<string, BackfillRecord>();
       for (const b of all) latest.set(b.exportId, b);
@@ -667,7 +667,7 @@ export class CursorStore {
 
   /** Manifests still to write, oldest first. */
   async dueManifests(limit: number): Promise<DueManifestRecord[]> {
-    const rows = await this.db.exclusive((q) => q.all("SELECT * FROM due_manifests ORDER BY created_at, key LIMIT $1", [limit]));
+    const rows = await this.db.read((q) => q.all("SELECT * FROM due_manifests ORDER BY created_at, key LIMIT $1", [limit]));
     return rows.map((r) => ({ key: String(r.key), database: String(r.database), externalTable: String(r.external_table), name: String(r.name), body: String(r.body) }));
   }
 
@@ -755,7 +755,7 @@ export class CursorStore {
 
   /** The database's operations (kept 14 days), or the one asked for, oldest first. */
   async listOperations(database: string, operationId?: string): Promise<OperationRecord[]> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const since = new Date(this.now() - HISTORY_RETENTION_MS);
       const rows = operationId
         ? await q.all("SELECT * FROM operations WHERE database = $1 AND operation_id = $2", [database, operationId])
@@ -766,7 +766,7 @@ export class CursorStore {
 
   /** Runs of the given exports (every export's when none is given) started at or after `since`, oldest first. */
   async listRuns(exportIds: string[], since?: Date): Promise<RunRecord[]> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const kept = new Date(this.now() - HISTORY_RETENTION_MS);
       const from = since && since > kept ? since : kept;
       const which = exportIds.length ? `AND r.export_id IN (${inList(exportIds)})` : "";
@@ -809,7 +809,7 @@ export class CursorStore {
   }
 
   async listFailures(exportId: string): Promise<FailureRecord[]> {
-    return this.db.exclusive(async (q) => {
+    return this.db.read(async (q) => {
       const rows = await q.all("SELECT * FROM failures WHERE export_id = $1 ORDER BY failed_at", [exportId]);
       return rows.map((r) => ({
         timestamp: dateOf(r.failed_at)!,

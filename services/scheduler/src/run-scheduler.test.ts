@@ -78,6 +78,19 @@ class RecordingRunner implements ScheduledRunner {
   }
 }
 
+/** A catalog listing `specs`, all of them or one by name, counting the listings of all. */
+function catalogOf(specs: ExportSpec[], counter = { full: 0 }) {
+  return {
+    counter,
+    catalog: {
+      listExportSpecs: async (req: { name?: string }) => {
+        if (!req.name) counter.full++;
+        return { specs: specs.filter((s) => !req.name || s.name === req.name) } as never;
+      },
+    },
+  };
+}
+
 /** Waits (up to 5 s) until `condition` holds. */
 const until = (condition: () => boolean) => waitFor("the scheduler", async () => (condition() ? true : undefined), 5_000);
 
@@ -86,12 +99,15 @@ describe("RunScheduler", () => {
     const specs = Array.from({ length: 10 }, (_, i) => spec(`E${i}`));
     const runner = new RecordingRunner(20);
     // The timer is never started: only the first tick and the runs' own completions drive it.
-    const scheduler = new RunScheduler(store, runner, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 3 });
+    const { catalog, counter } = catalogOf(specs);
+    const scheduler = new RunScheduler(store, runner, { catalog }, { tickMs: 3_600_000, maxConcurrentRuns: 3 });
     await scheduler.tick();
     await until(() => runner.started.length === 10 && runner.runningCount === 0);
     scheduler.stop();
     expect(new Set(runner.started).size).toBe(10);
     expect(runner.maxInFlight).toBe(3);
+    // The looks the runs' ends made, within a tick of the first, used its listing; each run read its own spec.
+    expect(counter.full).toBe(1);
   });
 
   it("waits for the next tick after a run that could not start, instead of retrying at once", async () => {
@@ -104,7 +120,7 @@ describe("RunScheduler", () => {
         throw new Error("lease held elsewhere");
       },
     };
-    const catalog = { listExportSpecs: async () => (listings++, { specs: [spec("Held")] }) as never };
+    const catalog = { listExportSpecs: async (req: { name?: string }) => (req.name ? undefined : listings++, { specs: [spec("Held")] }) as never };
     // A retry at once would start from the same handler that reports the refusal, and list the
     // exports before its first await: counting the listings there tells, without waiting.
     const refused = new Promise<void>((resolve) => {
@@ -125,7 +141,7 @@ describe("RunScheduler", () => {
   it("does not run an export again before its interval has passed", async () => {
     const specs = [spec("Slow", 60_000), spec("Fast", 1)];
     const runner = new RecordingRunner(1);
-    const scheduler = new RunScheduler(store, runner, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 2 });
+    const scheduler = new RunScheduler(store, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 2 });
     await scheduler.tick();
     await until(() => runner.started.filter((n) => n === "Fast").length >= 5);
     scheduler.stop();
@@ -157,7 +173,7 @@ describe("RunScheduler, exports unequally behind", () => {
       // An interval later, all three are due; each run moves its last start, so each runs once.
       clock += 61_000;
       // With every slot taken, all three wait (the runs_waiting metric), and none starts.
-      const full = new RunScheduler(ledger, { isRunning: () => false, runningCount: 1, run: () => Promise.reject(new Error("no room")) }, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      const full = new RunScheduler(ledger, { isRunning: () => false, runningCount: 1, run: () => Promise.reject(new Error("no room")) }, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
       await full.tick();
       expect(full.waitingCount).toBe(3);
       const started: string[] = [];
@@ -171,7 +187,7 @@ describe("RunScheduler, exports unequally behind", () => {
           return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
         },
       };
-      const scheduler = new RunScheduler(ledger, runner, { catalog: { listExportSpecs: async () => ({ specs }) as never } }, { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      const scheduler = new RunScheduler(ledger, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
       await scheduler.tick();
       await until(() => started.length === 3);
       await scheduler.tick();

@@ -28,6 +28,15 @@ export class RunScheduler {
   private stopped = false;
   private readonly now: () => number;
   private waiting = 0;
+  /**
+   * The catalog's listing of every export, as of `at`: read again on every timed tick, and
+   * reused by the looks a run's end makes within a tick of it (with a thousand exports a
+   * listing is tens of milliseconds, and a busy scheduler ends many runs a second). A run
+   * starts from its export's own spec, read again by name.
+   */
+  private listing?: { at: number; specs: ExportSpec[] };
+  /** Exports being launched: their spec is being read again, and the runner has not taken them yet. */
+  private readonly launching = new Set<string>();
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -39,7 +48,7 @@ export class RunScheduler {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.options.tickMs);
+    this.timer = setInterval(() => void this.tick(true), this.options.tickMs);
     this.timer.unref();
   }
 
@@ -53,7 +62,9 @@ export class RunScheduler {
     clearInterval(this.timer);
   }
 
-  async tick(): Promise<void> {
+  /** Looks for due exports; `fresh` reads the catalog's listing again even if it was read within a tick. */
+  async tick(fresh = true): Promise<void> {
+    if (fresh) this.listing = undefined;
     if (this.ticking) {
       this.tickAgain = true;
       return;
@@ -71,8 +82,11 @@ export class RunScheduler {
 
   private async launchDue(): Promise<void> {
     try {
-      const { specs } = await this.peers.catalog.listExportSpecs({});
-      const enabled = specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id));
+      if (!this.listing || this.now() - this.listing.at >= this.options.tickMs) {
+        const at = this.now();
+        this.listing = { at, specs: (await this.peers.catalog.listExportSpecs({})).specs };
+      }
+      const enabled = this.listing.specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id) && !this.launching.has(s.id));
       const states = new Map((await this.store.getExportStates(enabled.map((s) => s.id))).map((s) => [s.exportId, s]));
       const due = enabled
         .filter((s) => {
@@ -83,7 +97,7 @@ export class RunScheduler {
         })
         // When exports lag, the one furthest behind runs first (SPEC §3).
         .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
-      const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount);
+      const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
       this.waiting = Math.max(0, due.length - room);
       if (this.stopped) return;
       for (const spec of due.slice(0, room)) this.launch(spec);
@@ -92,14 +106,25 @@ export class RunScheduler {
     }
   }
 
-  private launch(spec: ExportSpec): void {
-    this.runner.run(spec).then(
+  private launch(listed: ExportSpec): void {
+    this.launching.add(listed.id);
+    const started = (async () => {
+      // As the export is now: the listing may be up to a tick old, and a run of an altered
+      // definition would fail at its commit.
+      const { specs } = await this.peers.catalog.listExportSpecs({ database: listed.database, name: listed.name });
+      const spec = specs[0];
+      if (!spec || spec.id !== listed.id || spec.isDisabled || this.stopped) return undefined;
+      return this.runner.run(spec);
+    })();
+    // The runner has the export (or it is not to run) once the run started: launching is over.
+    void started.finally(() => this.launching.delete(listed.id)).catch(() => undefined);
+    started.then(
       // A run that happened moved the export's last start: looking again at once cannot relaunch it.
-      () => {
-        if (!this.stopped) void this.tick();
+      (outcome) => {
+        if (outcome && !this.stopped) void this.tick(false);
       },
       // One that could not start (lease held, export gone) waits for the next tick, not a busy loop.
-      (err) => this.options.log?.(`run of ${spec.name} failed: ${(err as Error).message}`),
+      (err) => this.options.log?.(`run of ${listed.name} failed: ${(err as Error).message}`),
     );
   }
 }
