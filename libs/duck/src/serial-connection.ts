@@ -8,6 +8,8 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, ty
 export class SerialConnection {
   private tail: Promise<unknown> = Promise.resolve();
   private readerTail: Promise<unknown> = Promise.resolve();
+  /** Once closing, new tasks are refused: a statement on a closed connection would take the process down. */
+  private closed = false;
   private readonly statements: PreparedStatements;
   private readonly readerStatements: PreparedStatements;
 
@@ -34,6 +36,7 @@ export class SerialConnection {
    * of its own, so its statements all see what was committed when it began (DuckDB's MVCC).
    */
   read<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the store is closed"));
     const run = this.readerTail.then(async () => {
       const db = new Queryable(this.reader, this.readerStatements);
       await db.run("BEGIN TRANSACTION");
@@ -50,6 +53,7 @@ export class SerialConnection {
 
   /** Runs `task` alone on the connection. */
   exclusive<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the store is closed"));
     const run = this.tail.then(() => task(new Queryable(this.connection, this.statements)));
     this.tail = run.catch(() => undefined);
     return run;
@@ -71,6 +75,7 @@ export class SerialConnection {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.tail, this.readerTail]);
     await this.statements.destroy();
     await this.readerStatements.destroy();

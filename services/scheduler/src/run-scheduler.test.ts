@@ -52,9 +52,15 @@ const spec = (name: string, intervalMs = 60_000): ExportSpec =>
 class RecordingRunner implements ScheduledRunner {
   readonly started: string[] = [];
   maxInFlight = 0;
+  /** How many runs were in flight as each one started, itself included. */
+  readonly inFlightAtStart: number[] = [];
   private readonly inFlight = new Set<string>();
 
-  constructor(private readonly runMs: number) {}
+  /** `runMs` a run, or as long as `slow` says for some exports. */
+  constructor(
+    private readonly runMs: number,
+    private readonly slow: Record<string, number> = {},
+  ) {}
 
   isRunning(exportId: string): boolean {
     return this.inFlight.has(exportId);
@@ -66,11 +72,12 @@ class RecordingRunner implements ScheduledRunner {
 
   async run(s: ExportSpec): Promise<RunOutcome> {
     this.inFlight.add(s.id);
+    this.inFlightAtStart.push(this.inFlight.size);
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
     this.started.push(s.name);
     try {
       await recordRunStart(store, cursor, s);
-      await new Promise((r) => setTimeout(r, this.runMs));
+      await new Promise((r) => setTimeout(r, this.slow[s.name] ?? this.runMs));
       return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
     } finally {
       this.inFlight.delete(s.id);
@@ -106,8 +113,23 @@ describe("RunScheduler", () => {
     scheduler.stop();
     expect(new Set(runner.started).size).toBe(10);
     expect(runner.maxInFlight).toBe(3);
+
     // The looks the runs' ends made, within a tick of the first, used its listing; each run read its own spec.
     expect(counter.full).toBe(1);
+  });
+
+  it("keeps every slot busy while a long run holds one", async () => {
+    const specs = Array.from({ length: 10 }, (_, i) => spec(`E${i}`));
+    const runner = new RecordingRunner(20, { E0: 1_000 });
+    const scheduler = new RunScheduler(store, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 3 });
+    await scheduler.tick();
+    await until(() => runner.started.length === 10);
+    scheduler.stop();
+    // E0 ran throughout; the other nine went two at a time beside it, each freed slot filled at once.
+    expect(runner.started[0]).toBe("E0");
+    expect(runner.inFlightAtStart.slice(3).every((n) => n === 3 || n === 2)).toBe(true);
+    expect(runner.inFlightAtStart.slice(3).filter((n) => n === 3).length).toBeGreaterThanOrEqual(3);
+    await until(() => runner.runningCount === 0);
   });
 
   it("waits for the next tick after a run that could not start, instead of retrying at once", async () => {
@@ -147,6 +169,24 @@ describe("RunScheduler", () => {
     scheduler.stop();
     await until(() => runner.runningCount === 0);
     expect(runner.started.filter((n) => n === "Slow")).toEqual(["Slow"]);
+  });
+});
+
+describe("RunScheduler, a listing gone stale", () => {
+  it("gives the slot of an export dropped since the listing to the next due one at once", async () => {
+    const listed = [spec("Dropped"), spec("Next")];
+    const counter = { full: 0 };
+    const catalog = {
+      // The listing still has Dropped; asked by name, the catalog no longer does.
+      listExportSpecs: async (req: { name?: string }) => (req.name ? undefined : counter.full++, { specs: req.name ? listed.filter((s) => s.name === req.name && s.name !== "Dropped") : listed }) as never,
+    };
+    const runner = new RecordingRunner(1);
+    const scheduler = new RunScheduler(store, runner, { catalog }, { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    await until(() => runner.started.includes("Next"));
+    scheduler.stop();
+    expect(runner.started).toEqual(["Next"]);
+    expect(counter.full).toBe(1);
   });
 });
 

@@ -108,16 +108,33 @@ export class RunScheduler {
 
   private launch(listed: ExportSpec): void {
     this.launching.add(listed.id);
+    let launched = false;
+    // Once: the runner has the export, or it is not to run.
+    const done = () => {
+      if (!launched) this.launching.delete(listed.id);
+      launched = true;
+    };
     const started = (async () => {
-      // As the export is now: the listing may be up to a tick old, and a run of an altered
-      // definition would fail at its commit.
-      const { specs } = await this.peers.catalog.listExportSpecs({ database: listed.database, name: listed.name });
-      const spec = specs[0];
-      if (!spec || spec.id !== listed.id || spec.isDisabled || this.stopped) return undefined;
-      return this.runner.run(spec);
+      try {
+        // As the export is now: the listing may be up to a tick old, and a run of an altered
+        // definition would fail at its commit.
+        const { specs } = await this.peers.catalog.listExportSpecs({ database: listed.database, name: listed.name });
+        const spec = specs[0];
+        if (!spec || spec.id !== listed.id || spec.isDisabled || this.stopped) {
+          // Dropped, made again or disabled since the listing: out of it, and its slot goes to the next due export.
+          if (this.listing) this.listing = { ...this.listing, specs: this.listing.specs.filter((s) => s.id !== listed.id) };
+          done();
+          if (!this.stopped) void this.tick(false);
+          return undefined;
+        }
+        // The runner counts the export as running from this call on (ExportRunner.run).
+        const running = this.runner.run(spec);
+        done();
+        return await running;
+      } finally {
+        done();
+      }
     })();
-    // The runner has the export (or it is not to run) once the run started: launching is over.
-    void started.finally(() => this.launching.delete(listed.id)).catch(() => undefined);
     started.then(
       // A run that happened moved the export's last start: looking again at once cannot relaunch it.
       (outcome) => {
