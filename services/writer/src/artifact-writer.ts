@@ -229,10 +229,7 @@ export class ArtifactWriter {
       // Data files first, then the log entry that makes them part of the table.
       const target = stage.artifacts[0]?.target ?? deltaTarget(await this.targetsOf(stage.table), stage.table);
       const delta = stage.delta;
-      const holder = await this.withDeltaLog(target, async (log) => {
-        const { alreadyCommitted } = await storageCall(() => commitDelta(log, stage.table, delta, Date.now));
-        return alreadyCommitted ? storageCall(async () => committedRun(log, await log.snapshot(), delta.appId, delta.txnVersion)) : undefined;
-      });
+      const { holder } = await this.withDeltaLog(target, (log) => storageCall(() => commitDelta(log, stage.table, delta, Date.now)));
       // The txn was taken already: by this stage's own commit whose answer was lost (its files
       // are the table's), or by another attempt or a fence, when these files are not the table's.
       const inLog = new Set(holder ? writtenOf(target, holder.adds).map((a) => a.path) : []);
@@ -265,8 +262,7 @@ export class ArtifactWriter {
       if (found || !fence) return found;
       // Taken now, so an upload still under way cannot commit it; a commit that won the race is reported.
       const plan = { appId, txnVersion: version, fromCursor: "", toCursor: "", adds: [], fence: true };
-      const { alreadyCommitted } = await storageCall(() => commitDelta(log, table, plan, Date.now));
-      return alreadyCommitted ? storageCall(async () => committedRun(log, await log.snapshot(), appId, version)) : undefined;
+      return (await storageCall(() => commitDelta(log, table, plan, Date.now))).holder;
     });
     return done && !done.fence ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
   }

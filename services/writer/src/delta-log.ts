@@ -88,27 +88,42 @@ export class DeltaLog {
   /** Replays the log from the last checkpoint. */
   async snapshot(): Promise<DeltaSnapshot> {
     const snap: DeltaSnapshot = { version: -1, txns: new Map(), files: new Map(), commitInfos: new Map(), addsByVersion: new Map() };
-    const names = await this.target.list(LOG);
-    const versions = names
+    const versions = await this.versions();
+    let from = 0;
+    const checkpoint = await this.checkpointVersion();
+    if (checkpoint !== undefined) {
+      for (const action of await this.readCheckpoint(checkpoint)) apply(snap, action, checkpoint);
+      snap.version = checkpoint;
+      from = checkpoint + 1;
+    }
+    for (const v of versions.filter((x) => x >= from)) {
+      const actions = await this.readVersion(v);
+      if (!actions) continue;
+      for (const action of actions) apply(snap, action, v, true);
+      snap.version = v;
+    }
+    return snap;
+  }
+
+  /** The versions the log has a file of, oldest first. */
+  private async versions(): Promise<number[]> {
+    return (await this.target.list(LOG))
       .map((n) => /^_delta_log\/(\d{20})\.json$/.exec(n)?.[1])
       .filter((v): v is string => v !== undefined)
       .map(Number)
       .sort((a, b) => a - b);
-    let from = 0;
+  }
+
+  /** The version of the last checkpoint, if there is one. */
+  private async checkpointVersion(): Promise<number | undefined> {
     const last = await this.target.read(`${LOG}_last_checkpoint`);
-    if (last) {
-      const cp = JSON.parse(last.toString("utf8")) as { version: number };
-      for (const action of await this.readCheckpoint(cp.version)) apply(snap, action, cp.version);
-      snap.version = cp.version;
-      from = cp.version + 1;
-    }
-    for (const v of versions.filter((x) => x >= from)) {
-      const body = await this.target.read(versionFile(v));
-      if (!body) continue;
-      for (const line of body.toString("utf8").split("\n")) if (line.trim()) apply(snap, JSON.parse(line) as Action, v, true);
-      snap.version = v;
-    }
-    return snap;
+    return last ? (JSON.parse(last.toString("utf8")) as { version: number }).version : undefined;
+  }
+
+  /** The actions of version `v`'s file; undefined when it is gone. */
+  private async readVersion(v: number): Promise<Action[] | undefined> {
+    const body = await this.target.read(versionFile(v));
+    return body?.toString("utf8").split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line) as Action);
   }
 
   /**
@@ -116,19 +131,11 @@ export class DeltaLog {
    * actions: read from its own file (versions are kept after a checkpoint), newest first.
    */
   async findCommit(matches: (commitInfo: Record<string, unknown>) => boolean): Promise<{ version: number; commitInfo: Record<string, unknown>; adds: AddAction[] } | undefined> {
-    const last = await this.target.read(`${LOG}_last_checkpoint`);
-    if (!last) return undefined;
-    const checkpoint = (JSON.parse(last.toString("utf8")) as { version: number }).version;
-    const versions = (await this.target.list(LOG))
-      .map((n) => /^_delta_log\/(\d{20})\.json$/.exec(n)?.[1])
-      .filter((v): v is string => v !== undefined)
-      .map(Number)
-      .filter((v) => v <= checkpoint)
-      .sort((a, b) => b - a);
-    for (const v of versions) {
-      const body = await this.target.read(versionFile(v));
-      if (!body) continue;
-      const actions = body.toString("utf8").split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line) as Action);
+    const checkpoint = await this.checkpointVersion();
+    if (checkpoint === undefined) return undefined;
+    for (const v of (await this.versions()).filter((x) => x <= checkpoint).reverse()) {
+      const actions = await this.readVersion(v);
+      if (!actions) continue;
       const info = actions.find((a): a is { commitInfo: Record<string, unknown> } => "commitInfo" in a);
       if (info && matches(info.commitInfo)) return { version: v, commitInfo: info.commitInfo, adds: actions.flatMap((a) => ("add" in a ? [a.add] : [])) };
     }

@@ -80,11 +80,15 @@ export async function addActionFor(connection: DuckDBConnection, table: External
   };
 }
 
-/**
- * The files and cursor range of the version that committed `txnVersion` for `appId`, if one
- * did; `fence` when that version was a fence (files of no attempt).
- */
-export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number): Promise<{ adds: AddAction[]; toCursor: string; fence: boolean } | undefined> {
+/** What the version holding a txn committed: its files and range; `fence` when it was a fence (files of no attempt). */
+export interface CommittedRun {
+  adds: AddAction[];
+  toCursor: string;
+  fence: boolean;
+}
+
+/** The files and cursor range of the version that committed `txnVersion` for `appId`, if one did. */
+export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number): Promise<CommittedRun | undefined> {
   if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
   const isIt = (info: Record<string, unknown>) => {
     const s = info.spillway as { appId?: string; txnVersion?: number } | undefined;
@@ -104,14 +108,15 @@ export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: st
 /**
  * Commits the plan as the next version: put-if-absent of the version file; on a
  * conflict, re-reads the log and tries the version after, unless the log shows the txn
- * already committed (a retry whose first try landed). Writes a checkpoint every
- * CHECKPOINT_INTERVAL versions.
+ * already committed (a retry whose first try landed, another attempt, a fence): then
+ * `holder` is that commit. Writes a checkpoint every CHECKPOINT_INTERVAL versions.
  */
-export async function commitDelta(log: DeltaLog, table: ExternalTable, plan: DeltaPlan, now: () => number): Promise<{ version: number; alreadyCommitted: boolean }> {
+export async function commitDelta(log: DeltaLog, table: ExternalTable, plan: DeltaPlan, now: () => number): Promise<{ version: number; holder?: CommittedRun }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const snap = await log.snapshot();
     checkWritable(snap, table);
-    if ((snap.txns.get(plan.appId) ?? -1) >= plan.txnVersion) return { version: snap.version, alreadyCommitted: true };
+    const holder = await committedRun(log, snap, plan.appId, plan.txnVersion);
+    if (holder) return { version: snap.version, holder };
     const version = snap.version + 1;
     const at = now();
     const actions: Action[] = [
@@ -143,7 +148,7 @@ export async function commitDelta(log: DeltaLog, table: ExternalTable, plan: Del
     for (const add of plan.adds) actions.push({ add: { ...add, modificationTime: at } });
     if (await log.tryCommit(version, actions)) {
       if (version > 0 && version % CHECKPOINT_INTERVAL === 0) await log.writeCheckpoint(await log.snapshot());
-      return { version, alreadyCommitted: false };
+      return { version };
     }
   }
   throw failedPrecondition(`could not commit to the Delta table of '${table.name}': 50 versions in a row were taken by other writers`);
