@@ -221,13 +221,15 @@ export function operationRow(o: Operation): Record<string, Cell> {
   };
 }
 
-export function canceledOperationRow(o: Operation, reason: string): Record<string, Cell> {
+/** An operation as `.cancel operation` left it: asked to stop, canceled, or ended before. */
+export function canceledOperationRow(o: Operation): Record<string, Cell> {
+  const ended = o.state === "Completed" || o.state === "Failed";
   return {
     OperationId: o.operationId,
     Operation: o.operation,
     StartedOn: microsOfTimestamp(o.startedOn),
     CancellationState: o.state === "InProgress" ? "Cancellation Requested" : o.state,
-    ReasonPhrase: reason,
+    ReasonPhrase: ended ? "the operation had already ended" : "",
   };
 }
 

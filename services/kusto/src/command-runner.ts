@@ -185,9 +185,7 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
     }
     case "cancelOperation": {
       const { response } = await calls.queryService("cancelOperation", { database, operationId: c.operationId });
-      const operation = response.operation!;
-      const ended = operation.state === "Completed" || operation.state === "Failed";
-      return resultOf(CANCELED_OPERATION, [canceledOperationRow(operation, ended ? "the operation had already ended" : "")]);
+      return resultOf(CANCELED_OPERATION, [canceledOperationRow(response.operation!)]);
     }
     case "addDatabaseRole":
     case "dropDatabaseRole": {

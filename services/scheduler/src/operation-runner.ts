@@ -49,6 +49,9 @@ interface BackfillRequest {
   externalTable?: string;
 }
 
+/** A file an operation wrote, as the writer reports it and the ledger records it. */
+type OperationArtifact = { path: string; numRecords: bigint; sizeInBytes: bigint };
+
 /** A backfill batch queried and staged, waiting for its upload and commit. */
 interface PreparedBatch {
   batch: { upTo: bigint; records: bigint };
@@ -57,7 +60,7 @@ interface PreparedBatch {
   /** The export as it was when the batch was queried. */
   spec: ExportSpec;
   /** Absent when the query kept none of the batch's records. */
-  staged?: { artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>; alreadyCommitted: boolean };
+  staged?: { artifacts: OperationArtifact[]; alreadyCommitted: boolean };
 }
 
 /** How long an operation waits before it is tried again when what it needs cannot be read now. */
@@ -334,7 +337,7 @@ export class OperationRunner {
         next = prepare(batch.upTo, number + 1n);
         // Awaited at the next turn, or by the clean-up when this batch fails.
         next.catch(() => undefined);
-        let artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> = [];
+        let artifacts: OperationArtifact[] = [];
         inDelta = undefined;
         if (staged?.alreadyCommitted) {
           // In the log: committed to the ledger below, or left for the next claim (never ended without it).
@@ -432,7 +435,7 @@ export class OperationRunner {
    * "unknown" when the log cannot be read now (the lease is given up, for a later claim to ask
    * again). A log that will never be read (a permanent error) counts as not having it.
    */
-  private async deltaCommitOf(spec: ExportSpec, appId: string, version: bigint): Promise<Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }> | "unknown" | undefined> {
+  private async deltaCommitOf(spec: ExportSpec, appId: string, version: bigint): Promise<OperationArtifact[] | "unknown" | undefined> {
     if (!isDelta(spec)) return undefined;
     try {
       const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version, fence: true }), this.retry);
@@ -519,7 +522,7 @@ export class OperationRunner {
     state: "Completed" | "Failed" | "Canceled",
     status: string,
     spec: ExportSpec | undefined,
-    artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>,
+    artifacts: OperationArtifact[],
     account: RunAccount,
     manifest?: ManifestToWrite,
   ): Promise<void> {
@@ -538,7 +541,7 @@ export class OperationRunner {
 }
 
 /** A completed one-shot export's manifest: `export-to-table/<operation id>.json`, listing its files (none when its query returned nothing). */
-function oneShotManifest(spec: ExportSpec, operationId: string, artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint }>): ManifestToWrite | undefined {
+function oneShotManifest(spec: ExportSpec, operationId: string, artifacts: OperationArtifact[]): ManifestToWrite | undefined {
   return manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
 }
 
