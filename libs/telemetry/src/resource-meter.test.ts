@@ -33,4 +33,33 @@ describe("measured", () => {
     const { usage } = await measured(async () => "ok", async () => Promise.reject(new Error("no probe")));
     expect(usage.peakDuckdbMemoryBytes).toBe(0n);
   });
+
+  it("waits for a sample at the end only when none has come back during the call", async () => {
+    let probes = 0;
+    const slowProbe = async () => {
+      probes++;
+      await new Promise((r) => setTimeout(r, 30));
+      return 7n;
+    };
+    // Shorter than a probe: the one started with the call is waited for, so the figure is there.
+    const quick = await measured(async () => "quick", slowProbe);
+    expect(quick.usage.peakDuckdbMemoryBytes).toBe(7n);
+    expect(probes).toBe(1);
+    // A probe came back during the call: its end waits neither for the one still under way nor for a new one.
+    let started = 0;
+    let finished = 0;
+    const firstQuickThenStuck = async () => {
+      started++;
+      if (started > 1) await new Promise((r) => setTimeout(r, 1000));
+      finished++;
+      return 9n;
+    };
+    const timed = await measured(async () => {
+      await new Promise((r) => setTimeout(r, 70));
+      return "long";
+    }, firstQuickThenStuck);
+    expect(timed.usage.peakDuckdbMemoryBytes).toBe(9n);
+    expect(started).toBe(2);
+    expect(finished).toBe(1);
+  });
 });

@@ -13,19 +13,24 @@ const SAMPLE_EVERY_MS = 25;
 /**
  * Runs `work` and measures what the process spent meanwhile: CPU time of every thread
  * (DuckDB's are threads of this process), and the peaks of resident memory and of DuckDB's
- * memory, sampled every 25 ms and at both ends. Node offers no per-call CPU figure, so calls
- * running at the same time in one process each count the CPU all of them used.
+ * memory. DuckDB's is sampled as the call starts and every 25 ms; the call's answer waits
+ * for a sample only when none has come back yet. A probe is a query of its own (about 2 ms
+ * here): waiting for one more at the end of every call cost a small run several of them
+ * (bench #3). Node offers no per-call CPU figure, so calls running at the same time in one
+ * process each count the CPU all of them used.
  */
 export async function measured<T>(work: () => Promise<T>, probe?: MemoryProbe): Promise<{ value: T; usage: MeasuredUsage }> {
   const cpuBefore = process.cpuUsage();
   let peakRss = process.memoryUsage.rss();
   let peakDuckdb = 0n;
+  let sampled = false;
   let probing: Promise<void> | undefined;
   const sample = () => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     if (!probe || probing) return;
     probing = probe()
       .then((bytes) => {
+        sampled = true;
         if (bytes > peakDuckdb) peakDuckdb = bytes;
       })
       // A probe that fails leaves the peak as it was: the call's outcome does not depend on it.
@@ -38,8 +43,8 @@ export async function measured<T>(work: () => Promise<T>, probe?: MemoryProbe): 
   const timer = setInterval(sample, SAMPLE_EVERY_MS);
   try {
     const value = await work();
-    sample();
-    await probing;
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    if (!sampled) await probing;
     const cpu = process.cpuUsage(cpuBefore);
     return { value, usage: { cpuTimeUs: BigInt(cpu.user + cpu.system), peakProcessMemoryBytes: BigInt(peakRss), peakDuckdbMemoryBytes: peakDuckdb } };
   } finally {
