@@ -17,6 +17,7 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   runExportNow: "internal",
   watchRunRequests: "internal",
   completeRunRequest: "internal",
+  getRunRange: "internal",
   startRun: "internal",
   renewLease: "internal",
   releaseLease: "internal",

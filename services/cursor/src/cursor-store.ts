@@ -331,6 +331,21 @@ export class CursorStore {
   }
 
   /**
+   * The cursor range a run of the export would take now (after the checkpoint, up to
+   * `upTo(current cursor)`), read beside writes: a run's query starts on it while startRun,
+   * given its upper end, opens the run (bench #3). Refused as startRun refuses: no state, or
+   * disabled by the scheduler.
+   */
+  async runRange(exportId: string, name: string, upTo: (current: bigint) => bigint): Promise<{ from: bigint; to: bigint }> {
+    const row = await this.db.read((q) => q.one("SELECT s.checkpoint_cursor, s.system_disabled, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]));
+    if (!row) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
+    if (row.system_disabled) throw failedPrecondition(`continuous export '${name}' was ${String(row.system_disabled)}`);
+    const from = row.checkpoint_cursor as bigint;
+    const to = upTo(row.__last_cursor as bigint);
+    return { from, to: to < from ? from : to };
+  }
+
+  /**
    * Opens a run in one transaction: takes the export's lease, fixes the run's cursor range
    * (from the checkpoint up to `upTo(current cursor)`), records the run as Running, and
    * reads what the run needs next. Undefined when another owner holds the lease; throws

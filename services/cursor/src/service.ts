@@ -37,6 +37,7 @@ import type {
   RequestOperationCancelRequest,
   ListOperationsRequest,
   RunResources,
+  GetRunRangeRequest,
   StartRunRequest,
 } from "@spillway/proto";
 import { RunResourcesSchema } from "@spillway/proto";
@@ -136,6 +137,11 @@ function stateMessage(s: ExportStateRecord) {
 /** The export ledger's RPCs: what run orchestration does to the store, wherever it runs. */
 function ledgerHandlers(store: CursorStore) {
   return {
+    async getRunRange(req: GetRunRangeRequest) {
+      const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
+      const range = await store.runRange(req.exportId, req.name, (current) => (max === undefined ? current : minCursor(current, max)));
+      return { fromCursor: range.from.toString(), toCursor: range.to.toString() };
+    },
     async startRun(req: StartRunRequest) {
       const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
       const started = await store.startRun({

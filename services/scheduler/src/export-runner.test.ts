@@ -168,10 +168,10 @@ describe("ExportRunner", () => {
       bytesWritten: 50n,
       parts: 1,
     });
-    expect(runs[0]!.resources!.phases.map((p) => p.name)).toEqual(["start", "query", "stage", "journal", "upload", "check"]);
+    expect(runs[0]!.resources!.phases.map((p) => p.name)).toEqual(["range", "start", "query", "stage", "journal", "upload", "check"]);
     // A failed run keeps what it cost until it failed, and wrote nothing.
     expect(runs[1]!.resources).toMatchObject({ usage: { cpuTimeUs: 1500n }, rowsWritten: 0n });
-    expect(runs[1]!.resources!.phases.map((p) => p.name)).toEqual(["start", "query", "stage", "journal", "upload"]);
+    expect(runs[1]!.resources!.phases.map((p) => p.name)).toEqual(["range", "start", "query", "stage", "journal", "upload"]);
     expect(runs[1]!.details).toContain("storage timed out");
   });
 
@@ -328,6 +328,81 @@ describe("ExportRunner", () => {
     const t0 = Date.now();
     await expect(runner.runAsked(spec)).rejects.toThrow(/being run by another scheduler/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+  });
+
+  describe("its query starts while the run is opened", () => {
+    /** Fails the test, rather than hang it, when `p` does not settle in time. */
+    const within = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not happen`)), 5000))]);
+
+    it("on the range read just before, which the opened run takes", async () => {
+      const spec = exportSpec();
+      const start = await initState(spec);
+      const first = await ingest();
+      const { peers, calls, hooks } = fakePeers(() => spec);
+      let queryStarted!: () => void;
+      const queried = new Promise<void>((r) => (queryStarted = r));
+      hooks.duringQuery = async () => queryStarted();
+      // The run opens only once its query has begun: run one after the other, this would never end.
+      const overlapping: RunLedger = { ...ledger, startRun: async (start) => (await within(queried, "the query before the run opened"), ledger.startRun(start)) };
+      const runner = new ExportRunner(overlapping, peers, { now: () => clock, retry: noRetry });
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed", from: start, to: first });
+      expect(calls.spooled).toEqual([[["T", String(start), String(first)]]]);
+    });
+
+    it("runs the query again when the checkpoint moved before the run opened, after letting the first spool go", async () => {
+      const spec = exportSpec();
+      const start = await initState(spec);
+      const first = await ingest();
+      const second = await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const order: string[] = [];
+      const query = peers.query;
+      peers.query = {
+        executeToSpool: async (req) => (order.push(`query ${req.factTables?.[0]?.afterCursor}`), query.executeToSpool(req)),
+        discardSpool: async (req) => (order.push(`discard ${req.spoolName}`), query.discardSpool(req)),
+      };
+      // A replay moves the checkpoint between the range read and the run's opening.
+      const moving: RunLedger = {
+        ...ledger,
+        runRange: async (...args) => {
+          const range = await ledger.runRange(...args);
+          await cursor.resetExportCheckpoint({ exportId: spec.id, name: spec.name, cursor: String(first), note: "test" });
+          return range;
+        },
+      };
+      const runner = new ExportRunner(moving, peers, { now: () => clock, retry: noRetry });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Completed", from: first, to: second });
+      expect(calls.spooled).toEqual([[["T", String(start), String(second)]], [["T", String(first), String(second)]]]);
+      expect(order.slice(0, 3)).toEqual([`query ${start}`, `discard ${run.runId}`, `query ${first}`]);
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(second);
+    });
+
+    it("lets its spool go, once the query is done, when the run cannot open", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, calls, hooks } = fakePeers(() => spec);
+      let finishQuery!: () => void;
+      hooks.duringQuery = () => new Promise<void>((r) => (finishQuery = r));
+      const held: RunLedger = { ...ledger, startRun: async () => undefined };
+      const runner = new ExportRunner(held, peers, { now: () => clock, retry: noRetry });
+      await expect(runner.run(spec)).rejects.toThrow(/being run by another scheduler/);
+      // Not while the query still writes it.
+      expect(calls.discarded).toEqual([]);
+      finishQuery();
+      await runner.drain();
+      expect(calls.discarded).toHaveLength(1);
+
+      const gone: RunLedger = { ...ledger, startRun: async () => Promise.reject(new SpillwayError(ErrorCode.notFound, "continuous export 'E' no longer exists")) };
+      hooks.duringQuery = async () => {};
+      const second = new ExportRunner(gone, peers, { now: () => clock, retry: noRetry });
+      await expect(second.run(spec)).rejects.toThrow(/no longer exists/);
+      await second.drain();
+      expect(calls.discarded).toHaveLength(2);
+      // Nothing was opened, so nothing was committed or recorded as failed.
+      expect((await cursor.listRuns({ exportIds: [spec.id] })).runs).toEqual([]);
+    });
   });
 
   describe("split over nodes", () => {

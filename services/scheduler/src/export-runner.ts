@@ -60,6 +60,15 @@ export interface RunCluster {
   minSplitBytes: bigint;
 }
 
+/** What the query service answers for a run's spool. */
+type Spool = Awaited<ReturnType<RunnerPeers["query"]["executeToSpool"]>>;
+
+/** A run's query started before the run opened, on the range read then. */
+interface EarlyQuery {
+  range: CursorRange;
+  spool: Promise<Spool>;
+}
+
 /** What one attempt at a run has done so far, for its failure path and its record. */
 interface Attempt {
   /** What it cost so far, phase by phase. */
@@ -198,23 +207,33 @@ export class ExportRunner {
     const runId = randomUUID();
     const latency = durationMs(spec.forcedLatency);
     const account = new RunAccount();
-    const started = await account.phase("start", () => this.store.startRun({
-      exportId: spec.id,
-      name: spec.name,
-      runId,
-      owner: this.ownerId,
-      leaseTtlMs: this.leaseTtlMs,
-      // forcedLatency: leave extents committed less than that long ago for a later run.
-      maxCursor: latency > 0 ? ticksFromEpochMs(this.now() - latency) : undefined,
-    }));
-    if (!started) throw new LeaseHeldError(spec.name);
+    // forcedLatency: leave extents committed less than that long ago for a later run.
+    const maxCursor = latency > 0 ? ticksFromEpochMs(this.now() - latency) : undefined;
+    // The range as it stands now: the run's query starts on it while the run is opened with
+    // the same upper end, rather than after (bench #3). The opened run's range is the one that
+    // counts: should the checkpoint have moved in between, the query runs again on it.
+    const planned = this.queriesEarly(spec) ? await account.phase("range", () => this.store.runRange(spec.id, spec.name, maxCursor)) : undefined;
+    const opening = account.phase("start", () =>
+      this.store.startRun({ exportId: spec.id, name: spec.name, runId, owner: this.ownerId, leaseTtlMs: this.leaseTtlMs, maxCursor: planned?.to ?? maxCursor }),
+    );
+    const early = planned && { range: { after: planned.from, upTo: planned.to }, spool: this.querySpool(spec, { after: planned.from, upTo: planned.to }, runId, account) };
+    // Awaited by the run, or let go of: its failure must not go unhandled meanwhile.
+    early?.spool.catch(() => undefined);
+    let started: StartedRun | undefined;
+    try {
+      started = await opening;
+      if (!started) throw new LeaseHeldError(spec.name);
+    } catch (err) {
+      if (early) this.afterRun(early.spool, [{ peers: this.peers, handle: runId }]);
+      throw err;
+    }
     const heartbeat = setInterval(() => {
       void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).catch(() => undefined);
     }, Math.max(100, this.leaseTtlMs / 3));
     let leaseReleased = false;
     try {
       // The run's commit or failure record releases the lease in its own transaction.
-      const outcome = await this.execute(spec, runId, started, account);
+      const outcome = await this.execute(spec, runId, started, account, early);
       leaseReleased = true;
       return outcome;
     } finally {
@@ -223,7 +242,30 @@ export class ExportRunner {
     }
   }
 
-  private async execute(spec: ExportSpec, runId: string, started: StartedRun, account: RunAccount): Promise<RunOutcome> {
+  /** Whether a run's query may start before the run is open: when the run stays whole on this node (see partsOf). */
+  private queriesEarly(spec: ExportSpec): boolean {
+    return spec.externalTable !== undefined && !this.maySplit(spec);
+  }
+
+  /** The query service spools the run's rows over `range` (the fact tables bound to it, the dimensions whole). */
+  private querySpool(spec: ExportSpec, range: CursorRange, handle: string, account: RunAccount): Promise<Spool> {
+    return account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec, range, handle)), this.retry));
+  }
+
+  /**
+   * Removes a run's spools and stages, named by handles no other run has, once `before` (a
+   * query still under way) has settled: the run's caller does not wait for that.
+   */
+  private afterRun(before: Promise<unknown> | undefined, places: Array<{ peers: Pick<RunnerPeers, "query" | "writer">; handle: string }>): void {
+    const cleanup = Promise.resolve(before)
+      .catch(() => undefined)
+      .then(() => Promise.allSettled(places.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })])));
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => this.cleanups.delete(cleanup));
+  }
+
+  /** Runs the opened run; `early` is its query started on the range read before it opened (see underLease). */
+  private async execute(spec: ExportSpec, runId: string, started: StartedRun, account: RunAccount, early?: EarlyQuery): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
     const attempt: Attempt = { account, runNumber };
     // Where the run's spools and stages are, each named by its handle: the run's id, or a part's.
@@ -235,18 +277,23 @@ export class ExportRunner {
       // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a run.
       if (started.pending.length) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
 
-      const parts = await this.partsOf(spec, runId, from, to);
+      const fits = early !== undefined && early.range.after === from && early.range.upTo === to;
+      if (early && !fits) {
+        // The checkpoint moved before the run opened: the query runs again, under the same spool name.
+        await early.spool.catch(() => undefined);
+        await this.peers.query.discardSpool({ spoolName: runId });
+      }
+      const parts = early ? [] : await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
         places = parts;
         return await this.executeParts(spec, runId, started, parts, attempt);
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec, { after: from, upTo: to }, runId)), this.retry));
+      const spool = await (fits ? early.spool : this.querySpool(spec, { after: from, upTo: to }, runId, account));
       account.add(spool.usage);
       account.read(spool.oldestFactCursor);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);
-
       const staged = await account.phase("stage", () =>
         withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }), this.retry),
       );
@@ -265,10 +312,8 @@ export class ExportRunner {
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, attempt);
     } finally {
-      // Named by this run's id, which no other run has: removing them can go on after the outcome is known.
-      const cleanup = Promise.allSettled(places.flatMap((p) => [p.peers.writer.discardStage({ stageId: p.handle }), p.peers.query.discardSpool({ spoolName: p.handle })]));
-      this.cleanups.add(cleanup);
-      void cleanup.finally(() => this.cleanups.delete(cleanup));
+      // An early query the run did not wait for (it failed first) is let finish before its spool goes.
+      this.afterRun(early?.spool, places);
     }
   }
 
@@ -291,7 +336,7 @@ export class ExportRunner {
    */
   private async partsOf(spec: ExportSpec, runId: string, from: bigint, to: bigint): Promise<RunPart[]> {
     const cluster = this.cluster;
-    if (!cluster || !spec.rowWise || spec.properties?.distributed === false || spec.externalTable?.kind === "delta") return [];
+    if (!cluster || !this.maySplit(spec)) return [];
     // Without the node list, the run is not lost: it stays whole on this node.
     const nodes = await cluster.liveNodes().catch(() => []);
     if (nodes.length < 2) return [];
@@ -337,6 +382,11 @@ export class ExportRunner {
     );
     await account.phase("check", () => this.assertStillWanted(spec));
     return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
+  }
+
+  /** Whether a run of `spec` may be split over nodes: row-wise, distributable, not a Delta table, in a cluster. */
+  private maySplit(spec: ExportSpec): boolean {
+    return this.cluster !== undefined && spec.rowWise && spec.properties?.distributed !== false && spec.externalTable?.kind !== "delta";
   }
 
   /** One part of a split run: its node's query service runs the query over the part's range, its writer stages the result. */

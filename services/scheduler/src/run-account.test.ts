@@ -12,6 +12,12 @@ describe("RunAccount", () => {
     account.add(undefined);
     await account.phase("query", async () => void (now += 40));
     await expect(account.phase("upload", async () => ((now += 15), Promise.reject(new Error("down"))))).rejects.toThrow("down");
+    // Overlapping phases are listed in the order they began, each with its own time.
+    let finishFirst: () => void = () => {};
+    const longer = account.phase("start", () => new Promise<void>((r) => (finishFirst = r)).then(() => void (now += 30)));
+    await account.phase("read", async () => void (now += 5));
+    finishFirst();
+    await longer;
     account.parts = 3;
     // The oldest record of all the parts' queries; a part that read none does not count.
     account.read("700");
@@ -24,6 +30,8 @@ describe("RunAccount", () => {
       phases: [
         { name: "query", durationMs: 40n },
         { name: "upload", durationMs: 15n },
+        { name: "start", durationMs: 35n },
+        { name: "read", durationMs: 5n },
       ],
       parts: 3,
       oldestRecordCursor: "650",

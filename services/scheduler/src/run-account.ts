@@ -6,7 +6,7 @@ export type RunResourcesInit = MessageInitShape<typeof RunResourcesSchema>;
 /**
  * What one run cost, gathered as it goes (SPEC §8, the run history): the usage each service
  * call reports, summed for CPU and rows read and the largest for memory peaks, and the time
- * each phase took, in order. A split run's parts run side by side, so a phase of it lasts as
+ * each phase took, in the order they began. A split run's parts run side by side, so a phase of it lasts as
  * long as its slowest part.
  */
 export class RunAccount {
@@ -45,13 +45,18 @@ export class RunAccount {
     if (this.oldestRecord === undefined || cursor < this.oldestRecord) this.oldestRecord = cursor;
   }
 
-  /** Runs one phase of the run, timing it whether it succeeds or fails. */
+  /**
+   * Runs one phase of the run, timing it whether it succeeds or fails. Phases are listed in
+   * the order they began: two may overlap (a run's query starts while the run is opened).
+   */
   async phase<T>(name: string, work: () => Promise<T>): Promise<T> {
     const start = this.clock();
+    const entry = { name, durationMs: 0n };
+    this.phases.push(entry);
     try {
       return await work();
     } finally {
-      this.phases.push({ name, durationMs: BigInt(Math.round(this.clock() - start)) });
+      entry.durationMs = BigInt(Math.round(this.clock() - start));
     }
   }
 

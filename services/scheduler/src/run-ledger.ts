@@ -54,6 +54,8 @@ export interface LedgerExportState {
  * owns the ledger; the scheduler reaches it only through the cursor service's client).
  */
 export interface RunLedger {
+  /** The range a run would take now (up to maxCursor), without opening one: its query may start on it meanwhile. */
+  runRange(exportId: string, name: string, maxCursor?: bigint): Promise<{ from: bigint; to: bigint }>;
   /** Opens a run under the export's lease; undefined when another owner holds it. */
   startRun(start: { exportId: string; name: string; runId: string; owner: string; leaseTtlMs: number; maxCursor?: bigint }): Promise<StartedRun | undefined>;
   renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean>;
@@ -96,6 +98,10 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     isPermanent: f.isPermanent,
   });
   return {
+    async runRange(exportId, name, maxCursor) {
+      const r = await cursor.getRunRange({ exportId, name, maxCursor: maxCursor === undefined ? "" : maxCursor.toString() });
+      return { from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor) };
+    },
     async startRun(start) {
       const r = await cursor.startRun({ ...start, leaseTtlMs: BigInt(start.leaseTtlMs), maxCursor: start.maxCursor === undefined ? "" : start.maxCursor.toString() });
       if (!r.started) return undefined;
