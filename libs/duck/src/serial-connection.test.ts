@@ -54,3 +54,21 @@ it("sees a table's new columns through a statement prepared before they were add
   expect(before).toEqual({ k: "k2", v: 20n });
   expect(after).toEqual({ k: "k2", v: 20n, note: "n" });
 });
+
+it("answers a one-statement read beside a write transaction, with what was committed before it", async () => {
+  let inside!: () => void;
+  let finish!: () => void;
+  const entered = new Promise<void>((r) => (inside = r));
+  const writing = db.transaction(async (q) => {
+    await q.run("UPDATE kv SET v = 999 WHERE k = $1", ["k3"]);
+    inside();
+    await new Promise<void>((r) => (finish = r));
+  });
+  await entered;
+  // The write transaction holds the writer connection: a read behind it would never come back.
+  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 30n }]);
+  finish();
+  await writing;
+  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 999n }]);
+  await expect(db.select("SELEC 1")).rejects.toThrow(/syntax error/i);
+});

@@ -51,6 +51,17 @@ export class SerialConnection {
     return run;
   }
 
+  /**
+   * One read-only statement on the reader connection: a statement sees one moment by
+   * itself, so it needs no transaction around it (two statements fewer than `read`).
+   */
+  select(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
+    if (this.closed) return Promise.reject(new Error("the store is closed"));
+    const run = this.readerTail.then(() => new Queryable(this.reader, this.readerStatements).all(sql, params));
+    this.readerTail = run.catch(() => undefined);
+    return run;
+  }
+
   /** Runs `task` alone on the connection. */
   exclusive<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the store is closed"));

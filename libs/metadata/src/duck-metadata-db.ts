@@ -35,6 +35,10 @@ export class DuckMetadataDb implements MetadataDb {
     return this.db.read((q) => task(duckSession(q)));
   }
 
+  async select(sql: string, params: SqlValue[] = []): Promise<SqlRow[]> {
+    return (await this.db.select(sql, params.map(toDuck))).map(fromDuck);
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }

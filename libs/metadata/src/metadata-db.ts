@@ -30,6 +30,8 @@ export interface MetadataDb {
    * statements see what was committed when it began, all the same moment.
    */
   read<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
+  /** One statement that only reads, beside the writing tasks, as `read` runs it without a transaction around it. */
+  select(sql: string, params?: SqlValue[]): Promise<SqlRow[]>;
   /**
    * Runs `task` in a transaction that commits if it returns and rolls back if it throws. On
    * PostgreSQL a conflict with another node's transaction runs `task` again from the start,

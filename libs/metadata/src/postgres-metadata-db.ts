@@ -53,6 +53,11 @@ export class PostgresMetadataDb implements MetadataDb {
     return this.transaction(task);
   }
 
+  /** One statement outside a transaction block: PostgreSQL gives it a snapshot of its own. */
+  async select(sql: string, params: SqlValue[] = []): Promise<SqlRow[]> {
+    return pgSession(this.pool).all(sql, params);
+  }
+
   async transaction<T>(task: (db: MetadataSession) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
@@ -79,7 +84,7 @@ export class PostgresMetadataDb implements MetadataDb {
   }
 }
 
-function pgSession(client: pg.PoolClient): MetadataSession {
+function pgSession(client: pg.Pool | pg.PoolClient): MetadataSession {
   const all = async (sql: string, params: SqlValue[] = []) => (await client.query(sql, params.map(toPg))).rows as SqlRow[];
   return {
     run: async (sql, params) => void (await all(sql, params)),

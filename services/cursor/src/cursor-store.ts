@@ -266,16 +266,14 @@ export class CursorStore {
 
   /** Extents of `tables` with after < cursor ≤ upTo, and the cursor the listing is consistent with. */
   async listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: ExtentRecord[]; cursor: bigint }> {
-    return this.db.read(async (q) => {
-      const current = await lastCursor(q);
-      const limit = upTo === undefined || upTo > current ? current : upTo;
-      const rows = await q.all(
-        `SELECT * FROM extents WHERE database = $1 AND table_name IN (${inList(tables)})
-         AND cursor > $2 AND cursor <= $3 ORDER BY cursor`,
-        [database, after, limit],
-      );
-      return { extents: rows.map(extentOf), cursor: limit };
-    });
+    // One statement, the clock with the extents up to it (a row of NULLs when none): a run's query binds its tables with it (bench #3).
+    const bound = upTo === undefined ? "c.last_cursor" : "LEAST(c.last_cursor, $3)";
+    const rows = await this.db.select(
+      `SELECT LEAST(c.last_cursor, ${upTo === undefined ? "c.last_cursor" : "$3"}) AS __limit, e.* FROM clock c LEFT JOIN extents e
+       ON e.database = $1 AND e.table_name IN (${inList(tables)}) AND e.cursor > $2 AND e.cursor <= ${bound} ORDER BY e.cursor`,
+      upTo === undefined ? [database, after] : [database, after, upTo],
+    );
+    return { extents: rows.filter((r) => r.extent_id !== null).map(extentOf), cursor: rows[0]!.__limit as bigint };
   }
 
   /** Forgets a dropped table's extents; returns their paths so the files can be removed. */
@@ -337,7 +335,7 @@ export class CursorStore {
    * disabled by the scheduler.
    */
   async runRange(exportId: string, name: string, upTo: (current: bigint) => bigint): Promise<{ from: bigint; to: bigint }> {
-    const row = await this.db.read((q) => q.one("SELECT s.checkpoint_cursor, s.system_disabled, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]));
+    const [row] = await this.db.select("SELECT s.checkpoint_cursor, s.system_disabled, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]);
     if (!row) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
     if (row.system_disabled) throw failedPrecondition(`continuous export '${name}' was ${String(row.system_disabled)}`);
     const from = row.checkpoint_cursor as bigint;
