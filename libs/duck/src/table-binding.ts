@@ -54,14 +54,33 @@ export interface BindOptions {
   currentCursor?: bigint;
 }
 
+/** Parse trees of the queries bound lately, by text: an export's query is the same every run. */
+const trees = new Map<string, string>();
+const MAX_TREES = 256;
+
+/** DuckDB's parse tree of `query` as JSON (json_serialize_sql), which depends on the text alone. */
+async function serializedTree(connection: DuckDBConnection, query: string): Promise<string> {
+  const known = trees.get(query);
+  if (known !== undefined) {
+    // Most recently used last, so the oldest goes first.
+    trees.delete(query);
+    trees.set(query, known);
+    return known;
+  }
+  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
+  const tree = String(reader.getRowObjects()[0]!.tree);
+  if (trees.size >= MAX_TREES) trees.delete(trees.keys().next().value!);
+  trees.set(query, tree);
+  return tree;
+}
+
 /**
  * Checks user SQL (sql-guard) on `connection` and binds each table it names to a view of
  * the given extents; refuses a table it was not given. Returns the SQL to run and the
  * tables' names as they were given (SQL matches them case-insensitively).
  */
 export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[], options: BindOptions = {}): Promise<{ sql: string; tables: string[]; shape: QueryShape; cursorColumn: boolean }> {
-  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
-  const tree = String(reader.getRowObjects()[0]!.tree);
+  const tree = await serializedTree(connection, query);
   const checked = checkQuery(query, tree);
   const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
   const unknown = checked.tables.filter((t) => !known.has(t.toLowerCase()));

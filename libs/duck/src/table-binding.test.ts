@@ -1,0 +1,28 @@
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { bindQueryTables } from "./table-binding.js";
+
+let instance: DuckDBInstance;
+let connection: DuckDBConnection;
+
+beforeAll(async () => {
+  instance = await DuckDBInstance.create(":memory:");
+  connection = await instance.connect();
+});
+afterAll(() => {
+  connection.closeSync();
+  instance.closeSync();
+});
+
+const table = { name: "T", columns: [{ name: "Id", type: "long" }], extentFiles: [] };
+
+it("parses an export's query once however often it is bound, and checks it every time", async () => {
+  const parses = vi.spyOn(connection, "runAndReadAll");
+  const query = "SELECT Id FROM T WHERE Id > 41 -- bound twice";
+  for (let i = 0; i < 2; i++) expect(await bindQueryTables(connection, query, [table])).toMatchObject({ tables: ["T"] });
+  expect(parses.mock.calls.filter(([sql]) => String(sql).includes("json_serialize_sql"))).toHaveLength(1);
+  // A parse kept is checked again: what was refused stays refused, and a table must still be given.
+  for (let i = 0; i < 2; i++) await expect(bindQueryTables(connection, "DELETE FROM T", [table])).rejects.toThrow(/only a single read-only SELECT/);
+  await expect(bindQueryTables(connection, query, [])).rejects.toThrow("query reads unknown table 'T'");
+  parses.mockRestore();
+});
