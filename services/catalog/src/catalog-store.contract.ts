@@ -68,12 +68,14 @@ export function catalogStoreContract(implementation: string, open: (place: strin
     });
     it("keeps the audit log per database, oldest first, and drops what is past 30 days", async () => {
       const at = (iso: string) => ({ startedOn: new Date(iso), durationMs: 3, principal: "aaduser=a", commandType: "CatalogService/CreateTable", object: "T", state: "Completed", failureReason: "", text: "{}" });
+      await store.recordCommand({ ...at(new Date().toISOString()), database: "db", object: "pruning" });
+      // Recorded after this process last deleted what is past retention: left out all the same.
       await store.recordCommand({ ...at(new Date(Date.now() - 31 * 86_400_000).toISOString()), database: "db" });
       await store.recordCommand({ ...at(new Date(Date.now() - 1000).toISOString()), database: "db", object: "second" });
       await store.recordCommand({ ...at(new Date(Date.now() - 2000).toISOString()), database: "db", object: "first" });
       await store.recordCommand({ ...at(new Date().toISOString()), database: "other" });
       const listed = await store.listCommands("db");
-      expect(listed.map((c) => c.object)).toEqual(["first", "second"]);
+      expect(listed.map((c) => c.object)).toEqual(["first", "second", "pruning"]);
       expect(listed[0]).toMatchObject({ principal: "aaduser=a", durationMs: 3, state: "Completed" });
     });
 
