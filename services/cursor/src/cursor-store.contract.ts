@@ -604,21 +604,25 @@ export function cursorStoreContract(
         expect(await store.acquireLease("x2", "c", 60_000)).toBe(true);
       });
 
-      it("runRange reads the range a run would open on, and opens nothing", async () => {
+      it("runRange reads the range a run would open on, and whether another owner holds the export, and opens nothing", async () => {
         const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
         const first = await store.commitExtent(extent("T", "x2-r1"));
         const second = await store.commitExtent(extent("T", "x2-r2"));
-        expect(await store.runRange("x2", "Export2", (current) => current)).toEqual({ from, to: second });
+        expect(await store.runRange("x2", "Export2", "a", (current) => current)).toEqual({ from, to: second, leasedElsewhere: false });
         // forcedLatency's bound; never below the checkpoint.
-        expect(await store.runRange("x2", "Export2", () => first)).toEqual({ from, to: first });
-        expect(await store.runRange("x2", "Export2", () => 0n)).toEqual({ from, to: from });
+        expect(await store.runRange("x2", "Export2", "a", () => first)).toEqual({ from, to: first, leasedElsewhere: false });
+        expect(await store.runRange("x2", "Export2", "a", () => 0n)).toEqual({ from, to: from, leasedElsewhere: false });
         expect((await store.getExportStates(["x2"]))[0]!.runCount).toBe(0n);
+        // Another owner's lease shows, until it expires; the asker's own does not.
         expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
+        expect((await store.runRange("x2", "Export2", "a", (c) => c)).leasedElsewhere).toBe(true);
+        expect((await store.runRange("x2", "Export2", "b", (c) => c)).leasedElsewhere).toBe(false);
+        clock += 1_000;
+        expect((await store.runRange("x2", "Export2", "a", (c) => c)).leasedElsewhere).toBe(false);
         // The run then opens on the same range, given its upper end.
-        await store.releaseLease("x2", "b");
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => (c < first ? c : first) })).toMatchObject({ from, to: first });
         await store.dropExportState("x2");
-        await expect(store.runRange("x2", "Export2", (c) => c)).rejects.toThrow("continuous export 'Export2' no longer exists");
+        await expect(store.runRange("x2", "Export2", "a", (c) => c)).rejects.toThrow("continuous export 'Export2' no longer exists");
       });
 
       it("startRun refuses an export without state (being dropped) and records nothing", async () => {
@@ -648,11 +652,11 @@ export function cursorStoreContract(
         store = await open(dir, () => clock);
         expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("disabled automatically: storage gone");
         // Neither a run nor the read of its range goes ahead meanwhile.
-        await expect(store.runRange("x9", "Export9", (c) => c)).rejects.toThrow("continuous export 'Export9' was disabled automatically: storage gone");
+        await expect(store.runRange("x9", "Export9", "a", (c) => c)).rejects.toThrow("continuous export 'Export9' was disabled automatically: storage gone");
         await expect(store.startRun({ exportId: "x9", name: "Export9", runId: "r", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c })).rejects.toThrow("was disabled automatically");
         await store.setSystemDisabled("x9", "");
         expect((await store.getExportStates(["x9"]))[0]!.systemDisabled).toBe("");
-        expect(await store.runRange("x9", "Export9", (c) => c)).toMatchObject({ to: expect.any(BigInt) });
+        expect(await store.runRange("x9", "Export9", "a", (c) => c)).toMatchObject({ to: expect.any(BigInt) });
       });
     });
   });

@@ -331,16 +331,22 @@ export class CursorStore {
   /**
    * The cursor range a run of the export would take now (after the checkpoint, up to
    * `upTo(current cursor)`), read beside writes: a run's query starts on it while startRun,
-   * given its upper end, opens the run (bench #3). Refused as startRun refuses: no state, or
-   * disabled by the scheduler.
+   * given its upper end, opens the run (bench #3). `leasedElsewhere` says another owner than
+   * `owner` holds an unexpired lease: a run would not open, so no query should start. Refused
+   * as startRun refuses: no state, or disabled by the scheduler.
    */
-  async runRange(exportId: string, name: string, upTo: (current: bigint) => bigint): Promise<{ from: bigint; to: bigint }> {
-    const [row] = await this.db.select("SELECT s.checkpoint_cursor, s.system_disabled, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]);
+  async runRange(exportId: string, name: string, owner: string, upTo: (current: bigint) => bigint): Promise<{ from: bigint; to: bigint; leasedElsewhere: boolean }> {
+    const [row] = await this.db.select(
+      `SELECT s.checkpoint_cursor, s.system_disabled, (SELECT last_cursor FROM clock) AS __last_cursor,
+         EXISTS (SELECT 1 FROM leases l WHERE l.export_id = s.export_id AND l.owner <> $2 AND l.expires_at > $3) AS __leased_elsewhere
+       FROM export_state s WHERE s.export_id = $1`,
+      [exportId, owner, new Date(this.now())],
+    );
     if (!row) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
     if (row.system_disabled) throw failedPrecondition(`continuous export '${name}' was ${String(row.system_disabled)}`);
     const from = row.checkpoint_cursor as bigint;
     const to = upTo(row.__last_cursor as bigint);
-    return { from, to: to < from ? from : to };
+    return { from, to: to < from ? from : to, leasedElsewhere: row.__leased_elsewhere === true };
   }
 
   /**

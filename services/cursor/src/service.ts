@@ -139,8 +139,8 @@ function ledgerHandlers(store: CursorStore) {
   return {
     async getRunRange(req: GetRunRangeRequest) {
       const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
-      const range = await store.runRange(req.exportId, req.name, (current) => (max === undefined ? current : minCursor(current, max)));
-      return { fromCursor: range.from.toString(), toCursor: range.to.toString() };
+      const range = await store.runRange(req.exportId, req.name, req.owner, (current) => (max === undefined ? current : minCursor(current, max)));
+      return { fromCursor: range.from.toString(), toCursor: range.to.toString(), leasedElsewhere: range.leasedElsewhere };
     },
     async startRun(req: StartRunRequest) {
       const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;

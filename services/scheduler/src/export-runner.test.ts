@@ -349,17 +349,25 @@ describe("ExportRunner", () => {
       expect(calls.spooled).toEqual([[["T", String(start), String(first)]]]);
     });
 
-    it("runs the query again when the checkpoint moved before the run opened, after letting the first spool go", async () => {
+    it("runs the query again when the checkpoint moved before the run opened, without waiting for the first", async () => {
       const spec = exportSpec();
       const start = await initState(spec);
       const first = await ingest();
       const second = await ingest();
       const { peers, calls } = fakePeers(() => spec);
-      const order: string[] = [];
+      const spools: string[] = [];
+      let requeried!: () => void;
+      const again = new Promise<void>((r) => (requeried = r));
       const query = peers.query;
       peers.query = {
-        executeToSpool: async (req) => (order.push(`query ${req.factTables?.[0]?.afterCursor}`), query.executeToSpool(req)),
-        discardSpool: async (req) => (order.push(`discard ${req.spoolName}`), query.discardSpool(req)),
+        ...query,
+        executeToSpool: async (req) => {
+          spools.push(req.spoolName ?? "");
+          // The early query ends only once the run has asked again: waited for, it would never end.
+          if (spools.length === 1) await within(again, "the query again, under its own spool");
+          else requeried();
+          return query.executeToSpool(req);
+        },
       };
       // A replay moves the checkpoint between the range read and the run's opening.
       const moving: RunLedger = {
@@ -373,9 +381,44 @@ describe("ExportRunner", () => {
       const runner = new ExportRunner(moving, peers, { now: () => clock, retry: noRetry });
       const run = await runner.run(spec);
       expect(run).toMatchObject({ result: "Completed", from: first, to: second });
-      expect(calls.spooled).toEqual([[["T", String(start), String(second)]], [["T", String(first), String(second)]]]);
-      expect(order.slice(0, 3)).toEqual([`query ${start}`, `discard ${run.runId}`, `query ${first}`]);
+      // The early query on the range read first, then the run's own (which the fake records first: the early one waits).
+      expect(calls.spooled).toEqual([[["T", String(first), String(second)]], [["T", String(start), String(second)]]]);
+      expect(spools).toEqual([run.runId, `${run.runId}-again`]);
+      // What was staged is the second query's, and both spools go.
+      expect(calls.staged.map((s) => s.spoolHandle)).toEqual([`${run.runId}-again`]);
+      await runner.drain();
+      expect(calls.discarded.sort()).toEqual([run.runId, `${run.runId}-again`].sort());
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(second);
+    });
+
+    it("queries nothing before the run opens when another owner holds the export, its range cannot be read, or it cannot run", async () => {
+      const spec = exportSpec();
+      const start = await initState(spec);
+      const first = await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, leaseTtlMs: 60_000 });
+      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "elsewhere", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+      for (let i = 0; i < 3; i++) await expect(runner.run(spec)).rejects.toThrow(/being run by another scheduler/);
+      expect(calls.spooled).toEqual([]);
+      await ledger.releaseLease(spec.id, "other-node");
+
+      // A cursor service without GetRunRange: the run goes on, its query after the opening.
+      const order: string[] = [];
+      const older: RunLedger = {
+        ...ledger,
+        runRange: async () => Promise.reject(new SpillwayError(ErrorCode.unimplemented, "unknown method GetRunRange")),
+        startRun: async (s) => (order.push("start"), ledger.startRun(s)),
+      };
+      const query = peers.query;
+      peers.query = { ...query, executeToSpool: async (req) => (order.push("query"), query.executeToSpool(req)) };
+      expect(await new ExportRunner(older, peers, { now: () => clock, retry: noRetry }).run(spec)).toMatchObject({ result: "Completed", from: start, to: first });
+      expect(order).toEqual(["start", "query"]);
+
+      // A fact table gone from the definition: the run fails as before, with no query.
+      await ingest();
+      const broken = { ...spec, factTables: ["Gone"] } as ExportSpec;
+      expect(await runner.run(broken)).toMatchObject({ result: "Failed", details: expect.stringContaining("'Gone'") });
+      expect(calls.spooled).toHaveLength(1);
     });
 
     it("lets its spool go, once the query is done, when the run cannot open", async () => {
@@ -402,6 +445,7 @@ describe("ExportRunner", () => {
       expect(calls.discarded).toHaveLength(2);
       // Nothing was opened, so nothing was committed or recorded as failed.
       expect((await cursor.listRuns({ exportIds: [spec.id] })).runs).toEqual([]);
+      expect((await cursor.listFailures({ exportId: spec.id })).failures).toEqual([]);
     });
   });
 

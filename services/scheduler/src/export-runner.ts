@@ -211,12 +211,15 @@ export class ExportRunner {
     const maxCursor = latency > 0 ? ticksFromEpochMs(this.now() - latency) : undefined;
     // The range as it stands now: the run's query starts on it while the run is opened with
     // the same upper end, rather than after (bench #3). The opened run's range is the one that
-    // counts: should the checkpoint have moved in between, the query runs again on it.
-    const planned = this.queriesEarly(spec) ? await account.phase("range", () => this.store.runRange(spec.id, spec.name, maxCursor)) : undefined;
+    // counts: should the checkpoint have moved in between, the query runs again on it. No early
+    // query when another owner holds the export (the run would not open), nor when the range
+    // cannot be read (startRun says why, or the cursor service predates GetRunRange).
+    const planned = this.queriesEarly(spec) ? await account.phase("range", () => this.store.runRange(spec.id, spec.name, this.ownerId, maxCursor)).catch(() => undefined) : undefined;
+    const upTo = planned && !planned.leasedElsewhere ? planned.to : undefined;
     const opening = account.phase("start", () =>
-      this.store.startRun({ exportId: spec.id, name: spec.name, runId, owner: this.ownerId, leaseTtlMs: this.leaseTtlMs, maxCursor: planned?.to ?? maxCursor }),
+      this.store.startRun({ exportId: spec.id, name: spec.name, runId, owner: this.ownerId, leaseTtlMs: this.leaseTtlMs, maxCursor: upTo !== undefined && (maxCursor === undefined || upTo < maxCursor) ? upTo : maxCursor }),
     );
-    const early = planned && { range: { after: planned.from, upTo: planned.to }, spool: this.querySpool(spec, { after: planned.from, upTo: planned.to }, runId, account) };
+    const early = planned && upTo !== undefined ? { range: { after: planned.from, upTo }, spool: this.querySpool(spec, { after: planned.from, upTo }, runId, account) } : undefined;
     // Awaited by the run, or let go of: its failure must not go unhandled meanwhile.
     early?.spool.catch(() => undefined);
     let started: StartedRun | undefined;
@@ -242,9 +245,18 @@ export class ExportRunner {
     }
   }
 
-  /** Whether a run's query may start before the run is open: when the run stays whole on this node (see partsOf). */
+  /**
+   * Whether a run's query may start before the run is open: when the run stays whole on this
+   * node (see partsOf) and its definition can run at all (execute fails it otherwise).
+   */
   private queriesEarly(spec: ExportSpec): boolean {
-    return spec.externalTable !== undefined && !this.maySplit(spec);
+    if (!spec.externalTable || this.maySplit(spec)) return false;
+    try {
+      this.checkTables(spec);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The query service spools the run's rows over `range` (the fact tables bound to it, the dimensions whole). */
@@ -278,11 +290,10 @@ export class ExportRunner {
       if (started.pending.length) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
 
       const fits = early !== undefined && early.range.after === from && early.range.upTo === to;
-      if (early && !fits) {
-        // The checkpoint moved before the run opened: the query runs again, under the same spool name.
-        await early.spool.catch(() => undefined);
-        await this.peers.query.discardSpool({ spoolName: runId });
-      }
+      // The checkpoint moved before the run opened: the query runs again on the run's range,
+      // under a spool name of its own, not waiting for the early one (removed once it ends).
+      const spoolName = early && !fits ? `${runId}-again` : runId;
+      if (spoolName !== runId) places.push({ peers: this.peers, handle: spoolName });
       const parts = early ? [] : await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
         places = parts;
@@ -290,7 +301,7 @@ export class ExportRunner {
       }
 
       // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await (fits ? early.spool : this.querySpool(spec, { after: from, upTo: to }, runId, account));
+      const spool = await (fits ? early.spool : this.querySpool(spec, { after: from, upTo: to }, spoolName, account));
       account.add(spool.usage);
       account.read(spool.oldestFactCursor);
       if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);

@@ -54,8 +54,11 @@ export interface LedgerExportState {
  * owns the ledger; the scheduler reaches it only through the cursor service's client).
  */
 export interface RunLedger {
-  /** The range a run would take now (up to maxCursor), without opening one: its query may start on it meanwhile. */
-  runRange(exportId: string, name: string, maxCursor?: bigint): Promise<{ from: bigint; to: bigint }>;
+  /**
+   * The range a run would take now (up to maxCursor), without opening one: its query may
+   * start on it meanwhile, unless another owner than `owner` holds the export's lease.
+   */
+  runRange(exportId: string, name: string, owner: string, maxCursor?: bigint): Promise<{ from: bigint; to: bigint; leasedElsewhere: boolean }>;
   /** Opens a run under the export's lease; undefined when another owner holds it. */
   startRun(start: { exportId: string; name: string; runId: string; owner: string; leaseTtlMs: number; maxCursor?: bigint }): Promise<StartedRun | undefined>;
   renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean>;
@@ -98,9 +101,9 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     isPermanent: f.isPermanent,
   });
   return {
-    async runRange(exportId, name, maxCursor) {
-      const r = await cursor.getRunRange({ exportId, name, maxCursor: maxCursor === undefined ? "" : maxCursor.toString() });
-      return { from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor) };
+    async runRange(exportId, name, owner, maxCursor) {
+      const r = await cursor.getRunRange({ exportId, name, owner, maxCursor: maxCursor === undefined ? "" : maxCursor.toString() });
+      return { from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor), leasedElsewhere: r.leasedElsewhere };
     },
     async startRun(start) {
       const r = await cursor.startRun({ ...start, leaseTtlMs: BigInt(start.leaseTtlMs), maxCursor: start.maxCursor === undefined ? "" : start.maxCursor.toString() });
