@@ -1,5 +1,7 @@
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { refusal } from "../support/fixtures.js";
@@ -105,5 +107,28 @@ describe.each<Mode>(["all", "split", "nodes"])("IngestStream: one payload in man
     expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
     await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
     expect(await rows()).toEqual(before);
+  });
+
+  it("counts a gzip file named by reference as it unpacks, against the same limit: a small file that unpacks large is refused", async () => {
+    const before = await rows();
+    const folder = mkdtempSync(join(tmpdir(), "spillway-gzip-bomb-"));
+    try {
+      // About 2 MB of rows, a few kilobytes packed: under the 1 MB limit as sent, over it unpacked.
+      const bomb = join(folder, "bomb.csv.gz");
+      writeFileSync(bomb, gzipSync("30,x\n".repeat(400_000)));
+      expect(statSync(bomb).size).toBeLessThan(64 * 1024);
+      expect(await refusal(sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [`file://${bomb}`] }))).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        message: expect.stringMatching(/more than the 1048576 bytes one call may ingest \(--max-ingest-size\), gzip unpacked/),
+      });
+      // A small one is read as before.
+      const small = join(folder, "small.csv.gz");
+      writeFileSync(small, gzipSync("31,y\n"));
+      expect((await sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [`file://${small}`] })).rowCount).toBe(1n);
+      expect(await rows()).toEqual([...before, "31:y"]);
+      await waitFor("no scratch file", async () => scratchFiles().length === 0 || undefined, 5000);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -22,6 +22,8 @@ export interface StorageTarget {
   read(name: string): Promise<Buffer | undefined>;
   /** Copies `name` into `localFile` (whose folder exists); false when `name` does not exist. */
   download(name: string, localFile: string): Promise<boolean>;
+  /** `name`'s content as it is read; undefined when `name` does not exist. */
+  openRead(name: string): Promise<NodeJS.ReadableStream | undefined>;
   /** The full path an artifact named `name` has. */
   pathOf(name: string): string;
   /** The MD5 of `name`'s content, base64, as Blob Storage reports Content-MD5; undefined when unknown or missing. */
@@ -169,6 +171,15 @@ class FolderTarget implements StorageTarget {
     }
   }
 
+  async openRead(name: string): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      return (await open(await this.resolve(await this.fileAt(name)), "r")).createReadStream();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
   async download(name: string, localFile: string): Promise<boolean> {
     try {
       await copyFile(await this.resolve(await this.fileAt(name)), localFile);
@@ -294,6 +305,15 @@ class BlobTarget implements StorageTarget {
   async read(name: string): Promise<Buffer | undefined> {
     try {
       return await this.container.getBlockBlobClient(this.prefix + name).downloadToBuffer();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async openRead(name: string): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      return (await this.container.getBlockBlobClient(this.prefix + name).download()).readableStreamBody;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw err;

@@ -12,8 +12,9 @@ import { queryLanguage } from "@spillway/kql";
 import { measured } from "@spillway/telemetry";
 import { measuredIngestion } from "./ingestion-metrics.js";
 import { OneShotExports } from "./one-shot-export.js";
-import { fetchSource } from "./storage-source.js";
-import { extractZipEntries, unpackBudget, zipEntryMatcher } from "./zip-entries.js";
+import { openSource } from "./storage-source.js";
+import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
+import { ingestBudget, isGzip, keepWithin, takeFile } from "./ingest-budget.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -213,10 +214,10 @@ export function queryHandlers(
     const isZip = (uri: string) => /\.zip(?:[;?]|$)/i.test(uri);
     if (req.zipPattern && !req.uris.some(isZip)) throw invalidArgument("zipPattern selects files in .zip archives, and none of the uris names one");
     const inArchive = zipEntryMatcher(req.zipPattern);
-    // For all the call's archives together: what unpacking may bring, and how many files.
-    const budget = unpackBudget(limits.maxPayloadBytes, MAX_URIS);
-    // Kept with the name's ending, so DuckDB reads a .gz file as gzip.
-    const scratchFor = (name: string) => engine.scratchFile(`.${format}${/\.gz(?:[;?]|$)/i.test(name) ? ".gz" : ""}`);
+    // For all the call's files together: the bytes they bring (gzip unpacked here, so its
+    // size is counted as it comes, not as it claims), and how many.
+    const budget = ingestBudget(limits.maxPayloadBytes, MAX_URIS);
+    const scratchFor = () => engine.scratchFile(`.${format}`);
     return ingestInto(req, async (extentName, table) => {
       const files: Array<{ file: string; shown: string }> = [];
       const archives: string[] = [];
@@ -224,17 +225,19 @@ export function queryHandlers(
         for (const uri of req.uris) {
           const shown = maskConnectionString(uri);
           if (!isZip(uri)) {
-            const local = scratchFor(uri);
+            takeFile(budget);
+            const local = scratchFor();
             files.push({ file: local, shown: `'${shown}'` });
-            await fetchSource(uri, local, fileTargets, storageHosts);
+            await keepWithin(await openSource(uri, fileTargets, storageHosts), local, shown, budget, isGzip(uri));
             continue;
           }
-          // An archive's files (those zipPattern selects) are ingested as if each were named.
+          // An archive's files (those zipPattern selects) are ingested as if each were named;
+          // the archive itself may be as large as the call's whole budget, and is not drawn from it.
           const archive = engine.scratchFile(".zip");
           archives.push(archive);
-          await fetchSource(uri, archive, fileTargets, storageHosts);
+          await keepWithin(await openSource(uri, fileTargets, storageHosts), archive, shown, ingestBudget(budget.maxBytes, 1), false);
           const extracted = await extractZipEntries(archive, shown, inArchive, (path) => {
-            const local = scratchFor(path);
+            const local = scratchFor();
             files.push({ file: local, shown: `'${path}' in '${shown}'` });
             return local;
           }, budget);

@@ -1,4 +1,4 @@
-import { copyFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { ErrorCode, notFound, SpillwayError } from "@spillway/errors";
 import { confineFileTarget, maskConnectionString, openStorageTarget, parseConnectionString, type FileTargetPolicy } from "@spillway/storage";
 
@@ -18,35 +18,39 @@ async function checkHost(serviceUrl: string, shown: string, storageHosts: () => 
 }
 
 /**
- * Copies the file or blob a URI names (Kusto's ingestion by reference) to `localFile`: a
+ * Opens the file or blob a URI names (Kusto's ingestion by reference) for reading: a
  * `file:///` file inside the folders file targets may use (SPEC §7), or an Azure blob with an
  * account key (`;key`) or a SAS (`?sas`), as an external table's connection string is
  * written. Errors name the URI with its secret masked.
  */
-export async function fetchSource(uri: string, localFile: string, files: FileTargetPolicy, storageHosts: () => Promise<ReadonlySet<string>>): Promise<void> {
+export async function openSource(uri: string, files: FileTargetPolicy, storageHosts: () => Promise<ReadonlySet<string>>): Promise<NodeJS.ReadableStream> {
   const shown = maskConnectionString(uri);
   const location = parseConnectionString(uri);
   if (location.kind === "blob") await checkHost(location.serviceUrl, shown, storageHosts);
   if (location.kind === "folder") {
     const real = await confineFileTarget(location.path, files);
-    await copyFile(real, localFile).catch((err: NodeJS.ErrnoException) => {
+    const handle = await open(real, "r").catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") throw notFound(`file '${shown}' does not exist`);
-      if (err.code === "EISDIR") throw notFound(`'${shown}' is a folder; name the files to ingest`);
       throw new SpillwayError(ErrorCode.failedPrecondition, `file '${shown}' could not be read: ${err.code ?? err.message}`);
     });
-    return;
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close();
+      throw notFound(`'${shown}' is a folder; name the files to ingest`);
+    }
+    return handle.createReadStream();
   }
   const at = location.prefix.lastIndexOf("/");
   const name = location.prefix.slice(at + 1);
   if (!name) throw notFound(`'${shown}' names a container, not a blob`);
   const folder = openStorageTarget({ ...location, prefix: at < 0 ? "" : location.prefix.slice(0, at) });
-  let found: boolean;
+  let body: NodeJS.ReadableStream | undefined;
   try {
-    found = await folder.download(name, localFile);
+    body = await folder.openRead(name);
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 403 || status === 401) throw new SpillwayError(ErrorCode.permissionDenied, `storage refused to give blob '${shown}': check its key or SAS`);
     throw new SpillwayError(ErrorCode.unavailable, `blob '${shown}' could not be read (${status ? `HTTP ${status}` : ((err as NodeJS.ErrnoException).code ?? "no answer")}); try again`);
   }
-  if (!found) throw notFound(`blob '${shown}' does not exist`);
+  if (!body) throw notFound(`blob '${shown}' does not exist`);
+  return body;
 }

@@ -1,8 +1,6 @@
-import { createWriteStream } from "node:fs";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import yauzl from "yauzl";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+import { isGzip, keepWithin, takeFile, type IngestBudget } from "./ingest-budget.js";
 
 /**
  * Kusto's `zipPattern`: a regular expression over the paths of an archive's files. Kusto's
@@ -22,32 +20,16 @@ export function zipEntryMatcher(pattern: string): (path: string) => boolean {
 }
 
 /**
- * What one ingestion call may still unpack, shared by its archives: bytes (an archive may
- * claim any size: they are counted as they come) and files (each becomes a scratch file and
- * a file DuckDB reads).
- */
-export interface UnpackBudget {
-  maxBytes: number;
-  bytesLeft: number;
-  maxFiles: number;
-  filesLeft: number;
-}
-
-export function unpackBudget(maxBytes: number, maxFiles: number): UnpackBudget {
-  return { maxBytes, bytesLeft: maxBytes, maxFiles, filesLeft: maxFiles };
-}
-
-/**
  * Extracts the files of the zip archive at `archive` whose paths `matches` keeps, each to the
- * local file `fileFor(path)` gives (never a path taken from the archive), within `budget`.
- * Says which paths it extracted, in the archive's order.
+ * local file `fileFor(path)` gives (never a path taken from the archive), a `.gz` one
+ * unpacked, within `budget`. Says which paths it extracted, in the archive's order.
  */
-export async function extractZipEntries(archive: string, shown: string, matches: (path: string) => boolean, fileFor: (path: string) => string, budget: UnpackBudget): Promise<string[]> {
+export async function extractZipEntries(archive: string, shown: string, matches: (path: string) => boolean, fileFor: (path: string) => string, budget: IngestBudget): Promise<string[]> {
   let zip: yauzl.ZipFile;
   try {
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
   } catch (err) {
-    throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
+    throw unreadable(shown, err);
   }
   // A late error (closing the file after the last entry) must not go unheard as an 'error' event.
   zip.on("error", () => undefined);
@@ -66,25 +48,20 @@ export async function extractZipEntries(archive: string, shown: string, matches:
       });
       if (!entry) break;
       if (entry.fileName.endsWith("/") || !matches(entry.fileName)) continue;
-      if (--budget.filesLeft < 0) throw new SpillwayError(ErrorCode.resourceExhausted, `the archives of the call hold more than the ${budget.maxFiles} files one call may ingest; nothing was ingested`);
+      takeFile(budget);
       const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))));
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          budget.bytesLeft -= chunk.length;
-          if (budget.bytesLeft < 0) done(new SpillwayError(ErrorCode.resourceExhausted, `the archives of the call unpack to more than the ${budget.maxBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`));
-          else done(null, chunk);
-        },
-      });
-      await pipeline(stream, counter, createWriteStream(fileFor(entry.fileName)));
+      await keepWithin(stream, fileFor(entry.fileName), `${entry.fileName}' in '${shown}`, budget, isGzip(entry.fileName), (err) => unreadable(shown, err));
       extracted.push(entry.fileName);
     }
   } catch (err) {
     if (err instanceof SpillwayError) throw err;
     // This machine's own trouble (a full disk, too many open files) is not the archive's fault.
     if ((err as NodeJS.ErrnoException).syscall) throw new SpillwayError(ErrorCode.unavailable, `could not unpack '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`);
-    throw invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
+    throw unreadable(shown, err);
   } finally {
     zip.close();
   }
   return extracted;
 }
+
+const unreadable = (shown: string, err: unknown) => invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
