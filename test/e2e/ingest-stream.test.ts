@@ -119,7 +119,7 @@ describe.each<Mode>(["all", "split", "nodes"])("IngestStream: one payload in man
       expect(statSync(bomb).size).toBeLessThan(64 * 1024);
       expect(await refusal(sw.query.ingestFromStorage({ table: "Events", format: "csv", uris: [`file://${bomb}`] }))).toMatchObject({
         code: status.RESOURCE_EXHAUSTED,
-        message: expect.stringMatching(/more than the 1048576 bytes one call may ingest \(--max-ingest-size\), gzip unpacked/),
+        message: expect.stringMatching(/the files of the call, gzip unpacked, come to more than the 1048576 bytes one call may ingest \(--max-ingest-size\)/),
       });
       // A small one is read as before.
       const small = join(folder, "small.csv.gz");

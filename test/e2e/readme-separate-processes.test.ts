@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "@spillway/proto";
 import { createGrpcClient } from "@spillway/rpc";
 import { grpcurl } from "../../tools/grpcurl.js";
-import { freePort, waitFor } from "../support/free-port.js";
+import { freePort } from "../support/free-port.js";
 
 // The README's "Running the services as separate processes" block, run as written: each
 // address it names is swapped for a free port and its data directory for a temporary one,
@@ -33,19 +33,48 @@ function quickStartCalls(): Array<{ data: string; method: string }> {
     });
 }
 
+/** Whether any process of group `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every process of group `pgid`: SIGTERM, then SIGKILL for what is left after 20 s; waits until none is. */
+async function stopGroup(pgid: number): Promise<void> {
+  if (!groupAlive(pgid)) return;
+  process.kill(-pgid, "SIGTERM");
+  const deadline = Date.now() + 20_000;
+  while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (!groupAlive(pgid)) return;
+  process.kill(-pgid, "SIGKILL");
+  // Bounded: a killed process nobody reaps (no init in a container) stays in the group.
+  const killed = Date.now() + 5_000;
+  while (groupAlive(pgid) && Date.now() < killed) await new Promise((r) => setTimeout(r, 100));
+}
+
 describe("the README's services as separate processes", () => {
   const block = shBlock("### Running the services as separate processes");
-  const dataDir = mkdtempSync(join(tmpdir(), "spillway-readme-split-"));
-  const lake = mkdtempSync(join(tmpdir(), "spillway-readme-split-lake-"));
+  let dataDir: string;
+  let lake: string;
   const ports = new Map<string, number>();
-  let shell: ChildProcess;
+  let shell: ChildProcess | undefined;
   let said = "";
+  const exited = () => shell!.exitCode !== null || shell!.signalCode !== null;
 
   beforeAll(async () => {
-    const addresses = [...new Set(block.match(/127\.0\.0\.1:\d+/g))];
-    for (const address of addresses) ports.set(address, await freePort());
-    let script = block.replaceAll("/var/lib/spillway", dataDir);
-    for (const [address, port] of ports) script = script.replaceAll(address, `127.0.0.1:${port}`);
+    dataDir = mkdtempSync(join(tmpdir(), "spillway-readme-split-"));
+    lake = mkdtempSync(join(tmpdir(), "spillway-readme-split-lake-"));
+    // A free port for each address, all different, swapped in one pass (a new port may be one of the block's).
+    for (const address of new Set(block.match(/127\.0\.0\.1:\d+/g))) {
+      let port = await freePort();
+      while ([...ports.values()].includes(port)) port = await freePort();
+      ports.set(address, port);
+    }
+    const script = block.replaceAll("/var/lib/spillway", dataDir).replace(/127\.0\.0\.1:\d+/g, (address) => `127.0.0.1:${ports.get(address)}`);
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SPILLWAY_")) env[k] = v;
     // Seven processes would each try the default metrics address; this test does not scrape them.
@@ -58,10 +87,17 @@ describe("the README's services as separate processes", () => {
       if (address.endsWith(":8080")) continue;
       const health = createGrpcClient(Health, `127.0.0.1:${port}`);
       try {
-        await waitFor(`${address} of the README block to serve (it said: ${said.slice(-2000)})`, async () => {
-          if (shell.exitCode !== null) throw new Error(`the block's shell exited with ${shell.exitCode}: ${said}`);
-          return (await health.check({ service: "" })).status === HealthCheckResponse_ServingStatus.SERVING ? true : undefined;
-        }, 90_000);
+        const deadline = Date.now() + 90_000;
+        for (;;) {
+          if (exited()) throw new Error(`the block's shell ended (code ${shell.exitCode}, signal ${shell.signalCode}); it said:\n${said}`);
+          const serving = await Promise.race([
+            health.check({ service: "" }).then((r) => r.status === HealthCheckResponse_ServingStatus.SERVING, () => false),
+            new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+          ]);
+          if (serving) break;
+          if (Date.now() > deadline) throw new Error(`${address} of the README block (port ${port}) did not serve within 90 s; the processes said:\n${said}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
       } finally {
         health.close();
       }
@@ -69,13 +105,11 @@ describe("the README's services as separate processes", () => {
   }, 180_000);
 
   afterAll(async () => {
-    if (shell?.pid !== undefined && shell.exitCode === null) {
-      process.kill(-shell.pid, "SIGTERM");
-      await new Promise((r) => shell.once("exit", r));
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-    rmSync(lake, { recursive: true, force: true });
-  });
+    if (shell?.pid !== undefined) await stopGroup(shell.pid);
+    // The services write their stores as they stop: only then is the folder theirs no more.
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (lake) rmSync(lake, { recursive: true, force: true });
+  }, 60_000);
 
   it("starts every service, each on the address it is given, and they serve the quick start together", async () => {
     expect([...ports.keys()]).toEqual(["127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053", "127.0.0.1:50054", "127.0.0.1:50055", "127.0.0.1:50056", "127.0.0.1:50057", "127.0.0.1:8080"]);

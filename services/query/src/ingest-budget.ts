@@ -5,19 +5,24 @@ import { createGunzip } from "node:zlib";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 
 /**
- * What one ingestion-by-reference call may still bring in, for all its sources together:
- * bytes as they arrive, a gzip file's unpacked (what it claims to hold is never trusted),
- * and files (each becomes a scratch file and a file DuckDB reads).
+ * What one ingestion-by-reference call may still bring in, for all its sources together,
+ * each counted as it comes (what a file claims to hold is never trusted):
+ * - `readLeft`: bytes read from the sources as they are stored (a gzip file packed, a zip
+ *   archive whole);
+ * - `keptLeft`: bytes of the files DuckDB reads (a gzip file unpacked, an archive's files);
+ * - `filesLeft`: files DuckDB reads (each is a scratch file).
+ * A plain file counts in both byte budgets, a gzip file in each as what it is there.
  */
 export interface IngestBudget {
   maxBytes: number;
-  bytesLeft: number;
+  readLeft: number;
+  keptLeft: number;
   maxFiles: number;
   filesLeft: number;
 }
 
 export function ingestBudget(maxBytes: number, maxFiles: number): IngestBudget {
-  return { maxBytes, bytesLeft: maxBytes, maxFiles, filesLeft: maxFiles };
+  return { maxBytes, readLeft: maxBytes, keptLeft: maxBytes, maxFiles, filesLeft: maxFiles };
 }
 
 /** Takes one file out of `budget`, or refuses the call. */
@@ -25,38 +30,54 @@ export function takeFile(budget: IngestBudget): void {
   if (--budget.filesLeft < 0) throw new SpillwayError(ErrorCode.resourceExhausted, `the call names or unpacks more than the ${budget.maxFiles} files one call may ingest; nothing was ingested`);
 }
 
-/** Whether a path or URI names a gzip file (by its ending, as Kusto reads it). */
+/** Whether a path or URI names a gzip file (by its ending before any query or key, as Kusto reads it). */
 export const isGzip = (name: string) => /\.gz(?:[;?]|$)/i.test(name);
 
 /** A source that breaks off while read: storage's trouble, to try again. */
 const sourceBrokeOff = (shown: string, err: unknown) => new SpillwayError(ErrorCode.unavailable, `'${shown}' could not be read to its end (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); try again`);
 
+/** Counts what passes against one of `budget`'s byte budgets, failing the stream past it. */
+function counter(budget: IngestBudget, which: "readLeft" | "keptLeft"): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      budget[which] -= chunk.length;
+      if (budget[which] >= 0) return done(null, chunk);
+      const what = which === "readLeft" ? "the sources of the call come to" : "the files of the call, gzip unpacked, come to";
+      done(new SpillwayError(ErrorCode.resourceExhausted, `${what} more than the ${budget.maxBytes} bytes one call may ingest (--max-ingest-size); nothing was ingested`));
+    },
+  });
+}
+
 /**
- * Writes `source` to `localFile`, unpacked first when `gunzip`, counting every byte written
- * against `budget`. Fails with RESOURCE_EXHAUSTED past the budget, INVALID_ARGUMENT for gzip
- * data that cannot be read, UNAVAILABLE when this machine cannot write, and as `readError`
+ * Writes `source` to `localFile`, counting it against `budget` as it is read, and, unpacked
+ * first when `gunzip`, as it is written: `kept` false for a file only read here (a zip
+ * archive, whose files are counted as they come out of it). Fails with RESOURCE_EXHAUSTED
+ * past the budget or when this machine's disk is full, INVALID_ARGUMENT for gzip data that
+ * cannot be read, UNAVAILABLE when this machine cannot write otherwise, and as `readError`
  * says when the source fails (by default UNAVAILABLE: it broke off); `shown` names the
  * source in messages.
  */
-export async function keepWithin(source: NodeJS.ReadableStream, localFile: string, shown: string, budget: IngestBudget, gunzip: boolean, readError: (err: unknown) => SpillwayError = (err) => sourceBrokeOff(shown, err)): Promise<void> {
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      budget.bytesLeft -= chunk.length;
-      if (budget.bytesLeft < 0) done(new SpillwayError(ErrorCode.resourceExhausted, `the files of the call come to more than the ${budget.maxBytes} bytes one call may ingest (--max-ingest-size), gzip unpacked; nothing was ingested`));
-      else done(null, chunk);
-    },
-  });
-  const sink = createWriteStream(localFile);
-  const unpack = gunzip ? createGunzip() : undefined;
+export async function keepWithin(
+  source: NodeJS.ReadableStream,
+  localFile: string,
+  shown: string,
+  budget: IngestBudget,
+  options: { gunzip: boolean; kept?: boolean; readError?: (err: unknown) => SpillwayError },
+): Promise<void> {
+  const steps: NodeJS.ReadWriteStream[] = [counter(budget, "readLeft")];
+  const unpack = options.gunzip ? createGunzip() : undefined;
+  if (unpack) steps.push(unpack);
+  if (options.kept !== false) steps.push(counter(budget, "keptLeft"));
   try {
-    await (unpack ? pipeline(source, unpack, counter, sink) : pipeline(source, counter, sink));
+    await pipeline([source, ...steps, createWriteStream(localFile)]);
   } catch (err) {
     // The first failure, whichever stream it came from (the pipeline passes it to the others).
     const { code, syscall } = err as NodeJS.ErrnoException;
     if (err instanceof SpillwayError) throw err;
+    if (code === "ENOSPC") throw new SpillwayError(ErrorCode.resourceExhausted, `the server has no disk space left to keep '${shown}'; nothing was ingested`);
     if (syscall && WRITING.has(syscall)) throw new SpillwayError(ErrorCode.unavailable, `could not keep '${shown}' here: ${code ?? (err as Error).message}; try again`);
     if (unpack && code?.startsWith("Z_")) throw invalidArgument(`'${shown}' is not gzip data that can be read: ${(err as Error).message}; nothing was ingested`);
-    throw readError(err);
+    throw (options.readError ?? ((e) => sourceBrokeOff(shown, e)))(err);
   }
 }
 

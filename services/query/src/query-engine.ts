@@ -280,8 +280,9 @@ export class QueryEngine {
   }
 
   /**
-   * Turns files in the ingestion scratch folder (`scratchFile`), read as one payload (gzip
-   * by their `.gz` ending), into the extent `extentName`, published; all or nothing. Messages
+   * Turns files in the ingestion scratch folder (`scratchFile`), read as one payload (DuckDB
+   * reads one ending in `.gz` as gzip; IngestFromStorage unpacks its own first, to count
+   * them), into the extent `extentName`, published; all or nothing. Messages
    * name each file as `shown`, never its scratch path.
    */
   async ingestFiles(format: IngestFormat, files: Array<{ file: string; shown: string }>, columns: Array<{ name: string; type: string }>, ignoreFirstRecord: boolean, extentName: string): Promise<{ path: string; rows: bigint; bytes: bigint }> {

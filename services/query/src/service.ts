@@ -228,24 +228,27 @@ export function queryHandlers(
             takeFile(budget);
             const local = scratchFor();
             files.push({ file: local, shown: `'${shown}'` });
-            await keepWithin(await openSource(uri, fileTargets, storageHosts), local, shown, budget, isGzip(uri));
+            await keepWithin(await openSource(uri, fileTargets, storageHosts), local, shown, budget, { gunzip: isGzip(uri) });
             continue;
           }
           // An archive's files (those zipPattern selects) are ingested as if each were named;
-          // the archive itself may be as large as the call's whole budget, and is not drawn from it.
+          // the archive counts as read, and so do its files as they come out of it.
           const archive = engine.scratchFile(".zip");
           archives.push(archive);
-          await keepWithin(await openSource(uri, fileTargets, storageHosts), archive, shown, ingestBudget(budget.maxBytes, 1), false);
+          await keepWithin(await openSource(uri, fileTargets, storageHosts), archive, shown, budget, { gunzip: false, kept: false });
           const extracted = await extractZipEntries(archive, shown, inArchive, (path) => {
             const local = scratchFor();
             files.push({ file: local, shown: `'${path}' in '${shown}'` });
             return local;
           }, budget);
+          // Its files are out: the archive need not take disk space while the others come.
+          await rm(archive, { force: true });
           if (extracted.length === 0) throw invalidArgument(`archive '${shown}' has no file${req.zipPattern ? ` matching zipPattern '${req.zipPattern}'` : ""}; nothing was ingested`);
         }
         return await engine.ingestFiles(format, files, table.columns, req.ignoreFirstRecord, extentName);
       } finally {
-        await Promise.all([...files.map((f) => f.file), ...archives].map((f) => rm(f, { force: true })));
+        // A failure to remove scratch must not hide what went wrong.
+        await Promise.all([...files.map((f) => f.file), ...archives].map((f) => rm(f, { force: true }).catch(() => undefined)));
       }
     });
   }

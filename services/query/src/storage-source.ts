@@ -33,7 +33,14 @@ export async function openSource(uri: string, files: FileTargetPolicy, storageHo
       if (err.code === "ENOENT") throw notFound(`file '${shown}' does not exist`);
       throw new SpillwayError(ErrorCode.failedPrecondition, `file '${shown}' could not be read: ${err.code ?? err.message}`);
     });
-    if ((await handle.stat()).isDirectory()) {
+    const isFolder = await handle.stat().then(
+      (st) => st.isDirectory(),
+      async (err: NodeJS.ErrnoException) => {
+        await handle.close();
+        throw new SpillwayError(ErrorCode.failedPrecondition, `file '${shown}' could not be read: ${err.code ?? err.message}`);
+      },
+    );
+    if (isFolder) {
       await handle.close();
       throw notFound(`'${shown}' is a folder; name the files to ingest`);
     }

@@ -74,7 +74,7 @@ describe("extractZipEntries", () => {
     const budget = ingestBudget(1 << 20, 10);
     expect(await extractZipEntries(zip, "gz.zip", (p) => p === "a.csv.gz", () => join(dir, "gz-a.csv"), budget)).toEqual(["a.csv.gz"]);
     expect(await readFile(join(dir, "gz-a.csv"), "utf8")).toBe("Id\n1\n");
-    expect(budget.bytesLeft).toBe((1 << 20) - 5);
+    expect(budget.keptLeft).toBe((1 << 20) - 5);
     // Packed, it is a few kilobytes, far below the budget: unpacked, it is four times the budget.
     await expect(extractZipEntries(zip, "gz.zip", (p) => p === "bomb.csv.gz", () => join(dir, "gz-bomb.csv"), budget)).rejects.toMatchObject({ code: ErrorCode.resourceExhausted });
     await expect(extractZipEntries(zip, "gz.zip", (p) => p === "bad.csv.gz", () => join(dir, "gz-bad.csv"), ingestBudget(1 << 20, 10))).rejects.toMatchObject({

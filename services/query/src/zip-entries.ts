@@ -50,7 +50,7 @@ export async function extractZipEntries(archive: string, shown: string, matches:
       if (entry.fileName.endsWith("/") || !matches(entry.fileName)) continue;
       takeFile(budget);
       const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))));
-      await keepWithin(stream, fileFor(entry.fileName), `${entry.fileName}' in '${shown}`, budget, isGzip(entry.fileName), (err) => unreadable(shown, err));
+      await keepWithin(stream, fileFor(entry.fileName), `${entry.fileName}' in '${shown}`, budget, { gunzip: isGzip(entry.fileName), readError: (err) => unreadable(shown, err) });
       extracted.push(entry.fileName);
     }
   } catch (err) {
@@ -64,4 +64,8 @@ export async function extractZipEntries(archive: string, shown: string, matches:
   return extracted;
 }
 
-const unreadable = (shown: string, err: unknown) => invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
+/** The archive's fault, unless reading this machine's copy of it failed. */
+const unreadable = (shown: string, err: unknown) =>
+  (err as NodeJS.ErrnoException).syscall
+    ? new SpillwayError(ErrorCode.unavailable, `could not read '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`)
+    : invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
