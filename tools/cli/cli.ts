@@ -210,6 +210,16 @@ program
     }),
   );
 
+/** Reads `read()` every 300 ms, showing each reading, until it is no longer InProgress; returns the last. */
+async function followToEnd<T extends { state: string }>(read: () => Promise<T>, show: (now: T) => void): Promise<T> {
+  for (;;) {
+    const now = await read();
+    show(now);
+    if (now.state !== "InProgress") return now;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 /** `backfill <export>` (and `exports backfill <export>`): a managed backfill, followed to its end. */
 function backfillCommand(parent: Command): Command {
   const command = parent
@@ -223,13 +233,7 @@ function backfillCommand(parent: Command): Command {
       const { operationId } = await c.catalog.backfillContinuousExport({ database: g.database, name, fromCursor: opts.from ?? "" });
       if (opts.async) return { rows: [{ operationId }] };
       const progress = backfillProgress();
-      let backfill;
-      for (;;) {
-        backfill = (await c.catalog.showContinuousExport({ database: g.database, name })).export!.backfill!;
-        progress.at(backfill);
-        if (backfill.state !== "InProgress") break;
-        await new Promise((r) => setTimeout(r, 300));
-      }
+      const backfill = await followToEnd(async () => (await c.catalog.showContinuousExport({ database: g.database, name })).export!.backfill!, (b) => progress.at(b));
       progress.done(backfill.state);
       if (backfill.state !== "Completed") throw new Error(`backfill ${backfill.state.toLowerCase()} (operation ${operationId}): ${backfill.status}`);
       return { rows: [{ operationId, state: backfill.state, records: backfill.recordsDone.toString(), batches: backfill.batchesDone.toString() }] };
@@ -258,15 +262,9 @@ program
       });
       if (opts.async) return { rows: [{ operationId }] };
       const progress = operationProgress(operationId);
-      let operation;
-      for (;;) {
-        [operation] = (await c.query.showOperations({ database: g.database, operationId })).operations;
-        if (operation!.state !== "InProgress") break;
-        progress.at(operation!.phase);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      progress.done(operation!.state);
-      if (operation!.state !== "Completed") throw new Error(`export ${operation!.state.toLowerCase()} (operation ${operationId}): ${operation!.status}`);
+      const operation = await followToEnd(async () => (await c.query.showOperations({ database: g.database, operationId })).operations[0]!, (o) => o.state === "InProgress" && progress.at(o.phase));
+      progress.done(operation.state);
+      if (operation.state !== "Completed") throw new Error(`export ${operation.state.toLowerCase()} (operation ${operationId}): ${operation.status}`);
       const { artifacts } = await c.query.showOperationDetails({ database: g.database, operationId });
       return { rows: artifacts.map((a) => ({ path: a.path, records: a.numRecords.toString(), bytes: a.sizeInBytes.toString() })) };
     }),
