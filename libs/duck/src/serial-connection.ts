@@ -6,21 +6,19 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, ty
  * without retry loops on write conflicts.
  */
 export class SerialConnection {
-  private tail: Promise<unknown> = Promise.resolve();
-  private readerTail: Promise<unknown> = Promise.resolve();
   /** Once closing, new tasks are refused: a statement on a closed connection would take the process down. */
   private closed = false;
-  private readonly statements: PreparedStatements;
-  private readonly readerStatements: PreparedStatements;
+  private readonly writer: Lane;
+  /** A second connection for reads alone: they see what was committed, without waiting behind writes. */
+  private readonly reader: Lane;
 
   private constructor(
     private readonly instance: DuckDBInstance,
-    private readonly connection: DuckDBConnection,
-    /** A second connection for reads alone: they see what was committed, without waiting behind writes. */
-    private readonly reader: DuckDBConnection,
+    writer: DuckDBConnection,
+    reader: DuckDBConnection,
   ) {
-    this.statements = new PreparedStatements(connection);
-    this.readerStatements = new PreparedStatements(reader);
+    this.writer = new Lane(writer);
+    this.reader = new Lane(reader);
   }
 
   static async open(path: string): Promise<SerialConnection> {
@@ -36,9 +34,7 @@ export class SerialConnection {
    * of its own, so its statements all see what was committed when it began (DuckDB's MVCC).
    */
   read<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error("the store is closed"));
-    const run = this.readerTail.then(async () => {
-      const db = new Queryable(this.reader, this.readerStatements);
+    return this.queue(this.reader, async (db) => {
       await db.run("BEGIN TRANSACTION");
       try {
         return await task(db);
@@ -47,8 +43,6 @@ export class SerialConnection {
         await db.run("ROLLBACK").catch(() => undefined);
       }
     });
-    this.readerTail = run.catch(() => undefined);
-    return run;
   }
 
   /**
@@ -56,17 +50,19 @@ export class SerialConnection {
    * itself, so it needs no transaction around it (two statements fewer than `read`).
    */
   select(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    if (this.closed) return Promise.reject(new Error("the store is closed"));
-    const run = this.readerTail.then(() => new Queryable(this.reader, this.readerStatements).all(sql, params));
-    this.readerTail = run.catch(() => undefined);
-    return run;
+    return this.queue(this.reader, (db) => db.all(sql, params));
   }
 
   /** Runs `task` alone on the connection. */
   exclusive<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
+    return this.queue(this.writer, task);
+  }
+
+  /** Runs `task` on `lane`'s connection, after the tasks queued there before it. */
+  private queue<T>(lane: Lane, task: (db: Queryable) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the store is closed"));
-    const run = this.tail.then(() => task(new Queryable(this.connection, this.statements)));
-    this.tail = run.catch(() => undefined);
+    const run = lane.tail.then(() => task(lane.db));
+    lane.tail = run.catch(() => undefined);
     return run;
   }
 
@@ -87,12 +83,27 @@ export class SerialConnection {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([this.tail, this.readerTail]);
-    await this.statements.destroy();
-    await this.readerStatements.destroy();
-    this.connection.closeSync();
-    this.reader.closeSync();
+    await Promise.all([this.writer.close(), this.reader.close()]);
     this.instance.closeSync();
+  }
+}
+
+/** One connection, its prepared statements, and the tasks queued on it, one at a time. */
+class Lane {
+  tail: Promise<unknown> = Promise.resolve();
+  private readonly statements: PreparedStatements;
+  readonly db: Queryable;
+
+  constructor(private readonly connection: DuckDBConnection) {
+    this.statements = new PreparedStatements(connection);
+    this.db = new Queryable(connection, this.statements);
+  }
+
+  /** Once its queued tasks are done. */
+  async close(): Promise<void> {
+    await this.tail;
+    await this.statements.destroy();
+    this.connection.closeSync();
   }
 }
 
