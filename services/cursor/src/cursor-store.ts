@@ -269,7 +269,7 @@ export class CursorStore {
     // One statement, the clock with the extents up to it (a row of NULLs when none): a run's query binds its tables with it (bench #3).
     const bound = upTo === undefined ? "c.last_cursor" : "LEAST(c.last_cursor, $3)";
     const rows = await this.db.select(
-      `SELECT LEAST(c.last_cursor, ${upTo === undefined ? "c.last_cursor" : "$3"}) AS __limit, e.* FROM clock c LEFT JOIN extents e
+      `SELECT ${bound} AS __limit, e.* FROM clock c LEFT JOIN extents e
        ON e.database = $1 AND e.table_name IN (${inList(tables)}) AND e.cursor > $2 AND e.cursor <= ${bound} ORDER BY e.cursor`,
       upTo === undefined ? [database, after] : [database, after, upTo],
     );
@@ -342,11 +342,8 @@ export class CursorStore {
        FROM export_state s WHERE s.export_id = $1`,
       [exportId, owner, new Date(this.now())],
     );
-    if (!row) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
-    if (row.system_disabled) throw failedPrecondition(`continuous export '${name}' was ${String(row.system_disabled)}`);
-    const from = row.checkpoint_cursor as bigint;
-    const to = upTo(row.__last_cursor as bigint);
-    return { from, to: to < from ? from : to, leasedElsewhere: row.__leased_elsewhere === true };
+    const { state, from, to } = openableRange(row, name, upTo);
+    return { from, to, leasedElsewhere: state.__leased_elsewhere === true };
   }
 
   /**
@@ -362,17 +359,12 @@ export class CursorStore {
       const now = this.now();
       // One read for the state and the clock: a run's latency is mostly statements (bench #3).
       const existing = await q.one("SELECT s.*, (SELECT last_cursor FROM clock) AS __last_cursor FROM export_state s WHERE export_id = $1", [exportId]);
-      if (!existing) throw new ExportGoneError(`continuous export '${start.name}' no longer exists`);
-      const state = stateOf(existing);
       // Checked here, in the step that opens a run, so asking to run costs no read of its own.
-      if (state.systemDisabled) throw failedPrecondition(`continuous export '${start.name}' was ${state.systemDisabled}`);
+      const { state, from, to } = openableRange(existing, start.name, start.upTo);
       if (!(await takeLease(q, exportId, start.owner, start.leaseTtlMs, now))) return undefined;
-      const from = state.checkpointCursor;
-      const upTo = start.upTo(existing.__last_cursor as bigint);
-      const to = upTo < from ? from : upTo;
-      const runNumber = await openRun(q, exportId, runId, from, to, now, state.runCount);
+      const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint);
       // Runs that committed: the next successful run is number count + 1 (retries share it).
-      return { runNumber, from, to, completedRuns: existing.completed_runs as bigint, pending: await pendingOf(q, exportId) };
+      return { runNumber, from, to, completedRuns: state.completed_runs as bigint, pending: await pendingOf(q, exportId) };
     });
   }
 
@@ -877,6 +869,20 @@ export interface StartedRun {
   completedRuns: bigint;
   /** Files failed attempts journaled and never committed: to delete before this run writes. */
   pending: PendingArtifact[];
+}
+
+/**
+ * The range a run of the export whose state is `row` (with the clock as `__last_cursor`)
+ * opens on, with that row: from the checkpoint up to `upTo(current cursor)`, never below it. Refuses an
+ * export without state (being dropped: a run must never bring it back) or one the scheduler
+ * disabled.
+ */
+function openableRange(row: SqlRow | undefined, name: string, upTo: (current: bigint) => bigint): { state: SqlRow; from: bigint; to: bigint } {
+  if (!row) throw new ExportGoneError(`continuous export '${name}' no longer exists`);
+  if (row.system_disabled) throw failedPrecondition(`continuous export '${name}' was ${String(row.system_disabled)}`);
+  const from = row.checkpoint_cursor as bigint;
+  const to = upTo(row.__last_cursor as bigint);
+  return { state: row, from, to: to < from ? from : to };
 }
 
 async function takeLease(q: MetadataSession, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {

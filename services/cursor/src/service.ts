@@ -134,23 +134,27 @@ function stateMessage(s: ExportStateRecord) {
   };
 }
 
+/** A run's upper end from the current cursor: that cursor, or `maxCursor` (forcedLatency) when it is lower. */
+function upToOf(maxCursor: string): (current: bigint) => bigint {
+  const max = maxCursor ? parseCursor(maxCursor, "maxCursor") : undefined;
+  return (current) => (max === undefined ? current : minCursor(current, max));
+}
+
 /** The export ledger's RPCs: what run orchestration does to the store, wherever it runs. */
 function ledgerHandlers(store: CursorStore) {
   return {
     async getRunRange(req: GetRunRangeRequest) {
-      const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
-      const range = await store.runRange(req.exportId, req.name, req.owner, (current) => (max === undefined ? current : minCursor(current, max)));
+      const range = await store.runRange(req.exportId, req.name, req.owner, upToOf(req.maxCursor));
       return { fromCursor: range.from.toString(), toCursor: range.to.toString(), leasedElsewhere: range.leasedElsewhere };
     },
     async startRun(req: StartRunRequest) {
-      const max = req.maxCursor ? parseCursor(req.maxCursor, "maxCursor") : undefined;
       const started = await store.startRun({
         exportId: req.exportId,
         name: req.name,
         runId: req.runId,
         owner: req.owner,
         leaseTtlMs: Number(req.leaseTtlMs),
-        upTo: (current) => (max === undefined ? current : minCursor(current, max)),
+        upTo: upToOf(req.maxCursor),
       });
       if (!started) return { started: false };
       return { started: true, runNumber: started.runNumber, fromCursor: started.from.toString(), toCursor: started.to.toString(), completedRuns: started.completedRuns, pending: started.pending };
