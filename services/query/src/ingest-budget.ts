@@ -30,8 +30,10 @@ export function takeFile(budget: IngestBudget): void {
   if (--budget.filesLeft < 0) throw new SpillwayError(ErrorCode.resourceExhausted, `the call names or unpacks more than the ${budget.maxFiles} files one call may ingest; nothing was ingested`);
 }
 
-/** Whether a path or URI names a gzip file (by its ending before any query or key, as Kusto reads it). */
-export const isGzip = (name: string) => /\.gz(?:[;?]|$)/i.test(name);
+/** Whether a path or URI ends in `.extension`, before any query or key (as Kusto reads a file's kind). */
+const endsIn = (name: string, extension: string) => new RegExp(`\\.${extension}(?:[;?]|$)`, "i").test(name);
+export const isGzip = (name: string) => endsIn(name, "gz");
+export const isZip = (name: string) => endsIn(name, "zip");
 
 /** A source that breaks off while read: storage's trouble, to try again. */
 const sourceBrokeOff = (shown: string, err: unknown) => new SpillwayError(ErrorCode.unavailable, `'${shown}' could not be read to its end (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); try again`);

@@ -14,7 +14,7 @@ import { measuredIngestion } from "./ingestion-metrics.js";
 import { OneShotExports } from "./one-shot-export.js";
 import { openSource } from "./storage-source.js";
 import { extractZipEntries, zipEntryMatcher } from "./zip-entries.js";
-import { ingestBudget, isGzip, keepWithin, takeFile } from "./ingest-budget.js";
+import { ingestBudget, isGzip, isZip, keepWithin, takeFile } from "./ingest-budget.js";
 import { translateKqlQuery } from "./kql-query.js";
 
 /** Answers to CommitExtent that say it did not commit; any other failure leaves that unknown. */
@@ -211,7 +211,6 @@ export function queryHandlers(
             ),
           ),
       ));
-    const isZip = (uri: string) => /\.zip(?:[;?]|$)/i.test(uri);
     if (req.zipPattern && !req.uris.some(isZip)) throw invalidArgument("zipPattern selects files in .zip archives, and none of the uris names one");
     const inArchive = zipEntryMatcher(req.zipPattern);
     // For all the call's files together: the bytes they bring (gzip unpacked here, so its

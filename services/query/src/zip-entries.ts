@@ -55,8 +55,6 @@ export async function extractZipEntries(archive: string, shown: string, matches:
     }
   } catch (err) {
     if (err instanceof SpillwayError) throw err;
-    // This machine's own trouble (a full disk, too many open files) is not the archive's fault.
-    if ((err as NodeJS.ErrnoException).syscall) throw new SpillwayError(ErrorCode.unavailable, `could not unpack '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`);
     throw unreadable(shown, err);
   } finally {
     zip.close();
@@ -64,8 +62,8 @@ export async function extractZipEntries(archive: string, shown: string, matches:
   return extracted;
 }
 
-/** The archive's fault, unless reading this machine's copy of it failed. */
+/** The archive's fault, unless this machine's own trouble (a full disk, too many open files) got in the way. */
 const unreadable = (shown: string, err: unknown) =>
   (err as NodeJS.ErrnoException).syscall
-    ? new SpillwayError(ErrorCode.unavailable, `could not read '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`)
+    ? new SpillwayError(ErrorCode.unavailable, `could not unpack '${shown}' here: ${(err as NodeJS.ErrnoException).code}; try again`)
     : invalidArgument(`'${shown}' is not a zip archive that can be read: ${(err as Error).message}`);
