@@ -56,10 +56,11 @@ class RecordingRunner implements ScheduledRunner {
   readonly inFlightAtStart: number[] = [];
   private readonly inFlight = new Set<string>();
 
-  /** `runMs` a run, or as long as `slow` says for some exports. */
+  /** `runMs` a run, or as long as `slow` says for some exports; `record` notes its start (in the suite's store unless given). */
   constructor(
     private readonly runMs: number,
     private readonly slow: Record<string, number> = {},
+    private readonly record: (s: ExportSpec) => Promise<void> = (s) => recordRunStart(store, cursor, s),
   ) {}
 
   isRunning(exportId: string): boolean {
@@ -76,7 +77,7 @@ class RecordingRunner implements ScheduledRunner {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
     this.started.push(s.name);
     try {
-      await recordRunStart(store, cursor, s);
+      await this.record(s);
       await new Promise((r) => setTimeout(r, this.slow[s.name] ?? this.runMs));
       return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
     } finally {
@@ -216,17 +217,12 @@ describe("RunScheduler, exports unequally behind", () => {
       const full = new RunScheduler(ledger, { isRunning: () => false, runningCount: 1, run: () => Promise.reject(new Error("no room")) }, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
       await full.tick();
       expect(full.waitingCount).toBe(3);
-      const started: string[] = [];
-      const runner: ScheduledRunner = {
-        isRunning: () => false,
-        runningCount: 0,
-        run: async (s) => {
-          started.push(s.name);
-          await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! });
-          await ledger.releaseLease(s.id, "me");
-          return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
-        },
-      };
+      // A runner that says what it is running, as the real one does, so a look while a run is under way does not start it again.
+      const runner = new RecordingRunner(0, {}, async (s) => {
+        await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! });
+        await ledger.releaseLease(s.id, "me");
+      });
+      const { started } = runner;
       const scheduler = new RunScheduler(ledger, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
       await scheduler.tick();
       await until(() => started.length === 3);
@@ -234,6 +230,7 @@ describe("RunScheduler, exports unequally behind", () => {
       expect(scheduler.waitingCount).toBe(0);
       scheduler.stop();
       expect(started).toEqual(["Y", "Z", "X"]);
+      expect(runner.maxInFlight).toBe(1);
     } finally {
       await module.stop();
     }
