@@ -197,6 +197,12 @@ export class Queryable {
     await this.statements.with(sql, params, (statement) => statement.run());
   }
 
+  /** Runs an INSERT, UPDATE or DELETE; how many rows it changed. */
+  async change(sql: string, params: DuckDBValue[] = []): Promise<number> {
+    const result = params.length ? await this.statements.with(sql, params, (statement) => statement.run()) : await this.connection.run(sql);
+    return Number(result.rowsChanged);
+  }
+
   async all(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
     if (!params.length) return (await this.connection.runAndReadAll(sql)).getRowObjects();
     return this.statements.with(sql, params, async (statement) => (await statement.runAndReadAll()).getRowObjects());

@@ -47,6 +47,7 @@ export class DuckMetadataDb implements MetadataDb {
 function duckSession(q: Queryable): MetadataSession {
   return {
     run: (sql, params = []) => q.run(sql, params.map(toDuck)),
+    change: (sql, params = []) => q.change(sql, params.map(toDuck)),
     all: async (sql, params = []) => (await q.all(sql, params.map(toDuck))).map(fromDuck),
     one: async (sql, params = []) => {
       const row = await q.one(sql, params.map(toDuck));

@@ -5,6 +5,8 @@ export type SqlRow = Record<string, SqlValue>;
 /** The statements a store task may run ($1, $2, … parameters in both dialects). */
 export interface MetadataSession {
   run(sql: string, params?: SqlValue[]): Promise<void>;
+  /** Runs an INSERT, UPDATE or DELETE; how many rows it changed. */
+  change(sql: string, params?: SqlValue[]): Promise<number>;
   all(sql: string, params?: SqlValue[]): Promise<SqlRow[]>;
   one(sql: string, params?: SqlValue[]): Promise<SqlRow | undefined>;
 }

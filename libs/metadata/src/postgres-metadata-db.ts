@@ -88,6 +88,7 @@ function pgSession(client: pg.Pool | pg.PoolClient): MetadataSession {
   const all = async (sql: string, params: SqlValue[] = []) => (await client.query(sql, params.map(toPg))).rows as SqlRow[];
   return {
     run: async (sql, params) => void (await all(sql, params)),
+    change: async (sql, params = []) => (await client.query(sql, params.map(toPg))).rowCount ?? 0,
     all,
     one: async (sql, params) => (await all(sql, params))[0],
   };

@@ -632,6 +632,9 @@ export function cursorStoreContract(
         );
         expect(await store.getExportStates(["x2"])).toEqual([]);
         expect(await store.abandonedRuns()).toEqual([]);
+        // The lease is the export's: none without its state, and none left behind once it is back.
+        expect(await store.acquireLease("x2", "b", 1_000)).toBe(false);
+        await store.initExportState("x2", "db", "Export2");
         expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
       });
 

@@ -93,4 +93,36 @@ describe("CursorStore on DuckDB", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("opens a store of the version that kept leases in a table of their own: the table goes, leases live in the export's row", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "spillway-cursor-upgrade-"));
+    try {
+      let store = await CursorStore.open(dir);
+      await store.initExportState("x1", "db", "E");
+      await store.close();
+      // The store as that version left it: a leases table, no lease columns.
+      const instance = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
+      const connection = await instance.connect();
+      await connection.run("ALTER TABLE export_state DROP COLUMN lease_owner");
+      await connection.run("ALTER TABLE export_state DROP COLUMN lease_expires_at");
+      await connection.run("CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)");
+      await connection.run("INSERT INTO leases VALUES ('x1', 'old', now()::TIMESTAMP + INTERVAL 1 HOUR)");
+      connection.closeSync();
+      instance.closeSync();
+
+      store = await CursorStore.open(dir);
+      expect(await store.acquireLease("x1", "a", 60_000)).toBe(true);
+      expect(await store.acquireLease("x1", "b", 60_000)).toBe(false);
+      expect((await store.getExportStates(["x1"]))[0]).toMatchObject({ isRunning: true });
+      await store.close();
+      const reopened = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
+      const check = await reopened.connect();
+      const tables = (await check.runAndReadAll("SELECT table_name FROM information_schema.tables WHERE table_name = 'leases'")).getRows();
+      check.closeSync();
+      reopened.closeSync();
+      expect(tables).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
