@@ -72,3 +72,87 @@ it("answers a one-statement read beside a write transaction, with what was commi
   expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 999n }]);
   await expect(db.select("SELEC 1")).rejects.toThrow(/syntax error/i);
 });
+
+/** Holds the writer until the returned function is called: what is asked meanwhile waits. */
+async function holdWriter(): Promise<() => Promise<void>> {
+  let entered!: () => void;
+  let release!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const held = db.exclusive(async () => {
+    entered();
+    await new Promise<void>((r) => (release = r));
+  });
+  await inside;
+  return async () => {
+    release();
+    await held;
+  };
+}
+
+it("runs transactions asked for while the writer is busy as one, each seeing what those before it wrote", async () => {
+  await db.exclusive((q) => q.run("CREATE TABLE grouped (n BIGINT, tx BIGINT)"));
+  const release = await holdWriter();
+  const asked = [1, 2, 3, 4].map((n) =>
+    db.transaction(async (q) => {
+      const before = (await q.one("SELECT count(*) AS c FROM grouped"))!.c;
+      await q.run("INSERT INTO grouped SELECT $1, txid_current()", [BigInt(n)]);
+      return before;
+    }),
+  );
+  await release();
+  expect(await Promise.all(asked)).toEqual([0n, 1n, 2n, 3n]);
+  const rows = await db.select("SELECT n, tx FROM grouped ORDER BY n");
+  expect(rows.map((r) => r.n)).toEqual([1n, 2n, 3n, 4n]);
+  // One DuckDB transaction for the four.
+  expect(new Set(rows.map((r) => r.tx)).size).toBe(1);
+});
+
+it("fails only the transaction of a group that throws: the others commit, its writes do not", async () => {
+  await db.exclusive((q) => q.run("CREATE TABLE group_fail (n BIGINT)"));
+  const release = await holdWriter();
+  let runs = 0;
+  const asked = [1, 2, 3].map((n) =>
+    db.transaction(async (q) => {
+      runs++;
+      await q.run("INSERT INTO group_fail VALUES ($1)", [BigInt(n)]);
+      if (n === 2) throw new Error("two is refused");
+      return n;
+    }),
+  );
+  await release();
+  const settled = await Promise.allSettled(asked);
+  expect(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).message))).toEqual([1, "two is refused", 3]);
+  expect((await db.select("SELECT n FROM group_fail ORDER BY n")).map((r) => r.n)).toEqual([1n, 3n]);
+  // Two in the group (the third never began), then each of the three alone.
+  expect(runs).toBe(5);
+});
+
+it("keeps the order tasks were asked in: a transaction asked after an exclusive task runs after it", async () => {
+  await db.exclusive((q) => q.run("CREATE TABLE asked_order (step VARCHAR)"));
+  const release = await holdWriter();
+  const first = db.transaction((q) => q.run("INSERT INTO asked_order VALUES ('first transaction')"));
+  const plain = db.exclusive((q) => q.run("INSERT INTO asked_order VALUES ('exclusive')"));
+  const second = db.transaction((q) => q.run("INSERT INTO asked_order VALUES ('second transaction')"));
+  await release();
+  await Promise.all([first, plain, second]);
+  expect((await db.select("SELECT step FROM asked_order ORDER BY rowid")).map((r) => r.step)).toEqual(["first transaction", "exclusive", "second transaction"]);
+});
+
+it("answers a read beside a read that takes long: reads have more than one connection", async () => {
+  let entered!: () => void;
+  let finish!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const long = db.read(async (q) => {
+    const v = await q.one("SELECT v FROM kv WHERE k = $1", ["k1"]);
+    entered();
+    await new Promise<void>((r) => (finish = r));
+    return v;
+  });
+  await inside;
+  // With one reader connection this would wait for the long read, which waits for it: never.
+  const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error("the read waited behind the long one")), 5_000).unref());
+  expect(await Promise.race([db.select("SELECT v FROM kv WHERE k = $1", ["k4"]), stuck])).toEqual([{ v: 40n }]);
+  expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["k5"]))).toEqual({ v: 50n });
+  finish();
+  expect(await long).toEqual({ v: 10n });
+});

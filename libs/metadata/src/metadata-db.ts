@@ -35,9 +35,11 @@ export interface MetadataDb {
   /** One statement that only reads, beside the writing tasks, as `read` runs it without a transaction around it. */
   select(sql: string, params?: SqlValue[]): Promise<SqlRow[]>;
   /**
-   * Runs `task` in a transaction that commits if it returns and rolls back if it throws. On
-   * PostgreSQL a conflict with another node's transaction runs `task` again from the start,
-   * so a task must do nothing but its statements.
+   * Runs `task` in a transaction that commits if it returns and rolls back if it throws. A
+   * task may run more than once: on PostgreSQL a conflict with another node's transaction
+   * runs it again from the start, and on DuckDB so does a failure of another transaction
+   * committed with it (SerialConnection's group commit). So a task must do nothing but its
+   * statements.
    */
   transaction<T>(task: (db: MetadataSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
