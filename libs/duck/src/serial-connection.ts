@@ -85,9 +85,9 @@ export class SerialConnection {
    * throws. Transactions asked for while the writer is busy wait as one group and then run in
    * one DuckDB transaction, one after the other, with one commit (a group commit): the commit
    * is a third of a small transaction's time, and under many runs at once the writer is the
-   * store's bottleneck (bench #6). Should one of them throw, the group is rolled back and each
-   * runs again alone, so only that one fails: a task may run twice, and must do nothing but its
-   * statements (as MetadataDb.transaction asks of every store task).
+   * store's bottleneck (bench #6). Should one of them throw, the group is rolled back, that one
+   * fails and the others run again (see runGroup): a task may run more than once, and must do
+   * nothing but its statements (as MetadataDb.transaction asks of every store task).
    */
   transaction<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the store is closed"));
@@ -129,23 +129,37 @@ const MAX_GROUP = 16;
 
 /**
  * Runs a group of transactions as one DuckDB transaction, each after the other and seeing
- * what those before it wrote, as if they had run one by one. When one throws, or the commit
- * fails, nothing of the group stays and each runs again in a transaction of its own.
+ * what those before it wrote, as if they had run one by one. One that throws saw just what it
+ * would have seen running after those before it had committed, so it fails as it would have
+ * alone; the rest run again as a group without it. Should the transaction itself fail (its
+ * begin or commit), each runs again in a transaction of its own.
  */
 async function runGroup(db: Queryable, group: GroupMember[]): Promise<void> {
-  if (group.length > 1) {
+  let members = group;
+  while (members.length > 1) {
     const results: unknown[] = [];
+    let failed: { index: number; error: unknown } | undefined;
     try {
       await db.run("BEGIN TRANSACTION");
-      for (const member of group) results.push(await member.task(db));
+      for (const member of members) {
+        try {
+          results.push(await member.task(db));
+        } catch (error) {
+          failed = { index: results.length, error };
+          throw error;
+        }
+      }
       await db.run("COMMIT");
-      group.forEach((member, i) => member.resolve(results[i]));
+      members.forEach((member, i) => member.resolve(results[i]));
       return;
     } catch {
       await db.run("ROLLBACK").catch(() => undefined);
     }
+    if (!failed) break;
+    members[failed.index]!.reject(failed.error);
+    members = members.filter((_, i) => i !== failed.index);
   }
-  for (const member of group) {
+  for (const member of members) {
     try {
       await db.run("BEGIN TRANSACTION");
       const result = await member.task(db);

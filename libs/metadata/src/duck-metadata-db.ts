@@ -17,8 +17,14 @@ export class DuckMetadataDb implements MetadataDb {
     return new DuckMetadataDb(await SerialConnection.open(file));
   }
 
+  /**
+   * Each statement commits on its own: DuckDB refuses to commit a transaction that changed a
+   * table's rows and then added a column to it ("another transaction has altered this table"),
+   * which an upgrade from an older store does. Migrations are written to run again after a
+   * partial one (IF NOT EXISTS, IS NULL), and one process holds the file meanwhile.
+   */
   async migrate(statements: string[]): Promise<void> {
-    await this.db.transaction(async (q) => {
+    await this.db.exclusive(async (q) => {
       for (const sql of statements) await q.run(sql);
     });
   }

@@ -76,10 +76,13 @@ describe("CursorStore on DuckDB", () => {
         await store.commitRun("x1", runId, "Ext", run.from, run.to, [], "a");
       }
       await store.close();
-      // The store as an earlier version left it: no count column.
+      // The store as an earlier version left it: no count column, leases in a table of their own.
       const instance = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
       const connection = await instance.connect();
       await connection.run("ALTER TABLE export_state DROP COLUMN completed_runs");
+      await connection.run("ALTER TABLE export_state DROP COLUMN lease_owner");
+      await connection.run("ALTER TABLE export_state DROP COLUMN lease_expires_at");
+      await connection.run("CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)");
       connection.closeSync();
       instance.closeSync();
 
@@ -106,14 +109,19 @@ describe("CursorStore on DuckDB", () => {
       await connection.run("ALTER TABLE export_state DROP COLUMN lease_owner");
       await connection.run("ALTER TABLE export_state DROP COLUMN lease_expires_at");
       await connection.run("CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)");
-      await connection.run("INSERT INTO leases VALUES ('x1', 'old', now()::TIMESTAMP + INTERVAL 1 HOUR)");
+      const held = new Date(Date.now() + 3_600_000);
+      await connection.run(`INSERT INTO leases VALUES ('x1', 'old', '${held.toISOString().replace("T", " ").replace("Z", "")}'::TIMESTAMP)`);
       connection.closeSync();
       instance.closeSync();
 
+      // The lease held then is held still, by its owner, until it is released.
       store = await CursorStore.open(dir);
+      expect((await store.getExportStates(["x1"]))[0]).toMatchObject({ isRunning: true });
+      expect(await store.acquireLease("x1", "a", 60_000)).toBe(false);
+      expect(await store.renewLease("x1", "old", 60_000)).toBe(true);
+      await store.releaseLease("x1", "old");
       expect(await store.acquireLease("x1", "a", 60_000)).toBe(true);
       expect(await store.acquireLease("x1", "b", 60_000)).toBe(false);
-      expect((await store.getExportStates(["x1"]))[0]).toMatchObject({ isRunning: true });
       await store.close();
       const reopened = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
       const check = await reopened.connect();
