@@ -402,7 +402,7 @@ export class CursorStore {
   }
 
   async releaseLease(exportId: string, owner: string): Promise<void> {
-    await this.db.exclusive((q) => releaseIn(q, exportId, owner));
+    await this.db.transaction((q) => releaseIn(q, exportId, owner));
   }
 
   /** Records, before they are uploaded, the artifacts a run is about to write. */
@@ -410,7 +410,8 @@ export class CursorStore {
     if (paths.length === 0) return;
     const now = new Date(this.now());
     const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
-    await this.db.exclusive((q) => q.run(`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]));
+    // A transaction, not an exclusive task, so it joins the group commit of the runs beside it (libs/duck SerialConnection).
+    await this.db.transaction((q) => q.run(`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]));
   }
 
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
@@ -420,7 +421,7 @@ export class CursorStore {
 
   async clearPending(exportId: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return;
-    await this.db.exclusive((q) => q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
+    await this.db.transaction((q) => q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
   }
 
   /** Opens a run: a new run number, recorded as Running. */
@@ -692,7 +693,7 @@ export class CursorStore {
   }
 
   async forgetManifest(key: string): Promise<void> {
-    await this.db.exclusive((q) => q.run("DELETE FROM due_manifests WHERE key = $1", [key]));
+    await this.db.transaction((q) => q.run("DELETE FROM due_manifests WHERE key = $1", [key]));
   }
 
   /** Records an operation asked for, InProgress and not yet taken. */
