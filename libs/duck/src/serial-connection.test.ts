@@ -123,8 +123,9 @@ it("fails only the transaction of a group that throws: the others commit, its wr
   const settled = await Promise.allSettled(asked);
   expect(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).message))).toEqual([1, "two is refused", 3]);
   expect((await db.select("SELECT n FROM group_fail ORDER BY n")).map((r) => r.n)).toEqual([1n, 3n]);
-  // Two in the group (the third never began), then the first and the third as a group again.
-  expect(runs).toBe(4);
+  // Two in the group (the third never began); then the first again, the second alone on what
+  // the first committed (it throws again), and the third.
+  expect(runs).toBe(5);
 });
 
 it("keeps the order tasks were asked in: a transaction asked after an exclusive task runs after it", async () => {
@@ -169,4 +170,25 @@ it("runs each transaction of a group alone when the group's commit is refused, a
   await release();
   await Promise.all([update, alter]);
   expect(await db.select("SELECT n, note FROM altered")).toEqual([{ n: 2n, note: "added" }]);
+});
+
+it("answers a transaction refused for what one before it in the group wrote only once that one has committed", async () => {
+  await db.exclusive((q) => q.run("CREATE TABLE names (name VARCHAR)"));
+  const release = await holdWriter();
+  const settled: string[] = [];
+  const create = (name: string, who: string) =>
+    db
+      .transaction(async (q) => {
+        if (await q.one("SELECT name FROM names WHERE name = $1", [name])) throw new Error(`${name} exists`);
+        await q.run("INSERT INTO names VALUES ($1)", [name]);
+      })
+      .then(
+        () => settled.push(`${who} created`),
+        (err: Error) => settled.push(`${who}: ${err.message}`),
+      );
+  const asked = [create("T", "a"), create("T", "b"), create("U", "c")];
+  await release();
+  await Promise.all(asked);
+  expect(settled).toEqual(["a created", "b: T exists", "c created"]);
+  expect((await db.select("SELECT name FROM names ORDER BY name")).map((r) => r.name)).toEqual(["T", "U"]);
 });

@@ -85,8 +85,8 @@ export class SerialConnection {
    * throws. Transactions asked for while the writer is busy wait as one group and then run in
    * one DuckDB transaction, one after the other, with one commit (a group commit): the commit
    * is a third of a small transaction's time, and under many runs at once the writer is the
-   * store's bottleneck (bench #6). Should one of them throw, the group is rolled back, that one
-   * fails and the others run again (see runGroup): a task may run more than once, and must do
+   * store's bottleneck (bench #6). Should one of them throw, the group is rolled back and they
+   * run again, that one alone (see runGroup): a task may run more than once, and must do
    * nothing but its statements (as MetadataDb.transaction asks of every store task).
    */
   transaction<T>(task: (db: Queryable) => Promise<T>): Promise<T> {
@@ -128,47 +128,58 @@ const READERS = 2;
 const MAX_GROUP = 16;
 
 /**
- * Runs a group of transactions as one DuckDB transaction, each after the other and seeing
- * what those before it wrote, as if they had run one by one. One that throws saw just what it
- * would have seen running after those before it had committed, so it fails as it would have
- * alone; the rest run again as a group without it. Should the transaction itself fail (its
- * begin or commit), each runs again in a transaction of its own.
+ * Runs a group of transactions in the order asked, as one DuckDB transaction where it can:
+ * each sees what those before it wrote, as if they had run one by one. When one throws, none
+ * of the group stays: those before it run again (as a group), then it runs alone on what they
+ * committed, so it fails or not as it would have in its place, and those after it go on as a
+ * group. When the transaction itself fails (its begin or its commit), each runs alone.
  */
 async function runGroup(db: Queryable, group: GroupMember[]): Promise<void> {
-  let members = group;
-  while (members.length > 1) {
-    const results: unknown[] = [];
-    let failed: { index: number; error: unknown } | undefined;
-    try {
-      await db.run("BEGIN TRANSACTION");
-      for (const member of members) {
-        try {
-          results.push(await member.task(db));
-        } catch (error) {
-          failed = { index: results.length, error };
-          throw error;
-        }
-      }
-      await db.run("COMMIT");
-      members.forEach((member, i) => member.resolve(results[i]));
-      return;
-    } catch {
-      await db.run("ROLLBACK").catch(() => undefined);
-    }
-    if (!failed) break;
-    members[failed.index]!.reject(failed.error);
-    members = members.filter((_, i) => i !== failed.index);
+  let rest = group;
+  while (rest.length > 1) {
+    const outcome = await runAsOne(db, rest);
+    if (outcome === "committed") return;
+    if (outcome === "broken") break;
+    if (outcome > 0) await runGroup(db, rest.slice(0, outcome));
+    await runAlone(db, rest[outcome]!);
+    rest = rest.slice(outcome + 1);
   }
-  for (const member of members) {
-    try {
-      await db.run("BEGIN TRANSACTION");
-      const result = await member.task(db);
-      await db.run("COMMIT");
-      member.resolve(result);
-    } catch (err) {
-      await db.run("ROLLBACK").catch(() => undefined);
-      member.reject(err);
+  for (const member of rest) await runAlone(db, member);
+}
+
+/**
+ * Runs `members` in one transaction; answers each when it commits. Otherwise nothing of them
+ * stays and none is answered: the index of the one that threw, or "broken" when the
+ * transaction's begin or commit failed.
+ */
+async function runAsOne(db: Queryable, members: GroupMember[]): Promise<"committed" | "broken" | number> {
+  const results: unknown[] = [];
+  let failedAt: number | undefined;
+  try {
+    await db.run("BEGIN TRANSACTION");
+    for (const member of members) {
+      failedAt = results.length;
+      results.push(await member.task(db));
     }
+    failedAt = undefined;
+    await db.run("COMMIT");
+  } catch {
+    await db.run("ROLLBACK").catch(() => undefined);
+    return failedAt ?? "broken";
+  }
+  members.forEach((member, i) => member.resolve(results[i]));
+  return "committed";
+}
+
+async function runAlone(db: Queryable, member: GroupMember): Promise<void> {
+  try {
+    await db.run("BEGIN TRANSACTION");
+    const result = await member.task(db);
+    await db.run("COMMIT");
+    member.resolve(result);
+  } catch (err) {
+    await db.run("ROLLBACK").catch(() => undefined);
+    member.reject(err);
   }
 }
 
