@@ -507,6 +507,30 @@ export function cursorStoreContract(
         expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["T", "Other"] }])).toEqual([{ exportId: "x1", records: 20n, oldestCursor: b }]);
         expect(await store.exportBacklogs([{ exportId: "x1", database: "db", factTables: ["None"] }])).toEqual([{ exportId: "x1", records: 0n, oldestCursor: undefined }]);
       });
+
+      it("reads many exports' backlogs at once, each by its own checkpoint, in the order asked", async () => {
+        const { startCursor: start } = await store.initExportState("x1", "db", "E1");
+        await store.initExportState("x2", "db", "E2");
+        const a = await store.commitExtent(extent("T", "a"));
+        const b = await store.commitExtent(extent("T", "b"));
+        await store.commitExtent({ ...extent("T", "elsewhere"), database: "other" });
+        await store.acquireLease("x1", "o", 60_000);
+        await store.beginRun("x1", "r1", start, a);
+        await store.commitRun("x1", "r1", "Ext", start, a, [], "o");
+        // 450 exports: more than one statement's worth, most of them without state.
+        const asked = [
+          { exportId: "x2", database: "db", factTables: ["T", "T"] },
+          ...Array.from({ length: 448 }, (_, i) => ({ exportId: `none-${i}`, database: "db", factTables: ["T"] })),
+          { exportId: "x0", database: "db", factTables: [] },
+          { exportId: "x1", database: "db", factTables: ["T"] },
+        ];
+        const backlogs = await store.exportBacklogs(asked);
+        expect(backlogs.map((b) => b.exportId)).toEqual(asked.map((e) => e.exportId));
+        // A table named twice counts once.
+        expect(backlogs[0]).toEqual({ exportId: "x2", records: 20n, oldestCursor: a });
+        expect(backlogs.slice(1, -1).every((b) => b.records === 0n && b.oldestCursor === undefined)).toBe(true);
+        expect(backlogs.at(-1)).toEqual({ exportId: "x1", records: 10n, oldestCursor: b });
+      });
     });
 
     describe("nodes", () => {
