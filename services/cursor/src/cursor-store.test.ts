@@ -64,6 +64,27 @@ describe("CursorStore on PostgreSQL", () => {
   });
 });
 
+/** Runs `statements` on the store's DuckDB file as they are (the store closed), returning the rows of the last. */
+async function onStoreFile(dir: string, statements: string[]): Promise<unknown[][]> {
+  const instance = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
+  const connection = await instance.connect();
+  try {
+    let rows: unknown[][] = [];
+    for (const sql of statements) rows = (await connection.runAndReadAll(sql)).getRows();
+    return rows;
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** What the version before leases moved into export_state had instead. */
+const OLD_LEASES = [
+  "ALTER TABLE export_state DROP COLUMN lease_owner",
+  "ALTER TABLE export_state DROP COLUMN lease_expires_at",
+  "CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)",
+];
+
 describe("CursorStore on DuckDB", () => {
   it("counts the committed runs of a store written before it kept that count", async () => {
     const dir = await mkdtemp(join(tmpdir(), "spillway-cursor-upgrade-"));
@@ -77,14 +98,7 @@ describe("CursorStore on DuckDB", () => {
       }
       await store.close();
       // The store as an earlier version left it: no count column, leases in a table of their own.
-      const instance = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
-      const connection = await instance.connect();
-      await connection.run("ALTER TABLE export_state DROP COLUMN completed_runs");
-      await connection.run("ALTER TABLE export_state DROP COLUMN lease_owner");
-      await connection.run("ALTER TABLE export_state DROP COLUMN lease_expires_at");
-      await connection.run("CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)");
-      connection.closeSync();
-      instance.closeSync();
+      await onStoreFile(dir, ["ALTER TABLE export_state DROP COLUMN completed_runs", ...OLD_LEASES]);
 
       store = await CursorStore.open(dir);
       const started = await store.startRun({ ...args, runId: "r3" });
@@ -104,15 +118,8 @@ describe("CursorStore on DuckDB", () => {
       await store.initExportState("x1", "db", "E");
       await store.close();
       // The store as that version left it: a leases table, no lease columns.
-      const instance = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
-      const connection = await instance.connect();
-      await connection.run("ALTER TABLE export_state DROP COLUMN lease_owner");
-      await connection.run("ALTER TABLE export_state DROP COLUMN lease_expires_at");
-      await connection.run("CREATE TABLE leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)");
       const held = new Date(Date.now() + 3_600_000);
-      await connection.run(`INSERT INTO leases VALUES ('x1', 'old', '${held.toISOString().replace("T", " ").replace("Z", "")}'::TIMESTAMP)`);
-      connection.closeSync();
-      instance.closeSync();
+      await onStoreFile(dir, [...OLD_LEASES, `INSERT INTO leases VALUES ('x1', 'old', '${held.toISOString().replace("T", " ").replace("Z", "")}'::TIMESTAMP)`]);
 
       // The lease held then is held still, by its owner, until it is released.
       store = await CursorStore.open(dir);
@@ -123,11 +130,7 @@ describe("CursorStore on DuckDB", () => {
       expect(await store.acquireLease("x1", "a", 60_000)).toBe(true);
       expect(await store.acquireLease("x1", "b", 60_000)).toBe(false);
       await store.close();
-      const reopened = await DuckDBInstance.create(join(dir, "cursor.duckdb"));
-      const check = await reopened.connect();
-      const tables = (await check.runAndReadAll("SELECT table_name FROM information_schema.tables WHERE table_name = 'leases'")).getRows();
-      check.closeSync();
-      reopened.closeSync();
+      const tables = await onStoreFile(dir, ["SELECT table_name FROM information_schema.tables WHERE table_name = 'leases'"]);
       expect(tables).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
