@@ -530,6 +530,18 @@ export function cursorStoreContract(
         expect(backlogs[0]).toEqual({ exportId: "x2", records: 20n, oldestCursor: a });
         expect(backlogs.slice(1, -1).every((b) => b.records === 0n && b.oldestCursor === undefined)).toBe(true);
         expect(backlogs.at(-1)).toEqual({ exportId: "x1", records: 10n, oldestCursor: b });
+        // An export asked for twice, with other tables, is answered twice, each as asked.
+        expect(await store.exportBacklogs([
+          { exportId: "x2", database: "db", factTables: ["T"] },
+          { exportId: "x2", database: "db", factTables: ["None"] },
+          { exportId: "x2", database: "db", factTables: ["T"] },
+        ])).toEqual([
+          { exportId: "x2", records: 20n, oldestCursor: a },
+          { exportId: "x2", records: 0n, oldestCursor: undefined },
+          { exportId: "x2", records: 20n, oldestCursor: a },
+        ]);
+        // Names are values, never SQL.
+        expect(await store.exportBacklogs([{ exportId: "x2", database: "db", factTables: ["T') --", "\\'"] }])).toEqual([{ exportId: "x2", records: 0n, oldestCursor: undefined }]);
       });
     });
 

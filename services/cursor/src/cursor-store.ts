@@ -483,21 +483,31 @@ export class CursorStore {
     // One statement per BACKLOG_EXPORTS_PER_STATEMENT exports, not one per export: a listing of
     // 1,000 exports (asked every second by a sampler in bench #6b) was a read of 1,000
     // statements, long enough to hold up DuckDB's checkpoints and every read behind them.
-    const found = new Map<string, { records: bigint; oldestCursor?: bigint }>();
-    for (let i = 0; i < exports.length; i += BACKLOG_EXPORTS_PER_STATEMENT) {
-      const rows = exports.slice(i, i + BACKLOG_EXPORTS_PER_STATEMENT).flatMap((e) => [...new Set(e.factTables)].map((t) => `(${[e.exportId, e.database, t].map(quoteLiteral).join(", ")})`));
+    // Found by the export's place in the list: an export listed twice is answered twice.
+    const found = new Map<number, { records: bigint; oldestCursor?: bigint }>();
+    for (let first = 0; first < exports.length; first += BACKLOG_EXPORTS_PER_STATEMENT) {
+      const rows: string[] = [];
+      const params: string[] = [];
+      exports.slice(first, first + BACKLOG_EXPORTS_PER_STATEMENT).forEach((e, i) => {
+        for (const table of new Set(e.factTables)) {
+          params.push(e.exportId, e.database, table);
+          const n = params.length;
+          rows.push(`(${first + i}, $${n - 2}::VARCHAR, $${n - 1}::VARCHAR, $${n}::VARCHAR)`);
+        }
+      });
       if (!rows.length) continue;
       const sums = await this.db.select(
-        `SELECT w.export_id, sum(x.row_count) AS records, min(x.cursor) AS oldest
-           FROM (VALUES ${rows.join(", ")}) AS w(export_id, db, table_name)
+        `SELECT w.place, sum(x.row_count) AS records, min(x.cursor) AS oldest
+           FROM (VALUES ${rows.join(", ")}) AS w(place, export_id, db, table_name)
            JOIN export_state s ON s.export_id = w.export_id
            JOIN extents x ON x.database = w.db AND x.table_name = w.table_name AND x.cursor > s.checkpoint_cursor
-          GROUP BY w.export_id`,
+          GROUP BY w.place`,
+        params,
       );
       // sum() of BIGINT is a wider number in both databases: read it as a whole number.
-      for (const r of sums) found.set(String(r.export_id), { records: r.records === null ? 0n : BigInt(String(r.records)), oldestCursor: r.oldest === null ? undefined : (r.oldest as bigint) });
+      for (const r of sums) found.set(Number(r.place), { records: r.records === null ? 0n : BigInt(String(r.records)), oldestCursor: r.oldest === null ? undefined : (r.oldest as bigint) });
     }
-    return exports.map((e) => ({ exportId: e.exportId, ...(found.get(e.exportId) ?? { records: 0n, oldestCursor: undefined }) }));
+    return exports.map((e, place) => ({ exportId: e.exportId, ...(found.get(place) ?? { records: 0n, oldestCursor: undefined }) }));
   }
 
   /** Records that `nodeId` is alive at `address`; forgets nodes not heard from for a day. */
