@@ -139,20 +139,20 @@ async function runGroup(db: Queryable, group: GroupMember[]): Promise<void> {
   while (rest.length > 1) {
     const outcome = await runAsOne(db, rest);
     if (outcome === "committed") return;
-    if (outcome === "broken") break;
-    if (outcome > 0) await runGroup(db, rest.slice(0, outcome));
-    await runAlone(db, rest[outcome]!);
-    rest = rest.slice(outcome + 1);
+    if (outcome.failedAt === undefined) break;
+    if (outcome.failedAt > 0) await runGroup(db, rest.slice(0, outcome.failedAt));
+    await runAlone(db, rest[outcome.failedAt]!);
+    rest = rest.slice(outcome.failedAt + 1);
   }
   for (const member of rest) await runAlone(db, member);
 }
 
 /**
  * Runs `members` in one transaction; answers each when it commits. Otherwise nothing of them
- * stays and none is answered: the index of the one that threw, or "broken" when the
- * transaction's begin or commit failed.
+ * stays and none is answered: what failed, and the index of the one that threw (none when
+ * the transaction's begin or commit failed).
  */
-async function runAsOne(db: Queryable, members: GroupMember[]): Promise<"committed" | "broken" | number> {
+async function runAsOne(db: Queryable, members: GroupMember[]): Promise<"committed" | { failedAt?: number; error: unknown }> {
   const results: unknown[] = [];
   let failedAt: number | undefined;
   try {
@@ -163,24 +163,17 @@ async function runAsOne(db: Queryable, members: GroupMember[]): Promise<"committ
     }
     failedAt = undefined;
     await db.run("COMMIT");
-  } catch {
+  } catch (error) {
     await db.run("ROLLBACK").catch(() => undefined);
-    return failedAt ?? "broken";
+    return { failedAt, error };
   }
   members.forEach((member, i) => member.resolve(results[i]));
   return "committed";
 }
 
 async function runAlone(db: Queryable, member: GroupMember): Promise<void> {
-  try {
-    await db.run("BEGIN TRANSACTION");
-    const result = await member.task(db);
-    await db.run("COMMIT");
-    member.resolve(result);
-  } catch (err) {
-    await db.run("ROLLBACK").catch(() => undefined);
-    member.reject(err);
-  }
+  const outcome = await runAsOne(db, [member]);
+  if (outcome !== "committed") member.reject(outcome.error);
 }
 
 /** One connection, its prepared statements, and the tasks queued on it, one at a time. */
@@ -287,17 +280,16 @@ export class Queryable {
   ) {}
 
   async run(sql: string, params: DuckDBValue[] = []): Promise<void> {
-    if (!params.length) {
-      await this.connection.run(sql);
-      return;
-    }
-    await this.statements.with(sql, params, (statement) => statement.run());
+    await this.execute(sql, params);
   }
 
   /** Runs an INSERT, UPDATE or DELETE; how many rows it changed. */
   async change(sql: string, params: DuckDBValue[] = []): Promise<number> {
-    const result = params.length ? await this.statements.with(sql, params, (statement) => statement.run()) : await this.connection.run(sql);
-    return Number(result.rowsChanged);
+    return Number((await this.execute(sql, params)).rowsChanged);
+  }
+
+  private execute(sql: string, params: DuckDBValue[]) {
+    return params.length ? this.statements.with(sql, params, (statement) => statement.run()) : this.connection.run(sql);
   }
 
   async all(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
