@@ -322,12 +322,10 @@ export class CursorStore {
   }
 
   async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
-    return this.db.read(async (q) => {
-      // A run holds the lease from its start to its commit or failure: a live lease is a run in flight.
-      const rows = await q.all(`SELECT * FROM export_state WHERE export_id IN (${inList(exportIds)})`);
-      const now = this.now();
-      return rows.map((r) => stateOf(r, now));
-    });
+    // One statement: no transaction around it (a listing of every export asks this each time).
+    const rows = await this.db.select(`SELECT * FROM export_state WHERE export_id IN (${inList(exportIds)})`);
+    const now = this.now();
+    return rows.map((r) => stateOf(r, now));
   }
 
   async dropExportState(exportId: string): Promise<void> {
@@ -912,8 +910,13 @@ function openableRange(row: SqlRow | undefined, name: string, upTo: (current: bi
   return { state: row, from, to: to < from ? from : to };
 }
 
+/** The export's lease columns; undefined when it has no state. */
+function leaseRowOf(q: MetadataSession, exportId: string): Promise<SqlRow | undefined> {
+  return q.one("SELECT lease_owner, lease_expires_at FROM export_state WHERE export_id = $1", [exportId]);
+}
+
 async function takeLease(q: MetadataSession, exportId: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
-  const row = await q.one("SELECT lease_owner, lease_expires_at FROM export_state WHERE export_id = $1", [exportId]);
+  const row = await leaseRowOf(q, exportId);
   // An export without state is being dropped: no run may take it.
   if (!row || leasedElsewhere(row, owner, now)) return false;
   await q.run("UPDATE export_state SET lease_owner = $2, lease_expires_at = $3 WHERE export_id = $1", [exportId, owner, new Date(now + ttlMs)]);
@@ -925,10 +928,15 @@ async function releaseIn(q: MetadataSession, exportId: string, owner: string): P
   await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND lease_owner = $2", [exportId, owner]);
 }
 
+/** Who holds a lease (an owner and when it expires, both null when none), if it has not expired. */
+function liveOwner(owner: SqlValue | undefined, expiresAt: SqlValue | undefined, now: number): string | undefined {
+  const expires = dateOf(expiresAt);
+  return owner !== null && owner !== undefined && expires !== undefined && expires.getTime() > now ? String(owner) : undefined;
+}
+
 /** Who holds the lease of an export_state row, if it has not expired. */
 function leaseOwner(row: SqlRow, now: number): string | undefined {
-  const expires = dateOf(row.lease_expires_at);
-  return row.lease_owner !== null && row.lease_owner !== undefined && expires !== undefined && expires.getTime() > now ? String(row.lease_owner) : undefined;
+  return liveOwner(row.lease_owner, row.lease_expires_at, now);
 }
 
 /** Whether another owner than `owner` holds the row's export under an unexpired lease. */
@@ -962,12 +970,9 @@ async function initState(q: MetadataSession, exportId: string, database: string,
 async function openRun(q: MetadataSession, exportId: string, runId: string, from: bigint, to: bigint, now: number, runsSoFar: bigint, lease?: { owner: string; expiresAt: Date }): Promise<bigint> {
   const runNumber = runsSoFar + 1n;
   const at = new Date(now);
-  if (lease) {
-    // The lease is taken in the same write (startRun).
-    await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3, lease_owner = $4, lease_expires_at = $5 WHERE export_id = $1", [exportId, runNumber, at, lease.owner, lease.expiresAt]);
-  } else {
-    await q.run("UPDATE export_state SET run_count = $2, last_run_start = $3 WHERE export_id = $1", [exportId, runNumber, at]);
-  }
+  // The lease, when given, is taken in the same write (startRun).
+  const leaseSet = lease ? ", lease_owner = $4, lease_expires_at = $5" : "";
+  await q.run(`UPDATE export_state SET run_count = $2, last_run_start = $3${leaseSet} WHERE export_id = $1`, lease ? [exportId, runNumber, at, lease.owner, lease.expiresAt] : [exportId, runNumber, at]);
   await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
   return runNumber;
 }
@@ -1047,13 +1052,13 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
 }
 
 async function holdsLease(q: MetadataSession, exportId: string, owner: string, now: number): Promise<boolean> {
-  const row = await q.one("SELECT lease_owner, lease_expires_at FROM export_state WHERE export_id = $1", [exportId]);
+  const row = await leaseRowOf(q, exportId);
   return row !== undefined && leaseOwner(row, now) === owner;
 }
 
 /** Whether an operation's lease (its row's owner and expires_at) is `owner`'s and unexpired. */
 function leaseHeld(row: SqlRow | undefined, owner: string, now: number): boolean {
-  return !!row && row.owner === owner && row.expires_at !== null && dateOf(row.expires_at)!.getTime() > now;
+  return row !== undefined && liveOwner(row.owner, row.expires_at, now) === owner;
 }
 
 async function insertFailure(q: MetadataSession, exportId: string, at: Date, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
