@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { SerialConnection } from "./serial-connection.js";
+import { SerialConnection, type Queryable } from "./serial-connection.js";
 
 let dir: string;
 let db: SerialConnection;
@@ -55,39 +55,38 @@ it("sees a table's new columns through a statement prepared before they were add
   expect(after).toEqual({ k: "k2", v: 20n, note: "n" });
 });
 
-it("answers a one-statement read beside a write transaction, with what was committed before it", async () => {
-  let inside!: () => void;
-  let finish!: () => void;
-  const entered = new Promise<void>((r) => (inside = r));
-  const writing = db.transaction(async (q) => {
-    await q.run("UPDATE kv SET v = 999 WHERE k = $1", ["k3"]);
-    inside();
-    await new Promise<void>((r) => (finish = r));
-  });
-  await entered;
-  // The write transaction holds the writer connection: a read behind it would never come back.
-  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 30n }]);
-  finish();
-  await writing;
-  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 999n }]);
-  await expect(db.select("SELEC 1")).rejects.toThrow(/syntax error/i);
-});
-
-/** Holds the writer until the returned function is called: what is asked meanwhile waits. */
-async function holdWriter(): Promise<() => Promise<void>> {
+/**
+ * Starts a task through `start` that does `work`, then waits inside it until the returned
+ * function is called (which answers what the task did): its connection is held meanwhile.
+ */
+async function holding<T>(start: (task: (q: Queryable) => Promise<T>) => Promise<T>, work: (q: Queryable) => Promise<T> = async () => undefined as T): Promise<() => Promise<T>> {
   let entered!: () => void;
   let release!: () => void;
   const inside = new Promise<void>((r) => (entered = r));
-  const held = db.exclusive(async () => {
+  const held = start(async (q) => {
+    const done = await work(q);
     entered();
     await new Promise<void>((r) => (release = r));
+    return done;
   });
   await inside;
-  return async () => {
+  return () => {
     release();
-    await held;
+    return held;
   };
 }
+
+/** Holds the writer until the returned function is called: what is asked meanwhile waits. */
+const holdWriter = () => holding((task) => db.exclusive(task));
+
+it("answers a one-statement read beside a write transaction, with what was committed before it", async () => {
+  const finish = await holding((task) => db.transaction(task), (q) => q.run("UPDATE kv SET v = 999 WHERE k = $1", ["k3"]));
+  // The write transaction holds the writer connection: a read behind it would never come back.
+  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 30n }]);
+  await finish();
+  expect(await db.select("SELECT v FROM kv WHERE k = $1", ["k3"])).toEqual([{ v: 999n }]);
+  await expect(db.select("SELEC 1")).rejects.toThrow(/syntax error/i);
+});
 
 it("runs transactions asked for while the writer is busy as one, each seeing what those before it wrote", async () => {
   await db.exclusive((q) => q.run("CREATE TABLE grouped (n BIGINT, tx BIGINT)"));
@@ -140,22 +139,12 @@ it("keeps the order tasks were asked in: a transaction asked after an exclusive 
 });
 
 it("answers a read beside a read that takes long: reads have more than one connection", async () => {
-  let entered!: () => void;
-  let finish!: () => void;
-  const inside = new Promise<void>((r) => (entered = r));
-  const long = db.read(async (q) => {
-    const v = await q.one("SELECT v FROM kv WHERE k = $1", ["k1"]);
-    entered();
-    await new Promise<void>((r) => (finish = r));
-    return v;
-  });
-  await inside;
+  const finish = await holding((task) => db.read(task), (q) => q.one("SELECT v FROM kv WHERE k = $1", ["k1"]));
   // With one reader connection this would wait for the long read, which waits for it: never.
   const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error("the read waited behind the long one")), 5_000).unref());
   expect(await Promise.race([db.select("SELECT v FROM kv WHERE k = $1", ["k4"]), stuck])).toEqual([{ v: 40n }]);
   expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["k5"]))).toEqual({ v: 50n });
-  finish();
-  expect(await long).toEqual({ v: 10n });
+  expect(await finish()).toEqual({ v: 10n });
 });
 
 it("runs each transaction of a group alone when the group's commit is refused, and both land", async () => {
