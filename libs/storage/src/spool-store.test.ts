@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
@@ -12,6 +12,21 @@ it("makes its root folder on the first create (a fresh data dir)", async () => {
   try {
     const store = new LocalSpoolStore(join(dir, "not", "yet"));
     expect(await readdir(await store.create("run-1"))).toEqual([]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("removes at start-up what a process that died left of a discarded handle, however recent", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
+  try {
+    const store = new LocalSpoolStore(dir);
+    await store.create("live");
+    // As a discard leaves it when the process dies before the removal ends.
+    await mkdir(join(dir, ".discarded-run-1-0b7d"), { recursive: true });
+    await writeFile(join(dir, ".discarded-run-1-0b7d", "data_0.parquet"), "rows");
+    await new LocalSpoolStore(dir).removeOlderThan(3_600_000);
+    expect(await readdir(dir)).toEqual(["live"]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
