@@ -1,6 +1,6 @@
 import { DuckDBTimestampValue, type DuckDBValue } from "@duckdb/node-api";
-import { SerialConnection, type Queryable, type Row } from "@spillway/duck";
-import type { MetadataDb, MetadataSession, SqlRow, SqlValue } from "./metadata-db.js";
+import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import type { MetadataDb, MetadataSession, SqlRow, SqlStatement, SqlValue } from "./metadata-db.js";
 
 /**
  * The embedded default: one DuckDB file that this process alone holds (DuckDB locks it).
@@ -59,7 +59,57 @@ function duckSession(q: Queryable): MetadataSession {
       const row = await q.one(sql, params.map(toDuck));
       return row && fromDuck(row);
     },
+    runAll: async (statements) => {
+      const script = inlinedScript(statements);
+      if (script !== undefined) return q.run(script);
+      for (const [sql, params = []] of statements) await q.run(sql, params.map(toDuck));
+    },
   };
+}
+
+/**
+ * The statements as one script, each parameter written in as a DuckDB literal (a script of
+ * several statements cannot be prepared); undefined when a value has no exact literal, and
+ * the statements run one by one with their parameters bound.
+ */
+export function inlinedScript(statements: ReadonlyArray<SqlStatement>): string | undefined {
+  const parts: string[] = [];
+  for (const [sql, params = []] of statements) {
+    const literals = params.map(duckLiteral);
+    if (literals.some((l) => l === undefined)) return undefined;
+    // Quoted text in the SQL is skipped: a `$1` there is not a parameter.
+    parts.push(
+      sql.replace(/'(?:[^']|'')*'|\$(\d+)/g, (match, n: string | undefined) => {
+        if (n === undefined) return match;
+        const literal = literals[Number(n) - 1];
+        if (literal === undefined) throw new Error(`statement has no parameter $${n}: ${sql}`);
+        return literal;
+      }),
+    );
+  }
+  return parts.join(";\n");
+}
+
+/** A value as a DuckDB literal of the type a bound parameter would have; undefined when it has none. */
+function duckLiteral(v: SqlValue): string | undefined {
+  if (v === null) return "NULL";
+  switch (typeof v) {
+    case "string":
+      // A NUL cannot be written in a literal.
+      return v.includes("\0") ? undefined : quoteLiteral(v);
+    case "bigint":
+      return v >= -(2n ** 63n) && v < 2n ** 63n ? `CAST(${v} AS BIGINT)` : undefined;
+    case "number":
+      return Number.isFinite(v) ? `CAST(${v} AS DOUBLE)` : undefined;
+    case "boolean":
+      return v ? "true" : "false";
+    default: {
+      // An instant in UTC, as toDuck binds it: TIMESTAMP with microseconds.
+      const ms = v.getTime();
+      if (!Number.isFinite(ms) || v.getUTCFullYear() < 1 || v.getUTCFullYear() > 9999) return undefined;
+      return `TIMESTAMP '${v.toISOString().replace("T", " ").replace("Z", "")}'`;
+    }
+  }
 }
 
 const toDuck = (v: SqlValue): DuckDBValue => (v instanceof Date ? new DuckDBTimestampValue(BigInt(v.getTime()) * 1000n) : v);

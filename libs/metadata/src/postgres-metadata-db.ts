@@ -91,6 +91,10 @@ function pgSession(client: pg.Pool | pg.PoolClient): MetadataSession {
     change: async (sql, params = []) => (await client.query(sql, params.map(toPg))).rowCount ?? 0,
     all,
     one: async (sql, params) => (await all(sql, params))[0],
+    // Parameters are bound statement by statement: the extended protocol takes one at a time.
+    runAll: async (statements) => {
+      for (const [sql, params] of statements) await all(sql, params);
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { quoteLiteral } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, invalidArgument, SpillwayError } from "@spillway/errors";
 import { cursorText, ticksFromEpochMs } from "@spillway/kusto";
-import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow, type SqlValue } from "@spillway/metadata";
+import { openMetadataDb, type MetadataDb, type MetadataSession, type SqlRow, type SqlStatement, type SqlValue } from "@spillway/metadata";
 
 export interface ExtentRecord {
   database: string;
@@ -198,7 +198,10 @@ export const HISTORY_RETENTION_MS = 14 * 86_400_000;
  * it needs. A run's latency is mostly such statements (bench #3): in DuckDB this join costs
  * 0.6 ms less than the clock as a subquery, and the row's every column 0.5 ms more.
  */
-const RUN_STATE_SQL = `SELECT s.checkpoint_cursor, s.system_disabled, s.run_count, s.completed_runs, s.lease_owner, s.lease_expires_at, c.last_cursor AS __last_cursor
+const RUN_STATE_COLUMNS = "s.checkpoint_cursor, s.system_disabled, s.run_count, s.completed_runs, s.lease_owner, s.lease_expires_at, c.last_cursor AS __last_cursor";
+const RUN_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS} FROM export_state s, clock c WHERE s.export_id = $1`;
+/** RUN_STATE_SQL, and whether failed attempts left files to remove: a run reads their list only when they did. */
+const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pending_artifacts p WHERE p.export_id = $1) AS __has_pending
   FROM export_state s, clock c WHERE s.export_id = $1`;
 /** Exports whose backlogs one statement reads (exportBacklogs). */
 const BACKLOG_EXPORTS_PER_STATEMENT = 200;
@@ -368,13 +371,13 @@ export class CursorStore {
     const { exportId, runId } = start;
     return this.db.transaction(async (q) => {
       const now = this.now();
-      const existing = await q.one(RUN_STATE_SQL, [exportId]);
+      const existing = await q.one(START_STATE_SQL, [exportId]);
       // Checked here, in the step that opens a run, so asking to run costs no read of its own.
       const { state, from, to } = openableRange(existing, start.name, start.upTo);
       if (leasedElsewhere(state, start.owner, now)) return undefined;
       const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint, { owner: start.owner, expiresAt: new Date(now + start.leaseTtlMs) });
       // Runs that committed: the next successful run is number count + 1 (retries share it).
-      return { runNumber, from, to, completedRuns: state.completed_runs as bigint, pending: await pendingOf(q, exportId) };
+      return { runNumber, from, to, completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
     });
   }
 
@@ -455,10 +458,13 @@ export class CursorStore {
         if (leaseOwner(state, now.getTime()) !== owner) throw new LeaseLostError(`the lease on export ${exportId} was lost during the run`);
         throw new RunRaceError(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
       }
-      await q.run("UPDATE runs SET result = 'Completed', finished_at = $2, resources = $3 WHERE run_id = $1", [runId, now, resources]);
-      await q.run("DELETE FROM pending_artifacts WHERE run_id = $1", [runId]);
-      await insertArtifacts(q, exportId, runId, externalTable, artifacts, now);
-      if (manifest) await dueManifest(q, manifest, now);
+      // The rest in one call: nothing of it is read back.
+      await q.runAll([
+        ["UPDATE runs SET result = 'Completed', finished_at = $2, resources = $3 WHERE run_id = $1", [runId, now, resources]],
+        ["DELETE FROM pending_artifacts WHERE run_id = $1", [runId]],
+        ...artifactInserts(exportId, runId, externalTable, artifacts, now),
+        ...(manifest ? [dueManifestInsert(manifest, now)] : []),
+      ]);
       return artifacts.map((a) => ({ ...a, externalTable, timestamp: now }));
     });
   }
@@ -692,12 +698,14 @@ export class CursorStore {
       if (row.done_cursor !== from) throw new RunRaceError(`backfill ${operationId} is at ${row.done_cursor}, not ${from}: this batch was committed already`);
       const exportId = String(row.export_id);
       const now = new Date(this.now());
-      await insertArtifacts(q, exportId, operationId, externalTable, artifacts, now);
-      // Its own journal entries: another attempt's (a scheduler that lost the lease) are that one's to remove.
-      if (artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(artifacts.map((a) => a.path))})`, [operationId]);
-      await q.run("UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]);
-      if (manifest) await dueManifest(q, manifest, now);
-      await q.run("UPDATE operations SET updated_at = $2 WHERE operation_id = $1", [operationId, now]);
+      await q.runAll([
+        ...artifactInserts(exportId, operationId, externalTable, artifacts, now),
+        // Its own journal entries: another attempt's (a scheduler that lost the lease) are that one's to remove.
+        ...(artifacts.length ? [[`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(artifacts.map((a) => a.path))})`, [operationId]] satisfies SqlStatement] : []),
+        ["UPDATE backfills SET done_cursor = $2, records_done = records_done + $3, batches_done = batches_done + 1 WHERE operation_id = $1", [operationId, upTo, records]],
+        ...(manifest ? [dueManifestInsert(manifest, now)] : []),
+        ["UPDATE operations SET updated_at = $2 WHERE operation_id = $1", [operationId, now]],
+      ]);
     });
   }
 
@@ -764,8 +772,7 @@ export class CursorStore {
       await q.run("UPDATE operations SET state = $2, status = $3, resources = $4, updated_at = $5, expires_at = NULL WHERE operation_id = $1", [operationId, end.state, end.status, end.resources, now]);
       if (end.state !== "Completed") return;
       if (end.artifacts.length) await q.run(`DELETE FROM pending_artifacts WHERE export_id = $1 AND path IN (${inList(end.artifacts.map((a) => a.path))})`, [operationId]);
-      if (end.manifest) await dueManifest(q, end.manifest, now);
-      await insertArtifacts(q, operationId, operationId, end.externalTable, end.artifacts, now);
+      await q.runAll([...(end.manifest ? [dueManifestInsert(end.manifest, now)] : []), ...artifactInserts(operationId, operationId, end.externalTable, end.artifacts, now)]);
     });
   }
 
@@ -972,8 +979,10 @@ async function openRun(q: MetadataSession, exportId: string, runId: string, from
   const at = new Date(now);
   // The lease, when given, is taken in the same write (startRun).
   const leaseSet = lease ? ", lease_owner = $4, lease_expires_at = $5" : "";
-  await q.run(`UPDATE export_state SET run_count = $2, last_run_start = $3${leaseSet} WHERE export_id = $1`, lease ? [exportId, runNumber, at, lease.owner, lease.expiresAt] : [exportId, runNumber, at]);
-  await q.run("INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]);
+  await q.runAll([
+    [`UPDATE export_state SET run_count = $2, last_run_start = $3${leaseSet} WHERE export_id = $1`, lease ? [exportId, runNumber, at, lease.owner, lease.expiresAt] : [exportId, runNumber, at]],
+    ["INSERT INTO runs (run_id, export_id, run_number, from_cursor, to_cursor, started_at, result) VALUES ($1, $2, $3, $4, $5, $6, 'Running')", [runId, exportId, runNumber, from, to, at]],
+  ]);
   return runNumber;
 }
 
@@ -987,18 +996,20 @@ async function dropExtentsOf(q: MetadataSession, database: string, table: string
   return rows.map((r) => String(r.path));
 }
 
-/** Records committed artifacts, many rows a statement: a bulk run may have hundreds. */
-async function insertArtifacts(q: MetadataSession, exportId: string, runId: string, externalTable: string, artifacts: ReadonlyArray<{ path: string; numRecords: bigint; sizeBytes: bigint }>, at: Date): Promise<void> {
+/** The statements that record committed artifacts, many rows a statement: a bulk run may have hundreds. */
+function artifactInserts(exportId: string, runId: string, externalTable: string, artifacts: ReadonlyArray<{ path: string; numRecords: bigint; sizeBytes: bigint }>, at: Date): SqlStatement[] {
+  const statements: SqlStatement[] = [];
   for (let i = 0; i < artifacts.length; i += ARTIFACT_ROWS_PER_INSERT) {
     const some = artifacts.slice(i, i + ARTIFACT_ROWS_PER_INSERT);
     const last = 4 + 3 * some.length;
     const rows = some.map((_, j) => `($1, $2, $3, $${4 + 3 * j}, $${5 + 3 * j}, $${6 + 3 * j}, $${last})`).join(", ");
-    await q.run(`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), at]);
+    statements.push([`INSERT INTO artifacts VALUES ${rows}`, [exportId, runId, externalTable, ...some.flatMap((a) => [a.path, a.numRecords, a.sizeBytes]), at]]);
   }
+  return statements;
 }
 
-async function dueManifest(q: MetadataSession, m: DueManifestRecord, at: Date): Promise<void> {
-  await q.run("INSERT INTO due_manifests VALUES ($1, $2, $3, $4, $5, $6)", [m.key, m.database, m.externalTable, m.name, m.body, at]);
+function dueManifestInsert(m: DueManifestRecord, at: Date): SqlStatement {
+  return ["INSERT INTO due_manifests VALUES ($1, $2, $3, $4, $5, $6)", [m.key, m.database, m.externalTable, m.name, m.body, at]];
 }
 
 /** The id of the export's backfill in progress, if one is. */

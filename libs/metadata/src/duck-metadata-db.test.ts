@@ -1,0 +1,63 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DuckMetadataDb, inlinedScript } from "./duck-metadata-db.js";
+import type { SqlValue } from "./metadata-db.js";
+
+describe("runAll on DuckDB: several writes in one call", () => {
+  let dir: string;
+  let db: DuckMetadataDb;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "spillway-meta-"));
+    db = await DuckMetadataDb.open(join(dir, "m.duckdb"));
+    await db.migrate(["CREATE TABLE t (k VARCHAR, n BIGINT, x DOUBLE, b BOOLEAN, ts TIMESTAMP, note VARCHAR)"]);
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // What prepared statements with bound parameters store is what the script must store.
+  const rows: SqlValue[][] = [
+    ["plain", 1n, 0.5, true, new Date("2026-12-01T19:00:00.123Z"), null],
+    ["it's -- not a comment; $1 stays", -(2n ** 62n), -2.5e-7, false, new Date("1970-01-01T00:00:00Z"), "'; DROP TABLE t; --"],
+    ["\\backslash\nnewline ünïcode", 2n ** 62n + 7n, 1 / 3, true, new Date("9999-12-31T23:59:59.999Z"), "$2"],
+  ];
+
+  it("stores each value as binding it as a parameter does", async () => {
+    await db.transaction((q) => q.runAll(rows.map((r) => ["INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `script ${v}` : v))])));
+    for (const r of rows) await db.transaction((q) => q.run("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `bound ${v}` : v))));
+    const read = await db.select("SELECT * FROM t ORDER BY k");
+    const byKey = new Map(read.map((row) => [String(row.k), row]));
+    for (const r of rows) {
+      const { k: _s, ...script } = byKey.get(`script ${r[0]}`)!;
+      const { k: _b, ...bound } = byKey.get(`bound ${r[0]}`)!;
+      expect(script).toEqual(bound);
+      expect(script).toEqual({ n: r[1], x: r[2], b: r[3], ts: r[4], note: r[5] });
+    }
+  });
+
+  it("is one script when every value has a literal, and binds one by one when one has none", () => {
+    expect(inlinedScript([["UPDATE t SET n = $2 WHERE k = $1 AND note <> '$1'", ["a", 5n]], ["DELETE FROM t WHERE k = $1", ["b"]]])).toBe(
+      "UPDATE t SET n = CAST(5 AS BIGINT) WHERE k = 'a' AND note <> '$1';\nDELETE FROM t WHERE k = 'b'",
+    );
+    expect(inlinedScript([["DELETE FROM t WHERE k = $1", ["nul\0byte"]]])).toBeUndefined();
+    expect(inlinedScript([["DELETE FROM t WHERE x = $1", [Number.NaN]]])).toBeUndefined();
+    expect(inlinedScript([["DELETE FROM t WHERE ts = $1", [new Date(Date.UTC(10000, 0, 1))]]])).toBeUndefined();
+  });
+
+  it("runs the statements that have no literal one by one, with their parameters bound", async () => {
+    await db.transaction((q) => q.runAll([["INSERT INTO t (k, x) VALUES ($1, $2)", ["nan", Number.NaN]], ["INSERT INTO t (k, note) VALUES ($1, $2)", ["nul", "a\0b"]]]));
+    const [nan] = await db.select("SELECT x FROM t WHERE k = 'nan'");
+    expect(Number.isNaN(nan!.x)).toBe(true);
+    expect((await db.select("SELECT note FROM t WHERE k = 'nul'"))[0]!.note).toBe("a\0b");
+  });
+
+  it("stops at the first statement that fails, and its transaction leaves nothing", async () => {
+    await expect(db.transaction((q) => q.runAll([["INSERT INTO t (k) VALUES ($1)", ["kept?"]], ["INSERT INTO nowhere VALUES (1)"], ["INSERT INTO t (k) VALUES ($1)", ["after"]]]))).rejects.toThrow(/nowhere/);
+    expect(await db.select("SELECT k FROM t WHERE k IN ('kept?', 'after')")).toEqual([]);
+  });
+});
