@@ -1,0 +1,49 @@
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DuckdbMemoryProbe, FRESH_READING_MS } from "./memory-probe.js";
+
+describe("DuckdbMemoryProbe", () => {
+  let instance: DuckDBInstance;
+  let queries = 0;
+  // The instance as the probe sees it, counting the readings it queries.
+  const counting = {
+    connect: async () => {
+      const c = await instance.connect();
+      const runAndReadAll = c.runAndReadAll.bind(c);
+      c.runAndReadAll = ((...args: Parameters<typeof runAndReadAll>) => {
+        queries++;
+        return runAndReadAll(...args);
+      }) as typeof c.runAndReadAll;
+      return c;
+    },
+  };
+
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(":memory:");
+  });
+
+  afterAll(() => instance.closeSync());
+
+  it("reads DuckDB's memory once for probes asked together, and again once the reading is no longer fresh", async () => {
+    let clock = 1000;
+    const probe = new DuckdbMemoryProbe(counting, () => clock);
+    queries = 0;
+    // Memory DuckDB holds: a table of a few megabytes.
+    const c = await instance.connect();
+    await c.run("CREATE TABLE held AS SELECT range AS i, repeat('x', 100) AS s FROM range(50000)");
+    const together = await Promise.all([probe.read(), probe.read(), probe.read()]);
+    expect(queries).toBe(1);
+    expect(together[0]).toBeGreaterThan(0n);
+    expect(new Set(together).size).toBe(1);
+    clock += FRESH_READING_MS - 1;
+    expect(await probe.read()).toBe(together[0]);
+    expect(queries).toBe(1);
+    clock += 1;
+    await probe.read();
+    expect(queries).toBe(2);
+    c.closeSync();
+    probe.close();
+    expect(await probe.read()).toBe(0n);
+    expect(queries).toBe(2);
+  });
+});
