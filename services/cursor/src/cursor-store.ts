@@ -205,7 +205,7 @@ const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pend
   FROM export_state s, clock c WHERE s.export_id = $1`;
 /** Exports whose backlogs one statement reads (exportBacklogs). */
 const BACKLOG_EXPORTS_PER_STATEMENT = 200;
-// Rows of one artifacts INSERT: a statement's parameters are prepared once per distinct count (libs/duck PreparedStatements).
+// Rows of one artifacts INSERT: a bulk run may have thousands, and PostgreSQL binds each value as a parameter.
 const ARTIFACT_ROWS_PER_INSERT = 64;
 
 /**
