@@ -1,6 +1,10 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 
-/** How old a reading may be and still answer a probe (see DuckdbMemoryProbe). */
+/**
+ * How old a reading may be and still answer a probe (see DuckdbMemoryProbe): less than the
+ * 25 ms between a measured call's samples (libs/telemetry measured), so each of its samples
+ * is a reading of its own.
+ */
 export const FRESH_READING_MS = 20;
 
 /**
@@ -27,9 +31,11 @@ export class DuckdbMemoryProbe {
   readonly read = async (): Promise<bigint> => {
     if (this.closed) return 0n;
     if (this.last && this.now() - this.last.at < FRESH_READING_MS) return this.last.bytes;
+    // Its age counts from when it was asked: a slow reading is not fresh for longer.
+    const at = this.now();
     this.reading ??= this.readNow().then(
       (bytes) => {
-        this.last = { at: this.now(), bytes };
+        this.last = { at, bytes };
         return bytes;
       },
       (err: unknown) => {

@@ -12,7 +12,7 @@ describe("runAll on DuckDB: several writes in one call", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "spillway-meta-"));
     db = await DuckMetadataDb.open(join(dir, "m.duckdb"));
-    await db.migrate(["CREATE TABLE t (k VARCHAR, n BIGINT, x DOUBLE, b BOOLEAN, ts TIMESTAMP, note VARCHAR)"]);
+    await db.migrate(["CREATE TABLE t (k VARCHAR, n BIGINT, x DOUBLE, b BOOLEAN, ts TIMESTAMP, note VARCHAR)", "CREATE TABLE loose (k VARCHAR, v VARCHAR, n BIGINT, x DOUBLE)"]);
   });
 
   afterAll(async () => {
@@ -40,6 +40,23 @@ describe("runAll on DuckDB: several writes in one call", () => {
     }
   });
 
+  it("stores JavaScript numbers as binding them does: whole ones as integers, others exactly", async () => {
+    // Whole numbers into a text column show the type they were given ('5', not '5.0'); random
+    // doubles catch a literal read as DECIMAL and rounded twice.
+    const numbers = [5, -7, 2 ** 31, -(2 ** 40), 0.5, 0.9354636172533819, -2.5e-7, 123456.789, 1.5e-300, 5e-324];
+    for (let i = 0; i < 200; i++) numbers.push(Math.random() * 10 ** Math.floor(Math.random() * 12 - 6));
+    const script = numbers.map((v, i) => ["INSERT INTO loose VALUES ($1, $2, $3, $4)", [`script ${i}`, v, Number.isInteger(v) ? v : null, v]] as [string, SqlValue[]]);
+    await db.transaction((q) => q.runAll(script));
+    for (const [i, v] of numbers.entries()) await db.transaction((q) => q.run("INSERT INTO loose VALUES ($1, $2, $3, $4)", [`bound ${i}`, v, Number.isInteger(v) ? v : null, v]));
+    const read = new Map((await db.select("SELECT * FROM loose")).map((r) => [String(r.k), r]));
+    for (const [i, v] of numbers.entries()) {
+      const { k: _s, ...fromScript } = read.get(`script ${i}`)!;
+      const { k: _b, ...bound } = read.get(`bound ${i}`)!;
+      expect(fromScript, `number ${v}`).toEqual(bound);
+      expect(fromScript.x).toBe(v);
+    }
+  });
+
   it("is one script when every value has a literal, and binds one by one when one has none", () => {
     expect(inlinedScript([["UPDATE t SET n = $2 WHERE k = $1 AND note <> '$1'", ["a", 5n]], ["DELETE FROM t WHERE k = $1", ["b"]]])).toBe(
       "UPDATE t SET n = CAST(5 AS BIGINT) WHERE k = 'a' AND note <> '$1';\nDELETE FROM t WHERE k = 'b'",
@@ -47,6 +64,15 @@ describe("runAll on DuckDB: several writes in one call", () => {
     expect(inlinedScript([["DELETE FROM t WHERE k = $1", ["nul\0byte"]]])).toBeUndefined();
     expect(inlinedScript([["DELETE FROM t WHERE x = $1", [Number.NaN]]])).toBeUndefined();
     expect(inlinedScript([["DELETE FROM t WHERE ts = $1", [new Date(Date.UTC(10000, 0, 1))]]])).toBeUndefined();
+    expect(inlinedScript([["DELETE FROM t WHERE n = $1", [2n ** 63n]]])).toBeUndefined();
+    expect(inlinedScript([["DELETE FROM t WHERE n = $1", [-(2n ** 63n)]]])).toBe("DELETE FROM t WHERE n = CAST(-9223372036854775808 AS BIGINT)");
+    // $1 must not take the start of $10.
+    const ten = Array.from({ length: 10 }, (_, i) => `v${i + 1}`);
+    expect(inlinedScript([["SELECT $10, $1", ten]])).toBe("SELECT 'v10', 'v1'");
+    // Text the substitution cannot tell apart from parameters: bound instead.
+    for (const sql of ["DELETE FROM t WHERE k = $1 -- it's", "DELETE FROM t /* it's */ WHERE k = $1", 'DELETE FROM "t" WHERE k = $1', "DELETE FROM t WHERE k = $$it's$$ OR k = $1", "DELETE FROM t WHERE k = E'\\'' OR k = $1"]) {
+      expect(inlinedScript([[sql, ["a"]]]), sql).toBeUndefined();
+    }
   });
 
   it("runs the statements that have no literal one by one, with their parameters bound", async () => {
@@ -56,8 +82,12 @@ describe("runAll on DuckDB: several writes in one call", () => {
     expect((await db.select("SELECT note FROM t WHERE k = 'nul'"))[0]!.note).toBe("a\0b");
   });
 
-  it("stops at the first statement that fails, and its transaction leaves nothing", async () => {
-    await expect(db.transaction((q) => q.runAll([["INSERT INTO t (k) VALUES ($1)", ["kept?"]], ["INSERT INTO nowhere VALUES (1)"], ["INSERT INTO t (k) VALUES ($1)", ["after"]]]))).rejects.toThrow(/nowhere/);
-    expect(await db.select("SELECT k FROM t WHERE k IN ('kept?', 'after')")).toEqual([]);
+  it("stops at the first statement that fails", async () => {
+    // Outside a transaction each statement stands on its own: what ran before the failure stays.
+    await expect(db.exclusive((q) => q.runAll([["INSERT INTO t (k) VALUES ($1)", ["before"]], ["INSERT INTO nowhere VALUES (1)"], ["INSERT INTO t (k) VALUES ($1)", ["after"]]]))).rejects.toThrow(/nowhere/);
+    expect(await db.select("SELECT k FROM t WHERE k IN ('before', 'after')")).toEqual([{ k: "before" }]);
+    // In a transaction, none of it stays.
+    await expect(db.transaction((q) => q.runAll([["INSERT INTO t (k) VALUES ($1)", ["rolled back"]], ["INSERT INTO nowhere VALUES (1)"]]))).rejects.toThrow(/nowhere/);
+    expect(await db.select("SELECT k FROM t WHERE k = 'rolled back'")).toEqual([]);
   });
 });

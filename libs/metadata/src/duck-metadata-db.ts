@@ -60,6 +60,7 @@ function duckSession(q: Queryable): MetadataSession {
       return row && fromDuck(row);
     },
     runAll: async (statements) => {
+      if (statements.length === 0) return;
       const script = inlinedScript(statements);
       if (script !== undefined) return q.run(script);
       for (const [sql, params = []] of statements) await q.run(sql, params.map(toDuck));
@@ -75,6 +76,9 @@ function duckSession(q: Queryable): MetadataSession {
 export function inlinedScript(statements: ReadonlyArray<SqlStatement>): string | undefined {
   const parts: string[] = [];
   for (const [sql, params = []] of statements) {
+    // Only '…' strings are told apart from parameters below: SQL with comments, quoted names
+    // or other string forms runs with its parameters bound instead.
+    if (/--|\/\*|"|\$\$|[eE]'/.test(sql)) return undefined;
     const literals = params.map(duckLiteral);
     if (literals.some((l) => l === undefined)) return undefined;
     // Quoted text in the SQL is skipped: a `$1` there is not a parameter.
@@ -90,7 +94,12 @@ export function inlinedScript(statements: ReadonlyArray<SqlStatement>): string |
   return parts.join(";\n");
 }
 
-/** A value as a DuckDB literal of the type a bound parameter would have; undefined when it has none. */
+/**
+ * A value as a DuckDB literal of the type @duckdb/node-api binds it as: a whole number as
+ * INTEGER or BIGINT, other numbers as DOUBLE. A bigint, which it binds as HUGEINT, is written
+ * as BIGINT, the stores' type, and one beyond BIGINT runs bound. Undefined when a value has
+ * no such literal.
+ */
 function duckLiteral(v: SqlValue): string | undefined {
   if (v === null) return "NULL";
   switch (typeof v) {
@@ -100,7 +109,10 @@ function duckLiteral(v: SqlValue): string | undefined {
     case "bigint":
       return v >= -(2n ** 63n) && v < 2n ** 63n ? `CAST(${v} AS BIGINT)` : undefined;
     case "number":
-      return Number.isFinite(v) ? `CAST(${v} AS DOUBLE)` : undefined;
+      if (!Number.isFinite(v)) return undefined;
+      if (Number.isInteger(v)) return Math.abs(v) < 2 ** 31 ? `CAST(${v} AS INTEGER)` : Number.isSafeInteger(v) ? `CAST(${v} AS BIGINT)` : undefined;
+      // As text: a plain decimal would be read as DECIMAL first and rounded twice.
+      return `CAST('${v}' AS DOUBLE)`;
     case "boolean":
       return v ? "true" : "false";
     default: {

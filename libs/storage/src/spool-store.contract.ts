@@ -64,14 +64,11 @@ export function spoolStoreContract(implementation: string, open: (place: string)
       await store.discard("nothing");
     });
 
-    it("forgets a discarded handle at once, and its files soon after; a handle created again starts empty", async () => {
+    it("forgets a discarded handle at once; a handle created again starts empty", async () => {
       await writeFile(join(await store.create("gone"), "f"), "x".repeat(1000));
       await store.discard("gone");
       await expect(store.open("gone")).rejects.toMatchObject({ code: ErrorCode.aborted });
       expect(await readdir(await store.create("gone"))).toEqual([]);
-      await store.discard("gone");
-      // Only the folders of live handles are left, once the removal has run.
-      await expect.poll(async () => (await readdir(dir)).length, { timeout: 5000 }).toBe(0);
     });
 
     it("removes only spools older than the age given", async () => {

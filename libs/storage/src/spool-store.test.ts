@@ -17,6 +17,19 @@ it("makes its root folder on the first create (a fresh data dir)", async () => {
   }
 });
 
+it("removes a discarded handle's files after answering: nothing of it is left in its folder", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
+  try {
+    const store = new LocalSpoolStore(dir);
+    await writeFile(join(await store.create("gone"), "data_0.parquet"), "x".repeat(1000));
+    await store.create("live");
+    await store.discard("gone");
+    await expect.poll(async () => await readdir(dir), { timeout: 5000 }).toEqual(["live"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 it("removes at start-up what a process that died left of a discarded handle, however recent", async () => {
   const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
   try {

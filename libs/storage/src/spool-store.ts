@@ -79,7 +79,8 @@ export class LocalSpoolStore implements SpoolStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
       throw err;
     }
-    void rm(trash, { recursive: true, force: true }).catch(() => undefined);
+    // Not the caller's failure: what stays is removed at the next start, and said meanwhile.
+    void rm(trash, { recursive: true, force: true }).catch((err: Error) => console.error(`spillway: a discarded ${this.what} folder (${trash}) was not removed: ${err.message}`));
   }
 
   async removeOlderThan(ageMs: number, now = Date.now()): Promise<void> {
