@@ -320,6 +320,24 @@ describe("a durable stage", () => {
     }
   });
 
+  it("is uploaded from memory by the writer that staged it; its manifest on disk is what a writer started later reads", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+    const staged = await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    // Without its manifest, a writer started now has no stage to upload; the one that staged it still does.
+    await rm(join(dataDir, "tmp/writer", stageId, "stage.json"));
+    const restarted = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir });
+    try {
+      await expect(restarted.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+    } finally {
+      restarted.close();
+    }
+    expect(await writer.upload(stageId)).toEqual(staged.artifacts);
+    expect(await readdir(join(lake, stageId))).toEqual(staged.artifacts.map((a) => a.path.split("/").at(-1)!));
+    // Uploaded, it is gone from memory too.
+    await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+  });
+
   it("is gone once discarded", async () => {
     const stageId = `s${++stages}`;
     const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
