@@ -173,6 +173,49 @@ describe("RunScheduler", () => {
   });
 });
 
+describe("RunScheduler, states read", () => {
+  it("reads again only the states of exports whose interval has passed since their last known start", async () => {
+    // One clock for the scheduler and the ledger that records the runs' starts.
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const folder = await mkdtemp(join(tmpdir(), "spillway-states-"));
+    const { module, cursor: client, ledger } = await openLedger(folder, now);
+    try {
+      const specs = [...Array.from({ length: 5 }, (_, i) => spec(`Hourly${i}`, 3_600_000)), spec("Minutely", 60_000)];
+      const asked: string[][] = [];
+      const counting: Pick<RunLedger, "getExportStates"> = {
+        getExportStates: async (ids) => (asked.push([...ids].sort()), ledger.getExportStates(ids)),
+      };
+      const runner = new RecordingRunner(1, {}, (s) => recordRunStart(ledger, client, s));
+      const scheduler = new RunScheduler(counting, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 6, now });
+      await scheduler.tick();
+      await until(() => runner.started.length === 6 && runner.runningCount === 0);
+      // Each ran once, and the looks its end made read its new start.
+      const everyId = specs.map((s) => s.id).sort();
+      expect(asked[0]).toEqual(everyId);
+      asked.length = 0;
+      await scheduler.tick(false);
+      expect(asked).toEqual([]);
+      // A minute later Minutely alone may be due: its state alone is read, and it runs once.
+      clock += 61_000;
+      await scheduler.tick(false);
+      await until(() => runner.started.length === 7 && runner.runningCount === 0);
+      expect(asked[0]).toEqual(["id-Minutely"]);
+      expect(runner.started.at(-1)).toBe("Minutely");
+      // An hour later, every one.
+      asked.length = 0;
+      clock += 3_600_000;
+      await scheduler.tick(false);
+      expect(asked[0]).toEqual(everyId);
+      scheduler.stop();
+      await until(() => runner.runningCount === 0);
+    } finally {
+      await module.stop();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("RunScheduler, a listing gone stale", () => {
   it("gives the slot of an export dropped since the listing to the next due one at once", async () => {
     const listed = [spec("Dropped"), spec("Next")];

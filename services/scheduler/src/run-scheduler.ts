@@ -37,6 +37,14 @@ export class RunScheduler {
   private listing?: { at: number; specs: ExportSpec[] };
   /** Exports being launched: their spec is being read again, and the runner has not taken them yet. */
   private readonly launching = new Set<string>();
+  /**
+   * Each export's last run start as last read (ms since the epoch). A start only moves forward,
+   * so an export whose interval has not passed since this one cannot be due, and a look reads
+   * the state of the others only: reading all 200 (or 1,000) states on every run's end was a
+   * large part of a busy scheduler's work (bench #6). Starts come from each node's own clock:
+   * one that lags another's by more than an interval could hold a run back by that much.
+   */
+  private readonly lastStarts = new Map<string, number>();
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -85,10 +93,19 @@ export class RunScheduler {
       if (!this.listing || this.now() - this.listing.at >= this.options.tickMs) {
         const at = this.now();
         this.listing = { at, specs: (await this.peers.catalog.listExportSpecs({})).specs };
+        const listed = new Set(this.listing.specs.map((s) => s.id));
+        for (const id of this.lastStarts.keys()) if (!listed.has(id)) this.lastStarts.delete(id);
       }
+      const lookAt = this.now();
       const enabled = this.listing.specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id) && !this.launching.has(s.id));
-      const states = new Map((await this.store.getExportStates(enabled.map((s) => s.id))).map((s) => [s.exportId, s]));
-      const due = enabled
+      const mayBeDue = enabled.filter((s) => {
+        const start = this.lastStarts.get(s.id);
+        return start === undefined || lookAt - start >= durationMs(s.intervalBetweenRuns);
+      });
+      const read = mayBeDue.length ? await this.store.getExportStates(mayBeDue.map((s) => s.id)) : [];
+      for (const state of read) if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
+      const states = new Map(read.map((s) => [s.exportId, s]));
+      const due = mayBeDue
         .filter((s) => {
           const state = states.get(s.id);
           if (state?.systemDisabled) return false;
