@@ -7,32 +7,33 @@ import { spoolStoreContract } from "./spool-store.contract.js";
 
 spoolStoreContract("local folder", async (place) => new LocalSpoolStore(place));
 
-it("makes its root folder on the first create (a fresh data dir)", async () => {
+/** Runs `test` in a fresh temporary folder, removed afterwards whatever happens. */
+async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
   try {
-    const store = new LocalSpoolStore(join(dir, "not", "yet"));
-    expect(await readdir(await store.create("run-1"))).toEqual([]);
+    await test(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-});
+}
 
-it("removes a discarded handle's files after answering: nothing of it is left in its folder", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
-  try {
+it("makes its root folder on the first create (a fresh data dir)", () =>
+  inTempDir(async (dir) => {
+    const store = new LocalSpoolStore(join(dir, "not", "yet"));
+    expect(await readdir(await store.create("run-1"))).toEqual([]);
+  }));
+
+it("removes a discarded handle's files after answering: nothing of it is left in its folder", () =>
+  inTempDir(async (dir) => {
     const store = new LocalSpoolStore(dir);
     await writeFile(join(await store.create("gone"), "data_0.parquet"), "x".repeat(1000));
     await store.create("live");
     await store.discard("gone");
     await expect.poll(async () => await readdir(dir), { timeout: 5000 }).toEqual(["live"]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-it("removes at start-up what a process that died left of a discarded handle, however recent", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "spillway-spool-"));
-  try {
+it("removes at start-up what a process that died left of a discarded handle, however recent", () =>
+  inTempDir(async (dir) => {
     const store = new LocalSpoolStore(dir);
     await store.create("live");
     // As a discard leaves it when the process dies before the removal ends.
@@ -40,7 +41,4 @@ it("removes at start-up what a process that died left of a discarded handle, how
     await writeFile(join(dir, ".discarded-run-1-0b7d", "data_0.parquet"), "rows");
     await new LocalSpoolStore(dir).removeOlderThan(3_600_000);
     expect(await readdir(dir)).toEqual(["live"]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
