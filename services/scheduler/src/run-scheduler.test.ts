@@ -216,35 +216,6 @@ describe("RunScheduler, states read", () => {
   });
 });
 
-describe("RunScheduler, a slot freed while a look reads", () => {
-  it("goes to the next due export of the last look at once, without waiting for the states", async () => {
-    const specs = [spec("A"), spec("B"), spec("C")];
-    let reads = 0;
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    // The first look reads at once; every later one waits until the test opens the gate.
-    const gated: Pick<RunLedger, "getExportStates"> = {
-      getExportStates: async (ids) => {
-        if (reads++ > 0) await gate;
-        return store.getExportStates(ids);
-      },
-    };
-    const runner = new RecordingRunner(1);
-    const scheduler = new RunScheduler(gated, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
-    await scheduler.tick();
-    // A ran first; as it ended, B took its slot, and as B ended, C: all while the look their ends asked for still waits.
-    await until(() => runner.started.length === 3 && runner.runningCount === 0);
-    expect(reads).toBe(2);
-    expect(runner.started).toEqual(["A", "B", "C"]);
-    expect(runner.maxInFlight).toBe(1);
-    open();
-    await scheduler.tick(false);
-    scheduler.stop();
-    // Each ran once: its start keeps it from being due again within its interval.
-    expect(runner.started).toEqual(["A", "B", "C"]);
-  });
-});
-
 describe("RunScheduler, a listing gone stale", () => {
   it("gives the slot of an export dropped since the listing to the next due one at once", async () => {
     const listed = [spec("Dropped"), spec("Next")];

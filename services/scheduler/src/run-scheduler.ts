@@ -45,14 +45,6 @@ export class RunScheduler {
    * one that lags another's by more than an interval could hold a run back by that much.
    */
   private readonly lastStarts = new Map<string, number>();
-  /**
-   * The due exports the last look found no room for, furthest behind first, and when it
-   * looked: a slot a run frees goes to the first of them at once, while a look reads the
-   * states again (slots stood empty for that look, a quarter of the time in bench #6). Only
-   * within a tick of the look: an export is due once its interval has passed, and stays due
-   * until it runs, which takes it out of this queue.
-   */
-  private queued: { at: number; specs: ExportSpec[] } = { at: 0, specs: [] };
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -122,35 +114,16 @@ export class RunScheduler {
         })
         // When exports lag, the one furthest behind runs first (SPEC §3).
         .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
-      const room = this.room();
+      const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
       this.waiting = Math.max(0, due.length - room);
       if (this.stopped) return;
-      this.queued = { at: lookAt, specs: due.slice(room) };
       for (const spec of due.slice(0, room)) this.launch(spec);
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
     }
   }
 
-  private room(): number {
-    return Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
-  }
-
-  /** Fills free slots from the last look's queue, if it is not older than a tick. */
-  private launchQueued(): void {
-    if (this.stopped || this.now() - this.queued.at >= this.options.tickMs) return;
-    let room = this.room();
-    while (room > 0 && this.queued.specs.length) {
-      const spec = this.queued.specs.shift()!;
-      if (this.runner.isRunning(spec.id) || this.launching.has(spec.id)) continue;
-      this.launch(spec);
-      room--;
-    }
-  }
-
   private launch(listed: ExportSpec): void {
-    // Launched: no longer waiting for a slot (see queued).
-    this.queued.specs = this.queued.specs.filter((s) => s.id !== listed.id);
     this.launching.add(listed.id);
     let launched = false;
     // Once: the runner has the export, or it is not to run.
@@ -182,9 +155,7 @@ export class RunScheduler {
     started.then(
       // A run that happened moved the export's last start: looking again at once cannot relaunch it.
       (outcome) => {
-        if (!outcome || this.stopped) return;
-        this.launchQueued();
-        void this.tick(false);
+        if (outcome && !this.stopped) void this.tick(false);
       },
       // One that could not start (lease held, export gone) waits for the next tick, not a busy loop.
       (err) => this.options.log?.(`run of ${listed.name} failed: ${(err as Error).message}`),
