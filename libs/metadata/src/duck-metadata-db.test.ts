@@ -43,7 +43,7 @@ describe("runAll on DuckDB: several writes in one call", () => {
   it("stores JavaScript numbers as binding them does: whole ones as integers, others exactly", async () => {
     // Whole numbers into a text column show the type they were given ('5', not '5.0'); random
     // doubles catch a literal read as DECIMAL and rounded twice.
-    const numbers = [5, -7, 2 ** 31, -(2 ** 40), 0.5, 0.9354636172533819, -2.5e-7, 123456.789, 1.5e-300, 5e-324];
+    const numbers = [5, -7, -(2 ** 31), 2 ** 31, -(2 ** 40), 0.5, 0.9354636172533819, -2.5e-7, 123456.789, 1.5e-300, 5e-324];
     for (let i = 0; i < 200; i++) numbers.push(Math.random() * 10 ** Math.floor(Math.random() * 12 - 6));
     const script = numbers.map((v, i) => ["INSERT INTO loose VALUES ($1, $2, $3, $4)", [`script ${i}`, v, Number.isInteger(v) ? v : null, v]] as [string, SqlValue[]]);
     await db.transaction((q) => q.runAll(script));
@@ -69,6 +69,8 @@ describe("runAll on DuckDB: several writes in one call", () => {
     // $1 must not take the start of $10.
     const ten = Array.from({ length: 10 }, (_, i) => `v${i + 1}`);
     expect(inlinedScript([["SELECT $10, $1", ten]])).toBe("SELECT 'v10', 'v1'");
+    // A quoted word ending in e is not an E'…' string.
+    expect(inlinedScript([["UPDATE t SET note = 'Failure' WHERE k = $1", ["a"]]])).toBe("UPDATE t SET note = 'Failure' WHERE k = 'a'");
     // Text the substitution cannot tell apart from parameters: bound instead.
     for (const sql of ["DELETE FROM t WHERE k = $1 -- it's", "DELETE FROM t /* it's */ WHERE k = $1", 'DELETE FROM "t" WHERE k = $1', "DELETE FROM t WHERE k = $$it's$$ OR k = $1", "DELETE FROM t WHERE k = E'\\'' OR k = $1"]) {
       expect(inlinedScript([[sql, ["a"]]]), sql).toBeUndefined();

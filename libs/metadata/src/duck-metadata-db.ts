@@ -78,7 +78,7 @@ export function inlinedScript(statements: ReadonlyArray<SqlStatement>): string |
   for (const [sql, params = []] of statements) {
     // Only '…' strings are told apart from parameters below: SQL with comments, quoted names
     // or other string forms runs with its parameters bound instead.
-    if (/--|\/\*|"|\$\$|[eE]'/.test(sql)) return undefined;
+    if (/--|\/\*|"|\$\$|(?<![\w'])[eE]'/.test(sql)) return undefined;
     const literals = params.map(duckLiteral);
     if (literals.some((l) => l === undefined)) return undefined;
     // Quoted text in the SQL is skipped: a `$1` there is not a parameter.
@@ -110,7 +110,7 @@ function duckLiteral(v: SqlValue): string | undefined {
       return v >= -(2n ** 63n) && v < 2n ** 63n ? `CAST(${v} AS BIGINT)` : undefined;
     case "number":
       if (!Number.isFinite(v)) return undefined;
-      if (Number.isInteger(v)) return Math.abs(v) < 2 ** 31 ? `CAST(${v} AS INTEGER)` : Number.isSafeInteger(v) ? `CAST(${v} AS BIGINT)` : undefined;
+      if (Number.isInteger(v)) return v >= -(2 ** 31) && v < 2 ** 31 ? `CAST(${v} AS INTEGER)` : Number.isSafeInteger(v) ? `CAST(${v} AS BIGINT)` : undefined;
       // As text: a plain decimal would be read as DECIMAL first and rounded twice.
       return `CAST('${v}' AS DOUBLE)`;
     case "boolean":

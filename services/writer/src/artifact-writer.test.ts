@@ -338,6 +338,14 @@ describe("a durable stage", () => {
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
   });
 
+  it("is not uploaded from memory once its folder is gone: the run is tried again, as for any stage that does not exist", async () => {
+    const stageId = `s${++stages}`;
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+    await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    await rm(join(dataDir, "tmp/writer", stageId), { recursive: true });
+    await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("does not exist") });
+  });
+
   it("is gone once discarded", async () => {
     const stageId = `s${++stages}`;
     const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });

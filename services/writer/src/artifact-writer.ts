@@ -204,9 +204,10 @@ export class ArtifactWriter {
 
   /** A stage as `stage` left it: from memory when this process made it, else from its manifest on disk, whichever writer process staged it. */
   private async stagedRun(stageId: string): Promise<StagedRun | undefined> {
-    const kept = this.inMemory.get(stageId);
-    if (kept) return kept;
+    // Only while its folder is there: memory must not outlive a stage removed from disk.
     const dir = await this.stages.open(stageId).catch(() => undefined);
+    const kept = dir && this.inMemory.get(stageId);
+    if (kept) return kept;
     const manifest = dir && (await readStageManifest(dir));
     if (!manifest) return undefined;
     const targets = await this.targetsOf(manifest.table);
