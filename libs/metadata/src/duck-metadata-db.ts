@@ -51,8 +51,9 @@ export class DuckMetadataDb implements MetadataDb {
 }
 
 function duckSession(q: Queryable): MetadataSession {
+  const run = (sql: string, params: SqlValue[] = []) => q.run(sql, params.map(toDuck));
   return {
-    run: (sql, params = []) => q.run(sql, params.map(toDuck)),
+    run,
     change: (sql, params = []) => q.change(sql, params.map(toDuck)),
     all: async (sql, params = []) => (await q.all(sql, params.map(toDuck))).map(fromDuck),
     one: async (sql, params = []) => {
@@ -63,7 +64,7 @@ function duckSession(q: Queryable): MetadataSession {
       if (statements.length === 0) return;
       const script = inlinedScript(statements);
       if (script !== undefined) return q.run(script);
-      for (const [sql, params = []] of statements) await q.run(sql, params.map(toDuck));
+      for (const [sql, params] of statements) await run(sql, params);
     },
   };
 }

@@ -100,7 +100,7 @@ export class RunScheduler {
       const enabled = this.listing.specs.filter((s) => !s.isDisabled && !this.runner.isRunning(s.id) && !this.launching.has(s.id));
       const mayBeDue = enabled.filter((s) => {
         const start = this.lastStarts.get(s.id);
-        return start === undefined || lookAt - start >= durationMs(s.intervalBetweenRuns);
+        return start === undefined || intervalPassed(s, start, lookAt);
       });
       const read = mayBeDue.length ? await this.store.getExportStates(mayBeDue.map((s) => s.id)) : [];
       for (const state of read) if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
@@ -110,7 +110,7 @@ export class RunScheduler {
           const state = states.get(s.id);
           if (state?.systemDisabled) return false;
           const last = state?.lastRunStart;
-          return !last || this.now() - last.getTime() >= durationMs(s.intervalBetweenRuns);
+          return !last || intervalPassed(s, last.getTime(), this.now());
         })
         // When exports lag, the one furthest behind runs first (SPEC §3).
         .sort((a, b) => compareBigint(states.get(a.id)?.checkpointCursor ?? 0n, states.get(b.id)?.checkpointCursor ?? 0n));
@@ -161,6 +161,11 @@ export class RunScheduler {
       (err) => this.options.log?.(`run of ${listed.name} failed: ${(err as Error).message}`),
     );
   }
+}
+
+/** Whether `spec`'s interval between runs has passed at `now` since a run started at `startMs`. */
+function intervalPassed(spec: ExportSpec, startMs: number, now: number): boolean {
+  return now - startMs >= durationMs(spec.intervalBetweenRuns);
 }
 
 function compareBigint(a: bigint, b: bigint): number {
