@@ -338,6 +338,20 @@ describe("a durable stage", () => {
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
   });
 
+  it("keeps in memory only the stages its artifact budget holds: a larger one is uploaded from its manifest", async () => {
+    const small = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir }, 2);
+    try {
+      const stageId = `s${++stages}`;
+      const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
+      const staged = await small.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+      expect(staged.artifacts.length).toBeGreaterThan(2);
+      await rm(join(dataDir, "tmp/writer", stageId, "stage.json"));
+      await expect(small.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+    } finally {
+      small.close();
+    }
+  });
+
   it("is not uploaded from memory once its folder is gone: the run is tried again, as for any stage that does not exist", async () => {
     const stageId = `s${++stages}`;
     const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });

@@ -17,6 +17,7 @@ import { addActionFor, checkWritable, commitDelta, committedRun, deltaTarget, ty
 import { readStageManifest, writeStageManifest } from "./stage-manifest.js";
 import { finishTextFile } from "./text-finishing.js";
 import { storageCall } from "./storage-call.js";
+import { StagesInMemory } from "./stages-in-memory.js";
 
 export interface WrittenArtifact {
   path: string;
@@ -56,17 +57,17 @@ interface StagedArtifact extends WrittenArtifact {
   target: StorageTarget;
 }
 
+/** Artifacts of the stages kept in memory for their upload, at most (see StagesInMemory). */
+export const ARTIFACTS_KEPT_IN_MEMORY = 10_000;
+
+type StagedRun = { artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan };
+
 /**
  * Encodes spooled query results in the external table's format with DuckDB (no rows
  * pass through JavaScript), stages them locally, and uploads them to the table's
  * storage when told to: in between, the caller journals where they will land. A stage
  * is kept on disk with its manifest, so it survives a restart of the writer.
  */
-/** Stages this process made, kept in memory for their upload: a bound on what a caller that never uploads nor discards leaves. */
-const STAGES_IN_MEMORY = 1000;
-
-type StagedRun = { artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan };
-
 export class ArtifactWriter {
   /** DuckDB's memory in use, for the resource records of runs. */
   readonly duckdbMemory: DuckdbMemoryProbe;
@@ -75,7 +76,7 @@ export class ArtifactWriter {
    * the upload that follows in this process needs no reading back (2 ms of a small run, bench
    * #3). The manifest on disk stays what a writer started later uploads from.
    */
-  private readonly inMemory = new Map<string, StagedRun>();
+  private readonly inMemory: StagesInMemory<StagedRun>;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -85,18 +86,23 @@ export class ArtifactWriter {
     private readonly spools: SpoolStore,
     /** Where staged runs wait for their upload, kept across restarts (durable stage). */
     private readonly stages: SpoolStore,
+    artifactsKept: number,
   ) {
     this.duckdbMemory = new DuckdbMemoryProbe(instance);
+    this.inMemory = new StagesInMemory(artifactsKept);
   }
 
-  /** `fileTargets` says where file:// tables may be written; checked again on every write. */
-  static async create(dataDir: string, fileTargets: FileTargetPolicy): Promise<ArtifactWriter> {
+  /**
+   * `fileTargets` says where file:// tables may be written; checked again on every write.
+   * `artifactsKept`: how many artifacts of staged runs are kept in memory for their upload.
+   */
+  static async create(dataDir: string, fileTargets: FileTargetPolicy, artifactsKept = ARTIFACTS_KEPT_IN_MEMORY): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
     const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
     const stages = new LocalSpoolStore(join(dataDir, "tmp/writer"), "stage");
     // A stage is kept across restarts for the run that made it, until it counts as abandoned.
     await stages.removeOlderThan(ABANDONED_SPOOL_MS);
-    return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages);
+    return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages, artifactsKept);
   }
 
   close(): void {
@@ -107,7 +113,7 @@ export class ArtifactWriter {
   async stage(req: StageRequest): Promise<StageResult> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
-    this.inMemory.delete(req.stageId);
+    this.inMemory.forget(req.stageId);
     const dir = await this.stages.create(req.stageId);
     const isDelta = table.kind === "delta";
     // Rows the query service encoded in one pass need no DuckDB here unless there are several
@@ -182,7 +188,7 @@ export class ArtifactWriter {
           sizeInBytes: a.sizeInBytes.toString(),
         })),
       });
-      this.keep(req.stageId, { artifacts: staged, table, delta });
+      this.inMemory.keep(req.stageId, { artifacts: staged, table, delta });
       return { artifacts: staged.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes })), alreadyCommitted: false, committedToCursor: "" };
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
@@ -195,11 +201,6 @@ export class ArtifactWriter {
       }
       connection?.closeSync();
     }
-  }
-
-  private keep(stageId: string, run: StagedRun): void {
-    if (this.inMemory.size >= STAGES_IN_MEMORY) this.inMemory.delete(this.inMemory.keys().next().value!);
-    this.inMemory.set(stageId, run);
   }
 
   /** A stage as `stage` left it: from memory when this process made it, else from its manifest on disk, whichever writer process staged it. */
@@ -310,7 +311,7 @@ export class ArtifactWriter {
   }
 
   async discard(stageId: string): Promise<void> {
-    this.inMemory.delete(stageId);
+    this.inMemory.forget(stageId);
     await this.stages.discard(stageId);
   }
 
