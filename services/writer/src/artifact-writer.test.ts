@@ -338,8 +338,8 @@ describe("a durable stage", () => {
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
   });
 
-  it("keeps in memory only the stages its artifact budget holds: a larger one is uploaded from its manifest", async () => {
-    const small = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir }, 2);
+  it("keeps in memory only the stages its budget holds: without its manifest, a larger one cannot be uploaded", async () => {
+    const small = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir }, 3);
     try {
       const stageId = `s${++stages}`;
       const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });

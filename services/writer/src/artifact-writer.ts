@@ -57,8 +57,11 @@ interface StagedArtifact extends WrittenArtifact {
   target: StorageTarget;
 }
 
-/** Artifacts of the stages kept in memory for their upload, at most (see StagesInMemory). */
-export const ARTIFACTS_KEPT_IN_MEMORY = 10_000;
+/**
+ * Entries (a stage and each of its artifacts) kept in memory for uploads, at most (see
+ * StagesInMemory): a few megabytes, while the runs in flight (4 by default) hold a handful.
+ */
+export const STAGE_ENTRIES_IN_MEMORY = 10_000;
 
 type StagedRun = { artifacts: StagedArtifact[]; table: ExternalTable; delta?: DeltaPlan };
 
@@ -72,9 +75,9 @@ export class ArtifactWriter {
   /** DuckDB's memory in use, for the resource records of runs. */
   readonly duckdbMemory: DuckdbMemoryProbe;
   /**
-   * What `stage` wrote to its manifest, by stage id, until the stage is uploaded or discarded:
-   * the upload that follows in this process needs no reading back (2 ms of a small run, bench
-   * #3). The manifest on disk stays what a writer started later uploads from.
+   * What `stage` wrote to its manifest, by stage id, until the stage is uploaded or discarded
+   * (or goes for newer ones): the upload that follows in this process needs no reading back
+   * (2 ms of a small run, bench #3). The manifest on disk is what any other upload reads.
    */
   private readonly inMemory: StagesInMemory<StagedRun>;
 
@@ -86,23 +89,23 @@ export class ArtifactWriter {
     private readonly spools: SpoolStore,
     /** Where staged runs wait for their upload, kept across restarts (durable stage). */
     private readonly stages: SpoolStore,
-    artifactsKept: number,
+    entriesKept: number,
   ) {
     this.duckdbMemory = new DuckdbMemoryProbe(instance);
-    this.inMemory = new StagesInMemory(artifactsKept);
+    this.inMemory = new StagesInMemory(entriesKept);
   }
 
   /**
    * `fileTargets` says where file:// tables may be written; checked again on every write.
-   * `artifactsKept`: how many artifacts of staged runs are kept in memory for their upload.
+   * `entriesKept`: the budget of staged runs kept in memory for their upload (STAGE_ENTRIES_IN_MEMORY).
    */
-  static async create(dataDir: string, fileTargets: FileTargetPolicy, artifactsKept = ARTIFACTS_KEPT_IN_MEMORY): Promise<ArtifactWriter> {
+  static async create(dataDir: string, fileTargets: FileTargetPolicy, entriesKept = STAGE_ENTRIES_IN_MEMORY): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
     const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
     const stages = new LocalSpoolStore(join(dataDir, "tmp/writer"), "stage");
     // A stage is kept across restarts for the run that made it, until it counts as abandoned.
     await stages.removeOlderThan(ABANDONED_SPOOL_MS);
-    return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages, artifactsKept);
+    return new ArtifactWriter(instance, dataDir, fileTargets, new LocalSpoolStore(join(dataDir, "spool")), stages, entriesKept);
   }
 
   close(): void {

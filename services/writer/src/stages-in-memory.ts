@@ -1,36 +1,42 @@
 /**
- * Stages this process made, kept for their upload by artifact count: a bound on what runs
- * that never upload nor discard (their scheduler died mid-run) leave behind, whatever the
- * size of each. The oldest go first; a stage larger than the whole budget is not kept (its
- * upload reads the manifest back, which costs a bulk run nothing it would notice).
+ * Stages this process made, kept for their upload, within a budget of entries: one for each
+ * stage and one for each of its artifacts. It bounds what runs that never upload nor discard
+ * (their scheduler died mid-run) leave behind, however many stages or artifacts they are. The
+ * oldest go first; a stage larger than the whole budget is not kept (its upload reads the
+ * manifest back, which a run of that many files does not notice).
  */
 export class StagesInMemory<S extends { artifacts: unknown[] }> {
-  private readonly stages = new Map<string, S>();
-  private artifacts = 0;
+  /** Each stage with the entries it was counted as when kept. */
+  private readonly stages = new Map<string, { stage: S; entries: number }>();
+  private entries = 0;
 
-  constructor(private readonly maxArtifacts: number) {}
+  constructor(private readonly maxEntries: number) {}
 
   keep(stageId: string, stage: S): void {
     this.forget(stageId);
-    if (stage.artifacts.length > this.maxArtifacts) return;
-    while (this.artifacts + stage.artifacts.length > this.maxArtifacts) this.forget(this.stages.keys().next().value!);
-    this.stages.set(stageId, stage);
-    this.artifacts += stage.artifacts.length;
+    const entries = 1 + stage.artifacts.length;
+    if (entries > this.maxEntries) return;
+    for (const oldest of this.stages.keys()) {
+      if (this.entries + entries <= this.maxEntries) break;
+      this.forget(oldest);
+    }
+    this.stages.set(stageId, { stage, entries });
+    this.entries += entries;
   }
 
   get(stageId: string): S | undefined {
-    return this.stages.get(stageId);
+    return this.stages.get(stageId)?.stage;
   }
 
   forget(stageId: string): void {
-    const stage = this.stages.get(stageId);
-    if (!stage) return;
+    const kept = this.stages.get(stageId);
+    if (!kept) return;
     this.stages.delete(stageId);
-    this.artifacts -= stage.artifacts.length;
+    this.entries -= kept.entries;
   }
 
-  /** Artifacts of the stages kept. */
+  /** Entries of the stages kept. */
   get size(): number {
-    return this.artifacts;
+    return this.entries;
   }
 }
