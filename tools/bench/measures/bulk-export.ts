@@ -44,7 +44,7 @@ export async function bulkExport(ctx: BenchContext): Promise<Figure[]> {
     }
     ctx.log(`bulk: ingesting ${rows} rows into Spillway (${settings.ingestConcurrency} calls in flight)`);
     const ingest = await ingestFiles(sw, "Bulk", files, settings.ingestConcurrency, progressPrinter("ingest"));
-    const ingestNote = `setup: Spillway ingested ${ingest.rows.toLocaleString("en-US")} rows in ${ingest.calls} Ingest calls in ${fmtMs(ingest.ms)} (${fmtRate(ingest.rows, ingest.ms)})`;
+    const ingestNote = `setup: Spillway ingested ${ingest.rows.toLocaleString("en-US")} rows in ${ingest.calls} IngestStream calls in ${fmtMs(ingest.ms)} (${fmtRate(ingest.rows, ingest.ms)})`;
 
     let loadNote = "";
     if (baseline) {
