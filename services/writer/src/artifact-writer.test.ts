@@ -51,10 +51,21 @@ afterAll(async () => {
 
 type TableInit = MessageInitShape<typeof ExternalTableSchema>;
 
-async function write(table: TableInit, spool = "rows", sizeLimit = 0n) {
+/**
+ * Stages `spool` on `w` for a new table under the lake (CSV to one target unless `table` says
+ * otherwise), in files of about `sizeLimit` bytes (0: one file).
+ */
+async function stageNew(table: TableInit, spool = "rows", sizeLimit = 0n, w = writer) {
   const stageId = `s${++stages}`;
   const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", connectionStrings: [`file://${lake}/${stageId}`], ...table });
-  const staged = await writer.stage({ stageId, externalTable: t, spoolHandle: spool, encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit, spreadKey: 0 });
+  return { stageId, staged: await w.stage({ stageId, externalTable: t, spoolHandle: spool, encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit, spreadKey: 0 }) };
+}
+
+/** The columns of the "many" spool. */
+const MANY: TableInit = { columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }] };
+
+async function write(table: TableInit, spool = "rows", sizeLimit = 0n) {
+  const { stageId, staged } = await stageNew(table, spool, sizeLimit);
   const uploaded = await writer.upload(stageId);
   expect(uploaded).toEqual(staged.artifacts);
   const folderOf = (path: string) => path.slice(`file://${lake}/${stageId}/`.length).replace(/\/?[^/]*$/, "");
@@ -213,9 +224,7 @@ describe("size and spread of artifacts", () => {
   });
 
   it("reports the upload that failed, not the ones it cancelled, once none is in flight", async () => {
-    const stageId = `s${++stages}`;
-    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
-    const staged = await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+    const { stageId, staged } = await stageNew(MANY, "many", 200_000n);
     // A folder where the fourth artifact must go: that upload cannot succeed.
     const { mkdir } = await import("node:fs/promises");
     await mkdir(fileURLToPath(staged.artifacts[3]!.path), { recursive: true });
@@ -321,9 +330,7 @@ describe("a durable stage", () => {
   });
 
   it("is uploaded from memory by the writer that staged it; its manifest on disk is what a writer started later reads", async () => {
-    const stageId = `s${++stages}`;
-    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
-    const staged = await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    const { stageId, staged } = await stageNew(MANY, "many", 0n);
     // Without its manifest, a writer started now has no stage to upload; the one that staged it still does.
     await rm(join(dataDir, "tmp/writer", stageId, "stage.json"));
     const restarted = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir });
@@ -341,9 +348,7 @@ describe("a durable stage", () => {
   it("keeps in memory only the stages its budget holds: without its manifest, a larger one cannot be uploaded", async () => {
     const small = await ArtifactWriter.create(dataDir, { roots: [lake], dataDir }, 3);
     try {
-      const stageId = `s${++stages}`;
-      const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
-      const staged = await small.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 200_000n, spreadKey: 0 });
+      const { stageId, staged } = await stageNew(MANY, "many", 200_000n, small);
       expect(staged.artifacts.length).toBeGreaterThan(2);
       await rm(join(dataDir, "tmp/writer", stageId, "stage.json"));
       await expect(small.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
@@ -353,17 +358,13 @@ describe("a durable stage", () => {
   });
 
   it("is not uploaded from memory once its folder is gone: the run is tried again, as for any stage that does not exist", async () => {
-    const stageId = `s${++stages}`;
-    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
-    await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    const { stageId } = await stageNew(MANY, "many", 0n);
     await rm(join(dataDir, "tmp/writer", stageId), { recursive: true });
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("does not exist") });
   });
 
   it("is gone once discarded", async () => {
-    const stageId = `s${++stages}`;
-    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", columns: [{ name: "N", type: "long" }, { name: "Key", type: "string" }], connectionStrings: [`file://${lake}/${stageId}`] });
-    await writer.stage({ stageId, externalTable: t, spoolHandle: "many", encodedFiles: [], spoolRows: 0n, nameStem: "run", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0 });
+    const { stageId } = await stageNew(MANY, "many", 0n);
     await writer.discard(stageId);
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
     await expect(readdir(join(lake, stageId))).rejects.toMatchObject({ code: "ENOENT" });
