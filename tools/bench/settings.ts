@@ -34,6 +34,8 @@ export interface BenchSettings {
   latencyRuns: number;
   /** sizeLimit of every export the bench creates, in bytes (BENCH_SIZE_LIMIT, e.g. 1GB); default Spillway's. */
   sizeLimit?: bigint;
+  /** Run #6b besides #6 when #6 is measured (BENCH_6B=0 leaves it out: #6 alone takes half the time). */
+  with6b: boolean;
 }
 
 function positiveNumber(name: string, fallback: number): number {
@@ -74,6 +76,7 @@ export function loadSettings(): BenchSettings {
     out: resolve(process.env.BENCH_OUT || join(REPO_ROOT, "tools/bench/bench-results.json")),
     latencyRuns: Math.floor(positiveNumber("BENCH_LATENCY_RUNS", 200)),
     sizeLimit: process.env.BENCH_SIZE_LIMIT ? parseBytes(process.env.BENCH_SIZE_LIMIT) : undefined,
+    with6b: process.env.BENCH_6B !== "0",
   };
 }
 
