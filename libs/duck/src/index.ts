@@ -8,3 +8,4 @@ export * from "./artifact-encoding.js";
 export * from "./query-shape.js";
 export * from "./memory-probe.js";
 export * from "./cursor-functions.js";
+export * from "./read-result.js";

@@ -10,15 +10,15 @@ describe("DuckdbMemoryProbe", () => {
   const counting = {
     connect: async () => {
       const c = await instance.connect();
-      const runAndReadAll = c.runAndReadAll.bind(c);
-      c.runAndReadAll = ((...args: Parameters<typeof runAndReadAll>) => {
+      const run = c.run.bind(c);
+      c.run = ((...args: Parameters<typeof run>) => {
         queries++;
         if (failNext) {
           failNext = false;
           return Promise.reject(new Error("reading failed"));
         }
-        return runAndReadAll(...args);
-      }) as typeof c.runAndReadAll;
+        return run(...args);
+      }) as typeof c.run;
       return c;
     },
   };

@@ -1,4 +1,5 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from "@duckdb/node-api";
+import { readMaterialized, runAndReadAll } from "./read-result.js";
 
 /**
  * One DuckDB connection used by one task at a time. Stores keep their invariants
@@ -293,8 +294,8 @@ export class Queryable {
   }
 
   async all(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    if (!params.length) return (await this.connection.runAndReadAll(sql)).getRowObjects();
-    return this.statements.with(sql, params, async (statement) => (await statement.runAndReadAll()).getRowObjects());
+    if (!params.length) return (await runAndReadAll(this.connection, sql)).getRowObjects();
+    return this.statements.with(sql, params, async (statement) => readMaterialized(await statement.run()).getRowObjects());
   }
 
   async one(sql: string, params: DuckDBValue[] = []): Promise<Row | undefined> {

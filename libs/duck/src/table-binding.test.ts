@@ -17,7 +17,7 @@ afterAll(() => {
 const table = { name: "T", columns: [{ name: "Id", type: "long" }], extentFiles: [] };
 
 it("parses an export's query once however often it is bound, and checks it every time", async () => {
-  const parses = vi.spyOn(connection, "runAndReadAll");
+  const parses = vi.spyOn(connection, "run");
   const query = "SELECT Id FROM T WHERE Id > 41 -- bound twice";
   for (let i = 0; i < 2; i++) expect(await bindQueryTables(connection, query, [table])).toMatchObject({ tables: ["T"] });
   expect(parses.mock.calls.filter(([sql]) => String(sql).includes("json_serialize_sql"))).toHaveLength(1);
