@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
+import { removeInBackground } from "./background-removal.js";
 
 /**
  * Where a run's intermediate files live between two services (DESIGN "Scale-out"): the
@@ -68,8 +69,9 @@ export class LocalSpoolStore implements SpoolStore {
   /**
    * The handle is gone when this returns (one rename); its files are removed afterwards, not
    * waited for: a writer's upload discards its stage before it answers, and removing a
-   * folder file by file cost a small run 2 ms there (bench #3). What a process that died
-   * left half removed goes at the next start (removeOlderThan).
+   * folder file by file cost a small run 2 ms there (bench #3). They are removed in a thread
+   * of their own (removeInBackground). What a process that died left half removed goes at
+   * the next start (removeOlderThan).
    */
   async discard(handle: string): Promise<void> {
     const trash = join(this.root, `${DISCARDED}${handle}-${randomUUID()}`);
@@ -80,7 +82,7 @@ export class LocalSpoolStore implements SpoolStore {
       throw err;
     }
     // Not the caller's failure: what stays is removed at the next start, and said meanwhile.
-    void rm(trash, { recursive: true, force: true }).catch((err: Error) => console.error(`spillway: a discarded ${this.what} folder (${trash}) was not removed: ${err.message}`));
+    void removeInBackground(trash, this.what);
   }
 
   async removeOlderThan(ageMs: number, now = Date.now()): Promise<void> {
