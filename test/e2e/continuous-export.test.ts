@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readArtifacts } from "../support/artifact-reader.js";
 import { artifactPaths, blobNames, csv, manifests, newContainer, sortBy, withSpillwayAndAzurite } from "../support/fixtures.js";
@@ -144,6 +146,20 @@ describe.each<Mode>(["all", "split", "nodes"])("continuous export end to end (%s
       ...(await env.sw.catalog.showExportedArtifacts({ name: "LabelledEvents" })).artifacts.map((a) => a.numRecords),
       0n,
     ]);
+
+    // What the runs left on the nodes' disks in between is removed once they end (in a thread
+    // of its own, after the answer): no spool or stage folder stays, discarded or not.
+    const folders = async () => {
+      const left: string[] = [];
+      for (const dir of env.sw.dataDirs) {
+        for (const root of ["spool", "tmp/writer"]) {
+          const entries = await readdir(join(dir, root), { withFileTypes: true }).catch(() => []);
+          left.push(...entries.filter((e) => e.isDirectory()).map((e) => `${root}/${e.name}`));
+        }
+      }
+      return left;
+    };
+    await expect.poll(folders, { timeout: 10_000 }).toEqual([]);
   });
 
   it("holds back records younger than forcedLatency", async () => {
