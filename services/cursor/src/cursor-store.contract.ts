@@ -258,6 +258,12 @@ export function cursorStoreContract(
         expect(await store.getExportStates(["x1", "missing"])).toHaveLength(1);
       });
 
+      it("getExportStates reads the commit log's last cursor with the states (a run's range up to it)", async () => {
+        expect((await state()).currentCursor).toBe(to);
+        const later = await store.commitExtent(extent("T", "later"));
+        expect((await state()).currentCursor).toBe(later);
+      });
+
       it("commitRun moves the checkpoint and records the artifacts", async () => {
         expect(await begin("x1", "run-1", start, to)).toBe(1n);
         // A run holds the lease: the state shows it running, until its commit releases it.

@@ -28,6 +28,8 @@ export interface ExportStateRecord {
   isRunning: boolean;
   /** Why the scheduler disabled the export on its own; '' when it did not. */
   systemDisabled: string;
+  /** The commit log's last cursor as read with the state (getExportStates only). */
+  currentCursor?: bigint;
 }
 
 export interface ArtifactRecord {
@@ -326,7 +328,8 @@ export class CursorStore {
 
   async getExportStates(exportIds: string[]): Promise<ExportStateRecord[]> {
     // One statement: no transaction around it (a listing of every export asks this each time).
-    const rows = await this.db.select(`SELECT * FROM export_state WHERE export_id IN (${inList(exportIds)})`);
+    // The clock comes with it, so a scheduler launching a run need not read its range again.
+    const rows = await this.db.select(`SELECT s.*, c.last_cursor AS __last_cursor FROM export_state s, clock c WHERE s.export_id IN (${inList(exportIds)})`);
     const now = this.now();
     return rows.map((r) => stateOf(r, now));
   }
@@ -1120,5 +1123,6 @@ function stateOf(r: SqlRow, now: number): ExportStateRecord {
     lastSuccessTime: dateOf(r.last_success_time),
     isRunning: leaseOwner(r, now) !== undefined,
     systemDisabled: String(r.system_disabled ?? ""),
+    ...(r.__last_cursor === undefined ? {} : { currentCursor: r.__last_cursor as bigint }),
   };
 }

@@ -131,6 +131,7 @@ function stateMessage(s: ExportStateRecord) {
     lastRunStart: s.lastRunStart && timestampFromDate(s.lastRunStart),
     runCount: s.runCount,
     systemDisabled: s.systemDisabled,
+    currentCursor: s.currentCursor === undefined ? "" : cursorText(s.currentCursor),
   };
 }
 

@@ -391,6 +391,38 @@ describe("ExportRunner", () => {
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(second);
     });
 
+    it("on the range of the state its scheduler read (the clock with it), without reading the range again", async () => {
+      const spec = exportSpec();
+      const start = await initState(spec);
+      const first = await ingest();
+      const [seen] = await ledger.getExportStates([spec.id]);
+      expect(seen).toMatchObject({ checkpointCursor: start, currentCursor: first, isRunning: false });
+      // Ingested after the state was read: the run takes the range seen, and leaves this for the next.
+      await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const noRange: RunLedger = { ...ledger, runRange: () => Promise.reject(new Error("the range was read again")) };
+      const runner = new ExportRunner(noRange, peers, { now: () => clock, retry: noRetry });
+      expect(await runner.run(spec, seen)).toMatchObject({ result: "Completed", from: start, to: first });
+      expect(calls.spooled).toEqual([[["T", String(start), String(first)]]]);
+    });
+
+    it("runs the query again when the checkpoint moved after its scheduler read the state", async () => {
+      const spec = exportSpec();
+      const start = await initState(spec);
+      const first = await ingest();
+      const second = await ingest();
+      const [seen] = await ledger.getExportStates([spec.id]);
+      // A replay moves the checkpoint after the scheduler's look: the state it read is stale.
+      await cursor.resetExportCheckpoint({ exportId: spec.id, name: spec.name, cursor: String(first), note: "test" });
+      const { peers, calls } = fakePeers(() => spec);
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const run = await runner.run(spec, seen);
+      expect(run).toMatchObject({ result: "Completed", from: first, to: second });
+      expect(calls.spooled.map((s) => s[0]).sort()).toEqual([["T", String(first), String(second)], ["T", String(start), String(second)]].sort());
+      expect(calls.staged.map((s) => s.spoolHandle)).toEqual([`${run.runId}-again`]);
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(second);
+    });
+
     it("queries nothing before the run opens when another owner holds the export, its range cannot be read, or it cannot run", async () => {
       const spec = exportSpec();
       const start = await initState(spec);

@@ -47,6 +47,10 @@ export interface LedgerExportState {
   lastRunStart?: Date;
   /** Why the scheduler disabled the export on its own; '' when it did not. */
   systemDisabled: string;
+  /** A run holds the export's lease. */
+  isRunning: boolean;
+  /** The commit log's last cursor as read with the state; undefined from a cursor service that does not say. */
+  currentCursor?: bigint;
 }
 
 /**
@@ -143,7 +147,14 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     setSystemDisabled: async (exportId, reason) => void (await cursor.setSystemDisabled({ exportId, reason })),
     async getExportStates(exportIds) {
       const { states } = await cursor.getExportStates({ exportIds });
-      return states.map((s) => ({ exportId: s.exportId, checkpointCursor: s.checkpointCursor ? cursorOf(s.checkpointCursor) : 0n, lastRunStart: s.lastRunStart && timestampDate(s.lastRunStart), systemDisabled: s.systemDisabled }));
+      return states.map((s) => ({
+        exportId: s.exportId,
+        checkpointCursor: s.checkpointCursor ? cursorOf(s.checkpointCursor) : 0n,
+        lastRunStart: s.lastRunStart && timestampDate(s.lastRunStart),
+        systemDisabled: s.systemDisabled,
+        isRunning: s.isRunning,
+        currentCursor: s.currentCursor ? cursorOf(s.currentCursor) : undefined,
+      }));
     },
   };
 }

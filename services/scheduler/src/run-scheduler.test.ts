@@ -11,7 +11,7 @@ import { CursorService } from "@spillway/proto";
 import { createLocalClient, type ServiceClient } from "@spillway/rpc";
 import { createCursorModule } from "../../cursor/src/index.js";
 import type { RunOutcome } from "./export-runner.js";
-import { cursorLedger, type RunLedger } from "./run-ledger.js";
+import { cursorLedger, type LedgerExportState, type RunLedger } from "./run-ledger.js";
 import { RunScheduler, type ScheduledRunner } from "./run-scheduler.js";
 import { waitFor } from "../../../test/support/free-port.js";
 
@@ -51,6 +51,8 @@ const spec = (name: string, intervalMs = 60_000): ExportSpec =>
 /** Records each run in the real store (as the real runner does) and takes `runMs`. */
 class RecordingRunner implements ScheduledRunner {
   readonly started: string[] = [];
+  /** The state each run was handed, as the scheduler read it. */
+  readonly seen: Array<LedgerExportState | undefined> = [];
   maxInFlight = 0;
   /** How many runs were in flight as each one started, itself included. */
   readonly inFlightAtStart: number[] = [];
@@ -71,7 +73,8 @@ class RecordingRunner implements ScheduledRunner {
     return this.inFlight.size;
   }
 
-  async run(s: ExportSpec): Promise<RunOutcome> {
+  async run(s: ExportSpec, seen?: LedgerExportState): Promise<RunOutcome> {
+    this.seen.push(seen);
     this.inFlight.add(s.id);
     this.inFlightAtStart.push(this.inFlight.size);
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
@@ -117,6 +120,21 @@ describe("RunScheduler", () => {
 
     // The looks the runs' ends made, within a tick of the first, used its listing; each run read its own spec.
     expect(counter.full).toBe(1);
+  });
+
+  it("hands a run the state it read of the export, with the commit log's cursor, for its range", async () => {
+    // Its state starts its interval: one of a millisecond has passed by the look.
+    const due = spec("Due", 1);
+    await cursor.initExportState({ exportId: due.id, database: due.database, name: due.name });
+    const { cursor: committed } = await cursor.commitExtent({ database: "db", table: "T", extentId: "e1", path: "e1.parquet", rowCount: 1n, sizeBytes: 1n });
+    const runner = new RecordingRunner(0);
+    const scheduler = new RunScheduler(store, runner, catalogOf([due]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    // With an interval of a millisecond it runs again and again: the first run is the one looked at.
+    await until(() => runner.started.length >= 1);
+    scheduler.stop();
+    await until(() => runner.runningCount === 0);
+    expect(runner.seen[0]).toEqual(expect.objectContaining({ exportId: due.id, currentCursor: BigInt(committed), isRunning: false }));
   });
 
   it("keeps every slot busy while a long run holds one", async () => {

@@ -1,6 +1,6 @@
 import { durationMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
-import type { RunLedger } from "./run-ledger.js";
+import type { LedgerExportState, RunLedger } from "./run-ledger.js";
 import type { ExportRunner } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 
@@ -117,13 +117,13 @@ export class RunScheduler {
       const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
       this.waiting = Math.max(0, due.length - room);
       if (this.stopped) return;
-      for (const spec of due.slice(0, room)) this.launch(spec);
+      for (const spec of due.slice(0, room)) this.launch(spec, states.get(spec.id));
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
     }
   }
 
-  private launch(listed: ExportSpec): void {
+  private launch(listed: ExportSpec, seen?: LedgerExportState): void {
     this.launching.add(listed.id);
     let launched = false;
     // Once: the runner has the export, or it is not to run.
@@ -145,7 +145,7 @@ export class RunScheduler {
           return undefined;
         }
         // The runner counts the export as running from this call on (ExportRunner.run).
-        const running = this.runner.run(spec);
+        const running = this.runner.run(spec, seen);
         done();
         return await running;
       } finally {
