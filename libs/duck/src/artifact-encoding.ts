@@ -2,7 +2,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { invalidArgument } from "@spillway/errors";
 import { parseKustoType, type KustoType } from "@spillway/kusto";
 import { quoteIdent, quoteLiteral } from "./sql-text.js";
-import { runAndReadAll } from "./read-result.js";
+import { runMaterialized } from "./read-result.js";
 
 /**
  * What the encoding of an artifact depends on: an external table's columns, format and
@@ -100,6 +100,6 @@ export const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
  */
 export async function encodeArtifacts(connection: DuckDBConnection, table: EncodedTable, source: string, out: string, options: EncodeOptions): Promise<{ files: string[]; rows: bigint }> {
   const sql = encodeArtifactSql(table, source, out, { ...options, sizeLimit: options.sizeLimit || MAX_ARTIFACT_BYTES });
-  const row = (await runAndReadAll(connection, sql)).getRowObjects()[0]!;
+  const row = (await runMaterialized(connection, sql)).getRowObjects()[0]!;
   return { files: (row.Files as { items: unknown[] }).items.map(String).sort(byFileNumber), rows: BigInt(String(row.Count)) };
 }

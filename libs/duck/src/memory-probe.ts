@@ -1,5 +1,5 @@
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { runAndReadAll } from "./read-result.js";
+import { runMaterialized } from "./read-result.js";
 
 /**
  * How old a reading may be and still answer a probe (see DuckdbMemoryProbe): less than the
@@ -65,7 +65,7 @@ export class DuckdbMemoryProbe {
     );
     const connection = await this.connecting;
     if (this.closed) return 0n;
-    const reader = await runAndReadAll(connection, "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()");
+    const reader = await runMaterialized(connection, "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()");
     return reader.getRows()[0]![0] as bigint;
   }
 

@@ -8,7 +8,7 @@ import { openSandboxedInstance } from "./sandbox.js";
 import type { QueryShape } from "./query-shape.js";
 import { CURSOR_COLUMN, FILE_COLUMN, withoutCursorColumns } from "./cursor-functions.js";
 import { bindQueryTables } from "./table-binding.js";
-import { runAndReadAll } from "./read-result.js";
+import { runMaterialized } from "./read-result.js";
 
 export interface DescribedColumn {
   name: string;
@@ -57,7 +57,7 @@ export class QueryDescriber {
     this.aggregateNames ??= (async () => {
       const connection = await this.instance.connect();
       try {
-        const rows = await runAndReadAll(connection, "SELECT DISTINCT lower(function_name) AS name FROM duckdb_functions() WHERE function_type = 'aggregate'");
+        const rows = await runMaterialized(connection, "SELECT DISTINCT lower(function_name) AS name FROM duckdb_functions() WHERE function_type = 'aggregate'");
         return new Set(rows.getRowObjects().map((r) => String(r.name)));
       } finally {
         connection.closeSync();
@@ -70,7 +70,7 @@ export class QueryDescriber {
     const connection = await this.instance.connect();
     try {
       const bound = await bindQueryTables(connection, query, tables.map((t) => ({ ...t, extentFiles: [], cursors: t.ingestionTimePolicy ? [] : undefined })));
-      const described = await runAndReadAll(connection, `DESCRIBE (${bound.cursorColumn ? withoutCursorColumns(bound.sql) : bound.sql}\n)`).catch((err: unknown) => {
+      const described = await runMaterialized(connection, `DESCRIBE (${bound.cursorColumn ? withoutCursorColumns(bound.sql) : bound.sql}\n)`).catch((err: unknown) => {
         throw asUserQueryError(err);
       });
       return {

@@ -1,8 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readMaterialized, runAndReadAll } from "./read-result.js";
+import { readMaterialized, runMaterialized } from "./read-result.js";
 
-describe("runAndReadAll / readMaterialized", () => {
+describe("runMaterialized / readMaterialized", () => {
   let instance: DuckDBInstance;
   let connection: DuckDBConnection;
   beforeAll(async () => {
@@ -18,7 +18,7 @@ describe("runAndReadAll / readMaterialized", () => {
   const MANY = "SELECT range AS n, 'r' || range AS name FROM range(5000)";
 
   it("reads every chunk of a result, in order, as node-api's own reader does", async () => {
-    const ours = await runAndReadAll(connection, MANY);
+    const ours = await runMaterialized(connection, MANY);
     const theirs = await connection.runAndReadAll(MANY);
     expect((await connection.run(MANY)).chunkCount).toBeGreaterThan(2);
     expect(ours.getRows()).toEqual(theirs.getRows());
@@ -29,8 +29,8 @@ describe("runAndReadAll / readMaterialized", () => {
 
   it("names repeated columns as node-api does, and reads an empty result as no rows", async () => {
     const sql = "SELECT 1 AS a, 2 AS a, 3 AS b";
-    expect((await runAndReadAll(connection, sql)).getRowObjects()).toEqual((await connection.runAndReadAll(sql)).getRowObjects());
-    expect((await runAndReadAll(connection, "SELECT 1 AS a WHERE false")).getRowObjects()).toEqual([]);
+    expect((await runMaterialized(connection, sql)).getRowObjects()).toEqual((await connection.runAndReadAll(sql)).getRowObjects());
+    expect((await runMaterialized(connection, "SELECT 1 AS a WHERE false")).getRowObjects()).toEqual([]);
   });
 
   it("reads a prepared statement's result", async () => {
@@ -38,5 +38,9 @@ describe("runAndReadAll / readMaterialized", () => {
     statement.bindInteger(1, 1);
     expect(readMaterialized(await statement.run()).getRows()).toEqual([[1n], [2n]]);
     statement.destroySync();
+  });
+
+  it("refuses a streaming result rather than read it as empty", async () => {
+    await expect(async () => readMaterialized((await connection.stream(MANY)) as never)).rejects.toThrow("the result is streaming");
   });
 });

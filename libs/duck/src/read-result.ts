@@ -13,6 +13,8 @@ export interface ReadResult {
  * one, and under many runs at once each trip waits for a free thread (bench #3, #6).
  */
 export function readMaterialized(result: DuckDBMaterializedResult): ReadResult {
+  // A streaming result counts no chunks: it would read as empty rather than fail.
+  if (result.isStreaming) throw new Error("readMaterialized: the result is streaming; read it with fetchChunk");
   const chunks = Array.from({ length: result.chunkCount }, (_, i) => result.getChunk(i));
   return {
     getRows: () => chunks.flatMap((chunk) => chunk.getRows()),
@@ -25,7 +27,7 @@ export function readMaterialized(result: DuckDBMaterializedResult): ReadResult {
   };
 }
 
-/** Runs `sql` and reads its whole result (see readMaterialized). */
-export async function runAndReadAll(connection: Pick<DuckDBConnection, "run">, sql: string): Promise<ReadResult> {
+/** Runs `sql` and reads its whole result (see readMaterialized): node-api's `runAndReadAll` in one trip. */
+export async function runMaterialized(connection: Pick<DuckDBConnection, "run">, sql: string): Promise<ReadResult> {
   return readMaterialized(await connection.run(sql));
 }

@@ -1,5 +1,5 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from "@duckdb/node-api";
-import { readMaterialized, runAndReadAll } from "./read-result.js";
+import { readMaterialized, runMaterialized } from "./read-result.js";
 
 /**
  * One DuckDB connection used by one task at a time. Stores keep their invariants
@@ -294,7 +294,7 @@ export class Queryable {
   }
 
   async all(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    if (!params.length) return (await runAndReadAll(this.connection, sql)).getRowObjects();
+    if (!params.length) return (await runMaterialized(this.connection, sql)).getRowObjects();
     return this.statements.with(sql, params, async (statement) => readMaterialized(await statement.run()).getRowObjects());
   }
 

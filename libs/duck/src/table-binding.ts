@@ -5,7 +5,7 @@ import type { QueryShape } from "./query-shape.js";
 import { CURSOR_COLUMN, cursorCalls, FILE_COLUMN, readsRowCursors, rewriteCursorFunctions } from "./cursor-functions.js";
 import { checkQuery } from "./sql-guard.js";
 import { quoteIdent, quoteList, quoteLiteral } from "./sql-text.js";
-import { runAndReadAll } from "./read-result.js";
+import { runMaterialized } from "./read-result.js";
 
 /**
  * The SQL that makes `table` visible to one query: a temporary view over exactly the
@@ -68,7 +68,7 @@ async function serializedTree(connection: DuckDBConnection, query: string): Prom
     trees.set(query, known);
     return known;
   }
-  const reader = await runAndReadAll(connection, `SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
+  const reader = await runMaterialized(connection, `SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
   const tree = String(reader.getRowObjects()[0]!.tree);
   if (trees.size >= MAX_TREES) trees.delete(trees.keys().next().value!);
   trees.set(query, tree);

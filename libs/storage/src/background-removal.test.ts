@@ -1,4 +1,4 @@
-import { access, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
@@ -30,11 +30,39 @@ it("removes many folders asked for at once, each answered", async () => {
   expect(await readdir(dir)).toEqual([]);
 });
 
+// A name longer than the file system allows: refused (ENAMETOOLONG) even to a remover that ignores what is missing.
+const unremovable = () => join(dir, "x".repeat(300));
+
 it("says which folder it could not remove, and does not reject", async () => {
   const said = vi.spyOn(console, "error").mockImplementation(() => undefined);
-  // A file where a folder's entry would be removed: rmSync of a path under a file fails with ENOTDIR.
-  await writeFile(join(dir, "file"), "x");
-  await expect(removeInBackground(join(dir, "file", "below"), "stage")).resolves.toBeUndefined();
-  expect(said).toHaveBeenCalledWith(expect.stringContaining(`a discarded stage folder (${join(dir, "file", "below")}) was not removed`));
-  await access(join(dir, "file"));
+  await expect(removeInBackground(unremovable(), "stage")).resolves.toBeUndefined();
+  expect(said).toHaveBeenCalledWith(expect.stringContaining(`a discarded stage folder (${unremovable()}) was not removed`));
+});
+
+it("removes the folder itself when no thread can be started, and says what it could not remove", async () => {
+  vi.resetModules();
+  let tried = 0;
+  vi.doMock("node:worker_threads", () => ({
+    Worker: class {
+      constructor() {
+        tried++;
+        throw Object.assign(new Error("no thread"), { code: "ERR_WORKER_INIT_FAILED" });
+      }
+    },
+  }));
+  try {
+    const { removeInBackground: withoutThreads } = await import("./background-removal.js");
+    const folder = join(dir, "trash");
+    await mkdir(folder);
+    await writeFile(join(folder, "data_0.parquet"), "rows");
+    await withoutThreads(folder, "spool");
+    expect(tried).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
+    const said = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    await expect(withoutThreads(unremovable(), "spool")).resolves.toBeUndefined();
+    expect(said).toHaveBeenCalledWith(expect.stringContaining("a discarded spool folder"));
+  } finally {
+    vi.doUnmock("node:worker_threads");
+    vi.resetModules();
+  }
 });

@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 
 /**
@@ -19,53 +20,75 @@ parentPort.on("message", ({ path, what }) => {
 });
 `;
 
-interface Removed {
+interface Removal {
   path: string;
   what: string;
-  error?: string;
 }
 
 /** One worker per process removes what every store hands it, one folder after another. */
 let worker: Worker | undefined;
-/** Removals handed over and not yet reported, by path: each promise settles when its folder is gone. */
-const pending = new Map<string, Array<() => void>>();
+/** Removals handed over and not yet reported, by path: each settles when its folder is gone or given up on. */
+const pending = new Map<string, { what: string; done: Array<() => void> }>();
+
+function said(path: string, what: string, error: string): void {
+  console.error(`spillway: a discarded ${what} folder (${path}) was not removed: ${error}`);
+}
+
+function settle(path: string): void {
+  for (const done of pending.get(path)?.done ?? []) done();
+  pending.delete(path);
+}
+
+/** Without the worker: removed as before it, through libuv's pool; said when that fails too. */
+function removeHere(path: string, what: string): Promise<void> {
+  return rm(path, { recursive: true, force: true }).then(
+    () => settle(path),
+    (err: Error) => {
+      said(path, what, err.message);
+      settle(path);
+    },
+  );
+}
 
 function remover(): Worker {
   if (worker) return worker;
   const started = new Worker(SOURCE, { eval: true });
   // Not a reason to stay alive: what is left half removed at exit goes at the next start.
   started.unref();
-  started.on("message", ({ path, what, error }: Removed) => {
-    if (error) console.error(`spillway: a discarded ${what} folder (${path}) was not removed: ${error}`);
-    for (const done of pending.get(path) ?? []) done();
-    pending.delete(path);
+  started.on("message", ({ path, what, error }: Removal & { error?: string }) => {
+    if (error) said(path, what, error);
+    settle(path);
   });
-  const lost = (reason: string) => {
+  const lost = () => {
     if (worker !== started) return;
     worker = undefined;
-    // Its queue is lost with it: what it held stays on disk until the next start's sweep.
-    for (const [path, waiting] of pending) {
-      console.error(`spillway: a discarded folder (${path}) was not removed: ${reason}`);
-      for (const done of waiting) done();
-    }
-    pending.clear();
+    // What it held is removed here instead; the next removal starts a worker again.
+    for (const [path, { what }] of pending) void removeHere(path, what);
   };
-  started.on("error", (err) => lost(err.message));
-  started.on("exit", (code) => lost(`the removal thread ended (${code})`));
+  started.on("error", lost);
+  started.on("exit", lost);
   worker = started;
   return started;
 }
 
 /**
- * Removes `path` (a folder no one uses any more, `what` naming it in a message should that
- * fail) in a thread of its own; the promise settles once it is gone or was given up on,
- * and never rejects: the caller has moved on.
+ * Removes `path` (a folder no one uses any more; `what` names it should that fail) in a
+ * thread of its own. The promise settles once it is gone or was given up on (and said), and
+ * never rejects: the caller has moved on.
  */
 export function removeInBackground(path: string, what: string): Promise<void> {
   return new Promise((resolve) => {
     const waiting = pending.get(path);
-    if (waiting) waiting.push(resolve);
-    else pending.set(path, [resolve]);
-    remover().postMessage({ path, what });
+    if (waiting) {
+      waiting.done.push(resolve);
+      return;
+    }
+    pending.set(path, { what, done: [resolve] });
+    try {
+      remover().postMessage({ path, what } satisfies Removal);
+    } catch {
+      // No thread could be started (a limit on threads, say): removed here, as before.
+      void removeHere(path, what);
+    }
   });
 }

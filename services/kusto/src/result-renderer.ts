@@ -1,5 +1,5 @@
 import { DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, quoteIdent, quoteLiteral, runAndReadAll } from "@spillway/duck";
+import { asUserQueryError, quoteIdent, quoteLiteral, runMaterialized } from "@spillway/duck";
 import { COMMAND_RESULT, kustoJsonValue, renderColumnSql, type KqlColumn, type KustoJson } from "@spillway/kql";
 import { KUSTO_TO_DUCKDB, type KustoType } from "@spillway/kusto";
 import type { ResultQuery } from "./command-pipe.js";
@@ -67,7 +67,7 @@ export class ResultRenderer {
       }
       const rendered = `SELECT ${query.columns.map((c) => renderColumnSql(c.name, c.type)).join(", ")} FROM (${query.sql}) AS __pipe`;
       // What DuckDB refuses of a pipe's SQL (a conversion, say) is the query's to fix, as for a query.
-      const reader = await runAndReadAll(connection, rendered).catch((err: unknown) => Promise.reject(asUserQueryError(err)));
+      const reader = await runMaterialized(connection, rendered).catch((err: unknown) => Promise.reject(asUserQueryError(err)));
       const rows = reader.getRows().map((r) => r.map((v, i) => kustoJsonValue(v === null ? null : String(v), query.columns[i]!.type)));
       return { columns: query.columns, rows };
     } finally {

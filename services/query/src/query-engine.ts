@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { stat, unlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape, runAndReadAll } from "@spillway/duck";
+import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape, runMaterialized } from "@spillway/duck";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, RESERVED_COLUMN_PREFIX, toStorageSql } from "@spillway/kusto";
 import {
@@ -131,7 +131,7 @@ export class QueryEngine {
   /** Parses and checks user SQL (single read-only SELECT, no file access). */
   async check(query: string): Promise<CheckedQuery> {
     return this.withConnection(async (c) => {
-      const reader = await runAndReadAll(c, `SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
+      const reader = await runMaterialized(c, `SELECT json_serialize_sql(${quoteLiteral(query)}) AS tree`);
       return checkQuery(query, String(reader.getRowObjects()[0]!.tree));
     });
   }
@@ -185,7 +185,7 @@ export class QueryEngine {
         .join(", ");
       const result = `(SELECT ${select} FROM (${sql}\n) AS q)`;
       if (!encoding) {
-        const reader = await runAndReadAll(c, `COPY ${result} TO ${quoteLiteral(join(folder, ROWS_SPOOL_FILE))} (FORMAT parquet, COMPRESSION lz4_raw)`);
+        const reader = await runMaterialized(c, `COPY ${result} TO ${quoteLiteral(join(folder, ROWS_SPOOL_FILE))} (FORMAT parquet, COMPRESSION lz4_raw)`);
         return { rows: BigInt(String(reader.getRows()[0]![0])), encodedFiles: [] };
       }
       const encoded = await encodeArtifacts(c, encoding.table, `${result} AS s`, join(folder, "encoded"), encoding);
@@ -196,7 +196,7 @@ export class QueryEngine {
   /** The columns a query gives (name and Kusto type where one maps), without running it. */
   async describe(query: string, tables: TableBinding[], context: QueryContext = {}): Promise<ResultColumn[]> {
     return this.withBoundQuery(query, tables, context, async (c, sql) => {
-      const described = await runAndReadAll(c, `DESCRIBE (${sql}\n)`);
+      const described = await runMaterialized(c, `DESCRIBE (${sql}\n)`);
       return described
         .getRowObjects()
         .map((r) => describedColumn(String(r.column_name), String(r.column_type)))
@@ -214,7 +214,7 @@ export class QueryEngine {
     try {
       const rows = await this.withBoundQuery(query, tables, context, async (c, sql) => {
         const select = columns.map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`).join(", ");
-        const reader = await runAndReadAll(c, `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
+        const reader = await runMaterialized(c, `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
         return BigInt(String(reader.getRows()[0]![0]));
       });
       const bytes = BigInt((await stat(out)).size);
@@ -297,7 +297,7 @@ export class QueryEngine {
         const parquetTypes = format === "parquet" ? await sourceTypes(c, paths[0]!) : undefined;
         // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
         // in the ingestion benchmark, for files about a fifth larger.
-        const reader = await runAndReadAll(c, `COPY (${payloadSelectSql(format, source, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
+        const reader = await runMaterialized(c, `COPY (${payloadSelectSql(format, source, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
         );
         const rows = BigInt(String(reader.getRows()[0]![0]));
         return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
@@ -324,7 +324,7 @@ export class QueryEngine {
       const diagnose = firstBadValueSql(format, file, columns, ignoreFirstRecord);
       if (diagnose) {
         try {
-          const row = (await runAndReadAll(c, diagnose)).getRowObjects()[0];
+          const row = (await runMaterialized(c, diagnose)).getRowObjects()[0];
           if (row && row.column_name) {
             const column = String(row.column_name);
             const type = columns.find((col) => col.name === column)!.type;
@@ -357,7 +357,7 @@ async function keepPayload(scratch: string, payload: Uint8Array | AsyncIterable<
 
 async function sourceTypes(c: DuckDBConnection, file: string): Promise<Map<string, string>> {
   try {
-    const reader = await runAndReadAll(c, `DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(file)})`);
+    const reader = await runMaterialized(c, `DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(file)})`);
     return new Map(reader.getRowObjects().map((r) => [String(r.column_name), String(r.column_type)]));
   } catch {
     // Not Parquet at all: the COPY that follows says so.

@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import pLimit from "p-limit";
 import xxhash from "xxhash-wasm";
-import { DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral, runAndReadAll } from "@spillway/duck";
+import { DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral, runMaterialized } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
 import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
@@ -419,7 +419,7 @@ async function encodeGroups(connection: DuckDBConnection, req: StageRequest, spo
   // One pass computes every row's folder; each folder is then encoded on its own.
   const folder = table.kind === "delta" ? deltaFolderSql(table, tableId) : pathSql(table, tableId);
   await connection.run(`CREATE TABLE ${rowsTable} AS SELECT s.*, ${folder} AS __path FROM ${spool}${hashJoinsSql(table, tableId)}`);
-  const folders = (await runAndReadAll(connection, `SELECT DISTINCT __path FROM ${rowsTable} ORDER BY 1`)).getRows().map((r) => String(r[0]));
+  const folders = (await runMaterialized(connection, `SELECT DISTINCT __path FROM ${rowsTable} ORDER BY 1`)).getRows().map((r) => String(r[0]));
   const groups: EncodedGroup[] = [];
   for (const [i, folder] of folders.entries()) {
     groups.push({ folder, ...(await copy(`${rowsTable} AS s WHERE s.__path = ${quoteLiteral(folder)}`, join(rawDir, `p${i}`))) });
@@ -437,7 +437,7 @@ async function loadHashTables(connection: DuckDBConnection, table: ExternalTable
     if (p.function !== "hash") continue;
     const name = hashTableName(tableId, i);
     await connection.run(`CREATE TABLE ${name} (k VARCHAR, h BIGINT)`);
-    const keys = await runAndReadAll(connection, `SELECT DISTINCT CAST(s.${quoteIdent(p.column)} AS VARCHAR) AS k FROM ${spool} WHERE k IS NOT NULL`);
+    const keys = await runMaterialized(connection, `SELECT DISTINCT CAST(s.${quoteIdent(p.column)} AS VARCHAR) AS k FROM ${spool} WHERE k IS NOT NULL`);
     const appender = await connection.createAppender(name.slice(1, -1));
     for (const [key] of keys.getRows()) {
       appender.appendVarchar(String(key));
@@ -472,7 +472,7 @@ async function countRows(connection: DuckDBConnection, table: ExternalTable, fil
       : table.dataFormat === "json"
         ? `SELECT count(*) FROM read_json(${f}, format = 'newline_delimited', columns = {'x': 'JSON'})`
         : `SELECT count(*) FROM read_csv(${f}, header = ${header}, auto_detect = false, all_varchar = true, delim = ${quoteLiteral(table.dataFormat === "tsv" ? "\t" : ",")}, quote = '"', escape = '"', columns = {${table.columns.map((c, i) => `'c${i}': 'VARCHAR'`).join(", ")}})`;
-  return BigInt(String((await runAndReadAll(connection, sql)).getRows()[0]![0]));
+  return BigInt(String((await runMaterialized(connection, sql)).getRows()[0]![0]));
 }
 
 /** A Delta commit's add actions as the artifacts they are: full path, records (from the file's stats), size. */

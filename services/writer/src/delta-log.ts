@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { quoteLiteral, runAndReadAll } from "@spillway/duck";
+import { quoteLiteral, runMaterialized } from "@spillway/duck";
 import { failedPrecondition } from "@spillway/errors";
 import type { StorageTarget } from "@spillway/storage";
 
@@ -176,7 +176,7 @@ export class DeltaLog {
     const file = join(this.scratch, `${randomUUID()}.parquet`);
     try {
       await writeFile(file, body);
-      const rows = (await runAndReadAll(this.connection, `SELECT to_json(t)::VARCHAR AS j FROM read_parquet(${quoteLiteral(file)}) t`)).getRows();
+      const rows = (await runMaterialized(this.connection, `SELECT to_json(t)::VARCHAR AS j FROM read_parquet(${quoteLiteral(file)}) t`)).getRows();
       return rows.map((r) => {
         const row = JSON.parse(String(r[0])) as Record<string, unknown>;
         const key = Object.keys(row).find((k) => row[k] !== null)!;

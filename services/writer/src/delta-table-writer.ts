@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { quoteIdent, quoteLiteral, runAndReadAll } from "@spillway/duck";
+import { quoteIdent, quoteLiteral, runMaterialized } from "@spillway/duck";
 import { failedPrecondition } from "@spillway/errors";
 import { parseKustoType } from "@spillway/kusto";
 import type { ExternalTable } from "@spillway/proto";
@@ -53,7 +53,7 @@ export async function addActionFor(connection: DuckDBConnection, table: External
     ...table.columns.map((c, i) => `(count(*) - count(${quoteIdent(c.name)}))::BIGINT AS "nulls${i}"`),
     ...statCols.flatMap((c, i) => [`CAST(min(${quoteIdent(c.name)}) AS VARCHAR) AS "min${i}"`, `CAST(max(${quoteIdent(c.name)}) AS VARCHAR) AS "max${i}"`]),
   ].join(", ");
-  const row = (await runAndReadAll(connection, `SELECT ${select} FROM read_parquet(${f})`)).getRowObjects()[0]!;
+  const row = (await runMaterialized(connection, `SELECT ${select} FROM read_parquet(${f})`)).getRowObjects()[0]!;
   const asStat = (type: string, text: unknown) => {
     if (text === null || text === undefined) return null;
     const t = parseKustoType(type, "");
