@@ -297,8 +297,7 @@ export class QueryEngine {
         const parquetTypes = format === "parquet" ? await sourceTypes(c, paths[0]!) : undefined;
         // lz4: extents are local working data; it cost 10% less CPU per payload than zstd
         // in the ingestion benchmark, for files about a fifth larger.
-        const reader = await runMaterialized(c, `COPY (${payloadSelectSql(format, source, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`,
-        );
+        const reader = await runMaterialized(c, `COPY (${payloadSelectSql(format, source, columns, ignoreFirstRecord, parquetTypes)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
         const rows = BigInt(String(reader.getRows()[0]![0]));
         return { path: extentName, rows, bytes: BigInt((await stat(out)).size) };
       } catch (err) {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
-import { cursorText, durationMs, ticksFromEpochMs } from "@spillway/kusto";
+import { cursorText, durationMs, minCursor, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import type { SchedulerPeers } from "./peer-clients.js";
@@ -593,6 +593,6 @@ export function stageRequest(spec: ExportSpec, started: Pick<StartedRun, "comple
  */
 function rangeAsSeen(seen: LedgerExportState, current: bigint, maxCursor?: bigint): { from: bigint; to: bigint; leasedElsewhere: boolean } {
   const from = seen.checkpointCursor;
-  const upTo = maxCursor !== undefined && maxCursor < current ? maxCursor : current;
+  const upTo = maxCursor === undefined ? current : minCursor(current, maxCursor);
   return { from, to: upTo < from ? from : upTo, leasedElsewhere: seen.isRunning };
 }
