@@ -234,6 +234,62 @@ describe("RunScheduler, states read", () => {
   });
 });
 
+describe("RunScheduler, looks at runs' ends", () => {
+  it("read only the states of the exports that take the freed slots; a timed tick reads every due one", async () => {
+    const specs = Array.from({ length: 8 }, (_, i) => spec(`E${i}`));
+    const asked: string[][] = [];
+    const counting: Pick<RunLedger, "getExportStates"> = { getExportStates: async (ids) => (asked.push([...ids]), store.getExportStates(ids)) };
+    const runner = new RecordingRunner(5);
+    const scheduler = new RunScheduler(counting, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 2 });
+    await scheduler.tick();
+    await until(() => runner.started.length === 8 && runner.runningCount === 0);
+    expect(new Set(runner.started).size).toBe(8);
+    // The first look read all eight; each later one at most the two a slot could go to.
+    expect(asked[0]).toHaveLength(8);
+    expect(asked.length).toBeGreaterThan(1);
+    expect(asked.slice(1).every((ids) => ids.length <= 2)).toBe(true);
+    asked.length = 0;
+    // A timed tick reads every export that may be due again (none is, within its interval).
+    specs.push(spec("Late"));
+    await scheduler.tick(true);
+    await until(() => runner.started.includes("Late") && runner.runningCount === 0);
+    expect(asked[0]).toEqual(["id-Late"]);
+    scheduler.stop();
+  });
+
+  it("give a slot whose export turned out to have run elsewhere to the next in line at once", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-elsewhere-")), now);
+    try {
+      const specs = [spec("A"), spec("B"), spec("C")];
+      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+      // Creating a state starts its interval: an interval later, all three are due.
+      clock += 61_000;
+      const runner = new RecordingRunner(0, {}, (s) => recordRunStart(ledger, client, s));
+      // One slot: A runs first (all equally behind, in listing order), then a look at its end would give the slot to B.
+      const scheduler = new RunScheduler(
+        {
+          getExportStates: async (ids) => {
+            // Another node starts B just before the look that would have picked it reads it.
+            if (ids.length === 1 && ids[0] === "id-B" && !runner.started.includes("B")) await recordRunStart(ledger, client, specs[1]!);
+            return ledger.getExportStates(ids);
+          },
+        },
+        runner,
+        catalogOf(specs),
+        { tickMs: 3_600_000, maxConcurrentRuns: 1, now },
+      );
+      await scheduler.tick();
+      await until(() => runner.started.includes("C") && runner.runningCount === 0);
+      scheduler.stop();
+      expect(runner.started).toEqual(["A", "C"]);
+    } finally {
+      await module.stop();
+    }
+  });
+});
+
 describe("RunScheduler, a listing gone stale", () => {
   it("gives the slot of an export dropped since the listing to the next due one at once", async () => {
     const listed = [spec("Dropped"), spec("Next")];
