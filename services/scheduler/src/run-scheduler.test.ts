@@ -352,4 +352,57 @@ describe("RunScheduler, exports unequally behind", () => {
       await module.stop();
     }
   });
+
+  it("puts an export that ran behind those still waiting when it is due again, by where its run left its checkpoint", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-again-")), now);
+    try {
+      // A is due again a second after it runs; B and C wait for the one slot meanwhile.
+      const specs = [spec("A", 1_000), spec("B"), spec("C")];
+      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+      const cursors: bigint[] = [];
+      for (const e of ["e1", "e2", "e3", "e4"]) {
+        cursors.push(BigInt((await client.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n })).cursor));
+        clock += 1000;
+      }
+      // A is furthest behind (k1), then B (k2), then C (k3); a run takes everything up to k4.
+      const checkpointOf: Record<string, bigint> = { A: cursors[0]!, B: cursors[1]!, C: cursors[2]! };
+      for (const s of specs) {
+        const runId = randomUUID();
+        const opened = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! }))!;
+        await ledger.commitRun(s.id, runId, "Lake", opened.from, opened.to, [], "me");
+      }
+      clock += 61_000;
+      const started: string[] = [];
+      let inFlight = 0;
+      const runner: ScheduledRunner = {
+        isRunning: () => false,
+        get runningCount() {
+          return inFlight;
+        },
+        run: async (s) => {
+          inFlight++;
+          try {
+            started.push(s.name);
+            const runId = randomUUID();
+            const opened = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000 }))!;
+            await ledger.commitRun(s.id, runId, "Lake", opened.from, opened.to, [], "me");
+            // Each run takes a second: by its end A's interval has passed again.
+            clock += 1_000;
+            return { runId, result: "Completed", from: opened.from, to: opened.to, artifacts: [], details: "" };
+          } finally {
+            inFlight--;
+          }
+        },
+      };
+      const scheduler = new RunScheduler(ledger, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      await scheduler.tick();
+      await until(() => started.length >= 4);
+      scheduler.stop();
+      expect(started.slice(0, 4)).toEqual(["A", "B", "C", "A"]);
+    } finally {
+      await module.stop();
+    }
+  });
 });

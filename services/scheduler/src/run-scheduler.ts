@@ -187,6 +187,10 @@ export class RunScheduler {
         // The run started after its launch: its interval runs from no earlier than that, so the
         // look its end makes need not read its state again to know it is not due.
         if ((this.lastStarts.get(listed.id) ?? -Infinity) < launchedAt) this.lastStarts.set(listed.id, launchedAt);
+        // Where its checkpoint now is: as read before the run, it would put the export ahead of
+        // those waiting when it is next due, though it is not as far behind as they are.
+        const known = this.known.get(listed.id);
+        if (known && outcome.result === "Completed" && outcome.to > known.checkpointCursor) this.known.set(listed.id, { ...known, checkpointCursor: outcome.to });
         if (!this.stopped) void this.tick(false);
       },
       // One that could not start (lease held, export gone) waits for the next tick, not a busy loop.
