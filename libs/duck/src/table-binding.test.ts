@@ -26,3 +26,20 @@ it("parses an export's query once however often it is bound, and checks it every
   await expect(bindQueryTables(connection, query, [])).rejects.toThrow("query reads unknown table 'T'");
   parses.mockRestore();
 });
+
+it("binds tables inline as common table expressions, running no statement on the connection", async () => {
+  const own = await instance.connect();
+  const run = vi.spyOn(own, "run");
+  const bound = await bindQueryTables(own, "SELECT Id FROM T WHERE Id > 41 -- bound twice", [table], { inline: true });
+  // The parse was kept from the test before: nothing ran, and no view is left on the connection.
+  expect(run).not.toHaveBeenCalled();
+  run.mockRestore();
+  expect((await own.runAndReadAll("SELECT count(*) FROM duckdb_views() WHERE view_name = 'T'")).getRows()).toEqual([[0n]]);
+  expect(bound.with).toMatch(/^WITH "T" AS NOT MATERIALIZED \(/);
+  // With no extent the table is empty, but has its column and type.
+  const reader = await own.runAndReadAll(`${bound.with}SELECT * FROM (${bound.sql}\n)`);
+  expect(reader.columnNames()).toEqual(["Id"]);
+  expect(reader.columnTypes().map(String)).toEqual(["BIGINT"]);
+  expect(reader.getRows()).toEqual([]);
+  own.closeSync();
+});

@@ -13,6 +13,20 @@ import { runMaterialized } from "./read-result.js";
  * table's columns and types whether or not it has any extent.
  */
 export function bindTableSql(table: BindableTable, withCursor = false): string {
+  return `CREATE OR REPLACE TEMP VIEW ${quoteIdent(table.name)} AS ${boundTableSelect(table, withCursor)}`;
+}
+
+/**
+ * The tables as common table expressions, to put before a SELECT that reads the query as a
+ * subquery (its names resolve to them, as to views): a binding that runs no statement and
+ * leaves nothing on the connection. Not materialized, so filters reach the files as through a view.
+ */
+export function boundTablesWith(tables: BindableTable[], withCursor = false): string {
+  return tables.length ? `WITH ${tables.map((t) => `${quoteIdent(t.name)} AS NOT MATERIALIZED (${boundTableSelect(t, withCursor)})`).join(", ")} ` : "";
+}
+
+/** What a bound table reads: exactly the extents given, with the table's columns and types. */
+function boundTableSelect(table: BindableTable, withCursor: boolean): string {
   const typed = table.columns.map((c) => {
     const kusto = parseKustoType(c.type, `table '${table.name}'`);
     return { name: c.name, kusto, duck: KUSTO_TO_DUCKDB[kusto] };
@@ -34,7 +48,7 @@ export function bindTableSql(table: BindableTable, withCursor = false): string {
     const fileName = withCursor ? `, filename = '${FILE_COLUMN}'` : "";
     body = `SELECT ${[...typed.map((c) => `${fromStorageSql(quoteIdent(c.name), c.kusto)} AS ${quoteIdent(c.name)}`), ...cursorColumn].join(", ")} FROM read_parquet(${quoteList(table.extentFiles)}${fileName})`;
   }
-  return `CREATE OR REPLACE TEMP VIEW ${quoteIdent(table.name)} AS ${body}`;
+  return body;
 }
 
 export interface BindableTable {
@@ -53,6 +67,11 @@ export interface BindableTable {
 export interface BindOptions {
   /** What cursor_current() is; the current cursor when the query's extents were listed. */
   currentCursor?: bigint;
+  /**
+   * Bind the tables in a WITH clause returned as `with` (see boundTablesWith) rather than as
+   * temporary views of the connection: for callers that select from the query as a subquery.
+   */
+  inline?: boolean;
 }
 
 /** Parse trees of the queries bound lately, by text: an export's query is the same every run. */
@@ -80,7 +99,7 @@ async function serializedTree(connection: DuckDBConnection, query: string): Prom
  * the given extents; refuses a table it was not given. Returns the SQL to run and the
  * tables' names as they were given (SQL matches them case-insensitively).
  */
-export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[], options: BindOptions = {}): Promise<{ sql: string; tables: string[]; shape: QueryShape; cursorColumn: boolean }> {
+export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[], options: BindOptions = {}): Promise<{ sql: string; with: string; tables: string[]; shape: QueryShape; cursorColumn: boolean }> {
   const tree = await serializedTree(connection, query);
   const checked = checkQuery(query, tree);
   const known = new Map(tables.map((t) => [t.name.toLowerCase(), t]));
@@ -98,11 +117,11 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   }
   if (rowCursors) refuseStarsThatSeeCursors((JSON.parse(tree) as { statements: unknown[] }).statements[0]);
   // Every table gets the column (a KQL translation selects it from each table it reads), NULL where the table has no policy.
-  for (const table of named) await connection.run(bindTableSql(table, rowCursors));
+  if (!options.inline) for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const files = named.flatMap((t) => (t.cursors ? t.extentFiles.map((file, i) => ({ file, cursor: t.cursors![i] ?? 0n })) : []));
   const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query).trim().replace(/;+\s*$/, "");
-  return { sql, tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
+  return { sql, with: options.inline ? boundTablesWith(named, rowCursors) : "", tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
 }
 
 /**

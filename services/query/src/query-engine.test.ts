@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { encodeArtifacts, QueryDescriber } from "@spillway/duck";
 import { ErrorCode, invalidArgument } from "@spillway/errors";
 import { ROWS_SPOOL_FILE } from "@spillway/storage";
@@ -404,6 +404,36 @@ describe("executeToSpool", () => {
     } finally {
       c.closeSync();
       instance.closeSync();
+    }
+  });
+});
+
+describe("executeToSpool, one run after another", () => {
+  it("binds each run's tables to its own extents on a connection used again, and lets go of one whose query failed", async () => {
+    const first = (await ingest("csv", "true,1,,,,,,,,\nfalse,2,,,,,,,,")).path;
+    const second = (await ingest("csv", "true,3,,,,,,,,")).path;
+    const output = [{ name: "i", type: "int" }];
+    const connects = vi.spyOn(DuckDBInstance.prototype, "connect");
+    const closes = vi.spyOn(DuckDBConnection.prototype, "closeSync");
+    try {
+      const rowsOf = async (name: string, extents: string[]) => {
+        const folder = await engine.spools.create(name);
+        const { rows } = await engine.executeToSpool("SELECT i FROM T", tableT(...extents), output, folder);
+        return rows;
+      };
+      expect(await rowsOf("again-1", [first])).toBe(2n);
+      expect(await rowsOf("again-2", [second])).toBe(1n);
+      expect(await rowsOf("again-3", [])).toBe(0n);
+      expect(await rowsOf("again-4", [first, second])).toBe(3n);
+      // One connection at most was made for the four (none when an earlier run left one), and none was closed.
+      expect(connects.mock.calls.length).toBeLessThanOrEqual(1);
+      expect(closes).not.toHaveBeenCalled();
+      await expect(engine.executeToSpool("SELECT i / (i - i) :: INTEGER AS i FROM T WHERE error('broken') IS NULL", tableT(first), output, await engine.spools.create("again-5"))).rejects.toThrow(/broken/);
+      expect(closes).toHaveBeenCalledTimes(1);
+      expect(await rowsOf("again-6", [second])).toBe(1n);
+    } finally {
+      connects.mockRestore();
+      closes.mockRestore();
     }
   });
 });

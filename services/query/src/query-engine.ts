@@ -59,10 +59,14 @@ export interface AdhocQueryLimits {
 
 const DEFAULT_ADHOC_LIMITS: AdhocQueryLimits = { memoryLimit: "2GB", timeoutMs: 4 * 60_000 };
 
+/** Idle connections kept for runs: as many as runs go side by side by default, and a few more. */
+const MAX_IDLE_CONNECTIONS = 8;
+
 /**
  * The DuckDB compute of Spillway: in-memory instances confined to the data directory's
- * extent, spool and scratch folders. Queries get their own connection with their own
- * temporary views, so concurrent runs see their own cursor ranges.
+ * extent, spool and scratch folders. Each query binds its tables to its own extents (as
+ * common table expressions in its statement, or as temporary views on a connection of its
+ * own), so concurrent runs see their own cursor ranges.
  *
  * Ingestion has an instance of its own on one thread: a payload is read in order
  * anyway, and calls run side by side, one per libuv worker; DuckDB's threads working on
@@ -75,6 +79,13 @@ const DEFAULT_ADHOC_LIMITS: AdhocQueryLimits = { memoryLimit: "2GB", timeoutMs: 
 export class QueryEngine {
   /** DuckDB's memory in use by export runs, for their resource records. */
   readonly runMemory: DuckdbMemoryProbe;
+  /**
+   * Connections of the runs' instance that queries with tables bound inline have finished
+   * with: such a query leaves nothing on its connection, and connecting was a trip through
+   * libuv's pool for every run (bench #3).
+   */
+  private readonly idle: DuckDBConnection[] = [];
+  private closed = false;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -113,6 +124,8 @@ export class QueryEngine {
   }
 
   close(): void {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.closeSync();
     this.runMemory.close();
     this.instance.closeSync();
     this.ingestInstance.closeSync();
@@ -140,11 +153,14 @@ export class QueryEngine {
    * Checks the query and opens a connection that sees `tables` only, bound as the query names
    * them. `close` ends the connection and lets the extent store evict the files it read.
    */
-  private async openBound(query: string, tables: TableBinding[], instance = this.instance, context: QueryContext = {}): Promise<{ connection: DuckDBConnection; sql: string; tables: string[]; shape: QueryShape; cursorColumn: boolean; close(): void }> {
-    const connection = await instance.connect();
+  private async openBound(query: string, tables: TableBinding[], instance = this.instance, context: QueryContext = {}, inline = false): Promise<{ connection: DuckDBConnection; sql: string; with: string; tables: string[]; shape: QueryShape; cursorColumn: boolean; close(failed?: boolean): void }> {
+    // Tables bound inline leave nothing on the connection: it goes back to the idle ones, unless its query failed.
+    const reused = inline && instance === this.instance;
+    const connection = (reused && this.idle.pop()) || (await instance.connect());
     const held: Array<{ release(): void }> = [];
-    const close = () => {
-      connection.closeSync();
+    const close = (failed = false) => {
+      if (reused && !failed && !this.closed && this.idle.length < MAX_IDLE_CONNECTIONS) this.idle.push(connection);
+      else connection.closeSync();
       for (const h of held.splice(0)) h.release();
     };
     try {
@@ -154,21 +170,29 @@ export class QueryEngine {
       const failed = local.find((l) => l.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
       const bindable = tables.map((t, i) => ({ name: t.name, columns: t.columns, extentFiles: (local[i] as PromiseFulfilledResult<{ files: string[] }>).value.files, cursors: t.extentCursors }));
-      return { connection, close, ...(await bindQueryTables(connection, query, bindable, context)) };
+      return { connection, close, ...(await bindQueryTables(connection, query, bindable, { ...context, inline })) };
     } catch (err) {
-      close();
+      close(true);
       throw err;
     }
   }
 
-  private async withBoundQuery<T>(query: string, tables: TableBinding[], context: QueryContext, task: (c: DuckDBConnection, sql: string, checked: CheckedQuery) => Promise<T>): Promise<T> {
-    const { connection, sql, tables: named, shape, close } = await this.openBound(query, tables, this.instance, context);
+  /**
+   * Runs `task` with the query bound. `inline`: `sql` is to be read as a subquery after
+   * `withClause`, which binds the tables as common table expressions (no statement of its
+   * own, and the connection is used again: bench #3); otherwise they are views, and `sql`
+   * runs as it is (selecting * from a subquery would rename its repeated column names).
+   */
+  private async withBoundQuery<T>(query: string, tables: TableBinding[], context: QueryContext, inline: boolean, task: (c: DuckDBConnection, sql: string, withClause: string) => Promise<T>): Promise<T> {
+    const { connection, sql, with: withClause, close } = await this.openBound(query, tables, this.instance, context, inline);
+    let failed = false;
     try {
-      return await task(connection, sql, { tables: named, shape });
+      return await task(connection, sql, withClause);
     } catch (err) {
+      failed = true;
       throw asQueryError(err);
     } finally {
-      close();
+      close(failed);
     }
   }
 
@@ -179,11 +203,11 @@ export class QueryEngine {
    * types, as one Parquet file of rows for the writer to encode.
    */
   async executeToSpool(query: string, tables: TableBinding[], output: Array<{ name: string; type: string }>, folder: string, encoding?: SpoolEncoding, context: QueryContext = {}): Promise<{ rows: bigint; encodedFiles: string[] }> {
-    return this.withBoundQuery(query, tables, context, async (c, sql) => {
+    return this.withBoundQuery(query, tables, context, true, async (c, sql, withClause) => {
       const select = output
         .map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`)
         .join(", ");
-      const result = `(SELECT ${select} FROM (${sql}\n) AS q)`;
+      const result = `(${withClause}SELECT ${select} FROM (${sql}\n) AS q)`;
       if (!encoding) {
         const reader = await runMaterialized(c, `COPY ${result} TO ${quoteLiteral(join(folder, ROWS_SPOOL_FILE))} (FORMAT parquet, COMPRESSION lz4_raw)`);
         return { rows: BigInt(String(reader.getRows()[0]![0])), encodedFiles: [] };
@@ -195,7 +219,7 @@ export class QueryEngine {
 
   /** The columns a query gives (name and Kusto type where one maps), without running it. */
   async describe(query: string, tables: TableBinding[], context: QueryContext = {}): Promise<ResultColumn[]> {
-    return this.withBoundQuery(query, tables, context, async (c, sql) => {
+    return this.withBoundQuery(query, tables, context, false, async (c, sql) => {
       const described = await runMaterialized(c, `DESCRIBE (${sql}\n)`);
       return described
         .getRowObjects()
@@ -212,9 +236,9 @@ export class QueryEngine {
   async queryToExtent(query: string, tables: TableBinding[], columns: Array<{ name: string; type: string }>, extentName: string, context: QueryContext = {}): Promise<{ path: string; rows: bigint; bytes: bigint }> {
     const out = await this.extents.writeTarget(extentName);
     try {
-      const rows = await this.withBoundQuery(query, tables, context, async (c, sql) => {
+      const rows = await this.withBoundQuery(query, tables, context, true, async (c, sql, withClause) => {
         const select = columns.map((col) => `${toStorageSql(`q.${quoteIdent(col.name)}`, parseKustoType(col.type, `column '${col.name}'`))} AS ${quoteIdent(col.name)}`).join(", ");
-        const reader = await runMaterialized(c, `COPY (SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
+        const reader = await runMaterialized(c, `COPY (${withClause}SELECT ${select} FROM (${sql}\n) AS q) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION lz4_raw)`);
         return BigInt(String(reader.getRows()[0]![0]));
       });
       const bytes = BigInt((await stat(out)).size);
