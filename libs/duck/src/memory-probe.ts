@@ -3,16 +3,16 @@ import { runMaterialized } from "./read-result.js";
 
 /**
  * How old a reading may be and still answer a probe (see DuckdbMemoryProbe): less than the
- * 25 ms between a measured call's samples (libs/telemetry measured), so each of its samples
- * is a reading of its own.
+ * 250 ms between a measured call's samples (libs/telemetry measured), so each of its samples
+ * is a reading of its own; calls starting within it share one (bench #6: runs side by side).
  */
-export const FRESH_READING_MS = 20;
+export const FRESH_READING_MS = 200;
 
 /**
  * DuckDB's memory in use in an instance (its buffer manager's, by duckdb_memory()), read on a
  * connection of its own so a probe never waits behind the query it measures. Probes share
  * readings: one under way answers every probe asked meanwhile, and one less than
- * FRESH_READING_MS old answers at once. Each measured call probes as it starts and every 25 ms
+ * FRESH_READING_MS old answers at once. Each measured call probes as it starts and every 250 ms
  * (libs/telemetry measured), and a reading is a query of its own: with runs side by side, they
  * were the process's most frequent DuckDB statement (bench #6).
  */

@@ -14,7 +14,8 @@ describe("measured", () => {
         while (performance.now() < end) x += Math.sqrt(x + 1);
         const spent = process.cpuUsage(before);
         burnt = spent.user + spent.system;
-        await new Promise((r) => setTimeout(r, 80));
+        // Past two sampling periods: three samples.
+        await new Promise((r) => setTimeout(r, 480));
         return x > 0 ? "done" : "never";
       },
       async () => sizes[Math.min(probes++, sizes.length - 1)]!,
@@ -47,9 +48,9 @@ describe("measured", () => {
     const quick = await measured(async () => "quick", probe(30));
     expect(quick.usage.peakDuckdbMemoryBytes).toBe(7n);
     expect([started, finished]).toEqual([1, 1]);
-    // Samples at 0 and 25 ms, done by 30: none is under way at 35 ms, and none is started then.
+    // Samples at 0 and 250 ms, done by 252: none is under way at 270 ms, and none is started then.
     started = finished = 0;
-    await measured(() => new Promise((r) => setTimeout(r, 35)), probe(2));
+    await measured(() => new Promise((r) => setTimeout(r, 270)), probe(2));
     expect(started).toBe(2);
     expect(finished).toBe(2);
   });
