@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,9 +16,10 @@ async function drained(stream: NodeJS.ReadableStream | undefined): Promise<Buffe
 /**
  * What every place artifacts are written to must do alike (a local folder, a blob container
  * folder): the writer, the Delta log and ingestion by reference rely on it. `open` gives a
- * new, empty target on each call.
+ * new, empty target on each call; `reportsMd5OnPut`: whether an upload's answer has the MD5
+ * (Blob Storage's does; a folder's has none, and `md5` reads the file).
  */
-export function storageTargetContract(name: string, open: () => Promise<StorageTarget>): void {
+export function storageTargetContract(name: string, open: () => Promise<StorageTarget>, reportsMd5OnPut: boolean): void {
   describe(`storage target contract (${name})`, () => {
     let target: StorageTarget;
     let local: string;
@@ -32,7 +34,7 @@ export function storageTargetContract(name: string, open: () => Promise<StorageT
     it("gives back what was put, read whole, as a stream or into a local file", async () => {
       const body = Buffer.from("a,b\n1,2\n".repeat(1000));
       await writeFile(join(local, "up.csv"), body);
-      const path = await target.put("day=1/part-0.csv", join(local, "up.csv"));
+      const { path } = await target.put("day=1/part-0.csv", join(local, "up.csv"));
       expect(path).toBe(target.pathOf("day=1/part-0.csv"));
       expect(await target.read("day=1/part-0.csv")).toEqual(body);
       expect(await drained(await target.openRead("day=1/part-0.csv"))).toEqual(body);
@@ -68,6 +70,16 @@ export function storageTargetContract(name: string, open: () => Promise<StorageT
     it("reports the MD5 of what it holds as Blob Storage does (base64)", async () => {
       await target.putOverwrite("m.txt", Buffer.from("hello"));
       expect(await target.md5("m.txt")).toBe("XUFAKrxLKna5cZ2REBfFkg==");
+    });
+
+    it(`${reportsMd5OnPut ? "answers an upload with" : "leaves out of an upload's answer"} the MD5 it then holds, small files and larger ones alike`, async () => {
+      // One from memory, one over 4 MiB through the SDK's file upload (still one request).
+      for (const [file, body] of [["small.txt", Buffer.from("hello")], ["larger.bin", Buffer.alloc(5 * 1024 * 1024, 7)]] as const) {
+        await writeFile(join(local, file), body);
+        const put = await target.put(`md5/${file}`, join(local, file));
+        expect(put.md5).toBe(reportsMd5OnPut ? await target.md5(`md5/${file}`) : undefined);
+        if (reportsMd5OnPut) expect(put.md5).toBe(createHash("md5").update(body).digest("base64"));
+      }
     });
   });
 }

@@ -14,7 +14,7 @@ describe("local folder", () => {
     const folder = await mkdtemp(join(tmpdir(), "spillway-target-"));
     folders.push(folder);
     return openStorageTarget({ kind: "folder", path: join(folder, "lake") });
-  });
+  }, false);
 });
 
 describe("Azure Blob (Azurite)", () => {
@@ -24,5 +24,5 @@ describe("Azure Blob (Azurite)", () => {
   });
   afterAll(() => azurite?.stop());
   let n = 0;
-  storageTargetContract("Azure Blob", async () => openStorageTarget(parseConnectionString(azurite.connectionString(`targets-${Date.now().toString(36)}-${n++}/lake`))));
+  storageTargetContract("Azure Blob", async () => openStorageTarget(parseConnectionString(azurite.connectionString(`targets-${Date.now().toString(36)}-${n++}/lake`))), true);
 });

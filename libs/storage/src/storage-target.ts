@@ -9,8 +9,11 @@ import { confineFileTarget, type FileTargetPolicy } from "./file-target-policy.j
 
 /** Somewhere artifacts are written: a blob container folder or a local folder. */
 export interface StorageTarget {
-  /** Uploads a local file as `name` (relative to the target); returns the artifact's full path. */
-  put(name: string, localFile: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * Uploads a local file as `name` (relative to the target); returns the artifact's full path,
+   * and its MD5 (base64) when the storage reported it in taking the file, as `md5` would.
+   */
+  put(name: string, localFile: string, signal?: AbortSignal): Promise<PutFile>;
   delete(name: string): Promise<void>;
   /** Names of the files under the target (relative), optionally only those under `prefix`. */
   list(prefix?: string): Promise<string[]>;
@@ -32,10 +35,21 @@ export interface StorageTarget {
   ensureExists(): Promise<void>;
 }
 
+/** What an upload gives back. */
+export interface PutFile {
+  path: string;
+  md5?: string;
+}
+
 /** The largest upload sent in one request (the SDK's default), whose MD5 the service computes. */
 const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
 /** Files up to this size are uploaded from memory, in one request. */
 const SMALL_PUT_BYTES = 4 * 1024 * 1024;
+
+/** Content-MD5 bytes as base64, as the storage reports them; undefined when there are none. */
+function base64Of(md5: Uint8Array | undefined): string | undefined {
+  return md5 && md5.byteLength ? Buffer.from(md5).toString("base64") : undefined;
+}
 
 /** The MD5 of a local file's content. */
 async function fileMd5(file: string): Promise<Buffer> {
@@ -106,7 +120,7 @@ class FolderTarget implements StorageTarget {
     await mkdir(await this.resolve(this.root), { recursive: true });
   }
 
-  async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
+  async put(name: string, localFile: string, signal?: AbortSignal): Promise<PutFile> {
     const target = await this.fileAt(name);
     await mkdir(dirname(target), { recursive: true });
     // Copy under a hidden name, then rename: readers never see a partial file.
@@ -117,7 +131,8 @@ class FolderTarget implements StorageTarget {
       throw new SpillwayError(ErrorCode.cancelled, "upload cancelled: the caller went away");
     }
     await rename(partial, target);
-    return this.pathOf(name);
+    // A folder reports no MD5 of its own: `md5` reads the file when it is asked.
+    return { path: this.pathOf(name) };
   }
 
   async delete(name: string): Promise<void> {
@@ -248,27 +263,29 @@ class BlobTarget implements StorageTarget {
     await this.container.createIfNotExists();
   }
 
-  async put(name: string, localFile: string, signal?: AbortSignal): Promise<string> {
+  async put(name: string, localFile: string, signal?: AbortSignal): Promise<PutFile> {
     const { size } = await stat(localFile);
     if (size <= SMALL_PUT_BYTES) {
       // One request from memory: the SDK's file path (a stream, opened and measured again)
       // cost a small run's upload a third more than the request itself (bench #3).
-      await this.container.getBlockBlobClient(this.prefix + name).upload(await readFile(localFile), size, { abortSignal: signal });
-      return this.pathOf(name);
+      const put = await this.container.getBlockBlobClient(this.prefix + name).upload(await readFile(localFile), size, { abortSignal: signal });
+      return { path: this.pathOf(name), md5: base64Of(put.contentMD5) };
     }
     // A block blob commits all at once: a failed upload leaves nothing visible. The signal
     // stops an upload whose run is over (the caller died): it must not land later. Its MD5 is
     // kept as Content-MD5 (a block upload has none of its own), for manifests to report.
-    await this.container.getBlockBlobClient(this.prefix + name).uploadFile(localFile, {
+    // Blob Storage keeps Content-MD5 of a blob put in one request (up to 256 MiB) itself; one
+    // sent in blocks has none unless given.
+    const blockMd5 = size > SINGLE_PUT_BYTES ? await fileMd5(localFile) : undefined;
+    const put = await this.container.getBlockBlobClient(this.prefix + name).uploadFile(localFile, {
       blockSize: size > 64 * 1024 * 1024 ? 8 * 1024 * 1024 : 4 * 1024 * 1024,
       concurrency: 4,
       abortSignal: signal,
-      // Blob Storage keeps Content-MD5 of a blob put in one request (up to 256 MiB) itself; one
-      // sent in blocks has none unless given.
-      blobHTTPHeaders: size > SINGLE_PUT_BYTES ? { blobContentMD5: await fileMd5(localFile) } : undefined,
+      blobHTTPHeaders: blockMd5 ? { blobContentMD5: blockMd5 } : undefined,
       maxSingleShotSize: SINGLE_PUT_BYTES,
     });
-    return this.pathOf(name);
+    // One request answers with the MD5 the service computed; a block list's answer has none, and the one given is kept.
+    return { path: this.pathOf(name), md5: base64Of(blockMd5 ?? put.contentMD5) };
   }
 
   async delete(name: string): Promise<void> {

@@ -219,6 +219,29 @@ describe("ExportRunner", () => {
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "other-run", path: "file:///tmp/lake/other-run.csv" }]);
   });
 
+  it("commits a manifest with the MD5s the upload reported, and leaves out those it did not", async () => {
+    const spec = exportSpec();
+    await initState(spec);
+    const { peers } = fakePeers(() => spec);
+    peers.writer.uploadArtifacts = async (req) =>
+      ({
+        artifacts: [
+          { path: `file:///tmp/lake/${req.stageId}-0.csv`, numRecords: 6n, sizeInBytes: 30n, md5: "bWQ1IG9mIHRoZSBmaXJzdA==" },
+          { path: `file:///tmp/lake/${req.stageId}-1.csv`, numRecords: 4n, sizeInBytes: 20n, md5: "" },
+        ],
+        usage: USAGE.upload,
+      }) as never;
+    const manifests: Array<{ bodyJson: string } | undefined> = [];
+    const recording: RunLedger = { ...ledger, commitRun: async (...args) => (manifests.push(args[8]), ledger.commitRun(...args)) };
+    await ingest();
+    const run = await new ExportRunner(recording, peers, { now: () => clock, retry: noRetry }).run(spec);
+    expect(run.result).toBe("Completed");
+    expect(JSON.parse(manifests[0]!.bodyJson).files).toEqual([
+      { path: `file:///tmp/lake/${run.runId}-0.csv`, numRecords: 6, sizeInBytes: 30, md5: "bWQ1IG9mIHRoZSBmaXJzdA==" },
+      { path: `file:///tmp/lake/${run.runId}-1.csv`, numRecords: 4, sizeInBytes: 20 },
+    ]);
+  });
+
   it("commits a manifest for a run whose query kept none of the records it read, and none for a run that read nothing", async () => {
     const spec = exportSpec();
     await initState(spec);

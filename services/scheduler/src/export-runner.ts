@@ -428,8 +428,8 @@ export class ExportRunner {
     return { part, artifacts: stage.artifacts };
   }
 
-  private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint }): ArtifactRecord {
-    return { timestamp: new Date(this.now()), externalTable, path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes };
+  private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string }): ArtifactRecord {
+    return { timestamp: new Date(this.now()), externalTable, path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes, ...(a.md5 ? { md5: a.md5 } : {}) };
   }
 
   private checkTables(spec: ExportSpec): void {

@@ -11,6 +11,8 @@ export interface ArtifactRecord {
   path: string;
   numRecords: bigint;
   sizeBytes: bigint;
+  /** As the storage reported it when the file was uploaded, for the run's manifest; the ledger does not keep it. */
+  md5?: string;
 }
 
 export interface FailureRecord {

@@ -35,7 +35,7 @@ export interface ManifestBody {
 export function manifestOf(
   spec: ExportSpec,
   run: { key: string; kind: ManifestBody["kind"]; name: string; exportName: string; runNumber?: bigint; from: bigint; to: bigint },
-  artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>,
+  artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint; md5?: string }>,
 ): ManifestToWrite | undefined {
   const table = spec.externalTable;
   if (!table || table.kind === "delta") return undefined;
@@ -49,7 +49,8 @@ export function manifestOf(
     runNumber: run.runNumber === undefined ? undefined : Number(run.runNumber),
     fromCursor: run.from.toString(),
     toCursor: run.to.toString(),
-    files: artifacts.map((a) => ({ path: a.path, numRecords: Number(a.numRecords), sizeInBytes: Number(a.sizeBytes) })),
+    // An MD5 the storage reported on upload is kept; the writer asks the storage for the others.
+    files: artifacts.map((a) => ({ path: a.path, numRecords: Number(a.numRecords), sizeInBytes: Number(a.sizeBytes), ...(a.md5 ? { md5: a.md5 } : {}) })),
   };
   return { key: run.key, database: spec.database, externalTable: table.name, name: `_spillway/manifests/${run.name}.json`, bodyJson: JSON.stringify(body) };
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -368,5 +369,21 @@ describe("a durable stage", () => {
     await writer.discard(stageId);
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
     await expect(readdir(join(lake, stageId))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+});
+
+describe("a run's manifest", () => {
+  it("keeps the MD5 an upload reported and asks the storage for the others", async () => {
+    const { artifacts, stageId } = await write({ columns: cols });
+    expect(artifacts).toHaveLength(1);
+    const table = create(ExternalTableSchema, { name: "Ext", dataFormat: "csv", connectionStrings: [`file://${lake}/${stageId}`], columns: cols });
+    const content = await readFile(join(lake, stageId, artifacts[0]!.path.slice(`file://${lake}/${stageId}/`.length)));
+    const files = (md5?: string) => JSON.stringify({ files: [{ path: artifacts[0]!.path, numRecords: 5, sizeInBytes: Number(artifacts[0]!.sizeInBytes), ...(md5 ? { md5 } : {}) }] });
+    await writer.writeManifest(table, "_spillway/manifests/E/1-a.json", files("cmVwb3J0ZWQgb24gdXBsb2Fk"));
+    await writer.writeManifest(table, "_spillway/manifests/E/2-b.json", files());
+    const written = async (name: string) => JSON.parse(await readFile(join(lake, stageId, "_spillway/manifests/E", name), "utf8")).files[0].md5;
+    // The one given is not checked against the file: the upload's answer is the storage's word.
+    expect(await written("1-a.json")).toBe("cmVwb3J0ZWQgb24gdXBsb2Fk");
+    expect(await written("2-b.json")).toBe(createHash("md5").update(content).digest("base64"));
   });
 });

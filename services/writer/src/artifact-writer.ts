@@ -8,7 +8,7 @@ import xxhash from "xxhash-wasm";
 import { DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral, runMaterialized } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
-import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type SpoolStore, type StorageTarget } from "@spillway/storage";
+import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type PutFile, type SpoolStore, type StorageTarget } from "@spillway/storage";
 import { artifactFileName } from "./artifact-encoding.js";
 import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
 import { DeltaLog, type AddAction } from "./delta-log.js";
@@ -23,6 +23,8 @@ export interface WrittenArtifact {
   path: string;
   numRecords: bigint;
   sizeInBytes: bigint;
+  /** Uploaded: its MD5 (base64) as the storage reported it then, when it did. */
+  md5?: string;
 }
 
 export interface StageRequest {
@@ -237,11 +239,13 @@ export class ArtifactWriter {
     // A few uploads at once. After a failure none is started, but those under way finish:
     // an upload cut off mid-request might still land after the run's clean-up.
     let failed = false;
+    const md5s = new Map<string, string>();
     await settleAll(
       stage.artifacts.map((a) => async () => {
         if (failed) throw unavailable("upload not started: another upload of the run failed");
         try {
-          await uploadWithClassification(a.target, a.name, a.localFile, signal);
+          const { md5 } = await uploadWithClassification(a.target, a.name, a.localFile, signal);
+          if (md5) md5s.set(a.path, md5);
         } catch (err) {
           failed = true;
           throw err;
@@ -265,7 +269,8 @@ export class ArtifactWriter {
       }
     }
     await this.discard(stageId);
-    return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes }));
+    // The MD5s go to the run's manifest: it need not ask the storage for them again.
+    return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes, ...(md5s.has(path) ? { md5: md5s.get(path) } : {}) }));
   }
 
   /** A failed attempt's Delta files that a commit made part of the table must stay. */
@@ -335,14 +340,16 @@ export class ArtifactWriter {
 
   /**
    * Writes a committed run's manifest at the root of the table's first connection string,
-   * filling each file's md5 as its storage reports it (null when it does not). Overwrites:
-   * writing it again after a lost answer gives the same file.
+   * filling each file's md5 as its storage reports it (null when it does not), unless the
+   * body has it already (reported when the file was uploaded). Overwrites: writing it again
+   * after a lost answer gives the same file.
    */
   async writeManifest(table: ExternalTable, name: string, bodyJson: string): Promise<void> {
     if (!name.startsWith("_spillway/manifests/") || name.split("/").includes("..")) throw invalidArgument(`manifest name '${name}' is not under _spillway/manifests/`);
     const targets = await this.targetsOf(table);
     const body = JSON.parse(bodyJson) as { files: Array<{ path: string; md5?: string | null }> };
     for (const file of body.files) {
+      if (typeof file.md5 === "string" && file.md5) continue;
       file.md5 = null;
       for (const target of targets) {
         const at = nameUnder(target, file.path);
@@ -394,7 +401,7 @@ async function settleAll(tasks: Array<() => Promise<unknown>>, limit: number): P
   if (first) throw first.error;
 }
 
-async function uploadWithClassification(target: StorageTarget, name: string, file: string, signal?: AbortSignal): Promise<string> {
+async function uploadWithClassification(target: StorageTarget, name: string, file: string, signal?: AbortSignal): Promise<PutFile> {
   return storageCall(() => target.put(name, file, signal));
 }
 
