@@ -290,6 +290,67 @@ describe("RunScheduler, looks at runs' ends", () => {
   });
 });
 
+describe("RunScheduler, room and waiting", () => {
+  it("launches no run into a slot a run asked for took while the states were read", async () => {
+    const due = spec("Due", 1);
+    await cursor.initExportState({ exportId: due.id, database: due.database, name: due.name });
+    await new Promise((r) => setTimeout(r, 5));
+    const runner = new RecordingRunner(0);
+    let asked = 0;
+    const counting: ScheduledRunner = { isRunning: (id) => runner.isRunning(id), get runningCount() { return runner.runningCount + asked; }, run: (s, seen) => runner.run(s, seen) };
+    // A run asked for (RunContinuousExportNow) starts on the runner while the look reads the states.
+    const reading: Pick<RunLedger, "getExportStates"> = { getExportStates: async (ids) => ((asked = 1), store.getExportStates(ids)) };
+    const scheduler = new RunScheduler(reading, counting, catalogOf([due]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    scheduler.stop();
+    expect(runner.started).toEqual([]);
+    expect(scheduler.waitingCount).toBe(1);
+  });
+
+  it("counts as waiting those a timed tick found due, less those launched or found run elsewhere since", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-waiting-")), now);
+    try {
+      const specs = [spec("A"), spec("B"), spec("C"), spec("D")];
+      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+      clock += 61_000;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      // A ends at once; B holds its slot until released. C and D wait for room.
+      const runner = new RecordingRunner(0, {}, async (s) => {
+        await recordRunStart(ledger, client, s);
+        if (s.name === "B") await held;
+      });
+      // Another node runs C and D before A's end makes this one look again.
+      const elsewhere = async () => {
+        for (const s of specs.slice(2)) await recordRunStart(ledger, client, s);
+      };
+      let ranElsewhere = false;
+      const store: Pick<RunLedger, "getExportStates"> = {
+        getExportStates: async (ids) => {
+          if (ids.length < specs.length && !ranElsewhere) {
+            ranElsewhere = true;
+            await elsewhere();
+          }
+          return ledger.getExportStates(ids);
+        },
+      };
+      const scheduler = new RunScheduler(store, runner, catalogOf(specs), { tickMs: 3_600_000, maxConcurrentRuns: 2, now });
+      await scheduler.tick();
+      expect(scheduler.waitingCount).toBe(2);
+      await until(() => runner.started.length === 2 && runner.runningCount === 1 && ranElsewhere);
+      await until(() => scheduler.waitingCount === 0);
+      expect(runner.started).toEqual(["A", "B"]);
+      release();
+      await until(() => runner.runningCount === 0);
+      scheduler.stop();
+    } finally {
+      await module.stop();
+    }
+  });
+});
+
 describe("RunScheduler, a listing gone stale", () => {
   it("gives the slot of an export dropped since the listing to the next due one at once", async () => {
     const listed = [spec("Dropped"), spec("Next")];

@@ -117,8 +117,16 @@ export class RunScheduler {
       // stores' work as a run's query (bench #6). Those read stand or fall by what they read.
       const readAll = this.readAll;
       this.readAll = false;
-      const candidates = readAll ? mayBeDue : this.furthestBehind(mayBeDue.filter((s) => !this.known.get(s.id)?.systemDisabled), this.known).slice(0, room);
-      const read = candidates.length ? await this.store.getExportStates(candidates.map((s) => s.id)) : [];
+      const eligible = readAll ? mayBeDue : mayBeDue.filter((s) => !this.known.get(s.id)?.systemDisabled);
+      const candidates = readAll ? eligible : this.furthestBehind(eligible, this.known).slice(0, room);
+      let read: LedgerExportState[];
+      try {
+        read = candidates.length ? await this.store.getExportStates(candidates.map((s) => s.id)) : [];
+      } catch (err) {
+        // The next look reads them all again, not only the next timed tick.
+        if (readAll) this.readAll = true;
+        throw err;
+      }
       for (const state of read) {
         this.known.set(state.exportId, state);
         if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
@@ -133,12 +141,17 @@ export class RunScheduler {
         }),
         states,
       );
-      // Those not read are counted as due; they are read when a slot is theirs.
-      const unread = mayBeDue.length - candidates.length;
-      this.waiting = Math.max(0, due.length + unread - room);
+      // Runs asked for (RunContinuousExportNow) may have started while the states were read: room as it is now.
+      const free = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
+      const launching = due.slice(0, free);
+      // Due exports waiting for room: as the last look that read them all found them, less those
+      // launched since and those found not due after all (run elsewhere); a look at a run's end
+      // does not know about the others it did not read. The next timed tick counts them again.
+      this.waiting = readAll ? due.length - launching.length : Math.max(0, this.waiting - launching.length - (candidates.length - due.length));
       if (this.stopped) return;
-      for (const spec of due.slice(0, room)) this.launch(spec, states.get(spec.id));
+      for (const spec of launching) this.launch(spec, states.get(spec.id));
       // Some read were not due after all (run elsewhere, or disabled): the next in line may take their slots.
+      const unread = eligible.length - candidates.length;
       if (!readAll && due.length < candidates.length && unread > 0) this.tickAgain = true;
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
