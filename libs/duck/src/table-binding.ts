@@ -95,9 +95,10 @@ async function serializedTree(connection: DuckDBConnection, query: string): Prom
 }
 
 /**
- * Checks user SQL (sql-guard) on `connection` and binds each table it names to a view of
- * the given extents; refuses a table it was not given. Returns the SQL to run and the
- * tables' names as they were given (SQL matches them case-insensitively).
+ * Checks user SQL (sql-guard) on `connection` and binds each table it names to the given
+ * extents: as a view on the connection, or `inline` in the WITH clause returned; refuses a
+ * table it was not given. Returns the SQL to run and the tables' names as they were given
+ * (SQL matches them case-insensitively).
  */
 export async function bindQueryTables(connection: DuckDBConnection, query: string, tables: BindableTable[], options: BindOptions = {}): Promise<{ sql: string; with: string; tables: string[]; shape: QueryShape; cursorColumn: boolean }> {
   const tree = await serializedTree(connection, query);

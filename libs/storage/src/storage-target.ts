@@ -284,8 +284,9 @@ class BlobTarget implements StorageTarget {
       blobHTTPHeaders: blockMd5 ? { blobContentMD5: blockMd5 } : undefined,
       maxSingleShotSize: SINGLE_PUT_BYTES,
     });
-    // One request answers with the MD5 the service computed; a block list's answer has none, and the one given is kept.
-    return { path: this.pathOf(name), md5: base64Of(blockMd5 ?? put.contentMD5) };
+    // One request answers with the MD5 the service computed; a block list's answer has the
+    // list's MD5, not the blob's: the one sent with the blocks is what the blob keeps.
+    return { path: this.pathOf(name), md5: base64Of(size > SINGLE_PUT_BYTES ? blockMd5 : put.contentMD5) };
   }
 
   async delete(name: string): Promise<void> {

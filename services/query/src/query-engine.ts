@@ -150,8 +150,10 @@ export class QueryEngine {
   }
 
   /**
-   * Checks the query and opens a connection that sees `tables` only, bound as the query names
-   * them. `close` ends the connection and lets the extent store evict the files it read.
+   * Checks the query and binds `tables` as the query names them: as views on a connection of
+   * its own, or `inline` in the WITH clause returned, on a connection used again (the runs'
+   * instance). `close` ends the connection, or gives it back (`failed`: ended all the same),
+   * and lets the extent store evict the files it read.
    */
   private async openBound(query: string, tables: TableBinding[], instance = this.instance, context: QueryContext = {}, inline = false): Promise<{ connection: DuckDBConnection; sql: string; with: string; tables: string[]; shape: QueryShape; cursorColumn: boolean; close(failed?: boolean): void }> {
     // Tables bound inline leave nothing on the connection: it goes back to the idle ones, unless its query failed.

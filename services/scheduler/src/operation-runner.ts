@@ -50,7 +50,8 @@ interface BackfillRequest {
 }
 
 /** A file an operation wrote, as the writer reports it and the ledger records it. */
-type OperationArtifact = { path: string; numRecords: bigint; sizeInBytes: bigint };
+/** `md5`: as the storage reported it on upload, for the manifest (absent when it did not). */
+type OperationArtifact = { path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string };
 
 /** A backfill batch queried and staged, waiting for its upload and commit. */
 interface PreparedBatch {
@@ -232,7 +233,7 @@ export class OperationRunner {
       // A Delta table's upload ends with its log commit: the export is in the table, past canceling.
       if (!isDelta(spec)) await this.assertNotCanceled(operationId, "commit");
       committing = true;
-      const artifacts = done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes }));
+      const artifacts = done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes, md5: a.md5 }));
       await this.finish(operationId, "Completed", "", spec, artifacts, account, oneShotManifest(spec, operationId, artifacts));
     } catch (err) {
       // A commit whose answer was lost may have landed: its files are the operation's now.
@@ -365,7 +366,7 @@ export class OperationRunner {
           manifest: manifestOf(
             spec,
             { key: `${operationId}-${number}`, kind: "BackfillBatch", name: `${spec.name}/backfill-${operationId}-${number}`, exportName: spec.name, runNumber: number, from: done, to: batch.upTo },
-            artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })),
+            artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes, md5: a.md5 })),
           ),
         };
         try {
@@ -542,7 +543,7 @@ export class OperationRunner {
 
 /** A completed one-shot export's manifest: `export-to-table/<operation id>.json`, listing its files (none when its query returned nothing). */
 function oneShotManifest(spec: ExportSpec, operationId: string, artifacts: OperationArtifact[]): ManifestToWrite | undefined {
-  return manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
+  return manifestOf(spec, { key: operationId, kind: "ExportToTable", name: `export-to-table/${operationId}`, exportName: operationId, from: 0n, to: 0n }, artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeBytes: a.sizeInBytes, md5: a.md5 })));
 }
 
 function isDelta(spec: ExportSpec): boolean {
