@@ -369,6 +369,26 @@ describe("RunScheduler, a listing gone stale", () => {
   });
 });
 
+/**
+ * Creates the exports' states, commits `extents` extents (calling `advance` after each, to move
+ * the clock), and checkpoints each export at the cursor `at` picks for it from theirs.
+ */
+async function checkpointed(client: ServiceClient<typeof CursorService>, ledger: RunLedger, specs: ExportSpec[], extents: number, at: (cursors: bigint[]) => Record<string, bigint>, advance: () => void): Promise<Record<string, bigint>> {
+  for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+  const cursors: bigint[] = [];
+  for (let i = 1; i <= extents; i++) {
+    cursors.push(BigInt((await client.commitExtent({ database: "db", table: "T", extentId: `e${i}`, path: `e${i}`, rowCount: 1n, sizeBytes: 1n })).cursor));
+    advance();
+  }
+  const checkpointOf = at(cursors);
+  for (const s of specs) {
+    const runId = randomUUID();
+    const opened = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! }))!;
+    await ledger.commitRun(s.id, runId, "Lake", opened.from, opened.to, [], "me");
+  }
+  return checkpointOf;
+}
+
 describe("RunScheduler, exports unequally behind", () => {
   it("runs them furthest behind first, one slot at a time", async () => {
     let clock = Date.parse("2026-01-01T00:00:00Z");
@@ -376,19 +396,8 @@ describe("RunScheduler, exports unequally behind", () => {
     const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-behind-")), now);
     try {
       const specs = [spec("X"), spec("Y"), spec("Z")];
-      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
       // Three extents, three cursors k1 < k2 < k3; X is checkpointed at k3, Y at k1, Z at k2.
-      const cursors: bigint[] = [];
-      for (const e of ["e1", "e2", "e3"]) {
-        cursors.push(BigInt((await client.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n })).cursor));
-        clock += 1000;
-      }
-      const checkpointOf: Record<string, bigint> = { X: cursors[2]!, Y: cursors[0]!, Z: cursors[1]! };
-      for (const s of specs) {
-        const runId = randomUUID();
-        const started = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! }))!;
-        await ledger.commitRun(s.id, runId, "Lake", started.from, started.to, [], "me");
-      }
+      const checkpointOf = await checkpointed(client, ledger, specs, 3, (k) => ({ X: k[2]!, Y: k[0]!, Z: k[1]! }), () => (clock += 1000));
       // An interval later, all three are due; each run moves its last start, so each runs once.
       clock += 61_000;
       // With every slot taken, all three wait (the runs_waiting metric), and none starts.
@@ -421,19 +430,8 @@ describe("RunScheduler, exports unequally behind", () => {
     try {
       // A is due again a second after it runs; B and C wait for the one slot meanwhile.
       const specs = [spec("A", 1_000), spec("B"), spec("C")];
-      for (const s of specs) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
-      const cursors: bigint[] = [];
-      for (const e of ["e1", "e2", "e3", "e4"]) {
-        cursors.push(BigInt((await client.commitExtent({ database: "db", table: "T", extentId: e, path: e, rowCount: 1n, sizeBytes: 1n })).cursor));
-        clock += 1000;
-      }
       // A is furthest behind (k1), then B (k2), then C (k3); a run takes everything up to k4.
-      const checkpointOf: Record<string, bigint> = { A: cursors[0]!, B: cursors[1]!, C: cursors[2]! };
-      for (const s of specs) {
-        const runId = randomUUID();
-        const opened = (await ledger.startRun({ exportId: s.id, name: s.name, runId, owner: "me", leaseTtlMs: 60_000, maxCursor: checkpointOf[s.name]! }))!;
-        await ledger.commitRun(s.id, runId, "Lake", opened.from, opened.to, [], "me");
-      }
+      await checkpointed(client, ledger, specs, 4, (k) => ({ A: k[0]!, B: k[1]!, C: k[2]! }), () => (clock += 1000));
       clock += 61_000;
       const started: string[] = [];
       let inFlight = 0;
