@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CURSOR_COLUMN, cursorCalls, FILE_COLUMN, rewriteCursorFunctions, withoutCursorColumns } from "./cursor-functions.js";
+import { asUserQueryError } from "./query-description.js";
 import { bindQueryTables } from "./table-binding.js";
 
 let instance: DuckDBInstance;
@@ -89,6 +90,13 @@ describe("cursor functions in a bound query", () => {
     const bound = await bindQueryTables(c, "SELECT count(*) FROM T WHERE cursor_after('638000000000000150')", tables());
     const plan = String((await c.runAndReadAll(`EXPLAIN ${bound.sql}`)).getRows()[0]![1]);
     expect(plan).toMatch(/READ_PARQUET[\s\S]*Filters:[\s\S]*__spillway_file/);
+  });
+
+  it("reports a query's own mistake as DuckDB says it, not as a misplaced cursor function, though the statement names the cursor columns", async () => {
+    const failed = async (query: string) => asUserQueryError(await rows(query).then(() => new Error("the query ran"), (err: unknown) => err));
+    expect(await failed("SELECT nope FROM T WHERE cursor_after('638000000000000150')")).toMatchObject({ message: expect.stringMatching(/^query failed: .*"nope"/) });
+    // Where the cursor column itself is what DuckDB cannot tell, the hint says what to write.
+    expect(await failed("SELECT a.Id FROM T a JOIN T b ON a.Id = b.Id WHERE cursor_after('638000000000000150')")).toMatchObject({ message: expect.stringContaining("filter that table in a subquery first") });
   });
 
   it("answers the ingestion time and the current cursor, and never the cursor column itself", async () => {

@@ -88,13 +88,15 @@ export class QueryDescriber {
 export function asUserQueryError(err: unknown): unknown {
   if (!(err instanceof Error) || "code" in err) return err;
   const m = /^(Binder|Parser|Catalog|Conversion|Invalid Input|Permission|Not implemented|Out of Range) Error: ([\s\S]*)$/.exec(err.message);
-  if (m && (m[2]!.includes(CURSOR_COLUMN) || m[2]!.includes(FILE_COLUMN))) {
+  // The message proper: the lines after it quote the statement, which names the cursor columns whenever cursor functions are called.
+  const said = m?.[2]!.split("\n")[0] ?? "";
+  if (said.includes(CURSOR_COLUMN) || said.includes(FILE_COLUMN)) {
     // The column is Spillway's, not the user's: say what to write instead.
     return invalidArgument(
-      /ambiguous/i.test(m[2]!)
+      /ambiguous/i.test(said)
         ? "cursor functions read one table's cursors, and this query reads several where they are called: filter that table in a subquery first, e.g. FROM (SELECT * FROM T WHERE cursor_after('…')) AS t JOIN …"
         : "cursor functions read the cursors of the table they filter: call them where that table's rows are (its WHERE, before a projection or an aggregation)",
     );
   }
-  return m ? invalidArgument(`query failed: ${m[2]!.split("\n")[0]}`) : err;
+  return m ? invalidArgument(`query failed: ${said}`) : err;
 }
