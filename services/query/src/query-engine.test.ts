@@ -431,6 +431,10 @@ describe("executeToSpool, one run after another", () => {
       await expect(engine.executeToSpool("SELECT i / (i - i) :: INTEGER AS i FROM T WHERE error('broken') IS NULL", tableT(first), output, await engine.spools.create("again-5"))).rejects.toThrow(/broken/);
       expect(closes).toHaveBeenCalledTimes(1);
       expect(await rowsOf("again-6", [second])).toBe(1n);
+      // A query that seeds random numbers leaves its seed on its connection: not used again.
+      const seeded = await engine.executeToSpool("SELECT i FROM T WHERE SETSEED(0.5) IS NULL", tableT(second), output, await engine.spools.create("again-7"));
+      expect(seeded.rows).toBe(1n);
+      expect(closes).toHaveBeenCalledTimes(2);
     } finally {
       connects.mockRestore();
       closes.mockRestore();

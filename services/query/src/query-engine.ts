@@ -156,8 +156,10 @@ export class QueryEngine {
    * and lets the extent store evict the files it read.
    */
   private async openBound(query: string, tables: TableBinding[], instance = this.instance, context: QueryContext = {}, inline = false): Promise<{ connection: DuckDBConnection; sql: string; with: string; tables: string[]; shape: QueryShape; cursorColumn: boolean; close(failed?: boolean): void }> {
-    // Tables bound inline leave nothing on the connection: it goes back to the idle ones, unless its query failed.
-    const reused = inline && instance === this.instance;
+    // Tables bound inline leave nothing on the connection: it goes back to the idle ones, unless
+    // its query failed, or may have seeded the connection's random numbers (setseed), which the
+    // next query on it would draw from.
+    const reused = inline && instance === this.instance && !/setseed/i.test(query);
     const connection = (reused && this.idle.pop()) || (await instance.connect());
     const held: Array<{ release(): void }> = [];
     const close = (failed = false) => {
