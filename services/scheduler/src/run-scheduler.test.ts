@@ -307,6 +307,44 @@ describe("RunScheduler, room and waiting", () => {
     expect(scheduler.waitingCount).toBe(1);
   });
 
+  it("does not launch an export a run asked for started while the states were read", async () => {
+    const due = spec("Due", 1);
+    await cursor.initExportState({ exportId: due.id, database: due.database, name: due.name });
+    await new Promise((r) => setTimeout(r, 5));
+    const runner = new RecordingRunner(50);
+    let asked: Promise<unknown> | undefined;
+    const reading: Pick<RunLedger, "getExportStates"> = { getExportStates: async (ids) => ((asked ??= runner.run(due)), store.getExportStates(ids)) };
+    const scheduler = new RunScheduler(reading, runner, catalogOf([due]), { tickMs: 3_600_000, maxConcurrentRuns: 2 });
+    await scheduler.tick();
+    await asked;
+    scheduler.stop();
+    await until(() => runner.runningCount === 0);
+    expect(runner.started).toEqual(["Due"]);
+  });
+
+  it("leaves an export whose lease another scheduler holds for a later look, instead of failing a run of it", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const now = () => clock;
+    const { module, cursor: client, ledger } = await openLedger(await mkdtemp(join(tmpdir(), "spillway-held-")), now);
+    try {
+      const [held, free] = [spec("Held"), spec("Free")];
+      for (const s of [held, free]) await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
+      // Another scheduler's run of Held started and is still under way, past Held's interval.
+      await ledger.startRun({ exportId: held.id, name: held.name, runId: randomUUID(), owner: "elsewhere", leaseTtlMs: 600_000 });
+      clock += 61_000;
+      const runner = new RecordingRunner(0, {}, (s) => recordRunStart(ledger, client, s));
+      const scheduler = new RunScheduler(ledger, runner, catalogOf([held, free]), { tickMs: 3_600_000, maxConcurrentRuns: 1, now });
+      await scheduler.tick();
+      await until(() => runner.started.length === 1 && runner.runningCount === 0);
+      await scheduler.tick(false);
+      scheduler.stop();
+      expect(runner.started).toEqual(["Free"]);
+      expect(scheduler.waitingCount).toBe(0);
+    } finally {
+      await module.stop();
+    }
+  });
+
   it("counts as waiting those a timed tick found due, less those launched or found run elsewhere since", async () => {
     let clock = Date.parse("2026-01-01T00:00:00Z");
     const now = () => clock;

@@ -117,7 +117,8 @@ export class RunScheduler {
       // stores' work as a run's query (bench #6). Those read stand or fall by what they read.
       const readAll = this.readAll;
       this.readAll = false;
-      const eligible = readAll ? mayBeDue : mayBeDue.filter((s) => !this.known.get(s.id)?.systemDisabled);
+      // Between timed ticks, those last read disabled or held by another's lease wait for the next one.
+      const eligible = readAll ? mayBeDue : mayBeDue.filter((s) => !this.known.get(s.id)?.systemDisabled && !this.known.get(s.id)?.isRunning);
       const candidates = readAll ? eligible : this.furthestBehind(eligible, this.known).slice(0, room);
       let read: LedgerExportState[];
       try {
@@ -135,7 +136,10 @@ export class RunScheduler {
       const due = this.furthestBehind(
         candidates.filter((s) => {
           const state = states.get(s.id);
-          if (state?.systemDisabled) return false;
+          // A lease held (by another scheduler's run, or one a dead node left until it expires): StartRun would refuse it.
+          if (state?.systemDisabled || state?.isRunning) return false;
+          // A run asked for (RunContinuousExportNow) may have started it while the states were read.
+          if (this.runner.isRunning(s.id) || this.launching.has(s.id)) return false;
           const last = state?.lastRunStart;
           return !last || intervalPassed(s, last.getTime(), this.now());
         }),
@@ -183,6 +187,11 @@ export class RunScheduler {
           if (this.listing) this.listing = { ...this.listing, specs: this.listing.specs.filter((s) => s.id !== listed.id) };
           done();
           if (!this.stopped) void this.tick(false);
+          return undefined;
+        }
+        // A run asked for may have started it while its spec was read: the runner would queue this one behind it.
+        if (this.runner.isRunning(spec.id)) {
+          done();
           return undefined;
         }
         // The runner counts the export as running from this call on (ExportRunner.run).
