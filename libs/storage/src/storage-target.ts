@@ -276,7 +276,8 @@ class BlobTarget implements StorageTarget {
     // kept as Content-MD5 (a block upload has none of its own), for manifests to report.
     // Blob Storage keeps Content-MD5 of a blob put in one request (up to 256 MiB) itself; one
     // sent in blocks has none unless given.
-    const blockMd5 = size > SINGLE_PUT_BYTES ? await fileMd5(localFile) : undefined;
+    const inBlocks = size > SINGLE_PUT_BYTES;
+    const blockMd5 = inBlocks ? await fileMd5(localFile) : undefined;
     const put = await this.container.getBlockBlobClient(this.prefix + name).uploadFile(localFile, {
       blockSize: size > 64 * 1024 * 1024 ? 8 * 1024 * 1024 : 4 * 1024 * 1024,
       concurrency: 4,
@@ -286,7 +287,7 @@ class BlobTarget implements StorageTarget {
     });
     // One request answers with the MD5 the service computed; a block list's answer has the
     // list's MD5, not the blob's: the one sent with the blocks is what the blob keeps.
-    return { path: this.pathOf(name), md5: base64Of(size > SINGLE_PUT_BYTES ? blockMd5 : put.contentMD5) };
+    return { path: this.pathOf(name), md5: base64Of(inBlocks ? blockMd5 : put.contentMD5) };
   }
 
   async delete(name: string): Promise<void> {

@@ -49,8 +49,10 @@ interface BackfillRequest {
   externalTable?: string;
 }
 
-/** A file an operation wrote, as the writer reports it and the ledger records it. */
-/** `md5`: as the storage reported it on upload, for the manifest (absent when it did not). */
+/**
+ * A file an operation wrote, as the writer reports it and the ledger records it; `md5` as the
+ * storage reported it on upload, for the manifest (absent when it did not).
+ */
 type OperationArtifact = { path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string };
 
 /** A backfill batch queried and staged, waiting for its upload and commit. */

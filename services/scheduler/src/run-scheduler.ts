@@ -110,7 +110,7 @@ export class RunScheduler {
         const start = this.lastStarts.get(s.id);
         return start === undefined || intervalPassed(s, start, lookAt);
       });
-      const room = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
+      const room = this.freeSlots();
       // A timed tick reads every state that may be due. The looks runs' ends make in between
       // read only those that would take the free slots, furthest behind first as last read:
       // with 200 exports behind, reading all their states on each run's end was as much of the
@@ -118,7 +118,7 @@ export class RunScheduler {
       const readAll = this.readAll;
       this.readAll = false;
       // Between timed ticks, those last read disabled or held by another's lease wait for the next one.
-      const eligible = readAll ? mayBeDue : mayBeDue.filter((s) => !this.known.get(s.id)?.systemDisabled && !this.known.get(s.id)?.isRunning);
+      const eligible = readAll ? mayBeDue : mayBeDue.filter((s) => !heldBack(this.known.get(s.id)));
       const candidates = readAll ? eligible : this.furthestBehind(eligible, this.known).slice(0, room);
       let read: LedgerExportState[];
       try {
@@ -136,8 +136,7 @@ export class RunScheduler {
       const due = this.furthestBehind(
         candidates.filter((s) => {
           const state = states.get(s.id);
-          // A lease held (by another scheduler's run, or one a dead node left until it expires): StartRun would refuse it.
-          if (state?.systemDisabled || state?.isRunning) return false;
+          if (heldBack(state)) return false;
           // A run asked for (RunContinuousExportNow) may have started it while the states were read.
           if (this.runner.isRunning(s.id) || this.launching.has(s.id)) return false;
           const last = state?.lastRunStart;
@@ -146,20 +145,24 @@ export class RunScheduler {
         states,
       );
       // Runs asked for (RunContinuousExportNow) may have started while the states were read: room as it is now.
-      const free = Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
-      const launching = due.slice(0, free);
+      const toLaunch = due.slice(0, this.freeSlots());
       // Due exports waiting for room: as the last look that read them all found them, less those
       // launched since and those found not due after all (run elsewhere); a look at a run's end
       // does not know about the others it did not read. The next timed tick counts them again.
-      this.waiting = readAll ? due.length - launching.length : Math.max(0, this.waiting - launching.length - (candidates.length - due.length));
+      this.waiting = readAll ? due.length - toLaunch.length : Math.max(0, this.waiting - toLaunch.length - (candidates.length - due.length));
       if (this.stopped) return;
-      for (const spec of launching) this.launch(spec, states.get(spec.id));
+      for (const spec of toLaunch) this.launch(spec, states.get(spec.id));
       // Some read were not due after all (run elsewhere, or disabled): the next in line may take their slots.
       const unread = eligible.length - candidates.length;
       if (!readAll && due.length < candidates.length && unread > 0) this.tickAgain = true;
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
     }
+  }
+
+  /** Runs that may start now under the capacity limit. */
+  private freeSlots(): number {
+    return Math.max(0, this.options.maxConcurrentRuns - this.runner.runningCount - this.launching.size);
   }
 
   /** When exports lag, the one furthest behind runs first (SPEC §3): by checkpoint, as `states` has it. */
@@ -219,6 +222,14 @@ export class RunScheduler {
       (err) => this.options.log?.(`run of ${listed.name} failed: ${(err as Error).message}`),
     );
   }
+}
+
+/**
+ * An export that is not to run whatever its interval: disabled by the scheduler, or its lease
+ * held (by another scheduler's run, or one a dead node left until it expires; StartRun would refuse it).
+ */
+function heldBack(state: LedgerExportState | undefined): boolean {
+  return Boolean(state?.systemDisabled || state?.isRunning);
 }
 
 /** Whether `spec`'s interval between runs has passed at `now` since a run started at `startMs`. */
