@@ -633,10 +633,13 @@ export function cursorStoreContract(
         const to = await store.commitExtent(extent("T", "x2-start"));
         const args = { exportId: "x2", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (current: bigint) => current };
         const started = await store.startRun({ ...args, runId: "run-1" });
-        expect(started).toEqual({ runNumber: 1n, from, to, completedRuns: 0n, pending: [{ runId: "crashed", path: "blob/old.parquet" }] });
+        expect(started).toEqual({ runNumber: 1n, from, to, startedAt: expect.any(Date), completedRuns: 0n, pending: [{ runId: "crashed", path: "blob/old.parquet" }] });
         // Another owner is refused and nothing of its run is recorded.
         expect(await store.startRun({ ...args, runId: "run-x", owner: "b" })).toBeUndefined();
-        expect((await store.getExportStates(["x2"]))[0]!.runCount).toBe(1n);
+        const [state] = await store.getExportStates(["x2"]);
+        expect(state!.runCount).toBe(1n);
+        // The start it answers is the one the state records: the scheduler times the next run from it.
+        expect(state!.lastRunStart).toEqual(started!.startedAt);
 
         await store.commitRun("x2", "run-1", "Ext", from, to, [], "a");
         // Lease gone with the commit: b may start now, from the new checkpoint; a range never runs backwards.

@@ -380,7 +380,7 @@ export class CursorStore {
       if (leasedElsewhere(state, start.owner, now)) return undefined;
       const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint, { owner: start.owner, expiresAt: new Date(now + start.leaseTtlMs) });
       // Runs that committed: the next successful run is number count + 1 (retries share it).
-      return { runNumber, from, to, completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
+      return { runNumber, from, to, startedAt: new Date(now), completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
     });
   }
 
@@ -900,6 +900,8 @@ export interface StartedRun {
   runNumber: bigint;
   from: bigint;
   to: bigint;
+  /** The run's start as the export's state records it (last_run_start). */
+  startedAt: Date;
   /** Runs of the export that committed before this one. */
   completedRuns: bigint;
   /** Files failed attempts journaled and never committed: to delete before this run writes. */

@@ -158,7 +158,7 @@ function ledgerHandlers(store: CursorStore) {
         upTo: upToOf(req.maxCursor),
       });
       if (!started) return { started: false };
-      return { started: true, runNumber: started.runNumber, fromCursor: started.from.toString(), toCursor: started.to.toString(), completedRuns: started.completedRuns, pending: started.pending };
+      return { started: true, runNumber: started.runNumber, fromCursor: started.from.toString(), toCursor: started.to.toString(), startedAt: timestampFromDate(started.startedAt), completedRuns: started.completedRuns, pending: started.pending };
     },
     renewLease: async (req: RenewLeaseRequest) => ({ held: await store.renewLease(req.exportId, req.owner, Number(req.leaseTtlMs)) }),
     releaseLease: async (req: ReleaseLeaseRequest) => (await store.releaseLease(req.exportId, req.owner), {}),

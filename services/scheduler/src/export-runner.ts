@@ -25,6 +25,8 @@ export interface RunOutcome {
   to: bigint;
   artifacts: ArtifactRecord[];
   details: string;
+  /** The run's start as the ledger records it (the export's last run start), when it says. */
+  startedAt?: Date;
 }
 
 /** A failure that will not go away by retrying: the definition or the storage must change. */
@@ -248,7 +250,7 @@ export class ExportRunner {
       // The run's commit or failure record releases the lease in its own transaction.
       const outcome = await this.execute(spec, runId, started, account, early);
       leaseReleased = true;
-      return outcome;
+      return { ...outcome, startedAt: started.startedAt };
     } finally {
       clearInterval(heartbeat);
       if (!leaseReleased) await this.store.releaseLease(spec.id, this.ownerId).catch(() => undefined);

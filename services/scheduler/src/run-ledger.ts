@@ -34,6 +34,8 @@ export interface StartedRun {
   runNumber: bigint;
   from: bigint;
   to: bigint;
+  /** The run's start as the export's state records it; absent from a cursor service that does not say. */
+  startedAt?: Date;
   /** Runs of the export that committed before this one. */
   completedRuns: bigint;
   /** Files failed attempts journaled and never committed: to delete before this run writes. */
@@ -114,7 +116,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
     async startRun(start) {
       const r = await cursor.startRun({ ...start, leaseTtlMs: BigInt(start.leaseTtlMs), maxCursor: start.maxCursor === undefined ? "" : start.maxCursor.toString() });
       if (!r.started) return undefined;
-      return { runNumber: r.runNumber, from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor), completedRuns: r.completedRuns, pending: r.pending.map((p) => ({ runId: p.runId, path: p.path })) };
+      return { runNumber: r.runNumber, from: cursorOf(r.fromCursor), to: cursorOf(r.toCursor), startedAt: r.startedAt && timestampDate(r.startedAt), completedRuns: r.completedRuns, pending: r.pending.map((p) => ({ runId: p.runId, path: p.path })) };
     },
     renewLease: async (exportId, owner, ttlMs) => (await cursor.renewLease({ exportId, owner, leaseTtlMs: BigInt(ttlMs) })).held,
     releaseLease: async (exportId, owner) => void (await cursor.releaseLease({ exportId, owner })),

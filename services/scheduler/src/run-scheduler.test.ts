@@ -38,11 +38,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Records a run's start in the ledger, as a real run does, and ends it at once. */
-async function recordRunStart(ledger: RunLedger, client: ServiceClient<typeof CursorService>, s: ExportSpec): Promise<void> {
+/** Records a run's start in the ledger, as a real run does, and ends it at once; the start as the ledger recorded it. */
+async function recordRunStart(ledger: RunLedger, client: ServiceClient<typeof CursorService>, s: ExportSpec): Promise<Date | undefined> {
   await client.initExportState({ exportId: s.id, database: s.database, name: s.name });
-  await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "test", leaseTtlMs: 60_000 });
+  const started = await ledger.startRun({ exportId: s.id, name: s.name, runId: randomUUID(), owner: "test", leaseTtlMs: 60_000 });
   await ledger.releaseLease(s.id, "test");
+  return started?.startedAt;
 }
 
 const spec = (name: string, intervalMs = 60_000): ExportSpec =>
@@ -58,11 +59,14 @@ class RecordingRunner implements ScheduledRunner {
   readonly inFlightAtStart: number[] = [];
   private readonly inFlight = new Set<string>();
 
-  /** `runMs` a run, or as long as `slow` says for some exports; `record` notes its start (in the suite's store unless given). */
+  /**
+   * `runMs` a run, or as long as `slow` says for some exports; `record` notes its start (in the
+   * suite's store unless given) and may say when the ledger recorded it, as the real runner's outcome does.
+   */
   constructor(
     private readonly runMs: number,
     private readonly slow: Record<string, number> = {},
-    private readonly record: (s: ExportSpec) => Promise<void> = (s) => recordRunStart(store, cursor, s),
+    private readonly record: (s: ExportSpec) => Promise<Date | undefined | void> = (s) => recordRunStart(store, cursor, s),
   ) {}
 
   isRunning(exportId: string): boolean {
@@ -80,9 +84,9 @@ class RecordingRunner implements ScheduledRunner {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.size);
     this.started.push(s.name);
     try {
-      await this.record(s);
+      const startedAt = (await this.record(s)) ?? undefined;
       await new Promise((r) => setTimeout(r, this.slow[s.name] ?? this.runMs));
-      return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "" };
+      return { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "", startedAt };
     } finally {
       this.inFlight.delete(s.id);
     }
@@ -120,6 +124,30 @@ describe("RunScheduler", () => {
 
     // The looks the runs' ends made, within a tick of the first, used its listing; each run read its own spec.
     expect(counter.full).toBe(1);
+  });
+
+  it("looks as an export's interval passes, without waiting for a tick, and reads its state once a run", async () => {
+    const every = spec("Every", 300);
+    let reads = 0;
+    const counting: Pick<RunLedger, "getExportStates"> = { getExportStates: async (ids) => (reads++, store.getExportStates(ids)) };
+    const starts: number[] = [];
+    const runner = new RecordingRunner(0, {}, async (s) => {
+      // A run opens a while after its launch (its spec read again, its range): its interval runs from the opening.
+      await new Promise((r) => setTimeout(r, 50));
+      const at = await recordRunStart(store, cursor, s);
+      starts.push(at!.getTime());
+      return at;
+    });
+    // No timed tick comes after the first: only the look set for each interval's end can run it again.
+    const scheduler = new RunScheduler(counting, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    await until(() => runner.started.length >= 3);
+    scheduler.stop();
+    await until(() => runner.runningCount === 0);
+    // Never before its interval passed, by the starts the ledger recorded.
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(300);
+    // The look comes when the recorded start says, not before: one read of its state a run (a look may be reading one more).
+    expect(reads).toBeLessThanOrEqual(runner.started.length + 1);
   });
 
   it("hands a run the state it read of the export, with the commit log's cursor, for its range", async () => {

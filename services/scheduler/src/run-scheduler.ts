@@ -18,7 +18,8 @@ export interface SchedulerOptions {
  * Starts due exports: every tick, each enabled export whose last run started at least
  * intervalBetweenRuns ago, the most lagging first, within the capacity limit. A run
  * that ends looks again at once, so a free slot never waits for the next tick while
- * exports are due.
+ * exports are due; and a look is made as the next export's interval passes, so a due
+ * export does not wait for the next tick either.
  */
 export class RunScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -49,6 +50,14 @@ export class RunScheduler {
   private readonly known = new Map<string, LedgerExportState>();
   /** The next look reads the state of every export that may be due: set by each timed tick. */
   private readAll = true;
+  /**
+   * A look at the moment the next export's interval passes (`dueLookAt`, ms since the epoch).
+   * Looking only at timed ticks, an export run from one was due again just after the tick ten
+   * intervals on, its start being a few milliseconds after its launch: it waited for the next
+   * tick, nearly a whole one, every time, and bench #6's runs came in waves of those.
+   */
+  private dueLook: NodeJS.Timeout | undefined;
+  private dueLookAt = Infinity;
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -72,6 +81,7 @@ export class RunScheduler {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.dueLook);
   }
 
   /** Looks for due exports; `fresh` reads the catalog's listing again even if it was read within a tick. */
@@ -158,6 +168,33 @@ export class RunScheduler {
     } catch (err) {
       this.options.log?.(`scheduler: ${(err as Error).message}`);
     }
+    this.lookWhenNextDue();
+  }
+
+  /**
+   * Sets a look for the moment the next export's interval passes, by the starts last known,
+   * unless one is set for sooner. Exports already due wait for room, which a run's end makes
+   * and looks at; those held back (see heldBack) wait for a timed tick.
+   */
+  private lookWhenNextDue(): void {
+    if (this.stopped || !this.listing) return;
+    const now = this.now();
+    let next = Infinity;
+    for (const s of this.listing.specs) {
+      const start = this.lastStarts.get(s.id);
+      if (start === undefined || s.isDisabled || this.runner.isRunning(s.id) || this.launching.has(s.id) || heldBack(this.known.get(s.id))) continue;
+      const at = start + durationMs(s.intervalBetweenRuns);
+      if (at > now && at < next) next = at;
+    }
+    if (next >= this.dueLookAt) return;
+    clearTimeout(this.dueLook);
+    this.dueLookAt = next;
+    this.dueLook = setTimeout(() => {
+      this.dueLook = undefined;
+      this.dueLookAt = Infinity;
+      void this.tick(false);
+    }, next - now);
+    this.dueLook.unref();
   }
 
   /** Runs that may start now under the capacity limit. */
@@ -209,9 +246,11 @@ export class RunScheduler {
       // A run that happened moved the export's last start: looking again at once cannot relaunch it.
       (outcome) => {
         if (!outcome) return;
-        // The run started after its launch: its interval runs from no earlier than that, so the
-        // look its end makes need not read its state again to know it is not due.
-        if ((this.lastStarts.get(listed.id) ?? -Infinity) < launchedAt) this.lastStarts.set(listed.id, launchedAt);
+        // Its interval runs from its start as the ledger recorded it (or, from a ledger that does
+        // not say, its launch, which is no later): the look its end makes need not read its state
+        // again to know it is not due, and the look set for when it is due comes on time.
+        const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
+        if ((this.lastStarts.get(listed.id) ?? -Infinity) < startedAt) this.lastStarts.set(listed.id, startedAt);
         // Where its checkpoint now is: as read before the run, it would put the export ahead of
         // those waiting when it is next due, though it is not as far behind as they are.
         const known = this.known.get(listed.id);
