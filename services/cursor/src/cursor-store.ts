@@ -135,8 +135,6 @@ const SCHEMA = [
   // run's commit. What is left belongs to a failed attempt and is deleted before the next.
   `CREATE TABLE IF NOT EXISTS pending_artifacts (
      export_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, path VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL)`,
-  // Where leases were kept before they moved into export_state (below), for the move.
-  `CREATE TABLE IF NOT EXISTS leases (export_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, expires_at TIMESTAMP NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS failures (
      export_id VARCHAR NOT NULL, operation_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
      failed_at TIMESTAMP NOT NULL, last_success_run TIMESTAMP, failure_kind VARCHAR NOT NULL,
@@ -181,13 +179,20 @@ const SCHEMA = [
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS phase VARCHAR DEFAULT ''`,
   // One owner per export run: a scheduler holds the export's lease while it runs it. Kept in
   // the export's row, which opening and committing a run write anyway: a table of its own cost
-  // a run four statements (bench #3). Leases held in the old table move with the upgrade, and
-  // the table goes: a node of the previous version still running on a shared store fails its
-  // runs rather than run beside this one (README: every node runs the same version).
+  // a run four statements (bench #3). Leases held in the old table move with the upgrade
+  // (LEASES_TABLE_MOVE).
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_owner VARCHAR`,
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMP`,
+];
+
+/**
+ * A store of the version that kept leases in a table of their own: they move into the export's
+ * row, and the table goes. A node of that version still running on a shared store fails its
+ * runs rather than run beside this one (README: every node runs the same version).
+ */
+const LEASES_TABLE_MOVE = [
   `UPDATE export_state SET lease_owner = l.owner, lease_expires_at = l.expires_at FROM leases l WHERE l.export_id = export_state.export_id AND export_state.lease_owner IS NULL`,
-  `DROP TABLE IF EXISTS leases`,
+  `DROP TABLE leases`,
 ];
 
 const dateOf = (v: unknown): Date | undefined => (v instanceof Date ? v : undefined);
@@ -229,6 +234,11 @@ export class CursorStore {
     const db = await openMetadataDb(metadataUrl, dataDir, "cursor.duckdb");
     try {
       await db.migrate(SCHEMA);
+      const leasesTable = async () => (await db.select("SELECT 1 FROM information_schema.tables WHERE table_name = 'leases' AND table_schema = current_schema()")).length > 0;
+      // On a shared store another node starting beside this one may have moved them first.
+      if (await leasesTable()) await db.migrate(LEASES_TABLE_MOVE).catch(async (err) => {
+        if (await leasesTable()) throw err;
+      });
       await db.transaction(async (q) => {
         const row = await q.one("SELECT count(*) AS n FROM clock");
         if (row!.n === 0n) await q.run("INSERT INTO clock VALUES (0)");
