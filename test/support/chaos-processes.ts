@@ -54,6 +54,8 @@ export async function startChaosSpillway(mode: Mode, extraEnv: Record<string, st
   const shared = mode === "nodes" ? await sharedByNodes() : undefined;
   // Runs of two extents or more split over the live nodes: a node killed may own a split run, or export a part of one.
   if (shared) extraEnv = { SPILLWAY_DISTRIBUTED_MIN_SIZE: "1", ...extraEnv, ...shared.env };
+  // A row-wise run that stays on one node reads a few extents a slice (--run-slice-size): kills and faults land between slices too.
+  extraEnv = { SPILLWAY_RUN_SLICE_SIZE: "4KB", ...extraEnv };
   const isNode = (target: ChaosTarget) => target.startsWith("node");
   // Each process picks its port the first time it starts (port 0) and keeps it on restarts.
   const ports = new Map<ChaosTarget, number>();

@@ -34,6 +34,8 @@ export interface SpillwayConfig {
   advertiseAddr?: string;
   /** Least bytes of extents a run reads for it to be split over the live nodes. */
   distributedMinBytes: number;
+  /** Bytes of extents a row-wise run's slice reads: each slice uploads while the next is queried. */
+  runSliceBytes: number;
   /** host:port of the Prometheus scrape endpoint (`/metrics`); absent: none. */
   metricsListen?: string;
   /** host:port of the console (read-only web pages over HTTP); absent: none. */
@@ -124,6 +126,7 @@ export const DEFAULTS: SpillwayConfig = {
   dataDir: "./data",
   extentCacheBytes: 10 * 1024 * MB,
   distributedMinBytes: 64 * MB,
+  runSliceBytes: 128 * MB,
   metricsListen: "127.0.0.1:9464",
   httpListen: "127.0.0.1:8080",
   target: "all",
@@ -164,6 +167,7 @@ const KEYS = {
   extentCacheSize: { flag: "extent-cache-size", env: "SPILLWAY_EXTENT_CACHE_SIZE" },
   advertiseAddr: { flag: "advertise-addr", env: "SPILLWAY_ADVERTISE_ADDR" },
   distributedMinSize: { flag: "distributed-min-size", env: "SPILLWAY_DISTRIBUTED_MIN_SIZE" },
+  runSliceSize: { flag: "run-slice-size", env: "SPILLWAY_RUN_SLICE_SIZE" },
   metricsListen: { flag: "metrics-listen", env: "SPILLWAY_METRICS_LISTEN" },
   httpListen: { flag: "http-listen", env: "SPILLWAY_HTTP_LISTEN" },
   target: { flag: "target", env: "SPILLWAY_TARGET" },
@@ -416,6 +420,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     metricsListen: httpAddress(raw.metricsListen, DEFAULTS.metricsListen!, "metrics"),
     httpListen,
     distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
+    runSliceBytes: raw.runSliceSize ? positive(parseBytes(raw.runSliceSize, "run slice size"), "run slice size", raw.runSliceSize) : DEFAULTS.runSliceBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,
     // In one process every peer is this server; split processes name their peers.

@@ -22,6 +22,7 @@ const COMMIT_REFUSALS: ReadonlySet<ErrorCode> = new Set([ErrorCode.invalidArgume
 import { parseIngestFormat } from "./payload-ingestion.js";
 import type { QueryEngine, SpoolEncoding, TableBinding } from "./query-engine.js";
 import type { QueryPeers } from "./peer-clients.js";
+import { sliceEnd } from "./fact-slice.js";
 
 /** What every ingestion names: where, and its ingest-by tags. */
 type TagTarget = Pick<IngestRequest, "database" | "table" | "ingestByTags" | "ingestIfNotExists">;
@@ -326,12 +327,14 @@ export function queryHandlers(
 
     async executeToSpool(req) {
       // Binding tables is the query service's job (DESIGN "Scale-out"): callers name tables and ranges, not files.
-      const facts = await Promise.all(
+      const listed = await Promise.all(
         req.factTables.map(async (f) => {
           const { extents } = await peers.cursor.listExtents({ database: req.database, tables: [f.table], afterCursor: f.afterCursor, upToCursor: f.upToCursor });
           return extents;
         }),
       );
+      const coveredTo = sliceEnd(listed.flat(), req.maxFactBytes);
+      const facts = coveredTo === undefined ? listed : listed.map((extents) => extents.filter((e) => BigInt(e.cursor) <= coveredTo));
       // A run with fact tables and nothing new in them has nothing to do; a one-shot export (no fact tables) reads its tables whole.
       if (req.factTables.length && facts.every((extents) => extents.length === 0)) return { spoolHandle: "", rowCount: 0n, encodedFiles: [] };
       const dimensionListing = req.dimensionTables.length ? await peers.cursor.listExtents({ database: req.database, tables: req.dimensionTables }) : undefined;
@@ -348,6 +351,7 @@ export function queryHandlers(
         const oldest = facts.flat().reduce<bigint | undefined>((min, e) => (min === undefined || BigInt(e.cursor) < min ? BigInt(e.cursor) : min), undefined);
         return {
           oldestFactCursor: oldest === undefined ? "" : oldest.toString(),
+          coveredToCursor: coveredTo === undefined ? "" : coveredTo.toString(),
           spoolHandle: req.spoolName,
           rowCount: spool.rows,
           encodedFiles: spool.encodedFiles,

@@ -595,3 +595,93 @@ describe("ExportRunner", () => {
     });
   });
 });
+
+describe("a row-wise run larger than a slice", () => {
+  /** Fails the test, rather than hang it, when `p` does not settle in time. */
+  const within = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not happen`)), 5000))]);
+
+  /**
+   * The query service as it slices (ExecuteToSpoolRequest.max_fact_bytes): one extent a slice,
+   * the cursor it covered to said when extents of the range are left after it.
+   */
+  function slicingQuery(peers: RunnerPeers, cursors: bigint[], asked: Array<{ after: string; upTo: string; maxFactBytes: bigint }>, before: (slice: number) => Promise<void> = async () => {}) {
+    const query = peers.query;
+    peers.query = {
+      ...query,
+      executeToSpool: async (req) => {
+        const f = req.factTables![0]!;
+        asked.push({ after: f.afterCursor!, upTo: f.upToCursor!, maxFactBytes: BigInt(req.maxFactBytes ?? 0) });
+        await before(asked.length - 1);
+        const spool = await query.executeToSpool(req);
+        const inRange = cursors.filter((c) => c > BigInt(f.afterCursor!) && c <= BigInt(f.upToCursor!));
+        return { ...spool, coveredToCursor: req.maxFactBytes && inRange.length > 1 ? String(inRange[0]) : "" } as never;
+      },
+    };
+  }
+
+  it("is queried slice by slice, each slice uploading while the next is queried, and committed once", async () => {
+    const spec = { ...exportSpec(), rowWise: true };
+    const start = await initState(spec);
+    const cursors = [await ingest(), await ingest(), await ingest()];
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    const asked: Array<{ after: string; upTo: string; maxFactBytes: bigint }> = [];
+    let lastSliceQueried!: () => void;
+    const lastSlice = new Promise<void>((r) => (lastSliceQueried = r));
+    slicingQuery(peers, cursors, asked, async (slice) => {
+      if (slice === 2) lastSliceQueried();
+    });
+    // The first slice's upload ends only once the last slice's query has begun: one after the other, this would never end.
+    hooks.upload = async () => {
+      if (calls.uploaded === 1) await within(lastSlice, "the last slice's query while the first uploads");
+    };
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, sliceBytes: 100n });
+    const run = await runner.run(spec);
+    expect(run).toMatchObject({ result: "Completed", from: start, to: cursors[2] });
+    expect(asked).toEqual([
+      { after: String(start), upTo: String(cursors[2]), maxFactBytes: 100n },
+      { after: String(cursors[0]), upTo: String(cursors[2]), maxFactBytes: 100n },
+      { after: String(cursors[1]), upTo: String(cursors[2]), maxFactBytes: 100n },
+    ]);
+    // Each slice staged and uploaded under a handle of its own, all committed by the one commit.
+    const handles = [run.runId, `${run.runId}-s1`, `${run.runId}-s2`];
+    expect(calls.staged.map((s) => s.spoolHandle)).toEqual(handles);
+    expect(run.artifacts.map((a) => a.path).sort()).toEqual(handles.map((h) => `file:///tmp/lake/own-${h}.csv`).sort());
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(cursors[2]);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    await runner.drain();
+    expect(calls.discarded.sort()).toEqual([...handles].sort());
+
+    // An export that is not row-wise is queried whole, with no slice asked for.
+    await ingest();
+    asked.length = 0;
+    expect(await runner.run({ ...spec, rowWise: false })).toMatchObject({ result: "Completed" });
+    expect(asked.map((a) => a.maxFactBytes)).toEqual([0n]);
+  });
+
+  it("fails when a slice's query fails, once the uploads under way have ended, and deletes every file it journaled", async () => {
+    const spec = { ...exportSpec(), rowWise: true };
+    const start = await initState(spec);
+    const cursors = [await ingest(), await ingest()];
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    const order: string[] = [];
+    slicingQuery(peers, cursors, [], async (slice) => {
+      if (slice === 1) {
+        order.push("second slice failed");
+        throw new SpillwayError(ErrorCode.internal, "the query service crashed");
+      }
+    });
+    hooks.upload = async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      order.push("first slice uploaded");
+    };
+    const deleteArtifacts = peers.writer.deleteArtifacts;
+    peers.writer.deleteArtifacts = async (req) => (order.push("deleted"), deleteArtifacts(req));
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, sliceBytes: 100n });
+    const run = await runner.run(spec);
+    expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("the query service crashed") });
+    expect(order).toEqual(["second slice failed", "first slice uploaded", "deleted"]);
+    expect(calls.deleted.flat()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}.csv`]);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+  });
+});

@@ -64,6 +64,7 @@ export interface RunCluster {
 
 /** What the query service answers for a run's spool. */
 type Spool = Awaited<ReturnType<RunnerPeers["query"]["executeToSpool"]>>;
+type Uploaded = Awaited<ReturnType<RunnerPeers["writer"]["uploadArtifacts"]>>;
 
 /** A run's query started before the run opened, on the range read then. */
 interface EarlyQuery {
@@ -104,8 +105,13 @@ export interface RunnerOptions {
   retry?: RetryOptions;
   /** Only permanent failures for this long disable the export (SPEC §3: 7 days). */
   autoDisableAfterMs?: number;
+  /** A row-wise run's slice: about this many bytes of fact extents, uploaded while the next is queried (see execute); `--run-slice-size`. */
+  sliceBytes?: bigint;
   log?: (message: string) => void;
 }
+
+/** `--run-slice-size`'s default (libs/config): see README, "Where the time goes", #1. */
+const SLICE_BYTES = 128n * 1024n * 1024n;
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
 const tracer = trace.getTracer("spillway-cursor");
@@ -128,6 +134,7 @@ export class ExportRunner {
   private readonly log: (message: string) => void;
   private readonly cluster?: RunCluster;
   private readonly metrics?: Pick<RunMetrics, "recordRun">;
+  private readonly sliceBytes: bigint;
 
   constructor(
     private readonly store: RunLedger,
@@ -142,6 +149,7 @@ export class ExportRunner {
     this.log = options.log ?? (() => undefined);
     this.cluster = options.cluster;
     this.metrics = options.metrics;
+    this.sliceBytes = options.sliceBytes ?? SLICE_BYTES;
   }
 
   isRunning(exportId: string): boolean {
@@ -271,9 +279,13 @@ export class ExportRunner {
     }
   }
 
-  /** The query service spools the run's rows over `range` (the fact tables bound to it, the dimensions whole). */
+  /**
+   * The query service spools the run's rows over `range` (the fact tables bound to it, the
+   * dimensions whole): a row-wise run's first slice of it (see execute), the whole range otherwise.
+   */
   private querySpool(spec: ExportSpec, range: CursorRange, handle: string, account: RunAccount): Promise<Spool> {
-    return account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec, range, handle)), this.retry));
+    const slice = spec.rowWise && spec.externalTable?.kind !== "delta" ? this.sliceBytes : 0n;
+    return account.phase("query", () => withRetry(() => this.peers.query.executeToSpool({ ...spoolRequest(spec, range, handle), maxFactBytes: slice }), this.retry));
   }
 
   /**
@@ -312,26 +324,53 @@ export class ExportRunner {
         return await this.executeParts(spec, runId, started, parts, attempt);
       }
 
-      // The query service binds the fact tables to this run's range and the dimensions whole.
-      const spool = await (fits ? early.spool : this.querySpool(spec, { after: from, upTo: to }, spoolName, account));
-      account.add(spool.usage);
-      account.read(spool.oldestFactCursor);
-      if (spool.rowCount === 0n) return await this.commit(spec, runId, from, to, [], attempt);
-      const staged = await account.phase("stage", () =>
-        withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, runId, spool), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}` }), this.retry),
-      );
-      account.add(staged.usage);
-      if (staged.alreadyCommitted) {
-        // The Delta log has this run already: record it with the range that commit covered.
-        const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
-        return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
+      // The query service binds the fact tables to this run's range and the dimensions whole. A
+      // row-wise run's query reads a slice of it (querySpool): each slice is staged, journaled and
+      // uploading while the next is queried, and one commit takes them all. Slices upload one
+      // after another, so a run has one upload's blocks in flight however many slices it has.
+      let spool = await (fits ? early.spool : this.querySpool(spec, { after: from, upTo: to }, spoolName, account));
+      const uploads: Array<Promise<Uploaded>> = [];
+      let uploadFailed = false;
+      try {
+        for (let slice = 0; ; slice++) {
+          account.add(spool.usage);
+          account.read(spool.oldestFactCursor);
+          const stageId = slice ? `${runId}-s${slice}` : runId;
+          if (spool.rowCount > 0n) {
+            const sliced = spool;
+            const staged = await account.phase("stage", () =>
+              withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, stageId, sliced), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}${slice ? `_s${slice}` : ""}` }), this.retry),
+            );
+            account.add(staged.usage);
+            if (staged.alreadyCommitted) {
+              // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
+              const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
+              return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
+            }
+            const paths = staged.artifacts.map((a) => a.path);
+            await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths));
+            attempt.uploaded = [...(attempt.uploaded ?? []), ...paths];
+            const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId }), this.retry)));
+            // Awaited below, or settled before the run fails: its failure must not go unhandled meanwhile.
+            upload.catch(() => (uploadFailed = true));
+            uploads.push(upload);
+          }
+          // A failed upload fails the run: no slice more is queried for it.
+          if (!spool.coveredToCursor || uploadFailed) break;
+          const next = `${runId}-s${slice + 1}`;
+          places.push({ peers: this.peers, handle: next });
+          spool = await this.querySpool(spec, { after: BigInt(spool.coveredToCursor), upTo: to }, next, account);
+        }
+      } catch (err) {
+        // No upload of a failed run may land after its files are deleted.
+        await Promise.allSettled(uploads);
+        throw err;
       }
-      await account.phase("journal", () => this.journalBeforeUpload(spec, runId, staged.artifacts.map((a) => a.path)));
-      attempt.uploaded = staged.artifacts.map((a) => a.path);
-      const uploaded = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: runId }), this.retry));
-      account.add(uploaded.usage);
+      if (!uploads.length) return await this.commit(spec, runId, from, to, [], attempt);
+      const uploaded = await settled(uploads);
+      for (const u of uploaded) account.add(u.usage);
       await account.phase("check", () => this.assertStillWanted(spec));
-      return await this.commit(spec, runId, from, to, uploaded.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
+      return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, attempt);
     } finally {

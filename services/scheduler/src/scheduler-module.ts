@@ -36,7 +36,7 @@ const NODE_TIMEOUT_MS = 3 * HEARTBEAT_MS;
 export async function createSchedulerModule(config: SpillwayConfig, peers: SchedulerPeers, log: (line: string) => void, options: SchedulerModuleOptions = {}) {
   const ledger = cursorLedger(peers.cursor);
   const node = options.node && nodeOf(options.node, peers, config.distributedMinBytes);
-  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster, metrics: new RunMetrics() });
+  const runner = new ExportRunner(ledger, peers, { now: options.now, log, leaseTtlMs: config.runLeaseMs, cluster: node?.cluster, metrics: new RunMetrics(), sliceBytes: BigInt(config.runSliceBytes) });
   const scheduler = new RunScheduler(ledger, runner, peers, {
     tickMs: config.schedulerTickMs,
     maxConcurrentRuns: config.maxConcurrentRuns,
