@@ -173,7 +173,7 @@ export class RunScheduler {
 
   /**
    * Sets a look for the moment the next export's interval passes, by the starts last known,
-   * unless one is set for sooner. Exports already due wait for room, which a run's end makes
+   * when that is sooner than the next timed tick and no look is set for sooner. Exports already due wait for room, which a run's end makes
    * and looks at; those held back (see heldBack) wait for a timed tick.
    */
   private lookWhenNextDue(): void {
@@ -186,7 +186,8 @@ export class RunScheduler {
       const at = start + durationMs(s.intervalBetweenRuns);
       if (at > now && at < next) next = at;
     }
-    if (next >= this.dueLookAt) return;
+    // Beyond the next timed tick (or a timer's reach, 24.8 days), that tick sets it.
+    if (next - now >= this.options.tickMs || next >= this.dueLookAt) return;
     clearTimeout(this.dueLook);
     this.dueLookAt = next;
     this.dueLook = setTimeout(() => {
