@@ -34,7 +34,7 @@ export interface SpillwayConfig {
   advertiseAddr?: string;
   /** Least bytes of extents a run reads for it to be split over the live nodes. */
   distributedMinBytes: number;
-  /** Bytes of extents a row-wise run's slice reads: each slice uploads while the next is queried. */
+  /** Bytes of extents a row-wise run's slice reads, each slice uploading while the next is queried; 0: whole runs. */
   runSliceBytes: number;
   /** host:port of the Prometheus scrape endpoint (`/metrics`); absent: none. */
   metricsListen?: string;
@@ -126,7 +126,7 @@ export const DEFAULTS: SpillwayConfig = {
   dataDir: "./data",
   extentCacheBytes: 10 * 1024 * MB,
   distributedMinBytes: 64 * MB,
-  runSliceBytes: 128 * MB,
+  runSliceBytes: 0,
   metricsListen: "127.0.0.1:9464",
   httpListen: "127.0.0.1:8080",
   target: "all",
@@ -420,7 +420,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
     metricsListen: httpAddress(raw.metricsListen, DEFAULTS.metricsListen!, "metrics"),
     httpListen,
     distributedMinBytes: raw.distributedMinSize ? parseBytes(raw.distributedMinSize, "distributed min size") : DEFAULTS.distributedMinBytes,
-    runSliceBytes: raw.runSliceSize ? positive(parseBytes(raw.runSliceSize, "run slice size"), "run slice size", raw.runSliceSize) : DEFAULTS.runSliceBytes,
+    runSliceBytes: raw.runSliceSize ? parseBytes(raw.runSliceSize, "run slice size") : DEFAULTS.runSliceBytes,
     extentCacheBytes: raw.extentCacheSize ? positive(parseBytes(raw.extentCacheSize, "extent cache size"), "extent cache size", raw.extentCacheSize) : DEFAULTS.extentCacheBytes,
     target,
     // In one process every peer is this server; split processes name their peers.

@@ -651,10 +651,26 @@ describe("a row-wise run larger than a slice", () => {
     await runner.drain();
     expect(calls.discarded.sort()).toEqual([...handles].sort());
 
-    // An export that is not row-wise is queried whole, with no slice asked for.
+    // Queried whole, with no slice asked for: an export that is not row-wise, one whose user
+    // asked for the fewest files (distributed=false), and one that joins a dimension table, which
+    // each slice would read as it then is.
+    asked.length = 0;
+    const whole = [
+      { ...spec, rowWise: false },
+      { ...spec, properties: { ...spec.properties, distributed: false } as never },
+      { ...spec, dimensionTables: ["Keys"], tables: [...spec.tables, { database: "db", name: "Keys", columns: [{ name: "Key", type: "string" }], ingestionTimePolicy: false }] as never },
+    ];
+    for (const s of whole) {
+      await ingest();
+      await ingest();
+      expect(await runner.run(s)).toMatchObject({ result: "Completed" });
+    }
+    expect(asked.map((a) => a.maxFactBytes)).toEqual([0n, 0n, 0n]);
+    // Nor when slices are off (the default).
+    await ingest();
     await ingest();
     asked.length = 0;
-    expect(await runner.run({ ...spec, rowWise: false })).toMatchObject({ result: "Completed" });
+    expect(await new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry }).run(spec)).toMatchObject({ result: "Completed" });
     expect(asked.map((a) => a.maxFactBytes)).toEqual([0n]);
   });
 

@@ -105,13 +105,11 @@ export interface RunnerOptions {
   retry?: RetryOptions;
   /** Only permanent failures for this long disable the export (SPEC §3: 7 days). */
   autoDisableAfterMs?: number;
-  /** A row-wise run's slice: about this many bytes of fact extents, uploaded while the next is queried (see execute); `--run-slice-size`. */
+  /** A row-wise run's slice: about this many bytes of fact extents, uploaded while the next is queried (see execute); `--run-slice-size`. 0: whole runs. */
   sliceBytes?: bigint;
   log?: (message: string) => void;
 }
 
-/** `--run-slice-size`'s default (libs/config): see README, "Where the time goes", #1. */
-const SLICE_BYTES = 128n * 1024n * 1024n;
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
 const tracer = trace.getTracer("spillway-cursor");
@@ -149,7 +147,7 @@ export class ExportRunner {
     this.log = options.log ?? (() => undefined);
     this.cluster = options.cluster;
     this.metrics = options.metrics;
-    this.sliceBytes = options.sliceBytes ?? SLICE_BYTES;
+    this.sliceBytes = options.sliceBytes ?? 0n;
   }
 
   isRunning(exportId: string): boolean {
@@ -281,11 +279,22 @@ export class ExportRunner {
 
   /**
    * The query service spools the run's rows over `range` (the fact tables bound to it, the
-   * dimensions whole): a row-wise run's first slice of it (see execute), the whole range otherwise.
+   * dimensions whole): the range's first slice when the run may be sliced (see execute), the
+   * whole range otherwise.
    */
   private querySpool(spec: ExportSpec, range: CursorRange, handle: string, account: RunAccount): Promise<Spool> {
-    const slice = spec.rowWise && spec.externalTable?.kind !== "delta" ? this.sliceBytes : 0n;
+    const slice = this.maySlice(spec) ? this.sliceBytes : 0n;
     return account.phase("query", () => withRetry(() => this.peers.query.executeToSpool({ ...spoolRequest(spec, range, handle), maxFactBytes: slice }), this.retry));
+  }
+
+  /**
+   * Whether a run of `spec` may be queried in slices (`--run-slice-size`): row-wise, as a split
+   * run; not a Delta table (one log commit per run, staged with its files); not distributed=false
+   * (its user asked for the fewest files); and no dimension table, which each slice's query would
+   * read as it then is, so one run could join its records with two versions of it.
+   */
+  private maySlice(spec: ExportSpec): boolean {
+    return this.sliceBytes > 0n && spec.rowWise && spec.externalTable?.kind !== "delta" && spec.properties?.distributed !== false && spec.dimensionTables.length === 0;
   }
 
   /**
