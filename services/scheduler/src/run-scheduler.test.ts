@@ -145,6 +145,20 @@ describe("RunScheduler", () => {
     expect(reads).toBeLessThanOrEqual(runner.started.length + 1);
   });
 
+  it("leaves an export another scheduler ran since to the timed tick, not to a look at its interval's end", async () => {
+    const every = spec("Every", 300);
+    const runner = new RecordingRunner(0);
+    const scheduler = new RunScheduler(store, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    await until(() => runner.started.length === 1 && runner.runningCount === 0);
+    // Another node's scheduler runs it now: every node looking for it as its interval ends would
+    // all look at once, and all but one be refused its lease.
+    await recordRunStart(store, cursor, every);
+    await new Promise((r) => setTimeout(r, 800));
+    scheduler.stop();
+    expect(runner.started).toEqual(["Every"]);
+  });
+
   it("sets no look for an interval that ends after the next timed tick, however far off", async () => {
     // Thirty days: beyond what a timer can wait (24.8 days), which Node would make a millisecond.
     const monthly = spec("Monthly", 30 * 86_400_000);

@@ -58,6 +58,13 @@ export class RunScheduler {
    */
   private dueLook: NodeJS.Timeout | undefined;
   private dueLookAt = Infinity;
+  /**
+   * The starts of the runs this scheduler launched, as long as they are each export's last:
+   * the looks set for intervals' ends go by these only. On a shared store every node's
+   * scheduler would otherwise look for the same export at the same moment, and all but one
+   * be refused its lease; an export another node ran waits for a timed tick here, as before.
+   */
+  private readonly ownStarts = new Map<string, number>();
 
   constructor(
     private readonly store: Pick<RunLedger, "getExportStates">,
@@ -112,6 +119,7 @@ export class RunScheduler {
         this.listing = { at, specs: (await this.peers.catalog.listExportSpecs({})).specs };
         const listed = new Set(this.listing.specs.map((s) => s.id));
         for (const id of this.lastStarts.keys()) if (!listed.has(id)) this.lastStarts.delete(id);
+        for (const id of this.ownStarts.keys()) if (!listed.has(id)) this.ownStarts.delete(id);
         for (const id of this.known.keys()) if (!listed.has(id)) this.known.delete(id);
       }
       const lookAt = this.now();
@@ -141,6 +149,8 @@ export class RunScheduler {
       for (const state of read) {
         this.known.set(state.exportId, state);
         if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
+        // Run since by another scheduler (or asked for elsewhere): not ours to look for.
+        if ((state.lastRunStart?.getTime() ?? -Infinity) > (this.ownStarts.get(state.exportId) ?? Infinity)) this.ownStarts.delete(state.exportId);
       }
       const states = new Map(read.map((s) => [s.exportId, s]));
       const due = this.furthestBehind(
@@ -172,8 +182,8 @@ export class RunScheduler {
   }
 
   /**
-   * Sets a look for the moment the next export's interval passes, by the starts last known,
-   * when that is sooner than the next timed tick and no look is set for sooner. Exports already due wait for room, which a run's end makes
+   * Sets a look for the moment the next export's interval passes, by the starts of the runs it
+   * launched (ownStarts), when that is sooner than the next timed tick and no look is set for sooner. Exports already due wait for room, which a run's end makes
    * and looks at; those held back (see heldBack) wait for a timed tick.
    */
   private lookWhenNextDue(): void {
@@ -181,7 +191,7 @@ export class RunScheduler {
     const now = this.now();
     let next = Infinity;
     for (const s of this.listing.specs) {
-      const start = this.lastStarts.get(s.id);
+      const start = this.ownStarts.get(s.id);
       if (start === undefined || s.isDisabled || this.runner.isRunning(s.id) || this.launching.has(s.id) || heldBack(this.known.get(s.id))) continue;
       const at = start + durationMs(s.intervalBetweenRuns);
       if (at > now && at < next) next = at;
@@ -252,6 +262,7 @@ export class RunScheduler {
         // again to know it is not due, and the look set for when it is due comes on time.
         const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
         if ((this.lastStarts.get(listed.id) ?? -Infinity) < startedAt) this.lastStarts.set(listed.id, startedAt);
+        this.ownStarts.set(listed.id, startedAt);
         // Where its checkpoint now is: as read before the run, it would put the export ahead of
         // those waiting when it is next due, though it is not as far behind as they are.
         const known = this.known.get(listed.id);
