@@ -147,16 +147,39 @@ describe("RunScheduler", () => {
 
   it("leaves an export another scheduler ran since to the timed tick, not to a look at its interval's end", async () => {
     const every = spec("Every", 300);
-    const runner = new RecordingRunner(0);
+    let first = true;
+    const runner = new RecordingRunner(0, {}, async (s) => {
+      const own = await recordRunStart(store, cursor, s);
+      // Another node's scheduler runs it right after: every node looking for it as its interval
+      // ends would all look at once, and all but one be refused its lease.
+      if (first) {
+        first = false;
+        await new Promise((r) => setTimeout(r, 5));
+        await recordRunStart(store, cursor, s);
+      }
+      return own;
+    });
     const scheduler = new RunScheduler(store, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
     await scheduler.tick();
     await until(() => runner.started.length === 1 && runner.runningCount === 0);
-    // Another node's scheduler runs it now: every node looking for it as its interval ends would
-    // all look at once, and all but one be refused its lease.
-    await recordRunStart(store, cursor, every);
     await new Promise((r) => setTimeout(r, 800));
     scheduler.stop();
     expect(runner.started).toEqual(["Every"]);
+  });
+
+  it("does not launch an export whose interval was lengthened since the listing, and has not passed", async () => {
+    const listed = spec("Stretched", 1);
+    const now = spec("Stretched", 3_600_000);
+    await recordRunStart(store, cursor, listed);
+    await new Promise((r) => setTimeout(r, 5));
+    const runner = new RecordingRunner(0);
+    // The listing is older than the export's definition, read again by name at launch.
+    const catalog = { listExportSpecs: async (req: { name?: string }) => ({ specs: [req.name ? now : listed] }) as never };
+    const scheduler = new RunScheduler(store, runner, { catalog }, { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await scheduler.tick();
+    await new Promise((r) => setTimeout(r, 300));
+    scheduler.stop();
+    expect(runner.started).toEqual([]);
   });
 
   it("sets no look for an interval that ends after the next timed tick, however far off", async () => {

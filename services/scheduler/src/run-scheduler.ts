@@ -149,7 +149,7 @@ export class RunScheduler {
       for (const state of read) {
         this.known.set(state.exportId, state);
         if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
-        // Run since by another scheduler (or asked for elsewhere): not ours to look for.
+        // Run since by another scheduler, or asked for (RunContinuousExportNow): not ours to look for; a timed tick finds it.
         if ((state.lastRunStart?.getTime() ?? -Infinity) > (this.ownStarts.get(state.exportId) ?? Infinity)) this.ownStarts.delete(state.exportId);
       }
       const states = new Map(read.map((s) => [s.exportId, s]));
@@ -243,6 +243,15 @@ export class RunScheduler {
         // A run asked for may have started it while its spec was read: the runner would queue this one behind it.
         if (this.runner.isRunning(spec.id)) {
           done();
+          if (!this.stopped) void this.tick(false);
+          return undefined;
+        }
+        // Its interval lengthened since the listing, and has not passed: not due after all.
+        const lastStart = seen?.lastRunStart?.getTime();
+        if (lastStart !== undefined && !intervalPassed(spec, lastStart, this.now())) {
+          if (this.listing) this.listing = { ...this.listing, specs: this.listing.specs.map((s) => (s.id === spec.id ? spec : s)) };
+          done();
+          if (!this.stopped) void this.tick(false);
           return undefined;
         }
         // The runner counts the export as running from this call on (ExportRunner.run).
@@ -259,10 +268,11 @@ export class RunScheduler {
         if (!outcome) return;
         // Its interval runs from its start as the ledger recorded it (or, from a ledger that does
         // not say, its launch, which is no later): the look its end makes need not read its state
-        // again to know it is not due, and the look set for when it is due comes on time.
+        // again to know it is not due, and the look set for when it is due comes on time (only
+        // by a start the ledger recorded: one earlier than that would look too soon).
         const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
         if ((this.lastStarts.get(listed.id) ?? -Infinity) < startedAt) this.lastStarts.set(listed.id, startedAt);
-        this.ownStarts.set(listed.id, startedAt);
+        if (outcome.startedAt) this.ownStarts.set(listed.id, startedAt);
         // Where its checkpoint now is: as read before the run, it would put the export ahead of
         // those waiting when it is next due, though it is not as far behind as they are.
         const known = this.known.get(listed.id);
