@@ -2,6 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import { cursorText } from "@spillway/kusto";
 import { errorMessage, notFound, SpillwayError } from "@spillway/errors";
+import type { ExportSpec } from "@spillway/proto";
 import type { ExportRunner, RunOutcome } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 
@@ -18,6 +19,8 @@ export class RunRequestListener {
     private readonly runner: Pick<ExportRunner, "runAsked">,
     private readonly peers: Pick<SchedulerPeers, "catalog" | "cursor">,
     private readonly log: (line: string) => void,
+    /** Told of each run it ran: the scheduler times the export's next interval from it. */
+    private readonly ran: (spec: ExportSpec, outcome: RunOutcome) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -56,7 +59,9 @@ export class RunRequestListener {
       result = await context.with(asked, async () => {
         const { specs } = await this.peers.catalog.listExportSpecs({ database: request.database, name: request.name });
         if (!specs[0]) throw notFound(`continuous export '${request.name}' does not exist in database '${request.database}'`);
-        return { outcome: await this.runner.runAsked(specs[0]) };
+        const outcome = await this.runner.runAsked(specs[0]);
+        this.ran(specs[0], outcome);
+        return { outcome };
       });
     } catch (err) {
       result = { error: SpillwayError.from(err) };

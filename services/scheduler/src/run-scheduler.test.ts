@@ -167,6 +167,23 @@ describe("RunScheduler", () => {
     expect(runner.started).toEqual(["Every"]);
   });
 
+  it("looks as the interval of a run asked for on its node passes, without waiting for a tick", async () => {
+    const every = spec("Every", 300);
+    const runner = new RecordingRunner(0);
+    const scheduler = new RunScheduler(store, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    // RunContinuousExportNow ran it just before the scheduler's first look: that look finds it not due.
+    const startedAt = await recordRunStart(store, cursor, every);
+    await scheduler.tick();
+    expect(runner.started).toEqual([]);
+    scheduler.ranAsked(every, { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "", startedAt });
+    // No timed tick comes: only a look set for the end of the asked run's interval can run it.
+    await until(() => runner.started.length === 1);
+    scheduler.stop();
+    await until(() => runner.runningCount === 0);
+    const [state] = await store.getExportStates([every.id]);
+    expect(state!.lastRunStart!.getTime() - startedAt!.getTime()).toBeGreaterThanOrEqual(300);
+  });
+
   it("does not launch an export whose interval was lengthened since the listing, and has not passed", async () => {
     const listed = spec("Stretched", 1);
     const now = spec("Stretched", 3_600_000);

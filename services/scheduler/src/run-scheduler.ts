@@ -1,7 +1,7 @@
 import { durationMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import type { LedgerExportState, RunLedger } from "./run-ledger.js";
-import type { ExportRunner } from "./export-runner.js";
+import type { ExportRunner, RunOutcome } from "./export-runner.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 
 /** What the scheduler needs of the runner. */
@@ -149,7 +149,7 @@ export class RunScheduler {
       for (const state of read) {
         this.known.set(state.exportId, state);
         if (state.lastRunStart) this.lastStarts.set(state.exportId, state.lastRunStart.getTime());
-        // Run since by another scheduler, or asked for (RunContinuousExportNow): not ours to look for; a timed tick finds it.
+        // Run since by another scheduler, or asked for on another node: not ours to look for; a timed tick finds it.
         if ((state.lastRunStart?.getTime() ?? -Infinity) > (this.ownStarts.get(state.exportId) ?? Infinity)) this.ownStarts.delete(state.exportId);
       }
       const states = new Map(read.map((s) => [s.exportId, s]));
@@ -182,9 +182,10 @@ export class RunScheduler {
   }
 
   /**
-   * Sets a look for the moment the next export's interval passes, by the starts of the runs it
-   * launched (ownStarts), when that is sooner than the next timed tick and no look is set for sooner. Exports already due wait for room, which a run's end makes
-   * and looks at; those held back (see heldBack) wait for a timed tick.
+   * Sets a look for the moment the next export's interval passes, by the starts of this node's
+   * runs (ownStarts), when that is sooner than the next timed tick and no look is set for
+   * sooner. Exports already due wait for room, which a run's end makes and looks at; those held
+   * back (see heldBack) wait for a timed tick.
    */
   private lookWhenNextDue(): void {
     if (this.stopped || !this.listing) return;
@@ -193,7 +194,7 @@ export class RunScheduler {
     for (const s of this.listing.specs) {
       const start = this.ownStarts.get(s.id);
       if (start === undefined || s.isDisabled || this.runner.isRunning(s.id) || this.launching.has(s.id) || heldBack(this.known.get(s.id))) continue;
-      const at = start + durationMs(s.intervalBetweenRuns);
+      const at = dueAt(s, start);
       if (at > now && at < next) next = at;
     }
     // Beyond the next timed tick (or a timer's reach, 24.8 days), that tick sets it.
@@ -227,33 +228,30 @@ export class RunScheduler {
       launched = true;
     };
     const launchedAt = this.now();
+    // Not to run after all: its slot goes to the next due export, and the listing takes `spec`
+    // as it now is (or drops it: gone or disabled).
+    const notLaunched = (spec?: ExportSpec) => {
+      if (this.listing) {
+        const specs = this.listing.specs.flatMap((s) => (s.id !== listed.id ? [s] : spec ? [spec] : []));
+        this.listing = { ...this.listing, specs };
+      }
+      done();
+      if (!this.stopped) void this.tick(false);
+      return undefined;
+    };
     const started = (async () => {
       try {
         // As the export is now: the listing may be up to a tick old, and a run of an altered
         // definition would fail at its commit.
         const { specs } = await this.peers.catalog.listExportSpecs({ database: listed.database, name: listed.name });
         const spec = specs[0];
-        if (!spec || spec.id !== listed.id || spec.isDisabled || this.stopped) {
-          // Dropped, made again or disabled since the listing: out of it, and its slot goes to the next due export.
-          if (this.listing) this.listing = { ...this.listing, specs: this.listing.specs.filter((s) => s.id !== listed.id) };
-          done();
-          if (!this.stopped) void this.tick(false);
-          return undefined;
-        }
+        // Dropped, made again or disabled since the listing.
+        if (!spec || spec.id !== listed.id || spec.isDisabled || this.stopped) return notLaunched();
         // A run asked for may have started it while its spec was read: the runner would queue this one behind it.
-        if (this.runner.isRunning(spec.id)) {
-          done();
-          if (!this.stopped) void this.tick(false);
-          return undefined;
-        }
+        if (this.runner.isRunning(spec.id)) return notLaunched(spec);
         // Its interval lengthened since the listing, and has not passed: not due after all.
         const lastStart = seen?.lastRunStart?.getTime();
-        if (lastStart !== undefined && !intervalPassed(spec, lastStart, this.now())) {
-          if (this.listing) this.listing = { ...this.listing, specs: this.listing.specs.map((s) => (s.id === spec.id ? spec : s)) };
-          done();
-          if (!this.stopped) void this.tick(false);
-          return undefined;
-        }
+        if (lastStart !== undefined && !intervalPassed(spec, lastStart, this.now())) return notLaunched(spec);
         // The runner counts the export as running from this call on (ExportRunner.run).
         const running = this.runner.run(spec, seen);
         done();
@@ -263,25 +261,37 @@ export class RunScheduler {
       }
     })();
     started.then(
-      // A run that happened moved the export's last start: looking again at once cannot relaunch it.
-      (outcome) => {
-        if (!outcome) return;
-        // Its interval runs from its start as the ledger recorded it (or, from a ledger that does
-        // not say, its launch, which is no later): the look its end makes need not read its state
-        // again to know it is not due, and the look set for when it is due comes on time (only
-        // by a start the ledger recorded: one earlier than that would look too soon).
-        const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
-        if ((this.lastStarts.get(listed.id) ?? -Infinity) < startedAt) this.lastStarts.set(listed.id, startedAt);
-        if (outcome.startedAt) this.ownStarts.set(listed.id, startedAt);
-        // Where its checkpoint now is: as read before the run, it would put the export ahead of
-        // those waiting when it is next due, though it is not as far behind as they are.
-        const known = this.known.get(listed.id);
-        if (known && outcome.result === "Completed" && outcome.to > known.checkpointCursor) this.known.set(listed.id, { ...known, checkpointCursor: outcome.to });
-        if (!this.stopped) void this.tick(false);
-      },
+      (outcome) => outcome && this.ran(listed.id, outcome, launchedAt),
       // One that could not start (lease held, export gone) waits for the next tick, not a busy loop.
       (err) => this.options.log?.(`run of ${listed.name} failed: ${(err as Error).message}`),
     );
+  }
+
+  /**
+   * A run someone asked for (RunContinuousExportNow) that this node's runner ran: its export's
+   * next interval runs from that start, and a look is set for its end as for a run launched here.
+   */
+  ranAsked(spec: ExportSpec, outcome: RunOutcome): void {
+    if (outcome.startedAt) this.ran(spec.id, outcome, outcome.startedAt.getTime());
+  }
+
+  /**
+   * After a run of this scheduler's node: a run that happened moved its export's last start,
+   * so looking again at once cannot relaunch it.
+   */
+  private ran(exportId: string, outcome: RunOutcome, launchedAt: number): void {
+    // Its interval runs from its start as the ledger recorded it (or, from a ledger that does
+    // not say, its launch, which is no later): the look its end makes need not read its state
+    // again to know it is not due, and the look set for when it is due comes on time (only by
+    // a start the ledger recorded: one earlier than that would look too soon).
+    const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
+    if ((this.lastStarts.get(exportId) ?? -Infinity) < startedAt) this.lastStarts.set(exportId, startedAt);
+    if (outcome.startedAt && startedAt >= (this.ownStarts.get(exportId) ?? -Infinity)) this.ownStarts.set(exportId, startedAt);
+    // Where its checkpoint now is: as read before the run, it would put the export ahead of
+    // those waiting when it is next due, though it is not as far behind as they are.
+    const known = this.known.get(exportId);
+    if (known && outcome.result === "Completed" && outcome.to > known.checkpointCursor) this.known.set(exportId, { ...known, checkpointCursor: outcome.to });
+    if (!this.stopped) void this.tick(false);
   }
 }
 
@@ -293,9 +303,14 @@ function heldBack(state: LedgerExportState | undefined): boolean {
   return Boolean(state?.systemDisabled || state?.isRunning);
 }
 
+/** When `spec` is due again after a run that started at `startMs` (ms since the epoch). */
+function dueAt(spec: ExportSpec, startMs: number): number {
+  return startMs + durationMs(spec.intervalBetweenRuns);
+}
+
 /** Whether `spec`'s interval between runs has passed at `now` since a run started at `startMs`. */
 function intervalPassed(spec: ExportSpec, startMs: number, now: number): boolean {
-  return now - startMs >= durationMs(spec.intervalBetweenRuns);
+  return now >= dueAt(spec, startMs);
 }
 
 function compareBigint(a: bigint, b: bigint): number {

@@ -44,7 +44,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
     log,
   });
   observeExports(peers, runner, scheduler, options.now);
-  const listener = new RunRequestListener(runner, peers, log);
+  const listener = new RunRequestListener(runner, peers, log, (spec, outcome) => scheduler.ranAsked(spec, outcome));
   // One-shot exports (ExportToTable) the query service recorded: taken from the ledger by whichever scheduler asks first.
   const operations = new OperationRunner(peers, { leaseTtlMs: config.runLeaseMs, log });
   // Every committed run's manifest, beside its data; those a crash left due are written at start.
