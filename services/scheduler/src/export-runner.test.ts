@@ -412,6 +412,9 @@ describe("ExportRunner", () => {
       await runner.drain();
       expect(calls.discarded.sort()).toEqual([run.runId, `${run.runId}-again`].sort());
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(second);
+      // Both queries were the run's work: its record counts both.
+      const { runs } = await cursor.listRuns({ exportIds: [spec.id] });
+      expect(runs[0]!.resources!.usage).toMatchObject({ cpuTimeUs: 2n * USAGE.query.cpuTimeUs + USAGE.stage.cpuTimeUs + USAGE.upload.cpuTimeUs });
     });
 
     it("on the range of the state its scheduler read (the clock with it), without reading the range again", async () => {
