@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DuckDBInstance } from "@duckdb/node-api";
+import pg from "pg";
 import { CursorStore } from "./cursor-store.js";
 import { cursorStoreContract } from "./cursor-store.contract.js";
 import { usePostgres, type Postgres } from "../../../test/support/postgres.js";
@@ -60,6 +61,31 @@ describe("CursorStore on PostgreSQL", () => {
     } finally {
       await Promise.all([...nodes, reader].map((s) => s.close()));
       await postgres.dropDatabase(url);
+    }
+  });
+
+  it("opens a store of the version that kept leases in a table of their own on several nodes at once: each goes on, whichever moved them", async () => {
+    const url = await postgres.createDatabase();
+    const first = await CursorStore.open("", Date.now, url);
+    await first.initExportState("x1", "db", "E");
+    await first.close();
+    // The store as that version left it: a leases table, no lease columns, one lease held.
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      for (const sql of OLD_LEASES) await client.query(sql);
+      await client.query("INSERT INTO leases VALUES ('x1', 'old', now()::TIMESTAMP + INTERVAL '1 hour')");
+    } finally {
+      await client.end();
+    }
+    // Four nodes of this version start at once: one moves the leases, the others find them moved.
+    const nodes = await Promise.all([1, 2, 3, 4].map(() => CursorStore.open("", Date.now, url)));
+    try {
+      for (const node of nodes) expect((await node.getExportStates(["x1"]))[0]).toMatchObject({ isRunning: true });
+      expect(await nodes[1]!.acquireLease("x1", "a", 60_000)).toBe(false);
+      expect(await nodes[2]!.renewLease("x1", "old", 60_000)).toBe(true);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
     }
   });
 });
