@@ -7,6 +7,8 @@ import { createBlobExternalTable, createExport, createTable, DATABASE, exportedR
 import { formatPhases, runPhases } from "../trace-collector.js";
 
 const WARMUP_RUNS = 5;
+/** Runs with nothing new to export, timed after the measured ones. */
+const EMPTY_RUNS = 100;
 
 /**
  * #3: ingest 1,000 rows, then RunContinuousExportNow; the latency is from the trigger
@@ -24,9 +26,11 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
     const { latencies, ingestMs, measuredFrom, measuredTo } = await runLatencies(ctx, sw, "latency", rows, runs);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
+    const empty = await emptyRunLatencies(sw, Math.min(runs, EMPTY_RUNS));
     const notes = [
       `min ${fmtMs(Math.min(...latencies))}, mean ${fmtMs(latencies.reduce((a, b) => a + b, 0) / latencies.length)}, max ${fmtMs(Math.max(...latencies))}; ${WARMUP_RUNS} warm-up runs not counted`,
       `each run wrote one Parquet artifact of ${rows} rows to Azurite; the Ingest call before it took median ${fmtMs(median(ingestMs))}`,
+      `then ${empty.length} runs with nothing new to export, one after another (the trigger, the run's range, its opening and commit in the ledger, the audit record; no query result, file or upload): p50 ${fmtMs(percentile(empty, 50))}, p99 ${fmtMs(percentile(empty, 99))}`,
     ];
     const spans = await ctx.spans(measuredFrom, measuredTo);
     if (spans) {
@@ -43,6 +47,22 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
     await ctx.stopSpillway(sw);
     await azurite.deleteContainer("latency");
   }
+}
+
+/**
+ * `count` runs of the export right after the measured ones, with nothing ingested between:
+ * what a run costs without data, the floor under #3's figure.
+ */
+async function emptyRunLatencies(sw: Spillway, count: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const r = await runNow(sw, "LatencyToLake");
+    const ms = performance.now() - t0;
+    if (exportedRows(r) !== 0) throw new Error(`a run with nothing new exported ${exportedRows(r)} rows`);
+    latencies.push(ms);
+  }
+  return latencies;
 }
 
 /**
