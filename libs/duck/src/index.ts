@@ -9,3 +9,4 @@ export * from "./query-shape.js";
 export * from "./memory-probe.js";
 export * from "./cursor-functions.js";
 export * from "./read-result.js";
+export * from "./inline-params.js";

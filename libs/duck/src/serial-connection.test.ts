@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DuckDBConnection, DuckDBPreparedStatement } from "@duckdb/node-api";
 import { SerialConnection, type Queryable } from "./serial-connection.js";
 
 let dir: string;
@@ -180,4 +181,48 @@ it("answers a transaction refused for what one before it in the group wrote only
   await Promise.all(asked);
   expect(settled).toEqual(["a created", "b: T exists", "c created"]);
   expect((await db.select("SELECT name FROM names ORDER BY name")).map((r) => r.name)).toEqual(["T", "U"]);
+});
+
+describe("a transaction's BEGIN, sent with its first statement", () => {
+  /** Counts the calls that reach DuckDB (scripts and prepared statements' runs) while `work` runs. */
+  async function tripsOf(work: () => Promise<unknown>): Promise<number> {
+    const scripts = vi.spyOn(DuckDBConnection.prototype, "run");
+    const prepared = vi.spyOn(DuckDBPreparedStatement.prototype, "run");
+    try {
+      await work();
+      return scripts.mock.calls.length + prepared.mock.calls.length;
+    } finally {
+      scripts.mockRestore();
+      prepared.mockRestore();
+    }
+  }
+
+  it("makes a one-statement transaction two trips, its statement with BEGIN and COMMIT, and it commits", async () => {
+    expect(await tripsOf(() => db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-1", 1n])))).toBe(2);
+    expect(await tripsOf(() => db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-1"])))).toBe(2);
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-1"]))).toEqual({ v: 1n });
+    // A first statement that reads gives its rows, and one that changes rows says how many.
+    expect(await db.transaction((q) => q.change("UPDATE kv SET v = v + $2 WHERE k = $1", ["trip-1", 10n]))).toBe(1);
+    expect(await db.transaction(async (q) => (await q.all("SELECT v FROM kv WHERE k = $1", ["trip-1"])).map((r) => r.v))).toEqual([11n]);
+  });
+
+  it("sends BEGIN on its own before a statement its parameters cannot be written into, in the same transaction", async () => {
+    const written = db.transaction(async (q) => {
+      await q.run('INSERT INTO kv ("k", v) VALUES ($1, $2)', ["trip-2", 2n]);
+      throw new Error("no commit");
+    });
+    await expect(written).rejects.toThrow("no commit");
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-2"]))).toBeUndefined();
+  });
+
+  it("rolls back a transaction whose first statement fails, and the next one begins afresh", async () => {
+    await expect(db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-1", 3n]))).rejects.toThrow(/duplicate|constraint/i);
+    await expect(db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2", ["x", 1n]))).rejects.toThrow(/syntax/i);
+    expect(await db.transaction(async (q) => (await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-3", 3n]), q.change("UPDATE kv SET v = 4 WHERE k = $1", ["trip-3"])))).toBe(1);
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-3"]))).toEqual({ v: 4n });
+  });
+
+  it("sends nothing for a transaction that runs no statement", async () => {
+    expect(await tripsOf(() => db.transaction(async () => "nothing"))).toBe(0);
+  });
 });

@@ -1,5 +1,5 @@
 import { DuckDBTimestampValue, type DuckDBValue } from "@duckdb/node-api";
-import { quoteLiteral, SerialConnection, type Queryable, type Row } from "@spillway/duck";
+import { inlineParams, SerialConnection, type Queryable, type Row } from "@spillway/duck";
 import type { MetadataDb, MetadataSession, SqlRow, SqlStatement, SqlValue } from "./metadata-db.js";
 
 /**
@@ -77,52 +77,11 @@ function duckSession(q: Queryable): MetadataSession {
 export function inlinedScript(statements: ReadonlyArray<SqlStatement>): string | undefined {
   const parts: string[] = [];
   for (const [sql, params = []] of statements) {
-    // Only '…' strings are told apart from parameters below: SQL with comments, quoted names
-    // or other string forms runs with its parameters bound instead.
-    if (/--|\/\*|"|\$\$|(?<![\w'])[eE]'/.test(sql)) return undefined;
-    const literals = params.map(duckLiteral);
-    if (literals.some((l) => l === undefined)) return undefined;
-    // Quoted text in the SQL is skipped: a `$1` there is not a parameter.
-    parts.push(
-      sql.replace(/'(?:[^']|'')*'|\$(\d+)/g, (match, n: string | undefined) => {
-        if (n === undefined) return match;
-        const literal = literals[Number(n) - 1];
-        if (literal === undefined) throw new Error(`statement has no parameter $${n}: ${sql}`);
-        return literal;
-      }),
-    );
+    const inlined = inlineParams(sql, params.map(toDuck));
+    if (inlined === undefined) return undefined;
+    parts.push(inlined);
   }
   return parts.join(";\n");
-}
-
-/**
- * A value as a DuckDB literal of the type @duckdb/node-api binds it as: a whole number as
- * INTEGER or BIGINT, other numbers as DOUBLE. A bigint, which it binds as HUGEINT, is written
- * as BIGINT, the stores' type, and one beyond BIGINT runs bound. Undefined when a value has
- * no such literal.
- */
-function duckLiteral(v: SqlValue): string | undefined {
-  if (v === null) return "NULL";
-  switch (typeof v) {
-    case "string":
-      // A NUL cannot be written in a literal.
-      return v.includes("\0") ? undefined : quoteLiteral(v);
-    case "bigint":
-      return v >= -(2n ** 63n) && v < 2n ** 63n ? `CAST(${v} AS BIGINT)` : undefined;
-    case "number":
-      if (!Number.isFinite(v)) return undefined;
-      if (Number.isInteger(v)) return v >= -(2 ** 31) && v < 2 ** 31 ? `CAST(${v} AS INTEGER)` : Number.isSafeInteger(v) ? `CAST(${v} AS BIGINT)` : undefined;
-      // As text: a plain decimal would be read as DECIMAL first and rounded twice.
-      return `CAST('${v}' AS DOUBLE)`;
-    case "boolean":
-      return v ? "true" : "false";
-    default: {
-      // An instant in UTC, as toDuck binds it: TIMESTAMP with microseconds.
-      const ms = v.getTime();
-      if (!Number.isFinite(ms) || v.getUTCFullYear() < 1 || v.getUTCFullYear() > 9999) return undefined;
-      return `TIMESTAMP '${v.toISOString().replace("T", " ").replace("Z", "")}'`;
-    }
-  }
 }
 
 const toDuck = (v: SqlValue): DuckDBValue => (v instanceof Date ? new DuckDBTimestampValue(BigInt(v.getTime()) * 1000n) : v);
