@@ -16,11 +16,7 @@ const OLD_EXTENTS = 20;
 const ROWS_PER_EXTENT = 50_000;
 
 describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
-  // A kill -9 leaves the operation's lease to run out before the restarted scheduler takes the
-  // next batch: at the default 30 s, that wait, a restart of the split topology and a batch
-  // under CI's load came past the 60 s wait for a batch. A lease of 10 s is still renewed
-  // every 3.3 s.
-  const env = withSpillwayAndAzurite(mode, { SPILLWAY_RUN_LEASE: "10s" });
+  const env = withSpillwayAndAzurite(mode);
 
   it.each([{ kind: "blob" }, { kind: "delta" }])("exports every record before the start cursor once through kill -9, beside continuous runs, to all of it ($kind table)", async ({ kind }) => {
     // One process for both kinds: each has its own names.
@@ -48,7 +44,8 @@ describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
       await ingest(1000);
       expect((await sw.catalog.runContinuousExportNow({ name: Out })).result).toBe("Completed");
       const before = (await shown()).batchesDone;
-      await waitFor("a batch to commit", async () => ((await shown()).batchesDone > before ? true : undefined), 60_000);
+      // A batch after a restart of the split topology once came past 60 s in CI, beside other suites.
+      await waitFor("a batch to commit", async () => ((await shown()).batchesDone > before ? true : undefined), 120_000);
       await sw.kill();
       await sw.start();
     }
@@ -82,5 +79,5 @@ describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
     // As long as its own waits allow: each restart of the split topology starts seven processes
     // in four waves (a process once the services it calls listen), about 15 s on two cores
     // alone and past 25 s beside another suite; the 60 s default cut it short in CI.
-  }, 240_000);
+  }, 420_000);
 });

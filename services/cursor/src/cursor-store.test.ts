@@ -86,6 +86,7 @@ describe("CursorStore on PostgreSQL", () => {
       expect(await nodes[2]!.renewLease("x1", "old", 60_000)).toBe(true);
     } finally {
       await Promise.all(nodes.map((n) => n.close()));
+      await postgres.dropDatabase(url);
     }
   });
 });

@@ -82,8 +82,6 @@ interface Attempt {
   uploaded?: string[];
   /** The artifacts its commit was sent with: it may have landed though no answer came back. */
   committing?: string[];
-  /** An early query the run did not use (see execute): what it cost counts once it ends. */
-  discarded?: Promise<void>;
 }
 
 /** One part of a split run: a cursor range, exported by one node's query and writer services. */
@@ -329,8 +327,9 @@ export class ExportRunner {
       // under a spool name of its own, not waiting for the early one (removed once it ends).
       const spoolName = early && !fits ? `${runId}-again` : runId;
       if (spoolName !== runId) places.push({ peers: this.peers, handle: spoolName });
-      // Its work was done for this run all the same: the run's record counts it.
-      if (early && !fits) attempt.discarded = early.spool.then((s) => account.add(s.usage), () => undefined);
+      // Its work was done for this run all the same: the run's record counts it if it ended by
+      // the time the record is written (the run does not wait for it).
+      if (early && !fits) void early.spool.then((s) => account.add(s.usage), () => undefined);
       const parts = early ? [] : await this.partsOf(spec, runId, from, to);
       if (parts.length > 1) {
         places = parts;
@@ -519,7 +518,6 @@ export class ExportRunner {
     // A run that read records has a manifest even when its query kept none, so the manifests
     // cover every range that held records; a run over nothing new has none (runs come every interval).
     const manifest = !artifacts.length && !attempt.account.readFactRecords ? undefined : manifestOf(spec, { key: runId, kind: "ContinuousExportRun", name: `${spec.name}/${attempt.runNumber}-${runId}`, exportName: spec.name, runNumber: attempt.runNumber, from, to }, artifacts);
-    await attempt.discarded;
     const committed = await this.store.commitRun(spec.id, runId, spec.externalTable?.name ?? "", from, to, artifacts, this.ownerId, attempt.account.resources(artifacts), manifest);
     return { runId, result: "Completed", from, to, artifacts: committed, details: "" };
   }
@@ -541,7 +539,6 @@ export class ExportRunner {
     }
     const details = redactSecrets(errorMessage(err) + cleanup);
     const permanent = isPermanent(err);
-    await attempt.discarded;
     await this.store.failRun(spec.id, runId, {
       operationId: runId,
       name: spec.name,

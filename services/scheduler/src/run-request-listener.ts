@@ -52,20 +52,20 @@ export class RunRequestListener {
   }
 
   private async serve(request: { requestId: string; database: string; name: string; traceparent: string; tracestate: string }): Promise<void> {
-    let result: { outcome: RunOutcome } | { error: SpillwayError };
+    let result: { outcome: RunOutcome; spec: ExportSpec } | { error: SpillwayError };
     // The run belongs to the trace of the RunContinuousExportNow that asked for it.
     const asked = propagation.extract(ROOT_CONTEXT, { traceparent: request.traceparent, tracestate: request.tracestate });
     try {
       result = await context.with(asked, async () => {
         const { specs } = await this.peers.catalog.listExportSpecs({ database: request.database, name: request.name });
         if (!specs[0]) throw notFound(`continuous export '${request.name}' does not exist in database '${request.database}'`);
-        const outcome = await this.runner.runAsked(specs[0]);
-        this.ran(specs[0], outcome);
-        return { outcome };
+        return { outcome: await this.runner.runAsked(specs[0]), spec: specs[0] };
       });
     } catch (err) {
       result = { error: SpillwayError.from(err) };
     }
+    // Outside the request's trace: what the scheduler starts from here is not part of it.
+    if ("outcome" in result) this.ran(result.spec, result.outcome);
     const completion =
       "outcome" in result
         ? { requestId: request.requestId, outcome: outcomeMessage(result.outcome) }

@@ -184,6 +184,21 @@ describe("RunScheduler", () => {
     expect(state!.lastRunStart!.getTime() - startedAt!.getTime()).toBeGreaterThanOrEqual(300);
   });
 
+  it("sets that look too when its last read found the asked run still holding the export's lease", async () => {
+    const every = spec("Every", 300);
+    const runner = new RecordingRunner(0);
+    const scheduler = new RunScheduler(store, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
+    await cursor.initExportState({ exportId: every.id, database: every.database, name: every.name });
+    const asked = await store.startRun({ exportId: every.id, name: every.name, runId: randomUUID(), owner: "asked", leaseTtlMs: 60_000 });
+    // The scheduler reads the state while the asked run holds the lease: held back.
+    await scheduler.tick();
+    await store.releaseLease(every.id, "asked");
+    scheduler.ranAsked(every, { runId: "", result: "Completed", from: 0n, to: 0n, artifacts: [], details: "", startedAt: asked!.startedAt });
+    await until(() => runner.started.length === 1);
+    scheduler.stop();
+    await until(() => runner.runningCount === 0);
+  });
+
   it("does not launch an export whose interval was lengthened since the listing, and has not passed", async () => {
     const listed = spec("Stretched", 1);
     const now = spec("Stretched", 3_600_000);

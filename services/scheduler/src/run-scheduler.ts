@@ -59,8 +59,9 @@ export class RunScheduler {
   private dueLook: NodeJS.Timeout | undefined;
   private dueLookAt = Infinity;
   /**
-   * The starts of the runs this scheduler launched, as long as they are each export's last:
-   * the looks set for intervals' ends go by these only. On a shared store every node's
+   * The starts of the runs this node ran (launched here, or asked for and run by its runner:
+   * see ranAsked), as long as they are each export's last: the looks set for intervals' ends
+   * go by these only. On a shared store every node's
    * scheduler would otherwise look for the same export at the same moment, and all but one
    * be refused its lease; an export another node ran waits for a timed tick here, as before.
    */
@@ -286,11 +287,12 @@ export class RunScheduler {
     // a start the ledger recorded: one earlier than that would look too soon).
     const startedAt = outcome.startedAt?.getTime() ?? launchedAt;
     if ((this.lastStarts.get(exportId) ?? -Infinity) < startedAt) this.lastStarts.set(exportId, startedAt);
-    if (outcome.startedAt && startedAt >= (this.ownStarts.get(exportId) ?? -Infinity)) this.ownStarts.set(exportId, startedAt);
+    if (outcome.startedAt && this.lastStarts.get(exportId) === startedAt) this.ownStarts.set(exportId, startedAt);
     // Where its checkpoint now is: as read before the run, it would put the export ahead of
-    // those waiting when it is next due, though it is not as far behind as they are.
+    // those waiting when it is next due, though it is not as far behind as they are. Its lease
+    // went with its end: a read that overlapped the run must not hold it back (heldBack).
     const known = this.known.get(exportId);
-    if (known && outcome.result === "Completed" && outcome.to > known.checkpointCursor) this.known.set(exportId, { ...known, checkpointCursor: outcome.to });
+    if (known) this.known.set(exportId, { ...known, isRunning: false, checkpointCursor: outcome.result === "Completed" && outcome.to > known.checkpointCursor ? outcome.to : known.checkpointCursor });
     if (!this.stopped) void this.tick(false);
   }
 }

@@ -30,7 +30,7 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
     const notes = [
       `min ${fmtMs(Math.min(...latencies))}, mean ${fmtMs(latencies.reduce((a, b) => a + b, 0) / latencies.length)}, max ${fmtMs(Math.max(...latencies))}; ${WARMUP_RUNS} warm-up runs not counted`,
       `each run wrote one Parquet artifact of ${rows} rows to Azurite; the Ingest call before it took median ${fmtMs(median(ingestMs))}`,
-      `then ${empty.length} runs with nothing new to export, one after another (the trigger, the run's range, its opening and commit in the ledger, the audit record; no query result, file or upload): p50 ${fmtMs(percentile(empty, 50))}, p99 ${fmtMs(percentile(empty, 99))}`,
+      `then ${empty.length} runs with nothing new to export, one after another (the trigger, the run's range, its opening and commit in the ledger, the query service's listing of extents, the audit record; no query, file or upload): p50 ${fmtMs(percentile(empty, 50))}, p99 ${fmtMs(percentile(empty, 99))}`,
     ];
     const spans = await ctx.spans(measuredFrom, measuredTo);
     if (spans) {
