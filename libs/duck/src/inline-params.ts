@@ -4,23 +4,28 @@ import { quoteLiteral } from "./sql-text.js";
 /**
  * `sql` with each parameter (`$1`, `$2`, …) written in as a DuckDB literal of the type
  * @duckdb/node-api binds it as, so it can run as part of a script (a script of several
- * statements cannot be prepared). Undefined when a value has no exact literal, or the SQL has
- * text where a `$n` could not be told apart from a parameter: it then runs with them bound.
+ * statements cannot be prepared). Undefined when a value has no exact literal, a `$n` has no
+ * value, or the SQL has text where a `$n` could not be told apart from a parameter: it then
+ * runs with them bound.
  */
 export function inlineParams(sql: string, params: readonly DuckDBValue[]): string | undefined {
   if (params.length === 0) return sql;
   // Only '…' strings are told apart from parameters below: SQL with comments, quoted names
   // or other string forms runs with its parameters bound instead.
-  if (/--|\/\*|"|\$\$|(?<![\w'])[eE]'/.test(sql)) return undefined;
+  // Nor SQL with dollar quotes ($$, $tag$) or a name with `$` in it (col$1).
+  if (/--|\/\*|"|\$\w*\$|\w\$\d|(?<![\w'])[eE]'/.test(sql)) return undefined;
   const literals = params.map(duckLiteral);
   if (literals.some((l) => l === undefined)) return undefined;
+  let unmatched = false;
   // Quoted text in the SQL is skipped: a `$1` there is not a parameter.
-  return sql.replace(/'(?:[^']|'')*'|\$(\d+)/g, (match, n: string | undefined) => {
+  const inlined = sql.replace(/'(?:[^']|'')*'|\$(\d+)/g, (match, n: string | undefined) => {
     if (n === undefined) return match;
     const literal = literals[Number(n) - 1];
-    if (literal === undefined) throw new Error(`statement has no parameter $${n}: ${sql}`);
-    return literal;
+    if (literal === undefined) unmatched = true;
+    return literal ?? match;
   });
+  // A `$n` with no value: bound, DuckDB says so.
+  return unmatched ? undefined : inlined;
 }
 
 /**

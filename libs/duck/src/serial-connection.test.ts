@@ -216,13 +216,54 @@ describe("a transaction's BEGIN, sent with its first statement", () => {
   });
 
   it("rolls back a transaction whose first statement fails, and the next one begins afresh", async () => {
-    await expect(db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-1", 3n]))).rejects.toThrow(/duplicate|constraint/i);
+    await db.exclusive((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-dup", 1n]));
+    await expect(db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-dup", 3n]))).rejects.toThrow(/duplicate|constraint/i);
     await expect(db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2", ["x", 1n]))).rejects.toThrow(/syntax/i);
     expect(await db.transaction(async (q) => (await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-3", 3n]), q.change("UPDATE kv SET v = 4 WHERE k = $1", ["trip-3"])))).toBe(1);
     expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-3"]))).toEqual({ v: 4n });
   });
 
-  it("sends nothing for a transaction that runs no statement", async () => {
+  it("sends nothing for a transaction that runs no statement, and a task alone after it commits at once", async () => {
     expect(await tripsOf(() => db.transaction(async () => "nothing"))).toBe(0);
+    await expect(db.transaction(async () => Promise.reject(new Error("before any statement")))).rejects.toThrow("before any statement");
+    await db.exclusive((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-4", 4n]));
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-4"]))).toEqual({ v: 4n });
+  });
+
+  it("keeps a task's later statements in its transaction when its first one failed and it went on", async () => {
+    const written = db.transaction(async (q) => {
+      // A syntax error: DuckDB refuses the script whole, BEGIN with it.
+      await q.run("INSERT INTO kv (k, v) VALUES ($1, $2", ["x", 1n]).catch(() => undefined);
+      await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-5", 5n]);
+      throw new Error("no commit");
+    });
+    await expect(written).rejects.toThrow("no commit");
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-5"]))).toBeUndefined();
+  });
+
+  it("runs statements a task sends side by side inside its transaction", async () => {
+    for (let i = 0; i < 20; i++) {
+      const written = db.transaction(async (q) => {
+        await Promise.all([q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", [`side-a${i}`, 1n]), q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", [`side-b${i}`, 2n])]);
+        throw new Error("no commit");
+      });
+      await expect(written).rejects.toThrow("no commit");
+    }
+    expect(await db.read((q) => q.all("SELECT k FROM kv WHERE k LIKE 'side-%'"))).toEqual([]);
+  });
+
+  it("opens a group's transaction with the first statement of whichever member runs one", async () => {
+    let release!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const busy = db.exclusive(() => new Promise<void>((r) => ((release = r), started())));
+    await running;
+    const empty = db.transaction(async () => "nothing");
+    const writes = db.transaction((q) => q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["trip-6", 6n]));
+    release();
+    await busy;
+    expect(await empty).toBe("nothing");
+    await writes;
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["trip-6"]))).toEqual({ v: 6n });
   });
 });

@@ -152,7 +152,7 @@ async function runGroup(db: Queryable, group: GroupMember[]): Promise<void> {
 /**
  * Runs `members` in one transaction; answers each when it commits. Otherwise nothing of them
  * stays and none is answered: what failed, and the index of the one that threw (none when
- * the transaction's begin or commit failed).
+ * the commit failed; a failed begin goes with the statement that opened the transaction).
  */
 async function runAsOne(db: Queryable, members: GroupMember[]): Promise<"committed" | { failedAt?: number; error: unknown }> {
   const results: unknown[] = [];
@@ -278,6 +278,11 @@ class PreparedStatements {
 export class Queryable {
   /** A transaction's `BEGIN` not sent yet: it goes with the first statement (see beginWithFirstStatement). */
   private beginPending = false;
+  /**
+   * The call opening the transaction, while it is under way: statements the task runs beside
+   * it, and the transaction's end, wait for it, so none runs outside the transaction.
+   */
+  private opening?: Promise<void>;
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -297,6 +302,7 @@ export class Queryable {
 
   /** Ends the transaction with `COMMIT` or `ROLLBACK`; one in which no statement ran was never begun. */
   async end(how: "COMMIT" | "ROLLBACK"): Promise<void> {
+    while (this.opening) await this.opening;
     if (this.beginPending) {
       this.beginPending = false;
       return;
@@ -314,14 +320,16 @@ export class Queryable {
   }
 
   private async execute(sql: string, params: DuckDBValue[]) {
-    const script = await this.begun(sql, params);
-    if (script !== undefined) return this.connection.run(script);
+    const script = this.openingScript(sql, params);
+    if (script !== undefined) return this.opens(this.connection.run(script));
+    await this.opened();
     return params.length ? this.statements.with(sql, params, (statement) => statement.run()) : this.connection.run(sql);
   }
 
   async all(sql: string, params: DuckDBValue[] = []): Promise<Row[]> {
-    const script = await this.begun(sql, params);
-    if (script !== undefined) return (await runMaterialized(this.connection, script)).getRowObjects();
+    const script = this.openingScript(sql, params);
+    if (script !== undefined) return (await this.opens(runMaterialized(this.connection, script))).getRowObjects();
+    await this.opened();
     if (!params.length) return (await runMaterialized(this.connection, sql)).getRowObjects();
     return this.statements.with(sql, params, async (statement) => readMaterialized(await statement.run()).getRowObjects());
   }
@@ -331,16 +339,46 @@ export class Queryable {
   }
 
   /**
-   * With a `BEGIN` pending: the script that sends it with this statement, or, when the
-   * statement cannot be written as a script, undefined once `BEGIN` has run on its own.
-   * DuckDB answers a script with its last statement's result.
+   * When this statement is to open the transaction and can be written as a script: `BEGIN`
+   * and it, as one. DuckDB answers a script with its last statement's result.
    */
-  private async begun(sql: string, params: DuckDBValue[]): Promise<string | undefined> {
-    if (!this.beginPending) return undefined;
-    this.beginPending = false;
+  private openingScript(sql: string, params: DuckDBValue[]): string | undefined {
+    if (!this.beginPending || this.opening) return undefined;
     const inlined = inlineParams(sql, params);
-    if (inlined !== undefined) return `BEGIN TRANSACTION;\n${inlined}`;
-    await this.connection.run("BEGIN TRANSACTION");
-    return undefined;
+    return inlined === undefined ? undefined : `BEGIN TRANSACTION;\n${inlined}`;
+  }
+
+  /**
+   * `first` opens the transaction. Should it fail, what ran of it is rolled back (DuckDB parses
+   * a script whole before running it, so `BEGIN` may not have run) and the next statement
+   * opens the transaction again: as if its first statement had failed inside it.
+   */
+  private opens<T>(first: Promise<T>): Promise<T> {
+    this.beginPending = false;
+    const opening: Promise<void> = first
+      .then(
+        () => undefined,
+        async () => {
+          await this.connection.run("ROLLBACK").catch(() => undefined);
+          this.beginPending = true;
+        },
+      )
+      .finally(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+    this.opening = opening;
+    return first;
+  }
+
+  /** Once the transaction is open: after the call opening it, or `BEGIN` sent alone now. */
+  private async opened(): Promise<void> {
+    for (;;) {
+      if (this.opening) {
+        await this.opening;
+        continue;
+      }
+      if (this.beginPending) await this.opens(this.connection.run("BEGIN TRANSACTION"));
+      return;
+    }
   }
 }

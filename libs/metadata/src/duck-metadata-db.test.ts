@@ -29,13 +29,17 @@ describe("runAll on DuckDB: several writes in one call", () => {
 
   it("stores each value as binding it as a parameter does", async () => {
     await db.transaction((q) => q.runAll(rows.map((r) => ["INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `script ${v}` : v))])));
-    for (const r of rows) await db.transaction((q) => q.run("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `bound ${v}` : v))));
+    // Alone (exclusive): a transaction's first statement is written in too (it goes with its BEGIN).
+    for (const r of rows) await db.exclusive((q) => q.run("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `bound ${v}` : v))));
+    for (const r of rows) await db.transaction((q) => q.run("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)", r.map((v, i) => (i === 0 ? `first ${v}` : v))));
     const read = await db.select("SELECT * FROM t ORDER BY k");
     const byKey = new Map(read.map((row) => [String(row.k), row]));
     for (const r of rows) {
       const { k: _s, ...script } = byKey.get(`script ${r[0]}`)!;
       const { k: _b, ...bound } = byKey.get(`bound ${r[0]}`)!;
+      const { k: _f, ...first } = byKey.get(`first ${r[0]}`)!;
       expect(script).toEqual(bound);
+      expect(first).toEqual(bound);
       expect(script).toEqual({ n: r[1], x: r[2], b: r[3], ts: r[4], note: r[5] });
     }
   });
@@ -47,7 +51,7 @@ describe("runAll on DuckDB: several writes in one call", () => {
     for (let i = 0; i < 200; i++) numbers.push(Math.random() * 10 ** Math.floor(Math.random() * 12 - 6));
     const script = numbers.map((v, i) => ["INSERT INTO loose VALUES ($1, $2, $3, $4)", [`script ${i}`, v, Number.isInteger(v) ? v : null, v]] as [string, SqlValue[]]);
     await db.transaction((q) => q.runAll(script));
-    for (const [i, v] of numbers.entries()) await db.transaction((q) => q.run("INSERT INTO loose VALUES ($1, $2, $3, $4)", [`bound ${i}`, v, Number.isInteger(v) ? v : null, v]));
+    for (const [i, v] of numbers.entries()) await db.exclusive((q) => q.run("INSERT INTO loose VALUES ($1, $2, $3, $4)", [`bound ${i}`, v, Number.isInteger(v) ? v : null, v]));
     const read = new Map((await db.select("SELECT * FROM loose")).map((r) => [String(r.k), r]));
     for (const [i, v] of numbers.entries()) {
       const { k: _s, ...fromScript } = read.get(`script ${i}`)!;
