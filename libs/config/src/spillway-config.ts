@@ -138,7 +138,7 @@ export const DEFAULTS: SpillwayConfig = {
   },
   minIntervalMs: 60_000,
   minSizeLimit: 100 * MB,
-  maxConcurrentRuns: 4,
+  maxConcurrentRuns: 8,
   schedulerTickMs: 1000,
   runLeaseMs: 30_000,
   droppedExtentGraceMs: 5 * 60_000,

@@ -1,4 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { DEFAULTS } from "@spillway/config";
 import type { BenchContext } from "../context.js";
 import { EXPORT_QUERY } from "../datagen.js";
 import { sleep } from "../processes.js";
@@ -166,7 +167,7 @@ async function manyExportsOf(ctx: BenchContext, shape: Shape): Promise<Figure[]>
         for (const s of spans) if (s.name === "continuous_export.run") perSecond.set(Math.floor(s.startMs / 1000), (perSecond.get(Math.floor(s.startMs / 1000)) ?? 0) + 1);
         const busy = runDurations.reduce((a, b) => a + b, 0) / (windowStop - windowStart);
         notes.push(
-          `at most ${Math.max(...perSecond.values())} runs started in any one second; runs were in flight ${(100 * busy / 4).toFixed(0)}% of the time of 4 slots (Spillway runs with its defaults: --max-concurrent-runs 4, --scheduler-tick 1s)`,
+          `at most ${Math.max(...perSecond.values())} runs started in any one second; runs were in flight ${(100 * busy / DEFAULTS.maxConcurrentRuns).toFixed(0)}% of the time of ${DEFAULTS.maxConcurrentRuns} slots (Spillway runs with its defaults: --max-concurrent-runs ${DEFAULTS.maxConcurrentRuns}, --scheduler-tick ${DEFAULTS.schedulerTickMs / 1000}s)`,
         );
       } else {
         notes.push("no run spans received in the window");
