@@ -111,6 +111,24 @@ describe("fault proxy in front of Azurite", () => {
     expect(Array.from({ length: 5 }, r)).toEqual(Array.from({ length: 5 }, s));
   });
 
+  it("keeps no listener of a request once it is done on a kept-alive socket (no MaxListenersExceededWarning after many)", async () => {
+    const p = await proxy({ target: azurite.serviceUrl, rate: 0 });
+    const container = await newContainer(azurite, "proxy");
+    const via = clientVia(p).getContainerClient(container);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      // One after another: the client's kept-alive socket carries them all.
+      for (let i = 0; i < 30; i++) await via.getBlockBlobClient(`kept/${i}`).upload("x", 1);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    expect(p.inFlight()).toBe(0);
+  });
+
   it("stops cleanly with a request on hold", async () => {
     const p = await startFaultProxy({ target: azurite.serviceUrl, rate: 1, kinds: ["timeout"], holdMs: 60_000 });
     const pending = clientVia(p).getContainerClient("whatever").exists().then(() => "answered", () => "failed");

@@ -243,8 +243,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     stats.requests++;
     inFlight++;
     let done = false;
+    // A kept-alive socket serves many requests: each takes its listener off once it is done.
     const finished = () => {
-      if (!done) (done = true), inFlight--;
+      if (done) return;
+      done = true;
+      inFlight--;
+      req.socket.off("close", finished);
     };
     res.once("close", finished);
     req.socket.once("close", finished);
