@@ -348,6 +348,8 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
           }
         }
         const chaosSeconds = (Date.now() - t0) / 1000;
+        // As the chaos ended: runs that complete while its loops stop are the settle's.
+        const runsDuringChaos = runCounts.completed;
 
         // ---- settle: no kills, no faults, no ingestion; runs until checkpoints cover everything
         stopKill = true;
@@ -366,7 +368,6 @@ describe.each<Mode>(["split", "all", "nodes"])("exactly once under crashes and s
             fatal = `could not bring every process up after the chaos: ${(err as Error).message}`;
           }
         }
-        const runsDuringChaos = runCounts.completed;
         log(`chaos phase over after ${chaosSeconds.toFixed(1)}s; ${runsDuringChaos} runs completed; settling`);
         if (fatal) {
           // Nothing can be verified without Spillway: fail with what is known.
