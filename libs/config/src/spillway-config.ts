@@ -138,7 +138,7 @@ export const DEFAULTS: SpillwayConfig = {
   },
   minIntervalMs: 60_000,
   minSizeLimit: 100 * MB,
-  maxConcurrentRuns: 8,
+  maxConcurrentRuns: 4,
   schedulerTickMs: 1000,
   runLeaseMs: 30_000,
   droppedExtentGraceMs: 5 * 60_000,

@@ -3,6 +3,7 @@ import { stat, unlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { asUserQueryError, bindQueryTables, checkQuery, describedColumn, DuckdbMemoryProbe, withoutCursorColumns, encodeArtifacts, openSandboxedInstance, type EncodedTable, quoteIdent, quoteLiteral, type CheckedQuery, type QueryShape, runMaterialized } from "@spillway/duck";
+import { DEFAULTS } from "@spillway/config";
 import { ErrorCode, invalidArgument, SpillwayError } from "@spillway/errors";
 import { parseKustoType, RESERVED_COLUMN_PREFIX, toStorageSql } from "@spillway/kusto";
 import {
@@ -59,8 +60,8 @@ export interface AdhocQueryLimits {
 
 const DEFAULT_ADHOC_LIMITS: AdhocQueryLimits = { memoryLimit: "2GB", timeoutMs: 4 * 60_000 };
 
-/** Idle connections kept for runs: as many as runs go side by side by default, and a few more. */
-const MAX_IDLE_CONNECTIONS = 8;
+/** Idle connections kept for runs: as many as runs go side by side by default, and a few more (runs asked for are not counted in the scheduler's slots). */
+const MAX_IDLE_CONNECTIONS = DEFAULTS.maxConcurrentRuns + 4;
 
 /**
  * The DuckDB compute of Spillway: in-memory instances confined to the data directory's
