@@ -372,13 +372,7 @@ export class Queryable {
 
   /** Once the transaction is open: after the call opening it, or `BEGIN` sent alone now. */
   private async opened(): Promise<void> {
-    for (;;) {
-      if (this.opening) {
-        await this.opening;
-        continue;
-      }
-      if (this.beginPending) await this.opens(this.connection.run("BEGIN TRANSACTION"));
-      return;
-    }
+    while (this.opening) await this.opening;
+    if (this.beginPending) await this.opens(this.connection.run("BEGIN TRANSACTION"));
   }
 }
