@@ -468,6 +468,16 @@ export function cursorStoreContract(
         expect(await store.createBackfill("bf-5", "x1", "db", "Export1", 0n, "{}")).toMatchObject({ to: start - 10n });
       });
 
+      it("commits a backfill batch whose lease expired while no other scheduler claimed it, and refuses one once another has", async () => {
+        await store.createBackfill("bf-1", "x1", "db", "Export1", 0n, "{}");
+        expect((await store.claimOperation("sched", 1_000))?.operation.operationId).toBe("bf-1");
+        clock += 5_000;
+        await store.commitBackfillBatch("bf-1", "sched", "Ext", 0n, start - 5n, [], 4n);
+        expect((await store.claimOperation("other", 1_000))?.operation.operationId).toBe("bf-1");
+        await expect(store.commitBackfillBatch("bf-1", "sched", "Ext", start - 5n, start, [], 6n)).rejects.toThrow("no longer this scheduler's");
+        expect(await store.backfill("bf-1")).toMatchObject({ done: start - 5n, batchesDone: 1n });
+      });
+
       it("dropExportState removes state, runs, artifacts and failures", async () => {
         await begin("x1", "run-1", start, to);
         await store.commitRun("x1", "run-1", "Ext", start, to, [{ path: "a", numRecords: 1n, sizeBytes: 1n }], OWNER);
@@ -571,6 +581,15 @@ export function cursorStoreContract(
         await store.initExportState("x2", "db", "Export2");
       });
 
+      /** Run `run-a` of x2 over one new extent, under owner a's lease of `ttlMs`. */
+      async function runUnderLease(extentId: string, ttlMs: number): Promise<{ from: bigint; to: bigint }> {
+        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+        const to = await store.commitExtent(extent("T", extentId));
+        expect(await store.acquireLease("x2", "a", ttlMs)).toBe(true);
+        await store.beginRun("x2", "run-a", from, to);
+        return { from, to };
+      }
+
       it("gives an export's lease to one owner at a time, until it expires", async () => {
         expect(await store.acquireLease("x2", "a", 10_000)).toBe(true);
         expect(await store.acquireLease("x2", "b", 10_000)).toBe(false);
@@ -596,16 +615,47 @@ export function cursorStoreContract(
       });
 
       it("refuses a commit from an owner whose lease was lost mid-run, and changes nothing", async () => {
-        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
-        const to = await store.commitExtent(extent("T", "x2-data"));
-        expect(await store.acquireLease("x2", "a", 1_000)).toBe(true);
-        await store.beginRun("x2", "run-a", from, to);
+        const { from, to } = await runUnderLease("x2-data", 1_000);
         clock += 5_000;
         expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
         await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "p", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
         expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(from);
         expect(await store.listArtifacts("x2")).toEqual([]);
       });
+
+      it("keeps an expired lease its owner's until another takes it: the owner renews it late, and its run commits", async () => {
+        const { from, to } = await runUnderLease("x2-late", 1_000);
+        // The renewals were held up (every libuv thread busy with long statements): expired.
+        clock += 5_000;
+        expect((await store.runRange("x2", "Export2", "b", (c) => c)).leasedElsewhere).toBe(false);
+        expect(await store.renewLease("x2", "a", 1_000)).toBe(true);
+        clock += 5_000;
+        await store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "p", numRecords: 1n, sizeBytes: 1n }], "a");
+        expect((await store.getExportStates(["x2"]))[0]).toMatchObject({ checkpointCursor: to, isRunning: false });
+        expect((await store.listArtifacts("x2")).map((a) => a.path)).toEqual(["p"]);
+        // Its commit released it: renewing it now is refused.
+        expect(await store.renewLease("x2", "a", 1_000)).toBe(false);
+      });
+
+      it("frees the expired lease of a run it records abandoned, so that run's late commit is refused and changes nothing", async () => {
+        const { from, to } = await runUnderLease("x2-slow", 1_000);
+        clock += 5_000;
+        expect(await store.recoverAbandonedRuns()).toBe(1);
+        expect(await store.renewLease("x2", "a", 1_000)).toBe(false);
+        await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "p", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
+        expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(from);
+        expect(await store.listArtifacts("x2")).toEqual([]);
+        expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
+      });
+
+      if (shared) {
+        it("leaves a run whose owner still holds the lease when a scheduler starts: it is alive on another node", async () => {
+          const { from, to } = await runUnderLease("x2-live", 10_000);
+          expect(await store.recoverAbandonedRuns()).toBe(0);
+          await store.commitRun("x2", "run-a", "Ext", from, to, [], "a");
+          expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(to);
+        });
+      }
 
       it("keeps journaled artifacts of a crashed attempt until they are cleared, and drops them at commit", async () => {
         const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;

@@ -394,13 +394,15 @@ export class CursorStore {
     });
   }
 
-  /** Extends our lease; false when it was lost (expired and taken, or released). */
+  /**
+   * Extends our lease; false when it was lost (taken by another owner, or released). One that
+   * expired but that no one took is still ours (see `commitRun`): renewing it is on time.
+   */
   async renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.db.transaction(async (q) => {
-      if (!(await holdsLease(q, exportId, owner, this.now()))) return false;
-      await q.run("UPDATE export_state SET lease_expires_at = $3 WHERE export_id = $1 AND lease_owner = $2", [exportId, owner, new Date(this.now() + ttlMs)]);
-      return true;
-    });
+    const renewed = await this.db.transaction((q) =>
+      q.change("UPDATE export_state SET lease_expires_at = $3 WHERE export_id = $1 AND lease_owner = $2", [exportId, owner, new Date(this.now() + ttlMs)]),
+    );
+    return renewed > 0;
   }
 
   /**
@@ -457,18 +459,22 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       // Only while the checkpoint is where the run began and the run's owner still holds the
-      // lease (a scheduler paused past its lease must not commit: another may own the export
-      // now). The run is over: its lease goes with the commit. The checks are in the write
-      // itself, a statement fewer than reading first (bench #3); a refusal reads why.
+      // lease. Expiry only lets another owner take the lease (startRun, which also clears the
+      // journal of files the run wrote) or a starting scheduler free it (recoverAbandonedRuns):
+      // until one of them rewrites the owner, the lease is still this run's, so a run whose
+      // renewals were held up (behind long statements on every libuv thread) still commits, and
+      // one fenced out by a taker does not. The run is over: its lease goes with the commit. The
+      // checks are in the write itself, a statement fewer than reading first (bench #3); a
+      // refusal reads why.
       const moved = await q.change(
         `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3, completed_runs = completed_runs + 1,
-           lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND checkpoint_cursor = $4 AND lease_owner = $5 AND lease_expires_at > $3`,
+           lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND checkpoint_cursor = $4 AND lease_owner = $5`,
         [exportId, to, now, from, owner],
       );
       if (moved === 0) {
-        const state = await q.one("SELECT checkpoint_cursor, lease_owner, lease_expires_at FROM export_state WHERE export_id = $1", [exportId]);
+        const state = await q.one("SELECT checkpoint_cursor, lease_owner FROM export_state WHERE export_id = $1", [exportId]);
         if (!state) throw new RunRaceError("the export was dropped during the run");
-        if (leaseOwner(state, now.getTime()) !== owner) throw new LeaseLostError(`the lease on export ${exportId} was lost during the run`);
+        if (state.lease_owner !== owner) throw new LeaseLostError(`the lease on export ${exportId} was lost during the run`);
         throw new RunRaceError(`checkpoint moved from ${from} to ${state.checkpoint_cursor} during the run`);
       }
       // The rest in one call: nothing of it is read back.
@@ -485,13 +491,8 @@ export class CursorStore {
   /** Records a failed run; `owner`'s lease, if given, goes with it. */
   async failRun(exportId: string, runId: string, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, owner?: string, resources = ""): Promise<void> {
     await this.db.transaction(async (q) => {
-      const now = new Date(this.now());
       if (owner !== undefined) await releaseIn(q, exportId, owner);
-      const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
-      if (!state) return;
-      await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
-      await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3, resources = $4 WHERE run_id = $1", [runId, now, failure.details, resources]);
-      await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
+      await failIn(q, exportId, runId, new Date(this.now()), failure, resources);
     });
   }
 
@@ -606,17 +607,28 @@ export class CursorStore {
    */
   async recoverAbandonedRuns(): Promise<number> {
     await this.releaseAllLeases();
-    const abandoned = await this.abandonedRuns();
-    for (const run of abandoned) {
-      await this.failRun(run.exportId, run.runId, {
-        operationId: run.runId,
-        name: run.name,
-        failureKind: "Failure",
-        details: "the process running this export stopped before the run committed; the next run covers the same records",
-        isPermanent: false,
+    let recovered = 0;
+    for (const run of await this.abandonedRuns()) {
+      const failed = await this.db.transaction(async (q) => {
+        const now = this.now();
+        const lease = await leaseRowOf(q, run.exportId);
+        // Renewed since it was listed: its owner is alive (its renewals were late), not gone.
+        if (lease && leaseOwner(lease, now) !== undefined) return false;
+        // An expired lease is its owner's until taken (commitRun): freed here, so a run that
+        // was only slow cannot commit after it is recorded failed.
+        await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1", [run.exportId]);
+        await failIn(q, run.exportId, run.runId, new Date(now), {
+          operationId: run.runId,
+          name: run.name,
+          failureKind: "Failure",
+          details: "the process running this export stopped before the run committed; the next run covers the same records",
+          isPermanent: false,
+        });
+        return true;
       });
+      if (failed) recovered++;
     }
-    return abandoned.length;
+    return recovered;
   }
 
   /** Runs left `Running` by a process that died (their export's lease is gone or expired): failed, so they show as such and are retried. */
@@ -706,8 +718,9 @@ export class CursorStore {
    */
   async commitBackfillBatch(operationId: string, owner: string, externalTable: string, from: bigint, upTo: bigint, artifacts: Array<{ path: string; numRecords: bigint; sizeBytes: bigint }>, records: bigint, manifest?: DueManifestRecord): Promise<void> {
     await this.db.transaction(async (q) => {
-      const row = await q.one("SELECT o.owner, o.state, o.expires_at, b.export_id, b.done_cursor FROM operations o JOIN backfills b USING (operation_id) WHERE o.operation_id = $1", [operationId]);
-      if (!row || row.state !== "InProgress" || !leaseHeld(row, owner, this.now())) throw new LeaseLostError(`backfill ${operationId} is no longer this scheduler's`);
+      const row = await q.one("SELECT o.owner, o.state, b.export_id, b.done_cursor FROM operations o JOIN backfills b USING (operation_id) WHERE o.operation_id = $1", [operationId]);
+      // The owner, as renewOperation and finishOperation check it: expired is still ours until claimed.
+      if (!row || row.state !== "InProgress" || row.owner !== owner) throw new LeaseLostError(`backfill ${operationId} is no longer this scheduler's`);
       if (row.done_cursor !== from) throw new RunRaceError(`backfill ${operationId} is at ${row.done_cursor}, not ${from}: this batch was committed already`);
       const exportId = String(row.export_id);
       const now = new Date(this.now());
@@ -950,15 +963,13 @@ async function releaseIn(q: MetadataSession, exportId: string, owner: string): P
   await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND lease_owner = $2", [exportId, owner]);
 }
 
-/** Who holds a lease (an owner and when it expires, both null when none), if it has not expired. */
-function liveOwner(owner: SqlValue | undefined, expiresAt: SqlValue | undefined, now: number): string | undefined {
-  const expires = dateOf(expiresAt);
-  return owner !== null && owner !== undefined && expires !== undefined && expires.getTime() > now ? String(owner) : undefined;
-}
-
-/** Who holds the lease of an export_state row, if it has not expired. */
+/**
+ * Who holds the lease of an export_state row (owner and expiry, both null when none), if it
+ * has not expired: one that expired may be taken, though its owner may still commit until then.
+ */
 function leaseOwner(row: SqlRow, now: number): string | undefined {
-  return liveOwner(row.lease_owner, row.lease_expires_at, now);
+  const expires = dateOf(row.lease_expires_at);
+  return row.lease_owner !== null && row.lease_owner !== undefined && expires !== undefined && expires.getTime() > now ? String(row.lease_owner) : undefined;
 }
 
 /** Whether another owner than `owner` holds the row's export under an unexpired lease. */
@@ -1077,14 +1088,13 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
   return rows.map((r) => ({ runId: String(r.run_id), path: String(r.path) }));
 }
 
-async function holdsLease(q: MetadataSession, exportId: string, owner: string, now: number): Promise<boolean> {
-  const row = await leaseRowOf(q, exportId);
-  return row !== undefined && leaseOwner(row, now) === owner;
-}
-
-/** Whether an operation's lease (its row's owner and expires_at) is `owner`'s and unexpired. */
-function leaseHeld(row: SqlRow | undefined, owner: string, now: number): boolean {
-  return row !== undefined && liveOwner(row.owner, row.expires_at, now) === owner;
+/** Records a run failed: on the export (when it still exists), on the run, and in the failures history. */
+async function failIn(q: MetadataSession, exportId: string, runId: string, now: Date, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, resources = ""): Promise<void> {
+  const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
+  if (!state) return;
+  await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
+  await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3, resources = $4 WHERE run_id = $1", [runId, now, failure.details, resources]);
+  await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
 }
 
 async function insertFailure(q: MetadataSession, exportId: string, at: Date, lastSuccess: unknown, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">): Promise<void> {
