@@ -46,8 +46,10 @@ export function spillwayEnv(dataDir: string, addr: (service: Service) => string 
 export function spawnSpillway(target: string, listen: string, env: NodeJS.ProcessEnv): ChildProcess {
   const entry = join(process.cwd(), "services/app/src/main.ts");
   const tsx = join(process.cwd(), "node_modules/tsx/dist/loader.mjs");
+  // As `npm start` starts it: libuv's pool sized first (README "Configuration").
+  const threadpool = join(process.cwd(), "services/app/uv-threadpool.cjs");
   // Many processes run at once: each scrape endpoint on a port of its own, unless the test says where.
-  return spawn(process.execPath, ["--import", tsx, entry, `--target=${target}`, `--listen=${listen}`], { env: { SPILLWAY_METRICS_LISTEN: "127.0.0.1:0", SPILLWAY_HTTP_LISTEN: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, ["--require", threadpool, "--import", tsx, entry, `--target=${target}`, `--listen=${listen}`], { env: { SPILLWAY_METRICS_LISTEN: "127.0.0.1:0", SPILLWAY_HTTP_LISTEN: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 // What a Spillway process prints once it serves (services/app/src/spillway-app.ts), with the port it took.

@@ -61,8 +61,9 @@ export interface SpillwayOptions {
 }
 
 /**
- * Spillway as a user starts it: `node --import tsx services/app/src/main.ts` on a free
- * port of 127.0.0.1, a fresh data directory, short minimum interval and size limit.
+ * Spillway as a user starts it (what `npm start` runs: `node --require
+ * ./services/app/uv-threadpool.cjs --import tsx services/app/src/main.ts`) on a free port of
+ * 127.0.0.1, a fresh data directory, short minimum interval and size limit.
  */
 export async function startSpillway(options: SpillwayOptions): Promise<Spillway> {
   const port = await freePort();
@@ -86,7 +87,8 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
       : { OTEL_SDK_DISABLED: "true" }),
     ...options.env,
   });
-  const nodeArgs = ["--import", "tsx"];
+  // As `npm start` starts it: libuv's pool sized first (README "Configuration").
+  const nodeArgs = ["--require", "./services/app/uv-threadpool.cjs", "--import", "tsx"];
   if (options.cpuProfDir) {
     // No fixed file name: tsx's loader thread writes a profile too, and must not overwrite the main thread's.
     const dir = join(options.cpuProfDir, `spillway-${options.name}`);

@@ -19,6 +19,10 @@ export async function main(argv: string[], defaultTarget?: string): Promise<void
   const metrics = config.metricsListen ? new MetricsEndpoint(config.metricsListen) : undefined;
   const telemetry = startTelemetry(`spillway-${config.target}`, { metricReaders: metrics ? [metrics.reader] : [] });
   const app = await startSpillway(config);
+  // Too late to change here (services/app/uv-threadpool.cjs says why): said, so it is seen.
+  if (process.env.UV_THREADPOOL_SIZE === undefined) {
+    console.log("spillway: libuv's thread pool has its default 4 threads, which long DuckDB statements can hold all of; start with `npm start`, or set UV_THREADPOOL_SIZE=16 (README \"Configuration\")");
+  }
   if (metrics) {
     // A process without its scrape endpoint still exports: say so, and go on.
     await metrics.start().then(
