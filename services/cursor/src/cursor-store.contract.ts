@@ -198,6 +198,8 @@ export function cursorStoreContract(
         await store.journalPending("op-1", "op-1", [artifact.path]);
         expect(await store.claimOperation("sched-b", 10_000)).toBeUndefined();
         clock += 10_001;
+        // Not to its own owner, which may still be running it with its renewals late.
+        expect(await store.claimOperation("sched-a", 10_000)).toBeUndefined();
         expect(await store.claimOperation("sched-b", 10_000)).toMatchObject({ operation: { operationId: "op-1", owner: "sched-b" }, abandoned: true, pending: [artifact.path] });
         // The old owner can no longer end it.
         expect((await store.renewOperation("op-1", "sched-a", 10_000)).held).toBe(false);
@@ -648,14 +650,34 @@ export function cursorStoreContract(
         expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
       });
 
-      if (shared) {
-        it("leaves a run whose owner still holds the lease when a scheduler starts: it is alive on another node", async () => {
-          const { from, to } = await runUnderLease("x2-live", 10_000);
-          expect(await store.recoverAbandonedRuns()).toBe(0);
-          await store.commitRun("x2", "run-a", "Ext", from, to, [], "a");
-          expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(to);
-        });
-      }
+      it("records an abandoned run failed only if it still is: not once it committed, nor while it is the latest and its lease is live again", async () => {
+        const listed = { exportId: "x2", runId: "run-a", name: "Export2" };
+        const { from, to } = await runUnderLease("x2-listed", 1_000);
+        clock += 5_000;
+        // Listed while expired, then renewed late: its owner is alive.
+        expect(await store.renewLease("x2", "a", 1_000)).toBe(true);
+        expect(await store.failAbandonedRun(listed)).toBe(false);
+        // Committed after it was listed: it stays Completed.
+        await store.commitRun("x2", "run-a", "Ext", from, to, [], "a");
+        expect(await store.failAbandonedRun(listed)).toBe(false);
+        expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Completed" });
+        expect(await store.listFailures("x2")).toEqual([]);
+      });
+
+      it("records an older abandoned run failed without touching the lease a later run holds", async () => {
+        const { from, to } = await runUnderLease("x2-old", 1_000);
+        clock += 5_000;
+        // b took the export over (run-a's owner stopped): its run is the latest, under its lease.
+        expect(await store.acquireLease("x2", "b", 1_000)).toBe(true);
+        await store.beginRun("x2", "run-b", from, to);
+        clock += 5_000;
+        expect(await store.failAbandonedRun({ exportId: "x2", runId: "run-a", name: "Export2" })).toBe(true);
+        // b's lease expired but is still b's: its run commits.
+        await store.commitRun("x2", "run-b", "Ext", from, to, [], "b");
+        const runs = await store.listRuns([]);
+        expect(runs.find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
+        expect(runs.find((r) => r.runId === "run-b")).toMatchObject({ result: "Completed" });
+      });
 
       it("keeps journaled artifacts of a crashed attempt until they are cleared, and drops them at commit", async () => {
         const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;

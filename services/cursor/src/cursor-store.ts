@@ -608,27 +608,38 @@ export class CursorStore {
   async recoverAbandonedRuns(): Promise<number> {
     await this.releaseAllLeases();
     let recovered = 0;
-    for (const run of await this.abandonedRuns()) {
-      const failed = await this.db.transaction(async (q) => {
-        const now = this.now();
-        const lease = await leaseRowOf(q, run.exportId);
-        // Renewed since it was listed: its owner is alive (its renewals were late), not gone.
-        if (lease && leaseOwner(lease, now) !== undefined) return false;
-        // An expired lease is its owner's until taken (commitRun): freed here, so a run that
-        // was only slow cannot commit after it is recorded failed.
-        await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1", [run.exportId]);
-        await failIn(q, run.exportId, run.runId, new Date(now), {
-          operationId: run.runId,
-          name: run.name,
-          failureKind: "Failure",
-          details: "the process running this export stopped before the run committed; the next run covers the same records",
-          isPermanent: false,
-        });
-        return true;
-      });
-      if (failed) recovered++;
-    }
+    for (const run of await this.abandonedRuns()) if (await this.failAbandonedRun(run)) recovered++;
     return recovered;
+  }
+
+  /**
+   * Records one run `abandonedRuns` listed as failed, unless what made it look abandoned
+   * changed since: it ended (committed, failed, its export dropped), or it is the export's
+   * latest run and its lease is live again (renewed late: its owner is alive). The latest
+   * run's expired lease is freed with it: an expired lease stays its owner's until taken
+   * (commitRun), and a run recorded failed must not commit after. An older run's lease went to
+   * a later run when that one opened; it is left to that run. True when it recorded the failure.
+   */
+  async failAbandonedRun(run: { exportId: string; runId: string; name: string }): Promise<boolean> {
+    return this.db.transaction(async (q) => {
+      const now = this.now();
+      const row = await q.one(
+        "SELECT r.result, r.run_number, s.run_count, s.lease_owner, s.lease_expires_at FROM runs r JOIN export_state s USING (export_id) WHERE r.run_id = $1",
+        [run.runId],
+      );
+      if (!row || row.result !== "Running") return false;
+      const latest = BigInt(row.run_number as bigint) === BigInt(row.run_count as bigint);
+      if (latest && leaseOwner(row, now) !== undefined) return false;
+      if (latest) await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1", [run.exportId]);
+      await failIn(q, run.exportId, run.runId, new Date(now), {
+        operationId: run.runId,
+        name: run.name,
+        failureKind: "Failure",
+        details: "the process running this export stopped before the run committed; the next run covers the same records",
+        isPermanent: false,
+      });
+      return true;
+    });
   }
 
   /** Runs left `Running` by a process that died (their export's lease is gone or expired): failed, so they show as such and are retried. */
@@ -765,8 +776,10 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       const row = await q.one(
-        `SELECT * FROM operations WHERE state = 'InProgress' AND (owner = '' OR expires_at < $1) ORDER BY started_at, operation_id LIMIT 1`,
-        [now],
+        // Not one of the claimer's own: an expired lease is its owner's until another claims
+        // it (commitBackfillBatch), and this owner may still be running it, renewals late.
+        `SELECT * FROM operations WHERE state = 'InProgress' AND (owner = '' OR (expires_at < $1 AND owner <> $2)) ORDER BY started_at, operation_id LIMIT 1`,
+        [now, owner],
       );
       if (!row) return undefined;
       const operation = operationOf(row);
