@@ -294,11 +294,11 @@ export class Catalog {
     const { definition } = parseStoredExport(body);
     const external = await this.store.get("external_table", database, definition.externalTableName);
     // Storage first: the files failed attempts left must go (SPEC §3) and, if storage
-    // refuses, nothing has changed. A run in flight cleans up after itself when it fails
-    // to commit, so its files are left to it.
-    const { states } = await this.peers.cursor.getExportStates({ exportIds: [definition.id] });
-    if (external && states[0] && !states[0].isRunning) {
-      const { pending } = await this.peers.cursor.listPendingArtifacts({ exportId: definition.id });
+    // refuses, nothing has changed (the drop's hold on the export expires). A run in flight
+    // cleans up after itself when it fails to commit, so its files are left to it; one whose
+    // lease expired is fenced out by the hold, so it cannot commit files removed here.
+    if (external) {
+      const { pending } = await this.peers.cursor.holdExportForDrop({ exportId: definition.id });
       const paths = [...new Set(pending.map((p) => p.path))];
       if (paths.length) {
         await this.peers.writer.deleteArtifacts({ externalTable: decode(ExternalTableSchema, external), paths });

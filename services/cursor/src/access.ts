@@ -42,6 +42,7 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   requestOperationCancel: "internal",
   listOperations: "internal",
   addFailure: "internal",
+  holdExportForDrop: "internal",
   purgeExportState: "internal",
   recoverAbandonedRuns: "internal",
   setSystemDisabled: "internal",

@@ -650,6 +650,28 @@ export function cursorStoreContract(
         expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
       });
 
+      it("holds an export for its drop: a run whose lease expired can no longer commit, and the journaled files come with the hold", async () => {
+        const { from, to } = await runUnderLease("x2-drop", 1_000);
+        await store.journalPending("x2", "run-a", ["blob/a.parquet"]);
+        clock += 5_000;
+        expect(await store.holdForDrop("x2")).toEqual({ runInFlight: false, pending: [{ runId: "run-a", path: "blob/a.parquet" }] });
+        await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "blob/a.parquet", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
+        expect(await store.listArtifacts("x2")).toEqual([]);
+        // No run starts under the hold; once it expires (a drop that stopped part way), runs go on.
+        expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeUndefined();
+        clock += 60_001;
+        expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toMatchObject({ from, to });
+      });
+
+      it("leaves a run in flight under a live lease to the drop's purge, and holds nothing", async () => {
+        const { from, to } = await runUnderLease("x2-live", 10_000);
+        await store.journalPending("x2", "run-a", ["blob/a.parquet"]);
+        expect(await store.holdForDrop("x2")).toEqual({ runInFlight: true, pending: [] });
+        expect(await store.holdForDrop("gone")).toEqual({ runInFlight: false, pending: [] });
+        await store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "blob/a.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
+        expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(to);
+      });
+
       it("records an abandoned run failed only if it still is: not once it committed, nor while it is the latest and its lease is live again", async () => {
         const listed = { exportId: "x2", runId: "run-a", name: "Export2" };
         const { from, to } = await runUnderLease("x2-listed", 1_000);

@@ -210,6 +210,9 @@ const RUN_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS} FROM export_state s, clock c 
 /** RUN_STATE_SQL, and whether failed attempts left files to remove: a run reads their list only when they did. */
 const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pending_artifacts p WHERE p.export_id = $1) AS __has_pending
   FROM export_state s, clock c WHERE s.export_id = $1`;
+/** The lease owner a drop holds an export as (holdForDrop), and for how long. */
+const DROP_OWNER = "drop";
+const DROP_HOLD_MS = 60_000;
 /** Exports whose backlogs one statement reads (exportBacklogs). */
 const BACKLOG_EXPORTS_PER_STATEMENT = 200;
 // Rows of one artifacts INSERT: a bulk run may have thousands, and PostgreSQL binds each value as a parameter.
@@ -459,11 +462,11 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       // Only while the checkpoint is where the run began and the run's owner still holds the
-      // lease. Expiry only lets another owner take the lease (startRun, which also clears the
-      // journal of files the run wrote) or a starting scheduler free it (recoverAbandonedRuns):
-      // until one of them rewrites the owner, the lease is still this run's, so a run whose
-      // renewals were held up (behind long statements on every libuv thread) still commits, and
-      // one fenced out by a taker does not. The run is over: its lease goes with the commit. The
+      // lease. Expiry only lets another owner take the lease (startRun, whose run then removes
+      // the files the journal lists, this run's among them; a drop, holdForDrop) or a starting
+      // scheduler free it (failAbandonedRun): until one of them rewrites the owner, the lease
+      // is still this run's, so a run whose renewals came late still commits, and one fenced
+      // out does not (README "A node paused mid-run"). The run is over: its lease goes with the commit. The
       // checks are in the write itself, a statement fewer than reading first (bench #3); a
       // refusal reads why.
       const moved = await q.change(
@@ -639,6 +642,23 @@ export class CursorStore {
         isPermanent: false,
       });
       return true;
+    });
+  }
+
+  /**
+   * Before an export is dropped: unless a run holds its lease live (that run removes its own
+   * files when its commit finds the export gone), takes the lease for the drop and gives the
+   * files failed attempts journaled. Taken, so that a run whose lease expired, which would
+   * still commit (commitRun), cannot commit files the drop is about to remove. The hold
+   * expires like any lease: a drop that stops part way (storage refused) leaves the export
+   * to its runs again.
+   */
+  async holdForDrop(exportId: string): Promise<{ runInFlight: boolean; pending: PendingArtifact[] }> {
+    return this.db.transaction(async (q) => {
+      if (!(await takeLease(q, exportId, DROP_OWNER, DROP_HOLD_MS, this.now()))) {
+        return { runInFlight: (await leaseRowOf(q, exportId)) !== undefined, pending: [] };
+      }
+      return { runInFlight: false, pending: await pendingOf(q, exportId) };
     });
   }
 
