@@ -796,10 +796,8 @@ export class CursorStore {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       const row = await q.one(
-        // Not one of the claimer's own: an expired lease is its owner's until another claims
-        // it (commitBackfillBatch), and this owner may still be running it, renewals late.
-        `SELECT * FROM operations WHERE state = 'InProgress' AND (owner = '' OR (expires_at < $1 AND owner <> $2)) ORDER BY started_at, operation_id LIMIT 1`,
-        [now, owner],
+        `SELECT * FROM operations WHERE state = 'InProgress' AND (owner = '' OR expires_at < $1) ORDER BY started_at, operation_id LIMIT 1`,
+        [now],
       );
       if (!row) return undefined;
       const operation = operationOf(row);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, SpillwayError } from "@spillway/errors";
 import { batchesOf, OperationRunner, type OperationPeers } from "./operation-runner.js";
 
@@ -80,6 +80,25 @@ describe("OperationRunner", () => {
     expect(log.journaled).toEqual([["file:///lake/export_op-1_0.csv"]]);
     expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/export_op-1_0.csv", numRecords: 10n })] }]);
     expect(log.deleted).toEqual([]);
+  });
+
+  it("does not take back as abandoned an operation it is still running, whose lease expired with its renewals late", async () => {
+    const { peers, log, hooks } = fakes();
+    let claims = 0;
+    // The ledger gives op-1 to its own owner's next claim (its lease expired), then has none.
+    peers.cursor.claimOperation = async () =>
+      (++claims <= 2 ? { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: claims === 2, pending: claims === 2 ? ["file:///lake/export_op-1_0.csv"] : [] } : { found: false }) as never;
+    let release!: () => void;
+    hooks.upload = () => new Promise<void>((resolve) => (release = resolve));
+    const runner = new OperationRunner(peers, { retry: noRetry });
+    // One look, two slots: the second claim comes while the first attempt runs.
+    await runner.poll();
+    expect(claims).toBe(3);
+    await vi.waitFor(() => expect(release).toBeDefined());
+    release();
+    await runner.drain();
+    expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/export_op-1_0.csv" })] }]);
   });
 
   it("stops when asked between steps: Canceled, and what it uploaded is deleted", async () => {

@@ -126,6 +126,13 @@ class OperationCanceled extends SpillwayError {
  */
 export class OperationRunner {
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * The operations running here. The ledger gives one back to the claim of its own owner once
+   * its lease expired (as a retry after giveUp needs); while it still runs here, its renewals
+   * were only late, and it is no abandoned attempt to clean up (an expired lease is its
+   * owner's until another claims it: README "A node paused mid-run").
+   */
+  private readonly running = new Set<string>();
   private timer?: NodeJS.Timeout;
   private polling = false;
   readonly ownerId: string;
@@ -165,9 +172,15 @@ export class OperationRunner {
       while (this.inFlight.size < this.maxConcurrent) {
         const claimed = await this.peers.cursor.claimOperation({ owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs) });
         if (!claimed.found) return;
+        // The claim renewed its lease, so the next claim takes another operation.
+        if (this.running.has(claimed.operationId)) continue;
+        this.running.add(claimed.operationId);
         const running = this.runClaimed(claimed).catch((err) => this.log(`scheduler: operation ${claimed.operationId}: ${errorMessage(err)}`));
         this.inFlight.add(running);
-        void running.finally(() => this.inFlight.delete(running));
+        void running.finally(() => {
+          this.inFlight.delete(running);
+          this.running.delete(claimed.operationId);
+        });
       }
     } catch (err) {
       this.log(`scheduler: could not look for operations: ${errorMessage(err)}`);
