@@ -82,23 +82,33 @@ describe("OperationRunner", () => {
     expect(log.deleted).toEqual([]);
   });
 
-  it("does not take back as abandoned an operation it is still running, whose lease expired with its renewals late", async () => {
+  it("claims each attempt under an owner of its own, so that a later claim of the same operation fences out an attempt still running", async () => {
     const { peers, log, hooks } = fakes();
-    let claims = 0;
-    // The ledger gives op-1 to its own owner's next claim (its lease expired), then has none.
-    peers.cursor.claimOperation = async () =>
-      (++claims <= 2 ? { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: claims === 2, pending: claims === 2 ? ["file:///lake/export_op-1_0.csv"] : [] } : { found: false }) as never;
+    const claimedBy: string[] = [];
+    const finishedBy: string[] = [];
+    // The ledger gives op-1 back to this scheduler's next claim (its lease expired while its renewals came late), then has none.
+    peers.cursor.claimOperation = async (req) => {
+      if (claimedBy.length === 2) return { found: false } as never;
+      claimedBy.push(req.owner!);
+      const again = claimedBy.length === 2;
+      return { found: true, operationId: "op-1", database: "db", requestJson: request, abandoned: again, pending: again ? ["file:///lake/export_op-1_0.csv"] : [] } as never;
+    };
+    const finish = peers.cursor.finishOperation;
+    peers.cursor.finishOperation = async (req) => (finishedBy.push(req.owner!), finish(req));
     let release!: () => void;
     hooks.upload = () => new Promise<void>((resolve) => (release = resolve));
     const runner = new OperationRunner(peers, { retry: noRetry });
-    // One look, two slots: the second claim comes while the first attempt runs.
+    // One look, two slots: the second claim comes while the first attempt uploads.
     await runner.poll();
-    expect(claims).toBe(3);
-    await vi.waitFor(() => expect(release).toBeDefined());
+    await vi.waitFor(() => expect(log.finished).toHaveLength(1));
     release();
     await runner.drain();
-    expect(log.deleted).toEqual([]);
-    expect(log.finished).toEqual([{ state: "Completed", status: "", artifacts: [expect.objectContaining({ path: "file:///lake/export_op-1_0.csv" })] }]);
+    expect(new Set(claimedBy).size).toBe(2);
+    for (const owner of claimedBy) expect(owner.startsWith(`${runner.ownerId}/`)).toBe(true);
+    // The second attempt cleaned up as the abandoned one's successor and ended it, under its own owner;
+    // the first finished under its own, which the ledger (an owner check) refuses once another claimed it.
+    expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);
+    expect(finishedBy).toEqual([claimedBy[1], claimedBy[0]]);
   });
 
   it("stops when asked between steps: Canceled, and what it uploaded is deleted", async () => {

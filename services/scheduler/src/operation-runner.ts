@@ -69,7 +69,10 @@ interface PreparedBatch {
 /** How long an operation waits before it is tried again when what it needs cannot be read now. */
 const RETRY_LATER_MS = 10_000;
 
-type Claimed = { operationId: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
+/** An operation as this attempt claimed it, with the attempt's own lease owner. */
+type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
+/** What the ledger knows an attempt by. */
+type Attempt = Pick<Claimed, "operationId" | "owner">;
 
 /**
  * The batches a backfill's extents make, in cursor order: each ends at the extent where its
@@ -126,13 +129,6 @@ class OperationCanceled extends SpillwayError {
  */
 export class OperationRunner {
   private readonly inFlight = new Set<Promise<void>>();
-  /**
-   * The operations running here. The ledger gives one back to the claim of its own owner once
-   * its lease expired (as a retry after giveUp needs); while it still runs here, its renewals
-   * were only late, and it is no abandoned attempt to clean up (an expired lease is its
-   * owner's until another claims it: README "A node paused mid-run").
-   */
-  private readonly running = new Set<string>();
   private timer?: NodeJS.Timeout;
   private polling = false;
   readonly ownerId: string;
@@ -170,17 +166,16 @@ export class OperationRunner {
     this.polling = true;
     try {
       while (this.inFlight.size < this.maxConcurrent) {
-        const claimed = await this.peers.cursor.claimOperation({ owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs) });
-        if (!claimed.found) return;
-        // The claim renewed its lease, so the next claim takes another operation.
-        if (this.running.has(claimed.operationId)) continue;
-        this.running.add(claimed.operationId);
+        // An owner of this attempt's own (this scheduler's id and a token): a later claim, even
+        // this scheduler's own (its retry after giveUp), fences out an attempt still running
+        // with its renewals late, and the ledger checks only the owner once a lease expired.
+        const owner = `${this.ownerId}/${randomUUID().slice(0, 8)}`;
+        const found = await this.peers.cursor.claimOperation({ owner, leaseTtlMs: BigInt(this.leaseTtlMs) });
+        if (!found.found) return;
+        const claimed: Claimed = { ...found, owner };
         const running = this.runClaimed(claimed).catch((err) => this.log(`scheduler: operation ${claimed.operationId}: ${errorMessage(err)}`));
         this.inFlight.add(running);
-        void running.finally(() => {
-          this.inFlight.delete(running);
-          this.running.delete(claimed.operationId);
-        });
+        void running.finally(() => this.inFlight.delete(running));
       }
     } catch (err) {
       this.log(`scheduler: could not look for operations: ${errorMessage(err)}`);
@@ -200,7 +195,7 @@ export class OperationRunner {
     if ("kind" in parsed && parsed.kind === "Backfill") return this.runBackfill(claimed, parsed);
     const request = parsed as OneShotRequest;
     const account = new RunAccount();
-    const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
+    const heartbeat = setInterval(() => void this.renew(claimed).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
     let uploaded: string[] | undefined;
     let spec: ExportSpec | undefined;
     let committing = false;
@@ -217,54 +212,54 @@ export class OperationRunner {
         } catch (err) {
           // Its files may be in a Delta table's log: it is ended only once its target can be read, or never will be.
           if (isPermanent(err) || claimed.pending.length === 0) throw err;
-          await this.giveUp(operationId, RETRY_LATER_MS);
+          await this.giveUp(claimed, RETRY_LATER_MS);
           return;
         }
         // A Delta table's log may have taken its files already (only if it journaled some): then it did complete.
-        const landed = claimed.pending.length ? await this.deltaCommitOf(target, operationId, 1n) : undefined;
+        const landed = claimed.pending.length ? await this.deltaCommitOf(target, claimed, 1n) : undefined;
         if (landed === "unknown") return;
-        if (landed) return await this.finish(operationId, "Completed", "", target, landed, account);
-        if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
-        return await this.finish(operationId, "Failed", "its run did not end cleanly (its process stopped, or its clean-up failed); what it had written was removed", target, [], account);
+        if (landed) return await this.finish(claimed, "Completed", "", target, landed, account);
+        if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
+        return await this.finish(claimed, "Failed", "its run did not end cleanly (its process stopped, or its clean-up failed); what it had written was removed", target, [], account);
       }
       spec = await account.phase("plan", () => this.plan(claimed.database, operationId, request));
-      await this.assertNotCanceled(operationId, "query");
+      await this.assertNotCanceled(claimed, "query");
       const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(spec!, { after: 0n, upTo: 0n }, handle)), this.retry));
       account.add(spool.usage);
-      if (spool.rowCount === 0n) return await this.finish(operationId, "Completed", "", spec, [], account, oneShotManifest(spec, operationId, []));
-      await this.assertNotCanceled(operationId, "stage");
+      if (spool.rowCount === 0n) return await this.finish(claimed, "Completed", "", spec, [], account, oneShotManifest(spec, operationId, []));
+      await this.assertNotCanceled(claimed, "stage");
       const staged = await account.phase("stage", () =>
         withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec!, { completedRuns: 0n, from: 0n, to: 0n }, handle, spool), nameStem: `export_${operationId.slice(0, 8)}_${token}` }), this.retry),
       );
       account.add(staged.usage);
       // Delta (txn {operation id, 1}): an earlier claim's upload is in the table's log.
-      if (staged.alreadyCommitted) return await this.finish(operationId, "Completed", "", spec, staged.artifacts, account);
+      if (staged.alreadyCommitted) return await this.finish(claimed, "Completed", "", spec, staged.artifacts, account);
       const paths = staged.artifacts.map((a) => a.path);
       await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths }));
-      await this.assertNotCanceled(operationId, "upload");
+      await this.assertNotCanceled(claimed, "upload");
       uploaded = paths;
       const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry));
       account.add(done.usage);
       // A Delta table's upload ends with its log commit: the export is in the table, past canceling.
-      if (!isDelta(spec)) await this.assertNotCanceled(operationId, "commit");
+      if (!isDelta(spec)) await this.assertNotCanceled(claimed, "commit");
       committing = true;
       const artifacts = done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes, md5: a.md5 }));
-      await this.finish(operationId, "Completed", "", spec, artifacts, account, oneShotManifest(spec, operationId, artifacts));
+      await this.finish(claimed, "Completed", "", spec, artifacts, account, oneShotManifest(spec, operationId, artifacts));
     } catch (err) {
       // A commit whose answer was lost may have landed: its files are the operation's now.
       if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
       if (uploaded && spec && isDelta(spec)) {
         // Its upload may have reached the table's log: then it completed, whatever failed after.
-        const landed = await this.deltaCommitOf(spec, operationId, 1n);
+        const landed = await this.deltaCommitOf(spec, claimed, 1n);
         if (landed === "unknown") return;
-        if (landed) return await this.finish(operationId, "Completed", "", spec, landed, account).catch(() => this.giveUp(operationId));
+        if (landed) return await this.finish(claimed, "Completed", "", spec, landed, account).catch(() => this.giveUp(claimed));
       }
       const canceled = err instanceof OperationCanceled;
-      if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      if (uploaded && spec && !(await this.cleanedUp(spec, claimed, uploaded))) return;
       // Another scheduler has it now: that one ends it (its own files, named with this token, are gone).
       if (isLeaseLost(err)) return;
       const cleanup = uploaded ? "; the files it had written were removed" : "";
-      await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
+      await this.finish(claimed, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: operation ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
       );
     } finally {
@@ -282,7 +277,7 @@ export class OperationRunner {
   private async runBackfill(claimed: Claimed, request: BackfillRequest): Promise<void> {
     const { operationId } = claimed;
     const account = new RunAccount();
-    const heartbeat = setInterval(() => void this.renew(operationId).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
+    const heartbeat = setInterval(() => void this.renew(claimed).catch(() => undefined), Math.max(100, this.leaseTtlMs / 3));
     // This claim's own: its files and handles carry it, so they are no other attempt's.
     const token = randomUUID().slice(0, 8);
     let spec: ExportSpec | undefined;
@@ -300,11 +295,11 @@ export class OperationRunner {
         // The export is gone: what an attempt journaled is still removed, through its table.
         if (claimed.pending.length && request.externalTable) {
           const target = await this.plan(claimed.database, operationId, { externalTable: request.externalTable, query: "", queryLanguage: "", sizeLimit: "0", parquetRowGroupSize: 0 }, true);
-          if (!(await this.cleanedUp(target, operationId, claimed.pending))) return;
+          if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
         }
         throw err;
       }
-      if (claimed.abandoned && !(await this.cleanedUp(spec, operationId, claimed.pending))) return;
+      if (claimed.abandoned && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
@@ -323,7 +318,7 @@ export class OperationRunner {
         const extents = await extentsAfter(from);
         const batch = batchesOf(extents, batchBytes)[0];
         if (!batch) return undefined;
-        await this.assertNotCanceled(operationId, `batch ${number} of ${total}`);
+        await this.assertNotCanceled(claimed, `batch ${number} of ${total}`);
         const batchSpec = await this.exportSpec(claimed.database, request);
         const handle = `${operationId}-b${number}-${token}`;
         handles.add(handle);
@@ -361,7 +356,7 @@ export class OperationRunner {
           artifacts = staged.artifacts;
         } else if (staged) {
           // Checked again here: the check before this batch's query ran while the batch before it was uploaded.
-          await this.assertNotCanceled(operationId, `upload of batch ${number} of ${total}`);
+          await this.assertNotCanceled(claimed, `upload of batch ${number} of ${total}`);
           const paths = staged.artifacts.map((a) => a.path);
           await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
           uploaded = paths;
@@ -369,10 +364,10 @@ export class OperationRunner {
           artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
         }
         // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
-        if (!isDelta(spec) || !staged) await this.assertNotCanceled(operationId, "commit");
+        if (!isDelta(spec) || !staged) await this.assertNotCanceled(claimed, "commit");
         const commit = {
           operationId,
-          owner: this.ownerId,
+          owner: claimed.owner,
           externalTable: spec.externalTable?.name ?? "",
           fromCursor: done.toString(),
           upToCursor: batch.upTo.toString(),
@@ -404,20 +399,20 @@ export class OperationRunner {
         await this.discard(handle);
         done = batch.upTo;
       }
-      await this.finish(operationId, "Completed", "", spec, [], account);
+      await this.finish(claimed, "Completed", "", spec, [], account);
     } catch (err) {
       // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
-      if (err instanceof Unsettled || (inDelta !== undefined && spec && (await this.deltaCommitOf(spec, operationId, inDelta)) !== undefined)) {
-        await this.giveUp(operationId);
+      if (err instanceof Unsettled || (inDelta !== undefined && spec && (await this.deltaCommitOf(spec, claimed, inDelta)) !== undefined)) {
+        await this.giveUp(claimed);
         return;
       }
       // Its own files (named with this claim's token, so no other attempt's) are removed whatever happens.
-      if (uploaded && spec && !(await this.cleanedUp(spec, operationId, uploaded))) return;
+      if (uploaded && spec && !(await this.cleanedUp(spec, claimed, uploaded))) return;
       // Another scheduler has it now: that one ends it.
       if (isLeaseLost(err)) return;
       const canceled = err instanceof OperationCanceled;
       const cleanup = uploaded ? "; the files of the batch in progress were removed (committed batches stay)" : "";
-      await this.finish(operationId, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
+      await this.finish(claimed, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
         this.log(`scheduler: backfill ${operationId} could not be recorded as ended: ${errorMessage(e)}`),
       );
     } finally {
@@ -433,13 +428,13 @@ export class OperationRunner {
    * is not ended: its lease is given up, so the next claim (here or on another node) takes it
    * as abandoned and tries again. Says whether they are gone.
    */
-  private async cleanedUp(spec: ExportSpec, operationId: string, paths: string[]): Promise<boolean> {
+  private async cleanedUp(spec: ExportSpec, attempt: Attempt, paths: string[]): Promise<boolean> {
     try {
-      await this.deleteFiles(spec, operationId, paths);
+      await this.deleteFiles(spec, attempt.operationId, paths);
       return true;
     } catch (err) {
-      this.log(`scheduler: operation ${operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
-      await this.giveUp(operationId);
+      this.log(`scheduler: operation ${attempt.operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
+      await this.giveUp(attempt);
       return false;
     }
   }
@@ -451,8 +446,9 @@ export class OperationRunner {
    * "unknown" when the log cannot be read now (the lease is given up, for a later claim to ask
    * again). A log that will never be read (a permanent error) counts as not having it.
    */
-  private async deltaCommitOf(spec: ExportSpec, appId: string, version: bigint): Promise<OperationArtifact[] | "unknown" | undefined> {
+  private async deltaCommitOf(spec: ExportSpec, attempt: Attempt, version: bigint): Promise<OperationArtifact[] | "unknown" | undefined> {
     if (!isDelta(spec)) return undefined;
+    const appId = attempt.operationId;
     try {
       const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version, fence: true }), this.retry);
       return found.committed ? found.artifacts : undefined;
@@ -462,7 +458,7 @@ export class OperationRunner {
         return undefined;
       }
       this.log(`scheduler: operation ${appId}: its Delta table's log could not be read (${errorMessage(err)}); it is left for another attempt`);
-      await this.giveUp(appId, RETRY_LATER_MS);
+      await this.giveUp(attempt, RETRY_LATER_MS);
       return "unknown";
     }
   }
@@ -472,8 +468,8 @@ export class OperationRunner {
    * another's) takes the operation as abandoned: after a while when what it waits for (a
    * storage account, the catalog) is down, so it is not retried in a tight loop.
    */
-  private async giveUp(operationId: string, afterMs = 0): Promise<void> {
-    await this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(afterMs) }).catch(() => undefined);
+  private async giveUp({ operationId, owner }: Attempt, afterMs = 0): Promise<void> {
+    await this.peers.cursor.renewOperation({ operationId, owner, leaseTtlMs: BigInt(afterMs) }).catch(() => undefined);
   }
 
   /** The operation's state in the ledger; '' when it cannot be read now. */
@@ -515,13 +511,13 @@ export class OperationRunner {
     return { ...spec!, id: operationId, name: operationId };
   }
 
-  private async renew(operationId: string, phase = ""): Promise<{ held: boolean; cancelRequested: boolean }> {
-    return this.peers.cursor.renewOperation({ operationId, owner: this.ownerId, leaseTtlMs: BigInt(this.leaseTtlMs), phase });
+  private async renew({ operationId, owner }: Attempt, phase = ""): Promise<{ held: boolean; cancelRequested: boolean }> {
+    return this.peers.cursor.renewOperation({ operationId, owner, leaseTtlMs: BigInt(this.leaseTtlMs), phase });
   }
 
   /** Between steps: says which step comes next, and stops when asked to or when the lease went to another scheduler. */
-  private async assertNotCanceled(operationId: string, next: string): Promise<void> {
-    const { held, cancelRequested } = await this.renew(operationId, next);
+  private async assertNotCanceled(attempt: Attempt, next: string): Promise<void> {
+    const { held, cancelRequested } = await this.renew(attempt, next);
     if (cancelRequested) throw new OperationCanceled();
     if (!held) throw new LeaseLost();
   }
@@ -534,7 +530,7 @@ export class OperationRunner {
   }
 
   private async finish(
-    operationId: string,
+    { operationId, owner }: Attempt,
     state: "Completed" | "Failed" | "Canceled",
     status: string,
     spec: ExportSpec | undefined,
@@ -545,7 +541,7 @@ export class OperationRunner {
     const resources: MessageInitShape<typeof RunResourcesSchema> = account.resources(artifacts.map((a) => ({ numRecords: a.numRecords, sizeBytes: a.sizeInBytes })));
     await this.peers.cursor.finishOperation({
       operationId,
-      owner: this.ownerId,
+      owner,
       state,
       status,
       externalTable: spec?.externalTable?.name ?? "",
