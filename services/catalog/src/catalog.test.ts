@@ -202,3 +202,18 @@ describe("a continuous export written in KQL", () => {
     expect(translations).toEqual([]);
   });
 });
+
+describe("dropping a continuous export", () => {
+  it("keeps the export, and lets its runs go on at once, when storage refuses to remove what failed attempts left", async () => {
+    await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+    const [spec] = await catalog.exportSpecs("db", "E");
+    await peers.cursor.journalPending({ exportId: spec!.id, runId: "crashed", paths: ["https://account.blob.core.windows.net/lake/left.parquet"] });
+    // The writer of this suite refuses every call: here, the deletion of that file.
+    expect((await refusal(catalog.dropContinuousExport("db", "E"))).message).toContain("unexpected writer call deleteArtifacts");
+    expect(await catalog.showContinuousExport("db", "E")).toMatchObject({ name: "E" });
+    // The drop's hold on the export went with it: a scheduler may run it now.
+    const started = await peers.cursor.startRun({ exportId: spec!.id, name: "E", runId: "run-1", owner: "scheduler", leaseTtlMs: 30_000n });
+    expect(started.started).toBe(true);
+    expect((await peers.cursor.listPendingArtifacts({ exportId: spec!.id })).pending.map((p) => p.path)).toEqual(["https://account.blob.core.windows.net/lake/left.parquet"]);
+  });
+});

@@ -294,15 +294,22 @@ export class Catalog {
     const { definition } = parseStoredExport(body);
     const external = await this.store.get("external_table", database, definition.externalTableName);
     // Storage first: the files failed attempts left must go (SPEC §3) and, if storage
-    // refuses, nothing has changed (the drop's hold on the export expires). A run in flight
-    // cleans up after itself when it fails to commit, so its files are left to it; one whose
-    // lease expired is fenced out by the hold, so it cannot commit files removed here.
+    // refuses, the export is as it was (the drop lets its hold go). A run in flight cleans up
+    // after itself when it fails to commit, so its files are left to it; one whose lease
+    // expired is fenced out by the hold, so it cannot commit files removed here.
     if (external) {
-      const { pending } = await this.peers.cursor.holdExportForDrop({ exportId: definition.id });
+      const owner = `drop/${randomUUID()}`;
+      const { pending } = await this.peers.cursor.holdExportForDrop({ exportId: definition.id, owner });
       const paths = [...new Set(pending.map((p) => p.path))];
       if (paths.length) {
-        await this.peers.writer.deleteArtifacts({ externalTable: decode(ExternalTableSchema, external), paths });
-        await this.peers.cursor.clearPending({ exportId: definition.id, paths });
+        try {
+          await this.peers.writer.deleteArtifacts({ externalTable: decode(ExternalTableSchema, external), paths });
+          await this.peers.cursor.clearPending({ exportId: definition.id, paths });
+        } catch (err) {
+          // Otherwise the hold would keep its runs back until it expires (a minute).
+          await this.peers.cursor.releaseLease({ exportId: definition.id, owner }).catch(() => undefined);
+          throw err;
+        }
       }
     }
     // No run starts or commits once the state is gone; then the definition goes.

@@ -652,20 +652,21 @@ export function cursorStoreContract(
         const { from, to } = await runUnderLease("x2-drop", 1_000);
         await store.journalPending("x2", "run-a", ["blob/a.parquet"]);
         clock += 5_000;
-        expect(await store.holdForDrop("x2")).toEqual({ runInFlight: false, pending: [{ runId: "run-a", path: "blob/a.parquet" }] });
+        expect(await store.holdForDrop("x2", "drop-1")).toEqual({ runInFlight: false, pending: [{ runId: "run-a", path: "blob/a.parquet" }] });
         await expect(store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "blob/a.parquet", numRecords: 1n, sizeBytes: 1n }], "a")).rejects.toThrow(/lease .* was lost/);
         expect(await store.listArtifacts("x2")).toEqual([]);
-        // No run starts under the hold; once it expires (a drop that stopped part way), runs go on.
+        // No run starts under the hold; a drop that stopped part way lets it go, and runs go on.
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeUndefined();
-        clock += 60_001;
+        await store.releaseLease("x2", "drop-1");
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toMatchObject({ from, to });
+        await expect(store.holdForDrop("x2", "")).rejects.toThrow("needs an owner");
       });
 
       it("leaves a run in flight under a live lease to the drop's purge, and holds nothing", async () => {
         const { from, to } = await runUnderLease("x2-live", 10_000);
         await store.journalPending("x2", "run-a", ["blob/a.parquet"]);
-        expect(await store.holdForDrop("x2")).toEqual({ runInFlight: true, pending: [] });
-        expect(await store.holdForDrop("gone")).toEqual({ runInFlight: false, pending: [] });
+        expect(await store.holdForDrop("x2", "drop-1")).toEqual({ runInFlight: true, pending: [] });
+        expect(await store.holdForDrop("gone", "drop-1")).toEqual({ runInFlight: false, pending: [] });
         await store.commitRun("x2", "run-a", "Ext", from, to, [{ path: "blob/a.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
         expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(to);
       });

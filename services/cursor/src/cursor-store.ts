@@ -210,8 +210,7 @@ const RUN_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS} FROM export_state s, clock c 
 /** RUN_STATE_SQL, and whether failed attempts left files to remove: a run reads their list only when they did. */
 const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pending_artifacts p WHERE p.export_id = $1) AS __has_pending
   FROM export_state s, clock c WHERE s.export_id = $1`;
-/** The lease owner a drop holds an export as (holdForDrop), and for how long. */
-const DROP_OWNER = "drop";
+/** How long a drop holds an export (holdForDrop) unless it lets go first. */
 const DROP_HOLD_MS = 60_000;
 /** Exports whose backlogs one statement reads (exportBacklogs). */
 const BACKLOG_EXPORTS_PER_STATEMENT = 200;
@@ -651,11 +650,12 @@ export class CursorStore {
    * files failed attempts journaled. Taken, so that a run whose lease expired, which would
    * still commit (commitRun), cannot commit files the drop is about to remove. The hold
    * expires like any lease: a drop that stops part way (storage refused) leaves the export
-   * to its runs again.
+   * to its runs again, unless the drop lets it go (releaseLease with `owner`) at once.
    */
-  async holdForDrop(exportId: string): Promise<{ runInFlight: boolean; pending: PendingArtifact[] }> {
+  async holdForDrop(exportId: string, owner: string): Promise<{ runInFlight: boolean; pending: PendingArtifact[] }> {
+    if (!owner) throw invalidArgument("a hold for a drop needs an owner, to let it go by");
     return this.db.transaction(async (q) => {
-      if (!(await takeLease(q, exportId, DROP_OWNER, DROP_HOLD_MS, this.now()))) {
+      if (!(await takeLease(q, exportId, owner, DROP_HOLD_MS, this.now()))) {
         return { runInFlight: (await leaseRowOf(q, exportId)) !== undefined, pending: [] };
       }
       return { runInFlight: false, pending: await pendingOf(q, exportId) };

@@ -242,7 +242,7 @@ function ledgerHandlers(store: CursorStore) {
       return { runs: runs.map(runMessage) };
     },
     addFailure: async (req: AddFailureRequest) => (await store.addFailure(req.exportId, failureOf(req.failure)), {}),
-    holdExportForDrop: async (req: HoldExportForDropRequest) => store.holdForDrop(req.exportId),
+    holdExportForDrop: async (req: HoldExportForDropRequest) => store.holdForDrop(req.exportId, req.owner),
     purgeExportState: async (req: PurgeExportStateRequest) => (await store.dropExportState(req.exportId), {}),
     recoverAbandonedRuns: async () => ({ recovered: await store.recoverAbandonedRuns() }),
     setSystemDisabled: async (req: SetSystemDisabledRequest) => (await store.setSystemDisabled(req.exportId, req.reason), {}),
