@@ -200,6 +200,22 @@ describe("ExportRunner", () => {
     expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
   });
 
+  it("late: a run whose lease expired while no one took the export (its renewals held up) commits", async () => {
+    const spec = exportSpec();
+    await initState(spec);
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    const late = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "late-node", leaseTtlMs: 1000 });
+    hooks.upload = async () => {
+      clock += 5000;
+    };
+    const run = await late.run(spec);
+    expect(run).toMatchObject({ result: "Completed" });
+    expect(calls.deleted).toEqual([]);
+    expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(run.to);
+    expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
+  });
+
   it("fenced: deletes only its own files, never those the new owner journaled for its run in flight", async () => {
     const spec = exportSpec();
     await initState(spec);
