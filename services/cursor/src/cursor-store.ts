@@ -465,9 +465,9 @@ export class CursorStore {
       // the files the journal lists, this run's among them; a drop, holdForDrop) or a starting
       // scheduler free it (failAbandonedRun): until one of them rewrites the owner, the lease
       // is still this run's, so a run whose renewals came late still commits, and one fenced
-      // out does not (README "A node paused mid-run"). The run is over: its lease goes with the commit. The
-      // checks are in the write itself, a statement fewer than reading first (bench #3); a
-      // refusal reads why.
+      // out does not (README "A node paused mid-run"). The run is over: its lease goes with the
+      // commit. The checks are in the write itself, a statement fewer than reading first
+      // (bench #3); a refusal reads why.
       const moved = await q.change(
         `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3, completed_runs = completed_runs + 1,
            lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND checkpoint_cursor = $4 AND lease_owner = $5`,
