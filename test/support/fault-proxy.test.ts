@@ -43,6 +43,12 @@ describe("fault proxy in front of Azurite", () => {
     const woke = p.waitForActivity(5000);
     await via.exists();
     expect(await woke).toBe(true);
+    // With a part of the URL, only a request whose URL has it counts.
+    const elsewhere = p.waitForActivity(500, "/another-container/");
+    const here = p.waitForActivity(5000, `/${container}`);
+    await via.exists();
+    expect(await here).toBe(true);
+    expect(await elsewhere).toBe(false);
     expect(p.stats().requests).toBe(p.stats().forwarded);
   });
 

@@ -74,8 +74,12 @@ export interface FaultProxy {
   stats(): FaultProxyStats;
   /** Requests being handled right now (forwarding, on hold, or being answered). */
   inFlight(): number;
-  /** Resolves true as soon as a request is in flight (at once if one is), false after `timeoutMs`. */
-  waitForActivity(timeoutMs: number): Promise<boolean>;
+  /**
+   * Resolves true as soon as a request is in flight (at once if one is), false after
+   * `timeoutMs`; with `urlPart`, only a request whose URL contains it counts (another export's
+   * late request, a manifest written after its run, must not stand for the one awaited).
+   */
+  waitForActivity(timeoutMs: number, urlPart?: string): Promise<boolean>;
   /** The most recent faults (up to 1000), for evidence. */
   recent(): FaultRecord[];
   /** Closes the listener, ends held requests and open connections. */
@@ -139,7 +143,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let requestCounter = 0;
   let inFlight = 0;
-  const activityWaiters = new Set<() => void>();
+  /** Called with each request's URL as it comes in; with none when the proxy stops. */
+  const activityWaiters = new Set<(url?: string) => void>();
+  /** URLs of the requests in flight, one entry each. */
+  const activeUrls: string[] = [];
 
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
@@ -242,17 +249,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     stats.requests++;
     inFlight++;
+    const url = req.url ?? "";
+    activeUrls.push(url);
     let done = false;
     // A kept-alive socket serves many requests: each takes its listener off once it is done.
     const finished = () => {
       if (done) return;
       done = true;
       inFlight--;
+      activeUrls.splice(activeUrls.indexOf(url), 1);
       req.socket.off("close", finished);
     };
     res.once("close", finished);
     req.socket.once("close", finished);
-    for (const wake of [...activityWaiters]) wake();
+    for (const wake of [...activityWaiters]) wake(url);
     const fault = stopping ? undefined : decide();
     if (fault?.phase === "before" && fault.kind === "reset") {
       record(fault.kind, fault.phase, req);
@@ -350,10 +360,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     stats: () => ({ ...stats, faults: { ...stats.faults }, phases: { ...stats.phases } }),
     recent: () => [...recent],
     inFlight: () => inFlight,
-    waitForActivity(timeoutMs) {
-      if (inFlight > 0) return Promise.resolve(true);
+    waitForActivity(timeoutMs, urlPart = "") {
+      if (activeUrls.some((u) => u.includes(urlPart))) return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {
-        const wake = () => {
+        const wake = (url?: string) => {
+          if (url !== undefined && !url.includes(urlPart)) return;
           clearTimeout(timer);
           activityWaiters.delete(wake);
           resolve(true);
