@@ -216,6 +216,49 @@ describe("ExportRunner", () => {
     expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
   });
 
+  it("fenced during its query: a renewal that finds the lease taken stops the run before it stages or uploads anything", async () => {
+    const spec = exportSpec();
+    await initState(spec);
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    // The run's opening and the heartbeat's answers, seen as the runner sees them.
+    let renewedFalse!: () => void;
+    const lost = new Promise<void>((resolve) => (renewedFalse = resolve));
+    let runOpened!: () => void;
+    const opened = new Promise<void>((resolve) => (runOpened = resolve));
+    const watched: RunLedger = {
+      ...ledger,
+      startRun: async (...args) => {
+        const started = await ledger.startRun(...args);
+        runOpened();
+        return started;
+      },
+      renewLease: async (...args) => {
+        const held = await ledger.renewLease(...args);
+        if (!held) renewedFalse();
+        return held;
+      },
+    };
+    const paused = new ExportRunner(watched, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 300 });
+    // While its query runs (it starts as the run opens), its lease expires and another node's
+    // run takes the export; the query ends after the next renewal.
+    hooks.duringQuery = async () => {
+      hooks.duringQuery = async () => {};
+      await opened;
+      clock += 5000;
+      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+      await lost;
+    };
+    const fenced = await paused.run(spec);
+    expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost .* stopped before uploading/) });
+    expect(calls.staged).toEqual([]);
+    expect(calls.uploaded).toBe(0);
+    expect(calls.deleted).toEqual([]);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    // The other node's run holds the export still: the fenced run's failure took nothing from it.
+    expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
+  });
+
   it("fenced: deletes only its own files, never those the new owner journaled for its run in flight", async () => {
     const spec = exportSpec();
     await initState(spec);

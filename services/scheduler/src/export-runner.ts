@@ -43,6 +43,16 @@ export class RunSupersededError extends SpillwayError {
   }
 }
 
+/**
+ * A renewal found the run's lease gone: another owner took it (the run was fenced out), or
+ * the export was dropped. Its commit would be refused, so the run stops before writing more.
+ */
+export class LeaseTakenError extends SpillwayError {
+  constructor(name: string) {
+    super(ErrorCode.aborted, `the lease on export '${name}' was lost during the run (another scheduler took it, or the export was dropped); the run stopped before uploading more`);
+  }
+}
+
 /** Another scheduler holds the export's lease: this one must not run it now. */
 export class LeaseHeldError extends SpillwayError {
   constructor(name: string) {
@@ -82,6 +92,8 @@ interface Attempt {
   uploaded?: string[];
   /** The artifacts its commit was sent with: it may have landed though no answer came back. */
   committing?: string[];
+  /** Set when a renewal of its lease found the lease gone (see underLease). */
+  lease: { lost: boolean };
 }
 
 /** One part of a split run: a cursor range, exported by one node's query and writer services. */
@@ -248,13 +260,18 @@ export class ExportRunner {
       if (early) this.afterRun(early.spool, [{ peers: this.peers, handle: runId }]);
       throw err;
     }
+    // A renewal that fails says nothing (the next one may pass); one answered false says the
+    // lease is gone for good: an expired lease stays ours until another owner takes it.
+    const lease = { lost: false };
     const heartbeat = setInterval(() => {
-      void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).catch(() => undefined);
+      void this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs).then((held) => {
+        if (!held) lease.lost = true;
+      }, () => undefined);
     }, Math.max(100, this.leaseTtlMs / 3));
     let leaseReleased = false;
     try {
       // The run's commit or failure record releases the lease in its own transaction.
-      const outcome = await this.execute(spec, runId, started, account, early);
+      const outcome = await this.execute(spec, runId, started, { account, runNumber: started.runNumber, lease }, early);
       leaseReleased = true;
       return { ...outcome, startedAt: started.startedAt };
     } finally {
@@ -310,9 +327,9 @@ export class ExportRunner {
   }
 
   /** Runs the opened run; `early` is its query started on the range read before it opened (see underLease). */
-  private async execute(spec: ExportSpec, runId: string, started: StartedRun, account: RunAccount, early?: EarlyQuery): Promise<RunOutcome> {
+  private async execute(spec: ExportSpec, runId: string, started: StartedRun, attempt: Attempt, early?: EarlyQuery): Promise<RunOutcome> {
     const { from, to, runNumber } = started;
-    const attempt: Attempt = { account, runNumber };
+    const { account } = attempt;
     // Where the run's spools and stages are, each named by its handle: the run's id, or a part's.
     let places: Array<{ peers: Pick<RunnerPeers, "query" | "writer">; handle: string }> = [{ peers: this.peers, handle: runId }];
     try {
@@ -349,6 +366,7 @@ export class ExportRunner {
           account.read(spool.oldestFactCursor);
           const stageId = slice ? `${runId}-s${slice}` : runId;
           if (spool.rowCount > 0n) {
+            assertLeaseHeld(spec, attempt);
             const sliced = spool;
             const staged = await account.phase("stage", () =>
               withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, stageId, sliced), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}${slice ? `_s${slice}` : ""}` }), this.retry),
@@ -360,7 +378,7 @@ export class ExportRunner {
               return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
             }
             const paths = staged.artifacts.map((a) => a.path);
-            await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths));
+            await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths, attempt));
             attempt.uploaded = [...(attempt.uploaded ?? []), ...paths];
             const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId }), this.retry)));
             // Awaited below, or settled before the run fails: its failure must not go unhandled meanwhile.
@@ -395,9 +413,10 @@ export class ExportRunner {
    * Journals the files a run is about to upload: whatever happens from here, the next attempt
    * knows what to delete. The check that the export is still wanted asks another service
    * meanwhile: neither waits on the other. Both settle before going on, so a journal entry
-   * never lands after the run was failed.
+   * never lands after the run was failed. A run that lost its lease uploads nothing.
    */
-  private async journalBeforeUpload(spec: ExportSpec, runId: string, paths: string[]): Promise<void> {
+  private async journalBeforeUpload(spec: ExportSpec, runId: string, paths: string[], attempt: Attempt): Promise<void> {
+    assertLeaseHeld(spec, attempt);
     for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
       if (step.status === "rejected") throw step.reason;
     }
@@ -443,7 +462,7 @@ export class ExportRunner {
     const withRows = staged.filter((s) => s.artifacts.length > 0);
     const paths = withRows.flatMap((s) => s.artifacts.map((a) => a.path));
     if (paths.length === 0) return await this.commit(spec, runId, from, to, [], attempt);
-    await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths));
+    await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths, attempt));
     attempt.uploaded = paths;
     const uploaded = await account.phase("upload", () =>
       settled(
@@ -648,4 +667,9 @@ function rangeAsSeen(seen: LedgerExportState, current: bigint, maxCursor?: bigin
   const from = seen.checkpointCursor;
   const upTo = maxCursor === undefined ? current : minCursor(current, maxCursor);
   return { from, to: upTo < from ? from : upTo, leasedElsewhere: seen.isRunning };
+}
+
+/** A run whose lease renewal found the lease gone stops here: its commit would be refused. */
+function assertLeaseHeld(spec: ExportSpec, attempt: Attempt): void {
+  if (attempt.lease.lost) throw new LeaseTakenError(spec.name);
 }
