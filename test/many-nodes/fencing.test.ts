@@ -44,7 +44,13 @@ function twoNodes() {
       return [a, b] as const;
     },
     ingest: (node: SpillwayUnderTest, from: number, count: number) => node.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: count }, (_, i) => [from + i])) }),
-    holdNextUpload: () => ctx.proxy.holdNextPut(`/devstoreaccount1/${ctx.lake}/`),
+    /** `node` runs Out at once; resolves when its first upload to the lake is held, with the run's answer to come (an Error if it fails). */
+    async runHeldAtUpload(node: SpillwayUnderTest) {
+      const held = ctx.proxy.holdNextPut(`/devstoreaccount1/${ctx.lake}/`);
+      const run = node.catalog.runContinuousExportNow({ name: "Out" }).catch((err: Error) => err);
+      await held.arrived;
+      return { run, forward: held.forward };
+    },
     lakeFiles: () => blobNames(ctx.azurite, ctx.lake),
     /** Nothing but `committer`'s committed artifacts is in the lake, and they hold ids 1..count once each. */
     async expectExactlyOnce(committer: SpillwayUnderTest, count: number) {
@@ -70,9 +76,7 @@ describe("fencing: a node paused mid-run past its lease", () => {
     const [a, b] = await cluster.start();
     await cluster.ingest(a, 1, 10);
 
-    const held = cluster.holdNextUpload();
-    const pausedRun = a.catalog.runContinuousExportNow({ name: "Out" });
-    await held.arrived;
+    const held = await cluster.runHeldAtUpload(a);
     a.signal("SIGSTOP");
     // Past the lease (2 s): b takes the export over and commits the same records.
     await new Promise((r) => setTimeout(r, 3500));
@@ -83,7 +87,8 @@ describe("fencing: a node paused mid-run past its lease", () => {
     expect((await cluster.lakeFiles()).length).toBe(takeover.artifacts.length + 1);
     a.signal("SIGCONT");
 
-    const fenced = await pausedRun;
+    const fenced = await held.run;
+    if (fenced instanceof Error) throw fenced;
     expect(fenced.result).toBe("Failed");
     expect(fenced.details).toMatch(/lease .* was lost|checkpoint moved/);
     // Nothing of a's run stays: the lake holds b's artifacts only, each record once.
@@ -102,13 +107,11 @@ describe("the owner of a distributed run killed mid-way", () => {
     // Both nodes have said they are alive (heartbeats every 2 s).
     await new Promise((r) => setTimeout(r, 2500));
 
-    const held = cluster.holdNextUpload();
-    const doomed = a.catalog.runContinuousExportNow({ name: "Out" }).catch((err: Error) => err);
-    await held.arrived;
+    const held = await cluster.runHeldAtUpload(a);
     await a.kill();
     // The upload a part had under way when its owner died lands now; the run never commits.
     await held.forward();
-    expect(await doomed).toBeInstanceOf(Error);
+    expect(await held.run).toBeInstanceOf(Error);
     // What landed are parts' files (the held one, and the other part's if it was quicker than the kill): the run was split.
     const landed = await cluster.lakeFiles();
     expect(landed.length).toBeGreaterThan(0);
@@ -123,6 +126,37 @@ describe("the owner of a distributed run killed mid-way", () => {
     }
     expect(takeover?.result, takeover?.details).toBe("Completed");
     await cluster.expectExactlyOnce(b, 20);
+  });
+});
+
+/**
+ * A node that dies mid-run while its export is not due again for an hour: no run takes the
+ * export, so nothing supersedes the dead node's run. The other node's sweep records it failed
+ * once its lease has stood expired for three leases (6 s), rather than leave it Running until
+ * a scheduler starts; then a run asked for exports every record once.
+ */
+describe("a node killed mid-run, its export not due again", () => {
+  const cluster = twoNodes();
+
+  it("has its run recorded failed by the other node's sweep, without a run of the export", async () => {
+    const [a, b] = await cluster.start();
+    await cluster.ingest(a, 1, 10);
+    const held = await cluster.runHeldAtUpload(a);
+    await a.kill();
+    await held.forward();
+    expect(await held.run).toBeInstanceOf(Error);
+    const running = async () => (await b.catalog.showRunHistory({ name: "Out" })).runs;
+    expect((await running()).map((r) => r.result)).toEqual(["Running"]);
+
+    // Lease 2 s, swept once expired for 6 s, a sweep every 2 s: well within 30 s.
+    let runs = await running();
+    for (const deadline = Date.now() + 30_000; runs[0]?.result === "Running" && Date.now() < deadline; runs = await running()) await new Promise((r) => setTimeout(r, 500));
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ result: "Failed", details: expect.stringMatching(/stopped renewing its lease more than 6 s ago/) });
+
+    const next = await b.catalog.runContinuousExportNow({ name: "Out" });
+    expect(next.result, next.details).toBe("Completed");
+    await cluster.expectExactlyOnce(b, 10);
   });
 });
 

@@ -648,6 +648,39 @@ export function cursorStoreContract(
         expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
       });
 
+      it("fails the run whose expired lease another owner's run takes, as that run opens: it can no longer commit", async () => {
+        const started = await store.startRun({ exportId: "x2", name: "Export2", runId: "run-a", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
+        clock += 5_000;
+        // Its own owner opening again (a retry) supersedes nothing of another's.
+        expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeDefined();
+        const runs = await store.listRuns(["x2"]);
+        expect(runs.find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease expired unrenewed and another scheduler took the export/) });
+        expect(runs.find((r) => r.runId === "run-b")).toMatchObject({ result: "Running" });
+        await expect(store.commitRun("x2", "run-a", "Ext", started!.from, started!.to, [], "a")).rejects.toThrow(/lease .* was lost/);
+        expect((await store.listFailures("x2")).map((f) => f.operationId)).toEqual(["run-a"]);
+        // An expired lease taken back by its own owner leaves that owner's run as it is: it is the one to end it.
+        clock += 5_000;
+        expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-c", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeDefined();
+        expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-b")).toMatchObject({ result: "Running" });
+      });
+
+      it(shared ? "a sweep fails only runs whose lease expired at least that long ago, and frees no live lease" : "a sweep does nothing: the one process holding the store runs its runs itself", async () => {
+        await store.initExportState("x3", "db", "Export3");
+        await store.initExportState("x4", "db", "Export4");
+        await store.startRun({ exportId: "x2", name: "Export2", runId: "long-gone", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
+        clock += 10_000;
+        await store.startRun({ exportId: "x3", name: "Export3", runId: "just-late", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c });
+        await store.startRun({ exportId: "x4", name: "Export4", runId: "live", owner: "c", leaseTtlMs: 60_000, upTo: (c) => c });
+        clock += 2_000;
+        expect(await store.recoverAbandonedRuns(5_000)).toBe(shared ? 1 : 0);
+        const results = Object.fromEntries((await store.listRuns(["x2", "x3", "x4"])).map((r) => [r.runId, r.result]));
+        expect(results).toEqual({ "long-gone": shared ? "Failed" : "Running", "just-late": "Running", live: "Running" });
+        // The late one renews and commits; the live lease was not touched.
+        expect(await store.renewLease("x3", "b", 1_000)).toBe(true);
+        expect((await store.getExportStates(["x4"]))[0]!.isRunning).toBe(true);
+        if (shared) expect((await store.listRuns(["x2"]))[0]!.details).toMatch(/stopped renewing its lease more than 5 s ago/);
+      });
+
       it("holds an export for its drop: a run whose lease expired can no longer commit, and the journaled files come with the hold", async () => {
         const { from, to } = await runUnderLease("x2-drop", 1_000);
         await store.journalPending("x2", "run-a", ["blob/a.parquet"]);

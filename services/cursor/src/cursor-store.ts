@@ -390,6 +390,8 @@ export class CursorStore {
       // Checked here, in the step that opens a run, so asking to run costs no read of its own.
       const { state, from, to } = openableRange(existing, start.name, start.upTo);
       if (leasedElsewhere(state, start.owner, now)) return undefined;
+      // An expired lease taken from another owner: that owner's run can no longer commit.
+      if (state.lease_owner && state.lease_owner !== start.owner) await failSupersededRun(q, exportId, state.run_count as bigint, start.name, now);
       const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint, { owner: start.owner, expiresAt: new Date(now + start.leaseTtlMs) });
       // Runs that committed: the next successful run is number count + 1 (retries share it).
       return { runNumber, from, to, startedAt: new Date(now), completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
@@ -606,11 +608,20 @@ export class CursorStore {
    * What a scheduler starting up finds of one that died: Running runs whose export has no
    * live lease, failed, so they show as such and the next runs cover the same records. On
    * DuckDB one process holds the store, so every lease in it is such a leftover and goes first.
+   * With `expiredForMs` above 0, a running scheduler's sweep (a node of a shared store may die
+   * while the others run on): no lease is released first, and only runs a later run superseded
+   * or whose lease expired at least that long ago are failed.
    */
-  async recoverAbandonedRuns(): Promise<number> {
-    await this.releaseAllLeases();
+  async recoverAbandonedRuns(expiredForMs = 0): Promise<number> {
+    // One process holds a DuckDB store: its runs in flight are this process's own.
+    if (expiredForMs > 0 && !this.db.shared) return 0;
+    if (expiredForMs === 0) await this.releaseAllLeases();
+    const why =
+      expiredForMs === 0
+        ? "the process running this export stopped before the run committed; the next run covers the same records"
+        : `the node running this export stopped renewing its lease more than ${Math.round(expiredForMs / 1000)} s ago, before the run committed; the next run covers the same records`;
     let recovered = 0;
-    for (const run of await this.abandonedRuns()) if (await this.failAbandonedRun(run)) recovered++;
+    for (const run of await this.abandonedRuns(expiredForMs)) if (await this.failAbandonedRun(run, why)) recovered++;
     return recovered;
   }
 
@@ -622,7 +633,7 @@ export class CursorStore {
    * (commitRun), and a run recorded failed must not commit after. An older run's lease went to
    * a later run when that one opened; it is left to that run. True when it recorded the failure.
    */
-  async failAbandonedRun(run: { exportId: string; runId: string; name: string }): Promise<boolean> {
+  async failAbandonedRun(run: { exportId: string; runId: string; name: string }, details = "the process running this export stopped before the run committed; the next run covers the same records"): Promise<boolean> {
     return this.db.transaction(async (q) => {
       const now = this.now();
       const row = await q.one(
@@ -637,7 +648,7 @@ export class CursorStore {
         operationId: run.runId,
         name: run.name,
         failureKind: "Failure",
-        details: "the process running this export stopped before the run committed; the next run covers the same records",
+        details,
         isPermanent: false,
       });
       return true;
@@ -662,13 +673,21 @@ export class CursorStore {
     });
   }
 
-  /** Runs left `Running` by a process that died (their export's lease is gone or expired): failed, so they show as such and are retried. */
-  async abandonedRuns(): Promise<Array<{ exportId: string; runId: string; name: string }>> {
+  /**
+   * Runs left `Running` by a process that died: a later run of their export opened (which took
+   * the lease from them: they can never commit), or their export's lease is gone or expired, at
+   * least `expiredForMs` ago. Failed, so they show as such and are retried.
+   */
+  async abandonedRuns(expiredForMs = 0): Promise<Array<{ exportId: string; runId: string; name: string }>> {
     return this.db.exclusive(async (q) => {
+      // A sweep reads only each export's latest run, by its lease: not the whole history of runs.
       const rows = await q.all(
-        `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
-          WHERE r.result = 'Running' AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= $1)`,
-        [new Date(this.now())],
+        expiredForMs > 0
+          ? `SELECT r.export_id, r.run_id, s.name FROM export_state s JOIN runs r ON r.export_id = s.export_id AND r.run_number = s.run_count
+              WHERE s.lease_expires_at <= $1 AND r.result = 'Running'`
+          : `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
+              WHERE r.result = 'Running' AND (r.run_number < s.run_count OR s.lease_expires_at IS NULL OR s.lease_expires_at <= $1)`,
+        [new Date(this.now() - expiredForMs)],
       );
       return rows.map((r) => ({ exportId: String(r.export_id), runId: String(r.run_id), name: String(r.name) }));
     });
@@ -1120,6 +1139,24 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
 }
 
 /** Records a run failed: on the export (when it still exists), on the run, and in the failures history. */
+/**
+ * The export's latest run, `runNumber`, if still Running when startRun takes its expired lease
+ * for another owner: its commit would be refused (commitRun checks the owner), so it is failed
+ * now rather than left Running until a scheduler starts.
+ */
+async function failSupersededRun(q: MetadataSession, exportId: string, runNumber: bigint, name: string, now: number): Promise<void> {
+  const run = await q.one("SELECT run_id FROM runs WHERE export_id = $1 AND run_number = $2 AND result = 'Running'", [exportId, runNumber]);
+  if (!run) return;
+  const runId = String(run.run_id);
+  await failIn(q, exportId, runId, new Date(now), {
+    operationId: runId,
+    name,
+    failureKind: "Failure",
+    details: "its lease expired unrenewed and another scheduler took the export, so this run could not commit; the next run covers the same records",
+    isPermanent: false,
+  });
+}
+
 async function failIn(q: MetadataSession, exportId: string, runId: string, now: Date, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, resources = ""): Promise<void> {
   const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
   if (!state) return;

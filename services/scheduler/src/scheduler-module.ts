@@ -28,6 +28,13 @@ export interface SchedulerNodeOptions {
 /** How often a node says it is alive, and how long after the last time it counts as gone. */
 const HEARTBEAT_MS = 2000;
 const NODE_TIMEOUT_MS = 3 * HEARTBEAT_MS;
+/**
+ * A running scheduler sweeps a shared store, once a lease's time, for the runs a node that died
+ * left Running with no one to take their export: those whose lease expired this many leases ago.
+ * An expired lease stays its owner's until taken (README "A node paused mid-run"): a node whose
+ * renewals are only late keeps that long to commit.
+ */
+const SWEEP_AFTER_LEASES = 3;
 
 /**
  * Due exports and run orchestration (DESIGN "Scale-out"): depends on catalog, cursor,
@@ -51,6 +58,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
   const manifests = new ManifestWriter(peers, { log });
   let stopped = false;
   let starting: Promise<void> | undefined;
+  let sweep: NodeJS.Timeout | undefined;
   return {
     async start() {
       // Leases and Running runs a scheduler that died left behind are released and failed
@@ -62,6 +70,10 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
         listener.start();
         operations.start();
         manifests.start();
+        sweep = setInterval(() => {
+          void peers.cursor.recoverAbandonedRuns({ expiredForMs: BigInt(SWEEP_AFTER_LEASES * config.runLeaseMs) }).catch((err) => log(`scheduler: sweep for abandoned runs: ${errorMessage(err)}`));
+        }, config.runLeaseMs);
+        sweep.unref();
       };
       try {
         await recover();
@@ -76,6 +88,7 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
     async stop() {
       stopped = true;
       await starting;
+      clearInterval(sweep);
       scheduler.stop();
       await listener.stop();
       await operations.stop();
