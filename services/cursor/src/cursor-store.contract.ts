@@ -651,13 +651,15 @@ export function cursorStoreContract(
       it("fails the run whose expired lease another owner's run takes, as that run opens: it can no longer commit", async () => {
         const started = await store.startRun({ exportId: "x2", name: "Export2", runId: "run-a", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
         clock += 5_000;
-        // Its own owner opening again (a retry) supersedes nothing of another's.
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-b", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeDefined();
         const runs = await store.listRuns(["x2"]);
         expect(runs.find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease expired unrenewed and another scheduler took the export/) });
         expect(runs.find((r) => r.runId === "run-b")).toMatchObject({ result: "Running" });
         await expect(store.commitRun("x2", "run-a", "Ext", started!.from, started!.to, [], "a")).rejects.toThrow(/lease .* was lost/);
+        // Its own failure, recorded after, neither adds a record nor marks the export's last run failed again.
+        await store.failRun("x2", "run-a", { operationId: "run-a", name: "Export2", failureKind: "Failure", details: "lease lost", isPermanent: false }, "a");
         expect((await store.listFailures("x2")).map((f) => f.operationId)).toEqual(["run-a"]);
+        expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-a")!.details).toMatch(/another scheduler took the export/);
         // An expired lease taken back by its own owner leaves that owner's run as it is: it is the one to end it.
         clock += 5_000;
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-c", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeDefined();
@@ -675,10 +677,24 @@ export function cursorStoreContract(
         expect(await store.recoverAbandonedRuns(5_000)).toBe(shared ? 1 : 0);
         const results = Object.fromEntries((await store.listRuns(["x2", "x3", "x4"])).map((r) => [r.runId, r.result]));
         expect(results).toEqual({ "long-gone": shared ? "Failed" : "Running", "just-late": "Running", live: "Running" });
+        // Swept, it can no longer commit; left, it still may (late renewals).
+        expect(await store.renewLease("x2", "a", 1_000)).toBe(!shared);
         // The late one renews and commits; the live lease was not touched.
         expect(await store.renewLease("x3", "b", 1_000)).toBe(true);
         expect((await store.getExportStates(["x4"]))[0]!.isRunning).toBe(true);
         if (shared) expect((await store.listRuns(["x2"]))[0]!.details).toMatch(/stopped renewing its lease more than 5 s ago/);
+      });
+
+      it("fails, as a scheduler starts, a run that a later run superseded, though the later one holds the lease live", async () => {
+        await store.startRun({ exportId: "x2", name: "Export2", runId: "older", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
+        // The row as a version without failSupersededRun left it: the later run opened, the older one still Running.
+        clock += 5_000;
+        await store.acquireLease("x2", "b", 60_000);
+        await store.beginRun("x2", "later", 0n, 0n);
+        expect(await store.abandonedRuns()).toEqual([{ exportId: "x2", runId: "older", name: "Export2" }]);
+        await store.recoverAbandonedRuns();
+        // On DuckDB a starting scheduler's store held no run of another process: every lease was a dead one's.
+        expect(Object.fromEntries((await store.listRuns(["x2"])).map((r) => [r.runId, r.result]))).toEqual({ older: "Failed", later: shared ? "Running" : "Failed" });
       });
 
       it("holds an export for its drop: a run whose lease expired can no longer commit, and the journaled files come with the hold", async () => {

@@ -465,7 +465,7 @@ export class CursorStore {
       // Only while the checkpoint is where the run began and the run's owner still holds the
       // lease. Expiry only lets another owner take the lease (startRun, whose run then removes
       // the files the journal lists, this run's among them; a drop, holdForDrop) or a starting
-      // scheduler free it (failAbandonedRun): until one of them rewrites the owner, the lease
+      // scheduler, or a sweep three leases on, free it (failAbandonedRun): until one of them rewrites the owner, the lease
       // is still this run's, so a run whose renewals came late still commits, and one fenced
       // out does not (README "A node paused mid-run"). The run is over: its lease goes with the
       // commit. The checks are in the write itself, a statement fewer than reading first
@@ -609,8 +609,9 @@ export class CursorStore {
    * live lease, failed, so they show as such and the next runs cover the same records. On
    * DuckDB one process holds the store, so every lease in it is such a leftover and goes first.
    * With `expiredForMs` above 0, a running scheduler's sweep (a node of a shared store may die
-   * while the others run on): no lease is released first, and only runs a later run superseded
-   * or whose lease expired at least that long ago are failed.
+   * while the others run on): no lease is released first, and only each export's latest run,
+   * if its lease expired at least that long ago, is failed (a run that takes an expired lease
+   * fails the run it supersedes itself: failSupersededRun).
    */
   async recoverAbandonedRuns(expiredForMs = 0): Promise<number> {
     // One process holds a DuckDB store: its runs in flight are this process's own.
@@ -621,7 +622,7 @@ export class CursorStore {
         ? "the process running this export stopped before the run committed; the next run covers the same records"
         : `the node running this export stopped renewing its lease more than ${Math.round(expiredForMs / 1000)} s ago, before the run committed; the next run covers the same records`;
     let recovered = 0;
-    for (const run of await this.abandonedRuns(expiredForMs)) if (await this.failAbandonedRun(run, why)) recovered++;
+    for (const run of await this.abandonedRuns(expiredForMs)) if (await this.failAbandonedRun(run, why, expiredForMs)) recovered++;
     return recovered;
   }
 
@@ -633,7 +634,7 @@ export class CursorStore {
    * (commitRun), and a run recorded failed must not commit after. An older run's lease went to
    * a later run when that one opened; it is left to that run. True when it recorded the failure.
    */
-  async failAbandonedRun(run: { exportId: string; runId: string; name: string }, details = "the process running this export stopped before the run committed; the next run covers the same records"): Promise<boolean> {
+  async failAbandonedRun(run: { exportId: string; runId: string; name: string }, details = "the process running this export stopped before the run committed; the next run covers the same records", expiredForMs = 0): Promise<boolean> {
     return this.db.transaction(async (q) => {
       const now = this.now();
       const row = await q.one(
@@ -642,7 +643,8 @@ export class CursorStore {
       );
       if (!row || row.result !== "Running") return false;
       const latest = BigInt(row.run_number as bigint) === BigInt(row.run_count as bigint);
-      if (latest && leaseOwner(row, now) !== undefined) return false;
+      // A sweep's run renewed late and expired again since it was listed: not that long ago.
+      if (latest && leaseOwner(row, now - expiredForMs) !== undefined) return false;
       if (latest) await q.run("UPDATE export_state SET lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1", [run.exportId]);
       await failIn(q, run.exportId, run.runId, new Date(now), {
         operationId: run.runId,
@@ -1138,7 +1140,6 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
   return rows.map((r) => ({ runId: String(r.run_id), path: String(r.path) }));
 }
 
-/** Records a run failed: on the export (when it still exists), on the run, and in the failures history. */
 /**
  * The export's latest run, `runNumber`, if still Running when startRun takes its expired lease
  * for another owner: its commit would be refused (commitRun checks the owner), so it is failed
@@ -1157,11 +1158,16 @@ async function failSupersededRun(q: MetadataSession, exportId: string, runNumber
   });
 }
 
+/**
+ * Records a run failed: on the export (when it still exists), on the run, and in the failures
+ * history; only while the run is Running. A fenced run's own failure comes after the one its
+ * taker recorded (failSupersededRun), and a run whose commit landed unseen is not to be failed.
+ */
 async function failIn(q: MetadataSession, exportId: string, runId: string, now: Date, failure: Omit<FailureRecord, "timestamp" | "lastSuccessRun">, resources = ""): Promise<void> {
   const state = await q.one("SELECT last_success_time FROM export_state WHERE export_id = $1", [exportId]);
   if (!state) return;
+  if ((await q.change("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3, resources = $4 WHERE run_id = $1 AND result = 'Running'", [runId, now, failure.details, resources])) === 0) return;
   await q.run("UPDATE export_state SET last_run_result = 'Failed', last_run_time = $2 WHERE export_id = $1", [exportId, now]);
-  await q.run("UPDATE runs SET result = 'Failed', finished_at = $2, details = $3, resources = $4 WHERE run_id = $1", [runId, now, failure.details, resources]);
   await insertFailure(q, exportId, now, state.last_success_time ?? null, failure);
 }
 

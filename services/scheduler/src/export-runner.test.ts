@@ -248,6 +248,8 @@ describe("ExportRunner", () => {
       clock += 5000;
       expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
       await lost;
+      // The runner's own handler of that answer runs after this one's.
+      await new Promise((r) => setImmediate(r));
     };
     const fenced = await paused.run(spec);
     expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost .* stopped before uploading/) });
@@ -255,6 +257,8 @@ describe("ExportRunner", () => {
     expect(calls.uploaded).toBe(0);
     expect(calls.deleted).toEqual([]);
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    // One failure on record for it: the one the other node's run recorded as it took the lease.
+    expect((await cursor.listFailures({ exportId: spec.id })).failures.map((f) => f.operationId)).toEqual([fenced.runId]);
     // The other node's run holds the export still: the fenced run's failure took nothing from it.
     expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
   });
