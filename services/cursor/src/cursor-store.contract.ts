@@ -666,6 +666,26 @@ export function cursorStoreContract(
         expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-b")).toMatchObject({ result: "Running" });
       });
 
+      it("fails, as the next run opens, a run let go with its lease while still Running (its failure could not be recorded)", async () => {
+        await store.startRun({ exportId: "x2", name: "Export2", runId: "let-go", owner: "a", leaseTtlMs: 60_000, upTo: (c) => c });
+        await store.releaseLease("x2", "a");
+        clock += 1_000;
+        if (shared) {
+          // Not yet that long ago for a sweep; then it is.
+          expect(await store.recoverAbandonedRuns(5_000)).toBe(0);
+          clock += 5_000;
+          expect(await store.recoverAbandonedRuns(5_000)).toBe(1);
+          expect((await store.listRuns(["x2"]))[0]).toMatchObject({ runId: "let-go", result: "Failed" });
+        }
+        expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "next", owner: "a", leaseTtlMs: 60_000, upTo: (c) => c })).toBeDefined();
+        expect(Object.fromEntries((await store.listRuns(["x2"])).map((r) => [r.runId, r.result]))).toEqual({ "let-go": "Failed", next: "Running" });
+        // An export whose last run ended opens the next without failing anything.
+        await store.failRun("x2", "next", { operationId: "next", name: "Export2", failureKind: "Failure", details: "d", isPermanent: false }, "a");
+        clock += 1_000;
+        await store.startRun({ exportId: "x2", name: "Export2", runId: "third", owner: "a", leaseTtlMs: 60_000, upTo: (c) => c });
+        expect((await store.listFailures("x2")).map((f) => f.operationId)).toEqual(["let-go", "next"]);
+      });
+
       it(shared ? "a sweep fails only runs whose lease expired at least that long ago, and frees no live lease" : "a sweep does nothing: the one process holding the store runs its runs itself", async () => {
         await store.initExportState("x3", "db", "Export3");
         await store.initExportState("x4", "db", "Export4");

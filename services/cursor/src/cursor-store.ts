@@ -205,7 +205,7 @@ export const HISTORY_RETENTION_MS = 14 * 86_400_000;
  * it needs. A run's latency is mostly such statements (bench #3): in DuckDB this join costs
  * 0.6 ms less than the clock as a subquery, and the row's every column 0.5 ms more.
  */
-const RUN_STATE_COLUMNS = "s.checkpoint_cursor, s.system_disabled, s.run_count, s.completed_runs, s.lease_owner, s.lease_expires_at, c.last_cursor AS __last_cursor";
+const RUN_STATE_COLUMNS = "s.checkpoint_cursor, s.system_disabled, s.run_count, s.completed_runs, s.lease_owner, s.lease_expires_at, s.last_run_start, s.last_run_time, c.last_cursor AS __last_cursor";
 const RUN_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS} FROM export_state s, clock c WHERE s.export_id = $1`;
 /** RUN_STATE_SQL, and whether failed attempts left files to remove: a run reads their list only when they did. */
 const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pending_artifacts p WHERE p.export_id = $1) AS __has_pending
@@ -390,8 +390,10 @@ export class CursorStore {
       // Checked here, in the step that opens a run, so asking to run costs no read of its own.
       const { state, from, to } = openableRange(existing, start.name, start.upTo);
       if (leasedElsewhere(state, start.owner, now)) return undefined;
-      // An expired lease taken from another owner: that owner's run can no longer commit.
-      if (state.lease_owner && state.lease_owner !== start.owner) await failSupersededRun(q, exportId, state.run_count as bigint, start.name, now);
+      // The latest run never ended: its lease expired and is taken now, or it was let go with
+      // the run left Running (its failure could not be recorded). It can no longer commit
+      // (commitRun checks the owner), and an owner runs one run of an export at a time.
+      if (runNotEnded(state)) await failSupersededRun(q, exportId, state.run_count as bigint, start.name, now);
       const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint, { owner: start.owner, expiresAt: new Date(now + start.leaseTtlMs) });
       // Runs that committed: the next successful run is number count + 1 (retries share it).
       return { runNumber, from, to, startedAt: new Date(now), completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
@@ -610,8 +612,9 @@ export class CursorStore {
    * DuckDB one process holds the store, so every lease in it is such a leftover and goes first.
    * With `expiredForMs` above 0, a running scheduler's sweep (a node of a shared store may die
    * while the others run on): no lease is released first, and only each export's latest run,
-   * if its lease expired at least that long ago, is failed (a run that takes an expired lease
-   * fails the run it supersedes itself: failSupersededRun).
+   * if its lease expired at least that long ago (or it was let go, the run started at least
+   * that long ago), is failed (the next run of an export fails the run it supersedes itself:
+   * failSupersededRun).
    */
   async recoverAbandonedRuns(expiredForMs = 0): Promise<number> {
     // One process holds a DuckDB store: its runs in flight are this process's own.
@@ -686,7 +689,7 @@ export class CursorStore {
       const rows = await q.all(
         expiredForMs > 0
           ? `SELECT r.export_id, r.run_id, s.name FROM export_state s JOIN runs r ON r.export_id = s.export_id AND r.run_number = s.run_count
-              WHERE s.lease_expires_at <= $1 AND r.result = 'Running'`
+              WHERE (s.lease_expires_at <= $1 OR (s.lease_owner IS NULL AND r.started_at <= $1)) AND r.result = 'Running'`
           : `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
               WHERE r.result = 'Running' AND (r.run_number < s.run_count OR s.lease_expires_at IS NULL OR s.lease_expires_at <= $1)`,
         [new Date(this.now() - expiredForMs)],
@@ -1141,9 +1144,20 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
 }
 
 /**
- * The export's latest run, `runNumber`, if still Running when startRun takes its expired lease
- * for another owner: its commit would be refused (commitRun checks the owner), so it is failed
- * now rather than left Running until a scheduler starts.
+ * Whether the export's latest run has not ended, as its row says (a run's end, committed or
+ * failed, sets last_run_time): read with the state startRun reads, so the common case, the
+ * last run over, costs no statement.
+ */
+function runNotEnded(state: SqlRow): boolean {
+  const started = dateOf(state.last_run_start);
+  const ended = dateOf(state.last_run_time);
+  return started !== undefined && (ended === undefined || ended.getTime() < started.getTime());
+}
+
+/**
+ * The export's latest run, `runNumber`, if still Running when startRun opens the next: its
+ * commit would be refused (commitRun checks the owner), so it is failed now rather than left
+ * Running until a scheduler starts.
  */
 async function failSupersededRun(q: MetadataSession, exportId: string, runNumber: bigint, name: string, now: number): Promise<void> {
   const run = await q.one("SELECT run_id FROM runs WHERE export_id = $1 AND run_number = $2 AND result = 'Running'", [exportId, runNumber]);
