@@ -106,8 +106,8 @@ function catalogOf(specs: ExportSpec[], counter = { full: 0 }) {
   };
 }
 
-/** Waits (up to 5 s) until `condition` holds. */
-const until = (condition: () => boolean) => waitFor("the scheduler", async () => (condition() ? true : undefined), 5_000);
+/** Waits (up to `ms`, 5 s unless given) until `condition` holds. */
+const until = (condition: () => boolean, ms = 5_000) => waitFor("the scheduler", async () => (condition() ? true : undefined), ms);
 
 describe("RunScheduler", () => {
   it("fills a freed slot at once instead of waiting for the next tick", async () => {
@@ -138,7 +138,9 @@ describe("RunScheduler", () => {
     // No timed tick comes after the first: only the look set for each interval's end can run it again.
     const scheduler = new RunScheduler(counting, runner, catalogOf([every]), { tickMs: 3_600_000, maxConcurrentRuns: 1 });
     await scheduler.tick();
-    await until(() => runner.started.length >= 3);
+    // Three intervals of 300 ms take about a second; on a machine loaded by other suites, CI
+    // once took over 5 s. A look that never came would wait for the hour's tick.
+    await until(() => runner.started.length >= 3, 30_000);
     scheduler.stop();
     await until(() => runner.runningCount === 0);
     // The look comes when the recorded start says, not before: one read of its state a run (a look may be reading one more).
