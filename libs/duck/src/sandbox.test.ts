@@ -184,3 +184,30 @@ describe("the configuration", () => {
     }
   });
 });
+
+describe("an instance without the cache of files", () => {
+  it("keeps nothing of the files it reads in memory, where one with it keeps their blocks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spillway-file-cache-"));
+    const cached = async (instance: DuckDBInstance) => {
+      const c = await instance.connect();
+      try {
+        for (let i = 0; i < 5; i++) {
+          const file = quoteLiteral(join(dir, `f${i}.parquet`));
+          await c.run(`COPY (SELECT range AS id FROM range(1000)) TO ${file} (FORMAT parquet)`);
+          await c.run(`SELECT sum(id) FROM read_parquet(${file})`);
+        }
+        const rows = (await c.runAndReadAll("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'EXTERNAL_FILE_CACHE'")).getRows();
+        return BigInt(rows[0]![0] as bigint);
+      } finally {
+        c.closeSync();
+        instance.closeSync();
+      }
+    };
+    try {
+      expect(await cached(await openSandboxedInstance([dir], join(dir, "tmp")))).toBeGreaterThan(0n);
+      expect(await cached(await openSandboxedInstance([dir], join(dir, "tmp"), { externalFileCache: false }))).toBe(0n);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -112,8 +112,9 @@ export class QueryEngine {
     // into one folder crashed the process when tried.
     const at = (folder: string) => join(dataDir, folder);
     const [instance, ingestInstance, adhocInstance] = await Promise.all([
-      openSandboxedInstance([at("extents"), at("spool"), at(QUERY_SCRATCH)], at(QUERY_SCRATCH)),
-      openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1 }),
+      // Runs and ingestion read each extent once or twice: no cache of files (InstanceLimits).
+      openSandboxedInstance([at("extents"), at("spool"), at(QUERY_SCRATCH)], at(QUERY_SCRATCH), { externalFileCache: false }),
+      openSandboxedInstance([at("extents"), at(INGEST_SCRATCH)], at(INGEST_SCRATCH), { threads: 1, externalFileCache: false }),
       openSandboxedInstance([at("extents"), at(ADHOC_SCRATCH)], at(ADHOC_SCRATCH), { memoryLimit: adhocLimits.memoryLimit }),
     ]);
     const spools = new LocalSpoolStore(at("spool"));

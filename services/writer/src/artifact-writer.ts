@@ -103,7 +103,8 @@ export class ArtifactWriter {
    */
   static async create(dataDir: string, fileTargets: FileTargetPolicy, entriesKept = STAGE_ENTRIES_IN_MEMORY): Promise<ArtifactWriter> {
     const dirs = ["spool", "tmp/writer"].map((d) => join(dataDir, d));
-    const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"));
+    // Each stage's spool is read once: no cache of files (InstanceLimits).
+    const instance = await openSandboxedInstance(dirs, join(dataDir, "tmp/writer"), { externalFileCache: false });
     const stages = new LocalSpoolStore(join(dataDir, "tmp/writer"), "stage");
     // A stage is kept across restarts for the run that made it, until it counts as abandoned.
     await stages.removeOlderThan(ABANDONED_SPOOL_MS);
