@@ -44,6 +44,8 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   addFailure: "internal",
   holdExportForDrop: "internal",
   purgeExportState: "internal",
+  listDroppedLeftovers: "internal",
+  forgetDroppedLeftovers: "internal",
   recoverAbandonedRuns: "internal",
   setSystemDisabled: "internal",
   heartbeat: "internal",
