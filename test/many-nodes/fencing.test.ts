@@ -160,33 +160,6 @@ describe("a node killed mid-run, its export not due again", () => {
   });
 });
 
-/**
- * A node that dies mid-upload, its export dropped at once on another node while the dead
- * node's lease still stands: the drop leaves the run in flight its files, and that run will
- * never remove them. The other node's sweep does, once they have been kept three leases.
- */
-describe("an export dropped while the node of its run in flight lies dead", () => {
-  const cluster = twoNodes();
-
-  it("has the files that run uploaded removed by the other node's sweep", async () => {
-    // A 5 s lease, so the drop surely comes while it stands.
-    const [a, b] = await cluster.start({ SPILLWAY_RUN_LEASE: "5s" });
-    await cluster.ingest(a, 1, 10);
-    const held = await cluster.runHeldAtUpload(a);
-    await a.kill();
-    await held.forward();
-    expect(await held.run).toBeInstanceOf(Error);
-    expect(await cluster.lakeFiles()).toHaveLength(1);
-    await b.catalog.dropContinuousExport({ name: "Out" });
-    expect(await cluster.lakeFiles()).toHaveLength(1);
-
-    // Kept 15 s, a sweep every 5 s.
-    let files = await cluster.lakeFiles();
-    for (const deadline = Date.now() + 60_000; files.length && Date.now() < deadline; files = await cluster.lakeFiles()) await new Promise((r) => setTimeout(r, 1000));
-    expect(files).toEqual([]);
-  });
-});
-
 interface HoldingProxy {
   origin: string;
   /** Holds the next PUT whose path starts with `pathPrefix` until `forward` is called. */

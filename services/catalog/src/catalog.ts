@@ -312,9 +312,8 @@ export class Catalog {
         }
       }
     }
-    // No run starts or commits once the state is gone; then the definition goes. A run in
-    // flight was left its files; should its node have died, a sweep removes them (the leftovers).
-    await this.peers.cursor.purgeExportState({ exportId: definition.id, ...(external ? { database, externalTable: definition.externalTableName } : {}) });
+    // No run starts or commits once the state is gone; then the definition goes.
+    await this.peers.cursor.purgeExportState({ exportId: definition.id });
     await this.store.write(async (tx) => {
       const current = await tx.get("continuous_export", database, name);
       // Dropped meanwhile, or dropped and created anew (a new id): that one stays.

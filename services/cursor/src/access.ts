@@ -44,8 +44,6 @@ export const cursorAccess: AccessTable<typeof CursorService> = {
   addFailure: "internal",
   holdExportForDrop: "internal",
   purgeExportState: "internal",
-  listDroppedLeftovers: "internal",
-  forgetDroppedLeftovers: "internal",
   recoverAbandonedRuns: "internal",
   setSystemDisabled: "internal",
   heartbeat: "internal",

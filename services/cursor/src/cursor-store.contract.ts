@@ -717,27 +717,6 @@ export function cursorStoreContract(
         expect(Object.fromEntries((await store.listRuns(["x2"])).map((r) => [r.runId, r.result]))).toEqual({ older: "Failed", later: shared ? "Running" : "Failed" });
       });
 
-      it("keeps, as a drop purges the state, the files the journal still lists, with their external table, until a sweep forgets them", async () => {
-        await store.initExportState("x3", "db", "Export3");
-        await runUnderLease("x2-left", 60_000);
-        await store.journalPending("x2", "run-a", ["blob/a.parquet", "blob/b.parquet"]);
-        await store.journalPending("x3", "run-c", ["blob/c.parquet"]);
-        await store.dropExportState("x2", { database: "db", externalTable: "Lake" });
-        // Without its external table, a purge forgets nothing it cannot say where it is.
-        await store.dropExportState("x3");
-        expect(await store.pendingArtifacts("x2")).toEqual([]);
-        expect(await store.droppedLeftovers(5_000, 10)).toEqual([]);
-        clock += 5_000;
-        expect(await store.droppedLeftovers(5_000, 10)).toEqual([
-          { exportId: "x2", path: "blob/a.parquet", database: "db", externalTable: "Lake" },
-          { exportId: "x2", path: "blob/b.parquet", database: "db", externalTable: "Lake" },
-        ]);
-        expect(await store.droppedLeftovers(5_000, 1)).toHaveLength(1);
-        await store.forgetDroppedLeftovers("x2", ["blob/a.parquet"]);
-        expect((await store.droppedLeftovers(5_000, 10)).map((l) => l.path)).toEqual(["blob/b.parquet"]);
-        expect(await store.pendingArtifacts("x3")).toEqual([{ runId: "run-c", path: "blob/c.parquet" }]);
-      });
-
       it("holds an export for its drop: a run whose lease expired can no longer commit, and the journaled files come with the hold", async () => {
         const { from, to } = await runUnderLease("x2-drop", 1_000);
         await store.journalPending("x2", "run-a", ["blob/a.parquet"]);

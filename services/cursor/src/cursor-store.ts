@@ -183,10 +183,6 @@ const SCHEMA = [
   // (LEASES_TABLE_MOVE).
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_owner VARCHAR`,
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMP`,
-  // Files a dropped export's journal still listed at the purge (a run in flight's, left to it
-  // by the drop; its node may have died), with where they are, for a sweep to remove.
-  `CREATE TABLE IF NOT EXISTS dropped_leftovers (
-     export_id VARCHAR NOT NULL, path VARCHAR NOT NULL, database VARCHAR NOT NULL, external_table VARCHAR NOT NULL, dropped_at TIMESTAMP NOT NULL)`,
 ];
 
 /**
@@ -350,39 +346,12 @@ export class CursorStore {
     return rows.map((r) => stateOf(r, now));
   }
 
-  /**
-   * Purges the export's state. With `leftoversOf` (its database and external table), the files
-   * its journal still lists are kept as the drop's leftovers (droppedLeftovers) rather than
-   * forgotten: a drop leaves a run in flight's files to that run, whose node may have died.
-   */
-  async dropExportState(exportId: string, leftoversOf?: { database: string; externalTable: string }): Promise<void> {
+  async dropExportState(exportId: string): Promise<void> {
     await this.db.transaction(async (q) => {
-      if (leftoversOf) {
-        await q.run(
-          // DISTINCT in a subquery: on PostgreSQL, one beside the parameters would type them as text.
-          "INSERT INTO dropped_leftovers (export_id, path, database, external_table, dropped_at) SELECT p.export_id, p.path, $2, $3, $4 FROM (SELECT DISTINCT export_id, path FROM pending_artifacts WHERE export_id = $1) p",
-          [exportId, leftoversOf.database, leftoversOf.externalTable, new Date(this.now())],
-        );
-        await q.run("DELETE FROM pending_artifacts WHERE export_id = $1", [exportId]);
-      }
       for (const table of ["export_state", "runs", "artifacts", "failures"]) {
         await q.run(`DELETE FROM ${table} WHERE export_id = $1`, [exportId]);
       }
     });
-  }
-
-  /** Dropped exports' leftover files kept at least `olderThanMs`, oldest first. */
-  async droppedLeftovers(olderThanMs: number, limit: number): Promise<Array<{ exportId: string; path: string; database: string; externalTable: string }>> {
-    const rows = await this.db.select(
-      `SELECT export_id, path, database, external_table FROM dropped_leftovers WHERE dropped_at <= $1 ORDER BY dropped_at, export_id, path LIMIT ${Math.max(0, Math.floor(limit))}`,
-      [new Date(this.now() - olderThanMs)],
-    );
-    return rows.map((r) => ({ exportId: String(r.export_id), path: String(r.path), database: String(r.database), externalTable: String(r.external_table) }));
-  }
-
-  async forgetDroppedLeftovers(exportId: string, paths: string[]): Promise<void> {
-    if (paths.length === 0) return;
-    await this.db.transaction((q) => q.run(`DELETE FROM dropped_leftovers WHERE export_id = $1 AND path IN (${inList(paths)})`, [exportId]));
   }
 
   /** Takes the export's lease for `ttlMs` if it is free, expired or already ours. */

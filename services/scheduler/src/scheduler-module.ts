@@ -3,7 +3,6 @@ import type { SpillwayConfig } from "@spillway/config";
 import { errorMessage } from "@spillway/errors";
 import { withRetry } from "@spillway/rpc";
 import { ExportRunner, type RunCluster } from "./export-runner.js";
-import { LeftoverSweeper } from "./leftover-sweeper.js";
 import { ManifestWriter } from "./manifest-writer.js";
 import { OperationRunner } from "./operation-runner.js";
 import { observeExports, RunMetrics } from "./run-metrics.js";
@@ -30,11 +29,10 @@ export interface SchedulerNodeOptions {
 const HEARTBEAT_MS = 2000;
 const NODE_TIMEOUT_MS = 3 * HEARTBEAT_MS;
 /**
- * A running scheduler sweeps, once a lease's time, for what a node that died left: on a shared
- * store, runs Running with no one to take their export, those whose lease expired this many
- * leases ago (an expired lease stays its owner's until taken, README "A node paused mid-run":
- * a node whose renewals are only late keeps that long to commit); and files a dropped export's
- * run in flight journaled, kept that long (the run removes them itself if its node lives).
+ * A running scheduler sweeps a shared store, once a lease's time, for the runs a node that died
+ * left Running with no one to take their export: those whose lease expired this many leases ago.
+ * An expired lease stays its owner's until taken (README "A node paused mid-run"): a node whose
+ * renewals are only late keeps that long to commit.
  */
 const SWEEP_AFTER_LEASES = 3;
 
@@ -58,7 +56,6 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
   const operations = new OperationRunner(peers, { leaseTtlMs: config.runLeaseMs, log });
   // Every committed run's manifest, beside its data; those a crash left due are written at start.
   const manifests = new ManifestWriter(peers, { log });
-  const leftovers = new LeftoverSweeper(peers, SWEEP_AFTER_LEASES * config.runLeaseMs, log);
   let stopped = false;
   let starting: Promise<void> | undefined;
   let sweep: NodeJS.Timeout | undefined;
@@ -75,7 +72,6 @@ export async function createSchedulerModule(config: SpillwayConfig, peers: Sched
         manifests.start();
         sweep = setInterval(() => {
           void peers.cursor.recoverAbandonedRuns({ expiredForMs: BigInt(SWEEP_AFTER_LEASES * config.runLeaseMs) }).catch((err) => log(`scheduler: sweep for abandoned runs: ${errorMessage(err)}`));
-          void leftovers.sweep().catch((err) => log(`scheduler: sweep for dropped exports' files: ${errorMessage(err)}`));
         }, config.runLeaseMs);
         sweep.unref();
       };
