@@ -142,10 +142,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const timers = new Set<NodeJS.Timeout>();
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let requestCounter = 0;
-  let inFlight = 0;
   /** Called with each request's URL as it comes in; with none when the proxy stops. */
   const activityWaiters = new Set<(url?: string) => void>();
-  /** URLs of the requests in flight, one entry each. */
+  /** URLs of the requests in flight, one entry each (their count is inFlight). */
   const activeUrls: string[] = [];
 
   const later = (ms: number, fn: () => void) => {
@@ -248,7 +247,6 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     stats.requests++;
-    inFlight++;
     const url = req.url ?? "";
     activeUrls.push(url);
     let done = false;
@@ -256,7 +254,6 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const finished = () => {
       if (done) return;
       done = true;
-      inFlight--;
       activeUrls.splice(activeUrls.indexOf(url), 1);
       req.socket.off("close", finished);
     };
@@ -359,7 +356,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     stats: () => ({ ...stats, faults: { ...stats.faults }, phases: { ...stats.phases } }),
     recent: () => [...recent],
-    inFlight: () => inFlight,
+    inFlight: () => activeUrls.length,
     waitForActivity(timeoutMs, urlPart = "") {
       if (activeUrls.some((u) => u.includes(urlPart))) return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {

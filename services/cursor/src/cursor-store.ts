@@ -210,6 +210,8 @@ const RUN_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS} FROM export_state s, clock c 
 /** RUN_STATE_SQL, and whether failed attempts left files to remove: a run reads their list only when they did. */
 const START_STATE_SQL = `SELECT ${RUN_STATE_COLUMNS}, EXISTS (SELECT 1 FROM pending_artifacts p WHERE p.export_id = $1) AS __has_pending
   FROM export_state s, clock c WHERE s.export_id = $1`;
+/** Why a run a process left Running, found as a scheduler starts, failed. */
+const STOPPED_BEFORE_COMMIT = "the process running this export stopped before the run committed; the next run covers the same records";
 /** How long a drop holds an export (holdForDrop) unless it lets go first. */
 const DROP_HOLD_MS = 60_000;
 /** Exports whose backlogs one statement reads (exportBacklogs). */
@@ -467,11 +469,11 @@ export class CursorStore {
       // Only while the checkpoint is where the run began and the run's owner still holds the
       // lease. Expiry only lets another owner take the lease (startRun, whose run then removes
       // the files the journal lists, this run's among them; a drop, holdForDrop) or a starting
-      // scheduler, or a sweep three leases on, free it (failAbandonedRun): until one of them rewrites the owner, the lease
-      // is still this run's, so a run whose renewals came late still commits, and one fenced
-      // out does not (README "A node paused mid-run"). The run is over: its lease goes with the
-      // commit. The checks are in the write itself, a statement fewer than reading first
-      // (bench #3); a refusal reads why.
+      // scheduler, or a sweep three leases on, free it (failAbandonedRun): until one of them
+      // rewrites the owner, the lease is still this run's, so a run whose renewals came late
+      // still commits, and one fenced out does not (README "A node paused mid-run"). The run is
+      // over: its lease goes with the commit. The checks are in the write itself, a statement
+      // fewer than reading first (bench #3); a refusal reads why.
       const moved = await q.change(
         `UPDATE export_state SET checkpoint_cursor = $2, last_run_result = 'Completed', last_run_time = $3, last_success_time = $3, completed_runs = completed_runs + 1,
            lease_owner = NULL, lease_expires_at = NULL WHERE export_id = $1 AND checkpoint_cursor = $4 AND lease_owner = $5`,
@@ -622,7 +624,7 @@ export class CursorStore {
     if (expiredForMs === 0) await this.releaseAllLeases();
     const why =
       expiredForMs === 0
-        ? "the process running this export stopped before the run committed; the next run covers the same records"
+        ? STOPPED_BEFORE_COMMIT
         : `the node running this export stopped renewing its lease more than ${Math.round(expiredForMs / 1000)} s ago, before the run committed; the next run covers the same records`;
     let recovered = 0;
     for (const run of await this.abandonedRuns(expiredForMs)) if (await this.failAbandonedRun(run, why, expiredForMs)) recovered++;
@@ -637,7 +639,7 @@ export class CursorStore {
    * (commitRun), and a run recorded failed must not commit after. An older run's lease went to
    * a later run when that one opened; it is left to that run. True when it recorded the failure.
    */
-  async failAbandonedRun(run: { exportId: string; runId: string; name: string }, details = "the process running this export stopped before the run committed; the next run covers the same records", expiredForMs = 0): Promise<boolean> {
+  async failAbandonedRun(run: { exportId: string; runId: string; name: string }, details = STOPPED_BEFORE_COMMIT, expiredForMs = 0): Promise<boolean> {
     return this.db.transaction(async (q) => {
       const now = this.now();
       const row = await q.one(

@@ -1715,9 +1715,9 @@ export type RecoverAbandonedRunsRequest = Message<"spillway.cursor.v1.RecoverAba
   /**
    * 0, as a scheduler starts: every Running run whose export has no live lease (on a store one
    * process holds, every lease is released first: they are a dead process's). Above 0, a running
-   * scheduler's sweep of a shared store: no lease is released, and only runs a later run
-   * superseded, or whose lease expired at least this long ago, are failed; a run whose renewals
-   * are only late may still commit.
+   * scheduler's sweep of a shared store: no lease is released, and only each export's latest
+   * run is failed, if its lease expired at least this long ago (or was let go, the run started
+   * that long ago); a run whose renewals are only late may still commit.
    *
    * @generated from field: uint64 expired_for_ms = 1;
    */
