@@ -140,6 +140,28 @@ export function runPhases(spans: Span[]): RunPhases {
   return { runs, phases };
 }
 
+/**
+ * The run of median length, every span of its trace (at any depth) by start: offset from the
+ * trace's first span and duration, indented by depth. Shows what overlaps and where the gaps are.
+ */
+export function medianRunTimeline(spans: Span[]): string[] {
+  const runs = spans.filter((s) => s.name === RUN_SPAN).sort((a, b) => a.durationMs - b.durationMs);
+  const run = runs[Math.floor((runs.length - 1) / 2)];
+  if (!run) return [];
+  const trace = spans.filter((s) => s.traceId === run.traceId).sort((a, b) => a.startMs - b.startMs);
+  const t0 = trace[0]!.startMs;
+  const byId = new Map(trace.map((s) => [s.spanId, s]));
+  const depth = (s: Span): number => {
+    let d = 0;
+    for (let p = byId.get(s.parentSpanId); p; p = byId.get(p.parentSpanId)) d++;
+    return d;
+  };
+  return [
+    `the median run (${run.durationMs.toFixed(1)} ms), span by span: start offset +duration`,
+    ...trace.map((s) => `  ${"  ".repeat(depth(s))}${(s.startMs - t0).toFixed(1).padStart(6)} +${s.durationMs.toFixed(1)} ${label(s.name)}`),
+  ];
+}
+
 /** Median and max of spans with the given name. */
 export function spanStats(spans: Span[], name: string): { count: number; median: number; max: number } | undefined {
   const d = spans.filter((s) => s.name === name).map((s) => s.durationMs).sort((a, b) => a - b);

@@ -4,7 +4,7 @@ import { EXPORT_QUERY } from "../datagen.js";
 import { fmtMs, limitFigure, median, percentile, type Figure } from "../report.js";
 import { scaled } from "../settings.js";
 import { createBlobExternalTable, createExport, createTable, DATABASE, exportedRows, runNow } from "../spillway-ops.js";
-import { formatPhases, runPhases } from "../trace-collector.js";
+import { formatPhases, medianRunTimeline, runPhases } from "../trace-collector.js";
 
 const WARMUP_RUNS = 5;
 /** Runs with nothing new to export, timed after the measured ones. */
@@ -35,6 +35,7 @@ export async function runLatency(ctx: BenchContext): Promise<Figure[]> {
     const spans = await ctx.spans(measuredFrom, measuredTo);
     if (spans) {
       notes.push(...formatPhases(runPhases(spans)));
+      notes.push(...medianRunTimeline(spans));
       notes.push("the client-side latency minus the RunContinuousExportNow server span is gRPC and the client");
     } else {
       notes.push("phases not measured (BENCH_TRACE=0)");
