@@ -252,6 +252,69 @@ describe("a transaction's BEGIN, sent with its first statement", () => {
     expect(await db.read((q) => q.all("SELECT k FROM kv WHERE k LIKE 'side-%'"))).toEqual([]);
   });
 
+  it("sends writes no one reads with the task's next call or its COMMIT: a transaction of such writes alone is one trip", async () => {
+    const insert = (k: string, v: number) => `INSERT INTO kv (k, v) VALUES ('${k}', ${v})`;
+    expect(await tripsOf(() => db.transaction((q) => q.runWithNext(`${insert("later-1", 1)};\n${insert("later-2", 2)}`)))).toBe(1);
+    // Before a read in the same task: the read sees them, and they go in its call.
+    const trips = await tripsOf(async () => {
+      const seen = await db.transaction(async (q) => {
+        await q.runWithNext(insert("later-3", 3));
+        return q.one("SELECT v FROM kv WHERE k = $1", ["later-3"]);
+      });
+      expect(seen).toEqual({ v: 3n });
+    });
+    expect(trips).toBe(2);
+    expect(await db.read((q) => q.all("SELECT v FROM kv WHERE k LIKE 'later-%' ORDER BY k"))).toEqual([{ v: 1n }, { v: 2n }, { v: 3n }]);
+    // Outside a transaction they run at once.
+    await db.exclusive((q) => q.runWithNext(insert("later-4", 4)));
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["later-4"]))).toEqual({ v: 4n });
+  });
+
+  it("commits nothing of a transaction whose deferred write fails, even when the task caught the failure of the call that carried it", async () => {
+    await db.exclusive((q) => q.run("INSERT INTO kv (k, v) VALUES ('defer-dup', 1)"));
+    // Failing with the COMMIT: the write before it does not stay.
+    await expect(
+      db.transaction(async (q) => {
+        await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["defer-a", 1n]);
+        await q.runWithNext("INSERT INTO kv (k, v) VALUES ('defer-dup', 2)");
+      }),
+    ).rejects.toThrow(/duplicate|constraint/i);
+    // Failing with a later statement's call, which the task catches and goes on.
+    await expect(
+      db.transaction(async (q) => {
+        await q.runWithNext("INSERT INTO kv (k, v) VALUES ('defer-dup', 3)");
+        await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["defer-b", 1n]).catch(() => undefined);
+        await q.run("INSERT INTO kv (k, v) VALUES ($1, $2)", ["defer-c", 1n]);
+      }),
+    ).rejects.toThrow(/duplicate|constraint/i);
+    expect(await db.read((q) => q.all("SELECT k, v FROM kv WHERE k LIKE 'defer-%' ORDER BY k"))).toEqual([{ k: "defer-dup", v: 1n }]);
+    // The connection is left with no transaction open: the next one commits.
+    await db.transaction((q) => q.runWithNext("INSERT INTO kv (k, v) VALUES ('defer-d', 4)"));
+    expect(await db.read((q) => q.one("SELECT v FROM kv WHERE k = $1", ["defer-d"]))).toEqual({ v: 4n });
+  });
+
+  it("fails only the group member whose deferred write fails: the others commit", async () => {
+    await db.exclusive((q) => q.run("INSERT INTO kv (k, v) VALUES ('group-dup', 1)"));
+    let release!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const busy = db.exclusive(() => new Promise<void>((r) => ((release = r), started())));
+    await running;
+    const first = db.transaction((q) => q.runWithNext("INSERT INTO kv (k, v) VALUES ('group-a', 1)"));
+    const failing = db.transaction((q) => q.runWithNext("INSERT INTO kv (k, v) VALUES ('group-dup', 2)"));
+    const last = db.transaction(async (q) => (await q.runWithNext("INSERT INTO kv (k, v) VALUES ('group-b', 1)"), q.one("SELECT count(*) AS n FROM kv WHERE k = 'group-a'")));
+    release();
+    await busy;
+    await first;
+    await expect(failing).rejects.toThrow(/duplicate|constraint/i);
+    expect(await last).toEqual({ n: 1n });
+    expect(await db.read((q) => q.all("SELECT k, v FROM kv WHERE k LIKE 'group-%' ORDER BY k"))).toEqual([
+      { k: "group-a", v: 1n },
+      { k: "group-b", v: 1n },
+      { k: "group-dup", v: 1n },
+    ]);
+  });
+
   it("opens a group's transaction with the first statement of whichever member runs one", async () => {
     let release!: () => void;
     let started!: () => void;

@@ -63,7 +63,8 @@ function duckSession(q: Queryable): MetadataSession {
     runAll: async (statements) => {
       if (statements.length === 0) return;
       const script = inlinedScript(statements);
-      if (script !== undefined) return q.run(script);
+      // In a transaction it goes with the next call, the commit at the latest.
+      if (script !== undefined) return q.runWithNext(script);
       for (const [sql, params] of statements) await run(sql, params);
     },
   };

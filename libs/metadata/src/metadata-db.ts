@@ -12,7 +12,10 @@ export interface MetadataSession {
   /**
    * Runs writes whose results are not read, in order, in as few calls to the database as it
    * allows: on DuckDB one call for all, where each statement costs a call of its own through
-   * the node bindings otherwise (bench #3). Stops at the first that fails.
+   * the node bindings otherwise (bench #3), and in a transaction that call is the task's next
+   * one, or its commit (a transaction of writes alone is then one call). Stops at the first
+   * that fails; on DuckDB in a transaction, that failure may come from the next call and
+   * fails the commit, so a task must not count on catching it here.
    */
   runAll(statements: ReadonlyArray<SqlStatement>): Promise<void>;
 }

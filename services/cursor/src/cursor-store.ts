@@ -436,8 +436,9 @@ export class CursorStore {
     if (paths.length === 0) return;
     const now = new Date(this.now());
     const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
-    // A transaction, not an exclusive task, so it joins the group commit of the runs beside it (libs/duck SerialConnection).
-    await this.db.transaction((q) => q.run(`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]));
+    // A transaction, not an exclusive task, so it joins the group commit of the runs beside it
+    // (libs/duck SerialConnection); its write goes with the commit, in one call (runAll).
+    await this.db.transaction((q) => q.runAll([[`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]]]));
   }
 
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
