@@ -731,6 +731,25 @@ export function cursorStoreContract(
         await expect(store.holdForDrop("x2", "")).rejects.toThrow("needs an owner");
       });
 
+      it("journals a run's files, when it names its owner, only while that owner holds the export's lease", async () => {
+        await runUnderLease("x2-fenced", 1_000);
+        // Expired, but no one took it: still the run's own.
+        clock += 5_000;
+        await store.journalPending("x2", "run-a", ["blob/a1.parquet", "blob/a2.parquet"], "a");
+        // Another owner took it (the run was fenced out): refused, nothing journaled.
+        expect(await store.acquireLease("x2", "b", 60_000)).toBe(true);
+        await expect(store.journalPending("x2", "run-a", ["blob/a3.parquet"], "a")).rejects.toThrow(/lease on export x2 was lost/);
+        // Held for a drop, then dropped: refused too.
+        await store.releaseLease("x2", "b");
+        expect(await store.holdForDrop("x2", "drop-1")).toMatchObject({ runInFlight: false });
+        await expect(store.journalPending("x2", "run-a", ["blob/a4.parquet"], "a")).rejects.toThrow(/lease on export x2 was lost/);
+        await expect(store.journalPending("gone", "run-g", ["blob/g.parquet"], "a")).rejects.toThrow(/export gone no longer exists/);
+        expect(await store.pendingArtifacts("gone")).toEqual([]);
+        // Unfenced (a one-shot operation, a run journaling its own files again): written whoever holds what.
+        await store.journalPending("x2", "run-a", ["blob/a5.parquet"]);
+        expect((await store.pendingArtifacts("x2")).map((p) => p.path)).toEqual(["blob/a1.parquet", "blob/a2.parquet", "blob/a5.parquet"]);
+      });
+
       it("leaves a run in flight under a live lease to the drop's purge, and holds nothing", async () => {
         const { from, to } = await runUnderLease("x2-live", 10_000);
         await store.journalPending("x2", "run-a", ["blob/a.parquet"]);

@@ -431,14 +431,33 @@ export class CursorStore {
     await this.db.transaction((q) => releaseIn(q, exportId, owner));
   }
 
-  /** Records, before they are uploaded, the artifacts a run is about to write. */
-  async journalPending(exportId: string, runId: string, paths: string[]): Promise<void> {
+  /**
+   * Records, before they are uploaded, the artifacts a run is about to write. With `owner`,
+   * only while that owner holds the export's lease (as commitRun checks it): a run fenced out
+   * since it last renewed, or whose export was dropped, is refused here and uploads nothing.
+   */
+  async journalPending(exportId: string, runId: string, paths: string[], owner?: string): Promise<void> {
     if (paths.length === 0) return;
     const now = new Date(this.now());
-    const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
     // A transaction, not an exclusive task, so it joins the group commit of the runs beside it
-    // (libs/duck SerialConnection); its write goes with the commit, in one call (runAll).
-    await this.db.transaction((q) => q.runAll([[`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]]]));
+    // (libs/duck SerialConnection); unfenced, its write goes with the commit, in one call (runAll).
+    if (owner === undefined) {
+      const rows = paths.map((_, i) => `($1, $2, $${i + 4}, $3)`).join(", ");
+      await this.db.transaction((q) => q.runAll([[`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]]]));
+      return;
+    }
+    const rows = paths.map((_, i) => `($${i + 5}::VARCHAR)`).join(", ");
+    // Typed where PostgreSQL would otherwise read $1 as text in one place and VARCHAR in another.
+    await this.db.transaction(async (q) => {
+      const journaled = await q.change(
+        `INSERT INTO pending_artifacts SELECT $1::VARCHAR, $2::VARCHAR, p.path, $3 FROM (VALUES ${rows}) AS p(path), export_state s WHERE s.export_id = $1::VARCHAR AND s.lease_owner = $4::VARCHAR`,
+        [exportId, runId, now, owner, ...paths],
+      );
+      if (journaled > 0) return;
+      const state = await q.one("SELECT lease_owner FROM export_state WHERE export_id = $1", [exportId]);
+      if (!state) throw new ExportGoneError(`export ${exportId} no longer exists: the run uploads nothing`);
+      throw new LeaseLostError(`the lease on export ${exportId} was lost during the run (another scheduler took it, or a drop holds it): the run uploads nothing`);
+    });
   }
 
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */

@@ -263,6 +263,29 @@ describe("ExportRunner", () => {
     expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
   });
 
+  it("fenced while paused, before any renewal told it: the ledger refuses its journal, and it uploads nothing", async () => {
+    const spec = exportSpec();
+    await initState(spec);
+    await ingest();
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    // Renewals a minute apart: none comes before the run journals, so the runner still believes it holds the lease.
+    const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 180_000 });
+    hooks.duringQuery = async () => {
+      hooks.duringQuery = async () => {};
+      // The node pauses past its lease; another node's run takes the export meanwhile.
+      while (!(await ledger.getExportStates([spec.id]))[0]!.isRunning) await new Promise((r) => setTimeout(r, 5));
+      clock += 200_000;
+      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+    };
+    const fenced = await paused.run(spec);
+    expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export export-1 was lost .* uploads nothing/) });
+    expect(calls.staged).toHaveLength(1);
+    expect(calls.uploaded).toBe(0);
+    expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    // The other node's run holds the export still.
+    expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
+  });
+
   it("fenced: deletes only its own files, never those the new owner journaled for its run in flight", async () => {
     const spec = exportSpec();
     await initState(spec);

@@ -413,11 +413,12 @@ export class ExportRunner {
    * Journals the files a run is about to upload: whatever happens from here, the next attempt
    * knows what to delete. The check that the export is still wanted asks another service
    * meanwhile: neither waits on the other. Both settle before going on, so a journal entry
-   * never lands after the run was failed. A run that lost its lease uploads nothing.
+   * never lands after the run was failed. A run that lost its lease uploads nothing: the
+   * journal is written only while this scheduler holds it, whatever the renewals said so far.
    */
   private async journalBeforeUpload(spec: ExportSpec, runId: string, paths: string[], attempt: Attempt): Promise<void> {
     assertLeaseHeld(spec, attempt);
-    for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths), this.assertStillWanted(spec)])) {
+    for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths, this.ownerId), this.assertStillWanted(spec)])) {
       if (step.status === "rejected") throw step.reason;
     }
   }

@@ -72,7 +72,8 @@ export interface RunLedger {
   renewLease(exportId: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(exportId: string, owner: string): Promise<void>;
   listExtents(database: string, tables: string[], after: bigint, upTo?: bigint): Promise<{ extents: Array<{ table: string; path: string; cursor: bigint; sizeBytes: bigint }> }>;
-  journalPending(exportId: string, runId: string, paths: string[]): Promise<void>;
+  /** Journals files about to be uploaded; with `owner`, only while it holds the export's lease (refused otherwise). */
+  journalPending(exportId: string, runId: string, paths: string[], owner?: string): Promise<void>;
   pendingArtifacts(exportId: string): Promise<PendingArtifact[]>;
   clearPending(exportId: string, paths: string[]): Promise<void>;
   /** Commits the run with its artifacts and what it cost; `resources` is kept in its record. */
@@ -124,7 +125,7 @@ export function cursorLedger(cursor: ServiceClient<typeof CursorService>): RunLe
       const r = await cursor.listExtents({ database, tables, afterCursor: cursorText(after), upToCursor: upTo === undefined ? "" : upTo.toString() });
       return { extents: r.extents.map((e) => ({ table: e.table, path: e.path, cursor: cursorOf(e.cursor), sizeBytes: e.sizeBytes })) };
     },
-    journalPending: async (exportId, runId, paths) => void (await cursor.journalPending({ exportId, runId, paths })),
+    journalPending: async (exportId, runId, paths, owner) => void (await cursor.journalPending({ exportId, runId, paths, owner })),
     pendingArtifacts: async (exportId) => (await cursor.listPendingArtifacts({ exportId })).pending.map((p) => ({ runId: p.runId, path: p.path })),
     clearPending: async (exportId, paths) => void (await cursor.clearPending({ exportId, paths })),
     async commitRun(exportId, runId, externalTable, from, to, artifacts, owner, resources, manifest) {
