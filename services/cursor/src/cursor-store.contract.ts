@@ -648,6 +648,19 @@ export function cursorStoreContract(
         expect((await store.listRuns([])).find((r) => r.runId === "run-a")).toMatchObject({ result: "Failed" });
       });
 
+      it("says why a superseded run never ended: its lease let go, or its own scheduler's next run opened", async () => {
+        const args = { exportId: "x2", name: "Export2", owner: "a", leaseTtlMs: 60_000, upTo: (c: bigint) => c };
+        // Let go with the run left Running (its failure could not be recorded).
+        await store.startRun({ ...args, runId: "run-a" });
+        await store.releaseLease("x2", "a");
+        await store.startRun({ ...args, runId: "run-b", owner: "b" });
+        // b's next run opens while its own last one is still Running.
+        await store.startRun({ ...args, runId: "run-c", owner: "b" });
+        const details = Object.fromEntries((await store.listRuns(["x2"])).map((r) => [r.runId, r.details]));
+        expect(details["run-a"]).toMatch(/^its scheduler let go of the export's lease without recording how the run ended, so this run could not commit/);
+        expect(details["run-b"]).toMatch(/^its scheduler started the export's next run without recording how this one ended, so this run could not commit/);
+      });
+
       it("fails the run whose expired lease another owner's run takes, as that run opens: it can no longer commit", async () => {
         const started = await store.startRun({ exportId: "x2", name: "Export2", runId: "run-a", owner: "a", leaseTtlMs: 1_000, upTo: (c) => c });
         clock += 5_000;
@@ -660,10 +673,11 @@ export function cursorStoreContract(
         await store.failRun("x2", "run-a", { operationId: "run-a", name: "Export2", failureKind: "Failure", details: "lease lost", isPermanent: false }, "a");
         expect((await store.listFailures("x2")).map((f) => f.operationId)).toEqual(["run-a"]);
         expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-a")!.details).toMatch(/another scheduler took the export/);
-        // An expired lease taken back by its own owner leaves that owner's run as it is: it is the one to end it.
+        // Its owner's next run fails it too: a scheduler runs one run of an export at a time, so
+        // that one is over, its end not recorded.
         clock += 5_000;
         expect(await store.startRun({ exportId: "x2", name: "Export2", runId: "run-c", owner: "b", leaseTtlMs: 1_000, upTo: (c) => c })).toBeDefined();
-        expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-b")).toMatchObject({ result: "Running" });
+        expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-b")).toMatchObject({ result: "Failed", details: expect.stringMatching(/^its scheduler started the export's next run/) });
       });
 
       it("fails, as the next run opens, a run let go with its lease while still Running (its failure could not be recorded)", async () => {

@@ -395,7 +395,7 @@ export class CursorStore {
       // The latest run never ended: its lease expired and is taken now, or it was let go with
       // the run left Running (its failure could not be recorded). It can no longer commit
       // (commitRun checks the owner), and an owner runs one run of an export at a time.
-      if (runNotEnded(state)) await failSupersededRun(q, exportId, state.run_count as bigint, start.name, now);
+      if (runNotEnded(state)) await failSupersededRun(q, exportId, state.run_count as bigint, start.name, now, supersededWhy(state, start.owner));
       const runNumber = await openRun(q, exportId, runId, from, to, now, state.run_count as bigint, { owner: start.owner, expiresAt: new Date(now + start.leaseTtlMs) });
       // Runs that committed: the next successful run is number count + 1 (retries share it).
       return { runNumber, from, to, startedAt: new Date(now), completedRuns: state.completed_runs as bigint, pending: state.__has_pending ? await pendingOf(q, exportId) : [] };
@@ -706,18 +706,17 @@ export class CursorStore {
    * least `expiredForMs` ago. Failed, so they show as such and are retried.
    */
   async abandonedRuns(expiredForMs = 0): Promise<Array<{ exportId: string; runId: string; name: string }>> {
-    return this.db.exclusive(async (q) => {
-      // A sweep reads only each export's latest run, by its lease: not the whole history of runs.
-      const rows = await q.all(
-        expiredForMs > 0
-          ? `SELECT r.export_id, r.run_id, s.name FROM export_state s JOIN runs r ON r.export_id = s.export_id AND r.run_number = s.run_count
-              WHERE (s.lease_expires_at <= $1 OR (s.lease_owner IS NULL AND r.started_at <= $1)) AND r.result = 'Running'`
-          : `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
-              WHERE r.result = 'Running' AND (r.run_number < s.run_count OR s.lease_expires_at IS NULL OR s.lease_expires_at <= $1)`,
-        [new Date(this.now() - expiredForMs)],
-      );
-      return rows.map((r) => ({ exportId: String(r.export_id), runId: String(r.run_id), name: String(r.name) }));
-    });
+    // One statement that only reads: beside the writes, not behind them (failAbandonedRun checks each again).
+    // A sweep reads only each export's latest run, by its lease: not the whole history of runs.
+    const rows = await this.db.select(
+      expiredForMs > 0
+        ? `SELECT r.export_id, r.run_id, s.name FROM export_state s JOIN runs r ON r.export_id = s.export_id AND r.run_number = s.run_count
+            WHERE (s.lease_expires_at <= $1 OR (s.lease_owner IS NULL AND r.started_at <= $1)) AND r.result = 'Running'`
+        : `SELECT r.export_id, r.run_id, s.name FROM runs r JOIN export_state s USING (export_id)
+            WHERE r.result = 'Running' AND (r.run_number < s.run_count OR s.lease_expires_at IS NULL OR s.lease_expires_at <= $1)`,
+      [new Date(this.now() - expiredForMs)],
+    );
+    return rows.map((r) => ({ exportId: String(r.export_id), runId: String(r.run_id), name: String(r.name) }));
   }
 
   async listArtifacts(exportId: string): Promise<ArtifactRecord[]> {
@@ -1173,7 +1172,9 @@ async function pendingOf(q: MetadataSession, exportId: string): Promise<PendingA
 function runNotEnded(state: SqlRow): boolean {
   const started = dateOf(state.last_run_start);
   const ended = dateOf(state.last_run_time);
-  return started !== undefined && (ended === undefined || ended.getTime() < started.getTime());
+  // In the same millisecond, either may be the later (a run opened in the transaction that
+  // failed the one before it): failSupersededRun finds the run still Running or does nothing.
+  return started !== undefined && (ended === undefined || ended.getTime() <= started.getTime());
 }
 
 /**
@@ -1181,7 +1182,7 @@ function runNotEnded(state: SqlRow): boolean {
  * commit would be refused (commitRun checks the owner), so it is failed now rather than left
  * Running until a scheduler starts.
  */
-async function failSupersededRun(q: MetadataSession, exportId: string, runNumber: bigint, name: string, now: number): Promise<void> {
+async function failSupersededRun(q: MetadataSession, exportId: string, runNumber: bigint, name: string, now: number, why: string): Promise<void> {
   const run = await q.one("SELECT run_id FROM runs WHERE export_id = $1 AND run_number = $2 AND result = 'Running'", [exportId, runNumber]);
   if (!run) return;
   const runId = String(run.run_id);
@@ -1189,9 +1190,20 @@ async function failSupersededRun(q: MetadataSession, exportId: string, runNumber
     operationId: runId,
     name,
     failureKind: "Failure",
-    details: "its lease expired unrenewed and another scheduler took the export, so this run could not commit; the next run covers the same records",
+    details: `${why}, so this run could not commit; the next run covers the same records`,
     isPermanent: false,
   });
+}
+
+/**
+ * Why the run a new one supersedes never ended, by the lease as the new one found it: taken
+ * from another owner, let go by its own (its end could not be recorded), or still the new
+ * run's owner's (an earlier run of the same scheduler whose end was not recorded).
+ */
+function supersededWhy(state: SqlRow, owner: string): string {
+  if (state.lease_owner === null || state.lease_owner === undefined) return "its scheduler let go of the export's lease without recording how the run ended";
+  if (state.lease_owner === owner) return "its scheduler started the export's next run without recording how this one ended";
+  return "its lease expired unrenewed and another scheduler took the export";
 }
 
 /**
