@@ -657,8 +657,14 @@ export function cursorStoreContract(
         // b's next run opens while its own last one is still Running.
         await store.startRun({ ...args, runId: "run-c", owner: "b" });
         const details = Object.fromEntries((await store.listRuns(["x2"])).map((r) => [r.runId, r.details]));
-        expect(details["run-a"]).toMatch(/^its scheduler let go of the export's lease without recording how the run ended, so this run could not commit/);
+        expect(details["run-a"]).toMatch(/^the export's lease was let go before the run's end was recorded, so this run could not commit/);
         expect(details["run-b"]).toMatch(/^its scheduler started the export's next run without recording how this one ended, so this run could not commit/);
+        // A drop held the export (the run's lease had expired) and its hold expired too.
+        clock += 120_000;
+        expect(await store.holdForDrop("x2", "drop/1")).toMatchObject({ runInFlight: false });
+        clock += 120_000;
+        await store.startRun({ ...args, runId: "run-d", owner: "d" });
+        expect((await store.listRuns(["x2"])).find((r) => r.runId === "run-c")!.details).toMatch(/^a drop of the export held its lease, and its hold expired, so this run could not commit/);
       });
 
       it("fails the run whose expired lease another owner's run takes, as that run opens: it can no longer commit", async () => {
@@ -757,7 +763,7 @@ export function cursorStoreContract(
         await store.releaseLease("x2", "b");
         expect(await store.holdForDrop("x2", "drop-1")).toMatchObject({ runInFlight: false });
         await expect(store.journalPending("x2", "run-a", ["blob/a4.parquet"], "a")).rejects.toThrow(/lease on export x2 was lost/);
-        await expect(store.journalPending("gone", "run-g", ["blob/g.parquet"], "a")).rejects.toThrow(/export gone no longer exists/);
+        await expect(store.journalPending("gone", "run-g", ["blob/g.parquet"], "a")).rejects.toThrow(/the export was dropped during the run/);
         expect(await store.pendingArtifacts("gone")).toEqual([]);
         // Unfenced (a one-shot operation, a run journaling its own files again): written whoever holds what.
         await store.journalPending("x2", "run-a", ["blob/a5.parquet"]);

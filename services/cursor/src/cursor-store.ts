@@ -455,7 +455,8 @@ export class CursorStore {
       );
       if (journaled > 0) return;
       const state = await q.one("SELECT lease_owner FROM export_state WHERE export_id = $1", [exportId]);
-      if (!state) throw new ExportGoneError(`export ${exportId} no longer exists: the run uploads nothing`);
+      // Not permanent, as at the commit: the run was superseded, its export is not broken.
+      if (!state) throw new RunRaceError("the export was dropped during the run: the run uploads nothing");
       throw new LeaseLostError(`the lease on export ${exportId} was lost during the run (another scheduler took it, or a drop holds it): the run uploads nothing`);
     });
   }
@@ -1197,12 +1198,16 @@ async function failSupersededRun(q: MetadataSession, exportId: string, runNumber
 
 /**
  * Why the run a new one supersedes never ended, by the lease as the new one found it: taken
- * from another owner, let go by its own (its end could not be recorded), or still the new
- * run's owner's (an earlier run of the same scheduler whose end was not recorded).
+ * from another owner or a drop's expired hold, let go (by its own scheduler, whose record of
+ * the end failed, or by a starting one or a drop), or still the new run's owner's (an earlier
+ * run of the same scheduler whose end was not recorded).
  */
 function supersededWhy(state: SqlRow, owner: string): string {
-  if (state.lease_owner === null || state.lease_owner === undefined) return "its scheduler let go of the export's lease without recording how the run ended";
-  if (state.lease_owner === owner) return "its scheduler started the export's next run without recording how this one ended";
+  const held = state.lease_owner;
+  if (held === null || held === undefined) return "the export's lease was let go before the run's end was recorded";
+  if (held === owner) return "its scheduler started the export's next run without recording how this one ended";
+  // A drop's hold (catalog: owner drop/…) that expired before the drop let go.
+  if (String(held).startsWith("drop/")) return "a drop of the export held its lease, and its hold expired";
   return "its lease expired unrenewed and another scheduler took the export";
 }
 
