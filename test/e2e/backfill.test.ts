@@ -33,22 +33,31 @@ describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
     const old = next;
     const connectionString = azurite.connectionString(container);
     await sw.catalog.createExternalTable({ name: Lake, kind, dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [connectionString] });
-    // Batches of about 1 MB of extents: several of them.
-    await sw.catalog.createOrAlterContinuousExport({ name: Out, externalTable: Lake, query: `SELECT Id FROM ${Events}`, properties: { intervalBetweenRuns: { seconds: 3600n }, sizeLimit: 1n << 20n } });
+    // Batches of about 256 KB of extents: one extent each (about 400 KB), twenty batches, so
+    // the kills below come while it works.
+    await sw.catalog.createOrAlterContinuousExport({ name: Out, externalTable: Lake, query: `SELECT Id FROM ${Events}`, properties: { intervalBetweenRuns: { seconds: 3600n }, sizeLimit: 1n << 18n } });
 
     const { operationId, progress } = await sw.catalog.backfillContinuousExport({ name: Out });
     expect(progress).toMatchObject({ state: "InProgress", fromCursor: "" });
     const shown = async () => (await sw.catalog.showContinuousExport({ name: Out })).export!.backfill!;
     // Records keep coming, and continuous runs go on beside it; two kill -9 while it works.
+    let killedWhileWorking = 0;
     for (let kill = 0; kill < 2; kill++) {
       await ingest(1000);
       expect((await sw.catalog.runContinuousExportNow({ name: Out })).result).toBe("Completed");
       const before = (await shown()).batchesDone;
-      // A batch after a restart of the split topology once came past 60 s in CI, beside other suites.
-      await waitFor("a batch to commit", async () => ((await shown()).batchesDone > before ? true : undefined), 120_000);
+      // A batch after a restart of the split topology once came past 60 s in CI, beside other
+      // suites. The backfill may also have ended meanwhile (its last batch committed before
+      // `before` was read): then no batch more is coming (CI once waited 120 s for one).
+      const seen = await waitFor("a batch to commit", async () => {
+        const b = await shown();
+        return b.batchesDone > before || b.state !== "InProgress" ? b : undefined;
+      }, 120_000);
+      if (seen.state === "InProgress") killedWhileWorking++;
       await sw.kill();
       await sw.start();
     }
+    expect(killedWhileWorking).toBeGreaterThan(0);
     const done = await waitFor("the backfill to end", async () => {
       const b = await shown();
       return b.state === "InProgress" ? undefined : b;
