@@ -33,8 +33,8 @@ describe.each<Mode>(["all", "split"])("managed backfill (%s)", (mode) => {
     const old = next;
     const connectionString = azurite.connectionString(container);
     await sw.catalog.createExternalTable({ name: Lake, kind, dataFormat: "parquet", columns: [{ name: "Id", type: "long" }], connectionStrings: [connectionString] });
-    // Batches of about 256 KB of extents: one extent each (about 400 KB), twenty batches, so
-    // the kills below come while it works.
+    // Batches of about 256 KB of extents: ten of them here (about three at 1 MB), so the kills
+    // below come while it works.
     await sw.catalog.createOrAlterContinuousExport({ name: Out, externalTable: Lake, query: `SELECT Id FROM ${Events}`, properties: { intervalBetweenRuns: { seconds: 3600n }, sizeLimit: 1n << 18n } });
 
     const { operationId, progress } = await sw.catalog.backfillContinuousExport({ name: Out });

@@ -454,9 +454,9 @@ export class CursorStore {
         [exportId, runId, now, owner, ...paths],
       );
       if (journaled > 0) return;
-      const state = await q.one("SELECT lease_owner FROM export_state WHERE export_id = $1", [exportId]);
+      const exists = await q.one("SELECT 1 AS found FROM export_state WHERE export_id = $1", [exportId]);
       // Not permanent, as at the commit: the run was superseded, its export is not broken.
-      if (!state) throw new RunRaceError("the export was dropped during the run: the run uploads nothing");
+      if (!exists) throw new RunRaceError("the export was dropped during the run: the run uploads nothing");
       throw new LeaseLostError(`the lease on export ${exportId} was lost during the run (another scheduler took it, or a drop holds it): the run uploads nothing`);
     });
   }
