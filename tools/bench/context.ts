@@ -21,12 +21,15 @@ export class BenchContext {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   }
 
-  /** A fresh Spillway process with its own data directory (and `env` for its settings). */
-  async spillway(name: string, env?: Record<string, string>): Promise<Spillway> {
+  /**
+   * A fresh Spillway process with its own data directory (and `env` for its settings), its
+   * spans sent to the bench's collector when tracing is on, unless `traced` is false.
+   */
+  async spillway(name: string, env?: Record<string, string>, traced = true): Promise<Spillway> {
     const sw = await startSpillway({
       name,
       workDir: this.workDir,
-      otlpUrl: this.collector?.url,
+      otlpUrl: traced ? this.collector?.url : undefined,
       cpuProfDir: this.cpuProfDir,
       env,
     });

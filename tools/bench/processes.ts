@@ -82,9 +82,10 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
     // Several instances may run at once: each scrape endpoint on a port of its own.
     SPILLWAY_METRICS_LISTEN: "127.0.0.1:0",
     SPILLWAY_HTTP_LISTEN: "127.0.0.1:0",
+    // Untraced, it is as `npm start` leaves it: spans made, sent nowhere.
     ...(options.otlpUrl
       ? { OTEL_EXPORTER_OTLP_ENDPOINT: options.otlpUrl, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "500", OTEL_BSP_MAX_QUEUE_SIZE: "65536", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "2048" }
-      : { OTEL_SDK_DISABLED: "true" }),
+      : {}),
     ...options.env,
   });
   // As `npm start` starts it: libuv's pool sized first (README "Configuration").

@@ -33,7 +33,8 @@ async function latencyOnPostgres(ctx: BenchContext, postgres: Postgres): Promise
   const runs = Math.max(20, Math.floor(ctx.settings.latencyRuns / 2));
   const series: Record<string, number[]> = {};
   for (const [store, env] of [["embedded", undefined], ["postgres", { SPILLWAY_METADATA_URL: await postgres.createDatabase() }]] as const) {
-    const sw = await ctx.spillway(`latency-${store}`, env);
+    // Untraced, as #3 measures: the two stores under the same conditions.
+    const sw = await ctx.spillway(`latency-${store}`, env, false);
     try {
       series[store] = (await runLatencies(ctx, sw, `latency-${store}`, rows, runs)).latencies;
     } finally {
