@@ -78,6 +78,9 @@ describe("audit of management calls and per-principal limits (SPEC §7)", () => 
         ["aaduser=nobody", "CatalogService/DropTable", "Events", "Failed"],
       ]),
     );
+    // Each call is one record: its outcome replaced the InProgress record written as it was admitted.
+    expect(commands.filter((c) => c.commandType === "CatalogService/CreateExternalTable")).toHaveLength(1);
+    expect(commands.filter((c) => c.state === "InProgress")).toEqual([]);
     // Reads and queries are not management calls.
     expect(commands.some((c) => /ListTables|Query|ShowCommands/.test(c.commandType))).toBe(false);
     const denied = commands.find((c) => c.principal === "aaduser=nobody")!;

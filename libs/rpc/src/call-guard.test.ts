@@ -49,9 +49,52 @@ describe("CallGuard", () => {
     const rule = { need: "databaseUser" as const, audit: { object: (r: { name: string }) => r.name } };
     const admission = await guard.admit("C/CreateExternalTable", rule as never, { name: "L", cs: "https://a.blob.core.windows.net/c?sv=1&sig=SECRETSIG" }, "Bearer good");
     await admission.finish(new Error("storage said no to https://a.blob.core.windows.net/c?sig=SECRETSIG"));
-    expect(audited).toHaveLength(1);
-    expect(audited[0]).toMatchObject({ state: "Failed", object: "L" });
+    await guard.drain();
+    expect(audited).toHaveLength(2);
+    expect(audited[0]).toMatchObject({ state: "InProgress", object: "L", failureReason: "" });
+    expect(audited[1]).toMatchObject({ state: "Failed", object: "L", commandId: audited[0]!.commandId });
     expect(JSON.stringify(audited)).not.toContain("SECRETSIG");
+  });
+
+  it("records a management call as it is admitted, before it acts, and sends its outcome under the same id without the call waiting for it", async () => {
+    const sent: AuditRecord[] = [];
+    let written!: () => void;
+    const writing = new Promise<void>((resolve) => (written = resolve));
+    const { guard } = guardWith({
+      grantsOf: async () => ({ cluster: "admin", database: new Set(), tables: new Map() }),
+      // The InProgress record is written at once; the outcome only when the test says.
+      audit: (r) => (sent.push(r), r.state === "InProgress" ? Promise.resolve() : writing),
+    });
+    const admission = await guard.admit("C/RunContinuousExportNow", { need: "databaseAdmin", audit: { object: () => "E" } }, {}, "Bearer good");
+    expect(sent.map((r) => r.state)).toEqual(["InProgress"]);
+    await admission.finish(undefined);
+    expect(sent.map((r) => r.state)).toEqual(["InProgress", "Completed"]);
+    expect(sent[1]!.commandId).toBe(sent[0]!.commandId);
+    let drained = false;
+    const draining = guard.drain().then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    written();
+    await draining;
+    // A second finish sends nothing more.
+    await admission.finish(undefined);
+    expect(sent).toHaveLength(2);
+  });
+
+  it("answers only once the call's InProgress record is written, and sends the outcome after it", async () => {
+    const order: string[] = [];
+    let opened!: () => void;
+    const { guard } = guardWith({
+      grantsOf: async () => ({ cluster: "admin", database: new Set(), tables: new Map() }),
+      audit: (r) => (order.push(`send ${r.state}`), r.state === "InProgress" ? new Promise<void>((resolve) => (opened = () => (order.push("written InProgress"), resolve()))) : Promise.resolve()),
+    });
+    const admission = await guard.admit("C/CreateTable", { need: "databaseUser", audit: { object: () => "T" } }, {}, "Bearer good");
+    const finishing = admission.finish(undefined).then(() => order.push("answered"));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(order).toEqual(["send InProgress"]);
+    opened();
+    await finishing;
+    expect(order).toEqual(["send InProgress", "written InProgress", "send Completed", "answered"]);
   });
 
   it("keeps per-principal limits, released when a call finishes", async () => {
@@ -75,6 +118,11 @@ describe("CallGuard", () => {
     });
     const admission = await guard.admit("C/CreateTable", { need: "databaseUser", audit: { object: () => "T" } }, {}, "Bearer good");
     await admission.finish(undefined);
-    expect(logged).toEqual([expect.stringContaining("could not record C/CreateTable by aaduser=alice in the audit log: catalog unavailable")]);
+    await guard.drain();
+    // Its InProgress record and its outcome, each logged.
+    expect(logged).toEqual([
+      expect.stringContaining("could not record C/CreateTable by aaduser=alice in the audit log: catalog unavailable"),
+      expect.stringContaining("could not record C/CreateTable by aaduser=alice in the audit log: catalog unavailable"),
+    ]);
   });
 });

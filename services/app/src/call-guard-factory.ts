@@ -62,7 +62,7 @@ export function createCallGuard(config: SpillwayConfig, catalog: Catalog, log: (
  * that RPC's name), given the principal instead of a token. Only the Kusto module holds it,
  * never the server, so no caller can name a principal it did not authenticate as.
  */
-export function createCommandAdmitter(config: SpillwayConfig, catalog: Catalog, log: (line: string) => void): CallAdmitter {
+export function createCommandAdmitter(config: SpillwayConfig, catalog: Catalog, log: (line: string) => void): CallAdmitter & Pick<CallGuard, "drain"> {
   const options = guardOptions(config, catalog, log);
   const guard = new CallGuard({
     ...options,
@@ -70,5 +70,5 @@ export function createCommandAdmitter(config: SpillwayConfig, catalog: Catalog, 
     // Another Spillway service calling Execute is trusted with everything, as on any RPC.
     grantsOf: (principal, database) => (principal === SPILLWAY_CALLER.principal ? Promise.resolve(ALL_RIGHTS) : options.grantsOf(principal, database)),
   });
-  return { admit: (rpc, rule, request, principal) => guard.admit(rpc, rule, request, principal) };
+  return { admit: (rpc, rule, request, principal) => guard.admit(rpc, rule, request, principal), drain: () => guard.drain() };
 }

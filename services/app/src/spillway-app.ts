@@ -66,6 +66,9 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     createGrpcClient(SERVICE_DESCRIPTORS[service], address, { internalKey, tls: config.tls && { ca: config.tls.peerCa, cert: config.tls.cert, key: config.tls.key } });
   const hosted = modulesOf(config.target);
   const modules = new Map<ModuleName, StartedModule>();
+  // Every call guard of the process, drained as it stops.
+  const guards: Array<{ drain(): Promise<void> }> = [];
+  const drained = <G extends { drain(): Promise<void> }>(guard: G): G => (guards.push(guard), guard);
   const remotes: Array<{ close(): void }> = [];
 
   const clients = new Map<ServiceName, unknown>();
@@ -109,10 +112,10 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     kusto: () =>
       createKustoModule(peersOf("kusto"), {
         access: { catalog: catalogAccess, query: queryAccess },
-        admitter: createCommandAdmitter(config, () => clientOf("catalog"), log),
+        admitter: drained(createCommandAdmitter(config, () => clientOf("catalog"), log)),
       }),
     // Its pages are read as the RPCs they read through, for the request's bearer token.
-    console: () => createConsoleModule(config, peersOf("console"), { guard: createCallGuard(config, () => clientOf("catalog"), log), catalogAccess, log }),
+    console: () => createConsoleModule(config, peersOf("console"), { guard: drained(createCallGuard(config, () => clientOf("catalog"), log)), catalogAccess, log }),
   };
 
   try {
@@ -122,7 +125,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
     throw err;
   }
 
-  const guard = createCallGuard(config, () => clientOf("catalog"), log);
+  const guard = drained(createCallGuard(config, () => clientOf("catalog"), log));
   const server = new RpcServer({ internalKey, guard, tls: config.tls && { cert: config.tls.cert, key: config.tls.key, clientCa: config.tls.clientCa } });
   for (const module of modules.values()) {
     if (module.service && module.handlers && module.access) server.addService(module.service, module.handlers, module.access);
@@ -145,6 +148,8 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
       const stopping = [...modules.values()].reverse();
       for (const module of stopping.filter((m) => !m.service)) await module.stop();
       await server.stop();
+      // The outcomes of the last calls are still on their way to the audit log (CallGuard).
+      await Promise.all(guards.map((g) => g.drain()));
       for (const module of stopping.filter((m) => m.service)) await module.stop();
       // The parser's worker, if a KQL text ever started it (libs/kql shared-engine.ts).
       await closeSharedKqlEngine();

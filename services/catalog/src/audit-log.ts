@@ -24,6 +24,7 @@ export class AuditLog {
       state: c.state,
       failureReason: redactSecrets(c.failureReason),
       text: redactSecrets(c.text),
+      commandId: c.commandId,
     });
   }
 

@@ -78,6 +78,24 @@ export function catalogStoreContract(implementation: string, open: (place: strin
       expect(listed.map((c) => c.object)).toEqual(["first", "second", "pruning"]);
       expect(listed[0]).toMatchObject({ principal: "aaduser=a", durationMs: 3, state: "Completed" });
     });
+    it("replaces a call's InProgress record with its outcome, and adds an outcome whose first record never came", async () => {
+      const startedOn = new Date(Date.now() - 5000);
+      const call = { startedOn, principal: "aaduser=a", commandType: "CatalogService/RunContinuousExportNow", database: "db", object: "E", failureReason: "", text: "{}" };
+      await store.recordCommand({ ...call, commandId: "c1", durationMs: 0, state: "InProgress" });
+      await store.recordCommand({ ...call, commandId: "c2", durationMs: 0, state: "InProgress" });
+      expect((await store.listCommands("db")).map((c) => c.state)).toEqual(["InProgress", "InProgress"]);
+      await store.recordCommand({ ...call, commandId: "c1", durationMs: 25, state: "Failed", failureReason: "no" });
+      await store.recordCommand({ ...call, commandId: "c3", durationMs: 7, state: "Completed" });
+      const listed = await store.listCommands("db");
+      expect(listed.map((c) => [c.state, c.durationMs, c.failureReason])).toEqual(
+        expect.arrayContaining([
+          ["Failed", 25, "no"],
+          ["InProgress", 0, ""],
+          ["Completed", 7, ""],
+        ]),
+      );
+      expect(listed).toHaveLength(3);
+    });
 
   });
 }

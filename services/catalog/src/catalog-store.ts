@@ -14,6 +14,8 @@ export interface StoredCommand {
   state: string;
   failureReason: string;
   text: string;
+  /** The call's id: an outcome replaces the InProgress record of the same call (CallGuard). */
+  commandId?: string;
 }
 
 /** Audit records older than this are dropped, as Kusto keeps .show commands for 30 days. */
@@ -31,6 +33,8 @@ const SCHEMA = [
      state VARCHAR NOT NULL, failure_reason VARCHAR NOT NULL, text VARCHAR NOT NULL)`,
   // Goes up with every committed change of the definitions: a node's copy of them is current while it matches.
   `CREATE TABLE IF NOT EXISTS definitions_version (version BIGINT NOT NULL)`,
+  // Records written before calls answer had no id (NULL): each was the call's only record.
+  `ALTER TABLE commands ADD COLUMN IF NOT EXISTS command_id VARCHAR`,
 ];
 
 /**
@@ -128,25 +132,34 @@ export class CatalogStore {
   }
 
   /**
-   * Appends to the audit log. What is past retention is deleted at most once an hour, not
-   * with every record: the record is written before a public call answers (bench #3), and
-   * listCommands leaves out what is past retention meanwhile.
+   * Appends to the audit log, or replaces a call's InProgress record with its outcome. What
+   * is past retention is deleted at most once an hour, not with every record (records are
+   * written beside public calls, bench #3), and listCommands leaves it out meanwhile.
    */
   async recordCommand(c: StoredCommand): Promise<void> {
     const prune = Date.now() - this.prunedCommandsAt >= COMMAND_PRUNE_EVERY_MS;
     if (prune) this.prunedCommandsAt = Date.now();
     await this.db.exclusive(async (q) => {
-      await q.run("INSERT INTO commands VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", [
-        c.startedOn,
-        BigInt(Math.round(c.durationMs)),
-        c.principal,
-        c.commandType,
-        c.database,
-        c.object,
-        c.state,
-        c.failureReason,
-        c.text,
-      ]);
+      // An outcome replaces its call's InProgress record, found by its start as well: records
+      // arrive about in the order calls start, so DuckDB's min/max per row group skips the
+      // rest without an index. One that finds none (its first record was not written) is added.
+      const replaced =
+        c.commandId && c.state !== "InProgress"
+          ? await q.change("UPDATE commands SET duration_ms = $3, state = $4, failure_reason = $5 WHERE started_on = $1 AND command_id = $2", [
+              c.startedOn,
+              c.commandId,
+              BigInt(Math.round(c.durationMs)),
+              c.state,
+              c.failureReason,
+            ])
+          : 0;
+      if (!replaced) {
+        await q.run(
+          `INSERT INTO commands (started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [c.startedOn, BigInt(Math.round(c.durationMs)), c.principal, c.commandType, c.database, c.object, c.state, c.failureReason, c.text, c.commandId || null],
+        );
+      }
       if (prune) await q.run("DELETE FROM commands WHERE started_on < $1", [retentionStart()]);
     });
   }
