@@ -81,6 +81,30 @@ describe("CallGuard", () => {
     expect(sent).toHaveLength(2);
   });
 
+  it("drains a call still waiting for its InProgress record, and gives up on outcomes the store never takes, saying so", async () => {
+    let opened!: () => void;
+    const sent: string[] = [];
+    const { guard, logged } = guardWith({
+      grantsOf: async () => ({ cluster: "admin", database: new Set(), tables: new Map() }),
+      // The first call's InProgress record waits for the test; the second call's outcome never lands.
+      audit: (r) => (sent.push(`${r.object} ${r.state}`), r.object === "A" && r.state === "InProgress" ? new Promise<void>((resolve) => (opened = resolve)) : r.object === "B" && r.state !== "InProgress" ? new Promise<void>(() => {}) : Promise.resolve()),
+    });
+    const a = await guard.admit("C/CreateTable", { need: "databaseUser", audit: { object: (r: { name: string }) => r.name } as never }, { name: "A" }, "Bearer good");
+    void a.finish(undefined);
+    let drained = false;
+    const draining = guard.drain(10_000).then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    opened();
+    await draining;
+    expect(sent).toEqual(["A InProgress", "A Completed"]);
+
+    const b = await guard.admit("C/CreateTable", { need: "databaseUser", audit: { object: (r: { name: string }) => r.name } as never }, { name: "B" }, "Bearer good");
+    await b.finish(undefined);
+    await guard.drain(50);
+    expect(logged).toEqual([expect.stringContaining("1 audit outcome(s) not written within 50 ms of stopping: those calls stay InProgress")]);
+  });
+
   it("answers only once the call's InProgress record is written, and sends the outcome after it", async () => {
     const order: string[] = [];
     let opened!: () => void;

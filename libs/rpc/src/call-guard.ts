@@ -43,6 +43,9 @@ export interface Admission {
   finish(error: unknown): Promise<void>;
 }
 
+/** How long a stopping process waits for the audit outcomes still being sent. */
+const DRAIN_LIMIT_MS = 5000;
+
 const LIMIT_SETTING = { query: "--max-queries-per-principal", ingest: "--max-ingests-per-principal" } as const;
 
 const REQUIREMENT_TITLE: Record<Requirement, string> = {
@@ -62,13 +65,15 @@ const REQUIREMENT_TITLE: Record<Requirement, string> = {
  * (SPEC §7), in one place the rpc server calls for every public RPC. A refused call never
  * reaches its handler, so it changes nothing.
  *
- * An admitted management call is recorded before it acts: an InProgress record is sent as
- * the call is admitted, beside its work, and waited for before it answers, so no call that
- * answered went unrecorded, and one cut off by a crash stays InProgress (as Kusto's
- * .show commands shows a command under way). Its outcome then replaces that record without
- * the caller waiting for it (it was the last 1.5 ms of a run asked for, bench #3): the
- * audit log answers in the order records arrive, so a caller's next read sees it. drain()
- * waits for the outcomes still being sent, before the process stops.
+ * An admitted management call is recorded InProgress as it is admitted, beside its work, and
+ * answers only once that record is written (or could not be: logged, as any audit write that
+ * fails). Its outcome then replaces that record without the caller waiting for it (it was the
+ * last 1.5 ms of a run asked for, bench #3). So a record left InProgress is a call whose
+ * outcome was never written: cut off by a crash, or answered just before one (as Kusto's
+ * .show commands shows a command under way). In one process the audit log takes records in
+ * the order they are sent, so a caller's next read sees the outcome; from another process
+ * (split services, several nodes) it may show InProgress for a moment. drain() waits, for a
+ * while, for the outcomes still being sent before the process stops.
  */
 export class CallGuard {
   private readonly inFlight = { query: new Map<string, number>(), ingest: new Map<string, number>() };
@@ -119,19 +124,35 @@ export class CallGuard {
         release();
         if (!opening || finished) return;
         finished = true;
+        const outcome = { ...recordOf(error === undefined ? "Completed" : "Failed", error), commandId: opening.commandId };
+        // Tracked from here, so drain() waits for a call still waiting for its first record too.
+        // After it: the outcome must not be overtaken by the record it replaces.
+        this.track(opened!.then(() => send(outcome)));
         await opened;
-        const final = recordOf(error === undefined ? "Completed" : "Failed", error);
-        this.sendOutcome(send({ ...final, commandId: opening.commandId }));
       },
     };
   }
 
-  /** Resolves once every outcome record sent so far has been written (or failed to be). */
-  async drain(): Promise<void> {
-    while (this.outcomesSending.size) await Promise.all([...this.outcomesSending]);
+  /**
+   * Resolves once every outcome record sent so far has been written (or failed to be), or
+   * after `limitMs`, saying how many were left: a store that does not answer must not keep
+   * the process from stopping.
+   */
+  async drain(limitMs = DRAIN_LIMIT_MS): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    while (this.outcomesSending.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()))));
+      const overdue = await Promise.race([Promise.all([...this.outcomesSending]).then(() => false), late]);
+      clearTimeout(timer);
+      if (overdue) {
+        (this.options.log ?? console.error)(`spillway: ${this.outcomesSending.size} audit outcome(s) not written within ${limitMs} ms of stopping: those calls stay InProgress in the audit log`);
+        return;
+      }
+    }
   }
 
-  private sendOutcome(sending: Promise<void>): void {
+  private track(sending: Promise<void>): void {
     this.outcomesSending.add(sending);
     void sending.finally(() => this.outcomesSending.delete(sending));
   }

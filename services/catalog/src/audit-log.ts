@@ -43,6 +43,7 @@ export class AuditLog {
         state: c.state,
         failureReason: c.failureReason,
         text: c.text,
+        commandId: c.commandId ?? "",
       }),
     );
   }

@@ -86,6 +86,8 @@ export function catalogStoreContract(implementation: string, open: (place: strin
       expect((await store.listCommands("db")).map((c) => c.state)).toEqual(["InProgress", "InProgress"]);
       await store.recordCommand({ ...call, commandId: "c1", durationMs: 25, state: "Failed", failureReason: "no" });
       await store.recordCommand({ ...call, commandId: "c3", durationMs: 7, state: "Completed" });
+      // c3's first record, late: its outcome stays the call's one record.
+      await store.recordCommand({ ...call, commandId: "c3", durationMs: 0, state: "InProgress" });
       const listed = await store.listCommands("db");
       expect(listed.map((c) => [c.state, c.durationMs, c.failureReason])).toEqual(
         expect.arrayContaining([
@@ -95,6 +97,7 @@ export function catalogStoreContract(implementation: string, open: (place: strin
         ]),
       );
       expect(listed).toHaveLength(3);
+      expect(listed.map((c) => c.commandId).sort()).toEqual(["c1", "c2", "c3"]);
     });
 
   });

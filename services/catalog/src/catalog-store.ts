@@ -35,6 +35,9 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS definitions_version (version BIGINT NOT NULL)`,
   // Records written before calls answer had no id (NULL): each was the call's only record.
   `ALTER TABLE commands ADD COLUMN IF NOT EXISTS command_id VARCHAR`,
+  // An outcome finds its call's record by it: no scan of 30 days of records (nor, on
+  // PostgreSQL, a read of the whole table that concurrent outcomes would conflict on).
+  `CREATE INDEX IF NOT EXISTS commands_by_call ON commands (command_id)`,
 ];
 
 /**
@@ -140,24 +143,22 @@ export class CatalogStore {
     const prune = Date.now() - this.prunedCommandsAt >= COMMAND_PRUNE_EVERY_MS;
     if (prune) this.prunedCommandsAt = Date.now();
     await this.db.exclusive(async (q) => {
-      // An outcome replaces its call's InProgress record, found by its start as well: records
-      // arrive about in the order calls start, so DuckDB's min/max per row group skips the
-      // rest without an index. One that finds none (its first record was not written) is added.
+      // An outcome replaces its call's InProgress record; one that finds none (its first record
+      // was not written, or not yet) is added, and a first record that comes after its outcome
+      // adds nothing: one row per call whatever the order.
+      const duration = BigInt(Math.round(c.durationMs));
       const replaced =
         c.commandId && c.state !== "InProgress"
-          ? await q.change("UPDATE commands SET duration_ms = $3, state = $4, failure_reason = $5 WHERE started_on = $1 AND command_id = $2", [
-              c.startedOn,
-              c.commandId,
-              BigInt(Math.round(c.durationMs)),
-              c.state,
-              c.failureReason,
-            ])
+          ? await q.change("UPDATE commands SET duration_ms = $2, state = $3, failure_reason = $4 WHERE command_id = $1", [c.commandId, duration, c.state, c.failureReason])
           : 0;
       if (!replaced) {
+        const row = [c.startedOn, duration, c.principal, c.commandType, c.database, c.object, c.state, c.failureReason, c.text, c.commandId || null];
+        const columns = "started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id";
         await q.run(
-          `INSERT INTO commands (started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-          [c.startedOn, BigInt(Math.round(c.durationMs)), c.principal, c.commandType, c.database, c.object, c.state, c.failureReason, c.text, c.commandId || null],
+          c.commandId
+            ? `INSERT INTO commands (${columns}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::VARCHAR WHERE NOT EXISTS (SELECT 1 FROM commands WHERE command_id = $10::VARCHAR)`
+            : `INSERT INTO commands (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          row,
         );
       }
       if (prune) await q.run("DELETE FROM commands WHERE started_on < $1", [retentionStart()]);
@@ -168,7 +169,7 @@ export class CatalogStore {
   async listCommands(database: string): Promise<StoredCommand[]> {
     const rows = await this.db.exclusive((q) =>
       q.all(
-        `SELECT started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text
+        `SELECT started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id
            FROM commands WHERE database = $1 AND started_on >= $2 ORDER BY started_on`,
         [database, retentionStart()],
       ),
@@ -183,6 +184,7 @@ export class CatalogStore {
       state: String(r.state),
       failureReason: String(r.failure_reason),
       text: String(r.text),
+      commandId: r.command_id === null ? undefined : String(r.command_id),
     }));
   }
 
