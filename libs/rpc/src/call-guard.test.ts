@@ -56,7 +56,7 @@ describe("CallGuard", () => {
     expect(JSON.stringify(audited)).not.toContain("SECRETSIG");
   });
 
-  it("records a management call as it is admitted, before it acts, and sends its outcome under the same id without the call waiting for it", async () => {
+  it("records a management call InProgress as it is admitted, and sends its outcome under the same id without the call waiting for it", async () => {
     const sent: AuditRecord[] = [];
     let written!: () => void;
     const writing = new Promise<void>((resolve) => (written = resolve));

@@ -89,8 +89,10 @@ export class CallGuard {
     const caller: Caller = { principal, may: (requirement, t) => satisfies(grants, requirement, t) };
     const startedOn = new Date();
     const audited = rule.audit;
+    // The call's records share it: its outcome replaces its InProgress record.
+    const commandId = randomUUID();
     const recordOf = (state: AuditRecord["state"], error?: unknown): AuditRecord => ({
-      commandId: randomUUID(),
+      commandId,
       startedOn,
       durationMs: state === "InProgress" ? 0 : Date.now() - startedOn.getTime(),
       principal,
@@ -124,7 +126,7 @@ export class CallGuard {
         release();
         if (!opening || finished) return;
         finished = true;
-        const outcome = { ...recordOf(error === undefined ? "Completed" : "Failed", error), commandId: opening.commandId };
+        const outcome = recordOf(error === undefined ? "Completed" : "Failed", error);
         // Tracked from here, so drain() waits for a call still waiting for its first record too.
         // After it: the outcome must not be overtaken by the record it replaces.
         this.track(opened!.then(() => send(outcome)));

@@ -152,13 +152,11 @@ export class CatalogStore {
           ? await q.change("UPDATE commands SET duration_ms = $2, state = $3, failure_reason = $4 WHERE command_id = $1", [c.commandId, duration, c.state, c.failureReason])
           : 0;
       if (!replaced) {
-        const row = [c.startedOn, duration, c.principal, c.commandType, c.database, c.object, c.state, c.failureReason, c.text, c.commandId || null];
-        const columns = "started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id";
+        // A record without an id (from a caller before command ids) matches none: always added.
         await q.run(
-          c.commandId
-            ? `INSERT INTO commands (${columns}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::VARCHAR WHERE NOT EXISTS (SELECT 1 FROM commands WHERE command_id = $10::VARCHAR)`
-            : `INSERT INTO commands (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-          row,
+          `INSERT INTO commands (started_on, duration_ms, principal, command_type, database, object, state, failure_reason, text, command_id)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::VARCHAR WHERE NOT EXISTS (SELECT 1 FROM commands WHERE command_id = $10::VARCHAR)`,
+          [c.startedOn, duration, c.principal, c.commandType, c.database, c.object, c.state, c.failureReason, c.text, c.commandId || null],
         );
       }
       if (prune) await q.run("DELETE FROM commands WHERE started_on < $1", [retentionStart()]);
