@@ -323,7 +323,10 @@ describe("a durable stage", () => {
       expect(uploaded).toEqual(staged.artifacts);
       const files = [...(await readdir(join(lake, stageId, "a"))), ...(await readdir(join(lake, stageId, "b")))].sort();
       expect(files).toEqual(uploaded.map((a) => a.path.split("/").at(-1)!).sort());
-      // Uploaded stages are gone; asking again is a run to try again, not a permanent failure.
+      // An upload asked again (its answer lost) uploads the same files once more; once the run
+      // discards the stage, asking again is a run to try again, not a permanent failure.
+      expect(await restarted.upload(stageId)).toEqual(uploaded);
+      await restarted.discard(stageId);
       await expect(restarted.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
     } finally {
       restarted.close();
@@ -342,7 +345,9 @@ describe("a durable stage", () => {
     }
     expect(await writer.upload(stageId)).toEqual(staged.artifacts);
     expect(await readdir(join(lake, stageId))).toEqual(staged.artifacts.map((a) => a.path.split("/").at(-1)!));
-    // Uploaded, it is gone from memory too.
+    // Uploaded, it stays (from memory) until the run discards it: then it is gone from memory too.
+    expect(await writer.upload(stageId)).toEqual(staged.artifacts);
+    await writer.discard(stageId);
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
   });
 

@@ -77,7 +77,7 @@ export class ArtifactWriter {
   /** DuckDB's memory in use, for the resource records of runs. */
   readonly duckdbMemory: DuckdbMemoryProbe;
   /**
-   * What `stage` wrote to its manifest, by stage id, until the stage is uploaded or discarded
+   * What `stage` wrote to its manifest, by stage id, until the stage is discarded
    * (or goes for newer ones): the upload that follows in this process needs no reading back
    * (2 ms of a small run, bench #3). The manifest on disk is what any other upload reads.
    */
@@ -231,7 +231,7 @@ export class ArtifactWriter {
     return { artifacts, table: manifest.table, delta: manifest.delta };
   }
 
-  /** Uploads what `stage` staged, here or in an earlier life of the writer; safe to repeat (the same names are overwritten). */
+  /** Uploads what `stage` staged, here or in an earlier life of the writer; safe to repeat (the same names are overwritten) until the stage is discarded. */
   async upload(stageId: string, signal?: AbortSignal): Promise<WrittenArtifact[]> {
     const stage = await this.stagedRun(stageId);
     // Not permanent: the next attempt of the run stages again.
@@ -269,7 +269,8 @@ export class ArtifactWriter {
         throw new SpillwayError(ErrorCode.aborted, `txn ${delta.appId} version ${delta.txnVersion} of the Delta log was ${holder.fence ? "fenced: its operation was ended" : "committed by another attempt"}; this attempt's files were removed`);
       }
     }
-    await this.discard(stageId);
+    // The stage stays until the run discards it (DiscardStage, after the answer): an upload
+    // whose answer was lost is asked again, and uploads the same files under the same names.
     // The MD5s go to the run's manifest: it need not ask the storage for them again.
     return stage.artifacts.map(({ path, numRecords, sizeInBytes }) => ({ path, numRecords, sizeInBytes, ...(md5s.has(path) ? { md5: md5s.get(path) } : {}) }));
   }
