@@ -58,6 +58,15 @@ async function fileMd5(file: string): Promise<Buffer> {
   return hash.digest();
 }
 
+/**
+ * The full path of file `name` (partition folders included) at `location`, as a target there
+ * reports it: a URL without its secrets, or a file:// URL.
+ */
+export function locationPathOf(location: StorageLocation, name: string): string {
+  if (location.kind === "folder") return `file://${join(location.path, name)}`;
+  return `${location.serviceUrl}/${location.container}/${location.prefix ? `${location.prefix}/` : ""}${name}`;
+}
+
 /** A target taken as it is: for reading what is there; writers open theirs confined. */
 export function openStorageTarget(location: StorageLocation): StorageTarget {
   return location.kind === "folder" ? new FolderTarget(location.path, async (path) => path) : blobTarget(location);
@@ -113,7 +122,7 @@ class FolderTarget implements StorageTarget {
   }
 
   pathOf(name: string): string {
-    return `file://${join(this.root, name)}`;
+    return locationPathOf({ kind: "folder", path: this.root }, name);
   }
 
   async ensureExists(): Promise<void> {
@@ -232,7 +241,7 @@ class FolderTarget implements StorageTarget {
 class BlobTarget implements StorageTarget {
   private readonly container: ContainerClient;
   private readonly prefix: string;
-  private readonly containerUrl: string;
+  private readonly location: Extract<StorageLocation, { kind: "blob" }>;
 
   constructor(location: Extract<StorageLocation, { kind: "blob" }>) {
     const { auth } = location;
@@ -242,11 +251,11 @@ class BlobTarget implements StorageTarget {
         : new BlobServiceClient(`${location.serviceUrl}?${auth.kind === "sas" ? auth.token : ""}`);
     this.container = service.getContainerClient(location.container);
     this.prefix = location.prefix ? `${location.prefix}/` : "";
-    this.containerUrl = `${location.serviceUrl}/${location.container}`;
+    this.location = location;
   }
 
   pathOf(name: string): string {
-    return `${this.containerUrl}/${this.prefix}${name}`;
+    return locationPathOf(this.location, name);
   }
 
   async md5(name: string): Promise<string | undefined> {

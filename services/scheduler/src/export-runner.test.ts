@@ -78,7 +78,7 @@ function fakePeers(spec: () => ExportSpec | undefined) {
       discardSpool: async (req) => (calls.discarded.push(req.spoolName ?? ""), {}) as never,
     },
     writer: {
-      stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false, usage: USAGE.stage }) as never,
+      stageArtifacts: async (req) => (calls.staged.push({ spoolHandle: req.spoolHandle, encodedFiles: req.encodedFiles, spoolRows: req.spoolRows }), { artifacts: [{ path: `file:///tmp/lake/${req.nameStem}_0.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false, usage: USAGE.stage }) as never,
       uploadArtifacts: async (req) => {
         calls.uploaded++;
         await hooks.upload();
@@ -194,7 +194,7 @@ describe("ExportRunner", () => {
     expect(takeover).toMatchObject({ result: "Completed" });
     expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease .* was lost/) });
     // The new owner removed the paused attempt's journaled files first; the paused node, its own (by name, as its journal is gone).
-    const pausedStaged = `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}.csv`;
+    const pausedStaged = `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}_0.csv`;
     expect(calls.deleted).toEqual([[pausedStaged], [pausedStaged]]);
     expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(takeover!.to);
     expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toHaveLength(1);
@@ -301,7 +301,7 @@ describe("ExportRunner", () => {
     };
     const fenced = await paused.run(spec);
     expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease .* was lost/) });
-    expect(calls.deleted).toEqual([[`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}.csv`]]);
+    expect(calls.deleted).toEqual([[`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${fenced.runId.slice(0, 8)}_0.csv`]]);
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "other-run", path: "file:///tmp/lake/other-run.csv" }]);
   });
 
@@ -437,6 +437,98 @@ describe("ExportRunner", () => {
     const t0 = Date.now();
     await expect(runner.runAsked(spec)).rejects.toThrow(/being run by another scheduler/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+  });
+
+  describe("its files' names are journaled", () => {
+    /** The path the writer gives a run's first file in an unpartitioned folder (services/writer stage). */
+    const firstFileOf = (spec: ExportSpec, runId: string) => `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${runId.slice(0, 8)}_0.csv`;
+
+    it("beside the staging when the table has no partition: the journal holds them before the stage is done, and the upload waits for both", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, hooks } = fakePeers(() => spec);
+      const order: string[] = [];
+      const stage = peers.writer.stageArtifacts;
+      peers.writer.stageArtifacts = async (req) => {
+        // The stage ends only once the journal holds the file it is about to name: staging first, then journaling, never ends.
+        const expected = [{ runId: req.stageId, path: firstFileOf(spec, req.stageId!) }];
+        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toEqual(expected);
+        order.push("journaled while staging");
+        return stage(req);
+      };
+      hooks.upload = async () => void order.push("uploaded");
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Completed" });
+      expect(order).toEqual(["journaled while staging", "uploaded"]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
+    it("after the staging when the writer names a file the plan did not: it is in the journal before anything is uploaded", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, hooks } = fakePeers(() => spec);
+      peers.writer.stageArtifacts = async (req) =>
+        ({ artifacts: [{ path: firstFileOf(spec, req.stageId!), numRecords: 5n, sizeInBytes: 25n }, { path: "file:///tmp/lake/unplanned.csv", numRecords: 5n, sizeInBytes: 25n }], alreadyCommitted: false }) as never;
+      let journaledAtUpload: string[] = [];
+      hooks.upload = async () => {
+        journaledAtUpload = (await ledger.pendingArtifacts(spec.id)).map((p) => p.path).sort();
+      };
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Completed" });
+      expect(journaledAtUpload).toEqual([firstFileOf(spec, run.runId), "file:///tmp/lake/unplanned.csv"].sort());
+      const { runs } = await cursor.listRuns({ exportIds: [spec.id] });
+      expect(runs[0]!.resources!.phases.map((p) => p.name)).toEqual(["range", "start", "query", "stage", "journal", "journal", "upload", "check"]);
+    });
+
+    it("after the staging when the table is partitioned: its folders come from the rows", async () => {
+      const spec = exportSpec();
+      spec.externalTable!.partitions = [{ $typeName: "spillway.catalog.v1.Partition", name: "P", type: "long", function: "", column: "Id", modulo: 0n }];
+      await initState(spec);
+      await ingest();
+      const { peers, hooks } = fakePeers(() => spec);
+      const stage = peers.writer.stageArtifacts;
+      let journaledWhileStaging: unknown[] | undefined;
+      peers.writer.stageArtifacts = async (req) => {
+        await new Promise((r) => setTimeout(r, 50));
+        journaledWhileStaging = await ledger.pendingArtifacts(spec.id);
+        return stage(req);
+      };
+      let journaledAtUpload: string[] = [];
+      hooks.upload = async () => {
+        journaledAtUpload = (await ledger.pendingArtifacts(spec.id)).map((p) => p.path);
+      };
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const run = await runner.run(spec);
+      expect(run).toMatchObject({ result: "Completed" });
+      expect(journaledWhileStaging).toEqual([]);
+      expect(journaledAtUpload).toEqual([firstFileOf(spec, run.runId)]);
+    });
+
+    it("and a stage that failed leaves them to the next run, which removes them (nothing there) and commits", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const stage = peers.writer.stageArtifacts;
+      peers.writer.stageArtifacts = async () => {
+        throw new SpillwayError(ErrorCode.unavailable, "the writer's disk is full");
+      };
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const failed = await runner.run(spec);
+      expect(failed).toMatchObject({ result: "Failed", details: expect.stringContaining("disk is full") });
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: failed.runId, path: firstFileOf(spec, failed.runId) }]);
+      expect(calls.uploaded).toBe(0);
+
+      peers.writer.stageArtifacts = stage;
+      const next = await runner.run(spec);
+      expect(next).toMatchObject({ result: "Completed" });
+      expect(calls.deleted).toEqual([[firstFileOf(spec, failed.runId)]]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
   });
 
   describe("its query starts while the run is opened", () => {
@@ -603,7 +695,7 @@ describe("ExportRunner", () => {
           discardSpool: async (req) => (log.discarded.push(`spool ${req.spoolName}`), {}) as never,
         },
         writer: {
-          stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
+          stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}_0.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
           uploadArtifacts: async (req) => {
             await new Promise((r) => setTimeout(r, 5));
             if (failUpload) throw new SpillwayError(ErrorCode.unavailable, `${name}: storage unavailable`);
@@ -662,7 +754,7 @@ describe("ExportRunner", () => {
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
       expect((await cursor.listArtifacts({ exportId: spec.id })).artifacts).toEqual([]);
       // Every part's staged name is deleted: a's, which uploaded, and b's, which may have landed.
-      expect(calls.deleted.flat().sort()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p0.csv`, `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p1.csv`]);
+      expect(calls.deleted.flat().sort()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p0_0.csv`, `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_p1_0.csv`]);
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
@@ -785,7 +877,7 @@ describe("a row-wise run larger than a slice", () => {
     const run = await runner.run(spec);
     expect(run).toMatchObject({ result: "Failed", details: expect.stringContaining("the query service crashed") });
     expect(order).toEqual(["second slice failed", "first slice uploaded", "deleted"]);
-    expect(calls.deleted.flat()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}.csv`]);
+    expect(calls.deleted.flat()).toEqual([`file:///tmp/lake/${spec.id.slice(0, 8)}_1_${run.runId.slice(0, 8)}_0.csv`]);
     expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(start);
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
   });

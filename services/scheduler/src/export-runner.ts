@@ -4,6 +4,7 @@ import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } fr
 import { cursorText, durationMs, minCursor, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
+import { plannedArtifactPaths } from "@spillway/storage";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, LedgerExportState, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
 import { RunAccount } from "./run-account.js";
@@ -368,9 +369,17 @@ export class ExportRunner {
           if (spool.rowCount > 0n) {
             assertLeaseHeld(spec, attempt);
             const sliced = spool;
-            const staged = await account.phase("stage", () =>
-              withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, stageId, sliced), nameStem: `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}${slice ? `_s${slice}` : ""}` }), this.retry),
-            );
+            const nameStem = `${spec.id.slice(0, 8)}_${runNumber}_${runId.slice(0, 8)}${slice ? `_s${slice}` : ""}`;
+            const staging = account.phase("stage", () => withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest(spec, started, stageId, sliced), nameStem }), this.retry));
+            // Where the files' names are known before they are staged (an unpartitioned table's
+            // encoded files, named as the writer names them: libs/storage plannedArtifactPaths),
+            // they are journaled beside the staging instead of after it (bench #3). A name
+            // journaled for a file that is not staged is removed with the rest (removing it is
+            // a no-op). Both settle before anything is uploaded.
+            const planned = plannedArtifactPaths(externalTable, nameStem, sliced.encodedFiles.length);
+            const journaling = planned ? account.phase("journal", () => this.journalBeforeUpload(spec, runId, planned, attempt)) : Promise.resolve();
+            await settled<unknown>([staging, journaling]);
+            const staged = await staging;
             account.add(staged.usage);
             if (staged.alreadyCommitted) {
               // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
@@ -378,7 +387,9 @@ export class ExportRunner {
               return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
             }
             const paths = staged.artifacts.map((a) => a.path);
-            await account.phase("journal", () => this.journalBeforeUpload(spec, runId, paths, attempt));
+            // What the plan did not name (none, unless the writer names otherwise) is journaled now.
+            const unplanned = planned ? paths.filter((p) => !planned.includes(p)) : paths;
+            if (unplanned.length) await account.phase("journal", () => this.journalBeforeUpload(spec, runId, unplanned, attempt));
             attempt.uploaded = [...(attempt.uploaded ?? []), ...paths];
             const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId }), this.retry)));
             // Awaited below, or settled before the run fails: its failure must not go unhandled meanwhile.

@@ -7,7 +7,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { encodeArtifactSql, quoteLiteral } from "@spillway/duck";
 import { ExternalTablePropertiesSchema, ExternalTableSchema, type ExternalTable } from "@spillway/proto";
-import { artifactFileName } from "./artifact-encoding.js";
+import { artifactFileName } from "@spillway/storage";
 import { finishTextFile } from "./text-finishing.js";
 import { ONE_COLUMN_PER_TYPE, PARQUET_SCHEMA_OF_ONE_COLUMN_PER_TYPE } from "../../../test/support/kusto-columns.js";
 

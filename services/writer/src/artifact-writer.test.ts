@@ -9,7 +9,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { ErrorCode } from "@spillway/errors";
 import { ExternalTableSchema } from "@spillway/proto";
 import { encodeArtifacts } from "@spillway/duck";
-import { LocalSpoolStore, ROWS_SPOOL_FILE } from "@spillway/storage";
+import { LocalSpoolStore, plannedArtifactPaths, ROWS_SPOOL_FILE, spreadKeyOf } from "@spillway/storage";
 import { ArtifactWriter } from "./artifact-writer.js";
 
 // Stage and upload through real DuckDB into real folders: partition folders written
@@ -188,6 +188,37 @@ describe("a spool the query service encoded in one pass", () => {
     expect(artifacts.map((a) => a.numRecords)).toEqual(texts.map((text, i) => BigInt(text.trimEnd().split("\n").length - (i === 0 ? 1 : 0))));
     // The spool is the query service's: still whole after staging (a retried stage reads it again).
     expect((await readdir(join(folder, "encoded"))).length).toBe(files.length);
+  });
+});
+
+describe("the names of a stage encoded in one pass", () => {
+  it("are those the scheduler journals beside the staging (plannedArtifactPaths): each file numbered, spread over the connection strings", async () => {
+    const columns = [{ name: "N", type: "long" }];
+    const properties = { namePrefix: "p-", compressed: true };
+    const folder = await spools.create("encoded-spread");
+    const instance = await DuckDBInstance.create(":memory:");
+    const c = await instance.connect();
+    const encoded = await encodeArtifacts(c, { columns, dataFormat: "tsv" }, "(SELECT range AS N FROM range(20000)) AS s", join(folder, "encoded"), { sizeLimit: 20_000, rowGroupSize: 0 });
+    c.closeSync();
+    instance.closeSync();
+    const files = encoded.files.map((f) => f.slice(folder.length + 1));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    // A last file without rows is left out: the stage keeps fewer names than planned, never others.
+    await writeFile(join(folder, "encoded/data_99.tsv"), "");
+    files.push("encoded/data_99.tsv");
+
+    const stageId = `s${++stages}`;
+    const connectionStrings = ["a", "b", "c"].map((f) => `file://${lake}/${stageId}/${f}`);
+    const t = create(ExternalTableSchema, { name: "Ext", dataFormat: "tsv", columns, properties, connectionStrings });
+    const nameStem = "0a1b2c3d_7_9f8e7d6c";
+    const staged = await writer.stage({ stageId, externalTable: t, spoolHandle: "encoded-spread", encodedFiles: files, spoolRows: 20_000n, nameStem, rowGroupSize: 0, sizeLimit: 20_000n, spreadKey: spreadKeyOf(nameStem) });
+    const planned = plannedArtifactPaths(t, nameStem, files.length)!;
+    expect(staged.artifacts.length).toBeGreaterThanOrEqual(3);
+    expect(staged.artifacts.reduce((n, a) => n + a.numRecords, 0n)).toBe(20_000n);
+    expect(staged.artifacts.map((a) => a.path)).toEqual(planned.slice(0, staged.artifacts.length));
+    expect(new Set(planned.slice(0, 3).map((p) => p.split("/").at(-2))).size).toBe(3);
+    expect(planned[0]).toBe(`file://${lake}/${stageId}/${connectionStrings[spreadKeyOf(nameStem) % 3]!.split("/").at(-1)}/p-${nameStem}_0.tsv.gz`);
+    await writer.discard(stageId);
   });
 });
 

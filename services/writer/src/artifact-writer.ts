@@ -8,8 +8,7 @@ import xxhash from "xxhash-wasm";
 import { DuckdbMemoryProbe, encodeArtifacts, openSandboxedInstance, quoteIdent, quoteLiteral, runMaterialized } from "@spillway/duck";
 import { ErrorCode, failedPrecondition, internal, invalidArgument, SpillwayError, unavailable } from "@spillway/errors";
 import type { ExternalTable } from "@spillway/proto";
-import { ABANDONED_SPOOL_MS, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, type FileTargetPolicy, type PutFile, type SpoolStore, type StorageTarget } from "@spillway/storage";
-import { artifactFileName } from "./artifact-encoding.js";
+import { ABANDONED_SPOOL_MS, artifactTargetIndex, LocalSpoolStore, openConfinedStorageTarget, ROWS_SPOOL_FILE, parseConnectionString, stagedArtifactName, type FileTargetPolicy, type PutFile, type SpoolStore, type StorageTarget } from "@spillway/storage";
 import { hashJoinsSql, hashTableName, partitionSpecs, pathSql, deltaFolderSql } from "./partition-sql.js";
 import { DeltaLog, type AddAction } from "./delta-log.js";
 import { columnsFromDeltaSchema } from "./delta-schema.js";
@@ -161,11 +160,11 @@ export class ArtifactWriter {
           const k = staged.length;
           const name = isDelta
             ? `part-${String(k).padStart(5, "0")}-${req.stageId}.c000.${table.properties?.compressionType || "snappy"}.parquet`
-            : artifactFileName(table, `${req.nameStem}_${k}`);
+            : stagedArtifactName(table, req.nameStem, k);
           const localFile = join(dir, `${k}-${name}`);
           const relative = group.folder ? `${group.folder}/${name}` : name;
           // Artifacts spread evenly over the connection strings (SPEC §5).
-          const targetIndex = (k + req.spreadKey) % targets.length;
+          const targetIndex = artifactTargetIndex(k, req.spreadKey, targets.length);
           const target = targets[targetIndex]!;
           staged.push({ localFile, name: relative, folder: group.folder, targetIndex, target, path: target.pathOf(relative), numRecords: rows, sizeInBytes: 0n });
           finishing.push(() => finishFile(table, file, localFile, j > 0));

@@ -1,5 +1,6 @@
 import type { WriterService } from "@spillway/proto";
 import type { ServiceImpl } from "@spillway/rpc";
+import { spreadKeyOf } from "@spillway/storage";
 import { measured } from "@spillway/telemetry";
 import type { ArtifactWriter } from "./artifact-writer.js";
 
@@ -47,11 +48,4 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       return {};
     },
   };
-}
-
-/** A stable small number from the artifact stem, so runs spread over connection strings. */
-function spreadKeyOf(stem: string): number {
-  let h = 0;
-  for (const ch of stem) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return h;
 }
