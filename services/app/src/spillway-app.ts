@@ -94,7 +94,7 @@ export async function startSpillway(config: SpillwayConfig, options: StartOption
   const factories: { [M in ModuleName]: () => Promise<StartedModule> } = {
     cursor: () => createCursorModule(config, { now: options.now, log }),
     writer: () => createWriterModule(config),
-    catalog: () => createCatalogModule(config, peersOf("catalog")),
+    catalog: () => createCatalogModule(config, peersOf("catalog"), { log }),
     query: () => createQueryModule(config, peersOf("query"), log),
     scheduler: () =>
       createSchedulerModule(config, peersOf("scheduler"), log, {

@@ -5,11 +5,18 @@ import { catalogAccess } from "./access.js";
 import { AuditLog } from "./audit-log.js";
 import { Catalog } from "./catalog.js";
 import { CatalogStore } from "./catalog-store.js";
+import { sweepLeftovers } from "./drop-leftovers.js";
 import type { CatalogPeers } from "./peer-clients.js";
 import { PrincipalRegistry } from "./principal-registry.js";
 import { catalogHandlers } from "./service.js";
 
-export async function createCatalogModule(config: SpillwayConfig, peers: CatalogPeers) {
+/** How often dropped exports' leftovers are looked for (drop-leftovers.ts). */
+const SWEEP_LEFTOVERS_EVERY_MS = 60_000;
+
+/** A run renews its lease every third of it: four leases after a drop, a run in flight then has ended or its node is gone. */
+const LEASES_BEFORE_SWEEPING = 4;
+
+export async function createCatalogModule(config: SpillwayConfig, peers: CatalogPeers, options: { log?: (line: string) => void } = {}) {
   const store = await CatalogStore.open(config.dataDir, config.metadataUrl);
   // Export queries are checked here, from the tables' schemas: the catalog needs no query service.
   const describer = await QueryDescriber.open();
@@ -18,11 +25,25 @@ export async function createCatalogModule(config: SpillwayConfig, peers: Catalog
     dataDir: config.dataDir,
   }, describer);
   const principals = new PrincipalRegistry(store, { admins: config.auth.clusterAdmins, viewers: config.auth.clusterViewers });
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweep = () => {
+    sweeping = sweepLeftovers(store, peers, Date.now(), LEASES_BEFORE_SWEEPING * config.runLeaseMs).then(
+      (outcome) => {
+        if (outcome.removed) options.log?.(`catalog: removed ${outcome.removed} files that runs of dropped continuous exports had left`);
+        for (const failure of outcome.failures) options.log?.(`catalog: ${failure}`);
+      },
+      (err: Error) => options.log?.(`catalog: could not look for files left by dropped continuous exports (${err.message}); trying again in a minute`),
+    );
+  };
+  const timer = setInterval(sweep, SWEEP_LEFTOVERS_EVERY_MS);
+  timer.unref();
   return {
     service: CatalogService,
     handlers: catalogHandlers(catalog, principals, new AuditLog(store)),
     access: catalogAccess,
     async stop() {
+      clearInterval(timer);
+      await sweeping;
       await store.close();
       await describer.close();
     },

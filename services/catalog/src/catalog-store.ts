@@ -1,7 +1,7 @@
 import { openMetadataDb, type MetadataDb, type MetadataSession } from "@spillway/metadata";
 
 /** `principals`: the roles granted in a database (name "") or on one of its tables (name = table). */
-export type DefinitionKind = "table" | "external_table" | "continuous_export" | "principals";
+export type DefinitionKind = "table" | "external_table" | "continuous_export" | "principals" | "export_leftovers";
 
 /** One audited management call (SPEC §7), as the audit log keeps it. */
 export interface StoredCommand {

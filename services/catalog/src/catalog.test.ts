@@ -12,6 +12,7 @@ import { CreateExternalTableRequestSchema, CreateOrAlterContinuousExportRequestS
 import { createLocalClient } from "@spillway/rpc";
 import { createCursorModule } from "../../cursor/src/index.js";
 import { Catalog } from "./catalog.js";
+import { sweepLeftovers } from "./drop-leftovers.js";
 import { CatalogStore } from "./catalog-store.js";
 import type { KqlTranslator } from "./export-definition.js";
 import type { CatalogPeers } from "./peer-clients.js";
@@ -215,5 +216,76 @@ describe("dropping a continuous export", () => {
     const started = await peers.cursor.startRun({ exportId: spec!.id, name: "E", runId: "run-1", owner: "scheduler", leaseTtlMs: 30_000n });
     expect(started.started).toBe(true);
     expect((await peers.cursor.listPendingArtifacts({ exportId: spec!.id })).pending.map((p) => p.path)).toEqual(["https://account.blob.core.windows.net/lake/left.parquet"]);
+  });
+
+  describe("while a run holds it", () => {
+    const files = ["https://account.blob.core.windows.net/lake/run-1_0.parquet", "https://account.blob.core.windows.net/lake/run-1_1.parquet"];
+    const SWEEP_AFTER = 120_000;
+    let deletions: Array<{ table: string; connectionStrings: string[]; paths: string[] }>;
+    let storageRefuses: string | undefined;
+
+    /** An export whose run, on a node that then died, holds the lease and journaled its files. */
+    async function exportWithRunInFlight() {
+      await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+      const [spec] = await catalog.exportSpecs("db", "E");
+      await peers.cursor.startRun({ exportId: spec!.id, name: "E", runId: "run-1", owner: "node-that-died", leaseTtlMs: 30_000n });
+      await peers.cursor.journalPending({ exportId: spec!.id, runId: "run-1", paths: files, owner: "node-that-died" });
+      return spec!.id;
+    }
+
+    beforeEach(() => {
+      deletions = [];
+      storageRefuses = undefined;
+      peers.writer = {
+        deleteArtifacts: async (req: { externalTable?: { name: string; connectionStrings: string[] }; paths: string[] }) => {
+          if (storageRefuses) throw new Error(storageRefuses);
+          deletions.push({ table: req.externalTable!.name, connectionStrings: req.externalTable!.connectionStrings, paths: req.paths });
+          return {};
+        },
+      } as unknown as CatalogPeers["writer"];
+      catalog = newCatalog();
+    });
+
+    it("leaves the run's files to it, and removes what its journal still lists once its node is surely gone", async () => {
+      const exportId = await exportWithRunInFlight();
+      await catalog.dropContinuousExport("db", "E");
+      expect(await catalog.listContinuousExports("db")).toEqual([]);
+      expect(deletions).toEqual([]);
+
+      // Too soon after the drop: the run may be alive, and remove its files itself when its commit is refused.
+      expect(await sweepLeftovers(store, peers, Date.now(), SWEEP_AFTER)).toEqual({ removed: 0, finished: 0, failures: [] });
+      expect(deletions).toEqual([]);
+
+      const swept = await sweepLeftovers(store, peers, Date.now() + SWEEP_AFTER, SWEEP_AFTER);
+      expect(swept).toEqual({ removed: 2, finished: 1, failures: [] });
+      // With the external table as it was at the drop, secrets included (the writer needs them).
+      expect(deletions).toEqual([{ table: "Lake", connectionStrings: ["https://account.blob.core.windows.net/lake?sv=2024-01-01&sig=secret"], paths: files }]);
+      expect((await peers.cursor.listPendingArtifacts({ exportId })).pending).toEqual([]);
+      // Done with: the next sweep has nothing to do.
+      expect(await sweepLeftovers(store, peers, Date.now() + 2 * SWEEP_AFTER, SWEEP_AFTER)).toEqual({ removed: 0, finished: 0, failures: [] });
+      expect(deletions).toHaveLength(1);
+    });
+
+    it("keeps trying while storage refuses, saying why without the table's secrets, and gives up after 7 days", async () => {
+      await exportWithRunInFlight();
+      await catalog.dropContinuousExport("db", "E");
+      storageRefuses = "403 for https://account.blob.core.windows.net/lake?sv=2024-01-01&sig=secret";
+      const refused = await sweepLeftovers(store, peers, Date.now() + SWEEP_AFTER, SWEEP_AFTER);
+      expect(refused).toMatchObject({ removed: 0, finished: 0, failures: [expect.stringContaining("dropped continuous export 'E' of database 'db' could not be removed")] });
+      expect(refused.failures[0]).toContain("trying again later");
+      expect(refused.failures[0]).not.toContain("sig=secret");
+      const givenUp = await sweepLeftovers(store, peers, Date.now() + 8 * 86_400_000, SWEEP_AFTER);
+      expect(givenUp).toMatchObject({ removed: 0, finished: 1, failures: [expect.stringContaining("given up on after 7 days")] });
+      expect(await store.list("export_leftovers")).toEqual([]);
+    });
+
+    it("records no leftovers when no run holds it: the drop removed what failed attempts left itself", async () => {
+      await catalog.createOrAlterContinuousExport(exportRequest(KQL));
+      const [spec] = await catalog.exportSpecs("db", "E");
+      await peers.cursor.journalPending({ exportId: spec!.id, runId: "crashed", paths: files });
+      await catalog.dropContinuousExport("db", "E");
+      expect(deletions).toEqual([{ table: "Lake", connectionStrings: expect.any(Array), paths: files }]);
+      expect(await store.list("export_leftovers")).toEqual([]);
+    });
   });
 });

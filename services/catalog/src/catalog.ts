@@ -32,6 +32,7 @@ import {
   type KqlTranslator,
 } from "./export-definition.js";
 import { checkFileTargets, externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
+import { recordLeftovers } from "./drop-leftovers.js";
 import type { CatalogPeers } from "./peer-clients.js";
 import { dropTableGrants, grantCreatorTableAdmin } from "./principal-registry.js";
 
@@ -295,11 +296,15 @@ export class Catalog {
     const external = await this.store.get("external_table", database, definition.externalTableName);
     // Storage first: the files failed attempts left must go (SPEC §3) and, if storage
     // refuses, the export is as it was (the drop lets its hold go). A run in flight cleans up
-    // after itself when it fails to commit, so its files are left to it; one whose lease
-    // expired is fenced out by the hold, so it cannot commit files removed here.
+    // after itself when it fails to commit, so its files are left to it, and swept later
+    // should its node have died (drop-leftovers.ts); one whose lease expired is fenced out by
+    // the hold, so it cannot commit files removed here.
+    let runInFlight = false;
     if (external) {
       const owner = `drop/${randomUUID()}`;
-      const { pending } = await this.peers.cursor.holdExportForDrop({ exportId: definition.id, owner });
+      const held = await this.peers.cursor.holdExportForDrop({ exportId: definition.id, owner });
+      const { pending } = held;
+      runInFlight = held.runInFlight;
       const paths = [...new Set(pending.map((p) => p.path))];
       if (paths.length) {
         try {
@@ -317,7 +322,9 @@ export class Catalog {
     await this.store.write(async (tx) => {
       const current = await tx.get("continuous_export", database, name);
       // Dropped meanwhile, or dropped and created anew (a new id): that one stays.
-      if (current && parseStoredExport(current).definition.id === definition.id) await tx.delete("continuous_export", database, name);
+      if (!current || parseStoredExport(current).definition.id !== definition.id) return;
+      await tx.delete("continuous_export", database, name);
+      if (runInFlight && external) await recordLeftovers(tx, { exportId: definition.id, database, exportName: definition.name, externalTable: external, droppedAtMs: Date.now() });
     });
   }
 
