@@ -58,6 +58,8 @@ export interface SpillwayOptions {
   /** Directory for `node --cpu-prof` profiles. */
   cpuProfDir?: string;
   env?: Record<string, string>;
+  /** The checkout to run Spillway from (its own node_modules): another commit's, to compare two side by side. This repository's by default. */
+  root?: string;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function startSpillway(options: SpillwayOptions): Promise<Spillway>
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
   const child = spawn(process.execPath, [...nodeArgs, "services/app/src/main.ts", `--listen=${address}`, `--data-dir=${dataDir}`], {
-    cwd: REPO_ROOT,
+    cwd: options.root ?? REPO_ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
