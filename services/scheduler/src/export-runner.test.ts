@@ -465,6 +465,42 @@ describe("ExportRunner", () => {
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
+    it("beside the staging, and fenced again before the upload when the stage outlasted the journal: a node paused while staging uploads nothing", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const stage = peers.writer.stageArtifacts;
+      // Renewals a minute apart: none comes during the run, so only the check before the upload can tell.
+      const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 180_000 });
+      peers.writer.stageArtifacts = async (req) => {
+        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toHaveLength(1);
+        // The node pauses past its lease while staging; another node's run takes the export meanwhile.
+        clock += 200_000;
+        expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+        return stage(req);
+      };
+      const fenced = await paused.run(spec);
+      expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost .* before uploading/) });
+      expect(calls.uploaded).toBe(0);
+      // What it journaled is left to the run that took the export, which removes it first.
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: fenced.runId, path: firstFileOf(spec, fenced.runId) }]);
+      expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
+    });
+
+    it("beside a stage that ends soon after the journal, with no renewal between them", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers } = fakePeers(() => spec);
+      let renewals = 0;
+      const renewLease = ledger.renewLease.bind(ledger);
+      const counted = { ...ledger, renewLease: (...args: Parameters<RunLedger["renewLease"]>) => (renewals++, renewLease(...args)) } as RunLedger;
+      const runner = new ExportRunner(counted, peers, { now: () => clock, retry: noRetry });
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed" });
+      expect(renewals).toBe(0);
+    });
+
     it("after the staging when the writer names a file the plan did not: it is in the journal before anything is uploaded", async () => {
       const spec = exportSpec();
       await initState(spec);

@@ -125,6 +125,8 @@ export interface RunnerOptions {
 
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
+/** A journal written this recently fences the upload after it; older, the lease is renewed first (see execute). */
+const FENCE_FRESH_MS = 100;
 const tracer = trace.getTracer("spillway-cursor");
 
 /**
@@ -377,9 +379,14 @@ export class ExportRunner {
             // journaled for a file that is not staged is removed with the rest (removing it is
             // a no-op). Both settle before anything is uploaded.
             const planned = plannedArtifactPaths(externalTable, nameStem, sliced.encodedFiles.length);
-            const journaling = planned ? account.phase("journal", () => this.journalBeforeUpload(spec, runId, planned, attempt)) : Promise.resolve();
+            let journaledAt = 0;
+            const journaling = planned ? account.phase("journal", () => this.journalBeforeUpload(spec, runId, planned, attempt)).then(() => (journaledAt = this.now())) : Promise.resolve();
             await settled<unknown>([staging, journaling]);
             const staged = await staging;
+            // The journal's lease check fences the upload that follows it (README "A node paused
+            // mid-run"); a stage that outlasted it (a large one, or a node paused meanwhile) is
+            // fenced again, by a renewal: it answers false once another owner has the lease.
+            if (planned && this.now() - journaledAt > FENCE_FRESH_MS) await this.renewBeforeUpload(spec, attempt);
             account.add(staged.usage);
             if (staged.alreadyCommitted) {
               // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
@@ -388,7 +395,8 @@ export class ExportRunner {
             }
             const paths = staged.artifacts.map((a) => a.path);
             // What the plan did not name (none, unless the writer names otherwise) is journaled now.
-            const unplanned = planned ? paths.filter((p) => !planned.includes(p)) : paths;
+            const plannedSet = new Set(planned);
+            const unplanned = paths.filter((p) => !plannedSet.has(p));
             if (unplanned.length) await account.phase("journal", () => this.journalBeforeUpload(spec, runId, unplanned, attempt));
             attempt.uploaded = [...(attempt.uploaded ?? []), ...paths];
             const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId }), this.retry)));
@@ -432,6 +440,14 @@ export class ExportRunner {
     for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths, this.ownerId), this.assertStillWanted(spec)])) {
       if (step.status === "rejected") throw step.reason;
     }
+  }
+
+  /** Renews the run's lease before its upload: a run that lost it uploads nothing. */
+  private async renewBeforeUpload(spec: ExportSpec, attempt: Attempt): Promise<void> {
+    assertLeaseHeld(spec, attempt);
+    if (await this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs)) return;
+    attempt.lease.lost = true;
+    throw new LeaseTakenError(spec.name);
   }
 
   /**
