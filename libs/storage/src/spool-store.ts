@@ -68,8 +68,8 @@ export class LocalSpoolStore implements SpoolStore {
 
   /**
    * The handle is gone when this returns (one rename); its files are removed afterwards, not
-   * waited for: a writer's upload discards its stage before it answers, and removing a
-   * folder file by file cost a small run 2 ms there (bench #3). They are removed in a thread
+   * waited for: removing a folder file by file cost a small run 2 ms when a writer's upload
+   * discarded its stage before answering (bench #3). They are removed in a thread
    * of their own (removeInBackground). What a process that died left half removed goes at
    * the next start (removeOlderThan).
    */

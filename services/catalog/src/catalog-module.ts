@@ -1,5 +1,6 @@
 import type { SpillwayConfig } from "@spillway/config";
 import { QueryDescriber } from "@spillway/duck";
+import { redactSecrets } from "@spillway/errors";
 import { CatalogService } from "@spillway/proto";
 import { catalogAccess } from "./access.js";
 import { AuditLog } from "./audit-log.js";
@@ -13,7 +14,11 @@ import { catalogHandlers } from "./service.js";
 /** How often dropped exports' leftovers are looked for (drop-leftovers.ts). */
 const SWEEP_LEFTOVERS_EVERY_MS = 60_000;
 
-/** A run renews its lease every third of it: four leases after a drop, a run in flight then has ended or its node is gone. */
+/**
+ * How many leases after a drop its leftovers are swept: by then a run in flight has mostly
+ * ended, or its node is gone. Should one still upload after the sweep (a node paused that
+ * long), its refused commit removes its files by name (README "A node paused mid-run").
+ */
 const LEASES_BEFORE_SWEEPING = 4;
 
 export async function createCatalogModule(config: SpillwayConfig, peers: CatalogPeers, options: { log?: (line: string) => void } = {}) {
@@ -25,15 +30,19 @@ export async function createCatalogModule(config: SpillwayConfig, peers: Catalog
     dataDir: config.dataDir,
   }, describer);
   const principals = new PrincipalRegistry(store, { admins: config.auth.clusterAdmins, viewers: config.auth.clusterViewers });
-  let sweeping: Promise<unknown> = Promise.resolve();
+  let sweeping: Promise<unknown> | undefined;
   const sweep = () => {
-    sweeping = sweepLeftovers(store, peers, Date.now(), LEASES_BEFORE_SWEEPING * config.runLeaseMs).then(
-      (outcome) => {
-        if (outcome.removed) options.log?.(`catalog: removed ${outcome.removed} files that runs of dropped continuous exports had left`);
-        for (const failure of outcome.failures) options.log?.(`catalog: ${failure}`);
-      },
-      (err: Error) => options.log?.(`catalog: could not look for files left by dropped continuous exports (${err.message}); trying again in a minute`),
-    );
+    // A sweep slower than a minute is not joined by the next.
+    if (sweeping) return;
+    sweeping = sweepLeftovers(store, peers, Date.now(), LEASES_BEFORE_SWEEPING * config.runLeaseMs)
+      .then(
+        (outcome) => {
+          if (outcome.removed) options.log?.(`catalog: removed ${outcome.removed} files that runs of dropped continuous exports had left`);
+          for (const failure of outcome.failures) options.log?.(`catalog: ${failure}`);
+        },
+        (err: Error) => options.log?.(`catalog: could not look for files left by dropped continuous exports (${redactSecrets(err.message)}); trying again in a minute`),
+      )
+      .finally(() => (sweeping = undefined));
   };
   const timer = setInterval(sweep, SWEEP_LEFTOVERS_EVERY_MS);
   timer.unref();

@@ -256,8 +256,11 @@ describe("dropping a continuous export", () => {
       expect(await sweepLeftovers(store, peers, Date.now(), SWEEP_AFTER)).toEqual({ removed: 0, finished: 0, failures: [] });
       expect(deletions).toEqual([]);
 
+      // A record that cannot be read keeps no other from being swept.
+      await store.write((tx) => tx.put("export_leftovers", "db", "00-unreadable", "{not json"));
       const swept = await sweepLeftovers(store, peers, Date.now() + SWEEP_AFTER, SWEEP_AFTER);
-      expect(swept).toEqual({ removed: 2, finished: 1, failures: [] });
+      expect(swept).toEqual({ removed: 2, finished: 1, failures: [expect.stringContaining("could not be read")] });
+      await store.write((tx) => tx.delete("export_leftovers", "db", "00-unreadable"));
       // With the external table as it was at the drop, secrets included (the writer needs them).
       expect(deletions).toEqual([{ table: "Lake", connectionStrings: ["https://account.blob.core.windows.net/lake?sv=2024-01-01&sig=secret"], paths: files }]);
       expect((await peers.cursor.listPendingArtifacts({ exportId })).pending).toEqual([]);

@@ -32,7 +32,7 @@ import {
   type KqlTranslator,
 } from "./export-definition.js";
 import { checkFileTargets, externalTableFromRequest, maskedExternalTable } from "./external-table-definition.js";
-import { recordLeftovers } from "./drop-leftovers.js";
+import { recordLeftovers, removeJournaled } from "./drop-leftovers.js";
 import type { CatalogPeers } from "./peer-clients.js";
 import { dropTableGrants, grantCreatorTableAdmin } from "./principal-registry.js";
 
@@ -303,18 +303,13 @@ export class Catalog {
     if (external) {
       const owner = `drop/${randomUUID()}`;
       const held = await this.peers.cursor.holdExportForDrop({ exportId: definition.id, owner });
-      const { pending } = held;
       runInFlight = held.runInFlight;
-      const paths = [...new Set(pending.map((p) => p.path))];
-      if (paths.length) {
-        try {
-          await this.peers.writer.deleteArtifacts({ externalTable: decode(ExternalTableSchema, external), paths });
-          await this.peers.cursor.clearPending({ exportId: definition.id, paths });
-        } catch (err) {
-          // Otherwise the hold would keep its runs back until it expires (a minute).
-          await this.peers.cursor.releaseLease({ exportId: definition.id, owner }).catch(() => undefined);
-          throw err;
-        }
+      try {
+        await removeJournaled(this.peers, definition.id, decode(ExternalTableSchema, external), held.pending);
+      } catch (err) {
+        // Otherwise the hold would keep its runs back until it expires (a minute).
+        await this.peers.cursor.releaseLease({ exportId: definition.id, owner }).catch(() => undefined);
+        throw err;
       }
     }
     // No run starts or commits once the state is gone; then the definition goes.

@@ -1,6 +1,6 @@
 import { fromJsonString } from "@bufbuild/protobuf";
 import { errorMessage, redactSecrets } from "@spillway/errors";
-import { ExternalTableSchema } from "@spillway/proto";
+import { ExternalTableSchema, type ExternalTable } from "@spillway/proto";
 import type { CatalogStore, CatalogTransaction, DefinitionKind } from "./catalog-store.js";
 import type { CatalogPeers } from "./peer-clients.js";
 
@@ -26,6 +26,15 @@ interface Leftovers {
   droppedAtMs: number;
 }
 
+/** Removes the files an export's journal lists from its table's storage, then from the journal; how many. */
+export async function removeJournaled(peers: Pick<CatalogPeers, "cursor" | "writer">, exportId: string, externalTable: ExternalTable, pending: Array<{ path: string }>): Promise<number> {
+  const paths = [...new Set(pending.map((p) => p.path))];
+  if (paths.length === 0) return 0;
+  await peers.writer.deleteArtifacts({ externalTable, paths });
+  await peers.cursor.clearPending({ exportId, paths });
+  return paths.length;
+}
+
 /** Records, in the drop's own write, that the export's journal may list files left to a run in flight. */
 export async function recordLeftovers(tx: CatalogTransaction, leftovers: Leftovers): Promise<void> {
   await tx.put(LEFTOVERS_KIND, leftovers.database, leftovers.exportId, JSON.stringify(leftovers));
@@ -49,16 +58,18 @@ export interface SweepOutcome {
 export async function sweepLeftovers(store: CatalogStore, peers: Pick<CatalogPeers, "cursor" | "writer">, now: number, minAgeMs: number): Promise<SweepOutcome> {
   const outcome: SweepOutcome = { removed: 0, finished: 0, failures: [] };
   for (const body of await store.list(LEFTOVERS_KIND)) {
-    const leftovers = JSON.parse(body) as Leftovers;
+    let leftovers: Leftovers;
+    try {
+      leftovers = JSON.parse(body) as Leftovers;
+    } catch {
+      // Never written so; one such record must not keep the others from being swept.
+      outcome.failures.push("a record of files left by a dropped continuous export could not be read; it is kept as it is");
+      continue;
+    }
     if (now - leftovers.droppedAtMs < minAgeMs) continue;
     try {
       const { pending } = await peers.cursor.listPendingArtifacts({ exportId: leftovers.exportId });
-      const paths = [...new Set(pending.map((p) => p.path))];
-      if (paths.length) {
-        await peers.writer.deleteArtifacts({ externalTable: fromJsonString(ExternalTableSchema, leftovers.externalTable), paths });
-        await peers.cursor.clearPending({ exportId: leftovers.exportId, paths });
-        outcome.removed += paths.length;
-      }
+      outcome.removed += await removeJournaled(peers, leftovers.exportId, fromJsonString(ExternalTableSchema, leftovers.externalTable), pending);
     } catch (err) {
       const why = `files left by dropped continuous export '${leftovers.exportName}' of database '${leftovers.database}' could not be removed: ${redactSecrets(errorMessage(err))}`;
       if (now - leftovers.droppedAtMs < LEFTOVERS_GIVE_UP_AFTER_MS) {

@@ -779,6 +779,15 @@ export function cursorStoreContract(
         expect((await store.getExportStates(["x2"]))[0]!.checkpointCursor).toBe(to);
       });
 
+      it("says a run may be in flight when a drop purged the state and stopped, and the journal still lists files", async () => {
+        await runUnderLease("x2-purged", 10_000);
+        await store.journalPending("x2", "run-a", ["blob/a.parquet"], "a");
+        await store.dropExportState("x2");
+        expect(await store.holdForDrop("x2", "drop-2")).toEqual({ runInFlight: true, pending: [] });
+        await store.clearPending("x2", ["blob/a.parquet"]);
+        expect(await store.holdForDrop("x2", "drop-2")).toEqual({ runInFlight: false, pending: [] });
+      });
+
       it("records an abandoned run failed only if it still is: not once it committed, nor while it is the latest and its lease is live again", async () => {
         const listed = { exportId: "x2", runId: "run-a", name: "Export2" };
         const { from, to } = await runUnderLease("x2-listed", 1_000);

@@ -695,7 +695,10 @@ export class CursorStore {
     if (!owner) throw invalidArgument("a hold for a drop needs an owner, to let it go by");
     return this.db.transaction(async (q) => {
       if (!(await takeLease(q, exportId, owner, DROP_HOLD_MS, this.now()))) {
-        return { runInFlight: (await leaseRowOf(q, exportId)) !== undefined, pending: [] };
+        if (await leaseRowOf(q, exportId)) return { runInFlight: true, pending: [] };
+        // No state: a drop purged it and stopped before the definition went. What the journal
+        // still lists may be a run's in flight, which can no longer tell: left to the sweep.
+        return { runInFlight: (await pendingOf(q, exportId)).length > 0, pending: [] };
       }
       return { runInFlight: false, pending: await pendingOf(q, exportId) };
     });

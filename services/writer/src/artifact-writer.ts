@@ -69,8 +69,9 @@ type StagedRun = { artifacts: StagedArtifact[]; table: ExternalTable; delta?: De
 /**
  * Encodes spooled query results in the external table's format with DuckDB (no rows
  * pass through JavaScript), stages them locally, and uploads them to the table's
- * storage when told to: in between, the caller journals where they will land. A stage
- * is kept on disk with its manifest, so it survives a restart of the writer.
+ * storage when told to: before that, the caller journals where they will land (as it
+ * stages them, where it knows the names beforehand). A stage is kept on disk with its
+ * manifest, so it survives a restart of the writer, until the caller discards it.
  */
 export class ArtifactWriter {
   /** DuckDB's memory in use, for the resource records of runs. */

@@ -1668,7 +1668,9 @@ export const HoldExportForDropRequestSchema: GenMessage<HoldExportForDropRequest
 export type HoldExportForDropResponse = Message<"spillway.cursor.v1.HoldExportForDropResponse"> & {
   /**
    * A run holds the export under a live lease: it removes its own files when its commit finds
-   * the export gone, and nothing was held or listed.
+   * the export gone, and nothing was held or listed. Also when the export's state is gone (a
+   * drop purged it, then stopped) and its journal still lists files: they may be a run's in
+   * flight. Either way, what the journal lists is for the drop's leftovers sweep.
    *
    * @generated from field: bool run_in_flight = 1;
    */
