@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { DataGenerator, EXPORT_QUERY } from "./datagen.js";
 import { startAzurite, startSpillway, type Spillway } from "./processes.js";
 import { fmtMs, median, percentile } from "./report.js";
-import { REPO_ROOT } from "./settings.js";
+import { loadSettings, REPO_ROOT } from "./settings.js";
 import { createBlobExternalTable, createExport, createTable, DATABASE, exportedRows, runNow } from "./spillway-ops.js";
 
 const WARMUP_ROUNDS = 5;
@@ -36,7 +36,8 @@ try {
   for (const [k, sw] of spillways.entries()) {
     await createTable(sw, "Latency");
     await createBlobExternalTable(sw, azurite, "LatencyLake", `compare${k}`, "parquet");
-    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"));
+    // As #3 makes it (BENCH_SIZE_LIMIT included).
+    await createExport(sw, "LatencyToLake", "LatencyLake", EXPORT_QUERY("Latency"), undefined, loadSettings().sizeLimit);
   }
   const latencies: number[][] = [[], []];
   for (let round = 0; round < rounds + WARMUP_ROUNDS; round++) {
