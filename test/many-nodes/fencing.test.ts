@@ -160,6 +160,33 @@ describe("a node killed mid-run, its export not due again", () => {
   });
 });
 
+/**
+ * A node killed mid-upload, its export dropped while the node's lease still stood: the drop
+ * cannot tell a dead run from a live one, so it leaves the run's files to it, and records
+ * them as the dropped export's leftovers. No run of the export will ever come to remove
+ * them: the other node's catalog sweeps them four leases after the drop.
+ */
+describe("a node killed mid-upload, its export dropped before its lease expired", () => {
+  const cluster = twoNodes();
+
+  it("has the file it uploaded removed by the other node's sweep of the drop's leftovers", async () => {
+    // A 4 s lease, so the drop surely comes while it stands: swept 16 s after the drop, looked for every 4 s.
+    const [a, b] = await cluster.start({ SPILLWAY_RUN_LEASE: "4s" });
+    await cluster.ingest(a, 1, 10);
+    const held = await cluster.runHeldAtUpload(a);
+    await a.kill();
+    await held.forward();
+    expect(await held.run).toBeInstanceOf(Error);
+    expect(await cluster.lakeFiles()).toHaveLength(1);
+
+    await b.catalog.dropContinuousExport({ name: "Out" });
+    // Left to the run: had the drop taken the export, it would have removed the file itself.
+    expect(await cluster.lakeFiles()).toHaveLength(1);
+    await expect.poll(() => cluster.lakeFiles(), { timeout: 40_000, interval: 1000 }).toEqual([]);
+    expect(b.output()).toMatch(/catalog: removed 1 files that runs of dropped continuous exports had left/);
+  });
+});
+
 interface HoldingProxy {
   origin: string;
   /** Holds the next PUT whose path starts with `pathPrefix` until `forward` is called. */

@@ -11,7 +11,7 @@ import type { CatalogPeers } from "./peer-clients.js";
 import { PrincipalRegistry } from "./principal-registry.js";
 import { catalogHandlers } from "./service.js";
 
-/** How often dropped exports' leftovers are looked for (drop-leftovers.ts). */
+/** How often dropped exports' leftovers are looked for (drop-leftovers.ts), at most: every lease when leases are shorter. */
 const SWEEP_LEFTOVERS_EVERY_MS = 60_000;
 
 /**
@@ -44,7 +44,7 @@ export async function createCatalogModule(config: SpillwayConfig, peers: Catalog
       )
       .finally(() => (sweeping = undefined));
   };
-  const timer = setInterval(sweep, SWEEP_LEFTOVERS_EVERY_MS);
+  const timer = setInterval(sweep, Math.min(SWEEP_LEFTOVERS_EVERY_MS, config.runLeaseMs));
   timer.unref();
   return {
     service: CatalogService,
