@@ -183,7 +183,8 @@ describe("a node killed mid-upload, its export dropped before its lease expired"
     // Left to the run: had the drop taken the export, it would have removed the file itself.
     expect(await cluster.lakeFiles()).toHaveLength(1);
     await expect.poll(() => cluster.lakeFiles(), { timeout: 40_000, interval: 1000 }).toEqual([]);
-    expect(b.output()).toMatch(/catalog: removed 1 files that runs of dropped continuous exports had left/);
+    // The sweep says so once it is done with the record (after the file went).
+    await expect.poll(() => b.output(), { timeout: 10_000 }).toMatch(/catalog: removed 1 files that runs of dropped continuous exports had left/);
   });
 });
 

@@ -40,7 +40,7 @@ export async function createCatalogModule(config: SpillwayConfig, peers: Catalog
           if (outcome.removed) options.log?.(`catalog: removed ${outcome.removed} files that runs of dropped continuous exports had left`);
           for (const failure of outcome.failures) options.log?.(`catalog: ${failure}`);
         },
-        (err: Error) => options.log?.(`catalog: could not look for files left by dropped continuous exports (${redactSecrets(err.message)}); trying again in a minute`),
+        (err: Error) => options.log?.(`catalog: could not look for files left by dropped continuous exports (${redactSecrets(err.message)}); trying again at the next look`),
       )
       .finally(() => (sweeping = undefined));
   };

@@ -483,9 +483,31 @@ describe("ExportRunner", () => {
       const fenced = await paused.run(spec);
       expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost .* before uploading/) });
       expect(calls.uploaded).toBe(0);
-      // What it journaled is left to the run that took the export, which removes it first.
-      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: fenced.runId, path: firstFileOf(spec, fenced.runId) }]);
+      // What it journaled it removes by name (nothing was there) as it fails, as any run whose upload was asked for.
+      expect(calls.deleted).toEqual([[firstFileOf(spec, fenced.runId)]]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
       expect((await ledger.getExportStates([spec.id]))[0]!.isRunning).toBe(true);
+    });
+
+    it("beside a long stage, renewing the lease before the upload: still its own, the run uploads and commits", async () => {
+      const spec = exportSpec();
+      await initState(spec);
+      await ingest();
+      const { peers, calls } = fakePeers(() => spec);
+      const stage = peers.writer.stageArtifacts;
+      peers.writer.stageArtifacts = async (req) => {
+        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toHaveLength(1);
+        // A stage of a few seconds; no one else wants the export.
+        clock += 5_000;
+        return stage(req);
+      };
+      let renewals = 0;
+      const renewLease = ledger.renewLease.bind(ledger);
+      const counted = { ...ledger, renewLease: (...args: Parameters<RunLedger["renewLease"]>) => (renewals++, renewLease(...args)) } as RunLedger;
+      const runner = new ExportRunner(counted, peers, { now: () => clock, retry: noRetry, leaseTtlMs: 180_000 });
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed" });
+      expect(renewals).toBe(1);
+      expect(calls.uploaded).toBe(1);
     });
 
     it("beside a stage that ends soon after the journal, with no renewal between them", async () => {
@@ -835,6 +857,25 @@ describe("a row-wise run larger than a slice", () => {
       },
     };
   }
+
+  it("renews its lease before a slice's upload queued behind a slow one: once another node has the export, it uploads no more", async () => {
+    const spec = { ...exportSpec(), rowWise: true };
+    await initState(spec);
+    const cursors = [await ingest(), await ingest(), await ingest()];
+    const { peers, calls, hooks } = fakePeers(() => spec);
+    slicingQuery(peers, cursors, []);
+    hooks.upload = async () => {
+      if (calls.uploaded !== 1) return;
+      // The first slice's upload lasts until the next slice is journaled, then past the lease; another node takes the export.
+      await expect.poll(async () => (await ledger.pendingArtifacts(spec.id)).length, { timeout: 5_000, interval: 5 }).toBeGreaterThanOrEqual(2);
+      clock += 200_000;
+      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+    };
+    const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, sliceBytes: 100n, ownerId: "slow-node", leaseTtlMs: 180_000 });
+    const run = await runner.run(spec);
+    expect(run).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost/) });
+    expect(calls.uploaded).toBe(1);
+  });
 
   it("is queried slice by slice, each slice uploading while the next is queried, and committed once", async () => {
     const spec = { ...exportSpec(), rowWise: true };

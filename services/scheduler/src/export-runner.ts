@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { ErrorCode, errorMessage, isPermanent, redactSecrets, SpillwayError } from "@spillway/errors";
+import { ErrorCode, errorMessage, isPermanent, isRetryable, redactSecrets, SpillwayError } from "@spillway/errors";
 import { cursorText, durationMs, minCursor, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
@@ -95,6 +95,12 @@ interface Attempt {
   committing?: string[];
   /** Set when a renewal of its lease found the lease gone (see underLease). */
   lease: { lost: boolean };
+  /**
+   * When the last statement that checked the lease in the ledger (a fenced journal, a
+   * renewal) was asked for, by the runner's clock; an upload asked for more than
+   * FENCE_FRESH_MS later renews the lease first (fencedUpload).
+   */
+  fencedAt?: number;
 }
 
 /** One part of a split run: a cursor range, exported by one node's query and writer services. */
@@ -125,7 +131,7 @@ export interface RunnerOptions {
 
 
 const SEVEN_DAYS_MS = 7 * 86_400_000;
-/** A journal written this recently fences the upload after it; older, the lease is renewed first (see execute). */
+/** A lease check asked for this recently fences an upload; older, the lease is renewed first (fencedUpload). */
 const FENCE_FRESH_MS = 100;
 const tracer = trace.getTracer("spillway-cursor");
 
@@ -143,6 +149,8 @@ export class ExportRunner {
   readonly ownerId: string;
   private readonly leaseTtlMs: number;
   private readonly retry: RetryOptions;
+  /** An upload's: a lost lease (fencedUpload) is not retried, a failed renewal is. */
+  private readonly uploadRetry: RetryOptions;
   private readonly autoDisableAfterMs: number;
   private readonly log: (message: string) => void;
   private readonly cluster?: RunCluster;
@@ -158,6 +166,8 @@ export class ExportRunner {
     this.ownerId = options.ownerId ?? randomUUID();
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
+    const shouldRetry = this.retry.shouldRetry ?? isRetryable;
+    this.uploadRetry = { ...this.retry, shouldRetry: (err) => !(err instanceof LeaseTakenError) && shouldRetry(err) };
     this.autoDisableAfterMs = options.autoDisableAfterMs ?? SEVEN_DAYS_MS;
     this.log = options.log ?? (() => undefined);
     this.cluster = options.cluster;
@@ -379,14 +389,9 @@ export class ExportRunner {
             // journaled for a file that is not staged is removed with the rest (removing it is
             // a no-op). Both settle before anything is uploaded.
             const planned = plannedArtifactPaths(externalTable, nameStem, sliced.encodedFiles.length);
-            let journaledAt = 0;
-            const journaling = planned ? account.phase("journal", () => this.journalBeforeUpload(spec, runId, planned, attempt)).then(() => (journaledAt = this.now())) : Promise.resolve();
+            const journaling = planned ? account.phase("journal", () => this.journalBeforeUpload(spec, runId, planned, attempt)) : Promise.resolve();
             await settled<unknown>([staging, journaling]);
             const staged = await staging;
-            // The journal's lease check fences the upload that follows it (README "A node paused
-            // mid-run"); a stage that outlasted it (a large one, or a node paused meanwhile) is
-            // fenced again, by a renewal: it answers false once another owner has the lease.
-            if (planned && this.now() - journaledAt > FENCE_FRESH_MS) await this.renewBeforeUpload(spec, attempt);
             account.add(staged.usage);
             if (staged.alreadyCommitted) {
               // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
@@ -399,7 +404,7 @@ export class ExportRunner {
             const unplanned = paths.filter((p) => !plannedSet.has(p));
             if (unplanned.length) await account.phase("journal", () => this.journalBeforeUpload(spec, runId, unplanned, attempt));
             attempt.uploaded = [...(attempt.uploaded ?? []), ...paths];
-            const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId }), this.retry)));
+            const upload = (uploads.at(-1) ?? Promise.resolve()).then(() => account.phase("upload", () => withRetry(() => this.fencedUpload(spec, attempt, this.peers, stageId), this.uploadRetry)));
             // Awaited below, or settled before the run fails: its failure must not go unhandled meanwhile.
             upload.catch(() => (uploadFailed = true));
             uploads.push(upload);
@@ -437,17 +442,31 @@ export class ExportRunner {
    */
   private async journalBeforeUpload(spec: ExportSpec, runId: string, paths: string[], attempt: Attempt): Promise<void> {
     assertLeaseHeld(spec, attempt);
+    const asked = this.now();
     for (const step of await Promise.allSettled([this.store.journalPending(spec.id, runId, paths, this.ownerId), this.assertStillWanted(spec)])) {
       if (step.status === "rejected") throw step.reason;
     }
+    attempt.fencedAt = asked;
   }
 
-  /** Renews the run's lease before its upload: a run that lost it uploads nothing. */
-  private async renewBeforeUpload(spec: ExportSpec, attempt: Attempt): Promise<void> {
+  /**
+   * Uploads a stage, fenced: the journal's lease check fences the upload right after it
+   * (README "A node paused mid-run"); one asked for later (a stage that outlasted a journal
+   * written beside it, a slice queued behind the upload before it, a retry after a backoff,
+   * a node paused meanwhile) renews the lease first, which answers false once another owner
+   * has it. A run that knows its lease is gone uploads nothing.
+   */
+  private async fencedUpload(spec: ExportSpec, attempt: Attempt, peers: Pick<RunnerPeers, "writer">, stageId: string): Promise<Uploaded> {
     assertLeaseHeld(spec, attempt);
-    if (await this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs)) return;
-    attempt.lease.lost = true;
-    throw new LeaseTakenError(spec.name);
+    const asked = this.now();
+    if (attempt.fencedAt === undefined || asked - attempt.fencedAt > FENCE_FRESH_MS) {
+      if (!(await this.store.renewLease(spec.id, this.ownerId, this.leaseTtlMs))) {
+        attempt.lease.lost = true;
+        throw new LeaseTakenError(spec.name);
+      }
+      attempt.fencedAt = asked;
+    }
+    return peers.writer.uploadArtifacts({ stageId });
   }
 
   /**
@@ -495,7 +514,7 @@ export class ExportRunner {
     const uploaded = await account.phase("upload", () =>
       settled(
         withRows.map(async (s) => {
-          const done = await withRetry(() => s.part.peers.writer.uploadArtifacts({ stageId: s.part.handle }), this.retry);
+          const done = await withRetry(() => this.fencedUpload(spec, attempt, s.part.peers, s.part.handle), this.uploadRetry);
           account.add(done.usage);
           return done;
         }),
