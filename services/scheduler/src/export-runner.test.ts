@@ -440,6 +440,12 @@ describe("ExportRunner", () => {
   });
 
   describe("its files' names are journaled", () => {
+    /** The ledger, counting the renewals of leases asked of it. */
+    const countingRenewals = () => {
+      let n = 0;
+      const renewLease = ledger.renewLease.bind(ledger);
+      return { counted: { ...ledger, renewLease: (...args: Parameters<RunLedger["renewLease"]>) => (n++, renewLease(...args)) } as RunLedger, renewals: () => n };
+    };
     /** The path the writer gives a run's first file in an unpartitioned folder (services/writer stage). */
     const firstFileOf = (spec: ExportSpec, runId: string) => `file:///tmp/lake/${spec.id.slice(0, 8)}_1_${runId.slice(0, 8)}_0.csv`;
 
@@ -501,12 +507,10 @@ describe("ExportRunner", () => {
         clock += 5_000;
         return stage(req);
       };
-      let renewals = 0;
-      const renewLease = ledger.renewLease.bind(ledger);
-      const counted = { ...ledger, renewLease: (...args: Parameters<RunLedger["renewLease"]>) => (renewals++, renewLease(...args)) } as RunLedger;
+      const { counted, renewals } = countingRenewals();
       const runner = new ExportRunner(counted, peers, { now: () => clock, retry: noRetry, leaseTtlMs: 180_000 });
       expect(await runner.run(spec)).toMatchObject({ result: "Completed" });
-      expect(renewals).toBe(1);
+      expect(renewals()).toBe(1);
       expect(calls.uploaded).toBe(1);
     });
 
@@ -515,12 +519,10 @@ describe("ExportRunner", () => {
       await initState(spec);
       await ingest();
       const { peers } = fakePeers(() => spec);
-      let renewals = 0;
-      const renewLease = ledger.renewLease.bind(ledger);
-      const counted = { ...ledger, renewLease: (...args: Parameters<RunLedger["renewLease"]>) => (renewals++, renewLease(...args)) } as RunLedger;
+      const { counted, renewals } = countingRenewals();
       const runner = new ExportRunner(counted, peers, { now: () => clock, retry: noRetry });
       expect(await runner.run(spec)).toMatchObject({ result: "Completed" });
-      expect(renewals).toBe(0);
+      expect(renewals()).toBe(0);
     });
 
     it("after the staging when the writer names a file the plan did not: it is in the journal before anything is uploaded", async () => {
