@@ -54,6 +54,12 @@ let extents = 0;
 const ingest = async () =>
   BigInt((await cursor.commitExtent({ database: "db", table: "T", extentId: `e${++extents}`, path: `extents/e${extents}.parquet`, rowCount: 10n, sizeBytes: 100n })).cursor);
 
+/** Another node's run takes the export, this run's lease long past (the clock moves 200 s). */
+const anotherNodeTakesOver = async (spec: ExportSpec) => {
+  clock += 200_000;
+  expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+};
+
 /** What each fake call reports it cost. */
 const USAGE = {
   query: { cpuTimeUs: 1000n, peakProcessMemoryBytes: 5000n, peakDuckdbMemoryBytes: 300n, rowsRead: 10n, bytesRead: 100n },
@@ -274,8 +280,7 @@ describe("ExportRunner", () => {
       hooks.duringQuery = async () => {};
       // The node pauses past its lease; another node's run takes the export meanwhile.
       while (!(await ledger.getExportStates([spec.id]))[0]!.isRunning) await new Promise((r) => setTimeout(r, 5));
-      clock += 200_000;
-      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+      await anotherNodeTakesOver(spec);
     };
     const fenced = await paused.run(spec);
     expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export export-1 was lost .* uploads nothing/) });
@@ -440,6 +445,16 @@ describe("ExportRunner", () => {
   });
 
   describe("its files' names are journaled", () => {
+    /** The writer stages once the run's one planned name is in the journal, and `meanwhile` has run. */
+    const stagesAfterItsJournal = (peers: RunnerPeers, spec: ExportSpec, meanwhile: () => Promise<void>) => {
+      const stage = peers.writer.stageArtifacts;
+      peers.writer.stageArtifacts = async (req) => {
+        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toHaveLength(1);
+        await meanwhile();
+        return stage(req);
+      };
+    };
+
     /** The ledger, counting the renewals of leases asked of it. */
     const countingRenewals = () => {
       let n = 0;
@@ -476,16 +491,10 @@ describe("ExportRunner", () => {
       await initState(spec);
       await ingest();
       const { peers, calls } = fakePeers(() => spec);
-      const stage = peers.writer.stageArtifacts;
       // Renewals a minute apart: none comes during the run, so only the check before the upload can tell.
       const paused = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, ownerId: "paused-node", leaseTtlMs: 180_000 });
-      peers.writer.stageArtifacts = async (req) => {
-        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toHaveLength(1);
-        // The node pauses past its lease while staging; another node's run takes the export meanwhile.
-        clock += 200_000;
-        expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
-        return stage(req);
-      };
+      // The node pauses past its lease while staging; another node's run takes the export meanwhile.
+      stagesAfterItsJournal(peers, spec, () => anotherNodeTakesOver(spec));
       const fenced = await paused.run(spec);
       expect(fenced).toMatchObject({ result: "Failed", details: expect.stringMatching(/lease on export 'E' was lost .* before uploading/) });
       expect(calls.uploaded).toBe(0);
@@ -500,13 +509,8 @@ describe("ExportRunner", () => {
       await initState(spec);
       await ingest();
       const { peers, calls } = fakePeers(() => spec);
-      const stage = peers.writer.stageArtifacts;
-      peers.writer.stageArtifacts = async (req) => {
-        await expect.poll(() => ledger.pendingArtifacts(spec.id), { timeout: 5_000, interval: 5 }).toHaveLength(1);
-        // A stage of a few seconds; no one else wants the export.
-        clock += 5_000;
-        return stage(req);
-      };
+      // A stage of a few seconds; no one else wants the export.
+      stagesAfterItsJournal(peers, spec, async () => void (clock += 5_000));
       const { counted, renewals } = countingRenewals();
       const runner = new ExportRunner(counted, peers, { now: () => clock, retry: noRetry, leaseTtlMs: 180_000 });
       expect(await runner.run(spec)).toMatchObject({ result: "Completed" });
@@ -870,8 +874,7 @@ describe("a row-wise run larger than a slice", () => {
       if (calls.uploaded !== 1) return;
       // The first slice's upload lasts until the next slice is journaled, then past the lease; another node takes the export.
       await expect.poll(async () => (await ledger.pendingArtifacts(spec.id)).length, { timeout: 5_000, interval: 5 }).toBeGreaterThanOrEqual(2);
-      clock += 200_000;
-      expect(await ledger.startRun({ exportId: spec.id, name: spec.name, runId: "other-run", owner: "other-node", leaseTtlMs: 60_000 })).toBeDefined();
+      await anotherNodeTakesOver(spec);
     };
     const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry, sliceBytes: 100n, ownerId: "slow-node", leaseTtlMs: 180_000 });
     const run = await runner.run(spec);
