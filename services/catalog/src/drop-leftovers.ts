@@ -12,10 +12,10 @@ import type { CatalogPeers } from "./peer-clients.js";
  * external table as it was (its secrets stay in the catalog store, as the table's do), and a
  * sweep removes what the journal still lists once the run's lease has surely gone.
  */
-export const LEFTOVERS_KIND: DefinitionKind = "export_leftovers";
+const LEFTOVERS_KIND: DefinitionKind = "export_leftovers";
 
 /** A sweep that fails keeps trying for this long (storage may be down), then lets the leftovers go, saying so. */
-export const LEFTOVERS_GIVE_UP_AFTER_MS = 7 * 86_400_000;
+const LEFTOVERS_GIVE_UP_AFTER_MS = 7 * 86_400_000;
 
 interface Leftovers {
   exportId: string;
