@@ -57,7 +57,12 @@ describe.each<Mode>(["all", "split", "nodes"])("export lifecycle: show, list, di
 
     const listed = await env.sw.catalog.listContinuousExports({});
     expect(listed.exports.map((e) => e.name)).toEqual(["OrdersOut"]);
-    const shown = (await env.sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!;
+    // The export is enabled with a 1 s interval, so the scheduler may be mid-run (holding the
+    // lease, IsRunning) at any moment: look at it between runs.
+    const shown = await waitFor("the export between two scheduled runs", async () => {
+      const e = (await env.sw.catalog.showContinuousExport({ name: "OrdersOut" })).export!;
+      return e.isRunning ? undefined : e;
+    });
     expect(shown).toMatchObject({
       name: "OrdersOut",
       externalTableName: "OrdersLake",
