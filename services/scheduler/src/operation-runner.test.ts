@@ -141,6 +141,34 @@ describe("OperationRunner", () => {
     expect(log.deleted).toEqual([]);
   });
 
+  it("removes what it uploaded when its end is refused because another claim ended the operation (it was paused past its last check)", async () => {
+    const { peers, log, hooks } = fakes();
+    hooks.finish = async () => {
+      // Taken as abandoned while this attempt was paused between its last lease check and its
+      // end: that claim removed what the journal listed then (nothing uploaded yet) and failed it.
+      hooks.ledgerState = "Failed";
+      throw new SpillwayError(ErrorCode.aborted, "operation op-1 is no longer this scheduler's to finish");
+    };
+    await runOnce(peers);
+    expect(log.deleted).toEqual([["file:///lake/export_op-1_0.csv"]]);
+    expect(log.cleared).toEqual([["file:///lake/export_op-1_0.csv"]]);
+    // Its end is the other claim's: this one records nothing more.
+    expect(log.finished).toEqual([]);
+  });
+
+  it("leaves its files journaled when its end failed and the ledger cannot say how the operation ended", async () => {
+    const { peers, log, hooks } = fakes();
+    hooks.finish = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "the answer was lost");
+    };
+    peers.cursor.listOperations = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "the ledger is down");
+    };
+    await runOnce(peers);
+    expect(log.deleted).toEqual([]);
+    expect(log.journaled).toEqual([["file:///lake/export_op-1_0.csv"]]);
+  });
+
   it("is not ended while its files cannot be removed: its lease is given up for another attempt", async () => {
     const { peers, log, hooks } = fakes();
     hooks.upload = async () => {

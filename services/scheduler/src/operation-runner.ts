@@ -246,8 +246,14 @@ export class OperationRunner {
       const artifacts = done.artifacts.map((a) => ({ path: a.path, numRecords: a.numRecords, sizeInBytes: a.sizeInBytes, md5: a.md5 }));
       await this.finish(claimed, "Completed", "", spec, artifacts, account, oneShotManifest(spec, operationId, artifacts));
     } catch (err) {
-      // A commit whose answer was lost may have landed: its files are the operation's now.
-      if (committing && (await this.stateOf(claimed.database, operationId)) !== "InProgress") return;
+      if (committing) {
+        // A commit whose answer was lost may have landed: its files are the operation's now. So
+        // may they be when the ledger cannot be read: left journaled, for the next claim to settle.
+        // Ended otherwise (Failed or Canceled), another claim took it while this one was past its
+        // last check: that one removed what was journaled then, and these files came after.
+        const state = await this.stateOf(claimed.database, operationId);
+        if (state === "" || state === "Completed") return;
+      }
       if (uploaded && spec && isDelta(spec)) {
         // Its upload may have reached the table's log: then it completed, whatever failed after.
         const landed = await this.deltaCommitOf(spec, claimed, 1n);
