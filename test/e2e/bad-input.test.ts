@@ -122,6 +122,19 @@ describe.each<Mode>(["all", "split", "nodes"])("bad input is refused clearly and
     expect((await sw.catalog.listContinuousExports({})).exports).toEqual([]);
   });
 
+  it("keeps SQL hidden in a comment inside a cursor function's call a comment: nothing of it runs", async () => {
+    // DuckDB nests block comments, so all between the first /* and the last */ is one comment.
+    const query = "SELECT cursor_current(/* /* */ ) AS c, (SELECT count(*) FROM read_text('/etc/host?ame')) AS leaked; COPY (SELECT 1) TO '/tmp/spillway-leak.csv'; SELECT 1 -- */) AS c";
+    const columns: string[] = [];
+    let rows = 0;
+    for await (const batch of sw.query.query({ query })) {
+      columns.push(...batch.columns.map((c) => c.name));
+      rows += batch.rows.length;
+    }
+    expect(columns).toEqual(["c"]);
+    expect(rows).toBe(1);
+  });
+
   it("refuses a payload that does not fit the schema, whole, naming line and column", async () => {
     const count = async () => {
       const batches = [];

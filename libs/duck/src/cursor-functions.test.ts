@@ -54,6 +54,16 @@ describe("rewriteCursorFunctions", () => {
     expect(await rewrite("SELECT * FROM T WHERE cursor_after(/* ) */ '9' -- )\n) OR cursor_before_or_at('5')")).toBe(`SELECT * FROM T WHERE (${F} IN ('c')) OR (${F} IN ('a'))`);
   });
 
+  it("reads comments and strings inside a call as DuckDB's parser does: nested block comments, either line break, dollar quotes", async () => {
+    // DuckDB nests block comments: all of this is one comment, so the call is cursor_current() alone.
+    const nested = "SELECT cursor_current(/* /* */ ) AS c, (SELECT 1) AS leaked; SELECT 1 -- */) AS c";
+    expect(await rewrite(nested, 638000000000000001n)).toBe("SELECT '638000000000000001' AS c");
+    // A carriage return ends a line comment: the call closes at the parenthesis after it.
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after('7' -- x\r) OR cursor_before_or_at('5')")).toBe(`SELECT * FROM T WHERE (${F} IN ('b', 'c')) OR (${F} IN ('a'))`);
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after($$7$$) OR cursor_before_or_at($t$5$t$)")).toBe(`SELECT * FROM T WHERE (${F} IN ('b', 'c')) OR (${F} IN ('a'))`);
+    expect(await rewrite("SELECT * FROM T WHERE cursor_after(E'7') AND Id > 1")).toBe(`SELECT * FROM T WHERE (${F} IN ('b', 'c')) AND Id > 1`);
+  });
+
   it("refuses a malformed cursor, one that is not a literal, and a wrong number of arguments", async () => {
     await expect(rewrite("SELECT * FROM T WHERE cursor_after('yesterday')")).rejects.toThrow("cursor_after(): 'yesterday' is not a cursor; a cursor is a string of digits");
     await expect(rewrite("SELECT * FROM T WHERE cursor_after(Key)")).rejects.toThrow("cursor_after() takes a cursor as a string literal");

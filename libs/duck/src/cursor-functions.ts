@@ -103,7 +103,10 @@ function cursorArgument(call: CursorCall): bigint {
 
 /**
  * The byte offset just past the call that starts at `start` (its name, then its parenthesised
- * arguments): strings, quoted names and comments inside it are skipped whole.
+ * arguments): strings, quoted names and comments inside it are skipped whole, read as DuckDB's
+ * parser reads them (block comments nest, a line comment ends at either line break, E'' strings
+ * take backslash escapes, $tag$ strings end at their tag). Where this reading and DuckDB's could
+ * still differ, the rewritten query is checked again before it runs (table-binding.ts).
  */
 function callEnd(sql: Buffer, start: number, name: string): number {
   let i = start + name.length;
@@ -114,18 +117,27 @@ function callEnd(sql: Buffer, start: number, name: string): number {
   for (; i < sql.length; i++) {
     const ch = sql[i]!;
     if (ch === 0x27 || ch === 0x22) {
-      // A quoted string or name: to its closing quote (a doubled quote is one quote inside).
+      // A quoted string or name: to its closing quote (a doubled quote is one quote inside;
+      // in an E'' string, a backslash escapes the character after it).
+      const escapes = ch === 0x27 && (sql[i - 1] === 0x45 || sql[i - 1] === 0x65) && !isWordByte(sql[i - 2]);
       for (i++; i < sql.length; i++) {
-        if (sql[i] === ch) {
+        if (escapes && sql[i] === 0x5c) i++;
+        else if (sql[i] === ch) {
           if (sql[i + 1] === ch) i++;
           else break;
         }
       }
+    } else if (ch === 0x24 && !isWordByte(sql[i - 1])) {
+      // A dollar-quoted string ($$…$$ or $tag$…$tag$); a $ not opening one ($1) is passed.
+      const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.subarray(i, i + 64).toString("latin1"))?.[0];
+      if (tag) {
+        const close = sql.indexOf(tag, i + tag.length);
+        i = close < 0 ? sql.length : close + tag.length - 1;
+      }
     } else if (ch === 0x2d && sql[i + 1] === 0x2d) {
-      while (i < sql.length && sql[i] !== 0x0a) i++;
+      while (i < sql.length && sql[i] !== 0x0a && sql[i] !== 0x0d) i++;
     } else if (ch === 0x2f && sql[i + 1] === 0x2a) {
-      const close = sql.indexOf("*/", i + 2);
-      i = close < 0 ? sql.length : close + 1;
+      i = blockCommentEnd(sql, i);
     } else if (ch === 0x28) {
       depth++;
     } else if (ch === 0x29 && --depth === 0) {
@@ -133,4 +145,23 @@ function callEnd(sql: Buffer, start: number, name: string): number {
     }
   }
   throw invalidArgument(`the call of ${name}() is not closed`);
+}
+
+/** The offset of the last byte of the block comment opening at `open`, comments nested in it included. */
+function blockCommentEnd(sql: Buffer, open: number): number {
+  let depth = 0;
+  for (let i = open; i < sql.length - 1; i++) {
+    if (sql[i] === 0x2f && sql[i + 1] === 0x2a) {
+      depth++;
+      i++;
+    } else if (sql[i] === 0x2a && sql[i + 1] === 0x2f) {
+      i++;
+      if (--depth === 0) return i;
+    }
+  }
+  return sql.length;
+}
+
+function isWordByte(b: number | undefined): boolean {
+  return b !== undefined && (b === 0x5f || (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b >= 0x80);
 }

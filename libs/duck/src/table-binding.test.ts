@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { bindQueryTables } from "./table-binding.js";
+import { bindQueryTables, checkRewritten } from "./table-binding.js";
 
 let instance: DuckDBInstance;
 let connection: DuckDBConnection;
@@ -45,4 +45,21 @@ it("binds tables inline as common table expressions, running no statement on the
   expect(reader.columnTypes().map(String)).toEqual(["BIGINT"]);
   expect(reader.getRows()).toEqual([]);
   own.closeSync();
+});
+
+it("refuses a query whose cursor functions, once replaced, uncover what the guard did not see", async () => {
+  // What a splice that ended a nested comment too early would have made of
+  // "SELECT cursor_current(/* /* */ ) AS c, (SELECT … FROM read_parquet(…)) AS leaked; COPY … -- */)".
+  const uncovered = "SELECT '638000000000000001' AS c, (SELECT count(*) FROM read_parquet('/data/extents/other/*.parquet')) AS leaked; COPY (SELECT 1) TO '/data/x.parquet' -- */)";
+  await expect(checkRewritten(connection, uncovered, ["T"])).rejects.toThrow(/query refused: with its cursor functions replaced, it is not a query Spillway runs \(query refused: only a single read-only SELECT is allowed/);
+  await expect(checkRewritten(connection, "SELECT '1' AS c, (SELECT count(*) FROM read_parquet('/data/x.parquet')) AS leaked", ["T"])).rejects.toThrow(/table function 'read_parquet' is not allowed/);
+  await expect(checkRewritten(connection, "SELECT Id FROM T, Secrets", ["T"])).rejects.toThrow("it reads 'Secrets', which it did not before");
+  await expect(checkRewritten(connection, "SELECT cursor_current() AS c FROM T", ["T"])).rejects.toThrow("it still calls a cursor function");
+  // What the splice makes of a query it read right passes.
+  await expect(checkRewritten(connection, "SELECT '1' AS c, Id FROM t WHERE (\"__spillway_file\" IN ('a'))", ["T"])).resolves.toBeUndefined();
+});
+
+it("runs the nested-comment query as DuckDB reads it: the comment stays a comment", async () => {
+  const bound = await bindQueryTables(connection, "SELECT cursor_current(/* /* */ ) AS c, (SELECT 1) AS leaked; SELECT 1 -- */) AS c", [table], { currentCursor: 638000000000000001n });
+  expect(bound.sql).toBe("SELECT '638000000000000001' AS c");
 });

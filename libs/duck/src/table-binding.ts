@@ -121,8 +121,35 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   if (!options.inline) for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const files = named.flatMap((t) => (t.cursors ? t.extentFiles.map((file, i) => ({ file, cursor: t.cursors![i] ?? 0n })) : []));
-  const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query).trim().replace(/;+\s*$/, "");
+  const rewritten = calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query;
+  if (calls.length) await checkRewritten(connection, rewritten, checked.tables);
+  const sql = rewritten.trim().replace(/;+\s*$/, "");
   return { sql, with: options.inline ? boundTablesWith(named, rowCursors) : "", tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
+}
+
+/**
+ * Checks a query whose cursor functions were replaced (rewriteCursorFunctions, which splices
+ * text) again, as DuckDB parses it: one SELECT the guard accepts, reading no table but
+ * `tables` (what the query read before), with no cursor function left. Should the splice ever
+ * read the text otherwise than DuckDB's parser does (a comment or string form it does not
+ * know), what it uncovered is refused here rather than run: text hidden from the guard must
+ * never run.
+ */
+export async function checkRewritten(connection: DuckDBConnection, rewritten: string, tables: string[]): Promise<void> {
+  // Not kept with the parse trees: the text differs from run to run (its cursor and files).
+  const reader = await runMaterialized(connection, `SELECT json_serialize_sql(${quoteLiteral(rewritten)}) AS tree`);
+  const tree = String(reader.getRowObjects()[0]!.tree);
+  const refuse = (why: string) => invalidArgument(`query refused: with its cursor functions replaced, ${why}; write the cursor function calls without comments or unusual quoting inside them`);
+  let again;
+  try {
+    again = checkQuery(rewritten, tree);
+  } catch (err) {
+    throw refuse(`it is not a query Spillway runs (${(err as Error).message})`);
+  }
+  const read = new Set(tables.map((t) => t.toLowerCase()));
+  const extra = again.tables.filter((t) => !read.has(t.toLowerCase()));
+  if (extra.length) throw refuse(`it reads ${extra.map((t) => `'${t}'`).join(", ")}, which it did not before`);
+  if (cursorCalls((JSON.parse(tree) as { statements: unknown[] }).statements[0]).length) throw refuse("it still calls a cursor function");
 }
 
 /**
