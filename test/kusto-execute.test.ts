@@ -139,6 +139,17 @@ describe.each<Mode>(["all", "split"])("KustoService/Execute (%s)", (mode) => {
     expect(details.every((d) => d.ExternalTableName === "ReadingsLake")).toBe(true);
     // Canceling one that ended changes nothing, and says so.
     expect(records(await execute(`.cancel operation ${id}`))).toEqual([expect.objectContaining({ OperationId: id, CancellationState: "Completed", ReasonPhrase: "the operation had already ended" })]);
+    // An admin of the two tables written, with no role on the database: its queries would read
+    // the database's tables, which needs Database Viewer as well; refused, and nothing written.
+    for (const table of ["ReadingsLake", "ReadingsByKey"]) await sw.catalog.addTablePrincipals({ table, role: "admins", principals: ["aaduser=tad"] });
+    const operations = (await execute(".show operations")).rows.length;
+    for (const command of [".export to table ReadingsLake <| Readings", ".set-or-append ReadingsByKey <| Readings | summarize Total = sum(Value) by Key"]) {
+      const refused = await refusal(execute(command, "tad"));
+      expect(refused.code, command).toBe(ErrorCode.permissionDenied);
+      expect(refused.message).toContain("its query reads the database's tables, which needs Database Viewer as well");
+    }
+    expect((await execute(".show operations")).rows).toHaveLength(operations);
+    expect((await execute("ReadingsByKey | count")).rows).toEqual([["2"]]);
     // The tests after this one list the database's tables.
     await execute(".drop external table ReadingsLake");
     await execute(".drop table Readings");

@@ -101,8 +101,9 @@ const EXPECTED: Record<string, Case> = {
   "QueryService/ingest": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload }) },
   "QueryService/ingestStream": { allowed: INGESTORS, request: (i) => ({ table: `T_${i}`, format: "csv", payload, endOfPayload: true }) },
   "QueryService/ingestFromStorage": { allowed: INGESTORS, request: (i, lake) => ({ table: `T_${i}`, format: "csv", uris: [`file://${join(lake, "source.csv")}`] }) },
-  // It may replace a table's rows (set-or-replace) or create one: Table Admin, whatever the mode.
-  "QueryService/ingestFromQuery": { allowed: TABLE_ADMINS, request: (i) => ({ table: `T_${i}`, query: `SELECT Id, Key FROM T_${i}`, mode: "append" }) },
+  // It may replace a table's rows (set-or-replace) or create one: Table Admin, whatever the mode;
+  // and its query reads the database's tables: a reader of the database as well.
+  "QueryService/ingestFromQuery": { allowed: ADMINS, request: (i) => ({ table: `T_${i}`, query: `SELECT Id, Key FROM T_${i}`, mode: "append" }) },
   "QueryService/query": { allowed: READERS, request: (i) => ({ query: `SELECT count(*) AS n FROM T_${i}`, queryLanguage: "sql" }) },
   // SPEC §7: a one-shot export needs Table Admin of the external table it writes, and to read the database (its query runs as Spillway).
   "QueryService/exportToTable": { allowed: ADMINS, request: (i) => ({ externalTable: `L_${i}`, query: `SELECT Id FROM T_${i}` }) },

@@ -7,6 +7,13 @@ export interface PublicRule<Req> {
   need: Requirement;
   /** The table (or external table) a table-level requirement is about. */
   table?: (request: Req) => string;
+  /**
+   * A second requirement, on the call's database, and why the call has it: a call whose
+   * query reads the database's tables, say, besides the table it writes (`need`). Checked by
+   * the call guard like `need`, so it holds however the call arrives (Kusto commands call
+   * the RPC as Spillway, on the caller's behalf).
+   */
+  also?: { need: Requirement; because: string };
   /** Management calls are audited (SPEC §7): the object the call names, and the request as text with secrets masked. */
   audit?: { object: (request: Req) => string; text?: (request: Req) => string };
   /** Calls of this kind one principal may have in flight at once (CallLimits). */

@@ -116,6 +116,11 @@ export class CallGuard {
       if (audited) await send(recordOf("Failed", denied));
       throw denied;
     }
+    if (rule.also && !caller.may(rule.also.need)) {
+      const denied = new SpillwayError(ErrorCode.permissionDenied, `${principal} may not call ${rpc} on database '${database}': ${rule.also.because}, which needs ${REQUIREMENT_TITLE[rule.also.need]} as well`);
+      if (audited) await send(recordOf("Failed", denied));
+      throw denied;
+    }
     const release = this.take(rule.limit, principal, rpc);
     const opening = audited ? recordOf("InProgress") : undefined;
     const opened = opening && send(opening);

@@ -117,7 +117,7 @@ export function commandCalls(peers: KustoPeers, access: PeerAccess, admitter: Ca
       const rule = access.catalog[method] as AccessRule<never>;
       if (typeof rule === "string") return false;
       const request = create(CatalogService.method[method].input, init as never);
-      return caller.may(rule.need, rule.table?.(request as never));
+      return caller.may(rule.need, rule.table?.(request as never)) && (!rule.also || caller.may(rule.also.need));
     },
     asSpillway: peers.catalog,
   };

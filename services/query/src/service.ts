@@ -314,13 +314,8 @@ export function queryHandlers(
 
     ingestFromStorage: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromStorage(req))),
     ingestFromQuery: async (req) => withoutBytes(await measuredIngestion(req, () => ingestFromQuery(req))),
-    exportToTable: (req, ctx) => {
-      // Table Admin of the target (the access rule), and a reader of the database: its query runs as Spillway.
-      if (!ctx.caller.may("databaseViewer")) {
-        throw new SpillwayError(ErrorCode.permissionDenied, `${ctx.caller.principal} may not call QueryService/ExportToTable on database '${databaseName(req.database)}': its query reads the database's tables, which needs Database Viewer as well`);
-      }
-      return oneShot.exportToTable(req, ctx.signal);
-    },
+    // Table Admin of the target and a reader of the database: the access rule (access.ts).
+    exportToTable: (req, ctx) => oneShot.exportToTable(req, ctx.signal),
     showOperations: async (req) => ({ operations: await oneShot.operations(req.database, req.operationId) }),
     showOperationDetails: async (req) => ({ artifacts: await oneShot.details(req.database, req.operationId) }),
     cancelOperation: async (req) => ({ operation: await oneShot.cancel(req.database, req.operationId) }),
