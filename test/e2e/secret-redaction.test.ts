@@ -191,6 +191,7 @@ describe.concurrent.each<Mode>(["all", "split"])("storage secrets never leave Sp
     "bogus SAS signature": base64Secret(32),
     "key of a storage that is not there": base64Secret(64),
     "SAS signature quoted back by a gateway": base64Secret(32),
+    "key of an abfss:// connection string, a scheme Spillway refuses": base64Secret(64),
   };
   let azurite: Azurite;
   let collector: Awaited<ReturnType<typeof startCollector>>;
@@ -253,6 +254,10 @@ describe.concurrent.each<Mode>(["all", "split"])("storage secrets never leave Sp
     await recordRefusal(
       "CreateExternalTable without a container",
       sw.catalog.createExternalTable({ name: "NoContainer", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [`${azurite.serviceUrl};${secrets["wrong account key"]}`] }),
+    );
+    await recordRefusal(
+      "CreateExternalTable over abfss://",
+      sw.catalog.createExternalTable({ name: "Gen2", kind: "blob", dataFormat: "csv", columns: [{ name: "Id", type: "long" }], connectionStrings: [`abfss://fs@acct.dfs.core.windows.net/p;${secrets["key of an abfss:// connection string, a scheme Spillway refuses"]}`] }),
     );
     await recordRefusal(
       "CreateExternalTable that exists",

@@ -19,6 +19,13 @@ describe("redactSecrets", () => {
     expect(redactSecrets("cannot reach postgres://spillway:s3cr%40t@db:5432/meta now")).toBe("cannot reach postgres://spillway:*******@db:5432/meta now");
     expect(redactSecrets("postgresql://u:p@h/db")).toBe("postgresql://u:*******@h/db");
   });
+  it("masks the key or token of a connection string of any scheme, all of it", () => {
+    expect(redactSecrets(`bad abfss://fs@acct.dfs.core.windows.net/p;${key} here`)).toBe("bad abfss://fs@acct.dfs.core.windows.net/p;******* here");
+    expect(redactSecrets(`"wasbs://c@acct.blob.core.windows.net/p;${key}"`)).toBe('"wasbs://c@acct.blob.core.windows.net/p;*******"');
+    const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIiwiYXVkIjoic3BpbGx3YXkifQ.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLXRva2Vu_-x";
+    expect(redactSecrets(`https://a.blob.core.windows.net/c;token=${jwt} and more`)).toBe("https://a.blob.core.windows.net/c;******* and more");
+    expect(redactSecrets(`the header was ${jwt}.`)).toBe("the header was *******.");
+  });
   it("leaves managed identity references alone", () => {
     const text = "https://a.blob.core.windows.net/c;managed_identity=system";
     expect(redactSecrets(text)).toBe(text);

@@ -2,8 +2,11 @@
 // request URLs. Every message that leaves a process goes through redactSecrets.
 
 const patterns: Array<[RegExp, string]> = [
-  // Kusto-style connection string: URL;<account key>
-  [/(https?:\/\/[^\s;"']+);(?!managed_identity=)[A-Za-z0-9+/=]{16,}/gi, "$1;*******"],
+  // Kusto-style connection string, whatever its scheme (https, abfss, wasbs, ...): URL;<account
+  // key or token>, all of it to the next space or quote (a token's dots and dashes included).
+  [/([a-z][a-z0-9+.-]*:\/\/[^\s;"']+);(?!managed_identity=)[^\s"']{8,}/gi, "$1;*******"],
+  // A JWT wherever it appears (a token pasted into a connection string, a header echoed).
+  [/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, "*******"],
   // SAS tokens: the signature and the whole query string after the URL path.
   [/([?&]sig=)[^&\s"']+/gi, "$1*******"],
   [/(AccountKey=)[^;\s"']+/gi, "$1*******"],

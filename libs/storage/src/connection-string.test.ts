@@ -54,4 +54,12 @@ describe("maskConnectionString", () => {
     expect(maskConnectionString("https://a.blob.core.windows.net/c?sv=1&sig=x")).toBe("https://a.blob.core.windows.net/c?*******");
     expect(maskConnectionString("file:///tmp/x")).toBe("file:///tmp/x");
   });
+
+  it("hides the secret of a scheme Spillway refuses too, as the refusal and the audit record echo it", () => {
+    expect(maskConnectionString(`abfss://fs@acct.dfs.core.windows.net/p;${KEY}`)).toBe("abfss://fs@acct.dfs.core.windows.net/p;*******");
+    expect(maskConnectionString("wasbs://c@acct.blob.core.windows.net/p?sv=1&sig=x")).toBe("wasbs://c@acct.blob.core.windows.net/p?*******");
+    expect(maskConnectionString(`acct;${KEY}`)).toBe("acct;*******");
+    expect(maskConnectionString("https://a.blob.core.windows.net/c;managed_identity=system")).toBe("https://a.blob.core.windows.net/c;managed_identity=system");
+    expect(() => parseConnectionString(`abfss://fs@acct.dfs.core.windows.net/p;${KEY}`)).toThrow("connection string 'abfss://fs@acct.dfs.core.windows.net/p;*******' is neither");
+  });
 });

@@ -83,11 +83,17 @@ function folderOf(uri: string): string {
   return path.replace(/\/+$/, "") || "/";
 }
 
-/** The connection string as it may be shown: everything but the secret. */
+/**
+ * The connection string as it may be shown: everything but the secret. Whatever the scheme
+ * (one Spillway refuses, such as abfss://, is echoed in the refusal and the audit record),
+ * all after the first ';' or '?' is masked, but a managed identity's name; a file:// folder has
+ * no secret.
+ */
 export function maskConnectionString(text: string): string {
   const s = text.trim();
-  const m = /^(https?:\/\/[^;?]+)([;?])(.*)$/i.exec(s);
-  if (!m) return s;
-  if (m[2] === ";" && /^managed_identity=/i.test(m[3]!)) return s;
-  return `${m[1]}${m[2]}${MASK}`;
+  if (/^file:/i.test(s)) return s;
+  const at = s.search(/[;?]/);
+  if (at < 0) return s;
+  if (s[at] === ";" && /^managed_identity=[^;?]*$/i.test(s.slice(at + 1))) return s;
+  return `${s.slice(0, at + 1)}${MASK}`;
 }
