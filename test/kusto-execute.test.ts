@@ -143,7 +143,7 @@ describe.each<Mode>(["all", "split"])("KustoService/Execute (%s)", (mode) => {
     // the database's tables, which needs Database Viewer as well; refused, and nothing written.
     for (const table of ["ReadingsLake", "ReadingsByKey"]) await sw.catalog.addTablePrincipals({ table, role: "admins", principals: ["aaduser=tad"] });
     const operations = (await execute(".show operations")).rows.length;
-    for (const command of [".export to table ReadingsLake <| Readings", ".set-or-append ReadingsByKey <| Readings | summarize Total = sum(Value) by Key"]) {
+    for (const command of [".export to table ReadingsLake <| ReadingsByKey", ".set-or-append ReadingsByKey <| ReadingsByKey | summarize Total = sum(Total) by Key"]) {
       const refused = await refusal(execute(command, "tad"));
       expect(refused.code, command).toBe(ErrorCode.permissionDenied);
       expect(refused.message).toContain("its query reads the database's tables, which needs Database Viewer as well");
@@ -268,6 +268,21 @@ describe.each<Mode>(["all", "split"])("KustoService/Execute (%s)", (mode) => {
     // Someone with no role sees no table, and may not query.
     expect((await execute(".show tables", "nobody")).rows).toEqual([]);
     expect((await refusal(execute("Events", "nobody"))).code).toBe(ErrorCode.permissionDenied);
+    // Nor learns a table's columns, or whether a table exists, from a command refused: naming
+    // one that exists or one that does not, the refusal is the same.
+    await execute(`.create external table HiddenLake (a:long) kind=storage dataformat=csv (h@'file://${join(lake, "hidden")}')`);
+    for (const [exists, missing] of [
+      [".create-merge table Events (Secret:string)", ".create-merge table Nope (Secret:string)"],
+      [".drop table Events", ".drop table Nope"],
+      [".drop external table HiddenLake", ".drop external table Nope"],
+      [".append Hosts <| Events | project Secret", ".append Hosts <| Nope | project Secret"],
+      [".create-or-alter external table HiddenLake (a:long) kind=storage dataformat=csv (h@'file:///x')", ".create-or-alter external table Nope (a:long) kind=storage dataformat=csv (h@'file:///x')"],
+    ]) {
+      const [a, b] = [await refusal(execute(exists!, "nobody")), await refusal(execute(missing!, "nobody"))];
+      const name = /(Events|HiddenLake)/.exec(exists!)![1]!;
+      expect({ code: a.code, message: a.message.replaceAll(name, "Nope") }, exists).toEqual({ code: b.code, message: b.message });
+    }
+    await execute(".drop external table HiddenLake");
 
     // A Database User creates a table, becomes its admin (as Kusto makes the creator), and may drop it.
     await execute(".create table UmaTable (a:long)", "uma");

@@ -87,8 +87,9 @@ export async function runCommand(command: Command, ctx: CommandContext): Promise
     case "createExternalTable":
       return createExternalTable(c, ctx);
     case "dropExternalTable": {
-      // Read first: the command answers the table it dropped (drop-external-table).
-      const { externalTable } = await calls.asSpillway.getExternalTable({ database, name: c.name });
+      // Read first: the command answers the table it dropped (drop-external-table). Read as the
+      // caller, so one who may not see it learns nothing of it (not even that it exists).
+      const { externalTable } = (await calls.catalog("getExternalTable", { database, name: c.name })).response;
       await calls.catalog("dropExternalTable", { database, name: c.name });
       return resultOf(DROPPED_EXTERNAL_TABLE, [externalTableRow(externalTable!)], EXTERNAL_TABLE_ALL);
     }
@@ -243,9 +244,14 @@ async function visibleTables(ctx: CommandContext, columns: typeof TABLES): Promi
   return resultOf(columns, visible.map(tableRow), TABLE_SCHEMA);
 }
 
+/**
+ * The table, read as the caller: what a command learns of a table before its own RPC (a
+ * merge's column check) is what the caller may see, or the caller is refused (no schema, nor
+ * whether the table exists, to one without a role).
+ */
 async function tableIfExists(ctx: CommandContext, name: string): Promise<Table | undefined> {
   try {
-    return (await ctx.calls.asSpillway.getTable({ database: ctx.database, name })).table;
+    return (await ctx.calls.catalog("getTable", { database: ctx.database, name })).response.table;
   } catch (err) {
     if (is(err, ErrorCode.notFound)) return undefined;
     throw err;
@@ -307,9 +313,10 @@ async function grantCreator(ctx: CommandContext, table: string): Promise<void> {
   await ctx.calls.asSpillway.addTablePrincipals({ database: ctx.database, table, role: "admins", principals: [ctx.principal], notes: "created the table" });
 }
 
+/** The external table, read as the caller (see tableIfExists). */
 async function externalTableIfExists(ctx: CommandContext, name: string): Promise<ExternalTable | undefined> {
   try {
-    return (await ctx.calls.asSpillway.getExternalTable({ database: ctx.database, name })).externalTable;
+    return (await ctx.calls.catalog("getExternalTable", { database: ctx.database, name })).response.externalTable;
   } catch (err) {
     if (is(err, ErrorCode.notFound)) return undefined;
     throw err;

@@ -45,8 +45,9 @@ export interface CommandCalls {
   /** Whether the caller could make a CatalogService call (to show in a listing only what it may see one by one). */
   may<M extends CatalogRpc>(caller: Caller, method: M, request: CatalogRequest<M>): boolean;
   /**
-   * The catalog as Spillway itself calls it, with no caller's rights: the schemas the parser
-   * needs, what a command shows once it ran, and the grant Kusto gives a table's creator.
+   * The catalog as Spillway itself calls it, with no caller's rights: what a command shows
+   * once it ran, and the grant Kusto gives a table's creator; never what a command reads
+   * before the caller is admitted to its RPC.
    */
   asSpillway: KustoPeers["catalog"];
 }

@@ -7,7 +7,7 @@ import { databaseName } from "@spillway/kusto";
 import type { ExecuteResponseSchema } from "@spillway/proto";
 import { resultQuery } from "./command-pipe.js";
 import { runCommand } from "./command-runner.js";
-import { commandCalls } from "./inner-calls.js";
+import { commandCalls, type CommandCalls } from "./inner-calls.js";
 import type { CallAdmitter, KustoPeers, PeerAccess } from "./peer-clients.js";
 import type { ResultRenderer } from "./result-renderer.js";
 
@@ -54,7 +54,7 @@ export class KustoExecutor {
       yield* this.query(calls.query({ database, query: text, queryLanguage: "kql" }));
       return;
     }
-    const schema = await this.schemaOf(database);
+    const schema = await this.schemaOf(database, calls);
     const command = await this.deps.kql().parseCommand(text, schema);
     const result = await runCommand(command, { calls, database, principal: caller.principal, schema });
     // A pipe refused (a column Spillway keeps no value for) is refused before the result is typed.
@@ -76,11 +76,21 @@ export class KustoExecutor {
     if (!sent) yield { name: PRIMARY_RESULT, columns: columns ?? [], rows: [] };
   }
 
-  /** The database's tables and external tables, as the parser needs them to type a command. */
-  private async schemaOf(database: string): Promise<KqlSchema> {
-    const catalog = this.deps.peers.catalog;
-    const [{ tables }, { externalTables }] = await Promise.all([catalog.listTables({ database }), catalog.listExternalTables({ database })]);
-    return kqlSchemaOf(database, tables, externalTables);
+  /**
+   * The tables and external tables the parser types a command with: those the caller has a
+   * role on or may see, listed as the caller. The parser's refusals name what it does not know
+   * (an unknown table, a column a query part names), so what the caller may not see must look
+   * to it as if it did not exist: no command tells one without a role whether a table exists or
+   * what its columns are.
+   */
+  private async schemaOf(database: string, calls: CommandCalls): Promise<KqlSchema> {
+    const [tables, externals] = await Promise.all([calls.catalog("listTables", { database }), calls.catalog("listExternalTables", { database })]);
+    const known = (caller: Caller, name: string) => caller.may("tableMetadata", name) || caller.may("tableIngestor", name);
+    return kqlSchemaOf(
+      database,
+      tables.response.tables.filter((t) => known(tables.caller, t.name)),
+      externals.response.externalTables.filter((t) => known(externals.caller, t.name)),
+    );
   }
 }
 
