@@ -39,6 +39,7 @@ function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string }
       commitBackfillBatch: async () => ({}) as never,
       listExtents: async () => ({ extents: [] }) as never,
       listOperations: async () => ({ operations: [{ state: hooks.ledgerState }] }) as never,
+      listArtifacts: async () => ({ artifacts: [] }) as never,
     },
     query: {
       executeToSpool: async () => ({ spoolHandle: "op-1", rowCount: 10n, encodedFiles: ["encoded/data_0.csv"] }) as never,
@@ -274,6 +275,13 @@ describe("OperationRunner, a managed backfill", () => {
     };
     let done = "0";
     let claimed = false;
+    /** Artifacts another claim committed (this one paused past its lease meanwhile). */
+    const othersArtifacts: Array<{ path: string }> = [];
+    /** Another claim commits the batch up to `upTo`, with a file of its own. */
+    const anotherClaimCommits = (upTo: string) => {
+      done = upTo;
+      othersArtifacts.push({ path: `file:///lake/another-claim-${upTo}.csv` });
+    };
     const spec = { id: "export-1", database: "db", name: "E", query: "SELECT Id FROM T", factTables: ["T"], dimensionTables: [], tables: [], properties: { sizeLimit: 1n }, externalTable: { name: "Lake", kind, columns: [{ name: "Id", type: "long" }], partitions: [], connectionStrings: ["file:///lake"] } };
     const peers: OperationPeers = {
       catalog: { listExportSpecs: async () => ({ specs: [spec] }) as never, planExport: async () => ({ spec }) as never },
@@ -299,6 +307,7 @@ describe("OperationRunner, a managed backfill", () => {
         },
         listExtents: async (req) => ({ extents: [{ cursor: "10", sizeBytes: 5n, rowCount: 3n }, { cursor: "20", sizeBytes: 5n, rowCount: 4n }].filter((e) => BigInt(e.cursor) > BigInt(req.afterCursor || "0")) }) as never,
         listOperations: async () => ({ operations: [] }) as never,
+        listArtifacts: async () => ({ artifacts: [...(log.committedArtifacts.flat() as Array<{ path: string }>), ...othersArtifacts] }) as never,
       },
       query: { executeToSpool: async (req) => ({ spoolHandle: req.spoolName, rowCount: 3n, encodedFiles: ["e.csv"] }) as never, discardSpool: async () => ({}) as never },
       writer: {
@@ -312,7 +321,7 @@ describe("OperationRunner, a managed backfill", () => {
         findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n), artifacts: [] }) as never,
       },
     };
-    return { peers, log, hooks };
+    return { peers, log, hooks, anotherClaimCommits };
   }
 
   it("commits each batch once, in order, and completes", async () => {
@@ -345,6 +354,22 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.deleted[0]![0]).toMatch(/_[0-9a-f]{8}\.csv$/);
   });
 
+  it.each([
+    ["refused for the lease", new SpillwayError(ErrorCode.aborted, "backfill bf-1 is no longer this scheduler's")],
+    ["whose answer was lost", new SpillwayError(ErrorCode.unavailable, "the answer was lost")],
+  ])("deletes its files when its commit, %s, did not land though another claim committed the same batch (it was paused past its lease)", async (_, refusal) => {
+    const { peers, log, hooks, anotherClaimCommits } = backfillFakes();
+    hooks.refuse = async (upTo) => {
+      anotherClaimCommits(upTo);
+      throw refusal;
+    };
+    await runOnce(peers);
+    // The backfill's progress is at the batch's end, but by the other claim's commit, not this one's.
+    expect(log.committed).toEqual([]);
+    expect(log.deleted).toEqual([[`file:///lake/${log.staged[0]}.csv`]]);
+    expect(log.finished).toEqual(refusal.code === ErrorCode.aborted ? [] : ["Failed"]);
+  });
+
   it("to a Delta table: a batch the log already has (an earlier claim's upload) is committed with the log's files, not uploaded again", async () => {
     const { peers, log, hooks } = backfillFakes("delta");
     hooks.inLog.add(1n);
@@ -368,6 +393,33 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.deleted).toEqual([]);
     expect(log.finished).toEqual([]);
     expect(log.released).toBe(1);
+  });
+
+  it("to a Delta table: once another claim holds the lease, does not fence the batch's txn (that claim may be uploading it)", async () => {
+    const { peers, log, hooks, anotherClaimCommits } = backfillFakes("delta");
+    const fenced: bigint[] = [];
+    const find = peers.writer.findDeltaCommit;
+    peers.writer.findDeltaCommit = async (req) => (req.fence && fenced.push(req.txnVersion ?? 0n), find(req));
+    hooks.refuse = async (upTo) => {
+      anotherClaimCommits(upTo);
+      throw new SpillwayError(ErrorCode.aborted, "backfill bf-1 is no longer this scheduler's");
+    };
+    await runOnce(peers);
+    expect(fenced).toEqual([]);
+    expect(log.finished).toEqual([]);
+  });
+
+  it("is not ended while the catalog cannot say whether its export is still there: its lease is given up, to be tried again in a while", async () => {
+    const { peers, log } = backfillFakes();
+    const released: bigint[] = [];
+    const renew = peers.cursor.renewOperation;
+    peers.cursor.renewOperation = async (req) => (req.leaseTtlMs! < 30_000n && released.push(req.leaseTtlMs!), renew(req));
+    peers.catalog.listExportSpecs = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "catalog restarting");
+    };
+    await runOnce(peers);
+    expect(log.finished).toEqual([]);
+    expect(released).toEqual([10_000n]);
   });
 
   it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {

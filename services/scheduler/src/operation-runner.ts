@@ -14,7 +14,7 @@ export interface OperationPeers {
   catalog: Pick<SchedulerPeers["catalog"], "planExport" | "listExportSpecs">;
   cursor: Pick<
     SchedulerPeers["cursor"],
-    "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents" | "listOperations"
+    "claimOperation" | "renewOperation" | "finishOperation" | "journalPending" | "clearPending" | "getBackfill" | "setBackfillTotals" | "commitBackfillBatch" | "listExtents" | "listOperations" | "listArtifacts"
   >;
   query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
   writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts" | "findDeltaCommit">;
@@ -298,9 +298,18 @@ export class OperationRunner {
       try {
         spec = await this.exportSpec(claimed.database, request);
       } catch (err) {
-        // The export is gone: what an attempt journaled is still removed, through its table.
+        // Not known to be gone (the catalog did not answer): not ended, tried again in a while.
+        if (!isPermanent(err)) return await this.giveUp(claimed, RETRY_LATER_MS);
+        // The export is gone: what an attempt journaled is still removed, through its table,
+        // and the backfill is ended only once that is done, or its table will never be read.
         if (claimed.pending.length && request.externalTable) {
-          const target = await this.plan(claimed.database, operationId, { externalTable: request.externalTable, query: "", queryLanguage: "", sizeLimit: "0", parquetRowGroupSize: 0 }, true);
+          let target: ExportSpec;
+          try {
+            target = await this.plan(claimed.database, operationId, { externalTable: request.externalTable, query: "", queryLanguage: "", sizeLimit: "0", parquetRowGroupSize: 0 }, true);
+          } catch (planErr) {
+            if (isPermanent(planErr)) throw planErr;
+            return await this.giveUp(claimed, RETRY_LATER_MS);
+          }
           if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
         }
         throw err;
@@ -388,16 +397,15 @@ export class OperationRunner {
         try {
           await this.peers.cursor.commitBackfillBatch(commit);
         } catch (err) {
-          // An answer lost while the commit landed: the batch is the export's, and the backfill goes on.
-          const { doneCursor: now } = await this.peers.cursor.getBackfill({ operationId }).catch(() => ({ doneCursor: "" }));
-          if (now !== batch.upTo.toString()) {
-            // Unknown (the ledger cannot be read): its files stay journaled, for the next claim to settle.
-            if (!now) {
-              uploaded = undefined;
-              throw new Unsettled();
-            }
-            throw err;
+          const landed = await this.batchLanded(err, request.exportId, operationId, batch.upTo, artifacts);
+          // Unknown (the ledger cannot be read): its files stay journaled, for the next claim to settle.
+          if (landed === undefined) {
+            uploaded = undefined;
+            throw new Unsettled();
           }
+          // Not landed: the files it uploaded are removed (below), whoever commits the batch.
+          if (!landed) throw err;
+          // An answer lost while the commit landed: the batch is the export's, and the backfill goes on.
         }
         uploaded = undefined;
         inDelta = undefined;
@@ -408,7 +416,8 @@ export class OperationRunner {
       await this.finish(claimed, "Completed", "", spec, [], account);
     } catch (err) {
       // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
-      if (err instanceof Unsettled || (inDelta !== undefined && spec && (await this.deltaCommitOf(spec, claimed, inDelta)) !== undefined)) {
+      // Not asked (nor fenced) once the lease is another claim's: that claim's own upload of the batch may be under way.
+      if (err instanceof Unsettled || (inDelta !== undefined && spec && !isLeaseLost(err) && (await this.deltaCommitOf(spec, claimed, inDelta)) !== undefined)) {
         await this.giveUp(claimed);
         return;
       }
@@ -426,6 +435,29 @@ export class OperationRunner {
       // A batch being prepared when another failed is let finish before its spool and stage go.
       await next?.catch(() => undefined);
       await Promise.all([...handles].map((h) => this.discard(h)));
+    }
+  }
+
+  /**
+   * Whether a backfill batch whose commit failed with `err` landed all the same (its answer
+   * lost): undefined when the ledger cannot tell now. A refusal for the lease is a commit that
+   * did not land. Otherwise a batch with files landed if the ledger has them as the export's
+   * artifacts: they carry this claim's token, so no other claim committed them; the backfill's
+   * progress alone cannot tell, as another claim (this one paused past its lease) may have
+   * committed the same batch with files of its own. A batch without files landed if the
+   * backfill is past it.
+   */
+  private async batchLanded(err: unknown, exportId: string, operationId: string, upTo: bigint, artifacts: OperationArtifact[]): Promise<boolean | undefined> {
+    if (isLeaseLost(err)) return false;
+    try {
+      if (artifacts.length) {
+        const ours = new Set(artifacts.map((a) => a.path));
+        return (await withRetry(() => this.peers.cursor.listArtifacts({ exportId }), this.retry)).artifacts.some((a) => ours.has(a.path));
+      }
+      const { doneCursor } = await withRetry(() => this.peers.cursor.getBackfill({ operationId }), this.retry);
+      return BigInt(doneCursor || "0") >= upTo;
+    } catch {
+      return undefined;
     }
   }
 
