@@ -310,6 +310,51 @@ describe("ExportRunner", () => {
     expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "other-run", path: "file:///tmp/lake/other-run.csv" }]);
   });
 
+  describe("a Delta table's files that earlier attempts journaled", () => {
+    const deltaSpec = () => create(ExportSpecSchema, { ...exportSpec(), externalTable: { ...exportSpec().externalTable!, kind: "delta", dataFormat: "parquet" } });
+    /** An attempt that journaled a file, uploaded it and stopped before its log commit (paused, or dead). */
+    const earlierAttemptJournaled = (spec: ExportSpec) => ledger.journalPending(spec.id, "earlier-run", ["file:///tmp/lake/earlier.parquet"]);
+
+    it("are removed only once the run's own upload (its log commit, which takes their txn) is done: before it, a paused attempt could still commit them", async () => {
+      const spec = deltaSpec();
+      await initState(spec);
+      await ingest();
+      await earlierAttemptJournaled(spec);
+      const { peers, calls, hooks } = fakePeers(() => spec);
+      let deletedBeforeUpload: string[][] = [];
+      hooks.upload = async () => {
+        deletedBeforeUpload = [...calls.deleted];
+      };
+      const run = await new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry }).run(spec);
+      expect(run.result).toBe("Completed");
+      expect(deletedBeforeUpload).toEqual([]);
+      expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
+    it("are left journaled by a run with no log commit, and by one whose removal fails, for the next run", async () => {
+      const spec = deltaSpec();
+      await initState(spec);
+      await earlierAttemptJournaled(spec);
+      const { peers, calls } = fakePeers(() => spec);
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      // Its query keeps no row: no upload, no log commit.
+      const query = peers.query.executeToSpool;
+      peers.query.executeToSpool = async (req) => ({ ...(await query(req)), rowCount: 0n, encodedFiles: [] }) as never;
+      await ingest();
+      expect((await runner.run(spec)).result).toBe("Completed");
+      expect(calls.deleted).toEqual([]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
+      peers.query.executeToSpool = query;
+      await ingest();
+      peers.writer.deleteArtifacts = async () => {
+        throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
+      };
+      expect((await runner.run(spec)).result).toBe("Completed");
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
+    });
+  });
+
   it("commits a manifest with the MD5s the upload reported, and leaves out those it did not", async () => {
     const spec = exportSpec();
     await initState(spec);

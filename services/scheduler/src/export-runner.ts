@@ -349,8 +349,11 @@ export class ExportRunner {
       const externalTable = spec.externalTable;
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
       this.checkTables(spec);
-      // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a run.
-      if (started.pending.length) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
+      // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a
+      // run; a Delta table's once this run's log commit holds the txn they were for (see
+      // removeSupersededDeltaFiles).
+      const delta = externalTable.kind === "delta";
+      if (started.pending.length && !delta) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
 
       const fits = early !== undefined && early.range.after === from && early.range.upTo === to;
       // The checkpoint moved before the run opened: the query runs again on the run's range,
@@ -396,6 +399,7 @@ export class ExportRunner {
             if (staged.alreadyCommitted) {
               // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
               const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
+              await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, account);
               return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
             }
             const paths = staged.artifacts.map((a) => a.path);
@@ -424,6 +428,7 @@ export class ExportRunner {
       const uploaded = await settled(uploads);
       for (const u of uploaded) account.add(u.usage);
       await account.phase("check", () => this.assertStillWanted(spec));
+      if (delta) await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, account);
       return await this.commit(spec, runId, from, to, uploaded.flatMap((u) => u.artifacts.map((a) => this.artifactRecord(externalTable.name, a))), attempt);
     } catch (err) {
       return await this.fail(spec, runId, from, to, err, attempt);
@@ -560,6 +565,25 @@ export class ExportRunner {
       if (!known.get(name)!.ingestionTimePolicy) {
         throw new PermanentRunError(`fact table '${name}' has its IngestionTime policy off; a fact table needs it`);
       }
+    }
+  }
+
+  /**
+   * The files earlier attempts of a Delta run journaled, removed once this run's log commit
+   * holds the txn they were for (every attempt since the last commit was for that one): from
+   * then on no such attempt can commit them, though one paused between its upload and its log
+   * commit resumes (its commit finds the txn taken, and it removes its files itself). Removed
+   * before that, its commit could make files the table's that were already gone. A run with no
+   * log commit (nothing to export) leaves them to the next run; what cannot be removed now is
+   * too, still journaled: the run is not failed for it. Files the log has stay (the writer's
+   * delete keeps them).
+   */
+  private async removeSupersededDeltaFiles(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, pending: PendingArtifact[], account: RunAccount): Promise<void> {
+    if (!pending.length) return;
+    try {
+      await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, pending));
+    } catch (err) {
+      this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
     }
   }
 

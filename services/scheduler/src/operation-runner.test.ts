@@ -260,7 +260,7 @@ describe("OperationRunner, a one-shot export to a Delta table", () => {
 
 describe("OperationRunner, a managed backfill", () => {
   /** A backfill of export E over two extents (cursors 10 and 20), in batches of one extent each. */
-  function backfillFakes(kind = "blob") {
+  function backfillFakes(kind = "blob", claim: { abandoned?: boolean; pending?: string[] } = {}) {
     const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], uploaded: 0, released: 0, committedArtifacts: [] as unknown[][] };
     const hooks = {
       /** After the commit landed (its answer lost). */
@@ -289,7 +289,7 @@ describe("OperationRunner, a managed backfill", () => {
         claimOperation: async () => {
           if (claimed) return { found: false } as never;
           claimed = true;
-          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: false, pending: [] } as never;
+          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: claim.abandoned ?? false, pending: claim.pending ?? [] } as never;
         },
         renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: !!hooks.cancelAt && req.phase === hooks.cancelAt }) as never,
         finishOperation: async (req) => (log.finished.push(req.state ?? ""), {}) as never,
@@ -318,10 +318,21 @@ describe("OperationRunner, a managed backfill", () => {
         uploadArtifacts: async (req) => (log.uploaded++, { artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
         discardStage: async () => ({}) as never,
         deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
-        findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n), artifacts: [] }) as never,
+        findDeltaCommit: async (req) =>
+          (kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n)
+            ? { committed: true, artifacts: [{ path: `file:///lake/in-log-${req.txnVersion}.parquet`, numRecords: 3n, sizeInBytes: 9n }], toCursor: "" }
+            : { committed: false, artifacts: [], toCursor: "" }) as never,
       },
     };
     return { peers, log, hooks, anotherClaimCommits };
+  }
+
+  /** How many uploads had been made at each delete of files. */
+  function uploadsAtEachDelete(peers: OperationPeers, log: { uploaded: number }): number[] {
+    const counts: number[] = [];
+    const del = peers.writer.deleteArtifacts;
+    peers.writer.deleteArtifacts = async (req) => (counts.push(log.uploaded), del(req));
+    return counts;
   }
 
   it("commits each batch once, in order, and completes", async () => {
@@ -420,6 +431,39 @@ describe("OperationRunner, a managed backfill", () => {
     await runOnce(peers);
     expect(log.finished).toEqual([]);
     expect(released).toEqual([10_000n]);
+  });
+
+  it("to a Delta table: what an abandoned attempt journaled is removed only once this claim's first batch holds its txn in the log", async () => {
+    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"] });
+    const uploadsAtDelete = uploadsAtEachDelete(peers, log);
+    await runOnce(peers);
+    expect(log.deleted).toEqual([["file:///lake/abandoned.parquet"]]);
+    // After the first batch's upload (which ends with its log commit), before the second's.
+    expect(uploadsAtDelete).toEqual([1]);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.finished).toEqual(["Completed"]);
+  });
+
+  it("removes what an abandoned attempt journaled before anything else, for a table that is not Delta", async () => {
+    const { peers, log } = backfillFakes("blob", { abandoned: true, pending: ["file:///lake/abandoned.csv"] });
+    const uploadsAtDelete = uploadsAtEachDelete(peers, log);
+    await runOnce(peers);
+    expect(uploadsAtDelete).toEqual([0]);
+    expect(log.committed).toEqual(["10", "20"]);
+  });
+
+  it("to a Delta table: a batch whose query keeps no row adopts the log's commit of its txn (an earlier claim's, with rows), and fences the txn when there is none", async () => {
+    const { peers, log, hooks } = backfillFakes("delta");
+    hooks.inLog.add(1n);
+    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: 0n, encodedFiles: [] }) as never;
+    const fenced: bigint[] = [];
+    const find = peers.writer.findDeltaCommit;
+    peers.writer.findDeltaCommit = async (req) => (req.fence && fenced.push(req.txnVersion ?? 0n), find(req));
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.committedArtifacts).toEqual([[expect.objectContaining({ path: "file:///lake/in-log-1.parquet" })], []]);
+    expect(fenced).toEqual([1n, 2n]);
+    expect(log.uploaded).toBe(0);
   });
 
   it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {

@@ -314,7 +314,16 @@ export class OperationRunner {
         }
         throw err;
       }
-      if (claimed.abandoned && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
+      // What the abandoned attempt journaled: removed now, or for a Delta table once this claim's
+      // first batch (the batch that attempt was on) holds its txn in the log, by this claim's
+      // commit, an adopted one, or a fence: until then that attempt, paused between its upload
+      // and its log commit, could still make the files the table's (as the export runner's
+      // removeSupersededDeltaFiles).
+      let superseded = claimed.abandoned ? claimed.pending : [];
+      if (superseded.length && !isDelta(spec)) {
+        if (!(await this.cleanedUp(spec, claimed, superseded))) return;
+        superseded = [];
+      }
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
@@ -339,12 +348,15 @@ export class OperationRunner {
         handles.add(handle);
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
-        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
         // Delta: the batch's log commit carries txn {operation id, batch number}.
-        const staged = await account.phase("stage", () =>
-          withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
-        );
-        account.add(staged.usage);
+        const staged =
+          spool.rowCount === 0n
+            ? await this.emptyDeltaBatch(batchSpec, operationId, number)
+            : await account.phase("stage", () =>
+                withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
+              );
+        if (!staged) return { batch, number, handle, spec: batchSpec };
+        account.add("usage" in staged ? staged.usage : undefined);
         // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
         // covered (which differs from this one's when sizeLimit was altered since), and that range's records.
         if (staged.alreadyCommitted && staged.committedToCursor && BigInt(staged.committedToCursor) !== batch.upTo) {
@@ -377,6 +389,11 @@ export class OperationRunner {
           uploaded = paths;
           if (isDelta(spec)) inDelta = number;
           artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
+        }
+        // The batch's txn is settled in the log: the abandoned attempt's files can no longer become the table's.
+        if (superseded.length) {
+          if (!(await this.cleanedUp(spec, claimed, superseded))) return;
+          superseded = [];
         }
         // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
         if (!isDelta(spec) || !staged) await this.assertNotCanceled(claimed, "commit");
@@ -436,6 +453,19 @@ export class OperationRunner {
       await next?.catch(() => undefined);
       await Promise.all([...handles].map((h) => this.discard(h)));
     }
+  }
+
+  /**
+   * A batch whose query kept no row, to a Delta table: an earlier claim may have committed its
+   * txn with rows all the same (its range was another before sizeLimit was altered, or the data
+   * it joined was): then that commit is the batch's, adopted as an upload found in the log is.
+   * Otherwise the txn is fenced, so no such commit lands after this claim commits the batch as
+   * empty. Undefined for another table, and when the log has no commit.
+   */
+  private async emptyDeltaBatch(spec: ExportSpec, operationId: string, number: bigint): Promise<{ artifacts: OperationArtifact[]; alreadyCommitted: true; committedToCursor: string } | undefined> {
+    if (!isDelta(spec)) return undefined;
+    const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId: operationId, txnVersion: number, fence: true }), this.retry);
+    return found.committed ? { artifacts: found.artifacts, alreadyCommitted: true, committedToCursor: found.toCursor } : undefined;
   }
 
   /**
