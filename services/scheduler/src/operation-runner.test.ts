@@ -444,6 +444,24 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.finished).toEqual(["Completed"]);
   });
 
+  it.each([
+    ["has no commit of it", false, ["Completed"], [["file:///lake/abandoned.parquet"]]],
+    ["has that attempt's commit", true, [], []],
+  ])("to a Delta table: taken over and ending before any batch, when the log %s, fences the batch's txn and removes the attempt's files, or leaves it to the next claim", async (_, inLog, finished, deleted) => {
+    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"] });
+    if (inLog) hooks.inLog.add(1n);
+    // No batch: the range holds nothing any more.
+    peers.cursor.listExtents = async () => ({ extents: [] }) as never;
+    const fenced: bigint[] = [];
+    const find = peers.writer.findDeltaCommit;
+    peers.writer.findDeltaCommit = async (req) => (req.fence && fenced.push(req.txnVersion ?? 0n), find(req));
+    await runOnce(peers);
+    expect(fenced).toEqual([1n]);
+    expect(log.finished).toEqual(finished);
+    expect(log.deleted).toEqual(deleted);
+    expect(log.released).toBe(inLog ? 1 : 0);
+  });
+
   it("removes what an abandoned attempt journaled before anything else, for a table that is not Delta", async () => {
     const { peers, log } = backfillFakes("blob", { abandoned: true, pending: ["file:///lake/abandoned.csv"] });
     const uploadsAtDelete = uploadsAtEachDelete(peers, log);
@@ -464,6 +482,21 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.committedArtifacts).toEqual([[expect.objectContaining({ path: "file:///lake/in-log-1.parquet" })], []]);
     expect(fenced).toEqual([1n, 2n]);
     expect(log.uploaded).toBe(0);
+  });
+
+  it("to a Delta table: fences an empty batch's txn only once the batch before it is committed (the log keeps an app's highest version: a fence beside that batch's upload would take its txn too)", async () => {
+    const { peers, log } = backfillFakes("delta");
+    // Batch 1 (up to 10) keeps rows, batch 2 (up to 20) none.
+    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: req.factTables?.[0]?.upToCursor === "20" ? 0n : 3n, encodedFiles: ["e.csv"] }) as never;
+    // Batch 1's upload takes a while: batch 2 is queried meanwhile.
+    const upload = peers.writer.uploadArtifacts;
+    peers.writer.uploadArtifacts = async (req) => (await new Promise((r) => setTimeout(r, 50)), upload(req));
+    const committedAtFence: number[] = [];
+    const find = peers.writer.findDeltaCommit;
+    peers.writer.findDeltaCommit = async (req) => (req.fence && committedAtFence.push(log.committed.length), find(req));
+    await runOnce(peers);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(committedAtFence).toEqual([1]);
   });
 
   it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {
