@@ -69,8 +69,9 @@ const USAGE = {
 
 /** Peers that do what a healthy Spillway does, with hooks where a test wants to step in. */
 function fakePeers(spec: () => ExportSpec | undefined) {
-  const calls = { spooled: [] as string[][][], staged: [] as Array<{ spoolHandle?: string; encodedFiles?: string[]; spoolRows?: bigint }>, uploaded: 0, deleted: [] as string[][], discarded: [] as string[] };
-  const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {} };
+  const calls = { spooled: [] as string[][][], staged: [] as Array<{ spoolHandle?: string; encodedFiles?: string[]; spoolRows?: bigint }>, uploaded: 0, deleted: [] as string[][], discarded: [] as string[], fenced: [] as bigint[] };
+  /** deltaLogHas: whether a Delta log asked for a txn (FindDeltaCommit) has it. */
+  const hooks = { duringQuery: async () => {}, upload: async (): Promise<void> => {}, deltaLogHas: false };
   const peers: RunnerPeers = {
     catalog: {
       listExportSpecs: async () => ({ specs: spec() ? [spec()!] : [] }) as never,
@@ -93,6 +94,7 @@ function fakePeers(spec: () => ExportSpec | undefined) {
       },
       discardStage: async () => ({}) as never,
       deleteArtifacts: async (req) => (calls.deleted.push(req.paths ?? []), {}) as never,
+      findDeltaCommit: async (req) => (calls.fenced.push(req.fence ? (req.txnVersion ?? 0n) : -1n), { committed: hooks.deltaLogHas, artifacts: [] }) as never,
     },
   };
   return { peers, calls, hooks };
@@ -332,20 +334,40 @@ describe("ExportRunner", () => {
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
-    it("are left journaled by a run with no log commit, and by one whose removal fails, for the next run", async () => {
+    it("are removed by a run with no log commit once it has fenced their txn, after its commit; left when the log has that txn", async () => {
       const spec = deltaSpec();
       await initState(spec);
       await earlierAttemptJournaled(spec);
-      const { peers, calls } = fakePeers(() => spec);
+      const { peers, calls, hooks } = fakePeers(() => spec);
       const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
       // Its query keeps no row: no upload, no log commit.
       const query = peers.query.executeToSpool;
       peers.query.executeToSpool = async (req) => ({ ...(await query(req)), rowCount: 0n, encodedFiles: [] }) as never;
-      await ingest();
-      expect((await runner.run(spec)).result).toBe("Completed");
+      let checkpointAtFence = -1n;
+      const find = peers.writer.findDeltaCommit;
+      peers.writer.findDeltaCommit = async (req) => ((checkpointAtFence = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor), find(req));
+      hooks.deltaLogHas = true;
+      const cursor = await ingest();
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed", to: cursor });
+      // The first run's txn (no run committed before it, so 1), fenced once the run committed.
+      expect(calls.fenced).toEqual([1n]);
+      expect(checkpointAtFence).toBe(cursor);
       expect(calls.deleted).toEqual([]);
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
-      peers.query.executeToSpool = query;
+      hooks.deltaLogHas = false;
+      await ingest();
+      expect((await runner.run(spec)).result).toBe("Completed");
+      expect(calls.fenced).toEqual([1n, 2n]);
+      expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
+    it("are left journaled by a run whose removal fails, for the next run", async () => {
+      const spec = deltaSpec();
+      await initState(spec);
+      await earlierAttemptJournaled(spec);
+      const { peers } = fakePeers(() => spec);
+      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
       await ingest();
       peers.writer.deleteArtifacts = async () => {
         throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
@@ -804,6 +826,10 @@ describe("ExportRunner", () => {
           discardSpool: async (req) => (log.discarded.push(`spool ${req.spoolName}`), {}) as never,
         },
         writer: {
+          // A split run is never a Delta table's: its log is never asked.
+          findDeltaCommit: async () => {
+            throw new Error("a split run asked a Delta log");
+          },
           stageArtifacts: async (req) => ({ artifacts: [{ path: `file:///tmp/lake/${req.nameStem}_0.csv`, numRecords: 10n, sizeInBytes: 50n }], alreadyCommitted: false }) as never,
           uploadArtifacts: async (req) => {
             await new Promise((r) => setTimeout(r, 5));

@@ -16,7 +16,7 @@ import { splitRange, type CursorRange } from "./run-split.js";
 export interface RunnerPeers {
   catalog: Pick<SchedulerPeers["catalog"], "listExportSpecs">;
   query: Pick<SchedulerPeers["query"], "executeToSpool" | "discardSpool">;
-  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts">;
+  writer: Pick<SchedulerPeers["writer"], "stageArtifacts" | "uploadArtifacts" | "discardStage" | "deleteArtifacts" | "findDeltaCommit">;
 }
 
 export interface RunOutcome {
@@ -424,7 +424,11 @@ export class ExportRunner {
         await Promise.allSettled(uploads);
         throw err;
       }
-      if (!uploads.length) return await this.commit(spec, runId, from, to, [], attempt);
+      if (!uploads.length) {
+        const outcome = await this.commit(spec, runId, from, to, [], attempt);
+        if (delta) await this.fenceSupersededDeltaTxn(spec, externalTable, started);
+        return outcome;
+      }
       const uploaded = await settled(uploads);
       for (const u of uploaded) account.add(u.usage);
       await account.phase("check", () => this.assertStillWanted(spec));
@@ -582,6 +586,24 @@ export class ExportRunner {
     if (!pending.length) return;
     try {
       await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, pending));
+    } catch (err) {
+      this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
+    }
+  }
+
+  /**
+   * A Delta run with no log commit (nothing to export), once committed: the files earlier
+   * attempts journaled would otherwise wait for a run with data, and a cursor reset with them
+   * (it is refused while files are journaled). The txn they were for is fenced in the log, so
+   * none of them can commit it any more, then they are removed. When the log has that txn
+   * already (a commit that landed, or a later run's beyond it), they are left to the next run.
+   * After the commit, so the next run (which takes the next txn) is never refused by the fence.
+   */
+  private async fenceSupersededDeltaTxn(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, started: StartedRun): Promise<void> {
+    if (!started.pending.length) return;
+    try {
+      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, fence: true }), this.retry);
+      if (!found.committed) await this.deletePending(spec.id, externalTable, started.pending);
     } catch (err) {
       this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
     }
