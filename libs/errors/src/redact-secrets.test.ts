@@ -26,6 +26,15 @@ describe("redactSecrets", () => {
     expect(redactSecrets(`https://a.blob.core.windows.net/c;token=${jwt} and more`)).toBe("https://a.blob.core.windows.net/c;******* and more");
     expect(redactSecrets(`the header was ${jwt}.`)).toBe("the header was *******.");
   });
+  it("stops at the punctuation around a key, and masks passwords of any URL and of connection strings", () => {
+    expect(redactSecrets(`(https://a.blob.core.windows.net/c;${key}), then https://b/x`)).toBe("(https://a.blob.core.windows.net/c;*******), then https://b/x");
+    expect(redactSecrets("https://user:hunter2secret@proxy:8080/path")).toBe("https://user:*******@proxy:8080/path");
+    // (What follows a URL and a ';' is masked as a key would be, even a key's name.)
+    expect(redactSecrets("Endpoint=sb://x/;SharedAccessKeyName=n;SharedAccessKey=abc123==;EntityPath=q")).toBe("Endpoint=sb://x/;*******;SharedAccessKey=*******;EntityPath=q");
+    expect(redactSecrets("Server=h;User Id=u;Password=p@ss;Database=d")).toBe("Server=h;User Id=u;Password=*******;Database=d");
+    // Not secrets: a time of day, a port.
+    expect(redactSecrets("at 12:30:45 on http://127.0.0.1:10000/devstoreaccount1")).toBe("at 12:30:45 on http://127.0.0.1:10000/devstoreaccount1");
+  });
   it("leaves managed identity references alone", () => {
     const text = "https://a.blob.core.windows.net/c;managed_identity=system";
     expect(redactSecrets(text)).toBe(text);
