@@ -121,9 +121,11 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
   if (!options.inline) for (const table of named) await connection.run(bindTableSql(table, rowCursors));
   // Newline before any closing parenthesis added around it: a trailing line comment must not swallow it.
   const files = named.flatMap((t) => (t.cursors ? t.extentFiles.map((file, i) => ({ file, cursor: t.cursors![i] ?? 0n })) : []));
-  const rewritten = calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query;
-  if (calls.length) await checkRewritten(connection, rewritten, checked.tables);
-  const sql = rewritten.trim().replace(/;+\s*$/, "");
+  // Checked with what changes from run to run left out (the current cursor, the files a filter
+  // keeps: literals Spillway writes, quoted), so an export's check is the same text every run,
+  // parsed once; the text run differs from it only in those literals.
+  if (calls.length) await checkRewritten(connection, rewriteCursorFunctions(query, calls, 0n, []), checked.tables);
+  const sql = (calls.length ? rewriteCursorFunctions(query, calls, options.currentCursor ?? 0n, files) : query).trim().replace(/;+\s*$/, "");
   return { sql, with: options.inline ? boundTablesWith(named, rowCursors) : "", tables: named.map((t) => t.name), shape: checked.shape, cursorColumn: rowCursors };
 }
 
@@ -136,9 +138,7 @@ export async function bindQueryTables(connection: DuckDBConnection, query: strin
  * never run.
  */
 export async function checkRewritten(connection: DuckDBConnection, rewritten: string, tables: string[]): Promise<void> {
-  // Not kept with the parse trees: the text differs from run to run (its cursor and files).
-  const reader = await runMaterialized(connection, `SELECT json_serialize_sql(${quoteLiteral(rewritten)}) AS tree`);
-  const tree = String(reader.getRowObjects()[0]!.tree);
+  const tree = await serializedTree(connection, rewritten);
   const refuse = (why: string) => invalidArgument(`query refused: with its cursor functions replaced, ${why}; write the cursor function calls without comments or unusual quoting inside them`);
   let again;
   try {
