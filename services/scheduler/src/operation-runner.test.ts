@@ -318,21 +318,10 @@ describe("OperationRunner, a managed backfill", () => {
         uploadArtifacts: async (req) => (log.uploaded++, { artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
         discardStage: async () => ({}) as never,
         deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
-        findDeltaCommit: async (req) =>
-          (kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n)
-            ? { committed: true, artifacts: [{ path: `file:///lake/in-log-${req.txnVersion}.parquet`, numRecords: 3n, sizeInBytes: 9n }], toCursor: "" }
-            : { committed: false, artifacts: [], toCursor: "" }) as never,
+        findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n), artifacts: [] }) as never,
       },
     };
     return { peers, log, hooks, anotherClaimCommits };
-  }
-
-  /** How many uploads had been made at each delete of files. */
-  function uploadsAtEachDelete(peers: OperationPeers, log: { uploaded: number }): number[] {
-    const counts: number[] = [];
-    const del = peers.writer.deleteArtifacts;
-    peers.writer.deleteArtifacts = async (req) => (counts.push(log.uploaded), del(req));
-    return counts;
   }
 
   it("commits each batch once, in order, and completes", async () => {
@@ -433,70 +422,15 @@ describe("OperationRunner, a managed backfill", () => {
     expect(released).toEqual([10_000n]);
   });
 
-  it("to a Delta table: what an abandoned attempt journaled is removed only once this claim's first batch holds its txn in the log", async () => {
-    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"] });
-    const uploadsAtDelete = uploadsAtEachDelete(peers, log);
-    await runOnce(peers);
-    expect(log.deleted).toEqual([["file:///lake/abandoned.parquet"]]);
-    // After the first batch's upload (which ends with its log commit), before the second's.
-    expect(uploadsAtDelete).toEqual([1]);
-    expect(log.committed).toEqual(["10", "20"]);
-    expect(log.finished).toEqual(["Completed"]);
-  });
-
-  it.each([
-    ["has no commit of it", false, ["Completed"], [["file:///lake/abandoned.parquet"]]],
-    ["has that attempt's commit", true, [], []],
-  ])("to a Delta table: taken over and ending before any batch, when the log %s, fences the batch's txn and removes the attempt's files, or leaves it to the next claim", async (_, inLog, finished, deleted) => {
-    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"] });
-    if (inLog) hooks.inLog.add(1n);
-    // No batch: the range holds nothing any more.
-    peers.cursor.listExtents = async () => ({ extents: [] }) as never;
-    const fenced: bigint[] = [];
-    const find = peers.writer.findDeltaCommit;
-    peers.writer.findDeltaCommit = async (req) => (req.fence && fenced.push(req.txnVersion ?? 0n), find(req));
-    await runOnce(peers);
-    expect(fenced).toEqual([1n]);
-    expect(log.finished).toEqual(finished);
-    expect(log.deleted).toEqual(deleted);
-    expect(log.released).toBe(inLog ? 1 : 0);
-  });
-
-  it("removes what an abandoned attempt journaled before anything else, for a table that is not Delta", async () => {
+  it("removes what an abandoned attempt journaled before anything else", async () => {
     const { peers, log } = backfillFakes("blob", { abandoned: true, pending: ["file:///lake/abandoned.csv"] });
-    const uploadsAtDelete = uploadsAtEachDelete(peers, log);
+    const uploadsAtDelete: number[] = [];
+    const del = peers.writer.deleteArtifacts;
+    peers.writer.deleteArtifacts = async (req) => (uploadsAtDelete.push(log.uploaded), del(req));
     await runOnce(peers);
-    expect(uploadsAtDelete).toEqual([0]);
+    expect(log.deleted[0]).toEqual(["file:///lake/abandoned.csv"]);
+    expect(uploadsAtDelete[0]).toBe(0);
     expect(log.committed).toEqual(["10", "20"]);
-  });
-
-  it("to a Delta table: a batch whose query keeps no row adopts the log's commit of its txn (an earlier claim's, with rows), and fences the txn when there is none", async () => {
-    const { peers, log, hooks } = backfillFakes("delta");
-    hooks.inLog.add(1n);
-    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: 0n, encodedFiles: [] }) as never;
-    const fenced: bigint[] = [];
-    const find = peers.writer.findDeltaCommit;
-    peers.writer.findDeltaCommit = async (req) => (req.fence && fenced.push(req.txnVersion ?? 0n), find(req));
-    await runOnce(peers);
-    expect(log.committed).toEqual(["10", "20"]);
-    expect(log.committedArtifacts).toEqual([[expect.objectContaining({ path: "file:///lake/in-log-1.parquet" })], []]);
-    expect(fenced).toEqual([1n, 2n]);
-    expect(log.uploaded).toBe(0);
-  });
-
-  it("to a Delta table: fences an empty batch's txn only once the batch before it is committed (the log keeps an app's highest version: a fence beside that batch's upload would take its txn too)", async () => {
-    const { peers, log } = backfillFakes("delta");
-    // Batch 1 (up to 10) keeps rows, batch 2 (up to 20) none.
-    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: req.factTables?.[0]?.upToCursor === "20" ? 0n : 3n, encodedFiles: ["e.csv"] }) as never;
-    // Batch 1's upload takes a while: batch 2 is queried meanwhile.
-    const upload = peers.writer.uploadArtifacts;
-    peers.writer.uploadArtifacts = async (req) => (await new Promise((r) => setTimeout(r, 50)), upload(req));
-    const committedAtFence: number[] = [];
-    const find = peers.writer.findDeltaCommit;
-    peers.writer.findDeltaCommit = async (req) => (req.fence && committedAtFence.push(log.committed.length), find(req));
-    await runOnce(peers);
-    expect(log.committed).toEqual(["10", "20"]);
-    expect(committedAtFence).toEqual([1]);
   });
 
   it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {

@@ -62,23 +62,8 @@ interface PreparedBatch {
   handle: string;
   /** The export as it was when the batch was queried. */
   spec: ExportSpec;
-  /** The extents its query read from, up to its end and beyond (batchesOf). */
-  extents: Array<{ cursor: string; rowCount: bigint }>;
   /** Absent when the query kept none of the batch's records. */
-  staged?: StagedBatch;
-}
-
-type StagedBatch = { artifacts: OperationArtifact[]; alreadyCommitted: boolean; committedToCursor?: string };
-
-/**
- * A batch an earlier claim's upload put in the Delta log is committed with the range that
- * upload covered (which differs from this claim's when sizeLimit was altered since), and that
- * range's records.
- */
-function adoptLoggedRange(batch: PreparedBatch["batch"], staged: StagedBatch, extents: PreparedBatch["extents"]): void {
-  if (!staged.alreadyCommitted || !staged.committedToCursor || BigInt(staged.committedToCursor) === batch.upTo) return;
-  batch.upTo = BigInt(staged.committedToCursor);
-  batch.records = extents.filter((e) => BigInt(e.cursor) <= batch.upTo).reduce((n, e) => n + e.rowCount, 0n);
+  staged?: { artifacts: OperationArtifact[]; alreadyCommitted: boolean };
 }
 
 /** How long an operation waits before it is tried again when what it needs cannot be read now. */
@@ -309,9 +294,6 @@ export class OperationRunner {
     let uploaded: string[] | undefined;
     // The number of the batch being uploaded to a Delta table, whose log may have taken it.
     let inDelta: bigint | undefined;
-    // What an abandoned attempt journaled, until removed (see below), and the batch it was on.
-    let superseded: string[] = [];
-    let supersededBatch = 0n;
     try {
       try {
         spec = await this.exportSpec(claimed.database, request);
@@ -332,18 +314,8 @@ export class OperationRunner {
         }
         throw err;
       }
-      // What the abandoned attempt journaled: removed now, or for a Delta table once this claim's
-      // first batch (the batch that attempt was on) holds its txn in the log, by this claim's
-      // commit, an adopted one, or a fence: until then that attempt, paused between its upload
-      // and its log commit, could still make the files the table's (as the export runner's
-      // removeSupersededDeltaFiles).
-      superseded = claimed.abandoned ? claimed.pending : [];
-      if (superseded.length && !isDelta(spec)) {
-        if (!(await this.cleanedUp(spec, claimed, superseded))) return;
-        superseded = [];
-      }
+      if (claimed.abandoned && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
-      supersededBatch = progress!.batchesDone + 1n;
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
       const batchBytes = BigInt(spec.properties?.sizeLimit || 1n << 30n);
@@ -367,27 +339,27 @@ export class OperationRunner {
         handles.add(handle);
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
-        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec, extents };
+        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
         // Delta: the batch's log commit carries txn {operation id, batch number}.
         const staged = await account.phase("stage", () =>
           withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
         );
         account.add(staged.usage);
-        adoptLoggedRange(batch, staged, extents);
-        return { batch, number, handle, spec: batchSpec, extents, staged };
+        // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
+        // covered (which differs from this one's when sizeLimit was altered since), and that range's records.
+        if (staged.alreadyCommitted && staged.committedToCursor && BigInt(staged.committedToCursor) !== batch.upTo) {
+          batch.upTo = BigInt(staged.committedToCursor);
+          batch.records = extents.filter((e) => BigInt(e.cursor) <= batch.upTo).reduce((n, e) => n + e.rowCount, 0n);
+        }
+        return { batch, number, handle, spec: batchSpec, staged };
       };
       let done = BigInt(doneCursor || "0");
       next = prepare(done, progress!.batchesDone + 1n);
       for (;;) {
         const current = await next;
         if (!current) break;
-        const { batch, number, handle } = current;
+        const { batch, number, handle, staged } = current;
         spec = current.spec;
-        // A Delta batch whose query kept no row is asked of the log here, once the batches
-        // before it are committed, not beside them: a fence of its txn while the batch before
-        // it uploads would take that batch's txn too (the log keeps an app's highest version).
-        const staged = current.staged ?? (await this.emptyDeltaBatch(spec, operationId, number));
-        if (staged && !current.staged) adoptLoggedRange(batch, staged, current.extents);
         next = prepare(batch.upTo, number + 1n);
         // Awaited at the next turn, or by the clean-up when this batch fails.
         next.catch(() => undefined);
@@ -405,11 +377,6 @@ export class OperationRunner {
           uploaded = paths;
           if (isDelta(spec)) inDelta = number;
           artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
-        }
-        // The batch's txn is settled in the log: the abandoned attempt's files can no longer become the table's.
-        if (superseded.length) {
-          if (!(await this.cleanedUp(spec, claimed, superseded))) return;
-          superseded = [];
         }
         // A batch in a Delta table's log is the table's: it is committed here too, past canceling.
         if (!isDelta(spec) || !staged) await this.assertNotCanceled(claimed, "commit");
@@ -446,7 +413,6 @@ export class OperationRunner {
         await this.discard(handle);
         done = batch.upTo;
       }
-      if (!(await this.settledSuperseded(spec, claimed, superseded, supersededBatch))) return;
       await this.finish(claimed, "Completed", "", spec, [], account);
     } catch (err) {
       // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
@@ -459,7 +425,6 @@ export class OperationRunner {
       if (uploaded && spec && !(await this.cleanedUp(spec, claimed, uploaded))) return;
       // Another scheduler has it now: that one ends it.
       if (isLeaseLost(err)) return;
-      if (spec && !(await this.settledSuperseded(spec, claimed, superseded, supersededBatch))) return;
       const canceled = err instanceof OperationCanceled;
       const cleanup = uploaded ? "; the files of the batch in progress were removed (committed batches stay)" : "";
       await this.finish(claimed, canceled ? "Canceled" : "Failed", redactSecrets(errorMessage(err) + cleanup), spec, [], account).catch((e: unknown) =>
@@ -471,37 +436,6 @@ export class OperationRunner {
       await next?.catch(() => undefined);
       await Promise.all([...handles].map((h) => this.discard(h)));
     }
-  }
-
-  /**
-   * Before a claim that took a Delta backfill over ends it: the abandoned attempt's files, when
-   * no batch of this claim settled their txn (it ended before its first batch did). The log is
-   * asked for the batch that attempt was on, and fenced when it does not have it: then the
-   * files are removed, and the backfill may end. When the log has it (that attempt's commit
-   * landed), or cannot be read, the lease is given up instead, for the next claim to settle.
-   */
-  private async settledSuperseded(spec: ExportSpec, attempt: Attempt, superseded: string[], batch: bigint): Promise<boolean> {
-    if (!superseded.length) return true;
-    const landed = await this.deltaCommitOf(spec, attempt, batch);
-    if (landed === "unknown") return false;
-    if (landed) {
-      await this.giveUp(attempt);
-      return false;
-    }
-    return this.cleanedUp(spec, attempt, superseded);
-  }
-
-  /**
-   * A batch whose query kept no row, to a Delta table: an earlier claim may have committed its
-   * txn with rows all the same (its range was another before sizeLimit was altered, or the data
-   * it joined was): then that commit is the batch's, adopted as an upload found in the log is.
-   * Otherwise the txn is fenced, so no such commit lands after this claim commits the batch as
-   * empty. Undefined for another table, and when the log has no commit.
-   */
-  private async emptyDeltaBatch(spec: ExportSpec, operationId: string, number: bigint): Promise<{ artifacts: OperationArtifact[]; alreadyCommitted: true; committedToCursor: string } | undefined> {
-    if (!isDelta(spec)) return undefined;
-    const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId: operationId, txnVersion: number, fence: true }), this.retry);
-    return found.committed ? { artifacts: found.artifacts, alreadyCommitted: true, committedToCursor: found.toCursor } : undefined;
   }
 
   /**
