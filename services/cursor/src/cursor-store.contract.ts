@@ -192,6 +192,23 @@ export function cursorStoreContract(
         expect(await store.cancelOperation("missing")).toBeUndefined();
       });
 
+      it("journals an attempt's files, when it names its claim, only while that claim holds the operation", async () => {
+        await store.createOperation("op-1", "db", "ExportToTable", "{}");
+        await store.claimOperation("sched-a", 10_000);
+        // Expired, but no other claim took it: still its own.
+        clock += 10_001;
+        await store.journalOperationPending("op-1", "t-a", ["blob/a1.csv"], "sched-a");
+        expect(await store.claimOperation("sched-b", 10_000)).toMatchObject({ abandoned: true, pending: ["blob/a1.csv"] });
+        // Taken over: refused, nothing journaled.
+        await expect(store.journalOperationPending("op-1", "t-a", ["blob/a2.csv"], "sched-a")).rejects.toThrow("operation op-1 is no longer this scheduler's");
+        await store.journalOperationPending("op-1", "t-b", ["blob/b1.csv"], "sched-b");
+        // Ended: refused to its own claim too.
+        await store.finishOperation("op-1", "sched-b", { state: "Failed", status: "x", externalTable: "Lake", artifacts: [], resources: "" });
+        await expect(store.journalOperationPending("op-1", "t-b", ["blob/b2.csv"], "sched-b")).rejects.toThrow("no longer this scheduler's");
+        await expect(store.journalOperationPending("missing", "t", ["blob/m.csv"], "sched-b")).rejects.toThrow("no longer this scheduler's");
+        expect((await store.pendingArtifacts("op-1")).map((p) => p.path).sort()).toEqual(["blob/a1.csv", "blob/b1.csv"]);
+      });
+
       it("gives one whose owner stopped (its lease expired) to the next claim, with the files it journaled", async () => {
         await store.createOperation("op-1", "db", "ExportToTable", "{}");
         await store.claimOperation("sched-a", 10_000);

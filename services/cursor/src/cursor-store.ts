@@ -461,6 +461,25 @@ export class CursorStore {
     });
   }
 
+  /**
+   * Records, before they are uploaded, the files an operation's attempt is about to write:
+   * only while `owner` holds the operation (InProgress under that claim; an expired lease no
+   * other claim took is still its own, as finishOperation checks it). An attempt another claim
+   * took over is refused here, and uploads nothing.
+   */
+  async journalOperationPending(operationId: string, runId: string, paths: string[], owner: string): Promise<void> {
+    if (paths.length === 0) return;
+    const now = new Date(this.now());
+    const rows = paths.map((_, i) => `($${i + 5}::VARCHAR)`).join(", ");
+    await this.db.transaction(async (q) => {
+      const journaled = await q.change(
+        `INSERT INTO pending_artifacts SELECT $1::VARCHAR, $2::VARCHAR, p.path, $3 FROM (VALUES ${rows}) AS p(path), operations o WHERE o.operation_id = $1::VARCHAR AND o.owner = $4::VARCHAR AND o.state = 'InProgress'`,
+        [operationId, runId, now, owner, ...paths],
+      );
+      if (journaled === 0) throw new LeaseLostError(`operation ${operationId} is no longer this scheduler's: the attempt uploads nothing`);
+    });
+  }
+
   /** Artifacts of failed attempts (journaled, never committed) still to be removed from storage. */
   async pendingArtifacts(exportId: string): Promise<PendingArtifact[]> {
     return this.db.read((q) => pendingOf(q, exportId));

@@ -164,7 +164,9 @@ function ledgerHandlers(store: CursorStore) {
     },
     renewLease: async (req: RenewLeaseRequest) => ({ held: await store.renewLease(req.exportId, req.owner, Number(req.leaseTtlMs)) }),
     releaseLease: async (req: ReleaseLeaseRequest) => (await store.releaseLease(req.exportId, req.owner), {}),
-    journalPending: async (req: JournalPendingRequest) => (await store.journalPending(req.exportId, req.runId, req.paths, req.owner || undefined), {}),
+    journalPending: async (req: JournalPendingRequest) => (
+      req.operationOwner ? await store.journalOperationPending(req.exportId, req.runId, req.paths, req.operationOwner) : await store.journalPending(req.exportId, req.runId, req.paths, req.owner || undefined), {}
+    ),
     listPendingArtifacts: async (req: ListPendingArtifactsRequest) => ({ pending: await store.pendingArtifacts(req.exportId) }),
     clearPending: async (req: ClearPendingRequest) => (await store.clearPending(req.exportId, req.paths), {}),
     async commitRun(req: CommitRunRequest) {

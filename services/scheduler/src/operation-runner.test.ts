@@ -14,6 +14,8 @@ function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string }
     ledgerState: "InProgress",
     finish: async () => {},
     delete: async () => {},
+    /** The ledger's journal, given the claim the attempt names (operationOwner). */
+    journal: async (_owner: string) => {},
     /** What the Delta log holds for the operation's txn. */
     deltaCommit: async (): Promise<{ committed: boolean; artifacts: unknown[] }> => ({ committed: false, artifacts: [] }),
   };
@@ -32,7 +34,7 @@ function fakes(claim: { abandoned?: boolean; pending?: string[]; kind?: string }
       // A lease shorter than the runner's (30 s) is one given up: at once (0) or to be retried later.
       renewOperation: async (req) => (req.leaseTtlMs! < 30_000n ? (log.released++, log.releasedFor.push(req.leaseTtlMs!), { held: true, cancelRequested: false }) : { held: true, cancelRequested: ++log.renewals > hooks.cancelAfterRenewals }) as never,
       finishOperation: async (req) => (await hooks.finish(), log.finished.push({ state: req.state, status: req.status, artifacts: req.artifacts as unknown[] }), {}) as never,
-      journalPending: async (req) => (log.journaled.push(req.paths ?? []), {}) as never,
+      journalPending: async (req) => (await hooks.journal(req.operationOwner ?? ""), log.journaled.push(req.paths ?? []), {}) as never,
       clearPending: async (req) => (log.cleared.push(req.paths ?? []), {}) as never,
       getBackfill: async () => ({}) as never,
       setBackfillTotals: async () => ({}) as never,
@@ -140,6 +142,26 @@ describe("OperationRunner", () => {
     };
     await runOnce(peers);
     expect(log.deleted).toEqual([]);
+  });
+
+  it("journals under its claim, and uploads nothing when the ledger refuses (another claim took the operation over)", async () => {
+    const { peers, log, hooks } = fakes();
+    const owners: string[] = [];
+    let claimedAs = "";
+    const claim = peers.cursor.claimOperation;
+    peers.cursor.claimOperation = async (req) => ((claimedAs ||= req.owner ?? ""), claim(req));
+    hooks.journal = async (owner) => {
+      owners.push(owner);
+      throw new SpillwayError(ErrorCode.aborted, "operation op-1 is no longer this scheduler's: the attempt uploads nothing");
+    };
+    let uploads = 0;
+    hooks.upload = async () => void uploads++;
+    await runOnce(peers);
+    expect(owners).toEqual([claimedAs]);
+    expect(uploads).toBe(0);
+    expect(log.deleted).toEqual([]);
+    // Its end is the other claim's.
+    expect(log.finished).toEqual([]);
   });
 
   it("removes what it uploaded when its end is refused because another claim ended the operation (it was paused past its last check)", async () => {

@@ -235,7 +235,8 @@ export class OperationRunner {
       // Delta (txn {operation id, 1}): an earlier claim's upload is in the table's log.
       if (staged.alreadyCommitted) return await this.finish(claimed, "Completed", "", spec, staged.artifacts, account);
       const paths = staged.artifacts.map((a) => a.path);
-      await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths }));
+      // Only while this claim holds the operation: one taken over meanwhile uploads nothing.
+      await account.phase("journal", () => this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths, operationOwner: claimed.owner }));
       await this.assertNotCanceled(claimed, "upload");
       uploaded = paths;
       const done = await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry));
@@ -373,7 +374,7 @@ export class OperationRunner {
           // Checked again here: the check before this batch's query ran while the batch before it was uploaded.
           await this.assertNotCanceled(claimed, `upload of batch ${number} of ${total}`);
           const paths = staged.artifacts.map((a) => a.path);
-          await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths });
+          await this.peers.cursor.journalPending({ exportId: operationId, runId: token, paths, operationOwner: claimed.owner });
           uploaded = paths;
           if (isDelta(spec)) inDelta = number;
           artifacts = (await account.phase("upload", () => withRetry(() => this.peers.writer.uploadArtifacts({ stageId: handle }), this.retry))).artifacts;
