@@ -85,11 +85,10 @@ export class KustoExecutor {
    */
   private async schemaOf(database: string, calls: CommandCalls): Promise<KqlSchema> {
     const [tables, externals] = await Promise.all([calls.catalog("listTables", { database }), calls.catalog("listExternalTables", { database })]);
-    const known = (caller: Caller, name: string) => caller.may("tableMetadata", name) || caller.may("tableIngestor", name);
     return kqlSchemaOf(
       database,
-      tables.response.tables.filter((t) => known(tables.caller, t.name)),
-      externals.response.externalTables.filter((t) => known(externals.caller, t.name)),
+      tables.response.tables.filter((t) => calls.may(tables.caller, "getTable", { database, name: t.name })),
+      externals.response.externalTables.filter((t) => calls.may(externals.caller, "getExternalTable", { database, name: t.name })),
     );
   }
 }
