@@ -110,14 +110,9 @@ export class CallGuard {
         (this.options.log ?? console.error)(`spillway: could not record ${rpc} by ${principal} in the audit log: ${redactSecrets((err as Error).message)}`);
       }
     };
-    if (!caller.may(rule.need, table)) {
-      const on = table === undefined ? `database '${database}'` : `table '${table}' of database '${database}'`;
-      const denied = new SpillwayError(ErrorCode.permissionDenied, `${principal} may not call ${rpc} on ${on}: it needs ${REQUIREMENT_TITLE[rule.need]}`);
-      if (audited) await send(recordOf("Failed", denied));
-      throw denied;
-    }
-    if (rule.also && !caller.may(rule.also.need)) {
-      const denied = new SpillwayError(ErrorCode.permissionDenied, `${principal} may not call ${rpc} on database '${database}': ${rule.also.because}, which needs ${REQUIREMENT_TITLE[rule.also.need]} as well`);
+    const missing = missingRight(rule, caller, database, table);
+    if (missing !== undefined) {
+      const denied = new SpillwayError(ErrorCode.permissionDenied, `${principal} may not call ${rpc} on ${missing}`);
       if (audited) await send(recordOf("Failed", denied));
       throw denied;
     }
@@ -185,6 +180,16 @@ export class CallGuard {
       else counts.delete(principal);
     };
   }
+}
+
+/** What the caller lacks for the call (its rule's requirement, then the rule's second one), as a refusal says it; undefined when nothing. */
+function missingRight(rule: PublicRule<never>, caller: Caller, database: string, table: string | undefined): string | undefined {
+  if (!caller.may(rule.need, table)) {
+    const on = table === undefined ? `database '${database}'` : `table '${table}' of database '${database}'`;
+    return `${on}: it needs ${REQUIREMENT_TITLE[rule.need]}`;
+  }
+  if (rule.also && !caller.may(rule.also.need)) return `database '${database}': ${rule.also.because}, which needs ${REQUIREMENT_TITLE[rule.also.need]} as well`;
+  return undefined;
 }
 
 /** An audit field is never worth failing the call over. */
