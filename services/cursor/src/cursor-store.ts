@@ -446,13 +446,8 @@ export class CursorStore {
       await this.db.transaction((q) => q.runAll([[`INSERT INTO pending_artifacts VALUES ${rows}`, [exportId, runId, now, ...paths]]]));
       return;
     }
-    const rows = paths.map((_, i) => `($${i + 5}::VARCHAR)`).join(", ");
-    // Typed where PostgreSQL would otherwise read $1 as text in one place and VARCHAR in another.
     await this.db.transaction(async (q) => {
-      const journaled = await q.change(
-        `INSERT INTO pending_artifacts SELECT $1::VARCHAR, $2::VARCHAR, p.path, $3 FROM (VALUES ${rows}) AS p(path), export_state s WHERE s.export_id = $1::VARCHAR AND s.lease_owner = $4::VARCHAR`,
-        [exportId, runId, now, owner, ...paths],
-      );
+      const journaled = await journalWhereHeld(q, "export_state s WHERE s.export_id = $1::VARCHAR AND s.lease_owner = $4::VARCHAR", exportId, runId, now, owner, paths);
       if (journaled > 0) return;
       const exists = await q.one("SELECT 1 AS found FROM export_state WHERE export_id = $1", [exportId]);
       // Not permanent, as at the commit: the run was superseded, its export is not broken.
@@ -470,12 +465,8 @@ export class CursorStore {
   async journalOperationPending(operationId: string, runId: string, paths: string[], owner: string): Promise<void> {
     if (paths.length === 0) return;
     const now = new Date(this.now());
-    const rows = paths.map((_, i) => `($${i + 5}::VARCHAR)`).join(", ");
     await this.db.transaction(async (q) => {
-      const journaled = await q.change(
-        `INSERT INTO pending_artifacts SELECT $1::VARCHAR, $2::VARCHAR, p.path, $3 FROM (VALUES ${rows}) AS p(path), operations o WHERE o.operation_id = $1::VARCHAR AND o.owner = $4::VARCHAR AND o.state = 'InProgress'`,
-        [operationId, runId, now, owner, ...paths],
-      );
+      const journaled = await journalWhereHeld(q, "operations o WHERE o.operation_id = $1::VARCHAR AND o.owner = $4::VARCHAR AND o.state = 'InProgress'", operationId, runId, now, owner, paths);
       if (journaled === 0) throw new LeaseLostError(`operation ${operationId} is no longer this scheduler's: the attempt uploads nothing`);
     });
   }
@@ -1296,4 +1287,15 @@ function stateOf(r: SqlRow, now: number): ExportStateRecord {
     systemDisabled: String(r.system_disabled ?? ""),
     ...(r.__last_cursor === undefined ? {} : { currentCursor: r.__last_cursor as bigint }),
   };
+}
+
+/**
+ * Journals `paths` for `id` only where `holder` (a table and the condition, on $1 the id and
+ * $4 the owner, that `owner` holds what they are for) finds a row, in the insert itself: how
+ * many it wrote (none when the owner no longer holds it). Typed where PostgreSQL would
+ * otherwise read $1 as text in one place and VARCHAR in another.
+ */
+function journalWhereHeld(q: MetadataSession, holder: string, id: string, runId: string, now: Date, owner: string, paths: string[]): Promise<number> {
+  const rows = paths.map((_, i) => `($${i + 5}::VARCHAR)`).join(", ");
+  return q.change(`INSERT INTO pending_artifacts SELECT $1::VARCHAR, $2::VARCHAR, p.path, $3 FROM (VALUES ${rows}) AS p(path), ${holder}`, [id, runId, now, owner, ...paths]);
 }
