@@ -426,7 +426,7 @@ export class ExportRunner {
       }
       if (!uploads.length) {
         const outcome = await this.commit(spec, runId, from, to, [], attempt);
-        if (delta) await this.fenceSupersededDeltaTxn(spec, externalTable, started);
+        if (delta) await this.fenceSupersededDeltaTxn(spec, externalTable, started, account);
         return outcome;
       }
       const uploaded = await settled(uploads);
@@ -587,7 +587,7 @@ export class ExportRunner {
     try {
       await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, pending));
     } catch (err) {
-      this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
+      this.leftForNextRun(spec, err);
     }
   }
 
@@ -599,14 +599,19 @@ export class ExportRunner {
    * already (a commit that landed, or a later run's beyond it), they are left to the next run.
    * After the commit, so the next run (which takes the next txn) is never refused by the fence.
    */
-  private async fenceSupersededDeltaTxn(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, started: StartedRun): Promise<void> {
+  private async fenceSupersededDeltaTxn(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, started: StartedRun, account: RunAccount): Promise<void> {
     if (!started.pending.length) return;
+    let found;
     try {
-      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, fence: true }), this.retry);
-      if (!found.committed) await this.deletePending(spec.id, externalTable, started.pending);
+      found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, fence: true }), this.retry);
     } catch (err) {
-      this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
+      return this.leftForNextRun(spec, err);
     }
+    if (!found.committed) await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, account);
+  }
+
+  private leftForNextRun(spec: ExportSpec, err: unknown): void {
+    this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
   }
 
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
