@@ -316,18 +316,23 @@ describe("ExportRunner", () => {
     const deltaSpec = () => create(ExportSpecSchema, { ...exportSpec(), externalTable: { ...exportSpec().externalTable!, kind: "delta", dataFormat: "parquet" } });
     /** An attempt that journaled a file, uploaded it and stopped before its log commit (paused, or dead). */
     const earlierAttemptJournaled = (spec: ExportSpec) => ledger.journalPending(spec.id, "earlier-run", ["file:///tmp/lake/earlier.parquet"]);
-
-    it("are removed only once the run's own upload (its log commit, which takes their txn) is done: before it, a paused attempt could still commit them", async () => {
+    /** A Delta export whose earlier attempt journaled a file, and a runner with peers to watch. */
+    const afterAnEarlierAttempt = async () => {
       const spec = deltaSpec();
       await initState(spec);
-      await ingest();
       await earlierAttemptJournaled(spec);
-      const { peers, calls, hooks } = fakePeers(() => spec);
+      const fakes = fakePeers(() => spec);
+      return { spec, ...fakes, runner: new ExportRunner(ledger, fakes.peers, { now: () => clock, retry: noRetry }) };
+    };
+
+    it("are removed only once the run's own upload (its log commit, which takes their txn) is done: before it, a paused attempt could still commit them", async () => {
+      const { spec, calls, hooks, runner } = await afterAnEarlierAttempt();
+      await ingest();
       let deletedBeforeUpload: string[][] = [];
       hooks.upload = async () => {
         deletedBeforeUpload = [...calls.deleted];
       };
-      const run = await new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry }).run(spec);
+      const run = await runner.run(spec);
       expect(run.result).toBe("Completed");
       expect(deletedBeforeUpload).toEqual([]);
       expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
@@ -335,11 +340,7 @@ describe("ExportRunner", () => {
     });
 
     it("are removed by a run with no log commit once it has fenced their txn, after its commit; left when the log has that txn", async () => {
-      const spec = deltaSpec();
-      await initState(spec);
-      await earlierAttemptJournaled(spec);
-      const { peers, calls, hooks } = fakePeers(() => spec);
-      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const { spec, peers, calls, hooks, runner } = await afterAnEarlierAttempt();
       // Its query keeps no row: no upload, no log commit.
       const query = peers.query.executeToSpool;
       peers.query.executeToSpool = async (req) => ({ ...(await query(req)), rowCount: 0n, encodedFiles: [] }) as never;
@@ -363,11 +364,7 @@ describe("ExportRunner", () => {
     });
 
     it("are left journaled by a run whose removal fails, for the next run", async () => {
-      const spec = deltaSpec();
-      await initState(spec);
-      await earlierAttemptJournaled(spec);
-      const { peers } = fakePeers(() => spec);
-      const runner = new ExportRunner(ledger, peers, { now: () => clock, retry: noRetry });
+      const { spec, peers, runner } = await afterAnEarlierAttempt();
       await ingest();
       peers.writer.deleteArtifacts = async () => {
         throw new SpillwayError(ErrorCode.unavailable, "storage timed out");
