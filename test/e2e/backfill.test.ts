@@ -9,8 +9,8 @@ import type { Mode } from "../support/spillway-processes.js";
 // Managed backfill (SPEC §6a) against real processes and Azurite: what an export's start
 // cursor left behind goes out in batches, each once, while records keep coming and the
 // processes are killed twice; with the continuous runs, every record exactly once. To a
-// Delta table, each batch is a log commit whose txn {operation, batch number} settles a batch
-// uploaded before a kill.
+// Delta table, each batch is a log commit whose txn {operation, a version of the batch for
+// each claim} settles a batch uploaded before a kill.
 
 const OLD_EXTENTS = 20;
 const ROWS_PER_EXTENT = 50_000;

@@ -158,7 +158,7 @@ export function cursorStoreContract(
         await store.createOperation("op-2", "other", "ExportToTable", "{}");
         expect((await store.listOperations("db")).map((o) => [o.operationId, o.state, o.owner])).toEqual([["op-1", "InProgress", ""]]);
         const taken = await store.claimOperation("sched-a", 60_000);
-        expect(taken).toMatchObject({ operation: { operationId: "op-1", database: "db", request: '{"q":1}', owner: "sched-a" }, abandoned: false, pending: [] });
+        expect(taken).toMatchObject({ operation: { operationId: "op-1", database: "db", request: '{"q":1}', owner: "sched-a" }, abandoned: false, pending: [], claim: 1n });
         // The next claim takes the other one, and then there is none.
         expect((await store.claimOperation("sched-b", 60_000))?.operation.operationId).toBe("op-2");
         expect(await store.claimOperation("sched-b", 60_000)).toBeUndefined();
@@ -198,7 +198,8 @@ export function cursorStoreContract(
         // Expired, but no other claim took it: still its own.
         clock += 10_001;
         await store.journalOperationPending("op-1", "t-a", ["blob/a1.csv"], "sched-a");
-        expect(await store.claimOperation("sched-b", 10_000)).toMatchObject({ abandoned: true, pending: ["blob/a1.csv"] });
+        // Numbered: a Delta backfill's txn versions tell the two claims apart.
+        expect(await store.claimOperation("sched-b", 10_000)).toMatchObject({ abandoned: true, pending: ["blob/a1.csv"], claim: 2n });
         // Taken over: refused, nothing journaled.
         await expect(store.journalOperationPending("op-1", "t-a", ["blob/a2.csv"], "sched-a")).rejects.toThrow("operation op-1 is no longer this scheduler's");
         await store.journalOperationPending("op-1", "t-b", ["blob/b1.csv"], "sched-b");

@@ -183,6 +183,8 @@ const SCHEMA = [
   // (LEASES_TABLE_MOVE).
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_owner VARCHAR`,
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMP`,
+  // How many times each operation was claimed: a Delta backfill's txn versions carry it (claimOperation).
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS claims BIGINT DEFAULT 0`,
 ];
 
 /**
@@ -850,8 +852,10 @@ export class CursorStore {
    * Takes the oldest operation that waits, or one whose owner stopped (its lease expired),
    * under a lease for `owner`; a canceled one that no one ran ends here too. Undefined when
    * none is left. An abandoned one comes with the files it journaled, to remove before it fails.
+   * Each claim is numbered, from 1, so a later claim can tell its own txn in a Delta log from
+   * an earlier one's (README "A node that died mid-run").
    */
-  async claimOperation(owner: string, ttlMs: number): Promise<{ operation: OperationRecord; abandoned: boolean; pending: string[] } | undefined> {
+  async claimOperation(owner: string, ttlMs: number): Promise<{ operation: OperationRecord; abandoned: boolean; pending: string[]; claim: bigint } | undefined> {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       const row = await q.one(
@@ -860,9 +864,10 @@ export class CursorStore {
       );
       if (!row) return undefined;
       const operation = operationOf(row);
-      await q.run("UPDATE operations SET owner = $2, expires_at = $3, updated_at = $4 WHERE operation_id = $1", [operation.operationId, owner, new Date(this.now() + ttlMs), now]);
+      const claim = BigInt((row.claims as bigint | null) ?? 0n) + 1n;
+      await q.run("UPDATE operations SET owner = $2, expires_at = $3, updated_at = $4, claims = $5 WHERE operation_id = $1", [operation.operationId, owner, new Date(this.now() + ttlMs), now, claim]);
       const pending = (await pendingOf(q, operation.operationId)).map((p) => p.path);
-      return { operation: { ...operation, owner }, abandoned: operation.owner !== "", pending };
+      return { operation: { ...operation, owner }, abandoned: operation.owner !== "", pending, claim };
     });
   }
 

@@ -281,9 +281,12 @@ describe("OperationRunner, a one-shot export to a Delta table", () => {
 });
 
 describe("OperationRunner, a managed backfill", () => {
+  /** The batch a backfill's Delta txn version is of (batchTxn). */
+  const batchOf = (version: bigint | undefined) => (version ?? 0n) >> 24n;
+
   /** A backfill of export E over two extents (cursors 10 and 20), in batches of one extent each. */
-  function backfillFakes(kind = "blob", claim: { abandoned?: boolean; pending?: string[] } = {}) {
-    const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], uploaded: 0, released: 0, committedArtifacts: [] as unknown[][] };
+  function backfillFakes(kind = "blob", claim: { abandoned?: boolean; pending?: string[]; claim?: bigint } = {}) {
+    const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], uploaded: 0, released: 0, releasedFor: [] as bigint[], committedArtifacts: [] as unknown[][] };
     const hooks = {
       /** After the commit landed (its answer lost). */
       commit: async (_upTo: string) => {},
@@ -292,7 +295,7 @@ describe("OperationRunner, a managed backfill", () => {
       heldAtCommit: true,
       /** The step at whose check a cancel is found. */
       cancelAt: "",
-      /** Batch numbers a Delta log already holds (txn {bf-1, n}). */
+      /** Batch numbers a Delta log already holds (txn {bf-1, a version of batch n}: batchTxn). */
       inLog: new Set<bigint>(),
     };
     let done = "0";
@@ -311,9 +314,10 @@ describe("OperationRunner, a managed backfill", () => {
         claimOperation: async () => {
           if (claimed) return { found: false } as never;
           claimed = true;
-          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: claim.abandoned ?? false, pending: claim.pending ?? [] } as never;
+          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: claim.abandoned ?? false, pending: claim.pending ?? [], claim: claim.claim ?? 1n } as never;
         },
-        renewOperation: async (req) => (req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: !!hooks.cancelAt && req.phase === hooks.cancelAt }) as never,
+        // A lease shorter than the runner's (30 s) is one given up: at once (0) or to be retried later.
+        renewOperation: async (req) => (req.leaseTtlMs! < 30_000n && log.releasedFor.push(req.leaseTtlMs!), req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: !!hooks.cancelAt && req.phase === hooks.cancelAt }) as never,
         finishOperation: async (req) => (log.finished.push(req.state ?? ""), {}) as never,
         journalPending: async () => ({}) as never,
         clearPending: async () => ({}) as never,
@@ -334,13 +338,13 @@ describe("OperationRunner, a managed backfill", () => {
       query: { executeToSpool: async (req) => ({ spoolHandle: req.spoolName, rowCount: 3n, encodedFiles: ["e.csv"] }) as never, discardSpool: async () => ({}) as never },
       writer: {
         stageArtifacts: async (req) =>
-          (hooks.inLog.has(req.deltaTxnVersion ?? 0n)
-            ? { artifacts: [{ path: `file:///lake/in-log-${req.deltaTxnVersion}.parquet`, numRecords: 3n, sizeInBytes: 9n }], alreadyCommitted: true, committedToCursor: req.toCursor }
+          (hooks.inLog.has(batchOf(req.deltaTxnVersion))
+            ? { artifacts: [{ path: `file:///lake/in-log-${batchOf(req.deltaTxnVersion)}.parquet`, numRecords: 3n, sizeInBytes: 9n }], alreadyCommitted: true, committedToCursor: req.toCursor }
             : (log.staged.push(req.nameStem ?? ""), { artifacts: [{ path: `file:///lake/${req.nameStem}.csv`, numRecords: 3n, sizeInBytes: 9n }] })) as never,
         uploadArtifacts: async (req) => (log.uploaded++, { artifacts: [{ path: `file:///lake/${log.staged.at(-1)}.csv`, numRecords: 3n, sizeInBytes: 9n }], stage: req.stageId }) as never,
         discardStage: async () => ({}) as never,
         deleteArtifacts: async (req) => (log.deleted.push(req.paths ?? []), {}) as never,
-        findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(req.txnVersion ?? 0n), artifacts: [] }) as never,
+        findDeltaCommit: async (req) => ({ committed: kind === "delta" && hooks.inLog.has(batchOf(req.txnVersion)), artifacts: [] }) as never,
       },
     };
     return { peers, log, hooks, anotherClaimCommits };
@@ -433,15 +437,12 @@ describe("OperationRunner, a managed backfill", () => {
 
   it("is not ended while the catalog cannot say whether its export is still there: its lease is given up, to be tried again in a while", async () => {
     const { peers, log } = backfillFakes();
-    const released: bigint[] = [];
-    const renew = peers.cursor.renewOperation;
-    peers.cursor.renewOperation = async (req) => (req.leaseTtlMs! < 30_000n && released.push(req.leaseTtlMs!), renew(req));
     peers.catalog.listExportSpecs = async () => {
       throw new SpillwayError(ErrorCode.unavailable, "catalog restarting");
     };
     await runOnce(peers);
     expect(log.finished).toEqual([]);
-    expect(released).toEqual([10_000n]);
+    expect(log.releasedFor).toEqual([10_000n]);
   });
 
   it("removes what an abandoned attempt journaled before anything else", async () => {
@@ -453,6 +454,41 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.deleted[0]).toEqual(["file:///lake/abandoned.csv"]);
     expect(uploadsAtDelete[0]).toBe(0);
     expect(log.committed).toEqual(["10", "20"]);
+  });
+
+  /** A backfill's steps that touch the Delta log or the files, in order. */
+  function recordSteps(peers: OperationPeers): string[] {
+    const steps: string[] = [];
+    const { findDeltaCommit, deleteArtifacts, stageArtifacts } = peers.writer;
+    peers.writer.findDeltaCommit = async (req) => (steps.push(`find ${req.txnVersion} from ${req.sinceVersion}${req.fence ? ", fenced" : ""}`), findDeltaCommit(req));
+    peers.writer.deleteArtifacts = async (req) => (steps.push(`delete ${req.paths?.join(" ")}`), deleteArtifacts(req));
+    peers.writer.stageArtifacts = async (req) => (steps.push(`stage ${req.deltaTxnVersion} from ${req.deltaTxnSince}`), stageArtifacts(req));
+    return steps;
+  }
+  const BAND = 1n << 24n;
+
+  it("to a Delta table: a claim taking over fences the next batch's versions of the claims before it, then removes their files, and commits each batch under its own version", async () => {
+    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 3n });
+    const steps = recordSteps(peers);
+    await runOnce(peers);
+    // Claim 2's version of batch 1 and all below it are fenced before claim 1's or 2's files go,
+    // so a claim paused between its upload and its log commit cannot commit files that are gone.
+    expect(steps).toEqual([`find ${BAND + 2n} from ${BAND}, fenced`, "delete file:///lake/abandoned.parquet", `stage ${BAND + 3n} from ${BAND}`, `stage ${2n * BAND + 3n} from ${2n * BAND}`]);
+    expect(log.committed).toEqual(["10", "20"]);
+    expect(log.finished).toEqual(["Completed"]);
+  });
+
+  it("to a Delta table: a claim taking over removes nothing while the log cannot be read, and gives the lease up for a while", async () => {
+    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 2n });
+    const steps = recordSteps(peers);
+    peers.writer.findDeltaCommit = async () => {
+      throw new SpillwayError(ErrorCode.unavailable, "storage down");
+    };
+    await runOnce(peers);
+    expect(steps).toEqual([]);
+    expect(log.deleted).toEqual([]);
+    expect(log.finished).toEqual([]);
+    expect(log.releasedFor).toEqual([10_000n]);
   });
 
   it("checks for a cancel before each upload, not only before its query (which ran beside the batch before)", async () => {

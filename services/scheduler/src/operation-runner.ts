@@ -70,9 +70,23 @@ interface PreparedBatch {
 const RETRY_LATER_MS = 10_000;
 
 /** An operation as this attempt claimed it, with the attempt's own lease owner. */
-type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[] };
+type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[]; claim: bigint };
 /** What the ledger knows an attempt by. */
 type Attempt = Pick<Claimed, "operationId" | "owner">;
+
+/**
+ * How many txn versions a backfill batch has in a Delta log: one per claim of the operation.
+ * Batch n's are n × BATCH_TXNS + claim, so a claim taking over fences the versions of the
+ * claims before it without fencing its own, and the batch keeps being committed at most once
+ * (any earlier claim's commit of it with files is the batch's: StageArtifactsRequest.delta_txn_since).
+ */
+const BATCH_TXNS = 1n << 24n;
+
+/** The txn versions of backfill batch `batch` in a Delta log, up to claim `claim`'s (see BATCH_TXNS). */
+export function batchTxn(batch: bigint, claim: bigint): { version: bigint; since: bigint } {
+  if (claim < 0n || claim >= BATCH_TXNS) throw new SpillwayError(ErrorCode.failedPrecondition, `the backfill was claimed ${claim} times, more than its Delta txn versions can number`);
+  return { version: batch * BATCH_TXNS + claim, since: batch * BATCH_TXNS };
+}
 
 /**
  * The batches a backfill's extents make, in cursor order: each ends at the extent where its
@@ -216,7 +230,7 @@ export class OperationRunner {
           return;
         }
         // A Delta table's log may have taken its files already (only if it journaled some): then it did complete.
-        const landed = claimed.pending.length ? await this.deltaCommitOf(target, claimed, 1n) : undefined;
+        const landed = claimed.pending.length ? await this.deltaCommitOf(target, claimed, { version: 1n }) : undefined;
         if (landed === "unknown") return;
         if (landed) return await this.finish(claimed, "Completed", "", target, landed, account);
         if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
@@ -257,7 +271,7 @@ export class OperationRunner {
       }
       if (uploaded && spec && isDelta(spec)) {
         // Its upload may have reached the table's log: then it completed, whatever failed after.
-        const landed = await this.deltaCommitOf(spec, claimed, 1n);
+        const landed = await this.deltaCommitOf(spec, claimed, { version: 1n });
         if (landed === "unknown") return;
         if (landed) return await this.finish(claimed, "Completed", "", spec, landed, account).catch(() => this.giveUp(claimed));
       }
@@ -315,8 +329,15 @@ export class OperationRunner {
         }
         throw err;
       }
-      if (claimed.abandoned && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
+      if (claimed.abandoned && claimed.pending.length) {
+        // An earlier claim may be paused between its upload of the next batch and the batch's
+        // log commit: that commit is fenced first, so none can land once the files are gone.
+        // If it landed already, the batch is committed below (stage's alreadyCommitted) and the
+        // writer keeps the files the log has.
+        if (isDelta(spec) && (await this.deltaCommitOf(spec, claimed, batchTxn(progress!.batchesDone + 1n, claimed.claim - 1n))) === "unknown") return;
+        if (!(await this.cleanedUp(spec, claimed, claimed.pending))) return;
+      }
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
       const batchBytes = BigInt(spec.properties?.sizeLimit || 1n << 30n);
@@ -341,9 +362,19 @@ export class OperationRunner {
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
         if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
-        // Delta: the batch's log commit carries txn {operation id, batch number}.
+        // Delta: the batch's log commit carries txn {operation id, this claim's version of the batch}.
+        const txn = batchTxn(number, claimed.claim);
         const staged = await account.phase("stage", () =>
-          withRetry(() => this.peers.writer.stageArtifacts({ ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool), nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}` }), this.retry),
+          withRetry(
+            () =>
+              this.peers.writer.stageArtifacts({
+                ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool),
+                deltaTxnVersion: txn.version,
+                deltaTxnSince: txn.since,
+                nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}`,
+              }),
+            this.retry,
+          ),
         );
         account.add(staged.usage);
         // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
@@ -418,7 +449,7 @@ export class OperationRunner {
     } catch (err) {
       // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
       // Not asked (nor fenced) once the lease is another claim's: that claim's own upload of the batch may be under way.
-      if (err instanceof Unsettled || (inDelta !== undefined && spec && !isLeaseLost(err) && (await this.deltaCommitOf(spec, claimed, inDelta)) !== undefined)) {
+      if (err instanceof Unsettled || (inDelta !== undefined && spec && !isLeaseLost(err) && (await this.deltaCommitOf(spec, claimed, batchTxn(inDelta, claimed.claim))) !== undefined)) {
         await this.giveUp(claimed);
         return;
       }
@@ -479,17 +510,18 @@ export class OperationRunner {
   }
 
   /**
-   * The files of txn {appId, version} in a Delta target's log, asked before the operation is
-   * ended: undefined when the log does not have it (it is then fenced: an empty commit takes
+   * The files of txn {appId, version} in a Delta target's log (a backfill batch's: any version
+   * from `since` committed with files), asked before the operation is ended or its files are
+   * removed: undefined when the log does not have it (it is then fenced: an empty commit takes
    * the txn, so no upload still under way can commit it later) or the target is not Delta;
    * "unknown" when the log cannot be read now (the lease is given up, for a later claim to ask
    * again). A log that will never be read (a permanent error) counts as not having it.
    */
-  private async deltaCommitOf(spec: ExportSpec, attempt: Attempt, version: bigint): Promise<OperationArtifact[] | "unknown" | undefined> {
+  private async deltaCommitOf(spec: ExportSpec, attempt: Attempt, txn: { version: bigint; since?: bigint }): Promise<OperationArtifact[] | "unknown" | undefined> {
     if (!isDelta(spec)) return undefined;
     const appId = attempt.operationId;
     try {
-      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: version, fence: true }), this.retry);
+      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: txn.version, sinceVersion: txn.since ?? 0n, fence: true }), this.retry);
       return found.committed ? found.artifacts : undefined;
     } catch (err) {
       if (isPermanent(err)) {

@@ -44,6 +44,8 @@ export interface StageRequest {
   /** Delta tables: the txn of this run and the cursor range it covers. */
   deltaAppId?: string;
   deltaTxnVersion?: bigint;
+  /** A backfill batch's first txn version, as DeltaPlan.txnSince; 0 or absent: deltaTxnVersion alone. */
+  deltaTxnSince?: bigint;
   fromCursor?: string;
   toCursor?: string;
 }
@@ -119,6 +121,7 @@ export class ArtifactWriter {
   async stage(req: StageRequest): Promise<StageResult> {
     const table = req.externalTable;
     if (table.connectionStrings.length === 0) throw invalidArgument(`external table '${table.name}' has no connection string`);
+    if ((req.deltaTxnSince ?? 0n) > (req.deltaTxnVersion ?? 0n)) throw invalidArgument(`deltaTxnSince ${req.deltaTxnSince} is above deltaTxnVersion ${req.deltaTxnVersion}`);
     this.inMemory.forget(req.stageId);
     const dir = await this.stages.create(req.stageId);
     const isDelta = table.kind === "delta";
@@ -142,7 +145,7 @@ export class ArtifactWriter {
         const snap = await storageCall(() => snapshotLog!.snapshot());
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
-        const done = req.deltaAppId ? await storageCall(() => committedRun(snapshotLog!, snap, req.deltaAppId!, Number(req.deltaTxnVersion))) : undefined;
+        const done = req.deltaAppId ? await storageCall(() => committedRun(snapshotLog!, snap, req.deltaAppId!, Number(req.deltaTxnVersion), txnSince(req.deltaTxnSince))) : undefined;
         if (done?.fence) throw new SpillwayError(ErrorCode.aborted, `txn ${req.deltaAppId} version ${req.deltaTxnVersion} of the Delta log was fenced: its operation was ended`);
         if (done) return { artifacts: writtenOf(target, done.adds), alreadyCommitted: true, committedToCursor: done.toCursor };
       }
@@ -179,7 +182,7 @@ export class ArtifactWriter {
         if (isDelta) adds.push(await addActionFor(duck(), table, a.localFile, a.name, a.folder));
       }
       const delta = isDelta
-        ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
+        ? { appId: req.deltaAppId ?? "", txnVersion: Number(req.deltaTxnVersion ?? 0n), txnSince: txnSince(req.deltaTxnSince), fromCursor: req.fromCursor ?? "", toCursor: req.toCursor ?? "", adds }
         : undefined;
       await writeStageManifest(dir, {
         table,
@@ -284,16 +287,18 @@ export class ArtifactWriter {
   }
 
   /** The commit of txn {appId, txnVersion} in the table's Delta log, if one landed: its files and the range it covered. */
-  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint, fence = false): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
+  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint, fence = false, sinceVersion = 0n): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
     if (table.kind !== "delta") throw invalidArgument(`external table '${table.name}' is not a Delta table`);
     if (!appId || txnVersion <= 0n) throw invalidArgument("appId and a positive txnVersion are required");
+    if (sinceVersion > txnVersion) throw invalidArgument(`sinceVersion ${sinceVersion} is above txnVersion ${txnVersion}`);
     const target = deltaTarget(await this.targetsOf(table), table);
     const version = Number(txnVersion);
+    const since = txnSince(sinceVersion);
     const done = await this.withDeltaLog(target, async (log) => {
-      const found = await storageCall(async () => committedRun(log, await log.snapshot(), appId, version));
+      const found = await storageCall(async () => committedRun(log, await log.snapshot(), appId, version, since));
       if (found || !fence) return found;
       // Taken now, so an upload still under way cannot commit it; a commit that won the race is reported.
-      const plan = { appId, txnVersion: version, fromCursor: "", toCursor: "", adds: [], fence: true };
+      const plan = { appId, txnVersion: version, txnSince: since, fromCursor: "", toCursor: "", adds: [], fence: true };
       return (await storageCall(() => commitDelta(log, table, plan, Date.now))).holder;
     });
     return done && !done.fence ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
@@ -485,6 +490,11 @@ async function countRows(connection: DuckDBConnection, table: ExternalTable, fil
 }
 
 /** A Delta commit's add actions as the artifacts they are: full path, records (from the file's stats), size. */
+/** A batch's first txn version (StageArtifactsRequest.delta_txn_since); undefined, when 0, for the version alone. */
+function txnSince(since: bigint | undefined): number | undefined {
+  return since ? Number(since) : undefined;
+}
+
 function writtenOf(target: StorageTarget, adds: AddAction[]): WrittenArtifact[] {
   return adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) }));
 }

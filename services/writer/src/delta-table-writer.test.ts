@@ -144,6 +144,63 @@ describe("Delta commits", () => {
     for (const f of second.artifacts) await expect(stat(fileURLToPath(f.path))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  describe("a backfill batch's txn versions, one per claim of its operation (n × 2^24 + claim)", () => {
+    const BAND = 1n << 24n;
+    const stageBatch = (table: ReturnType<typeof deltaTable>, batch: bigint, claim: bigint) => {
+      const stageId = `d${++stages}`;
+      const staged = writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "bf", deltaTxnVersion: batch * BAND + claim, deltaTxnSince: batch * BAND, fromCursor: "0", toCursor: String(batch * 10n) });
+      return { stageId, staged };
+    };
+    const fence = (table: ReturnType<typeof deltaTable>, batch: bigint, claim: bigint) => writer.findDeltaCommit(table, "bf", batch * BAND + claim, true, batch * BAND);
+
+    it("a claim taking over fences the earlier claims' versions: a paused claim's upload cannot commit after its files were removed, and the batch commits once, under the new claim's", async () => {
+      const folder = join(lake, "t-band-fenced");
+      const table = deltaTable(folder);
+      // Claim 1 staged batch 1, then paused before its upload; claim 3 takes over (claim 2 never got this far).
+      const paused = stageBatch(table, 1n, 1n);
+      const pausedStaged = await paused.staged;
+      await expect(fence(table, 1n, 2n)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+      // Claim 3's own batch is not fenced by it.
+      const own = stageBatch(table, 1n, 3n);
+      expect((await own.staged).alreadyCommitted).toBe(false);
+      // Claim 1 resumes: its commit is refused (a later version holds the batch's txn) and its files go.
+      await expect(writer.upload(paused.stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("fenced") });
+      for (const a of pausedStaged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
+      const ownFiles = await writer.upload(own.stageId);
+      // A later claim finds the batch committed, with claim 3's files; a stale claim 2 could not commit it again.
+      await expect(fence(table, 1n, 4n)).resolves.toEqual({ committed: true, artifacts: ownFiles, toCursor: "10" });
+      await expect(stageBatch(table, 1n, 4n).staged).resolves.toMatchObject({ alreadyCommitted: true, artifacts: ownFiles });
+      await expect(stageBatch(table, 1n, 2n).staged).rejects.toMatchObject({ code: ErrorCode.aborted });
+      // The next batch is not held by any of it.
+      const next = stageBatch(table, 2n, 4n);
+      expect((await next.staged).alreadyCommitted).toBe(false);
+      await writer.upload(next.stageId);
+      const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+      expect(read.rows.length).toBe(60);
+      expect(read.txns).toEqual({ bf: Number(2n * BAND + 4n) });
+      expect(read.files.map((f) => f.path).sort()).toEqual([...ownFiles, ...(await next.staged).artifacts].map((a) => a.path.split("/").pop()).sort());
+    });
+
+    it("a commit that landed before the takeover's fence is the batch's: reported to the fence and to the new claim's stage, not committed again", async () => {
+      const folder = join(lake, "t-band-landed");
+      const table = deltaTable(folder);
+      const first = stageBatch(table, 1n, 1n);
+      await first.staged;
+      const landed = await writer.upload(first.stageId);
+      await expect(fence(table, 1n, 1n)).resolves.toEqual({ committed: true, artifacts: landed, toCursor: "10" });
+      await expect(stageBatch(table, 1n, 2n).staged).resolves.toMatchObject({ alreadyCommitted: true, artifacts: landed, committedToCursor: "10" });
+      const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+      expect(read.rows.length).toBe(30);
+      expect(read.txns).toEqual({ bf: Number(BAND + 1n) });
+    });
+
+    it("refuses a first version above the txn's", async () => {
+      const table = deltaTable(join(lake, "t-band-bad"));
+      await expect(writer.findDeltaCommit(table, "bf", 5n, false, 6n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
+      await expect(writer.stage({ stageId: `d${++stages}`, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "bf", deltaTxnVersion: 5n, deltaTxnSince: 6n })).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
+    });
+  });
+
   it("lands both of two writers committing at once, as consecutive versions", async () => {
     const folder = join(lake, "t3");
     const table = deltaTable(folder);

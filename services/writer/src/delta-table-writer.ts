@@ -13,6 +13,12 @@ import { deltaPartitionValues } from "./partition-sql.js";
 export interface DeltaPlan {
   appId: string;
   txnVersion: number;
+  /**
+   * A backfill batch's: its txn versions, one per claim of the operation, run from this one to
+   * txnVersion, and an earlier claim's commit of the batch with files is the batch's commit.
+   * Absent: txnVersion alone.
+   */
+  txnSince?: number;
   fromCursor: string;
   toCursor: string;
   adds: AddAction[];
@@ -87,12 +93,18 @@ export interface CommittedRun {
   fence: boolean;
 }
 
-/** The files and cursor range of the version that committed `txnVersion` for `appId`, if one did. */
-export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number): Promise<CommittedRun | undefined> {
-  if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
+/**
+ * The files and cursor range of the version that committed `txnVersion` for `appId`, if one
+ * did. With `since` below `txnVersion` (a backfill batch, whose claims each have a version
+ * from `since` on), an earlier claim's commit with files holds it too, while earlier claims'
+ * fences do not; a version above it without a commit of its own is a later claim's fence.
+ */
+export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number, since = txnVersion): Promise<CommittedRun | undefined> {
+  if ((snap.txns.get(appId) ?? -1) < since) return undefined;
   const isIt = (info: Record<string, unknown>) => {
-    const s = info.spillway as { appId?: string; txnVersion?: number } | undefined;
-    return s?.appId === appId && s.txnVersion === txnVersion;
+    const s = info.spillway as { appId?: string; txnVersion?: number; fence?: boolean } | undefined;
+    if (s?.appId !== appId || s.txnVersion === undefined) return false;
+    return s.txnVersion === txnVersion || (s.txnVersion >= since && s.txnVersion < txnVersion && s.fence !== true);
   };
   const described = (info: Record<string, unknown>, adds: AddAction[]) => {
     const s = info.spillway as { toCursor?: string; fence?: boolean };
@@ -102,7 +114,9 @@ export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: st
   // Folded into a checkpoint: its version's own file is still in the log, and says what it committed.
   const folded = await log.findCommit(isIt);
   if (folded) return described(folded.commitInfo, folded.adds);
-  return { adds: [], toCursor: "", fence: false };
+  // Only earlier claims' fences: the batch is not committed, and this version may take it.
+  if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
+  return { adds: [], toCursor: "", fence: since < txnVersion };
 }
 
 /**
@@ -115,7 +129,7 @@ export async function commitDelta(log: DeltaLog, table: ExternalTable, plan: Del
   for (let attempt = 0; attempt < 50; attempt++) {
     const snap = await log.snapshot();
     checkWritable(snap, table);
-    const holder = await committedRun(log, snap, plan.appId, plan.txnVersion);
+    const holder = await committedRun(log, snap, plan.appId, plan.txnVersion, plan.txnSince);
     if (holder) return { version: snap.version, holder };
     const version = snap.version + 1;
     const at = now();

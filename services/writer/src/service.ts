@@ -20,6 +20,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
         spreadKey: spreadKeyOf(req.nameStem),
         deltaAppId: req.deltaAppId,
         deltaTxnVersion: req.deltaTxnVersion,
+        deltaTxnSince: req.deltaTxnSince,
         fromCursor: req.fromCursor,
         toCursor: req.toCursor,
       }), writer.duckdbMemory.read);
@@ -37,7 +38,7 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       return writer.readDeltaSchema(req.connectionStrings);
     },
     async findDeltaCommit(req) {
-      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion, req.fence);
+      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion, req.fence, req.sinceVersion);
     },
     async writeManifest(req) {
       await writer.writeManifest(req.externalTable!, req.name, req.bodyJson);
