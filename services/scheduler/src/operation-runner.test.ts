@@ -478,6 +478,21 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.finished).toEqual(["Completed"]);
   });
 
+  it("to a Delta table: a claim's first batch with no records now is committed as an earlier claim's log commit has it, with its range and files", async () => {
+    const { peers, log } = backfillFakes("delta", { claim: 2n });
+    // The export's query was altered since that claim: it keeps none of these records now.
+    peers.query.executeToSpool = async (req) => ({ spoolHandle: req.spoolName, rowCount: 0n, encodedFiles: [] }) as never;
+    const asked: Array<[bigint | undefined, bigint | undefined, boolean | undefined]> = [];
+    peers.writer.findDeltaCommit = async (req) => (asked.push([req.txnVersion, req.sinceVersion, req.fence]), { committed: true, artifacts: [{ path: "file:///lake/claim-1.parquet", numRecords: 7n, sizeInBytes: 9n }], toCursor: "20" }) as never;
+    await runOnce(peers);
+    // Claim 1 had committed both extents as batch 1 (a larger sizeLimit then): one batch, its files, nothing uploaded.
+    expect(asked).toEqual([[BAND + 2n, BAND, undefined]]);
+    expect(log.committed).toEqual(["20"]);
+    expect(log.committedArtifacts).toEqual([[expect.objectContaining({ path: "file:///lake/claim-1.parquet" })]]);
+    expect(log.uploaded).toBe(0);
+    expect(log.finished).toEqual(["Completed"]);
+  });
+
   it("to a Delta table: a claim taking over removes nothing while the log cannot be read, and gives the lease up for a while", async () => {
     const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 2n });
     const steps = recordSteps(peers);

@@ -330,12 +330,13 @@ export class OperationRunner {
         throw err;
       }
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
+      const firstBatch = progress!.batchesDone + 1n;
       if (claimed.abandoned && claimed.pending.length) {
         // An earlier claim may be paused between its upload of the next batch and the batch's
         // log commit: that commit is fenced first, so none can land once the files are gone.
         // If it landed already, the batch is committed below (stage's alreadyCommitted) and the
         // writer keeps the files the log has.
-        if (isDelta(spec) && (await this.deltaCommitOf(spec, claimed, batchTxn(progress!.batchesDone + 1n, claimed.claim - 1n))) === "unknown") return;
+        if (isDelta(spec) && (await this.deltaCommitOf(spec, claimed, batchTxn(firstBatch, claimed.claim - 1n))) === "unknown") return;
         if (!(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       }
       const to = BigInt(progress!.toCursor);
@@ -361,22 +362,33 @@ export class OperationRunner {
         handles.add(handle);
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
-        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
         // Delta: the batch's log commit carries txn {operation id, this claim's version of the batch}.
         const txn = batchTxn(number, claimed.claim);
-        const staged = await account.phase("stage", () =>
-          withRetry(
-            () =>
-              this.peers.writer.stageArtifacts({
-                ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool),
-                deltaTxnVersion: txn.version,
-                deltaTxnSince: txn.since,
-                nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}`,
-              }),
-            this.retry,
-          ),
-        );
-        account.add(staged.usage);
+        let staged: { artifacts: OperationArtifact[]; alreadyCommitted: boolean; committedToCursor: string };
+        if (spool.rowCount > 0n) {
+          const stagedNow = await account.phase("stage", () =>
+            withRetry(
+              () =>
+                this.peers.writer.stageArtifacts({
+                  ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool),
+                  deltaTxnVersion: txn.version,
+                  deltaTxnSince: txn.since,
+                  nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}`,
+                }),
+              this.retry,
+            ),
+          );
+          account.add(stagedNow.usage);
+          staged = stagedNow;
+        } else {
+          // No records in the range now, yet an earlier claim may have committed the batch to the
+          // Delta log with records (its range, or the export's query, differed): that commit is the
+          // batch's. Only a claim's first batch can have one: a claim commits to the log only the
+          // batch after the last one the ledger has.
+          const found = isDelta(batchSpec) && number === firstBatch ? await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: batchSpec.externalTable, appId: operationId, txnVersion: txn.version, sinceVersion: txn.since }), this.retry) : undefined;
+          if (!found?.committed) return { batch, number, handle, spec: batchSpec };
+          staged = { artifacts: found.artifacts, alreadyCommitted: true, committedToCursor: found.toCursor };
+        }
         // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
         // covered (which differs from this one's when sizeLimit was altered since), and that range's records.
         if (staged.alreadyCommitted && staged.committedToCursor && BigInt(staged.committedToCursor) !== batch.upTo) {
@@ -386,7 +398,7 @@ export class OperationRunner {
         return { batch, number, handle, spec: batchSpec, staged };
       };
       let done = BigInt(doneCursor || "0");
-      next = prepare(done, progress!.batchesDone + 1n);
+      next = prepare(done, firstBatch);
       for (;;) {
         const current = await next;
         if (!current) break;
