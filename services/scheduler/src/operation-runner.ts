@@ -69,6 +69,9 @@ interface PreparedBatch {
 /** How long an operation waits before it is tried again when what it needs cannot be read now. */
 const RETRY_LATER_MS = 10_000;
 
+/** A commit of an operation's txn in its Delta table's log: its files, and the cursor its range ends at. */
+type DeltaCommit = { artifacts: OperationArtifact[]; toCursor: string };
+
 /** An operation as this attempt claimed it, with the attempt's own lease owner. */
 type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[]; claim: bigint };
 /** What the ledger knows an attempt by. */
@@ -81,10 +84,18 @@ type Attempt = Pick<Claimed, "operationId" | "owner">;
  * (any earlier claim's commit of it with files is the batch's: StageArtifactsRequest.delta_txn_since).
  */
 const BATCH_TXNS = 1n << 24n;
+const MAX_BATCHES = 1n << 29n;
+
+/** The records of the extents up to cursor `upTo`. */
+function recordsUpTo(extents: Array<{ cursor: string; rowCount: bigint }>, upTo: bigint): bigint {
+  return extents.filter((e) => BigInt(e.cursor) <= upTo).reduce((n, e) => n + e.rowCount, 0n);
+}
 
 /** The txn versions of backfill batch `batch` in a Delta log, up to claim `claim`'s (see BATCH_TXNS). */
 export function batchTxn(batch: bigint, claim: bigint): { version: bigint; since: bigint } {
   if (claim < 0n || claim >= BATCH_TXNS) throw new SpillwayError(ErrorCode.failedPrecondition, `the backfill was claimed ${claim} times, more than its Delta txn versions can number`);
+  // Versions go through the writer as JavaScript numbers: exact below 2^53.
+  if (batch >= MAX_BATCHES) throw new SpillwayError(ErrorCode.failedPrecondition, `a backfill to a Delta table has at most ${MAX_BATCHES} batches; raise the export's sizeLimit`);
   return { version: batch * BATCH_TXNS + claim, since: batch * BATCH_TXNS };
 }
 
@@ -232,7 +243,7 @@ export class OperationRunner {
         // A Delta table's log may have taken its files already (only if it journaled some): then it did complete.
         const landed = claimed.pending.length ? await this.deltaCommitOf(target, claimed, { version: 1n }) : undefined;
         if (landed === "unknown") return;
-        if (landed) return await this.finish(claimed, "Completed", "", target, landed, account);
+        if (landed) return await this.finish(claimed, "Completed", "", target, landed.artifacts, account);
         if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
         return await this.finish(claimed, "Failed", "its run did not end cleanly (its process stopped, or its clean-up failed); what it had written was removed", target, [], account);
       }
@@ -273,7 +284,7 @@ export class OperationRunner {
         // Its upload may have reached the table's log: then it completed, whatever failed after.
         const landed = await this.deltaCommitOf(spec, claimed, { version: 1n });
         if (landed === "unknown") return;
-        if (landed) return await this.finish(claimed, "Completed", "", spec, landed, account).catch(() => this.giveUp(claimed));
+        if (landed) return await this.finish(claimed, "Completed", "", spec, landed.artifacts, account).catch(() => this.giveUp(claimed));
       }
       const canceled = err instanceof OperationCanceled;
       if (uploaded && spec && !(await this.cleanedUp(spec, claimed, uploaded))) return;
@@ -325,20 +336,29 @@ export class OperationRunner {
             if (!isRetryable(planErr)) throw planErr;
             return await this.giveUp(claimed, RETRY_LATER_MS);
           }
+          if (isDelta(target)) {
+            let batchesDone: bigint;
+            try {
+              batchesDone = (await this.peers.cursor.getBackfill({ operationId })).progress!.batchesDone;
+            } catch (readErr) {
+              if (!isRetryable(readErr)) throw readErr;
+              return await this.giveUp(claimed, RETRY_LATER_MS);
+            }
+            // As below: earlier claims' versions of the next batch are fenced before their files go.
+            if ((await this.earlierClaimsBatch(target, claimed, batchesDone + 1n)) === "unknown") return;
+          }
           if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
         }
         throw err;
       }
       const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
       const firstBatch = progress!.batchesDone + 1n;
-      if (claimed.abandoned && claimed.pending.length) {
-        // An earlier claim may be paused between its upload of the next batch and the batch's
-        // log commit: that commit is fenced first, so none can land once the files are gone.
-        // If it landed already, the batch is committed below (stage's alreadyCommitted) and the
-        // writer keeps the files the log has.
-        if (isDelta(spec) && (await this.deltaCommitOf(spec, claimed, batchTxn(firstBatch, claimed.claim - 1n))) === "unknown") return;
-        if (!(await this.cleanedUp(spec, claimed, claimed.pending))) return;
-      }
+      // The first batch as an earlier claim committed it to the Delta log, if one did: the
+      // batch's commit, with its range and files, committed to the ledger before any check or
+      // query that could end the backfill without it. The writer keeps the files the log has.
+      const inLog = await this.earlierClaimsBatch(spec, claimed, firstBatch);
+      if (inLog === "unknown") return;
+      if (claimed.abandoned && claimed.pending.length && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
       const batchBytes = BigInt(spec.properties?.sizeLimit || 1n << 30n);
@@ -354,46 +374,41 @@ export class OperationRunner {
       // two use different resources (DuckDB here, storage there), and commits stay in order.
       const prepare = async (from: bigint, number: bigint): Promise<PreparedBatch | undefined> => {
         const extents = await extentsAfter(from);
+        const handle = `${operationId}-b${number}-${token}`;
+        if (number === firstBatch && inLog?.toCursor) {
+          // The table's already: committed past canceling, whatever a query of its range gives now.
+          const upTo = BigInt(inLog.toCursor);
+          const staged = { artifacts: inLog.artifacts, alreadyCommitted: true };
+          return { batch: { upTo, records: recordsUpTo(extents, upTo) }, number, handle, spec: await this.exportSpec(claimed.database, request), staged };
+        }
         const batch = batchesOf(extents, batchBytes)[0];
         if (!batch) return undefined;
         await this.assertNotCanceled(claimed, `batch ${number} of ${total}`);
         const batchSpec = await this.exportSpec(claimed.database, request);
-        const handle = `${operationId}-b${number}-${token}`;
         handles.add(handle);
         const spool = await account.phase("query", () => withRetry(() => this.peers.query.executeToSpool(spoolRequest(batchSpec, { after: from, upTo: batch.upTo }, handle)), this.retry));
         account.add(spool.usage);
+        if (spool.rowCount === 0n) return { batch, number, handle, spec: batchSpec };
         // Delta: the batch's log commit carries txn {operation id, this claim's version of the batch}.
         const txn = batchTxn(number, claimed.claim);
-        let staged: { artifacts: OperationArtifact[]; alreadyCommitted: boolean; committedToCursor: string };
-        if (spool.rowCount > 0n) {
-          const stagedNow = await account.phase("stage", () =>
-            withRetry(
-              () =>
-                this.peers.writer.stageArtifacts({
-                  ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool),
-                  deltaTxnVersion: txn.version,
-                  deltaTxnSince: txn.since,
-                  nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}`,
-                }),
-              this.retry,
-            ),
-          );
-          account.add(stagedNow.usage);
-          staged = stagedNow;
-        } else {
-          // No records in the range now, yet an earlier claim may have committed the batch to the
-          // Delta log with records (its range, or the export's query, differed): that commit is the
-          // batch's. Only a claim's first batch can have one: a claim commits to the log only the
-          // batch after the last one the ledger has.
-          const found = isDelta(batchSpec) && number === firstBatch ? await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: batchSpec.externalTable, appId: operationId, txnVersion: txn.version, sinceVersion: txn.since }), this.retry) : undefined;
-          if (!found?.committed) return { batch, number, handle, spec: batchSpec };
-          staged = { artifacts: found.artifacts, alreadyCommitted: true, committedToCursor: found.toCursor };
-        }
+        const staged = await account.phase("stage", () =>
+          withRetry(
+            () =>
+              this.peers.writer.stageArtifacts({
+                ...stageRequest({ ...batchSpec, id: operationId }, { completedRuns: number - 1n, from, to: batch.upTo }, handle, spool),
+                deltaTxnVersion: txn.version,
+                deltaTxnSince: txn.since,
+                nameStem: `${batchSpec.id.slice(0, 8)}_backfill_${operationId.slice(0, 8)}_${number}_${token}`,
+              }),
+            this.retry,
+          ),
+        );
+        account.add(staged.usage);
         // An earlier claim's upload of this batch is in the Delta log: it is committed with the range it
         // covered (which differs from this one's when sizeLimit was altered since), and that range's records.
         if (staged.alreadyCommitted && staged.committedToCursor && BigInt(staged.committedToCursor) !== batch.upTo) {
           batch.upTo = BigInt(staged.committedToCursor);
-          batch.records = extents.filter((e) => BigInt(e.cursor) <= batch.upTo).reduce((n, e) => n + e.rowCount, 0n);
+          batch.records = recordsUpTo(extents, batch.upTo);
         }
         return { batch, number, handle, spec: batchSpec, staged };
       };
@@ -459,9 +474,12 @@ export class OperationRunner {
       }
       await this.finish(claimed, "Completed", "", spec, [], account);
     } catch (err) {
-      // A batch the Delta log may hold is settled by the next claim, which finds it committed (stage's alreadyCommitted) or not.
-      // Not asked (nor fenced) once the lease is another claim's: that claim's own upload of the batch may be under way.
-      if (err instanceof Unsettled || (inDelta !== undefined && spec && !isLeaseLost(err) && (await this.deltaCommitOf(spec, claimed, batchTxn(inDelta, claimed.claim))) !== undefined)) {
+      // A batch the Delta log may hold is settled by the next claim, which finds it committed (earlierClaimsBatch) or not.
+      // Not asked once the lease is another claim's: that claim settles it, fencing this claim's version as it takes over.
+      const settledInLog = inDelta !== undefined && spec && !isLeaseLost(err) && !(err instanceof Unsettled) ? await this.deltaCommitOf(spec, claimed, batchTxn(inDelta, claimed.claim)) : undefined;
+      // Unreadable: the lease was given up for a while already.
+      if (settledInLog === "unknown") return;
+      if (err instanceof Unsettled || settledInLog) {
         await this.giveUp(claimed);
         return;
       }
@@ -516,25 +534,44 @@ export class OperationRunner {
       return true;
     } catch (err) {
       this.log(`scheduler: operation ${attempt.operationId}: its files could not all be removed (${errorMessage(err)}); it is left for another attempt`);
-      await this.giveUp(attempt);
+      // Not at once: the storage refused, and each claim of a backfill to Delta fences its table's log again.
+      await this.giveUp(attempt, RETRY_LATER_MS);
       return false;
     }
   }
 
   /**
-   * The files of txn {appId, version} in a Delta target's log (a backfill batch's: any version
-   * from `since` committed with files), asked before the operation is ended or its files are
-   * removed: undefined when the log does not have it (it is then fenced: an empty commit takes
-   * the txn, so no upload still under way can commit it later) or the target is not Delta;
-   * "unknown" when the log cannot be read now (the lease is given up, for a later claim to ask
-   * again). A log that will never be read (a permanent error) counts as not having it.
+   * An abandoned backfill's first batch as earlier claims left it in its Delta table's log,
+   * asked before anything else. When they journaled files, their versions of the batch are
+   * fenced first (an empty commit at this claim's version less one, which refuses theirs but
+   * not this claim's): one paused between its upload and its log commit could otherwise make
+   * files about to be removed the table's. A claim that journaled nothing uploaded nothing: its
+   * journal is refused once another claim holds the operation. The commit one of them made, if
+   * any, is the batch's; "unknown" when the log cannot be read now (the lease was given up).
    */
-  private async deltaCommitOf(spec: ExportSpec, attempt: Attempt, txn: { version: bigint; since?: bigint }): Promise<OperationArtifact[] | "unknown" | undefined> {
+  private async earlierClaimsBatch(spec: ExportSpec, claimed: Claimed, batch: bigint): Promise<DeltaCommit | "unknown" | undefined> {
+    if (!isDelta(spec) || !claimed.abandoned) return undefined;
+    const found = await this.deltaCommitOf(spec, claimed, batchTxn(batch, claimed.claim - 1n), claimed.pending.length > 0);
+    // The first numbered claim: claims of a Spillway before claims were numbered committed a batch under its number alone.
+    if (found === undefined && claimed.claim === 1n) return this.deltaCommitOf(spec, claimed, { version: batch }, false);
+    return found;
+  }
+
+  /**
+   * The commit of txn {appId, version} in a Delta target's log (a backfill batch's: any version
+   * from `since` committed with files), asked before the operation is ended or its files are
+   * removed: undefined when the log does not have it (it is then fenced, unless asked not to:
+   * an empty commit takes the txn, so no upload still under way can commit it later) or the
+   * target is not Delta; "unknown" when the log cannot be read now (the lease is given up, for
+   * a later claim to ask again). A log that will never be read (a permanent error) counts as
+   * not having it.
+   */
+  private async deltaCommitOf(spec: ExportSpec, attempt: Attempt, txn: { version: bigint; since?: bigint }, fence = true): Promise<DeltaCommit | "unknown" | undefined> {
     if (!isDelta(spec)) return undefined;
     const appId = attempt.operationId;
     try {
-      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: txn.version, sinceVersion: txn.since ?? 0n, fence: true }), this.retry);
-      return found.committed ? found.artifacts : undefined;
+      const found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable: spec.externalTable, appId, txnVersion: txn.version, sinceVersion: txn.since ?? 0n, fence }), this.retry);
+      return found.committed ? { artifacts: found.artifacts, toCursor: found.toCursor } : undefined;
     } catch (err) {
       if (isPermanent(err)) {
         this.log(`scheduler: operation ${appId}: its Delta table's log cannot be read (${errorMessage(err)}); it is ended as not committed`);

@@ -146,7 +146,7 @@ export class ArtifactWriter {
         checkWritable(snap, table);
         // A retry whose earlier attempt committed: report that commit, write nothing.
         const done = req.deltaAppId ? await storageCall(() => committedRun(snapshotLog!, snap, req.deltaAppId!, Number(req.deltaTxnVersion), txnSince(req.deltaTxnSince))) : undefined;
-        if (done?.fence) throw new SpillwayError(ErrorCode.aborted, `txn ${req.deltaAppId} version ${req.deltaTxnVersion} of the Delta log was fenced: its operation was ended`);
+        if (done?.fence) throw new SpillwayError(ErrorCode.aborted, `txn ${req.deltaAppId} version ${req.deltaTxnVersion} of the Delta log was ${FENCED}`);
         if (done) return { artifacts: writtenOf(target, done.adds), alreadyCommitted: true, committedToCursor: done.toCursor };
       }
       const spool = await this.spools.open(req.spoolHandle);
@@ -269,7 +269,7 @@ export class ArtifactWriter {
       if (holder && !stage.artifacts.every((a) => inLog.has(a.path))) {
         await this.delete(stage.table, stage.artifacts.map((a) => a.path)).catch(() => undefined);
         await this.discard(stageId);
-        throw new SpillwayError(ErrorCode.aborted, `txn ${delta.appId} version ${delta.txnVersion} of the Delta log was ${holder.fence ? "fenced: its operation was ended" : "committed by another attempt"}; this attempt's files were removed`);
+        throw new SpillwayError(ErrorCode.aborted, `txn ${delta.appId} version ${delta.txnVersion} of the Delta log was ${holder.fence ? FENCED : "committed by another attempt"}; this attempt's files were removed`);
       }
     }
     // The stage stays until the run discards it (DiscardStage, after the answer): an upload
@@ -390,6 +390,9 @@ export interface StageResult {
 
 const UPLOAD_CONCURRENCY = 3;
 
+/** Why a txn's commit is refused when no commit of files holds it. */
+const FENCED = "fenced: its operation was ended, or a later claim of it took the batch over";
+
 /** Runs the tasks, at most `limit` at once, until all have settled; then throws the failure that came first, if any. */
 async function settleAll(tasks: Array<() => Promise<unknown>>, limit: number): Promise<void> {
   const queue = pLimit(limit);
@@ -489,11 +492,12 @@ async function countRows(connection: DuckDBConnection, table: ExternalTable, fil
   return BigInt(String((await runMaterialized(connection, sql)).getRows()[0]![0]));
 }
 
-/** A Delta commit's add actions as the artifacts they are: full path, records (from the file's stats), size. */
 /** A batch's first txn version (StageArtifactsRequest.delta_txn_since); undefined, when 0, for the version alone. */
 function txnSince(since: bigint | undefined): number | undefined {
   return since ? Number(since) : undefined;
 }
+
+/** A Delta commit's add actions as the artifacts they are: full path, records (from the file's stats), size. */
 
 function writtenOf(target: StorageTarget, adds: AddAction[]): WrittenArtifact[] {
   return adds.map((a) => ({ path: target.pathOf(decodeURIComponent(a.path)), numRecords: BigInt(JSON.parse(a.stats).numRecords ?? 0), sizeInBytes: BigInt(a.size) }));

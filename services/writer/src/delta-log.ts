@@ -128,9 +128,10 @@ export class DeltaLog {
 
   /**
    * The newest version, of those a checkpoint folded, whose commitInfo `matches`, with its add
-   * actions: read from its own file (versions are kept after a checkpoint), newest first.
+   * actions: read from its own file (versions are kept after a checkpoint), newest first, up to
+   * one whose commitInfo says no older version can match (`stopAt`).
    */
-  async findCommit(matches: (commitInfo: Record<string, unknown>) => boolean): Promise<{ version: number; commitInfo: Record<string, unknown>; adds: AddAction[] } | undefined> {
+  async findCommit(matches: (commitInfo: Record<string, unknown>) => boolean, stopAt: (commitInfo: Record<string, unknown>) => boolean = () => false): Promise<{ version: number; commitInfo: Record<string, unknown>; adds: AddAction[] } | undefined> {
     const checkpoint = await this.checkpointVersion();
     if (checkpoint === undefined) return undefined;
     for (const v of (await this.versions()).filter((x) => x <= checkpoint).reverse()) {
@@ -138,6 +139,7 @@ export class DeltaLog {
       if (!actions) continue;
       const info = actions.find((a): a is { commitInfo: Record<string, unknown> } => "commitInfo" in a);
       if (info && matches(info.commitInfo)) return { version: v, commitInfo: info.commitInfo, adds: actions.flatMap((a) => ("add" in a ? [a.add] : [])) };
+      if (info && stopAt(info.commitInfo)) return undefined;
     }
     return undefined;
   }

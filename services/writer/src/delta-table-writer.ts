@@ -97,7 +97,7 @@ export interface CommittedRun {
  * The files and cursor range of the version that committed `txnVersion` for `appId`, if one
  * did. With `since` below `txnVersion` (a backfill batch, whose claims each have a version
  * from `since` on), an earlier claim's commit with files holds it too, while earlier claims'
- * fences do not; a version above it without a commit of its own is a later claim's fence.
+ * fences do not; a later version (a later claim's fence or commit) holds it as a fence.
  */
 export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number, since = txnVersion): Promise<CommittedRun | undefined> {
   if ((snap.txns.get(appId) ?? -1) < since) return undefined;
@@ -111,8 +111,13 @@ export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: st
     return { adds, toCursor: s.toCursor ?? "", fence: s.fence === true };
   };
   for (const [version, info] of snap.commitInfos) if (isIt(info)) return described(info, snap.addsByVersion.get(version) ?? []);
-  // Folded into a checkpoint: its version's own file is still in the log, and says what it committed.
-  const folded = await log.findCommit(isIt);
+  // Folded into a checkpoint: its version's own file is still in the log, and says what it
+  // committed. A commit of the app below `since` ends the search: its versions only grow.
+  const older = (info: Record<string, unknown>) => {
+    const s = info.spillway as { appId?: string; txnVersion?: number } | undefined;
+    return s?.appId === appId && s.txnVersion !== undefined && s.txnVersion < since;
+  };
+  const folded = await log.findCommit(isIt, older);
   if (folded) return described(folded.commitInfo, folded.adds);
   // Only earlier claims' fences: the batch is not committed, and this version may take it.
   if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;

@@ -76,8 +76,9 @@ export type StageArtifactsRequest = Message<"spillway.writer.v1.StageArtifactsRe
   distributed: boolean;
 
   /**
-   * Delta tables: the commit's txn action (appId = export id, version = run number) and
-   * the cursor range it covers, kept in commitInfo so a retry can recover it.
+   * Delta tables: the commit's txn action (appId = export id, version = run number; for a
+   * backfill batch, operation id and batch × 2^24 + claim) and the cursor range it covers,
+   * kept in commitInfo so a retry can recover it.
    *
    * @generated from field: string delta_app_id = 8;
    */
@@ -402,7 +403,8 @@ export type FindDeltaCommitRequest = Message<"spillway.writer.v1.FindDeltaCommit
 
   /**
    * When the log has no such commit: commit an empty one with this txn (a fence), so an
-   * attempt still uploading cannot commit it later. Asked before an operation is ended.
+   * attempt still uploading cannot commit it later. Asked before an operation is ended, and
+   * before a backfill's claim removes the files earlier claims journaled.
    *
    * @generated from field: bool fence = 4;
    */
