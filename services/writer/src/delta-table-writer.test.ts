@@ -194,6 +194,22 @@ describe("Delta commits", () => {
       expect(read.txns).toEqual({ bf: Number(BAND + 1n) });
     });
 
+    it("a claim's commit of the batch refuses an earlier claim's, fence or none: that one's files are removed", async () => {
+      const folder = join(lake, "t-band-later");
+      const table = deltaTable(folder);
+      const earlier = stageBatch(table, 1n, 1n);
+      const earlierStaged = await earlier.staged;
+      const later = stageBatch(table, 1n, 2n);
+      await later.staged;
+      const committed = await writer.upload(later.stageId);
+      await expect(writer.upload(earlier.stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
+      for (const a of earlierStaged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
+      await expect(writer.findDeltaCommit(table, "bf", BAND + 1n, false, BAND)).resolves.toMatchObject({ committed: false });
+      await expect(writer.findDeltaCommit(table, "bf", BAND + 3n, false, BAND)).resolves.toEqual({ committed: true, artifacts: committed, toCursor: "10" });
+      const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+      expect(read.rows.length).toBe(30);
+    });
+
     it("refuses a first version above the txn's", async () => {
       const table = deltaTable(join(lake, "t-band-bad"));
       await expect(writer.findDeltaCommit(table, "bf", 5n, false, 6n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
