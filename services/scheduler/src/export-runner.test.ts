@@ -339,28 +339,47 @@ describe("ExportRunner", () => {
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
-    it("are removed by a run with no log commit once it has fenced their txn, after its commit; left when the log has that txn", async () => {
-      const { spec, peers, calls, hooks, runner } = await afterAnEarlierAttempt();
-      // Its query keeps no row: no upload, no log commit.
-      const query = peers.query.executeToSpool;
-      peers.query.executeToSpool = async (req) => ({ ...(await query(req)), rowCount: 0n, encodedFiles: [] }) as never;
+    /** The earlier attempt's setup, with a query that keeps no row: no upload, no log commit of this run's own. */
+    const withNoRows = async () => {
+      const fakes = await afterAnEarlierAttempt();
+      const query = fakes.peers.query.executeToSpool;
+      fakes.peers.query.executeToSpool = async (req) => ({ ...(await query(req)), rowCount: 0n, encodedFiles: [] }) as never;
+      return fakes;
+    };
+
+    it("are removed by a run with no log commit once it has fenced their txn, after its commit; left when the log took it meanwhile", async () => {
+      const { spec, peers, calls, hooks, runner } = await withNoRows();
       let checkpointAtFence = -1n;
       const find = peers.writer.findDeltaCommit;
-      peers.writer.findDeltaCommit = async (req) => ((checkpointAtFence = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor), find(req));
-      hooks.deltaLogHas = true;
+      // The earlier attempt's log commit lands between the run's look at the log and its fence.
+      peers.writer.findDeltaCommit = async (req) => ((hooks.deltaLogHas = !!req.fence), req.fence && (checkpointAtFence = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor), find(req));
       const cursor = await ingest();
       expect(await runner.run(spec)).toMatchObject({ result: "Completed", to: cursor });
-      // The first run's txn (no run committed before it, so 1), fenced once the run committed.
-      expect(calls.fenced).toEqual([1n]);
+      // The first run's txn (no run committed before it, so 1): looked for, then fenced once the run committed.
+      expect(calls.fenced).toEqual([-1n, 1n]);
       expect(checkpointAtFence).toBe(cursor);
       expect(calls.deleted).toEqual([]);
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
+      peers.writer.findDeltaCommit = find;
       hooks.deltaLogHas = false;
       await ingest();
       expect((await runner.run(spec)).result).toBe("Completed");
-      expect(calls.fenced).toEqual([1n, 2n]);
+      expect(calls.fenced).toEqual([-1n, 1n, -1n, 2n]);
       expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
+    it("a run with no rows whose txn an earlier attempt committed to the log is that commit: its files and the range it covered, past the run's own", async () => {
+      const { spec, peers, calls, runner } = await withNoRows();
+      const cursor = await ingest();
+      const further = await ingest();
+      // The earlier attempt's range reached further than this run's (forcedLatency, a clock behind).
+      peers.writer.findDeltaCommit = async (req) => (calls.fenced.push(req.fence ? req.txnVersion! : -1n), { committed: true, artifacts: [{ path: "file:///tmp/lake/earlier.parquet", numRecords: 4n, sizeInBytes: 9n }], toCursor: String(further) }) as never;
+      const state = (await ledger.getExportStates([spec.id]))[0]!;
+      const run = await runner.run(spec, { ...state, currentCursor: cursor });
+      expect(run).toMatchObject({ result: "Completed", to: further, artifacts: [expect.objectContaining({ path: "file:///tmp/lake/earlier.parquet", numRecords: 4n })] });
+      expect(calls.fenced).toEqual([-1n]);
+      expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(further);
     });
 
     it("are left journaled by a run whose removal fails, for the next run", async () => {

@@ -396,12 +396,8 @@ export class ExportRunner {
             await settled<unknown>([staging, journaling]);
             const staged = await staging;
             account.add(staged.usage);
-            if (staged.alreadyCommitted) {
-              // The Delta log has this run already (a Delta run is never sliced): record it with the range that commit covered.
-              const committedTo = staged.committedToCursor ? BigInt(staged.committedToCursor) : to;
-              await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, account);
-              return await this.commit(spec, runId, from, committedTo, staged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
-            }
+            // The Delta log has this run already (a Delta run is never sliced).
+            if (staged.alreadyCommitted) return await this.commitAsLogged(spec, runId, started, staged, attempt);
             const paths = staged.artifacts.map((a) => a.path);
             // What the plan did not name (none, unless the writer names otherwise) is journaled now.
             const plannedSet = new Set(planned);
@@ -425,6 +421,14 @@ export class ExportRunner {
         throw err;
       }
       if (!uploads.length) {
+        // An earlier attempt's log commit of this run's txn holds records this run's range no
+        // longer reaches (forcedLatency on a node whose clock is behind the one before): the run
+        // is that commit, or the next run would export those records again. Asked only when an
+        // earlier attempt journaled files, the trace one that may have committed leaves.
+        if (delta && started.pending.length) {
+          const logged = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n }), this.retry);
+          if (logged.committed) return await this.commitAsLogged(spec, runId, started, { artifacts: logged.artifacts, committedToCursor: logged.toCursor }, attempt);
+        }
         const outcome = await this.commit(spec, runId, from, to, [], attempt);
         if (delta) await this.fenceSupersededDeltaTxn(spec, externalTable, started, account);
         return outcome;
@@ -554,6 +558,18 @@ export class ExportRunner {
     );
     account.add(stage.usage);
     return { part, artifacts: stage.artifacts };
+  }
+
+  /**
+   * Commits a Delta run as the table's log has it already (an earlier attempt's commit of its
+   * txn): its files, and the range that commit covered. The journaled files the log does not
+   * have go (the writer keeps those it has).
+   */
+  private async commitAsLogged(spec: ExportSpec, runId: string, started: StartedRun, logged: { artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string }>; committedToCursor: string }, attempt: Attempt): Promise<RunOutcome> {
+    const externalTable = spec.externalTable!;
+    const committedTo = logged.committedToCursor ? BigInt(logged.committedToCursor) : started.to;
+    await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, attempt.account);
+    return await this.commit(spec, runId, started.from, committedTo, logged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
   }
 
   private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string }): ArtifactRecord {
