@@ -855,6 +855,19 @@ export function cursorStoreContract(
         expect((await store.listArtifacts("x2")).map((a) => a.path)).toEqual(["blob/3.parquet"]);
       });
 
+      it("drops at commit the journal entries of the files it records that an earlier attempt journaled (a Delta log's commit of its txn), and no others", async () => {
+        const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
+        const to = await store.commitExtent(extent("T", "x2-logged"));
+        expect(await store.acquireLease("x2", "a", 60_000)).toBe(true);
+        await store.beginRun("x2", "run-1", from, to);
+        await store.journalPending("x2", "run-1", ["blob/in-log.parquet", "blob/not-in-log.parquet"]);
+        await store.journalPending("other", "run-o", ["blob/in-log.parquet"]);
+        await store.beginRun("x2", "run-2", from, to);
+        await store.commitRun("x2", "run-2", "Ext", from, to, [{ path: "blob/in-log.parquet", numRecords: 1n, sizeBytes: 1n }], "a");
+        expect(await store.pendingArtifacts("x2")).toEqual([{ runId: "run-1", path: "blob/not-in-log.parquet" }]);
+        expect(await store.pendingArtifacts("other")).toEqual([{ runId: "run-o", path: "blob/in-log.parquet" }]);
+      });
+
       it("startRun opens a run under the lease in one step, and its commit releases the lease", async () => {
         const from = (await store.getExportStates(["x2"]))[0]!.checkpointCursor;
         await store.journalPending("x2", "crashed", ["blob/old.parquet"]);

@@ -521,7 +521,11 @@ export class CursorStore {
       // The rest in one call: nothing of it is read back.
       await q.runAll([
         ["UPDATE runs SET result = 'Completed', finished_at = $2, resources = $3 WHERE run_id = $1", [runId, now, resources]],
-        ["DELETE FROM pending_artifacts WHERE run_id = $1", [runId]],
+        // Its own journal, and an earlier attempt's entries for the files it records (a Delta
+        // log's commit of the run's txn, which the writer kept when it removed the rest).
+        artifacts.length
+          ? [`DELETE FROM pending_artifacts WHERE run_id = $1 OR (export_id = $2 AND path IN (${inList(artifacts.map((a) => a.path))}))`, [runId, exportId]]
+          : ["DELETE FROM pending_artifacts WHERE run_id = $1", [runId]],
         ...artifactInserts(exportId, runId, externalTable, artifacts, now),
         ...(manifest ? [dueManifestInsert(manifest, now)] : []),
       ]);

@@ -347,39 +347,47 @@ describe("ExportRunner", () => {
       return fakes;
     };
 
-    it("are removed by a run with no log commit once it has fenced their txn, after its commit; left when the log took it meanwhile", async () => {
-      const { spec, peers, calls, hooks, runner } = await withNoRows();
-      let checkpointAtFence = -1n;
-      const find = peers.writer.findDeltaCommit;
-      // The earlier attempt's log commit lands between the run's look at the log and its fence.
-      peers.writer.findDeltaCommit = async (req) => ((hooks.deltaLogHas = !!req.fence), req.fence && (checkpointAtFence = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor), find(req));
+    /** The log as a run's FindDeltaCommit finds it: `logged`, an earlier attempt's commit of the txn, or none (the run's hold takes it). */
+    const logWith = (calls: { fenced: bigint[] }, logged?: { artifacts: unknown[]; toCursor: string }) => async (req: { txnVersion?: bigint; fence?: boolean; holdToCursor?: string }) =>
+      (calls.fenced.push(req.fence ? req.txnVersion! : -1n), logged ? { committed: true, ...logged } : { committed: !!req.holdToCursor, artifacts: [], toCursor: req.holdToCursor ?? "" }) as never;
+
+    it("are removed by a run with nothing to export once it has taken their txn for its range, before its commit", async () => {
+      const { spec, peers, calls, runner } = await withNoRows();
+      const holds: Array<[bigint | undefined, string | undefined, string | undefined]> = [];
+      const find = logWith(calls);
+      let checkpointAtHold = -1n;
+      peers.writer.findDeltaCommit = async (req) => (holds.push([req.txnVersion, req.holdFromCursor, req.holdToCursor]), (checkpointAtHold = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor), find(req));
+      const from = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor;
       const cursor = await ingest();
-      expect(await runner.run(spec)).toMatchObject({ result: "Completed", to: cursor });
-      // The first run's txn (no run committed before it, so 1): looked for, then fenced once the run committed.
-      expect(calls.fenced).toEqual([-1n, 1n]);
-      expect(checkpointAtFence).toBe(cursor);
-      expect(calls.deleted).toEqual([]);
-      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
-      peers.writer.findDeltaCommit = find;
-      hooks.deltaLogHas = false;
-      await ingest();
-      expect((await runner.run(spec)).result).toBe("Completed");
-      expect(calls.fenced).toEqual([-1n, 1n, -1n, 2n]);
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed", from, to: cursor, artifacts: [] });
+      // The first run's txn (no run committed before it, so 1), held for the run's range before the ledger's commit: no fence.
+      expect(holds).toEqual([[1n, String(from), String(cursor)]]);
+      expect(checkpointAtHold).toBe(from);
+      expect(calls.fenced).toEqual([-1n]);
       expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
       expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+      // Nothing journaled: the next empty run does not ask the log.
+      await ingest();
+      expect((await runner.run(spec)).result).toBe("Completed");
+      expect(holds).toHaveLength(1);
     });
 
     it("a run with no rows whose txn an earlier attempt committed to the log is that commit: its files and the range it covered, past the run's own", async () => {
-      const { spec, peers, calls, runner } = await withNoRows();
+      const { spec, peers, calls } = await withNoRows();
       const cursor = await ingest();
       const further = await ingest();
       // The earlier attempt's range reached further than this run's (forcedLatency, a clock behind).
-      peers.writer.findDeltaCommit = async (req) => (calls.fenced.push(req.fence ? req.txnVersion! : -1n), { committed: true, artifacts: [{ path: "file:///tmp/lake/earlier.parquet", numRecords: 4n, sizeInBytes: 9n }], toCursor: String(further) }) as never;
+      peers.writer.findDeltaCommit = logWith(calls, { artifacts: [{ path: "file:///tmp/lake/earlier.parquet", numRecords: 4n, sizeInBytes: 9n }], toCursor: String(further) });
+      // The writer keeps the file the log has: it stays journaled until the commit records it.
+      peers.writer.deleteArtifacts = async (req) => (calls.deleted.push(req.paths ?? []), { kept: ["file:///tmp/lake/earlier.parquet"] }) as never;
+      let journaledAtCommit: unknown[] = [];
+      const recording = new ExportRunner({ ...ledger, commitRun: async (...args) => ((journaledAtCommit = await ledger.pendingArtifacts(spec.id)), ledger.commitRun(...args)) }, peers, { now: () => clock, retry: noRetry });
       const state = (await ledger.getExportStates([spec.id]))[0]!;
-      const run = await runner.run(spec, { ...state, currentCursor: cursor });
+      const run = await recording.run(spec, { ...state, currentCursor: cursor });
       expect(run).toMatchObject({ result: "Completed", to: further, artifacts: [expect.objectContaining({ path: "file:///tmp/lake/earlier.parquet", numRecords: 4n })] });
-      expect(calls.fenced).toEqual([-1n]);
       expect((await ledger.getExportStates([spec.id]))[0]!.checkpointCursor).toBe(further);
+      expect(journaledAtCommit).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
     });
 
     it("are left journaled by a run whose removal fails, for the next run", async () => {

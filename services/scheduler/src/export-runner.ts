@@ -421,17 +421,19 @@ export class ExportRunner {
         throw err;
       }
       if (!uploads.length) {
-        // An earlier attempt's log commit of this run's txn holds records this run's range no
-        // longer reaches (forcedLatency on a node whose clock is behind the one before): the run
-        // is that commit, or the next run would export those records again. Asked only when an
-        // earlier attempt journaled files, the trace one that may have committed leaves.
+        // An earlier attempt that journaled files may have committed this run's txn to the log,
+        // with records this run's range no longer reaches (forcedLatency on a node whose clock
+        // is behind), or may still (paused between its upload and its log commit). The txn is
+        // taken for this run's range by an empty commit, unless such a commit holds it, and the
+        // run is whichever commit holds it: after it, no attempt can commit the txn, and its
+        // files can go; a retry of this run finds its range as the txn's commit. The journal
+        // keeps the files a log commit holds until the ledger records them (deletePending), so
+        // an empty journal says no attempt left such a commit.
         if (delta && started.pending.length) {
-          const logged = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n }), this.retry);
-          if (logged.committed) return await this.commitAsLogged(spec, runId, started, { artifacts: logged.artifacts, committedToCursor: logged.toCursor }, attempt);
+          const held = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, holdFromCursor: from.toString(), holdToCursor: to.toString() }), this.retry);
+          return await this.commitAsLogged(spec, runId, started, { artifacts: held.artifacts, committedToCursor: held.toCursor }, attempt);
         }
-        const outcome = await this.commit(spec, runId, from, to, [], attempt);
-        if (delta) await this.fenceSupersededDeltaTxn(spec, externalTable, started, account);
-        return outcome;
+        return await this.commit(spec, runId, from, to, [], attempt);
       }
       const uploaded = await settled(uploads);
       for (const u of uploaded) account.add(u.usage);
@@ -593,10 +595,10 @@ export class ExportRunner {
    * holds the txn they were for (every attempt since the last commit was for that one): from
    * then on no such attempt can commit them, though one paused between its upload and its log
    * commit resumes (its commit finds the txn taken, and it removes its files itself). Removed
-   * before that, its commit could make files the table's that were already gone. A run with no
-   * log commit (nothing to export) leaves them to the next run; what cannot be removed now is
-   * too, still journaled: the run is not failed for it. Files the log has stay (the writer's
-   * delete keeps them).
+   * before that, its commit could make files the table's that were already gone. A run with
+   * nothing to export takes the txn with an empty commit first (execute). What cannot be
+   * removed now is left to the next run, still journaled: the run is not failed for it. Files
+   * the log has stay, journaled until the ledger records them (the writer's delete keeps them).
    */
   private async removeSupersededDeltaFiles(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, pending: PendingArtifact[], account: RunAccount): Promise<void> {
     if (!pending.length) return;
@@ -607,25 +609,6 @@ export class ExportRunner {
     }
   }
 
-  /**
-   * A Delta run with no log commit (nothing to export), once committed: the files earlier
-   * attempts journaled would otherwise wait for a run with data, and a cursor reset with them
-   * (it is refused while files are journaled). The txn they were for is fenced in the log, so
-   * none of them can commit it any more, then they are removed. When the log has that txn
-   * already (a commit that landed, or a later run's beyond it), they are left to the next run.
-   * After the commit, so the next run (which takes the next txn) is never refused by the fence.
-   */
-  private async fenceSupersededDeltaTxn(spec: ExportSpec, externalTable: NonNullable<ExportSpec["externalTable"]>, started: StartedRun, account: RunAccount): Promise<void> {
-    if (!started.pending.length) return;
-    let found;
-    try {
-      found = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, fence: true }), this.retry);
-    } catch (err) {
-      return this.leftForNextRun(spec, err);
-    }
-    if (!found.committed) await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, account);
-  }
-
   private leftForNextRun(spec: ExportSpec, err: unknown): void {
     this.log(`scheduler: export '${spec.name}': files of earlier attempts could not be removed yet (${redactSecrets(errorMessage(err))}); the next run removes them`);
   }
@@ -633,8 +616,10 @@ export class ExportRunner {
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
     if (pending.length === 0 || !externalTable) return;
     const paths = [...new Set(pending.map((p) => p.path))];
-    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable, paths }), this.retry);
-    await this.store.clearPending(exportId, paths);
+    // Files a Delta log's commit holds stay journaled until the ledger records that commit (commitRun clears them).
+    const { kept } = await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable, paths }), this.retry);
+    const keptSet = new Set(kept);
+    await this.store.clearPending(exportId, paths.filter((p) => !keptSet.has(p)));
   }
 
   /** A run of an export that was dropped, disabled or redefined meanwhile must not commit. */

@@ -320,6 +320,8 @@ export class OperationRunner {
     let uploaded: string[] | undefined;
     // The number of the batch being uploaded to a Delta table, whose log may have taken it.
     let inDelta: bigint | undefined;
+    // An earlier claim's commit of the first batch is in the Delta log, not yet in the ledger.
+    let adopting = false;
     try {
       try {
         spec = await this.exportSpec(claimed.database, request);
@@ -351,13 +353,24 @@ export class OperationRunner {
         }
         throw err;
       }
-      const { progress, doneCursor } = await this.peers.cursor.getBackfill({ operationId });
+      let backfill;
+      try {
+        backfill = await this.peers.cursor.getBackfill({ operationId });
+      } catch (err) {
+        // Not ended while what earlier claims left cannot be settled: tried again in a while.
+        if (isRetryable(err)) return await this.giveUp(claimed, RETRY_LATER_MS);
+        throw err;
+      }
+      const { progress, doneCursor } = backfill;
       const firstBatch = progress!.batchesDone + 1n;
       // The first batch as an earlier claim committed it to the Delta log, if one did: the
       // batch's commit, with its range and files, committed to the ledger before any check or
-      // query that could end the backfill without it. The writer keeps the files the log has.
+      // query that could end the backfill without it. The writer keeps the files the log has,
+      // and they stay journaled until then. Whatever fails before that commit leaves the
+      // backfill to a later claim, not ended (adopting).
       const inLog = await this.earlierClaimsBatch(spec, claimed, firstBatch);
       if (inLog === "unknown") return;
+      adopting = inLog !== undefined;
       if (claimed.abandoned && claimed.pending.length && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
@@ -379,7 +392,7 @@ export class OperationRunner {
           // The table's already: committed past canceling, whatever a query of its range gives now.
           const upTo = BigInt(inLog.toCursor);
           const staged = { artifacts: inLog.artifacts, alreadyCommitted: true };
-          return { batch: { upTo, records: recordsUpTo(extents, upTo) }, number, handle, spec: await this.exportSpec(claimed.database, request), staged };
+          return { batch: { upTo, records: recordsUpTo(extents, upTo) }, number, handle, spec: spec!, staged };
         }
         const batch = batchesOf(extents, batchBytes)[0];
         if (!batch) return undefined;
@@ -468,12 +481,18 @@ export class OperationRunner {
         }
         uploaded = undefined;
         inDelta = undefined;
+        adopting = false;
         handles.delete(handle);
         await this.discard(handle);
         done = batch.upTo;
       }
       await this.finish(claimed, "Completed", "", spec, [], account);
     } catch (err) {
+      if (adopting && !isLeaseLost(err)) {
+        this.log(`scheduler: backfill ${operationId}: a batch its Delta table's log has could not be committed yet (${redactSecrets(errorMessage(err))}); it is left for another attempt`);
+        await this.giveUp(claimed, RETRY_LATER_MS);
+        return;
+      }
       // A batch the Delta log may hold is settled by the next claim, which finds it committed (earlierClaimsBatch) or not.
       // Not asked once the lease is another claim's: that claim settles it, fencing this claim's version as it takes over.
       const settledInLog = inDelta !== undefined && spec && !isLeaseLost(err) && !(err instanceof Unsettled) ? await this.deltaCommitOf(spec, claimed, batchTxn(inDelta, claimed.claim)) : undefined;
@@ -552,8 +571,9 @@ export class OperationRunner {
   private async earlierClaimsBatch(spec: ExportSpec, claimed: Claimed, batch: bigint): Promise<DeltaCommit | "unknown" | undefined> {
     if (!isDelta(spec) || !claimed.abandoned) return undefined;
     const found = await this.deltaCommitOf(spec, claimed, batchTxn(batch, claimed.claim - 1n), claimed.pending.length > 0);
-    // The first numbered claim: claims of a Spillway before claims were numbered committed a batch under its number alone.
-    if (found === undefined && claimed.claim === 1n) return this.deltaCommitOf(spec, claimed, { version: batch }, false);
+    // A Spillway from before claims were numbered committed a batch under its number alone
+    // (versions below 2^24 are only such commits; the fence above refuses them too).
+    if (found === undefined) return this.deltaCommitOf(spec, claimed, { version: batch }, false);
     return found;
   }
 
@@ -645,8 +665,10 @@ export class OperationRunner {
   /** Deletes `paths` from the target, then forgets them in the journal. */
   private async deleteFiles(spec: ExportSpec, operationId: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return;
-    await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable, paths }), this.retry);
-    await this.peers.cursor.clearPending({ exportId: operationId, paths });
+    // Files a Delta log's commit holds stay journaled until the ledger records that commit.
+    const { kept } = await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable, paths }), this.retry);
+    const keptSet = new Set(kept);
+    await this.peers.cursor.clearPending({ exportId: operationId, paths: paths.filter((p) => !keptSet.has(p)) });
   }
 
   private async finish(

@@ -286,8 +286,18 @@ export class ArtifactWriter {
     return paths.filter((p) => !active.has(p));
   }
 
-  /** The commit of txn {appId, txnVersion} in the table's Delta log, if one landed: its files and the range it covered. */
-  async findDeltaCommit(table: ExternalTable, appId: string, txnVersion: bigint, fence = false, sinceVersion = 0n): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
+  /**
+   * The commit of txn {appId, txnVersion} in the table's Delta log, if one landed: its files
+   * and the range it covered. None landed: with `fence`, an empty commit takes the txn as a
+   * fence; with `hold`, as the commit of that range (FindDeltaCommitRequest).
+   */
+  async findDeltaCommit(
+    table: ExternalTable,
+    appId: string,
+    txnVersion: bigint,
+    options: { fence?: boolean; sinceVersion?: bigint; hold?: { fromCursor: string; toCursor: string } } = {},
+  ): Promise<{ committed: boolean; artifacts: WrittenArtifact[]; toCursor: string }> {
+    const { fence = false, sinceVersion = 0n, hold } = options;
     if (table.kind !== "delta") throw invalidArgument(`external table '${table.name}' is not a Delta table`);
     if (!appId || txnVersion <= 0n) throw invalidArgument("appId and a positive txnVersion are required");
     if (sinceVersion > txnVersion) throw invalidArgument(`sinceVersion ${sinceVersion} is above txnVersion ${txnVersion}`);
@@ -296,10 +306,11 @@ export class ArtifactWriter {
     const since = txnSince(sinceVersion);
     const done = await this.withDeltaLog(target, async (log) => {
       const found = await storageCall(async () => committedRun(log, await log.snapshot(), appId, version, since));
-      if (found || !fence) return found;
+      if (found || !(fence || hold)) return found;
       // Taken now, so an upload still under way cannot commit it; a commit that won the race is reported.
-      const plan = { appId, txnVersion: version, txnSince: since, fromCursor: "", toCursor: "", adds: [], fence: true };
-      return (await storageCall(() => commitDelta(log, table, plan, Date.now))).holder;
+      const plan = { appId, txnVersion: version, txnSince: since, fromCursor: hold?.fromCursor ?? "", toCursor: hold?.toCursor ?? "", adds: [], fence: !hold };
+      const { holder } = await storageCall(() => commitDelta(log, table, plan, Date.now));
+      return holder ?? { adds: [], toCursor: plan.toCursor, fence: plan.fence };
     });
     return done && !done.fence ? { committed: true, artifacts: writtenOf(target, done.adds), toCursor: done.toCursor } : { committed: false, artifacts: [], toCursor: "" };
   }
@@ -330,11 +341,14 @@ export class ArtifactWriter {
     await this.stages.discard(stageId);
   }
 
-  /** Removes artifacts (full paths as returned by write) from the table's storage; never a committed Delta file. */
-  async delete(table: ExternalTable, paths: string[]): Promise<void> {
+  /**
+   * Removes artifacts (full paths as returned by write) from the table's storage; never a
+   * committed Delta file: those are answered as kept.
+   */
+  async delete(table: ExternalTable, paths: string[]): Promise<{ kept: string[] }> {
     const targets = await this.targetsOf(table);
-    if (table.kind === "delta") paths = await this.withoutCommittedDeltaFiles(table, paths);
-    for (const path of paths) {
+    const removed = table.kind === "delta" ? await this.withoutCommittedDeltaFiles(table, paths) : paths;
+    for (const path of removed) {
       for (const target of targets) {
         const name = nameUnder(target, path);
         if (name !== undefined) {
@@ -343,6 +357,8 @@ export class ArtifactWriter {
         }
       }
     }
+    const gone = new Set(removed);
+    return { kept: paths.filter((p) => !gone.has(p)) };
   }
 
   /**

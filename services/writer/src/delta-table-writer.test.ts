@@ -54,6 +54,13 @@ async function runOnce(w: ArtifactWriter, table: ReturnType<typeof deltaTable>, 
   return { staged, uploaded: await w.upload(stageId) };
 }
 
+/** An attempt's stage of txn `txn`, not uploaded (as one paused before its upload leaves it). */
+async function stageAttempt(table: ReturnType<typeof deltaTable>, appId: string, txn: bigint, range = { from: "", to: "" }) {
+  const stageId = `d${++stages}`;
+  const staged = await writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: appId, deltaTxnVersion: txn, fromCursor: range.from, toCursor: range.to });
+  return { stageId, staged };
+}
+
 describe("Delta commits", () => {
   it("creates the table with protocol, metaData and commitInfo, then appends a version per run", async () => {
     const folder = join(lake, "t1");
@@ -111,15 +118,26 @@ describe("Delta commits", () => {
     expect(again.staged).toMatchObject({ alreadyCommitted: true, committedToCursor: "101", artifacts: first.uploaded });
   });
 
+  it("looks for a txn among the versions a checkpoint folded only back to the app's first commit below it", async () => {
+    const folder = join(lake, "t-stop");
+    const table = deltaTable(folder);
+    await runOnce(writer, table, "app-s", 1n);
+    await runOnce(writer, table, "app-s", 2n);
+    for (let i = 1n; i <= 9n; i++) await runOnce(writer, table, "busy", i);
+    await writer.findDeltaCommit(table, "app-s", 6n, { fence: true });
+    // Version 0 unreadable: reading it would fail the search.
+    await writeFile(join(folder, "_delta_log", "00000000000000000000.json"), "{ not json");
+    await expect(writer.findDeltaCommit(table, "app-s", 5n, { sinceVersion: 3n })).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+  });
+
   it("fences a txn no commit holds: an upload staged before the fence cannot commit it, and its files are removed", async () => {
     const folder = join(lake, "t-fence");
     const table = deltaTable(folder);
     await runOnce(writer, table, "export-f", 1n);
-    const stageId = `d${++stages}`;
-    const staged = await writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "op-late", deltaTxnVersion: 1n, fromCursor: "", toCursor: "" });
-    await expect(writer.findDeltaCommit(table, "op-late", 1n, true)).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
+    const { stageId, staged } = await stageAttempt(table, "op-late", 1n);
+    await expect(writer.findDeltaCommit(table, "op-late", 1n, { fence: true })).resolves.toEqual({ committed: false, artifacts: [], toCursor: "" });
     // Asked again, the fence is still no commit of files.
-    await expect(writer.findDeltaCommit(table, "op-late", 1n, true)).resolves.toMatchObject({ committed: false });
+    await expect(writer.findDeltaCommit(table, "op-late", 1n, { fence: true })).resolves.toMatchObject({ committed: false });
     await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("fenced") });
     const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
     expect(read.rows.length).toBe(30);
@@ -127,6 +145,38 @@ describe("Delta commits", () => {
     for (const a of staged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
     // A new stage of the fenced txn is refused.
     await expect(runOnce(writer, table, "op-late", 1n)).rejects.toMatchObject({ code: ErrorCode.aborted });
+  });
+
+  it("holds a txn no commit has for a cursor range: a late attempt's upload of it is refused and its files removed, and asked again the range is the txn's commit", async () => {
+    const folder = join(lake, "t-hold");
+    const table = deltaTable(folder);
+    await runOnce(writer, table, "export-h", 1n);
+    const { stageId, staged: late } = await stageAttempt(table, "export-h", 2n, { from: "101", to: "300" });
+    const hold = { fromCursor: "101", toCursor: "200" };
+    await expect(writer.findDeltaCommit(table, "export-h", 2n, { hold })).resolves.toEqual({ committed: true, artifacts: [], toCursor: "200" });
+    await expect(writer.upload(stageId)).rejects.toMatchObject({ code: ErrorCode.aborted, message: expect.stringContaining("committed by another attempt") });
+    for (const a of late.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
+    // A retry of the run finds the range, and writes nothing more; so does its stage.
+    await expect(writer.findDeltaCommit(table, "export-h", 2n, { hold: { fromCursor: "101", toCursor: "250" } })).resolves.toEqual({ committed: true, artifacts: [], toCursor: "200" });
+    await expect(runOnce(writer, table, "export-h", 2n)).resolves.toMatchObject({ staged: { alreadyCommitted: true, artifacts: [], committedToCursor: "200" } });
+    const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
+    expect(read.version).toBe(1);
+    expect(read.rows.length).toBe(30);
+    expect(read.txns).toEqual({ "export-h": 2 });
+  });
+
+  it("removes an attempt's files but the log's, and says which it kept", async () => {
+    const folder = join(lake, "t-kept");
+    const table = deltaTable(folder);
+    const committed = await runOnce(writer, table, "export-k", 1n);
+    const { staged } = await stageAttempt(table, "export-k", 2n);
+    // Uploaded, not committed: as an attempt that stopped before its log commit leaves them.
+    const target = openStorageTarget({ kind: "folder", path: folder });
+    for (const a of staged.artifacts) await target.putOverwrite(a.path.split("/").pop()!, Buffer.from("x"));
+    const paths = [...committed.uploaded, ...staged.artifacts].map((a) => a.path);
+    await expect(writer.delete(table, paths)).resolves.toEqual({ kept: committed.uploaded.map((a) => a.path) });
+    for (const a of staged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
+    for (const a of committed.uploaded) await expect(stat(fileURLToPath(a.path))).resolves.toBeTruthy();
   });
 
   it("an upload whose txn another attempt committed meanwhile reports it and removes its own files", async () => {
@@ -151,7 +201,7 @@ describe("Delta commits", () => {
       const staged = writer.stage({ stageId, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "bf", deltaTxnVersion: batch * BAND + claim, deltaTxnSince: batch * BAND, fromCursor: "0", toCursor: String(batch * 10n) });
       return { stageId, staged };
     };
-    const fence = (table: ReturnType<typeof deltaTable>, batch: bigint, claim: bigint) => writer.findDeltaCommit(table, "bf", batch * BAND + claim, true, batch * BAND);
+    const fence = (table: ReturnType<typeof deltaTable>, batch: bigint, claim: bigint) => writer.findDeltaCommit(table, "bf", batch * BAND + claim, { fence: true, sinceVersion: batch * BAND });
 
     it("a claim taking over fences the earlier claims' versions: a paused claim's upload cannot commit after its files were removed, and the batch commits once, under the new claim's", async () => {
       const folder = join(lake, "t-band-fenced");
@@ -204,15 +254,15 @@ describe("Delta commits", () => {
       const committed = await writer.upload(later.stageId);
       await expect(writer.upload(earlier.stageId)).rejects.toMatchObject({ code: ErrorCode.aborted });
       for (const a of earlierStaged.artifacts) await expect(stat(fileURLToPath(a.path))).rejects.toMatchObject({ code: "ENOENT" });
-      await expect(writer.findDeltaCommit(table, "bf", BAND + 1n, false, BAND)).resolves.toMatchObject({ committed: false });
-      await expect(writer.findDeltaCommit(table, "bf", BAND + 3n, false, BAND)).resolves.toEqual({ committed: true, artifacts: committed, toCursor: "10" });
+      await expect(writer.findDeltaCommit(table, "bf", BAND + 1n, { sinceVersion: BAND })).resolves.toMatchObject({ committed: false });
+      await expect(writer.findDeltaCommit(table, "bf", BAND + 3n, { sinceVersion: BAND })).resolves.toEqual({ committed: true, artifacts: committed, toCursor: "10" });
       const read = await readDeltaTable(openStorageTarget({ kind: "folder", path: folder }));
       expect(read.rows.length).toBe(30);
     });
 
     it("refuses a first version above the txn's", async () => {
       const table = deltaTable(join(lake, "t-band-bad"));
-      await expect(writer.findDeltaCommit(table, "bf", 5n, false, 6n)).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
+      await expect(writer.findDeltaCommit(table, "bf", 5n, { sinceVersion: 6n })).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
       await expect(writer.stage({ stageId: `d${++stages}`, externalTable: table, spoolHandle: "rows", encodedFiles: [], spoolRows: 0n, nameStem: "x", rowGroupSize: 0, sizeLimit: 0n, spreadKey: 0, deltaAppId: "bf", deltaTxnVersion: 5n, deltaTxnSince: 6n })).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
     });
   });

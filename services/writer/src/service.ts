@@ -38,15 +38,13 @@ export function writerHandlers(writer: ArtifactWriter): ServiceImpl<typeof Write
       return writer.readDeltaSchema(req.connectionStrings);
     },
     async findDeltaCommit(req) {
-      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion, req.fence, req.sinceVersion);
+      const hold = req.holdToCursor ? { fromCursor: req.holdFromCursor, toCursor: req.holdToCursor } : undefined;
+      return writer.findDeltaCommit(req.externalTable!, req.appId, req.txnVersion, { fence: req.fence, sinceVersion: req.sinceVersion, hold });
     },
     async writeManifest(req) {
       await writer.writeManifest(req.externalTable!, req.name, req.bodyJson);
       return {};
     },
-    async deleteArtifacts(req) {
-      await writer.delete(req.externalTable!, req.paths);
-      return {};
-    },
+    deleteArtifacts: (req) => writer.delete(req.externalTable!, req.paths),
   };
 }
