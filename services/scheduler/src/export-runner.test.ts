@@ -372,6 +372,32 @@ describe("ExportRunner", () => {
       expect(holds).toHaveLength(1);
     });
 
+    it("a run with nothing to export whose ledger commit fails after its hold leaves the files journaled; the next run is recorded as the held range and removes them", async () => {
+      const { spec, peers, calls } = await withNoRows();
+      // The log as the writer keeps it: the first hold takes the txn, and is the answer after.
+      let held: string | undefined;
+      peers.writer.findDeltaCommit = async (req) => ((held ??= req.holdToCursor), { committed: true, artifacts: [], toCursor: held }) as never;
+      let refuse = true;
+      const refusing: RunLedger = {
+        ...ledger,
+        commitRun: async (...args) => {
+          if (refuse) throw new SpillwayError(ErrorCode.unavailable, "cursor service restarting");
+          return ledger.commitRun(...args);
+        },
+      };
+      const runner = new ExportRunner(refusing, peers, { now: () => clock, retry: noRetry });
+      const from = (await ledger.getExportStates([spec.id]))[0]!.checkpointCursor;
+      const first = await ingest();
+      expect((await runner.run(spec)).result).toBe("Failed");
+      expect(calls.deleted).toEqual([]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([{ runId: "earlier-run", path: "file:///tmp/lake/earlier.parquet" }]);
+      refuse = false;
+      await ingest();
+      expect(await runner.run(spec)).toMatchObject({ result: "Completed", from, to: first });
+      expect(calls.deleted).toEqual([["file:///tmp/lake/earlier.parquet"]]);
+      expect(await ledger.pendingArtifacts(spec.id)).toEqual([]);
+    });
+
     it("a run with no rows whose txn an earlier attempt committed to the log is that commit: its files and the range it covered, past the run's own", async () => {
       const { spec, peers, calls } = await withNoRows();
       const cursor = await ingest();

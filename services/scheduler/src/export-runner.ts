@@ -430,7 +430,12 @@ export class ExportRunner {
         // keeps the files a log commit holds until the ledger records them (deletePending), so
         // an empty journal says no attempt left such a commit.
         if (delta && started.pending.length) {
-          const held = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion: started.completedRuns + 1n, holdFromCursor: from.toString(), holdToCursor: to.toString() }), this.retry);
+          // Only by the export's run, as it is defined, under its lease: as an upload is.
+          await account.phase("check", () => this.assertStillWanted(spec));
+          await this.leaseFresh(spec, attempt);
+          const txnVersion = started.completedRuns + 1n;
+          const held = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion, holdFromCursor: from.toString(), holdToCursor: to.toString() }), this.retry);
+          if (!held.committed) throw new SpillwayError(ErrorCode.unavailable, `txn ${spec.id} version ${txnVersion} of the Delta log could not be taken for the run's range; the next run tries again`);
           return await this.commitAsLogged(spec, runId, started, { artifacts: held.artifacts, committedToCursor: held.toCursor }, attempt);
         }
         return await this.commit(spec, runId, from, to, [], attempt);
@@ -472,6 +477,12 @@ export class ExportRunner {
    * has it. A run that knows its lease is gone uploads nothing.
    */
   private async fencedUpload(spec: ExportSpec, attempt: Attempt, peers: Pick<RunnerPeers, "writer">, stageId: string): Promise<Uploaded> {
+    await this.leaseFresh(spec, attempt);
+    return peers.writer.uploadArtifacts({ stageId });
+  }
+
+  /** Throws unless the lease was checked in the ledger a moment ago, or is now (see fencedUpload). */
+  private async leaseFresh(spec: ExportSpec, attempt: Attempt): Promise<void> {
     assertLeaseHeld(spec, attempt);
     const asked = this.now();
     if (attempt.fencedAt === undefined || asked - attempt.fencedAt > FENCE_FRESH_MS) {
@@ -481,7 +492,6 @@ export class ExportRunner {
       }
       attempt.fencedAt = asked;
     }
-    return peers.writer.uploadArtifacts({ stageId });
   }
 
   /**
@@ -570,8 +580,11 @@ export class ExportRunner {
   private async commitAsLogged(spec: ExportSpec, runId: string, started: StartedRun, logged: { artifacts: Array<{ path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string }>; committedToCursor: string }, attempt: Attempt): Promise<RunOutcome> {
     const externalTable = spec.externalTable!;
     const committedTo = logged.committedToCursor ? BigInt(logged.committedToCursor) : started.to;
+    const outcome = await this.commit(spec, runId, started.from, committedTo, logged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
+    // After the ledger has the commit: until then the journal keeps a cursor reset from passing
+    // under a log commit the ledger does not know (a hold has no file of its own to keep).
     await this.removeSupersededDeltaFiles(spec, externalTable, started.pending, attempt.account);
-    return await this.commit(spec, runId, started.from, committedTo, logged.artifacts.map((a) => this.artifactRecord(externalTable.name, a)), attempt);
+    return outcome;
   }
 
   private artifactRecord(externalTable: string, a: { path: string; numRecords: bigint; sizeInBytes: bigint; md5?: string }): ArtifactRecord {

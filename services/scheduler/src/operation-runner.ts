@@ -370,7 +370,7 @@ export class OperationRunner {
       // backfill to a later claim, not ended (adopting).
       const inLog = await this.earlierClaimsBatch(spec, claimed, firstBatch);
       if (inLog === "unknown") return;
-      adopting = inLog !== undefined;
+      adopting = !!inLog?.toCursor;
       if (claimed.abandoned && claimed.pending.length && !(await this.cleanedUp(spec, claimed, claimed.pending))) return;
       const to = BigInt(progress!.toCursor);
       const extentsAfter = async (after: bigint) => (await this.peers.cursor.listExtents({ database: spec!.database, tables: spec!.factTables, afterCursor: cursorText(after), upToCursor: to.toString() })).extents;
@@ -571,10 +571,12 @@ export class OperationRunner {
   private async earlierClaimsBatch(spec: ExportSpec, claimed: Claimed, batch: bigint): Promise<DeltaCommit | "unknown" | undefined> {
     if (!isDelta(spec) || !claimed.abandoned) return undefined;
     const found = await this.deltaCommitOf(spec, claimed, batchTxn(batch, claimed.claim - 1n), claimed.pending.length > 0);
-    // A Spillway from before claims were numbered committed a batch under its number alone
-    // (versions below 2^24 are only such commits; the fence above refuses them too).
-    if (found === undefined) return this.deltaCommitOf(spec, claimed, { version: batch }, false);
-    return found;
+    if (found !== undefined || claimed.claim !== 1n) return found;
+    // The first numbered claim of one taken before: a Spillway from before claims were numbered
+    // committed a batch under its number alone (the fence above refuses such commits too). Only
+    // a commit with its range is one: the log answers a version it has passed as held, with none.
+    const legacy = await this.deltaCommitOf(spec, claimed, { version: batch }, false);
+    return legacy === "unknown" || legacy?.toCursor ? legacy : undefined;
   }
 
   /**
