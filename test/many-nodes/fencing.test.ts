@@ -1,6 +1,8 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStorageTarget, parseConnectionString } from "@spillway/storage";
 import { readArtifacts } from "../support/artifact-reader.js";
+import { readDeltaTable } from "../support/delta-reader.js";
 import { AZURITE_KEY, useAzurite, type Azurite } from "../support/azurite.js";
 import { artifactPaths, blobNames, csv, newContainer } from "../support/fixtures.js";
 import { postgresDatabaseForTest } from "../support/postgres.js";
@@ -186,6 +188,72 @@ describe("a node killed mid-upload, its export dropped before its lease expired"
     // The sweep says so once it is done with the record (after the file went).
     await expect.poll(() => b.output(), { timeout: 10_000 }).toMatch(/catalog: removed 1 files that runs of dropped continuous exports had left/);
   });
+});
+
+/**
+ * A backfill to a Delta table whose node is paused between its upload and its log commit,
+ * until the backfill has passed to another node: the other node must not remove files the
+ * paused one can still make the table's. Here the paused node's log commit lands once the
+ * other node has removed its files, before that node's own commit of the batch (its upload
+ * held): without a fence of the paused claim's version first, the table's log would point at
+ * a file that is gone.
+ */
+describe("fencing: a backfill to a Delta table, its node paused between upload and log commit", () => {
+  const ctx = {} as { azurite: Azurite; proxy: HoldingProxy; nodes: SpillwayUnderTest[] };
+  let metadata: { url: string; release(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    ctx.azurite = await useAzurite();
+    metadata = await postgresDatabaseForTest();
+    ctx.proxy = await holdingProxy(new URL(ctx.azurite.serviceUrl).origin);
+    ctx.nodes = [];
+  });
+  afterAll(async () => {
+    for (const n of ctx.nodes) n.signal("SIGCONT");
+    await Promise.all(ctx.nodes.map((n) => n.stop()));
+    await ctx.proxy?.close();
+    await metadata?.release();
+    await ctx.azurite?.stop();
+  });
+
+  it("leaves the table's log pointing at no removed file, and every record in it once", async () => {
+    const extents = await newContainer(ctx.azurite, "extents");
+    const lake = await newContainer(ctx.azurite, "lake");
+    const env = { SPILLWAY_METADATA_URL: metadata!.url, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s" };
+    const a = await startSpillwayProcesses("all", env);
+    ctx.nodes.push(a);
+    await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
+    await a.query.ingest({ table: "Events", format: "csv", payload: csv(Array.from({ length: 10 }, (_, i) => [i + 1])) });
+    await a.catalog.createExternalTable({
+      name: "Lake",
+      kind: "delta",
+      dataFormat: "parquet",
+      columns: [{ name: "Id", type: "long" }],
+      connectionStrings: [`${ctx.proxy.origin}/devstoreaccount1/${lake}/events;${AZURITE_KEY}`],
+    });
+    // Made after the records: they are the backfill's.
+    await a.catalog.createOrAlterContinuousExport({ name: "Out", externalTable: "Lake", query: "SELECT Id FROM Events", properties: { intervalBetweenRuns: { seconds: 3600n } } });
+
+    const logCommit = ctx.proxy.holdNextPut(`/devstoreaccount1/${lake}/events/_delta_log/`);
+    await a.catalog.backfillContinuousExport({ name: "Out" });
+    await logCommit.arrived;
+    a.signal("SIGSTOP");
+    // Past a's lease (2 s), b claims the backfill; its upload of the batch is held in turn.
+    const upload = ctx.proxy.holdNextPut(`/devstoreaccount1/${lake}/events/part-`);
+    const b = await startSpillwayProcesses("all", env);
+    ctx.nodes.push(b);
+    await upload.arrived;
+    // a's log commit lands now, after b removed a's file and before b's own commit.
+    await logCommit.forward();
+    a.signal("SIGCONT");
+    await upload.forward();
+
+    const shown = async () => (await b.catalog.showContinuousExport({ name: "Out" })).export!.backfill!;
+    await expect.poll(async () => (await shown()).state, { timeout: 60_000, interval: 500 }).toBe("Completed");
+    const table = await readDeltaTable(openStorageTarget(parseConnectionString(ctx.azurite.connectionString(`${lake}/events`))));
+    expect(table.rows.map((r) => Number(r.Id)).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    const dataFiles = (await blobNames(ctx.azurite, lake)).filter((n) => !n.includes("_delta_log/"));
+    expect(dataFiles.sort()).toEqual(table.files.map((f) => `events/${decodeURIComponent(f.path)}`).sort());
+  }, 180_000);
 });
 
 interface HoldingProxy {
