@@ -350,8 +350,8 @@ export class ExportRunner {
       if (!externalTable) throw new PermanentRunError(`the external table of export '${spec.name}' no longer exists`);
       this.checkTables(spec);
       // Files failed attempts journaled: only the export's lease holder deletes them, as it starts a
-      // run; a Delta table's once this run's log commit holds the txn they were for (see
-      // removeSupersededDeltaFiles).
+      // run; a Delta table's once the txn they were for is held, by this run's log commit or its
+      // hold, and the ledger has the commit it adopted (see removeSupersededDeltaFiles).
       const delta = externalTable.kind === "delta";
       if (started.pending.length && !delta) await account.phase("clean-up", () => this.deletePending(spec.id, externalTable, started.pending));
 
@@ -430,11 +430,13 @@ export class ExportRunner {
         // keeps the files a log commit holds until the ledger records them (deletePending), so
         // an empty journal says no attempt left such a commit.
         if (delta && started.pending.length) {
-          // Only by the export's run, as it is defined, under its lease: as an upload is.
-          await account.phase("check", () => this.assertStillWanted(spec));
-          await this.leaseFresh(spec, attempt);
           const txnVersion = started.completedRuns + 1n;
-          const held = await withRetry(() => this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion, holdFromCursor: from.toString(), holdToCursor: to.toString() }), this.retry);
+          // Journaled first, as files are (and so only while this run holds the lease): until the
+          // ledger records the run, the hold keeps a cursor reset out by itself, whoever removes
+          // the earlier attempts' entries. A name, not a file: removing it removes nothing.
+          await this.journalBeforeUpload(spec, runId, [`delta-hold:${spec.id}:${txnVersion}`], attempt);
+          // Each try under a lease checked a moment before, as an upload's.
+          const held = await withRetry(async () => (await this.leaseFresh(spec, attempt), this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion, holdFromCursor: from.toString(), holdToCursor: to.toString() })), this.retry);
           if (!held.committed) throw new SpillwayError(ErrorCode.unavailable, `txn ${spec.id} version ${txnVersion} of the Delta log could not be taken for the run's range; the next run tries again`);
           return await this.commitAsLogged(spec, runId, started, { artifacts: held.artifacts, committedToCursor: held.toCursor }, attempt);
         }

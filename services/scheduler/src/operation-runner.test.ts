@@ -474,7 +474,8 @@ describe("OperationRunner, a managed backfill", () => {
     await runOnce(peers);
     // Claim 2's version of batch 1 and all below it are fenced before claim 1's or 2's files go,
     // so a claim paused between its upload and its log commit cannot commit files that are gone.
-    expect(steps).toEqual([`find ${BAND + 2n} from ${BAND}, fenced`, "delete file:///lake/abandoned.parquet", `stage ${BAND + 3n} from ${BAND}`, `stage ${2n * BAND + 3n} from ${2n * BAND}`]);
+    // Then the batch's version before claims were numbered (none here).
+    expect(steps).toEqual([`find ${BAND + 2n} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/abandoned.parquet", `stage ${BAND + 3n} from ${BAND}`, `stage ${2n * BAND + 3n} from ${2n * BAND}`]);
     expect(log.committed).toEqual(["10", "20"]);
     expect(log.finished).toEqual(["Completed"]);
   });
@@ -511,12 +512,12 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.finished).toEqual(["Canceled"]);
   });
 
-  it("to a Delta table: the first numbered claim also finds a batch a Spillway from before claims were numbered committed under its number alone", async () => {
-    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/earlier-claim.parquet"], claim: 1n });
+  it.each([1n, 3n])("to a Delta table: a claim taking over (claim %s) while files are journaled also finds a batch a Spillway from before claims were numbered committed under its number alone", async (claim) => {
+    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/earlier-claim.parquet"], claim });
     peers.writer.findDeltaCommit = inTheLog((version, since) => version === 1n && since === 0n, "10");
     const steps = recordSteps(peers);
     await runOnce(peers);
-    expect(steps.slice(0, 3)).toEqual([`find ${BAND} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/earlier-claim.parquet"]);
+    expect(steps.slice(0, 3)).toEqual([`find ${BAND + claim - 1n} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/earlier-claim.parquet"]);
     expect(log.committed).toEqual(["10", "20"]);
     expect(log.committedArtifacts[0]).toEqual([expect.objectContaining({ path: "file:///lake/earlier-claim.parquet" })]);
     expect(log.finished).toEqual(["Completed"]);
@@ -534,8 +535,8 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.releasedFor).toEqual([10_000n]);
   });
 
-  it("to a Delta table: the first numbered claim takes a version the log has passed, answered as held without a range, for no commit: the backfill ends when canceled", async () => {
-    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 1n });
+  it("to a Delta table: a claim taking over takes a version before claims were numbered that the log has passed, answered as held without a range, for no commit: the backfill ends when canceled", async () => {
+    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 3n });
     // As the writer answers an exact version below the log's txn of the operation (its own fence just above).
     peers.writer.findDeltaCommit = async (req) => ({ committed: req.txnVersion === 1n && !req.fence, artifacts: [], toCursor: "" }) as never;
     hooks.cancelAt = "batch 1 of 2";
@@ -549,7 +550,7 @@ describe("OperationRunner, a managed backfill", () => {
     peers.catalog.listExportSpecs = async () => ({ specs: [] }) as never;
     const steps = recordSteps(peers);
     await runOnce(peers);
-    expect(steps).toEqual([`find ${BAND + 1n} from ${BAND}, fenced`, "delete file:///lake/abandoned.parquet"]);
+    expect(steps).toEqual([`find ${BAND + 1n} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/abandoned.parquet"]);
     expect(log.finished).toEqual(["Failed"]);
   });
 

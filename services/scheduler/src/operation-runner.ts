@@ -571,10 +571,11 @@ export class OperationRunner {
   private async earlierClaimsBatch(spec: ExportSpec, claimed: Claimed, batch: bigint): Promise<DeltaCommit | "unknown" | undefined> {
     if (!isDelta(spec) || !claimed.abandoned) return undefined;
     const found = await this.deltaCommitOf(spec, claimed, batchTxn(batch, claimed.claim - 1n), claimed.pending.length > 0);
-    if (found !== undefined || claimed.claim !== 1n) return found;
-    // The first numbered claim of one taken before: a Spillway from before claims were numbered
-    // committed a batch under its number alone (the fence above refuses such commits too). Only
-    // a commit with its range is one: the log answers a version it has passed as held, with none.
+    if (found !== undefined || !claimed.pending.length) return found;
+    // A Spillway from before claims were numbered committed a batch under its number alone (the
+    // fence above refuses such commits too); its files stay journaled until the ledger records
+    // it, so this is asked while files are. Only a commit with its range is one: the log
+    // answers a version it has passed as held, with none.
     const legacy = await this.deltaCommitOf(spec, claimed, { version: batch }, false);
     return legacy === "unknown" || legacy?.toCursor ? legacy : undefined;
   }
