@@ -50,3 +50,19 @@ export function plannedArtifactPaths(table: ExternalTable, stem: string, files: 
   const spreadKey = spreadKeyOf(stem);
   return Array.from({ length: files }, (_, k) => locationPathOf(locations[artifactTargetIndex(k, spreadKey, locations.length)]!, stagedArtifactName(table, stem, k)));
 }
+
+const DELTA_HOLD_ENTRY = "delta-hold:";
+
+/**
+ * The journal entry of a Delta run's hold of its txn (an empty log commit for its range): it
+ * names no file, and is journaled as files are so it keeps a cursor reset out until the
+ * ledger records the run (README "A node that died mid-run"). Removing it removes nothing.
+ */
+export function deltaHoldEntry(exportId: string, txnVersion: bigint): string {
+  return `${DELTA_HOLD_ENTRY}${exportId}:${txnVersion}`;
+}
+
+/** Whether a journal entry names a file (not a Delta run's hold). */
+export function namesFile(entry: string): boolean {
+  return !entry.startsWith(DELTA_HOLD_ENTRY);
+}

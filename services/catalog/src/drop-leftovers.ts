@@ -1,6 +1,7 @@
 import { fromJsonString } from "@bufbuild/protobuf";
 import { errorMessage, redactSecrets } from "@spillway/errors";
 import { ExternalTableSchema, type ExternalTable } from "@spillway/proto";
+import { namesFile } from "@spillway/storage";
 import type { CatalogStore, CatalogTransaction, DefinitionKind } from "./catalog-store.js";
 import type { CatalogPeers } from "./peer-clients.js";
 
@@ -26,13 +27,13 @@ interface Leftovers {
   droppedAtMs: number;
 }
 
-/** Removes the files an export's journal lists from its table's storage, then from the journal; how many. */
+/** Removes the files an export's journal lists from its table's storage, then from the journal; how many files it listed. */
 export async function removeJournaled(peers: Pick<CatalogPeers, "cursor" | "writer">, exportId: string, externalTable: ExternalTable, pending: Array<{ path: string }>): Promise<number> {
   const paths = [...new Set(pending.map((p) => p.path))];
   if (paths.length === 0) return 0;
   await peers.writer.deleteArtifacts({ externalTable, paths });
   await peers.cursor.clearPending({ exportId, paths });
-  return paths.length;
+  return paths.filter(namesFile).length;
 }
 
 /** Records, in the drop's own write, that the export's journal may list files left to a run in flight. */

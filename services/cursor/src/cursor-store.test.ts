@@ -138,6 +138,33 @@ describe("CursorStore on DuckDB", () => {
     }
   });
 
+  it("tells the claims of an operation an older version had claimed (whose backfill may have committed a batch under its number alone) from those of one it had not", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "spillway-cursor-upgrade-"));
+    try {
+      let store = await CursorStore.open(dir);
+      for (const id of ["claimed-then", "waiting-then"]) await store.createOperation(id, "db", "Backfill", "{}");
+      await store.close();
+      // The store as a version before claims were numbered left it: one operation claimed, the other waiting.
+      await onStoreFile(dir, ["ALTER TABLE operations DROP COLUMN claimed_before_numbering", "ALTER TABLE operations DROP COLUMN claims", "UPDATE operations SET owner = 'old', expires_at = TIMESTAMP '2000-01-01' WHERE operation_id = 'claimed-then'"]);
+
+      store = await CursorStore.open(dir);
+      expect(await store.claimOperation("a", 60_000)).toMatchObject({ operation: { operationId: "claimed-then" }, abandoned: true, claim: 1n, claimedBeforeNumbering: true });
+      expect(await store.claimOperation("a", 60_000)).toMatchObject({ operation: { operationId: "waiting-then" }, abandoned: false, claim: 1n, claimedBeforeNumbering: false });
+      // Given up: the next claims say the same.
+      await store.renewOperation("claimed-then", "a", 0);
+      await store.renewOperation("waiting-then", "a", 0);
+      await new Promise((r) => setTimeout(r, 5));
+      const next = [await store.claimOperation("b", 60_000), await store.claimOperation("b", 60_000)];
+      expect(next.map((c) => [c?.operation.operationId, c?.claim, c?.claimedBeforeNumbering])).toEqual([
+        ["claimed-then", 2n, true],
+        ["waiting-then", 2n, false],
+      ]);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("opens a store of the version that kept leases in a table of their own: the table goes, leases live in the export's row", async () => {
     const dir = await mkdtemp(join(tmpdir(), "spillway-cursor-upgrade-"));
     try {

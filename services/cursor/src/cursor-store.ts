@@ -185,6 +185,8 @@ const SCHEMA = [
   `ALTER TABLE export_state ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMP`,
   // How many times each operation was claimed: a Delta backfill's txn versions carry it (claimOperation).
   `ALTER TABLE operations ADD COLUMN IF NOT EXISTS claims BIGINT DEFAULT 0`,
+  // Whether it had been claimed when claims began to be numbered (claimOperation).
+  `ALTER TABLE operations ADD COLUMN IF NOT EXISTS claimed_before_numbering BOOLEAN DEFAULT false`,
 ];
 
 /**
@@ -859,7 +861,7 @@ export class CursorStore {
    * Each claim is numbered, from 1, so a later claim can tell its own txn in a Delta log from
    * an earlier one's (README "A node that died mid-run").
    */
-  async claimOperation(owner: string, ttlMs: number): Promise<{ operation: OperationRecord; abandoned: boolean; pending: string[]; claim: bigint } | undefined> {
+  async claimOperation(owner: string, ttlMs: number): Promise<{ operation: OperationRecord; abandoned: boolean; pending: string[]; claim: bigint; claimedBeforeNumbering: boolean } | undefined> {
     return this.db.transaction(async (q) => {
       const now = new Date(this.now());
       const row = await q.one(
@@ -869,9 +871,18 @@ export class CursorStore {
       if (!row) return undefined;
       const operation = operationOf(row);
       const claim = BigInt((row.claims as bigint | null) ?? 0n) + 1n;
-      await q.run("UPDATE operations SET owner = $2, expires_at = $3, updated_at = $4, claims = $5 WHERE operation_id = $1", [operation.operationId, owner, new Date(this.now() + ttlMs), now, claim]);
+      // Owned, yet never claimed with a number: an older Spillway claimed it.
+      const claimedBeforeNumbering = Boolean(row.claimed_before_numbering) || (claim === 1n && operation.owner !== "");
+      await q.run("UPDATE operations SET owner = $2, expires_at = $3, updated_at = $4, claims = $5, claimed_before_numbering = $6 WHERE operation_id = $1", [
+        operation.operationId,
+        owner,
+        new Date(this.now() + ttlMs),
+        now,
+        claim,
+        claimedBeforeNumbering,
+      ]);
       const pending = (await pendingOf(q, operation.operationId)).map((p) => p.path);
-      return { operation: { ...operation, owner }, abandoned: operation.owner !== "", pending, claim };
+      return { operation: { ...operation, owner }, abandoned: operation.owner !== "", pending, claim, claimedBeforeNumbering };
     });
   }
 

@@ -216,8 +216,8 @@ function ledgerHandlers(store: CursorStore) {
     async claimOperation(req: ClaimOperationRequest) {
       const claimed = await store.claimOperation(req.owner, Number(req.leaseTtlMs));
       if (!claimed) return { found: false };
-      const { operation, abandoned, pending, claim } = claimed;
-      return { found: true, operationId: operation.operationId, database: operation.database, requestJson: operation.request, abandoned, pending, claim };
+      const { operation, abandoned, pending, claim, claimedBeforeNumbering } = claimed;
+      return { found: true, operationId: operation.operationId, database: operation.database, requestJson: operation.request, abandoned, pending, claim, claimedBeforeNumbering };
     },
     renewOperation: async (req: RenewOperationRequest) => store.renewOperation(req.operationId, req.owner, Number(req.leaseTtlMs), req.phase),
     async finishOperation(req: FinishOperationRequest) {

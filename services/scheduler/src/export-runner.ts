@@ -4,7 +4,7 @@ import { ErrorCode, errorMessage, isPermanent, isRetryable, redactSecrets, Spill
 import { cursorText, durationMs, minCursor, ticksFromEpochMs } from "@spillway/kusto";
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
-import { plannedArtifactPaths } from "@spillway/storage";
+import { deltaHoldEntry, plannedArtifactPaths } from "@spillway/storage";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, LedgerExportState, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
 import { RunAccount } from "./run-account.js";
@@ -433,8 +433,8 @@ export class ExportRunner {
           const txnVersion = started.completedRuns + 1n;
           // Journaled first, as files are (and so only while this run holds the lease): until the
           // ledger records the run, the hold keeps a cursor reset out by itself, whoever removes
-          // the earlier attempts' entries. A name, not a file: removing it removes nothing.
-          await this.journalBeforeUpload(spec, runId, [`delta-hold:${spec.id}:${txnVersion}`], attempt);
+          // the earlier attempts' entries.
+          await this.journalBeforeUpload(spec, runId, [deltaHoldEntry(spec.id, txnVersion)], attempt);
           // Each try under a lease checked a moment before, as an upload's.
           const held = await withRetry(async () => (await this.leaseFresh(spec, attempt), this.peers.writer.findDeltaCommit({ externalTable, appId: spec.id, txnVersion, holdFromCursor: from.toString(), holdToCursor: to.toString() })), this.retry);
           if (!held.committed) throw new SpillwayError(ErrorCode.unavailable, `txn ${spec.id} version ${txnVersion} of the Delta log could not be taken for the run's range; the next run tries again`);

@@ -286,7 +286,7 @@ describe("OperationRunner, a managed backfill", () => {
   const batchOf = (version: bigint | undefined) => (version ?? 0n) >> 24n;
 
   /** A backfill of export E over two extents (cursors 10 and 20), in batches of one extent each. */
-  function backfillFakes(kind = "blob", claim: { abandoned?: boolean; pending?: string[]; claim?: bigint } = {}) {
+  function backfillFakes(kind = "blob", claim: { abandoned?: boolean; pending?: string[]; claim?: bigint; claimedBeforeNumbering?: boolean } = {}) {
     const log = { committed: [] as string[], deleted: [] as string[][], finished: [] as string[], staged: [] as string[], uploaded: 0, released: 0, releasedFor: [] as bigint[], committedArtifacts: [] as unknown[][] };
     const hooks = {
       /** After the commit landed (its answer lost). */
@@ -315,7 +315,7 @@ describe("OperationRunner, a managed backfill", () => {
         claimOperation: async () => {
           if (claimed) return { found: false } as never;
           claimed = true;
-          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: claim.abandoned ?? false, pending: claim.pending ?? [], claim: claim.claim ?? 1n } as never;
+          return { found: true, operationId: "bf-1", database: "db", requestJson: JSON.stringify({ kind: "Backfill", exportId: "export-1", name: "E", externalTable: "Lake" }), abandoned: claim.abandoned ?? false, pending: claim.pending ?? [], claim: claim.claim ?? 1n, claimedBeforeNumbering: claim.claimedBeforeNumbering ?? false } as never;
         },
         // A lease shorter than the runner's (30 s) is one given up: at once (0) or to be retried later.
         renewOperation: async (req) => (req.leaseTtlMs! < 30_000n && log.releasedFor.push(req.leaseTtlMs!), req.leaseTtlMs === 0n ? (log.released++, { held: true }) : { held: req.phase === "commit" ? hooks.heldAtCommit : true, cancelRequested: !!hooks.cancelAt && req.phase === hooks.cancelAt }) as never,
@@ -474,8 +474,7 @@ describe("OperationRunner, a managed backfill", () => {
     await runOnce(peers);
     // Claim 2's version of batch 1 and all below it are fenced before claim 1's or 2's files go,
     // so a claim paused between its upload and its log commit cannot commit files that are gone.
-    // Then the batch's version before claims were numbered (none here).
-    expect(steps).toEqual([`find ${BAND + 2n} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/abandoned.parquet", `stage ${BAND + 3n} from ${BAND}`, `stage ${2n * BAND + 3n} from ${2n * BAND}`]);
+    expect(steps).toEqual([`find ${BAND + 2n} from ${BAND}, fenced`, "delete file:///lake/abandoned.parquet", `stage ${BAND + 3n} from ${BAND}`, `stage ${2n * BAND + 3n} from ${2n * BAND}`]);
     expect(log.committed).toEqual(["10", "20"]);
     expect(log.finished).toEqual(["Completed"]);
   });
@@ -512,8 +511,8 @@ describe("OperationRunner, a managed backfill", () => {
     expect(log.finished).toEqual(["Canceled"]);
   });
 
-  it.each([1n, 3n])("to a Delta table: a claim taking over (claim %s) while files are journaled also finds a batch a Spillway from before claims were numbered committed under its number alone", async (claim) => {
-    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/earlier-claim.parquet"], claim });
+  it.each([1n, 3n])("to a Delta table: a claim taking over (claim %s) an operation an older Spillway had claimed, while files are journaled, also finds a batch committed under its number alone", async (claim) => {
+    const { peers, log } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/earlier-claim.parquet"], claim, claimedBeforeNumbering: true });
     peers.writer.findDeltaCommit = inTheLog((version, since) => version === 1n && since === 0n, "10");
     const steps = recordSteps(peers);
     await runOnce(peers);
@@ -536,7 +535,7 @@ describe("OperationRunner, a managed backfill", () => {
   });
 
   it("to a Delta table: a claim taking over takes a version before claims were numbered that the log has passed, answered as held without a range, for no commit: the backfill ends when canceled", async () => {
-    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 3n });
+    const { peers, log, hooks } = backfillFakes("delta", { abandoned: true, pending: ["file:///lake/abandoned.parquet"], claim: 3n, claimedBeforeNumbering: true });
     // As the writer answers an exact version below the log's txn of the operation (its own fence just above).
     peers.writer.findDeltaCommit = async (req) => ({ committed: req.txnVersion === 1n && !req.fence, artifacts: [], toCursor: "" }) as never;
     hooks.cancelAt = "batch 1 of 2";
@@ -550,7 +549,7 @@ describe("OperationRunner, a managed backfill", () => {
     peers.catalog.listExportSpecs = async () => ({ specs: [] }) as never;
     const steps = recordSteps(peers);
     await runOnce(peers);
-    expect(steps).toEqual([`find ${BAND + 1n} from ${BAND}, fenced`, "find 1 from 0", "delete file:///lake/abandoned.parquet"]);
+    expect(steps).toEqual([`find ${BAND + 1n} from ${BAND}, fenced`, "delete file:///lake/abandoned.parquet"]);
     expect(log.finished).toEqual(["Failed"]);
   });
 

@@ -73,7 +73,7 @@ const RETRY_LATER_MS = 10_000;
 type DeltaCommit = { artifacts: OperationArtifact[]; toCursor: string };
 
 /** An operation as this attempt claimed it, with the attempt's own lease owner. */
-type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[]; claim: bigint };
+type Claimed = { operationId: string; owner: string; database: string; requestJson: string; abandoned: boolean; pending: string[]; claim: bigint; claimedBeforeNumbering: boolean };
 /** What the ledger knows an attempt by. */
 type Attempt = Pick<Claimed, "operationId" | "owner">;
 
@@ -571,11 +571,11 @@ export class OperationRunner {
   private async earlierClaimsBatch(spec: ExportSpec, claimed: Claimed, batch: bigint): Promise<DeltaCommit | "unknown" | undefined> {
     if (!isDelta(spec) || !claimed.abandoned) return undefined;
     const found = await this.deltaCommitOf(spec, claimed, batchTxn(batch, claimed.claim - 1n), claimed.pending.length > 0);
-    if (found !== undefined || !claimed.pending.length) return found;
-    // A Spillway from before claims were numbered committed a batch under its number alone (the
-    // fence above refuses such commits too); its files stay journaled until the ledger records
-    // it, so this is asked while files are. Only a commit with its range is one: the log
-    // answers a version it has passed as held, with none.
+    // Only a Spillway from before claims were numbered committed a batch under its number alone
+    // (the fence above refuses such commits too), and its files stay journaled until the ledger
+    // records it: asked of such an operation, while files are (a search of the whole log). Only
+    // a commit with its range is one: the log answers a version it has passed as held, with none.
+    if (found !== undefined || !claimed.claimedBeforeNumbering || !claimed.pending.length || batch >= BATCH_TXNS) return found;
     const legacy = await this.deltaCommitOf(spec, claimed, { version: batch }, false);
     return legacy === "unknown" || legacy?.toCursor ? legacy : undefined;
   }
