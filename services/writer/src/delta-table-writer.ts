@@ -100,28 +100,34 @@ export interface CommittedRun {
  * fences do not; a later version (a later claim's fence or commit) holds it as a fence.
  */
 export async function committedRun(log: DeltaLog, snap: DeltaSnapshot, appId: string, txnVersion: number, since = txnVersion): Promise<CommittedRun | undefined> {
-  if ((snap.txns.get(appId) ?? -1) < since) return undefined;
+  const latest = snap.txns.get(appId) ?? -1;
+  if (latest < since) return undefined;
+  /** The app's txn version a commit holds, if it is this app's. */
+  const versionOf = (info: Record<string, unknown>) => {
+    const s = spillwayInfo(info);
+    return s?.appId === appId ? s.txnVersion : undefined;
+  };
   const isIt = (info: Record<string, unknown>) => {
-    const s = info.spillway as { appId?: string; txnVersion?: number; fence?: boolean } | undefined;
-    if (s?.appId !== appId || s.txnVersion === undefined) return false;
-    return s.txnVersion === txnVersion || (s.txnVersion >= since && s.txnVersion < txnVersion && s.fence !== true);
+    const v = versionOf(info);
+    return v === txnVersion || (v !== undefined && v >= since && v < txnVersion && spillwayInfo(info)?.fence !== true);
   };
   const described = (info: Record<string, unknown>, adds: AddAction[]) => {
-    const s = info.spillway as { toCursor?: string; fence?: boolean };
-    return { adds, toCursor: s.toCursor ?? "", fence: s.fence === true };
+    const s = spillwayInfo(info);
+    return { adds, toCursor: s?.toCursor ?? "", fence: s?.fence === true };
   };
   for (const [version, info] of snap.commitInfos) if (isIt(info)) return described(info, snap.addsByVersion.get(version) ?? []);
   // Folded into a checkpoint: its version's own file is still in the log, and says what it
   // committed. A commit of the app below `since` ends the search: its versions only grow.
-  const older = (info: Record<string, unknown>) => {
-    const s = info.spillway as { appId?: string; txnVersion?: number } | undefined;
-    return s?.appId === appId && s.txnVersion !== undefined && s.txnVersion < since;
-  };
-  const folded = await log.findCommit(isIt, older);
+  const folded = await log.findCommit(isIt, (info) => (versionOf(info) ?? since) < since);
   if (folded) return described(folded.commitInfo, folded.adds);
   // Only earlier claims' fences: the batch is not committed, and this version may take it.
-  if ((snap.txns.get(appId) ?? -1) < txnVersion) return undefined;
+  if (latest < txnVersion) return undefined;
   return { adds: [], toCursor: "", fence: since < txnVersion };
+}
+
+/** What Spillway wrote into a commit's commitInfo (commitDelta): its txn, range and whether it is a fence. */
+function spillwayInfo(info: Record<string, unknown>): { appId?: string; txnVersion?: number; toCursor?: string; fence?: boolean } | undefined {
+  return info.spillway as { appId?: string; txnVersion?: number; toCursor?: string; fence?: boolean } | undefined;
 }
 
 /**
