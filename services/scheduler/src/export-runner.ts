@@ -5,6 +5,7 @@ import { cursorText, durationMs, minCursor, ticksFromEpochMs } from "@spillway/k
 import type { ExportSpec } from "@spillway/proto";
 import { withRetry, DEFAULT_RETRY, type RetryOptions } from "@spillway/rpc";
 import { deltaHoldEntry, plannedArtifactPaths } from "@spillway/storage";
+import { removeJournaledFiles } from "./journaled-files.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import type { ArtifactRecord, LedgerExportState, PendingArtifact, RunLedger, StartedRun } from "./run-ledger.js";
 import { RunAccount } from "./run-account.js";
@@ -631,10 +632,7 @@ export class ExportRunner {
   private async deletePending(exportId: string, externalTable: ExportSpec["externalTable"], pending: PendingArtifact[]): Promise<void> {
     if (pending.length === 0 || !externalTable) return;
     const paths = [...new Set(pending.map((p) => p.path))];
-    // Files a Delta log's commit holds stay journaled until the ledger records that commit (commitRun clears them).
-    const { kept } = await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable, paths }), this.retry);
-    const keptSet = new Set(kept);
-    await this.store.clearPending(exportId, paths.filter((p) => !keptSet.has(p)));
+    await this.store.clearPending(exportId, await removeJournaledFiles(this.peers.writer, externalTable, paths, this.retry));
   }
 
   /** A run of an export that was dropped, disabled or redefined meanwhile must not commit. */

@@ -5,6 +5,7 @@ import { RunResourcesSchema, type ExportSpec } from "@spillway/proto";
 import { cursorText } from "@spillway/kusto";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "@spillway/rpc";
 import { spoolRequest, stageRequest } from "./export-runner.js";
+import { removeJournaledFiles } from "./journaled-files.js";
 import type { SchedulerPeers } from "./peer-clients.js";
 import { RunAccount } from "./run-account.js";
 import { manifestOf, type ManifestToWrite } from "./run-manifest.js";
@@ -665,13 +666,10 @@ export class OperationRunner {
     if (!held) throw new LeaseLost();
   }
 
-  /** Deletes `paths` from the target, then forgets them in the journal. */
+  /** Deletes `paths` from the target, then forgets them in the journal (but those a Delta log holds: removeJournaledFiles). */
   private async deleteFiles(spec: ExportSpec, operationId: string, paths: string[]): Promise<void> {
     if (paths.length === 0) return;
-    // Files a Delta log's commit holds stay journaled until the ledger records that commit.
-    const { kept } = await withRetry(() => this.peers.writer.deleteArtifacts({ externalTable: spec.externalTable, paths }), this.retry);
-    const keptSet = new Set(kept);
-    await this.peers.cursor.clearPending({ exportId: operationId, paths: paths.filter((p) => !keptSet.has(p)) });
+    await this.peers.cursor.clearPending({ exportId: operationId, paths: await removeJournaledFiles(this.peers.writer, spec.externalTable, paths, this.retry) });
   }
 
   private async finish(
