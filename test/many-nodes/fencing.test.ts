@@ -9,12 +9,17 @@ import { postgresDatabaseForTest } from "../support/postgres.js";
 import { startSpillwayProcesses, type SpillwayUnderTest } from "../support/spillway-processes.js";
 
 /** Two nodes on one PostgreSQL and an extent store, an export to a lake behind a proxy that can hold an upload. */
-function twoNodes() {
-  const ctx = {} as { azurite: Azurite; proxy: HoldingProxy; nodes: SpillwayUnderTest[]; lake: string };
+/**
+ * Azurite, a PostgreSQL database and a proxy in front of Azurite for the suite; the nodes it
+ * starts (pushed to `nodes`) are continued and stopped after it.
+ */
+function besideAProxy() {
+  const ctx = {} as { azurite: Azurite; proxy: HoldingProxy; nodes: SpillwayUnderTest[]; metadataUrl: string };
   let metadata: { url: string; release(): Promise<void> } | undefined;
   beforeAll(async () => {
     ctx.azurite = await useAzurite();
     metadata = await postgresDatabaseForTest();
+    ctx.metadataUrl = metadata.url;
     ctx.proxy = await holdingProxy(new URL(ctx.azurite.serviceUrl).origin);
     ctx.nodes = [];
   });
@@ -25,13 +30,18 @@ function twoNodes() {
     await metadata?.release();
     await ctx.azurite?.stop();
   });
+  return ctx;
+}
+
+function twoNodes() {
+  const ctx = besideAProxy() as ReturnType<typeof besideAProxy> & { lake: string };
   return {
     ctx,
     /** Starts the nodes (a 2 s run lease) and defines table Events and export Out to the lake; an hour between runs: only the runs the test asks for happen. */
     async start(env: Record<string, string> = {}) {
       const extents = await newContainer(ctx.azurite, "extents");
       ctx.lake = await newContainer(ctx.azurite, "lake");
-      const all = { SPILLWAY_METADATA_URL: metadata!.url, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s", ...env };
+      const all = { SPILLWAY_METADATA_URL: ctx.metadataUrl, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s", ...env };
       const [a, b] = [await startSpillwayProcesses("all", all), await startSpillwayProcesses("all", all)];
       ctx.nodes.push(a, b);
       await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
@@ -199,26 +209,12 @@ describe("a node killed mid-upload, its export dropped before its lease expired"
  * a file that is gone.
  */
 describe("fencing: a backfill to a Delta table, its node paused between upload and log commit", () => {
-  const ctx = {} as { azurite: Azurite; proxy: HoldingProxy; nodes: SpillwayUnderTest[] };
-  let metadata: { url: string; release(): Promise<void> } | undefined;
-  beforeAll(async () => {
-    ctx.azurite = await useAzurite();
-    metadata = await postgresDatabaseForTest();
-    ctx.proxy = await holdingProxy(new URL(ctx.azurite.serviceUrl).origin);
-    ctx.nodes = [];
-  });
-  afterAll(async () => {
-    for (const n of ctx.nodes) n.signal("SIGCONT");
-    await Promise.all(ctx.nodes.map((n) => n.stop()));
-    await ctx.proxy?.close();
-    await metadata?.release();
-    await ctx.azurite?.stop();
-  });
+  const ctx = besideAProxy();
 
   it("leaves the table's log pointing at no removed file, and every record in it once", async () => {
     const extents = await newContainer(ctx.azurite, "extents");
     const lake = await newContainer(ctx.azurite, "lake");
-    const env = { SPILLWAY_METADATA_URL: metadata!.url, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s" };
+    const env = { SPILLWAY_METADATA_URL: ctx.metadataUrl, SPILLWAY_EXTENT_STORE: ctx.azurite.connectionString(`${extents}/cluster`), SPILLWAY_RUN_LEASE: "2s" };
     const a = await startSpillwayProcesses("all", env);
     ctx.nodes.push(a);
     await a.catalog.createTable({ name: "Events", columns: [{ name: "Id", type: "long" }] });
