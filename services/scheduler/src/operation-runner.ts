@@ -324,6 +324,16 @@ export class OperationRunner {
     // An earlier claim's commit of the first batch is in the Delta log, not yet in the ledger.
     let adopting = false;
     try {
+      let backfill;
+      try {
+        backfill = await this.peers.cursor.getBackfill({ operationId });
+      } catch (err) {
+        // Not ended while what earlier claims left cannot be settled: tried again in a while.
+        if (isRetryable(err)) return await this.giveUp(claimed, RETRY_LATER_MS);
+        throw err;
+      }
+      const { progress, doneCursor } = backfill;
+      const firstBatch = progress!.batchesDone + 1n;
       try {
         spec = await this.exportSpec(claimed.database, request);
       } catch (err) {
@@ -339,31 +349,12 @@ export class OperationRunner {
             if (!isRetryable(planErr)) throw planErr;
             return await this.giveUp(claimed, RETRY_LATER_MS);
           }
-          if (isDelta(target)) {
-            let batchesDone: bigint;
-            try {
-              batchesDone = (await this.peers.cursor.getBackfill({ operationId })).progress!.batchesDone;
-            } catch (readErr) {
-              if (!isRetryable(readErr)) throw readErr;
-              return await this.giveUp(claimed, RETRY_LATER_MS);
-            }
-            // As below: earlier claims' versions of the next batch are fenced before their files go.
-            if ((await this.earlierClaimsBatch(target, claimed, batchesDone + 1n)) === "unknown") return;
-          }
+          // As below: earlier claims' versions of the next batch are fenced before their files go.
+          if ((await this.earlierClaimsBatch(target, claimed, firstBatch)) === "unknown") return;
           if (!(await this.cleanedUp(target, claimed, claimed.pending))) return;
         }
         throw err;
       }
-      let backfill;
-      try {
-        backfill = await this.peers.cursor.getBackfill({ operationId });
-      } catch (err) {
-        // Not ended while what earlier claims left cannot be settled: tried again in a while.
-        if (isRetryable(err)) return await this.giveUp(claimed, RETRY_LATER_MS);
-        throw err;
-      }
-      const { progress, doneCursor } = backfill;
-      const firstBatch = progress!.batchesDone + 1n;
       // The first batch as an earlier claim committed it to the Delta log, if one did: the
       // batch's commit, with its range and files, committed to the ledger before any check or
       // query that could end the backfill without it. The writer keeps the files the log has,
