@@ -16,6 +16,8 @@ interface Waiting<O> {
   reject(err: unknown): void;
   /** The watcher running it, while one does. */
   takenBy?: symbol;
+  /** Refuses it should no watcher take it in time; cleared once it ends. */
+  pickUp?: NodeJS.Timeout;
 }
 
 /**
@@ -37,12 +39,12 @@ export class RunRequestBoard<O> {
     return new Promise<O>((resolve, reject) => {
       const entry: Waiting<O> = { request, resolve, reject };
       this.waiting.set(request.requestId, entry);
-      const timer = setTimeout(() => {
+      entry.pickUp = setTimeout(() => {
         if (entry.takenBy || !this.waiting.has(request.requestId)) return;
         this.waiting.delete(request.requestId);
         reject(new SpillwayError(ErrorCode.unavailable, `no scheduler took the run of '${name}' within ${this.pickUpMs / 1000} s; is the scheduler running?`));
       }, this.pickUpMs);
-      timer.unref();
+      entry.pickUp.unref();
       this.wake();
     });
   }
@@ -52,7 +54,10 @@ export class RunRequestBoard<O> {
     const me = Symbol("watcher");
     let wakeUp: () => void = () => {};
     this.watchers.set(me, () => wakeUp());
-    const stopped = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    // The abort wakes the wait under way. Not a race with a promise of the abort: each wait
+    // would add a reaction to it that lives as long as the watcher, one per request.
+    const onAbort = () => wakeUp();
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
       while (!signal.aborted) {
         const next = [...this.waiting.values()].find((w) => !w.takenBy);
@@ -61,9 +66,10 @@ export class RunRequestBoard<O> {
           yield next.request;
           continue;
         }
-        await Promise.race([new Promise<void>((resolve) => (wakeUp = resolve)), stopped]);
+        await new Promise<void>((resolve) => (wakeUp = resolve));
       }
     } finally {
+      signal.removeEventListener("abort", onAbort);
       this.watchers.delete(me);
       for (const w of this.waiting.values()) if (w.takenBy === me) w.takenBy = undefined;
       this.wake();
@@ -75,6 +81,8 @@ export class RunRequestBoard<O> {
     const entry = this.waiting.get(requestId);
     if (!entry) return;
     this.waiting.delete(requestId);
+    // Else it would hold the request and its outcome for the rest of pickUpMs.
+    clearTimeout(entry.pickUp);
     if ("outcome" in result) entry.resolve(result.outcome);
     else entry.reject(result.error);
   }
