@@ -3,6 +3,7 @@
 // loads into the main thread. Only plain data leaves this file.
 import { createRequire } from "node:module";
 import { parentPort } from "node:worker_threads";
+import { AnalysisCache } from "./analysis-cache.js";
 import type { KqlSchema, KqlTable } from "./kql-schema.js";
 import type { AnalysisDump, DumpedType, SyntaxDump } from "./syntax-dump.js";
 import { readCommand, UnknownCommand } from "./command-reader.js";
@@ -218,10 +219,12 @@ export function analysis(text: string, schema: KqlSchema): Analysis {
 // what makes the worker "warm".
 if (parentPort) analyze("print x = 1 | where x > 0 | extend y = strcat('a', x)", { database: "warmup", tables: [] });
 
+const analyses = new AnalysisCache<Analysis>();
 parentPort?.on("message", (request: WorkerRequest) => {
   let reply: WorkerReply;
   try {
-    reply = { id: request.id, ok: true, result: analysis(request.text, request.schema) };
+    // The reply is a copy (postMessage clones it): what the cache keeps is never changed.
+    reply = { id: request.id, ok: true, result: analyses.of(request.text, request.schema, () => analysis(request.text, request.schema)) };
   } catch (e: unknown) {
     reply = { id: request.id, ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e) };
   }

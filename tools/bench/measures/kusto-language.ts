@@ -10,7 +10,11 @@ const RUNS = 60;
 const QUERIES = 200;
 /** The KQL twin of EXPORT_QUERY. */
 const KQL_EXPORT_QUERY = (table: string) => `${table} | project Id, Name, Value, Timestamp, Guid, Props`;
-const SMALL_KQL = (table: string) => `${table} | where Value > 100 | summarize n = count(), total = sum(Value) by bin(Timestamp, 1d) | top 5 by n desc`;
+/**
+ * `variant` changes the text, not the answer: Spillway keeps the analyses of texts it was
+ * asked for recently (libs/kql AnalysisCache), and each of #8's queries must be parsed.
+ */
+const SMALL_KQL = (table: string, variant = 0) => `${table} | where Value > ${(100 + variant / 1000).toFixed(3)} | summarize n = count(), total = sum(Value) by bin(Timestamp, 1d) | top 5 by n desc`;
 
 function treeRss(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + (statusBytes(p, "VmRSS") ?? 0), 0);
@@ -56,9 +60,9 @@ export async function kustoLanguage(ctx: BenchContext): Promise<Figure[]> {
     const executeMs: number[] = [];
     for (let i = 0; i < WARMUP + QUERIES; i++) {
       // Alternating, so neither always meets a warmer cache.
-      for (const [run, into] of i % 2 ? ([[kqlQuery, queryMs], [kustoExecute, executeMs]] as const) : ([[kustoExecute, executeMs], [kqlQuery, queryMs]] as const)) {
+      for (const [k, [run, into]] of (i % 2 ? ([[kqlQuery, queryMs], [kustoExecute, executeMs]] as const) : ([[kustoExecute, executeMs], [kqlQuery, queryMs]] as const)).entries()) {
         const q0 = performance.now();
-        const n = await run(sw, SMALL_KQL("Events"));
+        const n = await run(sw, SMALL_KQL("Events", 2 * i + k));
         if (n === 0) throw new Error("the small KQL query answered no rows");
         if (i >= WARMUP) into.push(performance.now() - q0);
       }
@@ -93,7 +97,7 @@ export async function kustoLanguage(ctx: BenchContext): Promise<Figure[]> {
       reportedFigure("8", "start-up to ready (parser loaded on first KQL)", readyMs, "ms", startNotes),
       reportedFigure("8", "RSS with the parser loaded", rssParser / MiB, "MiB"),
       limitFigure("8", `small KQL query (KustoService/Execute), ${QUERIES} after warm-up: p50`, percentile(executeMs, 50), "ms", 30, "p50 ≤ 30 ms", [
-        `\`${SMALL_KQL("Events")}\`; p99 ${fmtMs(percentile(executeMs, 99))}`,
+        `\`${SMALL_KQL("Events")}\`, its literal changed from one query to the next so that each is parsed; p99 ${fmtMs(percentile(executeMs, 99))}`,
       ]),
       reportedFigure("8", `the same query as QueryService/Query in KQL: p50`, percentile(queryMs, 50), "ms", [`p99 ${fmtMs(percentile(queryMs, 99))}`]),
       ratioFigure("8", `export run in KQL vs its SQL twin, ${rows} new rows, ${RUNS - WARMUP} runs each (median)`, median(kqlMs), median(sqlMs), "ms", 1.05, [
