@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { medianRunTimeline, type Span } from "./trace-collector.js";
+import { medianRunTimeline, slowestRunTimelines, type Span } from "./trace-collector.js";
 
 const span = (traceId: string, spanId: string, parentSpanId: string, name: string, startMs: number, durationMs: number): Span => ({ traceId, spanId, parentSpanId, name, startMs, durationMs });
 
@@ -19,5 +19,19 @@ describe("the median run's timeline", () => {
       "         5.0 +4.0 UploadArtifacts (upload to storage)",
     ]);
     expect(medianRunTimeline([])).toEqual([]);
+  });
+});
+
+describe("the slowest runs' timelines", () => {
+  it("lists the longest runs first, each with its own trace's spans", () => {
+    const spans = ["a", "b", "c"].flatMap((t, i) => [span(t, `${t}0`, "", "continuous_export.run", 1000 * i, [10, 30, 20][i]!), span(t, `${t}1`, `${t}0`, "spillway.cursor.v1.CursorService/CommitRun", 1000 * i + 2, i + 1)]);
+    expect(slowestRunTimelines(spans, 2)).toEqual([
+      "the slowest run (30.0 ms), span by span: start offset +duration",
+      "     0.0 +30.0 run span (total)",
+      "       2.0 +2.0 CommitRun",
+      "the 2nd slowest run (20.0 ms), span by span: start offset +duration",
+      "     0.0 +20.0 run span (total)",
+      "       2.0 +3.0 CommitRun",
+    ]);
   });
 });

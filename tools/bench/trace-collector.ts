@@ -147,7 +147,20 @@ export function runPhases(spans: Span[]): RunPhases {
 export function medianRunTimeline(spans: Span[]): string[] {
   const runs = spans.filter((s) => s.name === RUN_SPAN).sort((a, b) => a.durationMs - b.durationMs);
   const run = runs[Math.floor((runs.length - 1) / 2)];
-  if (!run) return [];
+  return run ? runTimeline(spans, run, `the median run (${run.durationMs.toFixed(1)} ms)`) : [];
+}
+
+/** The `count` slowest runs, span by span: what a run in #3's tail (its p99) waited for. */
+export function slowestRunTimelines(spans: Span[], count: number): string[] {
+  const runs = spans.filter((s) => s.name === RUN_SPAN).sort((a, b) => b.durationMs - a.durationMs);
+  return runs.slice(0, count).flatMap((run, i) => runTimeline(spans, run, `the ${i ? `${ordinal(i + 1)} ` : ""}slowest run (${run.durationMs.toFixed(1)} ms)`));
+}
+
+function ordinal(n: number): string {
+  return n === 2 ? "2nd" : n === 3 ? "3rd" : `${n}th`;
+}
+
+function runTimeline(spans: Span[], run: Span, title: string): string[] {
   const trace = spans.filter((s) => s.traceId === run.traceId).sort((a, b) => a.startMs - b.startMs);
   const t0 = trace[0]!.startMs;
   const byId = new Map(trace.map((s) => [s.spanId, s]));
@@ -156,10 +169,7 @@ export function medianRunTimeline(spans: Span[]): string[] {
     for (let p = byId.get(s.parentSpanId); p; p = byId.get(p.parentSpanId)) d++;
     return d;
   };
-  return [
-    `the median run (${run.durationMs.toFixed(1)} ms), span by span: start offset +duration`,
-    ...trace.map((s) => `  ${"  ".repeat(depth(s))}${(s.startMs - t0).toFixed(1).padStart(6)} +${s.durationMs.toFixed(1)} ${label(s.name)}`),
-  ];
+  return [`${title}, span by span: start offset +duration`, ...trace.map((s) => `  ${"  ".repeat(depth(s))}${(s.startMs - t0).toFixed(1).padStart(6)} +${s.durationMs.toFixed(1)} ${label(s.name)}`)];
 }
 
 /** Median and max of spans with the given name. */

@@ -4,7 +4,7 @@ import { EXPORT_QUERY } from "../datagen.js";
 import { fmtMs, limitFigure, median, percentile, type Figure } from "../report.js";
 import { scaled } from "../settings.js";
 import { createBlobExternalTable, createExport, createTable, DATABASE, exportedRows, runNow } from "../spillway-ops.js";
-import { formatPhases, medianRunTimeline, runPhases } from "../trace-collector.js";
+import { formatPhases, medianRunTimeline, runPhases, slowestRunTimelines } from "../trace-collector.js";
 
 const WARMUP_RUNS = 5;
 /** Runs with nothing new to export, timed after the measured ones. */
@@ -70,6 +70,7 @@ async function tracedPhases(ctx: BenchContext, rows: number, runs: number): Prom
       `then ${runs} runs on a Spillway sending its spans to the bench (what tracing costs shows in its latency): p50 ${fmtMs(percentile(latencies, 50))}, p99 ${fmtMs(percentile(latencies, 99))}`,
       ...formatPhases(runPhases(spans)),
       ...medianRunTimeline(spans),
+      ...slowestRunTimelines(spans, 3),
       "the client-side latency minus the RunContinuousExportNow server span is gRPC and the client",
     ];
   } finally {
