@@ -16,7 +16,7 @@ interface Waiting<O> {
   reject(err: unknown): void;
   /** The watcher running it, while one does. */
   takenBy?: symbol;
-  /** Refuses it should no watcher take it in time; cleared once it ends. */
+  /** Refuses it should no watcher take it in time (again, once handed back); cleared once it ends. */
   pickUp?: NodeJS.Timeout;
 }
 
@@ -39,12 +39,7 @@ export class RunRequestBoard<O> {
     return new Promise<O>((resolve, reject) => {
       const entry: Waiting<O> = { request, resolve, reject };
       this.waiting.set(request.requestId, entry);
-      entry.pickUp = setTimeout(() => {
-        if (entry.takenBy || !this.waiting.has(request.requestId)) return;
-        this.waiting.delete(request.requestId);
-        reject(new SpillwayError(ErrorCode.unavailable, `no scheduler took the run of '${name}' within ${this.pickUpMs / 1000} s; is the scheduler running?`));
-      }, this.pickUpMs);
-      entry.pickUp.unref();
+      this.awaitPickUp(entry);
       this.wake();
     });
   }
@@ -71,7 +66,12 @@ export class RunRequestBoard<O> {
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.watchers.delete(me);
-      for (const w of this.waiting.values()) if (w.takenBy === me) w.takenBy = undefined;
+      for (const w of this.waiting.values()) {
+        if (w.takenBy !== me) continue;
+        w.takenBy = undefined;
+        // Its first wait may be over long since: another scheduler has as long again to take it.
+        this.awaitPickUp(w);
+      }
       this.wake();
     }
   }
@@ -85,6 +85,18 @@ export class RunRequestBoard<O> {
     clearTimeout(entry.pickUp);
     if ("outcome" in result) entry.resolve(result.outcome);
     else entry.reject(result.error);
+  }
+
+  /** Refuses `entry` as UNAVAILABLE unless a watcher holds it pickUpMs from now. */
+  private awaitPickUp(entry: Waiting<O>): void {
+    clearTimeout(entry.pickUp);
+    const { requestId, name } = entry.request;
+    entry.pickUp = setTimeout(() => {
+      if (entry.takenBy || !this.waiting.has(requestId)) return;
+      this.waiting.delete(requestId);
+      entry.reject(new SpillwayError(ErrorCode.unavailable, `no scheduler took the run of '${name}' within ${this.pickUpMs / 1000} s; is the scheduler running?`));
+    }, this.pickUpMs);
+    entry.pickUp.unref();
   }
 
   private wake(): void {
