@@ -6,9 +6,9 @@ const events: KqlSchema = { database: "db", tables: [{ name: "Events", columns: 
 const wider: KqlSchema = { database: "db", tables: [{ name: "Events", columns: [{ name: "Id", type: "long" }, { name: "Key", type: "string" }] }] };
 
 /** A cache over an analysis that counts how often it ran. */
-function counting(max?: number) {
+function counting(max?: number, maxBytes?: number) {
   const runs: string[] = [];
-  const cache = new AnalysisCache<{ text: string }>(max);
+  const cache = new AnalysisCache<{ text: string }>(max, maxBytes);
   const of = (text: string, schema = events) => cache.of(text, schema, () => (runs.push(text), { text }));
   return { runs, of };
 }
@@ -40,5 +40,32 @@ describe("AnalysisCache", () => {
     const cache = new AnalysisCache<{ text: string }>();
     expect(() => cache.of("T | bad", events, () => { throw new Error("parser failed"); })).toThrow("parser failed");
     expect(cache.of("T | bad", events, () => ({ text: "again" }))).toEqual({ text: "again" });
+  });
+
+  it("analyzes a long text every time: an .ingest inline carries its records and comes once", () => {
+    const { runs, of } = counting();
+    const ingest = `.ingest inline into table Events <|\n${"1\n".repeat(10_000)}`;
+    of(ingest);
+    of(ingest);
+    expect(runs).toHaveLength(2);
+  });
+
+  it("holds analyses up to a size in all, as JSON: the least recent go first, and one larger than that is not kept", () => {
+    // Each entry here: its key (a 44-character digest, a newline, the text) and `{"text":"…"}`.
+    const { runs, of } = counting(256, 2 * (44 + 1 + 3 + 14));
+    of("aaa");
+    of("bbb");
+    of("ccc");
+    of("bbb");
+    expect(runs).toEqual(["aaa", "bbb", "ccc"]);
+    of("aaa");
+    expect(runs).toEqual(["aaa", "bbb", "ccc", "aaa"]);
+    const huge = "x".repeat(500);
+    of(huge);
+    of(huge);
+    expect(runs.filter((t) => t === huge)).toHaveLength(2);
+    // Nothing was evicted for it.
+    of("aaa");
+    expect(runs).toHaveLength(6);
   });
 });
