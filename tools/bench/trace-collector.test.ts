@@ -26,10 +26,10 @@ describe("the slowest runs' timelines", () => {
   it("lists the longest runs first, each with its own trace's spans", () => {
     const spans = ["a", "b", "c"].flatMap((t, i) => [span(t, `${t}0`, "", "continuous_export.run", 1000 * i, [10, 30, 20][i]!), span(t, `${t}1`, `${t}0`, "spillway.cursor.v1.CursorService/CommitRun", 1000 * i + 2, i + 1)]);
     expect(slowestRunTimelines(spans, 2)).toEqual([
-      "the slowest run (30.0 ms), span by span: start offset +duration",
+      "slowest run #1 (30.0 ms), span by span: start offset +duration",
       "     0.0 +30.0 run span (total)",
       "       2.0 +2.0 CommitRun",
-      "the 2nd slowest run (20.0 ms), span by span: start offset +duration",
+      "slowest run #2 (20.0 ms), span by span: start offset +duration",
       "     0.0 +20.0 run span (total)",
       "       2.0 +3.0 CommitRun",
     ]);

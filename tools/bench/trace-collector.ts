@@ -153,11 +153,7 @@ export function medianRunTimeline(spans: Span[]): string[] {
 /** The `count` slowest runs, span by span: what a run in #3's tail (its p99) waited for. */
 export function slowestRunTimelines(spans: Span[], count: number): string[] {
   const runs = spans.filter((s) => s.name === RUN_SPAN).sort((a, b) => b.durationMs - a.durationMs);
-  return runs.slice(0, count).flatMap((run, i) => runTimeline(spans, run, `the ${i ? `${ordinal(i + 1)} ` : ""}slowest run (${run.durationMs.toFixed(1)} ms)`));
-}
-
-function ordinal(n: number): string {
-  return n === 2 ? "2nd" : n === 3 ? "3rd" : `${n}th`;
+  return runs.slice(0, count).flatMap((run, i) => runTimeline(spans, run, `slowest run #${i + 1} (${run.durationMs.toFixed(1)} ms)`));
 }
 
 function runTimeline(spans: Span[], run: Span, title: string): string[] {
