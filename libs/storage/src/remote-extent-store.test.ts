@@ -1,6 +1,9 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "@spillway/errors";
 import { useAzurite, type Azurite } from "../../../test/support/azurite.js";
@@ -77,6 +80,60 @@ describe("extent store on Azure Blob (Azurite)", () => {
       const err = (await RemoteExtentStore.open(remote, join(dir, "cache"), MB).then(() => new Error("opened"), (e: unknown) => e)) as Error & { code: ErrorCode };
       expect(err).toMatchObject({ code: ErrorCode.unavailable });
       expect(err.message).not.toContain(key);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("extent cache, on a shared folder", () => {
+  /** A writer publishing `names` to a shared folder, a reader with its own cache over it. */
+  async function published(dir: string, names: string[], reader: { bytes: number; entries?: number }) {
+    const shared = openStorageTarget({ kind: "folder", path: join(dir, "shared") });
+    const writer = await RemoteExtentStore.open(shared, join(dir, "writer"), 64 * MB);
+    const handles = names.map((n) => `extents/db/T/${n}.parquet`);
+    for (const h of handles) {
+      await writeFile(await writer.writeTarget(h), Buffer.alloc(100, 65));
+      await writer.publish(h);
+    }
+    return { writer, handles, reader: await RemoteExtentStore.open(shared, join(dir, "reader"), reader.bytes, reader.entries) };
+  }
+
+  it("keeps no more extents than its count bound, however small they are", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "spillway-extent-cache-"));
+    try {
+      const { reader, handles } = await published(dir, ["a", "b", "c"], { bytes: 64 * MB, entries: 2 });
+      for (const h of handles) (await reader.localFiles([h])).release();
+      expect((await readdir(join(dir, "reader/extents/db/T"))).filter((f) => !f.startsWith(".")).sort()).toEqual(["b.parquet", "c.parquet"]);
+      expect(reader.cacheBytes).toBe(200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("holds nothing of the calls that published or read its extents: a cached extent may stay for days", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "spillway-extent-cache-"));
+    try {
+      const { writer, reader, handles } = await published(dir, ["a"], { bytes: 64 * MB });
+      // A call's async context, as a trace's span is held in it (OpenTelemetry's context manager).
+      const context = new AsyncLocalStorage<object>();
+      const seen = await context.run({ span: "the publishing call" }, async () => {
+        const held = new WeakRef(context.getStore()!);
+        await writeFile(await writer.writeTarget("extents/db/T/b.parquet"), Buffer.alloc(100, 66));
+        await writer.publish("extents/db/T/b.parquet");
+        return held;
+      });
+      const read = await context.run({ span: "the reading call" }, async () => {
+        const held = new WeakRef(context.getStore()!);
+        (await reader.localFiles(handles)).release();
+        return held;
+      });
+      await new Promise((r) => setImmediate(r));
+      setFlagsFromString("--expose-gc");
+      (runInNewContext("gc") as () => void)();
+      expect(seen.deref()).toBeUndefined();
+      expect(read.deref()).toBeUndefined();
+      expect(reader.cacheBytes).toBe(100);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,8 +6,19 @@ import type { ExtentStore, LocalExtentFiles } from "./extent-store.js";
 import { extentFileUnder } from "./extent-store.js";
 import type { StorageTarget } from "./storage-target.js";
 
+/**
+ * What a cached extent holds once its file is here. Made at load, outside any call: a promise
+ * made in a call keeps that call's async context (its trace's spans among it) for as long as
+ * the promise lives, and an extent may stay cached for days: heap snapshots of nodes found one
+ * span kept per extent ingested or read.
+ */
+const READY = Promise.resolve();
+
+/** Extents the cache keeps at most, however small: each costs memory, and a file here. */
+export const MAX_CACHED_EXTENTS = 100_000;
+
 interface CachedExtent {
-  /** Settles once the file is on this host (written here, or downloaded). */
+  /** Settles once the file is on this host (written here, or downloaded); READY after that. */
   ready: Promise<void>;
   size: number;
   /** Queries reading it now: it is not evicted while any are. */
@@ -18,8 +29,8 @@ interface CachedExtent {
  * Extents in shared storage (Azure Blob, or a folder every node mounts) for nodes that
  * export together (DESIGN "Scale-out"): every node publishes there, and reads through a
  * bounded local cache, since DuckDB reads local files only here. The cache keeps the most
- * recently used extents up to `maxCacheBytes`; one a query is reading is never evicted
- * under it, so the cache may exceed the bound while a query holds more than that.
+ * recently used extents up to `maxCacheBytes` and `maxEntries`; one a query is reading is never
+ * evicted under them, so the cache may exceed the bounds while a query holds more than that.
  */
 export class RemoteExtentStore implements ExtentStore {
   /** In least-recently-used order: a use moves the entry to the end. */
@@ -32,6 +43,7 @@ export class RemoteExtentStore implements ExtentStore {
     private readonly remote: StorageTarget,
     private readonly cacheDir: string,
     private readonly maxCacheBytes: number,
+    private readonly maxEntries: number,
   ) {}
 
   /**
@@ -39,11 +51,11 @@ export class RemoteExtentStore implements ExtentStore {
    * themselves (DuckDB's sandbox allows reading there), emptied first: what a previous life
    * left there may be stale or partial.
    */
-  static async open(remote: StorageTarget, cacheDir: string, maxCacheBytes: number): Promise<RemoteExtentStore> {
+  static async open(remote: StorageTarget, cacheDir: string, maxCacheBytes: number, maxEntries = MAX_CACHED_EXTENTS): Promise<RemoteExtentStore> {
     await rm(join(cacheDir, "extents"), { recursive: true, force: true });
     await mkdir(join(cacheDir, "extents"), { recursive: true });
     await storageCall("open the extent store", () => remote.ensureExists());
-    return new RemoteExtentStore(remote, cacheDir, maxCacheBytes);
+    return new RemoteExtentStore(remote, cacheDir, maxCacheBytes, maxEntries);
   }
 
   async writeTarget(handle: string): Promise<string> {
@@ -59,7 +71,7 @@ export class RemoteExtentStore implements ExtentStore {
     await storageCall(`publish extent ${handle}`, () => this.remote.put(handle, file));
     // Just written here: the first queries of it need no download.
     this.forget(handle);
-    this.cached.set(handle, { ready: Promise.resolve(), size: found.size, pins: 0 });
+    this.cached.set(handle, { ready: READY, size: found.size, pins: 0 });
     this.cachedBytes += found.size;
     await this.evict();
   }
@@ -101,8 +113,8 @@ export class RemoteExtentStore implements ExtentStore {
 
   private download(handle: string): CachedExtent {
     const file = extentFileUnder(this.cacheDir, handle);
-    const entry: CachedExtent = { size: 0, pins: 0, ready: Promise.resolve() };
-    entry.ready = (async () => {
+    const entry: CachedExtent = { size: 0, pins: 0, ready: READY };
+    const downloading = (async () => {
       await this.removing.get(handle);
       await mkdir(dirname(file), { recursive: true });
       // Aside first: a query never reads a file still being downloaded.
@@ -126,8 +138,14 @@ export class RemoteExtentStore implements ExtentStore {
         throw err;
       }
     })();
+    entry.ready = downloading;
     // Waited on by every query that pins it; a failure is theirs to report.
-    entry.ready.catch(() => undefined);
+    downloading.then(
+      () => {
+        if (entry.ready === downloading) entry.ready = READY;
+      },
+      () => undefined,
+    );
     return entry;
   }
 
@@ -140,7 +158,7 @@ export class RemoteExtentStore implements ExtentStore {
 
   private async evict(): Promise<void> {
     for (const [handle, entry] of this.cached) {
-      if (this.cachedBytes <= this.maxCacheBytes) return;
+      if (this.cachedBytes <= this.maxCacheBytes && this.cached.size <= this.maxEntries) return;
       if (entry.pins > 0 || entry.size === 0) continue;
       this.forget(handle);
       await this.removeCopy(handle);
