@@ -115,7 +115,9 @@ describe("extent cache, on a shared folder", () => {
     const dir = await mkdtemp(join(tmpdir(), "spillway-extent-cache-"));
     try {
       const { writer, reader, handles } = await published(dir, ["a"], { bytes: 64 * MB });
-      // A call's async context, as a trace's span is held in it (OpenTelemetry's context manager).
+      // A call's async context, as a trace's span is held in it (OpenTelemetry's context
+      // manager). On Node 20 every promise made in a call holds it; later Node versions keep
+      // it elsewhere, where this passes either way.
       const context = new AsyncLocalStorage<object>();
       const seen = await context.run({ span: "the publishing call" }, async () => {
         const held = new WeakRef(context.getStore()!);

@@ -159,7 +159,8 @@ export class RemoteExtentStore implements ExtentStore {
   private async evict(): Promise<void> {
     for (const [handle, entry] of this.cached) {
       if (this.cachedBytes <= this.maxCacheBytes && this.cached.size <= this.maxEntries) return;
-      if (entry.pins > 0 || entry.size === 0) continue;
+      // One still downloading is not counted yet, and its file not there to remove.
+      if (entry.pins > 0 || entry.ready !== READY) continue;
       this.forget(handle);
       await this.removeCopy(handle);
     }

@@ -18,6 +18,8 @@ interface Waiting<O> {
   takenBy?: symbol;
   /** Refuses it should no watcher take it in time (again, once handed back); cleared once it ends. */
   pickUp?: NodeJS.Timeout;
+  /** A watcher took it and stopped watching before completing it: its run may have gone ahead. */
+  handedBack?: boolean;
 }
 
 /**
@@ -69,6 +71,7 @@ export class RunRequestBoard<O> {
       for (const w of this.waiting.values()) {
         if (w.takenBy !== me) continue;
         w.takenBy = undefined;
+        w.handedBack = true;
         // Its first wait may be over long since: another scheduler has as long again to take it.
         this.awaitPickUp(w);
       }
@@ -94,7 +97,15 @@ export class RunRequestBoard<O> {
     entry.pickUp = setTimeout(() => {
       if (entry.takenBy || !this.waiting.has(requestId)) return;
       this.waiting.delete(requestId);
-      entry.reject(new SpillwayError(ErrorCode.unavailable, `no scheduler took the run of '${name}' within ${this.pickUpMs / 1000} s; is the scheduler running?`));
+      const seconds = this.pickUpMs / 1000;
+      entry.reject(
+        new SpillwayError(
+          ErrorCode.unavailable,
+          entry.handedBack
+            ? `the scheduler running '${name}' stopped before it answered, and no other took the run within ${seconds} s; the run may have gone ahead (see the export's run history)`
+            : `no scheduler took the run of '${name}' within ${seconds} s; is the scheduler running?`,
+        ),
+      );
     }, this.pickUpMs);
     entry.pickUp.unref();
   }
