@@ -132,20 +132,17 @@ export class RemoteExtentStore implements ExtentStore {
         }
         entry.size = size;
         this.cachedBytes += size;
+        entry.ready = READY;
       } catch (err) {
         await rm(partial, { force: true });
         if (this.cached.get(handle) === entry) this.cached.delete(handle);
         throw err;
       }
     })();
+    // Until it settles (then READY, above): waited on by every query that pins it, whose
+    // failure it is to report.
     entry.ready = downloading;
-    // Waited on by every query that pins it; a failure is theirs to report.
-    downloading.then(
-      () => {
-        if (entry.ready === downloading) entry.ready = READY;
-      },
-      () => undefined,
-    );
+    downloading.catch(() => undefined);
     return entry;
   }
 
